@@ -1,0 +1,220 @@
+"""The one codec: packets to signed msgpack frames and back.
+
+A frame is::
+
+    magic "MTPK" | frame version (1 byte) | frame type (1 byte) | HMAC-SHA256 (32 bytes) | body
+
+The MAC covers the 6 header bytes and the body, keyed with the area's secret.
+The body is one msgpack map (frame type ``0x01``) or an array of maps
+(``0x02``, a batch). ``docs/packets.md`` describes every field.
+
+Every failure to read a frame raises :class:`PacketError` with a one-line
+reason; nothing else escapes :func:`decode` or :func:`decode_batch`.
+"""
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+from typing import Final, TypeAlias, cast
+
+import msgpack
+
+from pkts.control import Archive, Clean, Control, Kill, RerunClean, Run
+from pkts.envelope import Envelope
+from pkts.schema import FieldError, KindSchema, schema_of
+from pkts.status import Ack, StatusChange, StatusPacket, Step
+
+__all__ = [
+    "FRAME_VERSION",
+    "HEADER_SIZE",
+    "KINDS",
+    "MAGIC",
+    "MAX_FRAME_SIZE",
+    "MIN_KEY_SIZE",
+    "Packet",
+    "PacketError",
+    "decode",
+    "decode_batch",
+    "encode",
+    "encode_batch",
+]
+
+MAGIC: Final = b"MTPK"
+FRAME_VERSION: Final = 1
+SINGLE: Final = 0x01
+BATCH: Final = 0x02
+MAC_SIZE: Final = 32
+HEADER_SIZE: Final = len(MAGIC) + 2
+BODY_OFFSET: Final = HEADER_SIZE + MAC_SIZE
+MAX_FRAME_SIZE: Final = 4 * 1024 * 1024
+"""Largest frame accepted or produced by default (bytes). Sockets set ``recv_max_size`` to it."""
+MIN_KEY_SIZE: Final = 16
+
+Packet: TypeAlias = Control | StatusPacket
+"""Every packet kind."""
+
+KINDS: Final[dict[str, KindSchema]] = {
+    cls.kind: schema_of(cls)
+    for cls in (Run, Kill, RerunClean, Clean, Archive, Ack, Step, StatusChange)
+}
+"""Every packet kind by its tag."""
+
+_HEADERS: Final = {
+    frame_type: MAGIC + bytes((FRAME_VERSION, frame_type)) for frame_type in (SINGLE, BATCH)
+}
+_FRAME_TYPE_NAMES: Final = {SINGLE: "single packet", BATCH: "batch"}
+
+
+class PacketError(Exception):
+    """A frame or packet that cannot be encoded or decoded.
+
+    ``str(error)`` is a one-line reason; :attr:`data` keeps the offending bytes.
+    """
+
+    def __init__(self, reason: str, data: bytes = b"") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        """One line saying what is wrong."""
+        self.data = data
+        """The frame (or as much of it as there was) that could not be read."""
+
+
+def _mac(key: bytes, header: bytes, body: bytes) -> bytes:
+    digest = hmac.new(key, header, hashlib.sha256)
+    digest.update(body)
+    return digest.digest()
+
+
+def _check_key(key: bytes) -> None:
+    if not isinstance(key, bytes) or len(key) < MIN_KEY_SIZE:
+        raise PacketError(f"signing key must be at least {MIN_KEY_SIZE} bytes")
+
+
+def _to_map(packet: Envelope) -> dict[str, object]:
+    schema = KINDS.get(getattr(type(packet), "kind", ""))
+    if schema is None or schema.cls is not type(packet):
+        raise PacketError(f"not a packet kind: {type(packet).__name__}")
+    try:
+        return schema.to_map(packet)
+    except FieldError as exc:
+        raise PacketError(f"cannot encode {schema.cls.kind!r} packet: {exc}") from None
+
+
+def _seal(frame_type: int, body_object: object, key: bytes, max_size: int) -> bytes:
+    _check_key(key)
+    try:
+        body: bytes = msgpack.packb(body_object, use_bin_type=True)
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. lone surrogates in a str
+        raise PacketError(f"cannot encode packet: {exc}") from None
+    header = _HEADERS[frame_type]
+    size = BODY_OFFSET + len(body)
+    if size > max_size:
+        raise PacketError(f"frame of {size} bytes exceeds the limit of {max_size} bytes")
+    return header + _mac(key, header, body) + body
+
+
+def encode(packet: Packet, key: bytes, *, max_size: int = MAX_FRAME_SIZE) -> bytes:
+    """Encode one packet as a signed frame.
+
+    Args:
+        packet: any packet kind (:data:`pkts.Packet`).
+        key: the area's secret, at least 16 bytes.
+        max_size: refuse to produce a frame larger than this many bytes.
+
+    Returns:
+        The frame bytes.
+
+    Raises:
+        PacketError: a field holds a value of the wrong type, or the frame is too large.
+    """
+    return _seal(SINGLE, _to_map(packet), key, max_size)
+
+
+def encode_batch(packets: Iterable[Packet], key: bytes, *, max_size: int = MAX_FRAME_SIZE) -> bytes:
+    """Encode many packets (of any kinds) as one signed frame.
+
+    Raises:
+        PacketError: as for :func:`encode`.
+    """
+    return _seal(BATCH, [_to_map(packet) for packet in packets], key, max_size)
+
+
+def _open(data: bytes, key: bytes, max_size: int) -> tuple[int, object]:
+    """Check a frame's size, header and MAC; return its type and unpacked body."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise PacketError(f"frame must be bytes, not {type(data).__name__}")
+    data = bytes(data)
+    _check_key(key)
+    if len(data) < BODY_OFFSET + 1:
+        raise PacketError(
+            f"truncated frame: {len(data)} bytes, a frame has at least {BODY_OFFSET + 1}", data
+        )
+    if len(data) > max_size:
+        raise PacketError(f"oversized frame: {len(data)} bytes, limit {max_size}", data[:64])
+    if data[:4] != MAGIC:
+        raise PacketError("not an mtpkt frame (bad magic)", data)
+    if data[4] != FRAME_VERSION:
+        raise PacketError(
+            f"unsupported frame version {data[4]} (this build reads {FRAME_VERSION})", data
+        )
+    frame_type = data[5]
+    if frame_type not in _FRAME_TYPE_NAMES:
+        raise PacketError(f"unknown frame type 0x{frame_type:02x}", data)
+    header, mac, body = data[:HEADER_SIZE], data[HEADER_SIZE:BODY_OFFSET], data[BODY_OFFSET:]
+    if not hmac.compare_digest(mac, _mac(key, header, body)):
+        raise PacketError("bad MAC (signed with another key, or corrupted)", data)
+    try:
+        return frame_type, msgpack.unpackb(body, raw=False, strict_map_key=True)
+    except Exception as exc:  # msgpack raises many types; all mean "not our msgpack"
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise PacketError(f"body is not valid msgpack: {reason}", data) from None
+
+
+def _from_map(wire: object, data: bytes, position: str) -> Packet:
+    if not isinstance(wire, dict):
+        raise PacketError(f"{position}: expected a map, got {type(wire).__name__}", data)
+    kind = wire.get("kind")
+    if not isinstance(kind, str):
+        raise PacketError(f"{position}: missing or non-string 'kind'", data)
+    schema = KINDS.get(kind)
+    if schema is None:
+        raise PacketError(f"{position}: unknown kind {kind[:40]!r}", data)
+    try:
+        return cast(Packet, schema.read(wire))
+    except (FieldError, ValueError, TypeError) as exc:
+        raise PacketError(f"{position} ({kind!r}): {exc}", data) from None
+
+
+def decode(data: bytes, key: bytes, *, max_size: int = MAX_FRAME_SIZE) -> Packet:
+    """Decode and verify a single-packet frame.
+
+    Args:
+        data: the frame as received.
+        key: the area's secret the sender signed with.
+        max_size: frames larger than this are refused unread.
+
+    Returns:
+        The packet, one of the kinds of :data:`pkts.Packet`.
+
+    Raises:
+        PacketError: for any fault in the frame; the reason says which.
+    """
+    frame_type, body = _open(data, key, max_size)
+    if frame_type != SINGLE:
+        raise PacketError("expected a single-packet frame, got a batch", bytes(data))
+    return _from_map(body, bytes(data), "packet")
+
+
+def decode_batch(data: bytes, key: bytes, *, max_size: int = MAX_FRAME_SIZE) -> list[Packet]:
+    """Decode and verify a frame of packets (a batch, or a single packet as a batch of one).
+
+    Raises:
+        PacketError: for any fault in the frame; one bad packet rejects the whole frame.
+    """
+    frame_type, body = _open(data, key, max_size)
+    raw = bytes(data)
+    if frame_type == SINGLE:
+        return [_from_map(body, raw, "packet")]
+    if not isinstance(body, list):
+        raise PacketError(f"batch body must be an array, got {type(body).__name__}", raw)
+    return [_from_map(wire, raw, f"packet {index}") for index, wire in enumerate(body)]

@@ -1,0 +1,243 @@
+"""Field checkers derived from the packet classes' own annotations.
+
+The codec validates every field of every packet it reads (and writes)
+against the attrs class that defines the kind, so the classes stay the one
+description of the wire format.
+"""
+
+import enum
+import math
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from operator import attrgetter
+from typing import Any
+
+import attrs
+
+from pkts.envelope import Envelope
+
+__all__ = ["FieldError", "KindSchema", "schema_of"]
+
+Check = Callable[[object], object]
+
+INT_MIN = -(2**63)
+INT_MAX = 2**63 - 1
+
+
+class FieldError(ValueError):
+    """A field value does not fit its declared type (message is one line)."""
+
+
+def _type_name(value: object) -> str:
+    return "nil" if value is None else type(value).__name__
+
+
+def _check_str(value: object) -> object:
+    if type(value) is str:
+        return value
+    raise FieldError(f"expected str, got {_type_name(value)}")
+
+
+def _check_int(value: object) -> object:
+    if type(value) is int:
+        if INT_MIN <= value <= INT_MAX:
+            return value
+        raise FieldError(f"integer {value} outside the signed 64-bit range")
+    raise FieldError(f"expected int, got {_type_name(value)}")
+
+
+def _check_float(value: object) -> object:
+    if type(value) is float:
+        result = value
+    elif type(value) is int:  # senders in other languages may write 5 for 5.0
+        result = float(value)
+    else:
+        raise FieldError(f"expected float, got {_type_name(value)}")
+    if math.isfinite(result):
+        return result
+    raise FieldError(f"expected a finite float, got {result}")
+
+
+def _check_bool(value: object) -> object:
+    if type(value) is bool:
+        return value
+    raise FieldError(f"expected bool, got {_type_name(value)}")
+
+
+def _bytes_checker(size: int | None) -> Check:
+    def check(value: object) -> object:
+        if type(value) is not bytes:
+            raise FieldError(f"expected bin, got {_type_name(value)}")
+        if size is not None and len(value) != size:
+            raise FieldError(f"expected {size} bytes, got {len(value)}")
+        return value
+
+    return check
+
+
+def _enum_checker(enum_type: type[enum.Enum]) -> Check:
+    members: dict[object, enum.Enum] = {member.value: member for member in enum_type}
+    allowed = ", ".join(repr(value) for value in members)
+
+    def check(value: object) -> object:
+        # A StrEnum member hashes like its value, so members pass as well as strings.
+        if type(value) is str or isinstance(value, enum_type):
+            try:
+                return members[value]
+            except KeyError:
+                pass
+        shown = repr(value) if isinstance(value, str) else _type_name(value)
+        raise FieldError(f"{shown} is not one of {allowed}")
+
+    return check
+
+
+def _optional_checker(inner: Check) -> Check:
+    def check(value: object) -> object:
+        return None if value is None else inner(value)
+
+    return check
+
+
+def _tuple_checker(inner: Check) -> Check:
+    def check(value: object) -> object:
+        if type(value) is not list and type(value) is not tuple:
+            raise FieldError(f"expected array, got {_type_name(value)}")
+        return tuple(inner(element) for element in typing.cast(Iterable[object], value))
+
+    return check
+
+
+_SCALARS: dict[object, Check] = {
+    str: _check_str,
+    int: _check_int,
+    float: _check_float,
+    bool: _check_bool,
+}
+
+
+def _checker(tp: Any, metadata: Mapping[Any, Any]) -> Check:
+    """Build the checker for one annotation; only the types packets use are known."""
+    if tp in _SCALARS:
+        return _SCALARS[tp]
+    if tp is bytes:
+        return _bytes_checker(metadata.get("size"))
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return _enum_checker(tp)
+    args = typing.get_args(tp)
+    if isinstance(tp, types.UnionType) and len(args) == 2 and type(None) in args:
+        (inner,) = (arg for arg in args if arg is not type(None))
+        return _optional_checker(_checker(inner, metadata))
+    if typing.get_origin(tp) is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return _tuple_checker(_checker(args[0], metadata))
+    raise TypeError(f"packet field type {tp!r} has no wire form")
+
+
+# Inline tests for the common scalar types: when one fails, the field's full checker runs
+# (it converts an int for a float, or raises the precise error).
+_FAST_TESTS: dict[object, str] = {
+    str: "type({x}) is not str",
+    int: f"type({{x}}) is not int or not {INT_MIN} <= {{x}} <= {INT_MAX}",
+    float: "type({x}) is not float or not isfinite({x})",
+    bool: "type({x}) is not bool",
+}
+
+
+@attrs.frozen
+class KindSchema:
+    """How one packet kind is checked, read and written."""
+
+    cls: type[Envelope]
+    names: tuple[str, ...]
+    checks: tuple[Check, ...]
+    values: Callable[[Envelope], tuple[object, ...]]
+    read: Callable[[Mapping[str, object]], Envelope]
+    """Check a decoded map and build the packet from it (raises :class:`FieldError`)."""
+
+    def explain(self, fields: Mapping[str, object]) -> None:
+        """Raise the :class:`FieldError` that names what is wrong with ``fields``.
+
+        The slow path of :attr:`read`: only called once a map is known to be bad.
+        """
+        known = {"kind", *self.names}
+        for name in fields:
+            if name not in known:
+                raise FieldError(f"unknown field {name!r}")
+        for name, check in zip(self.names, self.checks, strict=True):
+            if name not in fields:
+                raise FieldError(f"missing field '{name}'")
+            try:
+                check(fields[name])
+            except FieldError as exc:
+                raise FieldError(f"field '{name}': {exc}") from None
+        version = fields["v"]
+        raise FieldError(
+            f"unsupported version v={version} (this build reads v1..v{self.cls.VERSION})"
+        )
+
+    def to_map(self, packet: Envelope) -> dict[str, object]:
+        """The wire map of ``packet``, every field checked as on reading.
+
+        Raises:
+            FieldError: a field holds a value of the wrong type.
+        """
+        wire: dict[str, object] = {"kind": self.cls.kind}
+        name = ""
+        try:
+            for name, check, value in zip(
+                self.names, self.checks, self.values(packet), strict=True
+            ):
+                wire[name] = check(value)
+        except FieldError as exc:
+            raise FieldError(f"field '{name}': {exc}") from None
+        return wire
+
+
+def _reader_source(cls: type[Envelope], names: tuple[str, ...], types_: tuple[Any, ...]) -> str:
+    """Source of a straight-line ``read(fields)`` for one kind.
+
+    Decoding is the collector's hot path: one generated function per kind, with
+    inline type tests, reads a map about twice as fast as a loop over checkers.
+    Any fault sends the map to ``explain``, which raises the precise error.
+    """
+    lines = [
+        "def read(fields):",
+        f"    if len(fields) != {len(names) + 1}:",  # the map also holds "kind"
+        "        explain(fields)",
+        "    try:",
+    ]
+    lines += [f"        f{index} = fields[{name!r}]" for index, name in enumerate(names)]
+    for index, tp in enumerate(types_):
+        fast = _FAST_TESTS.get(tp)
+        if fast is None:
+            lines.append(f"        f{index} = c{index}(f{index})")
+        else:
+            lines.append(f"        if {fast.format(x=f'f{index}')}:")
+            lines.append(f"            f{index} = c{index}(f{index})")
+    version = names.index("v")
+    lines += [
+        f"        if not 1 <= f{version} <= {cls.VERSION}:",
+        "            raise FieldError",
+        "    except (KeyError, FieldError):",
+        "        explain(fields)",
+        "    return cls(" + ", ".join(f"{name}=f{i}" for i, name in enumerate(names)) + ")",
+    ]
+    return "\n".join(lines)
+
+
+def schema_of(cls: type[Envelope]) -> KindSchema:
+    """Derive the :class:`KindSchema` of a packet class from its attrs fields."""
+    attrs.resolve_types(cls)
+    fields = attrs.fields(cls)
+    names = tuple(field.name for field in fields)
+    checks = tuple(_checker(field.type, field.metadata) for field in fields)
+    namespace: dict[str, Any] = {"cls": cls, "isfinite": math.isfinite, "FieldError": FieldError}
+    namespace.update({f"c{index}": check for index, check in enumerate(checks)})
+    source = _reader_source(cls, names, tuple(field.type for field in fields))
+    exec(compile(source, f"<reader of {cls.kind!r} packets>", "exec"), namespace)
+    schema = KindSchema(
+        cls=cls, names=names, checks=checks, values=attrgetter(*names), read=namespace["read"]
+    )
+    namespace["explain"] = schema.explain  # looked up when read() runs
+    return schema

@@ -1,0 +1,97 @@
+"""Status packets: what agents report back, to be committed by the collector.
+
+Every status packet carries ``seq``, a sequence number that grows by one for
+each status packet its ``origin`` sends, so receivers can see gaps.
+"""
+
+from typing import ClassVar, TypeAlias
+
+import attrs
+
+from pkts.enums import AckOutcome, State, Status, StepState
+from pkts.envelope import ID_SIZE, Envelope
+
+__all__ = ["Ack", "Sequenced", "StatusChange", "StatusPacket", "Step", "TestIdentity"]
+
+
+@attrs.frozen(kw_only=True)
+class Sequenced(Envelope):
+    """Fields common to every status packet. Not a packet kind itself."""
+
+    seq: int
+    """Per-origin sequence number: 1 for the first status packet an origin sends, then +1."""
+
+
+@attrs.frozen(kw_only=True)
+class Ack(Sequenced):
+    """The fate of one control packet."""
+
+    kind: ClassVar[str] = "ack"
+
+    ref: bytes = attrs.field(metadata={"size": ID_SIZE})
+    """The ``id`` of the control packet this answers."""
+    outcome: AckOutcome
+    """``accepted``, ``rejected`` or ``done``."""
+    reason: str = ""
+    """Why it was rejected, or a note on what was done."""
+
+
+@attrs.frozen(kw_only=True)
+class TestIdentity(Sequenced):
+    """Which test instance a packet is about. Not a packet kind itself."""
+
+    __test__: ClassVar[bool] = False  # not a pytest test class, despite the name
+
+    target: str
+    """The run's key values joined by ``/``, e.g. ``ubuntu/x86_64``."""
+    runname: str
+    """Name of the run."""
+    test: str
+    """Test name (the directory under ``tests/``)."""
+    item: str = ""
+    """Item path, e.g. ``a/1``; empty for a test without items or its toplevel record."""
+
+
+@attrs.frozen(kw_only=True)
+class Step(TestIdentity):
+    """One step of a test started or ended."""
+
+    kind: ClassVar[str] = "step"
+
+    step: str
+    """Step name, as in the test's ``[ezsteps]``."""
+    state: StepState
+    """``start`` or ``end``."""
+    status: Status = Status.NA
+    """Outcome of the step: ``n/a`` at start, then ``PASS`` or ``FAIL`` …"""
+    exit_code: int | None = None
+    """Exit code of the step's command; ``None`` at start or when killed by a signal."""
+    logfile: str = ""
+    """Path of the step's log, relative to the test's run directory."""
+    duration: float | None = None
+    """Seconds the step ran; ``None`` at start."""
+
+
+@attrs.frozen(kw_only=True)
+class StatusChange(TestIdentity):
+    """A test's state or status changed."""
+
+    kind: ClassVar[str] = "status_change"
+
+    state: State
+    """The new state, e.g. ``RUNNING``."""
+    status: Status
+    """The new status, e.g. ``PASS``."""
+    comment: str = ""
+    """Free text shown beside the test (Megatest's ``comment``)."""
+    host: str = ""
+    """Agent the test runs on; empty when not on a host (e.g. ``NOT_STARTED``)."""
+    pid: int | None = None
+    """Process id of the test's process group leader, when one runs."""
+
+
+StatusPacket: TypeAlias = Ack | Step | StatusChange
+"""Every status packet kind (a closed union: handle it with ``match``).
+
+Named ``StatusPacket`` because :class:`pkts.Status` is Megatest's status enum.
+"""

@@ -1,0 +1,125 @@
+"""Hostile bytes: whatever arrives, decoding raises only PacketError."""
+
+import msgpack
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import any_packet, sign_raw
+
+import pkts
+from pkts.codec import BODY_OFFSET, MAGIC, SINGLE
+from pkts.control import Archive
+from pkts.schema import FieldError
+
+KEY = b"k" * 32
+
+
+def decode_fails_cleanly(frame: bytes) -> None:
+    for decode in (pkts.decode, pkts.decode_batch):
+        with pytest.raises(pkts.PacketError) as caught:
+            decode(frame, KEY)
+        assert str(caught.value)
+        assert "\n" not in str(caught.value)
+
+
+@settings(max_examples=2000)
+@given(st.binary(max_size=400))
+def test_arbitrary_bytes(data: bytes) -> None:
+    decode_fails_cleanly(data)
+
+
+@settings(max_examples=2000)
+@given(st.binary(max_size=400))
+def test_arbitrary_bytes_behind_a_valid_header(data: bytes) -> None:
+    decode_fails_cleanly(MAGIC + bytes((1, SINGLE)) + data)
+
+
+@settings(max_examples=1000)
+@given(st.lists(any_packet, min_size=1, max_size=4), st.data())
+def test_truncations(batch: list[pkts.Packet], data: st.DataObject) -> None:
+    frame = pkts.encode_batch(batch, KEY)
+    cut = data.draw(st.integers(min_value=0, max_value=len(frame) - 1))
+    decode_fails_cleanly(frame[:cut])
+
+
+@settings(max_examples=3000)
+@given(any_packet, st.data())
+def test_single_bit_flips(packet: pkts.Packet, data: st.DataObject) -> None:
+    frame = bytearray(pkts.encode(packet, KEY))
+    bit = data.draw(st.integers(min_value=0, max_value=len(frame) * 8 - 1))
+    frame[bit // 8] ^= 1 << (bit % 8)
+    decode_fails_cleanly(bytes(frame))
+
+
+# Bodies that are correctly signed (an insider's or a buggy sender's) but are not packets.
+msgpack_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats()
+    | st.text(max_size=20)
+    | st.binary(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=2000)
+@given(msgpack_values)
+def test_signed_garbage_bodies(value: object) -> None:
+    body = msgpack.packb(value, use_bin_type=True)
+    for frame_type in (1, 2):
+        frame = sign_raw(body, KEY, frame_type=frame_type)
+        for decode in (pkts.decode, pkts.decode_batch):
+            try:
+                decode(frame, KEY)
+            except pkts.PacketError:
+                pass  # an empty batch is the one valid body here
+
+
+@settings(max_examples=3000)
+@given(any_packet, st.data(), msgpack_values)
+def test_any_field_replaced_by_any_value(
+    packet: pkts.Packet, data: st.DataObject, value: object
+) -> None:
+    """The compiled reader agrees with the reference checker of each field."""
+    schema = pkts.KINDS[packet.kind]
+    index = data.draw(st.integers(min_value=0, max_value=len(schema.names) - 1))
+    name = schema.names[index]
+    fields = msgpack.unpackb(pkts.encode(packet, KEY)[BODY_OFFSET:])
+    fields[name] = value
+    frame = sign_raw(msgpack.packb(fields, use_bin_type=True), KEY)
+    try:
+        expected = schema.checks[index](value)
+    except FieldError:
+        with pytest.raises(pkts.PacketError, match=f"field '{name}'"):
+            pkts.decode(frame, KEY)
+        return
+    # Beyond the field's own type, only the version range and archive's rule may refuse it.
+    if name == "v" and expected != 1:
+        refusal: str | None = "unsupported version"
+    elif isinstance(packet, Archive) and name in ("remove", "restore") and expected is True:
+        other = "restore" if name == "remove" else "remove"
+        refusal = "cannot both" if getattr(packet, other) else None
+    else:
+        refusal = None
+    if refusal is not None:
+        with pytest.raises(pkts.PacketError, match=refusal):
+            pkts.decode(frame, KEY)
+        return
+    assert getattr(pkts.decode(frame, KEY), name) == expected
+
+
+@settings(max_examples=500)
+@given(any_packet, msgpack_values)
+def test_a_wrong_kind_tag_is_rejected(packet: pkts.Packet, value: object) -> None:
+    fields = msgpack.unpackb(pkts.encode(packet, KEY)[BODY_OFFSET:])
+    fields["kind"] = value
+    frame = sign_raw(msgpack.packb(fields, use_bin_type=True), KEY)
+    if value == packet.kind:
+        assert pkts.decode(frame, KEY) == packet
+    else:
+        with pytest.raises(pkts.PacketError):
+            pkts.decode(frame, KEY)
