@@ -1,0 +1,39 @@
+"""A Megatest test-suite area: its config files, and running its tests on this host.
+
+Knows nothing of sockets: the home's dispatcher and the host agents both use it.
+"""
+
+from agents.area.config import Config as Config
+from agents.area.config import ConfigError as ConfigError
+from agents.area.config import read_config as read_config
+from agents.area.errors import AreaError as AreaError
+from agents.area.items import Item as Item
+from agents.area.model import Area as Area
+from agents.area.model import RunConfig as RunConfig
+from agents.area.model import TargetError as TargetError
+from agents.area.model import TestConfig as TestConfig
+from agents.area.paths import PathError as PathError
+from agents.area.report import Reporter as Reporter
+from agents.area.report import TestRef as TestRef
+from agents.area.testpatt import SelectionError as SelectionError
+from agents.area.testpatt import TestPatt as TestPatt
+
+__all__ = [
+    # Errors (all AreaError: one clear line)
+    "AreaError",
+    "ConfigError",
+    "PathError",
+    "SelectionError",
+    "TargetError",
+    # Reading an area
+    "Area",
+    "Config",
+    "Item",
+    "RunConfig",
+    "TestConfig",
+    "TestPatt",
+    "read_config",
+    # Reporting
+    "Reporter",
+    "TestRef",
+]

@@ -1,0 +1,74 @@
+"""Run directories, and the checks that keep every path inside the run tree.
+
+A test runs in ``<linktree>/<target>/<runname>/<test>/<itempath>``. Names come
+from config files and packets, so each part is checked: no ``..``, no absolute
+paths, no empty parts, no NUL, and no symlink on the way that leads out of the
+linktree.
+"""
+
+import os
+from pathlib import Path
+
+from agents.area.errors import AreaError
+
+__all__ = ["PathError", "check_name", "check_relative", "inside", "run_dir", "run_root"]
+
+
+class PathError(AreaError):
+    """A name or path that would leave the run tree (message is one line)."""
+
+
+def check_name(kind: str, value: str) -> str:
+    """Check one path component (a test name, a run name, one target key value).
+
+    Raises:
+        PathError: it is empty, ``.``/``..``, or holds ``/`` or NUL.
+    """
+    if not value or value in (".", "..") or "/" in value or "\x00" in value:
+        raise PathError(f"{kind} {value!r} cannot be used as a directory name")
+    return value
+
+
+def check_relative(kind: str, value: str) -> str:
+    """Check a relative path of one or more components (a target, an item path).
+
+    Raises:
+        PathError: it is absolute, or a component is empty, ``.`` or ``..``, or it holds NUL.
+    """
+    if value.startswith("/"):
+        raise PathError(f"{kind} {value!r} is an absolute path")
+    for part in value.split("/"):
+        if not part or part in (".", "..") or "\x00" in part:
+            raise PathError(f"{kind} {value!r} would leave the run tree")
+    return value
+
+
+def inside(root: Path, path: Path) -> bool:
+    """Whether ``path``, with every existing symlink on the way resolved, stays in ``root``."""
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    return real == real_root or real.startswith(real_root.rstrip("/") + "/")
+
+
+def run_root(linktree: Path, target: str, runname: str) -> Path:
+    """``<linktree>/<target>/<runname>``, the directory of one run (``MT_RUNPATH``)."""
+    check_relative("target", target)
+    check_name("run name", runname)
+    path = linktree / target / runname
+    if not inside(linktree, path):
+        raise PathError(f"run directory {path} leads out of the linktree {linktree}")
+    return path
+
+
+def run_dir(linktree: Path, target: str, runname: str, test: str, item: str = "") -> Path:
+    """The run directory of one test instance, checked.
+
+    Raises:
+        PathError: a part is unsafe, or a symlink on the way leads out of the linktree.
+    """
+    path = run_root(linktree, target, runname) / check_name("test name", test)
+    if item:
+        path = path / check_relative("item path", item)
+    if not inside(linktree, path):
+        raise PathError(f"run directory {path} leads out of the linktree {linktree}")
+    return path

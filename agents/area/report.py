@@ -1,0 +1,119 @@
+"""Turns what happens to tests into ``pkts.status`` packets, numbered per origin."""
+
+import threading
+from collections.abc import Callable
+
+import attrs
+
+import pkts
+from pkts.status import StatusChange, StatusPacket, Step
+
+__all__ = ["Reporter", "TestRef"]
+
+
+@attrs.frozen
+class TestRef:
+    """One test instance of a run: the identity every status packet about it carries."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    target: str
+    runname: str
+    test: str
+    item: str = ""
+    """Item path; empty for a test without items, or for an itemized test's toplevel record."""
+
+    @property
+    def toplevel(self) -> "TestRef":
+        """The record an itemized test's items roll up into."""
+        return attrs.evolve(self, item="")
+
+    def __str__(self) -> str:
+        return f"{self.test}/{self.item}" if self.item else self.test
+
+
+class Reporter:
+    """Makes status packets with the next ``seq`` of one origin and hands them to a sink.
+
+    Thread-safe: packets reach the sink one at a time, in ``seq`` order.
+
+    Args:
+        origin: who the packets come from (an agent's name).
+        sink: receives each packet, e.g. the agent's durable spool.
+        next_seq: sequence number of the first packet (continue after a restart).
+    """
+
+    def __init__(
+        self, origin: str, sink: Callable[[StatusPacket], None], *, next_seq: int = 1
+    ) -> None:
+        self.origin = origin
+        self._sink = sink
+        self._next_seq = next_seq
+        self._lock = threading.Lock()
+
+    @property
+    def next_seq(self) -> int:
+        """The ``seq`` the next packet will carry."""
+        return self._next_seq
+
+    def change(
+        self,
+        test: TestRef,
+        state: pkts.State,
+        status: pkts.Status,
+        *,
+        comment: str = "",
+        host: str = "",
+        pid: int | None = None,
+    ) -> None:
+        """Report a test's new state and status."""
+        with self._lock:
+            self._emit(
+                StatusChange(
+                    seq=self._next_seq,
+                    origin=self.origin,
+                    target=test.target,
+                    runname=test.runname,
+                    test=test.test,
+                    item=test.item,
+                    state=state,
+                    status=status,
+                    comment=comment,
+                    host=host,
+                    pid=pid,
+                )
+            )
+
+    def step(
+        self,
+        test: TestRef,
+        step: str,
+        state: pkts.StepState,
+        *,
+        status: pkts.Status = pkts.Status.NA,
+        exit_code: int | None = None,
+        logfile: str = "",
+        duration: float | None = None,
+    ) -> None:
+        """Report that a step started or ended."""
+        with self._lock:
+            self._emit(
+                Step(
+                    seq=self._next_seq,
+                    origin=self.origin,
+                    target=test.target,
+                    runname=test.runname,
+                    test=test.test,
+                    item=test.item,
+                    step=step,
+                    state=state,
+                    status=status,
+                    exit_code=exit_code,
+                    logfile=logfile,
+                    duration=duration,
+                )
+            )
+
+    def _emit(self, packet: StatusPacket) -> None:
+        self._sink(packet)
+        self._next_seq += 1

@@ -1,0 +1,92 @@
+"""Megatest's ``testpatt``: which tests and items a command applies to.
+
+A testpatt is a comma-separated list of ``test/itempath`` patterns where ``%``
+matches any text (``_`` is literal). A pattern without ``/`` takes every item
+of the test; ``test/`` takes only its toplevel record. A pattern starting with
+``~`` removes what it matches from the selection.
+"""
+
+import re
+from collections.abc import Iterable
+
+import attrs
+
+from agents.area.errors import AreaError
+
+__all__ = ["SelectionError", "TestPatt"]
+
+
+class SelectionError(AreaError):
+    """A testpatt that is malformed or names no test of the area (message is one line)."""
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    return re.compile(".*".join(re.escape(part) for part in pattern.split("%")), re.DOTALL)
+
+
+@attrs.frozen
+class _Pattern:
+    text: str
+    test: re.Pattern[str]
+    item: re.Pattern[str]
+    exclude: bool
+
+    def matches(self, test: str, item: str) -> bool:
+        return bool(self.test.fullmatch(test) and self.item.fullmatch(item))
+
+
+@attrs.frozen
+class TestPatt:
+    """A parsed testpatt."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    text: str
+    patterns: tuple[_Pattern, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> "TestPatt":
+        """Parse a testpatt.
+
+        Raises:
+            SelectionError: it is empty or has an empty pattern.
+        """
+        patterns = []
+        for raw in text.split(","):
+            part = raw.strip()
+            exclude = part.startswith("~")
+            part = part.removeprefix("~")
+            if not part:
+                raise SelectionError(f"testpatt {text!r} has an empty pattern")
+            test, slash, item = part.partition("/")
+            patterns.append(
+                _Pattern(raw.strip(), _glob(test), _glob(item if slash else "%"), exclude)
+            )
+        return cls(text, tuple(patterns))
+
+    def matches(self, test: str, item: str = "") -> bool:
+        """Whether the instance ``test``/``item`` is selected."""
+        chosen = False
+        for pattern in self.patterns:
+            if pattern.matches(test, item):
+                chosen = not pattern.exclude
+        return chosen
+
+    def may_match_test(self, test: str) -> bool:
+        """Whether some item of ``test`` could be selected (before items are known)."""
+        return any(not p.exclude and p.test.fullmatch(test) for p in self.patterns)
+
+    def check_tests(self, known: Iterable[str]) -> None:
+        """Every pattern must name at least one known test.
+
+        Raises:
+            SelectionError: a pattern matches no test of the area; the line names it.
+        """
+        names = sorted(known)
+        for pattern in self.patterns:
+            if not any(pattern.test.fullmatch(name) for name in names):
+                shown = ", ".join(names[:12]) + (" …" if len(names) > 12 else "")
+                raise SelectionError(
+                    f"testpatt {pattern.text!r} matches no test of the area"
+                    f" (tests: {shown or 'none'})"
+                )

@@ -1,0 +1,121 @@
+"""testpatt, items, run-dir paths and roll-ups: the pure rules of a run."""
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agents.area.items import Item, combine, cross_product, table_rows
+from agents.area.paths import PathError, check_relative, run_dir
+from agents.area.rollup import rollup
+from agents.area.testpatt import SelectionError, TestPatt
+from pkts import State, Status
+
+
+@pytest.mark.parametrize(
+    ("patt", "test", "item", "chosen"),
+    [
+        ("%", "any", "", True),
+        ("%", "any", "a/b", True),
+        ("runfirst", "runfirst", "summer/a/1", True),  # no slash: every item
+        ("runfirst", "runfirst", "", True),
+        ("runfirst/", "runfirst", "", True),  # trailing slash: the toplevel only
+        ("runfirst/", "runfirst", "summer/a/1", False),
+        ("runfirst/summer%", "runfirst", "summer/a/1", True),
+        ("runfirst/summer%", "runfirst", "winter/a/1", False),
+        ("run%/%/1", "runfirst", "fall/a/1", True),
+        ("run_first", "runXfirst", "", False),  # _ is literal, unlike SQL
+        ("a,b", "b", "", True),
+        ("%,~ez_%", "ez_pass", "", False),  # ~ removes what it matches
+        ("%,~ez_%", "runfirst", "", True),
+        ("runfirst,~runfirst/winter%", "runfirst", "winter/b/2", False),
+        ("runfirst,~runfirst/winter%", "runfirst", "fall/b/2", True),
+    ],
+)
+def test_testpatt_matching(patt: str, test: str, item: str, chosen: bool) -> None:
+    assert TestPatt.parse(patt).matches(test, item) is chosen
+
+
+def test_an_unknown_test_name_is_an_error_not_an_empty_run() -> None:
+    patt = TestPatt.parse("runfirst,nosuch/%")
+    with pytest.raises(SelectionError, match=r"testpatt 'nosuch/%' matches no test of the area"):
+        patt.check_tests(["runfirst", "ez_pass"])
+    with pytest.raises(SelectionError, match="has an empty pattern"):
+        TestPatt.parse("a,,b")
+
+
+def test_items_cross_product_first_variable_slowest() -> None:
+    items = cross_product([("A", ["1", "2"]), ("B", ["x", "y", "z"])])
+    assert [item.path for item in items] == ["1/x", "1/y", "1/z", "2/x", "2/y", "2/z"]
+
+
+def test_itemstable_zips_columns_padding_short_ones() -> None:
+    rows = table_rows([("BLOCK", ["a", "b", "c"]), ("TOCK", ["1", "2"])])
+    assert [row.path for row in rows] == ["a/1", "b/2", "c/-"]
+
+
+def test_items_and_itemstable_combine_as_a_cross_product() -> None:
+    items = cross_product([("SEASON", ["summer", "winter"])])
+    table = table_rows([("BLOCK", ["a", "b"]), ("TOCK", ["1", "2"])])
+    assert [i.path for i in combine(items, table)] == [
+        "summer/a/1",
+        "summer/b/2",
+        "winter/a/1",
+        "winter/b/2",
+    ]
+    assert combine(None, None) == [Item()]
+    assert combine(cross_product([("FOO", [])]), None) == []
+
+
+@given(
+    st.lists(st.tuples(st.text(min_size=1), st.lists(st.text(min_size=1), max_size=3)), max_size=3)
+)
+def test_cross_product_size(columns: list[tuple[str, list[str]]]) -> None:
+    expected = 1
+    for _, values in columns:
+        expected *= len(values)
+    assert len(cross_product(columns)) == expected
+
+
+@pytest.mark.parametrize("item", ["../x", "a/../../b", "/etc", "a//b", "./a", "a/\x00"])
+def test_item_paths_cannot_escape(tmp_path: Path, item: str) -> None:
+    with pytest.raises(PathError):
+        run_dir(tmp_path, "ubuntu/x86", "nightly", "t", item)
+
+
+@pytest.mark.parametrize(
+    ("target", "runname", "test"),
+    [
+        ("../x", "r", "t"),
+        ("a/b", "..", "t"),
+        ("a/b", "r", ".."),
+        ("a/b", "r", "x/y"),
+        ("/a", "r", "t"),
+    ],
+)
+def test_names_cannot_escape(tmp_path: Path, target: str, runname: str, test: str) -> None:
+    with pytest.raises(PathError):
+        run_dir(tmp_path, target, runname, test)
+
+
+def test_a_symlink_leading_out_is_refused(tmp_path: Path) -> None:
+    linktree = tmp_path / "lt"
+    (linktree / "ubuntu" / "x86").mkdir(parents=True)
+    (linktree / "ubuntu" / "x86" / "nightly").symlink_to(tmp_path)  # leads out
+    with pytest.raises(PathError, match="leads out of the linktree"):
+        run_dir(linktree, "ubuntu/x86", "nightly", "t")
+    assert (
+        run_dir(linktree, "ubuntu/x86", "other", "t", "a/b") == linktree / "ubuntu/x86/other/t/a/b"
+    )
+    assert check_relative("item path", "STUCK/DEAD/PASS") == "STUCK/DEAD/PASS"
+
+
+def test_rollup_worst_status_and_bad_endings_count_as_check() -> None:
+    done = State.COMPLETED
+    assert rollup([(done, Status.PASS), (done, Status.FAIL)]) == (done, Status.FAIL)
+    assert rollup([(done, Status.PASS), (State.KILLED, Status.NA)]) == (done, Status.CHECK)
+    assert rollup([(done, Status.PASS), (State.KILLED, Status.ABORT)]) == (done, Status.ABORT)
+    assert rollup([(done, Status.PASS), (State.RUNNING, Status.NA)]) == (State.RUNNING, Status.PASS)
+    assert rollup([(State.NOT_STARTED, Status.NA)] * 2) == (State.NOT_STARTED, Status.NA)
+    assert rollup([(done, Status.PASS), (State.NOT_STARTED, Status.NA)])[0] is State.RUNNING
