@@ -1,0 +1,224 @@
+"""Planning a run: which test instances it has, how each runs, and what waits on what.
+
+A plan is made from the area's files alone (no bus, no database): the home's
+dispatcher makes one when a ``run`` arrives, and :mod:`agents.area.local`
+runs one on this host.
+"""
+
+import graphlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import attrs
+
+from agents.area.config import ConfigError, Origin
+from agents.area.items import Item
+from agents.area.model import Area, RunConfig, TestConfig
+from agents.area.paths import run_dir, run_root
+from agents.area.report import TestRef
+from agents.area.runner import StepSpec, TestJob
+from agents.area.testpatt import SelectionError, TestPatt
+
+__all__ = ["Instance", "Plan", "PlannedTest", "plan_run"]
+
+
+@attrs.frozen
+class Instance:
+    """One test instance (a test, or one item of it) ready to be run."""
+
+    ref: TestRef
+    item: Item
+    job: TestJob
+
+
+@attrs.frozen
+class PlannedTest:
+    """A test of the run with its instances and requirements."""
+
+    name: str
+    waiton: tuple[str, ...]
+    mode: Literal["normal", "toplevel"]
+    priority: int
+    itemized: bool
+    """Whether the test has items (and so a separate toplevel record)."""
+    instances: tuple[Instance, ...]
+    comment: str = ""
+    """Why the test has no instances, when it has none."""
+    meta: Mapping[str, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Plan:
+    """Every test of one run, in an order where prerequisites come first."""
+
+    target: str
+    runname: str
+    run_root: Path
+    tests: Mapping[str, PlannedTest]
+    max_jobs: int | None
+    """``[setup] max_concurrent_jobs`` of the area."""
+
+    def instances(self) -> list[Instance]:
+        return [instance for test in self.tests.values() for instance in test.instances]
+
+    def toplevel(self, test: str) -> TestRef:
+        return TestRef(self.target, self.runname, test)
+
+
+class _TestConfigs(dict[str, TestConfig]):
+    """Testconfigs read on first use, each once."""
+
+    def __init__(self, area: Area, runconfig: RunConfig, env: Mapping[str, str]) -> None:
+        super().__init__()
+        self.area, self.runconfig, self.env = area, runconfig, env
+
+    def __missing__(self, name: str) -> TestConfig:
+        self[name] = self.area.testconfig(name, self.runconfig, self.env)
+        return self[name]
+
+
+def _select(area: Area, patt: TestPatt, read: Mapping[str, TestConfig]) -> dict[str, bool]:
+    """Tests the testpatt names, plus (transitively) every test they wait on.
+
+    Returns:
+        Test name → whether its items are filtered by the testpatt (False: it is a
+        prerequisite of another chosen test, and runs with every item).
+    """
+    known = set(area.test_names())
+    chosen = {name: True for name in sorted(known) if patt.may_match_test(name)}
+    queue = list(chosen)
+    while queue:
+        name = queue.pop()
+        test = read[name]
+        missing = [waiton for waiton in test.waiton() if waiton not in known]
+        if missing:
+            entry = test.config.entry("requirements", "waiton")
+            origin = entry.origin if entry else Origin(str(test.path), 1)
+            raise ConfigError(
+                origin.path, origin.line, f"waiton names unknown test(s): {', '.join(missing)}"
+            )
+        for waiton in test.waiton():
+            if waiton not in chosen:
+                queue.append(waiton)
+            chosen[waiton] = False  # a prerequisite runs whole, with every item
+    return chosen
+
+
+def _instance_env(
+    run_env: Mapping[str, str], test: TestConfig, item: Item, directory: Path
+) -> dict[str, str]:
+    env = dict(run_env)
+    env.update(
+        MT_TEST_NAME=test.name,
+        MT_ITEMPATH=item.path,
+        MT_TEST_RUN_DIR=str(directory),
+    )
+    env.update(item.variables)
+    env.update(test.pre_launch_env())
+    return env
+
+
+def plan_run(
+    area: Area,
+    target: str,
+    runname: str,
+    testpatt: str = "%",
+    *,
+    env: Mapping[str, str] | None = None,
+) -> Plan:
+    """Plan a run of the area.
+
+    Args:
+        area: the loaded area.
+        target: e.g. ``ubuntu/nfs/none``; must fit the area's ``[fields]``.
+        runname: the run's name.
+        testpatt: which tests and items (Megatest syntax); their prerequisites come too.
+        env: overrides the area's environment (tests see it plus Megatest's variables).
+
+    Raises:
+        AreaError: a config value needed for the plan is wrong or unsupported (the
+            line names the file and line), the target does not fit, the testpatt names
+            no test, a waiton names an unknown test or forms a cycle, or a name would
+            leave the run tree.
+    """
+    patt = TestPatt.parse(testpatt)
+    patt.check_tests(area.test_names())
+    root = run_root(area.linktree, target, runname)
+    runconfig = area.runconfig(target, runname)
+    run_env = area.base_env(target, runname)
+    if env is not None:
+        run_env.update(env)
+    root.mkdir(parents=True, exist_ok=True)  # [system] items and runconfig values run here
+    run_env.update(runconfig.exported(run_env, root))
+    run_env["MT_RUNPATH"] = str(root)
+
+    read = _TestConfigs(area, runconfig, run_env)
+    chosen = _select(area, patt, read)
+    order = _dependency_order({name: read[name].waiton() for name in chosen}, read)
+    tests: dict[str, PlannedTest] = {}
+    for name in order:
+        test = _plan_test(area, read[name], chosen[name], patt, run_env, target, runname)
+        if test.instances or test.comment:  # else the testpatt chose none of its items
+            tests[name] = test
+    if not tests:
+        raise SelectionError(f"testpatt {testpatt!r} selects no test instance")
+    return Plan(target, runname, root, tests, area.max_concurrent_jobs)
+
+
+def _plan_test(
+    area: Area,
+    test: TestConfig,
+    named: bool,
+    patt: TestPatt,
+    run_env: Mapping[str, str],
+    target: str,
+    runname: str,
+) -> PlannedTest:
+    items = test.items(run_env, Path(run_env["MT_RUNPATH"]))
+    steps = tuple(StepSpec(step.name, step.command) for step in test.steps())
+    runtimelim = test.runtimelim(area.runtimelim)
+    instances = []
+    for item in items:
+        if named and not patt.matches(test.name, item.path):
+            continue
+        ref = TestRef(target, runname, test.name, item.path)
+        directory = run_dir(area.linktree, target, runname, test.name, item.path)
+        job = TestJob(
+            ref=ref,
+            rundir=directory,
+            source_dir=test.directory,
+            steps=steps,
+            env=_instance_env(run_env, test, item, directory),
+            runtimelim=runtimelim,
+        )
+        instances.append(Instance(ref, item, job))
+    comment = ""
+    if not items:
+        sections = [s for s in ("items", "itemstable") if test.config.keys(s)]
+        entry = test.config.entry(sections[0], test.config.keys(sections[0])[0])
+        comment = f"[{sections[0]}] gives no items ({entry.origin if entry else test.path})"
+    return PlannedTest(
+        name=test.name,
+        waiton=tuple(test.waiton()),
+        mode=test.mode(),
+        priority=test.priority(),
+        itemized=bool(items) and any(item.variables for item in items),
+        instances=tuple(instances),
+        comment=comment,
+        meta=test.meta(),
+    )
+
+
+def _dependency_order(graph: Mapping[str, list[str]], read: Mapping[str, TestConfig]) -> list[str]:
+    """Tests with their prerequisites first; a cycle is an error naming it."""
+    sorter = graphlib.TopologicalSorter(graph)
+    try:
+        return list(sorter.static_order())
+    except graphlib.CycleError as exc:
+        cycle = exc.args[1]
+        entry = read[cycle[0]].config.entry("requirements", "waiton")
+        origin = entry.origin if entry else Origin(str(read[cycle[0]].path), 1)
+        raise ConfigError(
+            origin.path, origin.line, f"waiton forms a cycle: {' -> '.join(cycle)}"
+        ) from None

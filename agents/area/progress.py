@@ -1,0 +1,109 @@
+"""Where a run stands, and what may run next: waiton, modes and priorities.
+
+Pure bookkeeping over a :class:`~agents.area.plan.Plan`: no processes, no
+sockets. :mod:`agents.area.local` drives it on one host; the home's
+dispatcher drives it across agents.
+"""
+
+import attrs
+
+from agents.area.plan import Instance, Plan, PlannedTest
+from agents.area.report import TestRef
+from agents.area.rollup import FINAL, GOOD_FOR_DEPENDENTS, rollup
+from pkts import State, Status
+
+__all__ = ["Blocked", "RunProgress"]
+
+
+@attrs.frozen
+class Blocked:
+    """A test that will not run because a prerequisite did not end well."""
+
+    test: str
+    reason: str
+
+
+class RunProgress:
+    """The state and status of every instance of a plan, and what follows from them."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.records: dict[TestRef, tuple[State, Status]] = {
+            instance.ref: (State.NOT_STARTED, Status.NA) for instance in plan.instances()
+        }
+        self._order = {ref: index for index, ref in enumerate(self.records)}
+
+    def update(self, ref: TestRef, state: State, status: Status) -> None:
+        """Record an instance's new state and status."""
+        self.records[ref] = (state, status)
+
+    def test_state(self, name: str) -> tuple[State, Status]:
+        """A test's rolled-up state and status (a test with no items is COMPLETED/SKIP)."""
+        test = self.plan.tests[name]
+        if not test.instances:
+            return State.COMPLETED, Status.SKIP
+        return rollup(self.records[instance.ref] for instance in test.instances)
+
+    def _settled(self, test: PlannedTest) -> bool:
+        return all(self.records[i.ref][0] in FINAL for i in test.instances)
+
+    def _not_started(self, test: PlannedTest) -> bool:
+        return all(self.records[i.ref][0] is State.NOT_STARTED for i in test.instances)
+
+    def _satisfied(self, test: PlannedTest, prerequisite: str) -> bool | None:
+        """Whether ``prerequisite`` lets ``test`` run: None while it is not settled."""
+        if not self._settled(self.plan.tests[prerequisite]):
+            return None
+        state, status = self.test_state(prerequisite)
+        if state is not State.COMPLETED:
+            return False
+        return test.mode == "toplevel" or status in GOOD_FOR_DEPENDENTS
+
+    def blocked(self) -> list[Blocked]:
+        """Tests that can never run because a prerequisite ended badly.
+
+        Their instances are marked COMPLETED/PREQ_FAIL here; the caller reports them.
+        Repeats until no more follow (a blocked test blocks its own dependents).
+        """
+        found: list[Blocked] = []
+        changed = True
+        while changed:
+            changed = False
+            for test in self.plan.tests.values():
+                if not test.instances or not self._not_started(test):
+                    continue
+                failed = [p for p in test.waiton if self._satisfied(test, p) is False]
+                if failed:
+                    state, status = self.test_state(failed[0])
+                    reason = f"waiton {failed[0]} ended {state}/{status}"
+                    for instance in test.instances:
+                        self.update(instance.ref, State.COMPLETED, Status.PREQ_FAIL)
+                    found.append(Blocked(test.name, reason))
+                    changed = True
+        return found
+
+    def ready(self) -> list[Instance]:
+        """Instances not started whose prerequisites all allow them, highest priority first."""
+        ready = [
+            instance
+            for test in self.plan.tests.values()
+            if all(self._satisfied(test, p) for p in test.waiton)
+            for instance in test.instances
+            if self.records[instance.ref][0] is State.NOT_STARTED
+        ]
+        return sorted(
+            ready,
+            key=lambda i: (-self.plan.tests[i.ref.test].priority, self._order[i.ref]),
+        )
+
+    def settled(self) -> bool:
+        """Whether every instance has reached a final state."""
+        return all(state in FINAL for state, _ in self.records.values())
+
+    def summary(self) -> dict[TestRef, tuple[State, Status]]:
+        """Every instance's record, plus the toplevel record of each itemized or empty test."""
+        result = dict(self.records)
+        for test in self.plan.tests.values():
+            if test.itemized or not test.instances:
+                result[self.plan.toplevel(test.name)] = self.test_state(test.name)
+        return result

@@ -1,0 +1,489 @@
+"""Runs one test instance on this host: each step a child process in its own process group.
+
+A step runs as ``bash -c <command>`` in the test's run directory, with exactly
+the environment it is given, its output (stdout and stderr) in
+``<rundir>/<step>.log``. Megatest's rules apply: a step that exits 0 passes,
+anything else fails and stops the remaining steps; the test's ``runtimelim``
+and a kill stop the running step and end the test ``KILLED``/``ABORT``.
+
+Stopping a step means stopping its whole process group (SIGTERM, a grace
+period, then SIGKILL), not just the ``bash`` at its top: killing only the job
+process leaves ``sh → sleep`` children behind (salt #26490, celery #1106).
+Whatever a step leaves running in its group when it ends is stopped the same
+way, so no process outlives its step. Two escapes remain, as in every runner
+without cgroups: a process that starts its own session (``setsid``) leaves
+the group, and if the runner itself dies, only each step's top process is
+killed with it (``PR_SET_PDEATHSIG`` is not inherited by grandchildren).
+
+Progress goes out as status packets through a :class:`~agents.area.report.Reporter`;
+this module knows nothing of sockets or config files.
+"""
+
+import contextlib
+import ctypes
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import BinaryIO
+
+import attrs
+
+import pkts
+from agents.area.report import Reporter, TestRef
+
+__all__ = ["Outcome", "StepSpec", "TestJob", "TestProcess"]
+
+POLL_INTERVAL = 0.05
+"""Seconds between looks at a running step: how soon a kill or the runtimelim is noticed."""
+GONE_POLL = 0.02
+"""Seconds between looks at a process group that was told to stop."""
+KILL_WAIT = 5.0
+"""Seconds to wait for a process group to vanish after SIGKILL before giving up on it."""
+
+_log = logging.getLogger(__name__)
+
+
+@attrs.frozen
+class StepSpec:
+    """One step of a test, as its ``[ezsteps]`` section gives it."""
+
+    name: str
+    """Step name; also the stem of its log file, ``<name>.log`` in the run directory."""
+    command: str
+    """Shell command, run as ``bash -c <command>``."""
+
+
+@attrs.frozen(kw_only=True)
+class TestJob:
+    """Everything needed to run one test instance here."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    ref: TestRef
+    """Which test instance this is; every status packet carries it."""
+    rundir: Path
+    """Absolute run directory, already validated by the caller; created if missing."""
+    source_dir: Path | None
+    """The test's ``tests/<name>`` directory, copied into :attr:`rundir` first; None: nothing."""
+    steps: tuple[StepSpec, ...]
+    """Steps in the order they run."""
+    env: Mapping[str, str]
+    """The complete environment of every step (this process's own is not added)."""
+    runtimelim: float | None = None
+    """Seconds all steps together may take; None for no limit."""
+
+
+@attrs.frozen
+class Outcome:
+    """How a test run ended: the last state and status reported for it."""
+
+    state: pkts.State
+    """``COMPLETED``, ``KILLED`` or ``INCOMPLETE``."""
+    status: pkts.Status
+    """``PASS``, ``FAIL`` or ``ABORT``."""
+    comment: str = ""
+    """Why, in one line, when it did not pass."""
+
+
+@attrs.frozen
+class _Stop:
+    """A reason to stop the running step and start no other."""
+
+    comment: str
+    grace: float
+    """Seconds between SIGTERM and SIGKILL."""
+
+
+@attrs.frozen
+class _StepEnd:
+    """What became of one step."""
+
+    status: pkts.Status
+    exit_code: int | None = None
+    logfile: str = ""
+    stopped: _Stop | None = None
+    """Set when the step was stopped by a kill or the runtimelim."""
+    comment: str = ""
+    """The test's comment, should the test end with this step."""
+
+
+class TestProcess:
+    """Runs one :class:`TestJob` and reports its progress; :meth:`kill` stops it from any thread.
+
+    Args:
+        job: the test to run.
+        reporter: where status packets go.
+        host: this host's name, carried by the state changes reported.
+        kill_grace: seconds a step's processes get between SIGTERM and SIGKILL.
+    """
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    def __init__(
+        self, job: TestJob, reporter: Reporter, *, host: str = "", kill_grace: float = 10.0
+    ) -> None:
+        self._job = job
+        self._reporter = reporter
+        self._host = host
+        self._kill_grace = kill_grace
+        self._lock = threading.Lock()
+        self._started = False
+        self._finished = False
+        self._kill: _Stop | None = None
+        self._pgid: int | None = None
+
+    @property
+    def pgid(self) -> int | None:
+        """Process group of the step running now; None between steps."""
+        return self._pgid
+
+    def run(self) -> Outcome:
+        """Run the test to its end and report it; blocks. Call it once.
+
+        Returns:
+            The final state, status and comment, as reported.
+
+        Raises:
+            RuntimeError: called a second time.
+        """
+        with self._lock:
+            if self._started:
+                raise RuntimeError("a TestProcess runs only once")
+            self._started = True
+        outcome = self._run()
+        with self._lock:
+            self._finished = True
+            kill = self._kill
+        if kill is not None and outcome.state is pkts.State.COMPLETED:
+            # The kill was accepted (and KILLREQ reported) before the test finished.
+            outcome = Outcome(pkts.State.KILLED, pkts.Status.ABORT, kill.comment)
+        self._change(outcome.state, outcome.status, outcome.comment)
+        return outcome
+
+    def kill(self, reason: str = "killed by request", *, grace: float | None = None) -> None:
+        """Ask the test to stop; returns at once and may be called from any thread.
+
+        The first call reports ``KILLREQ``; the thread in :meth:`run` then stops
+        the running step's processes, starts no further step and reports
+        ``KILLED``. Later calls, and calls after the test finished, do nothing.
+
+        Args:
+            reason: the comment reported with ``KILLREQ`` and ``KILLED``.
+            grace: seconds between SIGTERM and SIGKILL; default ``kill_grace``.
+        """
+        with self._lock:
+            if self._finished or self._kill is not None:
+                return
+            self._kill = _Stop(reason, self._kill_grace if grace is None else grace)
+            # Reported under the lock so that it always comes before the final state.
+            self._change(pkts.State.KILLREQ, pkts.Status.NA, reason)
+
+    def _run(self) -> Outcome:
+        job = self._job
+        if self._kill is not None:
+            return Outcome(pkts.State.KILLED, pkts.Status.ABORT, self._kill.comment)
+        try:
+            job.rundir.mkdir(parents=True, exist_ok=True)
+            if job.source_dir is not None:
+                shutil.copytree(job.source_dir, job.rundir, symlinks=True, dirs_exist_ok=True)
+        except OSError as error:
+            comment = f"cannot prepare run directory {job.rundir}: {_one_line(error)}"
+            return Outcome(pkts.State.INCOMPLETE, pkts.Status.ABORT, comment)
+        with self._lock:
+            if self._kill is None:  # no RUNNING after a KILLREQ
+                self._change(pkts.State.RUNNING, pkts.Status.NA)
+        return self._run_steps()
+
+    def _run_steps(self) -> Outcome:
+        limit = self._job.runtimelim
+        deadline = None if limit is None else time.monotonic() + limit
+        for spec in self._job.steps:
+            if (stop := self._stop_requested(deadline)) is not None:
+                return Outcome(pkts.State.KILLED, pkts.Status.ABORT, stop.comment)
+            end = self._run_step(spec, deadline)
+            if end.stopped is not None:
+                return Outcome(pkts.State.KILLED, pkts.Status.ABORT, end.stopped.comment)
+            if end.status is not pkts.Status.PASS:
+                return Outcome(pkts.State.COMPLETED, end.status, end.comment)
+        return Outcome(pkts.State.COMPLETED, pkts.Status.PASS)
+
+    def _stop_requested(self, deadline: float | None) -> _Stop | None:
+        if self._kill is not None:
+            return self._kill
+        if deadline is not None and time.monotonic() >= deadline:
+            return _Stop(f"runtimelim of {self._job.runtimelim:g}s exceeded", self._kill_grace)
+        return None
+
+    def _run_step(self, spec: StepSpec, deadline: float | None) -> _StepEnd:
+        self._reporter.step(self._job.ref, spec.name, pkts.StepState.START)
+        started = time.monotonic()
+        if _unsafe_name(spec.name):
+            comment = f"step {spec.name!r}: not a safe file name for its log, so it was not run"
+            end = _StepEnd(pkts.Status.FAIL, comment=comment)
+        else:
+            end = self._execute(spec, deadline)
+        self._reporter.step(
+            self._job.ref,
+            spec.name,
+            pkts.StepState.END,
+            status=end.status,
+            exit_code=end.exit_code,
+            logfile=end.logfile,
+            duration=time.monotonic() - started,
+        )
+        return end
+
+    def _execute(self, spec: StepSpec, deadline: float | None) -> _StepEnd:
+        logfile = f"{spec.name}.log"
+        try:
+            log = _open_log(self._job.rundir / logfile)
+        except OSError as error:
+            comment = f"step {spec.name!r}: cannot open {logfile}: {_one_line(error)}"
+            return _StepEnd(pkts.Status.FAIL, comment=comment)
+        with log:
+            try:
+                process = self._start(spec, log)
+            except (OSError, ValueError) as error:
+                comment = f"step {spec.name!r} could not start: {_one_line(error)}"
+                return _StepEnd(pkts.Status.FAIL, logfile=logfile, comment=comment)
+            self._pgid = process.pid
+            try:
+                stopped = self._supervise(spec, process, log, deadline)
+            finally:
+                self._pgid = None
+        code = process.returncode  # None only if it survived SIGKILL
+        exit_code = code if code is not None and code >= 0 else None  # negative: killed by signal
+        if stopped is not None:
+            return _StepEnd(pkts.Status.ABORT, exit_code, logfile, stopped)
+        if code == 0:
+            return _StepEnd(pkts.Status.PASS, 0, logfile)
+        how = f"exited with {code}" if code > 0 else f"was killed by {_signal_name(-code)}"
+        return _StepEnd(pkts.Status.FAIL, exit_code, logfile, comment=f"step {spec.name!r} {how}")
+
+    def _start(self, spec: StepSpec, log: BinaryIO) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            ["bash", "-c", spec.command],
+            executable=_BASH,
+            cwd=self._job.rundir,
+            env=dict(self._job.env),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # own session and process group, the unit we stop
+            preexec_fn=_die_with_runner(),
+        )
+
+    def _supervise(
+        self,
+        spec: StepSpec,
+        process: subprocess.Popen[bytes],
+        log: BinaryIO,
+        deadline: float | None,
+    ) -> _Stop | None:
+        """Wait for the step's end or a reason to stop it; leave none of its processes behind.
+
+        Returns:
+            Why the step was stopped, or None when it ended by itself.
+        """
+        what = f"{self._job.ref} step {spec.name!r}"
+        try:
+            stop = self._wait(process, deadline)
+        except BaseException:
+            # The runner itself is going down (Ctrl-C, an error): do not leave the step running.
+            _stop_group(process, 0.0, what)
+            raise
+        if stop is not None:
+            how = _stop_group(process, stop.grace, what)
+            _note(log, f"{stop.comment}: step {how}")
+        elif _group_alive(process.pid):
+            how = _stop_group(process, self._kill_grace, what)
+            _note(log, f"the step ended but left processes in its process group: {how}")
+        return stop
+
+    def _wait(self, process: subprocess.Popen[bytes], deadline: float | None) -> _Stop | None:
+        while True:
+            timeout = POLL_INTERVAL
+            if deadline is not None:
+                timeout = max(0.0, min(timeout, deadline - time.monotonic()))
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+            else:
+                return None
+            if (stop := self._stop_requested(deadline)) is not None:
+                return stop
+
+    def _change(self, state: pkts.State, status: pkts.Status, comment: str = "") -> None:
+        self._reporter.change(self._job.ref, state, status, comment=comment, host=self._host)
+
+
+def _unsafe_name(name: str) -> bool:
+    """Whether ``<name>.log`` could land outside the run directory, or is no file name at all."""
+    return name in ("", ".", "..") or "/" in name or "\0" in name
+
+
+def _open_log(path: Path) -> BinaryIO:
+    # O_NOFOLLOW: a symlink named like the log (copied in from the test's source) must not
+    # send the output outside the run directory. O_APPEND keeps the runner's notes after
+    # whatever the step's processes wrote through the same file.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_NOFOLLOW
+    return open(os.open(path, flags, 0o644), "ab", buffering=0)
+
+
+def _note(log: BinaryIO, text: str) -> None:
+    """Append a line of the runner's own to a step's log."""
+    with contextlib.suppress(OSError):  # a full disk must not stop the runner
+        log.write(f"[mtpkt] {text}\n".encode())
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+# Process groups
+
+
+def _stop_group(process: subprocess.Popen[bytes], grace: float, what: str) -> str:
+    """Stop every process in ``process``'s group: SIGTERM, up to ``grace`` seconds, then SIGKILL.
+
+    Args:
+        process: the group's leader (the group id is its pid).
+        grace: seconds the processes get to exit after SIGTERM.
+        what: names the step in log messages.
+
+    Returns:
+        How it went, as words for the step's log.
+    """
+    pgid = process.pid
+    _signal_group(pgid, signal.SIGTERM)
+    if _wait_gone(process, grace):
+        return "stopped with SIGTERM"
+    _log.warning("%s: processes still running %gs after SIGTERM, sending SIGKILL", what, grace)
+    _signal_group(pgid, signal.SIGKILL)
+    if _wait_gone(process, KILL_WAIT):
+        return f"stopped with SIGKILL (still running {grace:g}s after SIGTERM)"
+    _log.error("%s: processes of group %d still there %gs after SIGKILL", what, pgid, KILL_WAIT)
+    return f"NOT stopped: processes still there {KILL_WAIT:g}s after SIGKILL"
+
+
+def _signal_group(pgid: int, signum: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signum)
+
+
+def _wait_gone(process: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for the whole group to be gone; whether it is."""
+    deadline = time.monotonic() + timeout
+    while True:
+        # Reap the leader first: as a zombie it would keep the group alive. Wait for that
+        # even if /proc already shows it dying, so that its exit status is known.
+        if process.poll() is not None and not _group_alive(process.pid):
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        time.sleep(min(GONE_POLL, remaining))
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any process of the group could still run.
+
+    Zombies do not count: a grandchild that died after its parent waits for
+    init to reap it, and some inits (in containers) take seconds to do so.
+    """
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # there, but not ours to signal
+        return True
+    return _has_live_member(pgid)
+
+
+def _has_live_member(pgid: int) -> bool:
+    """Whether ``/proc`` shows a group member that is not a zombie; True if it cannot tell."""
+    try:
+        entries = os.listdir("/proc") if os.path.exists("/proc/self/stat") else None
+    except OSError:
+        entries = None
+    if entries is None:  # no Linux /proc: believe killpg
+        return True
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path("/proc", entry, "stat").read_bytes()
+        except OSError:
+            continue  # exited meanwhile
+        # "pid (comm) state ppid pgrp ...": comm may hold anything, so split after its ")".
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            return True
+    return False
+
+
+# Dying with the runner
+
+
+_BASH = shutil.which("bash") or "/bin/bash"
+"""The shell steps run in, found on the runner's PATH (the step's PATH is the job's business)."""
+_PR_SET_PDEATHSIG = 1
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    """libc's ``prctl``, or None where there is none."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    return prctl
+
+
+_PRCTL = _load_prctl()
+
+
+def _die_with_runner() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has the kernel SIGKILL the step if the runner dies (Linux).
+
+    ``preexec_fn`` runs Python in the child between fork and exec, which is unsafe
+    in a threaded process only if it takes a lock another thread held at fork time.
+    This one makes two system calls through names bound beforehand: no import, no
+    allocation-heavy work, no logging. CPython (3.11 to 3.13) warns about forking
+    with threads only in ``os.fork``, not here.
+
+    The kernel's "parent" is the *thread* that started the child, so the step dies
+    when the thread in :meth:`TestProcess.run` ends; that thread waits for the step.
+    """
+    prctl = _PRCTL
+    if prctl is None:
+        return None
+    runner = os.getpid()
+    getppid = os.getppid
+    exit_now = os._exit
+    sigkill = int(signal.SIGKILL)
+
+    def hook() -> None:
+        prctl(_PR_SET_PDEATHSIG, sigkill, 0, 0, 0)
+        if getppid() != runner:  # the runner died before prctl took effect
+            exit_now(1)
+
+    return hook
