@@ -9,6 +9,7 @@ gives it back or raises :class:`PacketError`::
 """
 
 from pkts import control as control
+from pkts import link as link
 from pkts import status as status
 from pkts.codec import KINDS as KINDS
 from pkts.codec import MAX_FRAME_SIZE as MAX_FRAME_SIZE
@@ -19,8 +20,12 @@ from pkts.codec import decode as decode
 from pkts.codec import decode_batch as decode_batch
 from pkts.codec import encode as encode
 from pkts.codec import encode_batch as encode_batch
+from pkts.codec import pack as pack
+from pkts.codec import seal as seal
+from pkts.codec import unpack as unpack
 from pkts.control import Control as Control
 from pkts.enums import AckOutcome as AckOutcome
+from pkts.enums import Phase as Phase
 from pkts.enums import State as State
 from pkts.enums import Status as Status
 from pkts.enums import StepState as StepState
@@ -34,6 +39,7 @@ from pkts.status import StatusPacket as StatusPacket
 __all__ = [
     # Megatest's words
     "AckOutcome",
+    "Phase",
     "State",
     "Status",
     "StepState",
@@ -48,6 +54,7 @@ __all__ = [
     "Packet",
     "StatusPacket",
     "control",
+    "link",
     "status",
     # Codec
     "KINDS",
@@ -58,4 +65,7 @@ __all__ = [
     "decode_batch",
     "encode",
     "encode_batch",
+    "pack",
+    "seal",
+    "unpack",
 ]

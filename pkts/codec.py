@@ -14,13 +14,14 @@ reason; nothing else escapes :func:`decode` or :func:`decode_batch`.
 
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Final, TypeAlias, cast
 
 import msgpack
 
 from pkts.control import Archive, Clean, Control, Kill, RerunClean, Run
 from pkts.envelope import Envelope
+from pkts.link import Heartbeat, Link, Published, Query, Receipt
 from pkts.schema import FieldError, KindSchema, schema_of
 from pkts.status import Ack, StatusChange, StatusPacket, Step
 
@@ -37,6 +38,9 @@ __all__ = [
     "decode_batch",
     "encode",
     "encode_batch",
+    "pack",
+    "seal",
+    "unpack",
 ]
 
 MAGIC: Final = b"MTPK"
@@ -50,12 +54,16 @@ MAX_FRAME_SIZE: Final = 4 * 1024 * 1024
 """Largest frame accepted or produced by default (bytes). Sockets set ``recv_max_size`` to it."""
 MIN_KEY_SIZE: Final = 16
 
-Packet: TypeAlias = Control | StatusPacket
+Packet: TypeAlias = Control | StatusPacket | Link
 """Every packet kind."""
 
 KINDS: Final[dict[str, KindSchema]] = {
     cls.kind: schema_of(cls)
-    for cls in (Run, Kill, RerunClean, Clean, Archive, Ack, Step, StatusChange)
+    for cls in (
+        *(Run, Kill, RerunClean, Clean, Archive),
+        *(Ack, Step, StatusChange),
+        *(Heartbeat, Receipt, Query, Published),
+    )
 }
 """Every packet kind by its tag."""
 
@@ -137,6 +145,47 @@ def encode_batch(packets: Iterable[Packet], key: bytes, *, max_size: int = MAX_F
         PacketError: as for :func:`encode`.
     """
     return _seal(BATCH, [_to_map(packet) for packet in packets], key, max_size)
+
+
+def pack(packet: Packet) -> bytes:
+    """One packet's msgpack map, unsigned: what spools and histories store.
+
+    Raises:
+        PacketError: a field holds a value of the wrong type.
+    """
+    try:
+        packed: bytes = msgpack.packb(_to_map(packet), use_bin_type=True)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise PacketError(f"cannot encode packet: {exc}") from None
+    return packed
+
+
+def seal(maps: Sequence[bytes], key: bytes, *, max_size: int = MAX_FRAME_SIZE) -> bytes:
+    """A signed batch frame of packets already packed with :func:`pack`.
+
+    Raises:
+        PacketError: the frame would be too large, or the key is too short.
+    """
+    _check_key(key)
+    body: bytes = msgpack.Packer().pack_array_header(len(maps)) + b"".join(maps)
+    size = BODY_OFFSET + len(body)
+    if size > max_size:
+        raise PacketError(f"frame of {size} bytes exceeds the limit of {max_size} bytes")
+    header = _HEADERS[BATCH]
+    return header + _mac(key, header, body) + body
+
+
+def unpack(data: bytes) -> Packet:
+    """Read one packet map made by :func:`pack` (a store's own copy: no frame, no MAC).
+
+    Raises:
+        PacketError: it is not a valid packet.
+    """
+    try:
+        wire = msgpack.unpackb(data, raw=False, strict_map_key=True)
+    except Exception as exc:  # msgpack raises many types; all mean "not our msgpack"
+        raise PacketError(f"stored packet is not valid msgpack: {exc}", data) from None
+    return _from_map(wire, data, "stored packet")
 
 
 def _open(data: bytes, key: bytes, max_size: int) -> tuple[int, object]:

@@ -7,7 +7,7 @@ database unchanged and users' existing queries keep working.
 import enum
 from collections.abc import Iterable
 
-__all__ = ["AckOutcome", "State", "Status", "StepState", "worst"]
+__all__ = ["AckOutcome", "Phase", "State", "Status", "StepState", "worst"]
 
 
 class State(enum.StrEnum):
@@ -75,3 +75,11 @@ class AckOutcome(enum.StrEnum):
     """Refused; ``reason`` says why. Nothing was executed."""
     DONE = "done"
     """Carried out completely."""
+
+
+class Phase(enum.StrEnum):
+    """Where an agent's :class:`pkts.link.Heartbeat` stands in its life."""
+
+    ONLINE = "online"
+    BEAT = "beat"
+    OFFLINE = "offline"

@@ -65,10 +65,20 @@ def test_batches_round_trip_in_order(batch: list[pkts.Packet]) -> None:
     assert pkts.decode_batch(pkts.encode_batch(batch, KEY), KEY) == batch
 
 
-def test_there_are_eight_kinds_with_the_design_tags() -> None:
+def test_the_eight_design_kinds_and_the_link_kinds() -> None:
     assert set(pkts.KINDS) == {
         "run", "kill", "rerunclean", "clean", "archive", "ack", "step", "status_change",
+        "heartbeat", "receipt", "query", "published",
     }  # fmt: skip
+
+
+def test_pack_seal_unpack_build_the_same_frames_as_encode_batch() -> None:
+    packets = [run_packet(), step_packet()]
+    maps = [pkts.pack(packet) for packet in packets]
+    assert [pkts.unpack(m) for m in maps] == packets
+    assert pkts.seal(maps, KEY) == pkts.encode_batch(packets, KEY)
+    with pytest.raises(pkts.PacketError, match="stored packet is not valid msgpack"):
+        pkts.unpack(b"\xc1")
 
 
 def test_envelope_defaults_are_fresh_and_filled() -> None:

@@ -1,0 +1,80 @@
+"""Link packets: how mtpkt processes keep in touch, apart from what they report.
+
+Heartbeats from agents, the home's receipts for committed status packets,
+and the queries and headers of the live stream. They are signed and checked
+like every packet, but never stored as a test's history.
+"""
+
+from typing import ClassVar, TypeAlias
+
+import attrs
+
+from pkts.enums import Phase
+from pkts.envelope import ID_SIZE, Envelope
+
+__all__ = ["Heartbeat", "Link", "Published", "Query", "Receipt"]
+
+
+@attrs.frozen(kw_only=True)
+class Heartbeat(Envelope):
+    """An agent is alive: ``online`` when it starts, ``beat`` on time, ``offline`` at its end."""
+
+    kind: ClassVar[str] = "heartbeat"
+
+    phase: Phase
+    """``online``, ``beat`` or ``offline``."""
+    interval: float
+    """Seconds until the next beat; the home marks the agent lost after twice this."""
+    slots: int = 0
+    """Tests the agent can run at once."""
+    busy: int = 0
+    """Tests it is running now."""
+    pid: int = 0
+    """The agent's process id."""
+
+
+@attrs.frozen(kw_only=True)
+class Receipt(Envelope):
+    """The home's answer to a frame: which packets are now committed, or why none is."""
+
+    kind: ClassVar[str] = "receipt"
+
+    ids: tuple[bytes, ...] = attrs.field(default=(), metadata={"size": ID_SIZE})
+    """Ids of the frame's packets that are committed (also those it already had)."""
+    error: str = ""
+    """Empty on success; otherwise why nothing in the frame was committed."""
+
+
+@attrs.frozen(kw_only=True)
+class Query(Envelope):
+    """A tail asks for committed status packets after a point of the live stream."""
+
+    kind: ClassVar[str] = "query"
+
+    after: int = 0
+    """Return packets with a stream sequence number above this (0: from the start)."""
+    limit: int = 1000
+    """At most this many packets in the answer."""
+    target: str = ""
+    """Only packets of this target (empty: every target)."""
+    runname: str = ""
+    """Only packets of this run name (empty: every run)."""
+
+
+@attrs.frozen(kw_only=True)
+class Published(Envelope):
+    """Heads a frame of committed status packets: the live stream, or a query's answer.
+
+    The frame's other packets follow it, one per entry of :attr:`seqs`, in order.
+    """
+
+    kind: ClassVar[str] = "published"
+
+    seqs: tuple[int, ...]
+    """Stream sequence number of each packet that follows."""
+    head: int
+    """The newest sequence number committed when the frame was made."""
+
+
+Link: TypeAlias = Heartbeat | Receipt | Query | Published
+"""Every link packet kind."""
