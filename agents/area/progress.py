@@ -9,8 +9,8 @@ import attrs
 
 from agents.area.plan import Instance, Plan, PlannedTest
 from agents.area.report import TestRef
-from agents.area.rollup import FINAL, GOOD_FOR_DEPENDENTS, rollup
 from pkts import State, Status
+from pkts.rollup import FINAL, GOOD_FOR_DEPENDENTS, rollup
 
 __all__ = ["Blocked", "RunProgress"]
 

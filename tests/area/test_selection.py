@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 
 from agents.area.items import Item, combine, cross_product, table_rows
 from agents.area.paths import PathError, check_relative, run_dir
-from agents.area.rollup import rollup
 from agents.area.testpatt import SelectionError, TestPatt
 from pkts import State, Status
+from pkts.rollup import rollup
 
 
 @pytest.mark.parametrize(

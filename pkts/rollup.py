@@ -7,8 +7,7 @@ The worst status wins (:func:`pkts.worst`), and a record that ended badly
 
 from collections.abc import Iterable
 
-import pkts
-from pkts import State, Status
+from pkts.enums import State, Status, worst
 
 __all__ = ["ACTIVE", "FINAL", "GOOD_FOR_DEPENDENTS", "ENDED_BADLY", "effective_status", "rollup"]
 
@@ -28,7 +27,7 @@ GOOD_FOR_DEPENDENTS = frozenset(
 def effective_status(state: State, status: Status) -> Status:
     """The status a record contributes to a roll-up."""
     if state in ENDED_BADLY:
-        return pkts.worst([status, Status.CHECK])
+        return worst([status, Status.CHECK])
     return status
 
 
@@ -49,4 +48,4 @@ def rollup(records: Iterable[tuple[State, Status]]) -> tuple[State, Status]:
         state = State.RUNNING
     else:
         state = State.NOT_STARTED
-    return state, pkts.worst(statuses)
+    return state, worst(statuses)
