@@ -18,6 +18,7 @@ from pkts.codec import Packet as Packet
 from pkts.codec import PacketError as PacketError
 from pkts.codec import decode as decode
 from pkts.codec import decode_batch as decode_batch
+from pkts.codec import decode_packed as decode_packed
 from pkts.codec import encode as encode
 from pkts.codec import encode_batch as encode_batch
 from pkts.codec import pack as pack
@@ -63,6 +64,7 @@ __all__ = [
     "PacketError",
     "decode",
     "decode_batch",
+    "decode_packed",
     "encode",
     "encode_batch",
     "pack",

@@ -36,6 +36,7 @@ __all__ = [
     "PacketError",
     "decode",
     "decode_batch",
+    "decode_packed",
     "encode",
     "encode_batch",
     "pack",
@@ -188,8 +189,25 @@ def unpack(data: bytes) -> Packet:
     return _from_map(wire, data, "stored packet")
 
 
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _unpack_body(body: bytes, data: bytes) -> object:
+    try:
+        return msgpack.unpackb(body, raw=False, strict_map_key=True)
+    except Exception as exc:  # msgpack raises many types; all mean "not our msgpack"
+        raise PacketError(f"body is not valid msgpack: {_first_line(exc)}", data) from None
+
+
 def _open(data: bytes, key: bytes, max_size: int) -> tuple[int, object]:
     """Check a frame's size, header and MAC; return its type and unpacked body."""
+    frame_type, body = _open_header(data, key, max_size)
+    return frame_type, _unpack_body(body, bytes(data))
+
+
+def _open_header(data: bytes, key: bytes, max_size: int) -> tuple[int, bytes]:
+    """Check a frame's size, header and MAC; return its type and its body bytes."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise PacketError(f"frame must be bytes, not {type(data).__name__}")
     data = bytes(data)
@@ -212,11 +230,7 @@ def _open(data: bytes, key: bytes, max_size: int) -> tuple[int, object]:
     header, mac, body = data[:HEADER_SIZE], data[HEADER_SIZE:BODY_OFFSET], data[BODY_OFFSET:]
     if not hmac.compare_digest(mac, _mac(key, header, body)):
         raise PacketError("bad MAC (signed with another key, or corrupted)", data)
-    try:
-        return frame_type, msgpack.unpackb(body, raw=False, strict_map_key=True)
-    except Exception as exc:  # msgpack raises many types; all mean "not our msgpack"
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise PacketError(f"body is not valid msgpack: {reason}", data) from None
+    return frame_type, body
 
 
 def _from_map(wire: object, data: bytes, position: str) -> Packet:
@@ -267,3 +281,38 @@ def decode_batch(data: bytes, key: bytes, *, max_size: int = MAX_FRAME_SIZE) -> 
     if not isinstance(body, list):
         raise PacketError(f"batch body must be an array, got {type(body).__name__}", raw)
     return [_from_map(wire, raw, f"packet {index}") for index, wire in enumerate(body)]
+
+
+def decode_packed(
+    data: bytes, key: bytes, *, max_size: int = MAX_FRAME_SIZE
+) -> list[tuple[Packet, bytes]]:
+    """Like :func:`decode_batch`, with each packet's own msgpack map as it came.
+
+    The bytes are what :func:`pack` would make of the packet had it been made
+    here, so a receiver can store or forward them (:func:`seal`) without
+    encoding again.
+
+    Raises:
+        PacketError: for any fault in the frame, as :func:`decode_batch`.
+    """
+    frame_type, _ = _open_header(data, key, max_size)
+    raw = bytes(data)
+    body = raw[BODY_OFFSET:]
+    if frame_type == SINGLE:
+        return [(_from_map(_unpack_body(body, raw), raw, "packet"), body)]
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, max_buffer_size=len(body) or 1)
+    unpacker.feed(body)
+    try:
+        count = unpacker.read_array_header()
+        result = []
+        for index in range(count):
+            start = unpacker.tell()
+            wire = unpacker.unpack()
+            result.append((_from_map(wire, raw, f"packet {index}"), body[start : unpacker.tell()]))
+        if unpacker.tell() != len(body):
+            raise ValueError("extra data after the batch")
+    except PacketError:
+        raise
+    except Exception as exc:  # msgpack raises many types; all mean "not our msgpack"
+        raise PacketError(f"body is not valid msgpack: {_first_line(exc)}", raw) from None
+    return result

@@ -247,3 +247,12 @@ def test_frame_layout_is_as_documented() -> None:
     assert frame[5] == SINGLE
     mac = hmac.new(KEY, frame[:HEADER_SIZE] + frame[BODY_OFFSET:], hashlib.sha256).digest()
     assert frame[HEADER_SIZE:BODY_OFFSET] == mac
+
+
+@settings(max_examples=200)
+@given(st.lists(any_packet, max_size=10))
+def test_decode_packed_gives_the_packets_and_their_own_maps(batch: list[pkts.Packet]) -> None:
+    for frame in (pkts.encode_batch(batch, KEY), *(pkts.encode(p, KEY) for p in batch[:1])):
+        result = pkts.decode_packed(frame, KEY)
+        assert [packet for packet, _ in result] == pkts.decode_batch(frame, KEY)
+        assert [raw for _, raw in result] == [pkts.pack(packet) for packet, _ in result]

@@ -15,7 +15,7 @@ KEY = b"k" * 32
 
 
 def decode_fails_cleanly(frame: bytes) -> None:
-    for decode in (pkts.decode, pkts.decode_batch):
+    for decode in (pkts.decode, pkts.decode_batch, pkts.decode_packed):
         with pytest.raises(pkts.PacketError) as caught:
             decode(frame, KEY)
         assert str(caught.value)
@@ -72,7 +72,7 @@ def test_signed_garbage_bodies(value: object) -> None:
     body = msgpack.packb(value, use_bin_type=True)
     for frame_type in (1, 2):
         frame = sign_raw(body, KEY, frame_type=frame_type)
-        for decode in (pkts.decode, pkts.decode_batch):
+        for decode in (pkts.decode, pkts.decode_batch, pkts.decode_packed):
             try:
                 decode(frame, KEY)
             except pkts.PacketError:

@@ -1,0 +1,226 @@
+"""The agent's durable spool: status packets waiting for the home's receipt (DESIGN guarantee 3).
+
+An agent reports through ``Reporter(origin, spool.put, next_seq=spool.next_seq)``,
+so every status packet is on disk before anything tries to send it; a
+:class:`bus.Sender` deletes packets only when the home's receipt lists them.
+"""
+
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Final, cast
+
+import apsw
+import apsw.bestpractice
+
+import pkts
+from pkts.status import StatusPacket
+
+__all__ = ["MAX_PACKET_SIZE", "Spool", "SpoolError"]
+
+MAX_PACKET_SIZE: Final = pkts.MAX_FRAME_SIZE - 64
+"""Largest packed packet the spool accepts: one that fits a frame on its own.
+
+64 bytes leave room for the frame header, MAC and batch array header, so a
+spooled packet can always be sent, if only alone.
+"""
+SCHEMA_VERSION: Final = 1
+_BUSY_TIMEOUT_MS: Final = 100
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS packets (
+    seq INTEGER PRIMARY KEY,   -- the packet's own seq: sending order
+    id BLOB NOT NULL UNIQUE,   -- what receipts name
+    data BLOB NOT NULL         -- pkts.pack() of the packet
+);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('next_seq', 1);
+"""
+
+
+class SpoolError(Exception):
+    """The spool file cannot be used (held by another process, or not a spool)."""
+
+
+class Spool:
+    """Status packets waiting for the home's receipt, in a small SQLite file.
+
+    The file uses WAL with ``synchronous=NORMAL``: a packet whose :meth:`put`
+    returned survives a crash or kill of the process; a crash of the operating
+    system or a power loss may lose the last packets put (SQLite's WAL trade-off).
+
+    One process owns a spool at a time: the file is locked exclusively while
+    open, so a second agent on the same spool fails with :class:`SpoolError`
+    instead of numbering packets over the first one's. Methods are thread-safe.
+
+    Args:
+        path: the SQLite file; created with its parent directories if missing.
+
+    Raises:
+        SpoolError: another process (or another open :class:`Spool`) holds the file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        """Where the spool lives."""
+        self._changed = threading.Condition(threading.Lock())
+        self._db = apsw.Connection(str(path))
+        try:
+            self._setup()
+            self._next_seq = self._read_next_seq()
+            self._count = self._scalar("SELECT count(*) FROM packets")
+        except BaseException as exc:
+            self._db.close()
+            if isinstance(exc, apsw.BusyError):
+                raise SpoolError(f"spool {path} is in use by another process") from None
+            if isinstance(exc, apsw.Error):
+                raise SpoolError(f"cannot open spool {path}: {exc}") from None
+            raise
+
+    def _setup(self) -> None:
+        db = self._db
+        apsw.bestpractice.connection_busy_timeout(db, _BUSY_TIMEOUT_MS)
+        apsw.bestpractice.connection_dqs(db)
+        # Exclusive: the lock taken by the first write below is kept until close.
+        db.pragma("locking_mode", "EXCLUSIVE")
+        apsw.bestpractice.connection_wal(db)
+        # NORMAL in WAL mode: commits survive a process crash, not a power loss (see class doc).
+        db.pragma("synchronous", "NORMAL")
+        with db:
+            version = self._scalar("PRAGMA user_version")
+            if version not in (0, SCHEMA_VERSION):
+                raise SpoolError(
+                    f"spool {self.path} has schema {version}, expected {SCHEMA_VERSION}"
+                )
+            db.execute(_SCHEMA)
+            db.pragma("user_version", SCHEMA_VERSION)
+
+    def _scalar(self, sql: str) -> int:
+        row = self._db.execute(sql).fetchone()
+        assert row is not None
+        value = row[0]
+        assert isinstance(value, int)
+        return value
+
+    def _read_next_seq(self) -> int:
+        return self._scalar("SELECT value FROM meta WHERE key = 'next_seq'")
+
+    @property
+    def next_seq(self) -> int:
+        """The ``seq`` the next packet must carry (kept in the file: it survives deletions)."""
+        with self._changed:
+            return self._next_seq
+
+    def put(self, packet: StatusPacket) -> None:
+        """Store one packet; it is durable when this returns.
+
+        Raises:
+            ValueError: ``packet.seq`` is not :attr:`next_seq`, or the packet is too large.
+            pkts.PacketError: the packet cannot be encoded.
+        """
+        self.put_many([packet])
+
+    def put_many(self, packets: Sequence[StatusPacket]) -> None:
+        """Store packets with consecutive ``seq`` from :attr:`next_seq`, in one transaction.
+
+        All or nothing: if one is refused, none is stored.
+
+        Raises:
+            ValueError: the ``seq`` numbers do not continue :attr:`next_seq`, or a packet is
+                larger than :data:`MAX_PACKET_SIZE`.
+            pkts.PacketError: a packet cannot be encoded.
+        """
+        rows = []
+        for packet in packets:
+            data = pkts.pack(packet)
+            if len(data) > MAX_PACKET_SIZE:
+                raise ValueError(
+                    f"{packet.kind} packet seq {packet.seq} is {len(data)} bytes packed,"
+                    f" more than a frame can carry ({MAX_PACKET_SIZE})"
+                )
+            rows.append((packet.seq, packet.id, data))
+        if not rows:
+            return
+        with self._changed:
+            for offset, (seq, _, _) in enumerate(rows):
+                if seq != self._next_seq + offset:
+                    raise ValueError(
+                        f"packet seq {seq} out of order: spool {self.path} expects"
+                        f" {self._next_seq + offset}"
+                    )
+            next_seq = self._next_seq + len(rows)
+            with self._db:
+                self._db.executemany("INSERT INTO packets (seq, id, data) VALUES (?, ?, ?)", rows)
+                self._db.execute("UPDATE meta SET value = ? WHERE key = 'next_seq'", (next_seq,))
+            self._next_seq = next_seq
+            self._count += len(rows)
+            self._changed.notify_all()
+
+    def pending(self, *, limit: int = 500, max_bytes: int = 1_000_000) -> list[tuple[bytes, bytes]]:
+        """The oldest packets still waiting for a receipt.
+
+        Args:
+            limit: at most this many packets.
+            max_bytes: stop before the packed sizes add up to more than this
+                (the first packet is returned whatever its size, so a big one is not stuck).
+
+        Returns:
+            ``(packet id, pkts.pack bytes)`` pairs, oldest first.
+        """
+        result: list[tuple[bytes, bytes]] = []
+        total = 0
+        with self._changed:
+            cursor = self._db.execute(
+                "SELECT id, data FROM packets ORDER BY seq LIMIT ?", (max(0, limit),)
+            )
+            for packet_id, data in cast(Iterable[tuple[bytes, bytes]], cursor):
+                total += len(data)
+                if result and total > max_bytes:
+                    break
+                result.append((packet_id, data))
+            cursor.close()
+        return result
+
+    def remove(self, ids: Iterable[bytes]) -> int:
+        """Delete packets the home has acknowledged; ids not in the spool are ignored.
+
+        Returns:
+            How many packets were deleted.
+        """
+        params = [(packet_id,) for packet_id in ids]
+        if not params:
+            return 0
+        with self._changed:
+            before = self._db.total_changes()
+            with self._db:
+                self._db.executemany("DELETE FROM packets WHERE id = ?", params)
+            removed = self._db.total_changes() - before
+            self._count -= removed
+            self._changed.notify_all()
+        return removed
+
+    def __len__(self) -> int:
+        """How many packets wait for a receipt."""
+        with self._changed:
+            return self._count
+
+    def wait(self, timeout: float) -> bool:
+        """Wait until the spool holds a packet, at most ``timeout`` seconds.
+
+        Returns at once when packets are already waiting, so a sender that checks
+        and then waits cannot miss a :meth:`put` made in between.
+
+        Returns:
+            Whether packets are waiting.
+        """
+        with self._changed:
+            return self._changed.wait_for(lambda: self._count > 0, timeout)
+
+    def close(self) -> None:
+        """Close the file (and release its lock). Later calls do nothing."""
+        with self._changed:
+            self._db.close()
