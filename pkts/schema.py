@@ -154,6 +154,8 @@ class KindSchema:
     values: Callable[[Envelope], tuple[object, ...]]
     read: Callable[[Mapping[str, object]], Envelope]
     """Check a decoded map and build the packet from it (raises :class:`FieldError`)."""
+    to_map: Callable[[Envelope], dict[str, object]]
+    """The wire map of a packet, every field checked as on reading (raises :class:`FieldError`)."""
 
     def explain(self, fields: Mapping[str, object]) -> None:
         """Raise the :class:`FieldError` that names what is wrong with ``fields``.
@@ -176,22 +178,16 @@ class KindSchema:
             f"unsupported version v={version} (this build reads v1..v{self.cls.VERSION})"
         )
 
-    def to_map(self, packet: Envelope) -> dict[str, object]:
-        """The wire map of ``packet``, every field checked as on reading.
+    def explain_map(self, packet: Envelope) -> None:
+        """Raise the :class:`FieldError` naming the field of ``packet`` that cannot be written.
 
-        Raises:
-            FieldError: a field holds a value of the wrong type.
+        The slow path of :attr:`to_map`.
         """
-        wire: dict[str, object] = {"kind": self.cls.kind}
-        name = ""
-        try:
-            for name, check, value in zip(
-                self.names, self.checks, self.values(packet), strict=True
-            ):
-                wire[name] = check(value)
-        except FieldError as exc:
-            raise FieldError(f"field '{name}': {exc}") from None
-        return wire
+        for name, check, value in zip(self.names, self.checks, self.values(packet), strict=True):
+            try:
+                check(value)
+            except FieldError as exc:
+                raise FieldError(f"field '{name}': {exc}") from None
 
 
 def _reader_source(cls: type[Envelope], names: tuple[str, ...], types_: tuple[Any, ...]) -> str:
@@ -226,6 +222,28 @@ def _reader_source(cls: type[Envelope], names: tuple[str, ...], types_: tuple[An
     return "\n".join(lines)
 
 
+def _writer_source(cls: type[Envelope], names: tuple[str, ...], types_: tuple[Any, ...]) -> str:
+    """Source of a straight-line ``to_map(packet)`` for one kind, checking like the reader."""
+    lines = ["def to_map(packet):", "    try:"]
+    lines += [f"        f{index} = packet.{name}" for index, name in enumerate(names)]
+    for index, tp in enumerate(types_):
+        fast = _FAST_TESTS.get(tp)
+        if fast is None:
+            lines.append(f"        f{index} = c{index}(f{index})")
+        else:
+            lines.append(f"        if {fast.format(x=f'f{index}')}:")
+            lines.append(f"            f{index} = c{index}(f{index})")
+    lines += [
+        "    except FieldError:",
+        "        explain_map(packet)",
+        "        raise",
+        f"    return {{'kind': {cls.kind!r}, "
+        + ", ".join(f"{name!r}: f{i}" for i, name in enumerate(names))
+        + "}",
+    ]
+    return "\n".join(lines)
+
+
 def schema_of(cls: type[Envelope]) -> KindSchema:
     """Derive the :class:`KindSchema` of a packet class from its attrs fields."""
     attrs.resolve_types(cls)
@@ -234,10 +252,21 @@ def schema_of(cls: type[Envelope]) -> KindSchema:
     checks = tuple(_checker(field.type, field.metadata) for field in fields)
     namespace: dict[str, Any] = {"cls": cls, "isfinite": math.isfinite, "FieldError": FieldError}
     namespace.update({f"c{index}": check for index, check in enumerate(checks)})
-    source = _reader_source(cls, names, tuple(field.type for field in fields))
-    exec(compile(source, f"<reader of {cls.kind!r} packets>", "exec"), namespace)
-    schema = KindSchema(
-        cls=cls, names=names, checks=checks, values=attrgetter(*names), read=namespace["read"]
+    types_ = tuple(field.type for field in fields)
+    exec(
+        compile(_reader_source(cls, names, types_), f"<reader of {cls.kind!r}>", "exec"), namespace
     )
-    namespace["explain"] = schema.explain  # looked up when read() runs
+    exec(
+        compile(_writer_source(cls, names, types_), f"<writer of {cls.kind!r}>", "exec"), namespace
+    )
+    schema = KindSchema(
+        cls=cls,
+        names=names,
+        checks=checks,
+        values=attrgetter(*names),
+        read=namespace["read"],
+        to_map=namespace["to_map"],
+    )
+    namespace["explain"] = schema.explain  # looked up when the generated functions run
+    namespace["explain_map"] = schema.explain_map
     return schema
