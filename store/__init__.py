@@ -1,3 +1,37 @@
-"""Per-run SQLite databases (``main.db``, ``<run_id>.db``) written through apsw."""
+"""Per-run SQLite databases (``main.db``, ``<run_id>.db``) written through apsw.
 
-__all__: list[str] = []
+One process writes a store directory: the collector inside ``mtpkt home``,
+through :class:`Store`. ``main.db`` holds the runs, the control journal, the
+agent registry, each origin's last status seq and the Ack history;
+``<run_id>.db`` holds one run's tests, steps and status history. Table and
+column names are Megatest's. Other threads read the history through a
+:class:`HistoryReader` of their own::
+
+    with store.Store(area / ".mtpkt" / "db", ["os", "arch"]) as db:
+        for seq, packet in db.apply(batch):  # committed: now ack and publish
+            ...
+"""
+
+from store.errors import StoreError as StoreError
+from store.reader import HistoryReader as HistoryReader
+from store.rows import AgentRow as AgentRow
+from store.rows import JournalRow as JournalRow
+from store.rows import RunRow as RunRow
+from store.rows import StepRow as StepRow
+from store.rows import TestRow as TestRow
+from store.store import Store as Store
+
+__all__ = [
+    # Writing
+    "Store",
+    # Reading from other threads
+    "HistoryReader",
+    # Rows returned by queries
+    "AgentRow",
+    "JournalRow",
+    "RunRow",
+    "StepRow",
+    "TestRow",
+    # Errors
+    "StoreError",
+]

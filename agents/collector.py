@@ -1,0 +1,302 @@
+"""The collector: commits status packets from agents, then acknowledges and publishes them.
+
+One request endpoint takes three kinds of frames:
+
+* a batch of status packets (``ack``, ``step``, ``status_change``): committed
+  in a group transaction with whatever else arrived meanwhile, deduplicated by
+  packet id; only then answered with a ``receipt`` listing every id of the
+  frame, and published on the live stream with stream sequence numbers;
+* a ``heartbeat``: the agent registry is updated; answered with a ``receipt``;
+* a ``query``: committed history after a stream position, for tails that
+  start up or missed part of the live stream.
+
+Anything else, and any frame that does not decode (bad MAC, garbage,
+oversized …), is logged with its reason and answered with a ``receipt``
+carrying the error. Nothing a sender sends can stop the collector.
+
+Only the writer thread touches the database, so commits are serial and the
+stream is in commit order; worker threads decode, wait and answer.
+"""
+
+import argparse
+import logging
+import queue
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Final
+
+import attrs
+
+import pkts
+from bus.sockets import Publisher, Replier
+from pkts.link import Heartbeat, Published, Query, Receipt
+from pkts.status import Ack, StatusChange, StatusPacket, Step
+from store import HistoryReader, Store, StoreError
+
+__all__ = ["Collector"]
+
+_log = logging.getLogger(__name__)
+
+MAX_GROUP: Final = 20000
+"""Most status packets committed in one group transaction."""
+PUBLISH_BATCH: Final = 500
+"""Most packets in one published frame."""
+REPLY_TIMEOUT: Final = 30.0
+"""Seconds a worker waits for the writer before answering with an error."""
+LOST_CHECK: Final = 1.0
+"""Seconds between looks for agents whose heartbeats stopped."""
+
+
+@attrs.define
+class _Job:
+    """Work for the writer: status packets to commit, or a heartbeat to record."""
+
+    packets: Sequence[StatusPacket] = ()
+    maps: Sequence[bytes] = ()
+    """Each packet's map as it came (:func:`pkts.decode_packed`)."""
+    beat: Heartbeat | None = None
+    done: "Future[None]" = attrs.field(factory=Future)
+
+
+class Collector:
+    """Serves one request endpoint and one publish endpoint for a store.
+
+    Args:
+        store: the databases (written only from this collector's writer thread).
+        key: the area's secret; every frame in and out is signed with it.
+        listen: request endpoint, e.g. ``tcp://127.0.0.1:7400`` or ``ipc:///…/home.ipc``.
+        publish: live stream endpoint.
+        workers: threads answering requests.
+    """
+
+    def __init__(
+        self, store: Store, key: bytes, *, listen: str, publish: str, workers: int = 4
+    ) -> None:
+        self.store = store
+        self.key = key
+        self._reader = HistoryReader(store.dbdir)
+        self._jobs: queue.Queue[_Job] = queue.Queue(maxsize=1000)
+        self._stop = threading.Event()
+        self._publisher = Publisher(publish)
+        self._replier = Replier(listen, self._handle, workers=workers, name="collector")
+        self._writer = threading.Thread(target=self._write_loop, name="collector writer")
+        self._last_error = ""
+        self.rejected = 0
+        """Frames refused since start (bad MAC, garbage, unknown kind …)."""
+
+    @property
+    def listen_address(self) -> str:
+        return self._replier.address
+
+    @property
+    def publish_address(self) -> str:
+        return self._publisher.address
+
+    def start(self) -> None:
+        """Start serving."""
+        self._writer.start()
+        self._replier.start()
+
+    def close(self) -> None:
+        """Stop serving; work already committed stays committed."""
+        self._stop.set()
+        self._replier.close()
+        self._writer.join(timeout=REPLY_TIMEOUT)
+        self._publisher.close()
+        self._reader.close()
+
+    def __enter__(self) -> "Collector":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- requests (worker threads) ------------------------------------------------------
+
+    def _handle(self, frame: bytes) -> bytes:
+        try:
+            decoded = pkts.decode_packed(frame, self.key)
+        except pkts.PacketError as exc:
+            return self._reject(f"a frame of {len(frame)} bytes", str(exc))
+        if not decoded:
+            return self._receipt()
+        packets = [packet for packet, _ in decoded]
+        first = packets[0]
+        status = [p for p in packets if isinstance(p, Ack | Step | StatusChange)]
+        if len(status) == len(packets):
+            problem = self._check_targets(status)
+            if problem:
+                return self._reject(f"status packets from {first.origin}", problem)
+            job = _Job(packets=status, maps=[raw for _, raw in decoded])
+            return self._submit(job, [p.id for p in status])
+        if len(packets) == 1 and isinstance(first, Heartbeat):
+            return self._submit(_Job(beat=first), [])
+        if len(packets) == 1 and isinstance(first, Query):
+            return self._answer(first)
+        kinds = ", ".join(sorted({p.kind for p in packets}))
+        return self._reject(f"{kinds} packets from {first.origin}", "not taken by this endpoint")
+
+    def _reject(self, what: str, reason: str) -> bytes:
+        self.rejected += 1
+        _log.warning("rejected %s: %s", what, reason)
+        return self._receipt(error=f"rejected: {reason}")
+
+    def _check_targets(self, packets: Sequence[StatusPacket]) -> str:
+        """Why the frame cannot be committed as it is, or "" (checked before it joins a group,
+        so one bad frame cannot fail the commits of others)."""
+        targets = {p.target for p in packets if not isinstance(p, Ack)}
+        for target in targets:
+            try:
+                self.store.check_target(target)
+            except StoreError as exc:
+                return str(exc)
+        return ""
+
+    def _submit(self, job: _Job, ids: list[bytes]) -> bytes:
+        try:
+            self._jobs.put(job, timeout=REPLY_TIMEOUT)
+            job.done.result(timeout=REPLY_TIMEOUT)
+        except StoreError as exc:
+            return self._receipt(error=f"not committed: {exc}")
+        except (queue.Full, TimeoutError):
+            return self._receipt(error="not committed: the home is overloaded, try again")
+        return self._receipt(ids=ids)
+
+    def _answer(self, query: Query) -> bytes:
+        limit = max(1, min(query.limit, 5000))
+        head = self._reader.head()
+        rows = self._reader.history(
+            after=query.after, limit=limit, target=query.target, runname=query.runname
+        )
+        return self._frame(rows, head)
+
+    def _receipt(self, *, ids: Sequence[bytes] = (), error: str = "") -> bytes:
+        return pkts.encode(Receipt(origin="home", ids=tuple(ids), error=error), self.key)
+
+    def _frame(self, rows: Sequence[tuple[int, StatusPacket]], head: int) -> bytes:
+        header = Published(origin="home", seqs=tuple(seq for seq, _ in rows), head=head)
+        return pkts.seal([pkts.pack(header), *(pkts.pack(p) for _, p in rows)], self.key)
+
+    # -- the writer thread --------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        next_lost_check = time.monotonic() + LOST_CHECK
+        while not (self._stop.is_set() and self._jobs.empty()):
+            try:
+                first = self._jobs.get(timeout=0.1)
+            except queue.Empty:
+                first = None
+            if first is not None:
+                self._write(self._group(first))
+            if time.monotonic() >= next_lost_check:
+                next_lost_check = time.monotonic() + LOST_CHECK
+                self._check_lost()
+
+    def _group(self, first: _Job) -> list[_Job]:
+        """The first job and whatever else is waiting, up to MAX_GROUP packets."""
+        jobs = [first]
+        size = len(first.packets)
+        while size < MAX_GROUP:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            jobs.append(job)
+            size += len(job.packets)
+        return jobs
+
+    def _write(self, jobs: list[_Job]) -> None:
+        now = time.time()
+        packets = [packet for job in jobs for packet in job.packets]
+        maps = [raw for job in jobs for raw in job.maps]
+        try:
+            for job in jobs:
+                if job.beat is not None:
+                    self.store.heartbeat(job.beat, received=now)
+            committed = self.store.apply(packets, received=now, packed=maps) if packets else []
+        except StoreError as exc:
+            self._report_store_error(exc)
+            for job in jobs:
+                job.done.set_exception(exc)
+            return
+        if self._last_error:
+            _log.warning("the database is writable again; committing resumed")
+            self._last_error = ""
+        for job in jobs:
+            job.done.set_result(None)
+        self._publish(committed, dict(zip((p.id for p in packets), maps, strict=True)))
+
+    def _report_store_error(self, exc: StoreError) -> None:
+        if str(exc) != self._last_error:
+            _log.error("NOT COMMITTED, nothing acknowledged: %s", exc)
+            self._last_error = str(exc)
+
+    def _publish(self, committed: list[tuple[int, StatusPacket]], maps: dict[bytes, bytes]) -> None:
+        if not committed:
+            return
+        head = committed[-1][0]
+        for start in range(0, len(committed), PUBLISH_BATCH):
+            part = committed[start : start + PUBLISH_BATCH]
+            header = Published(origin="home", seqs=tuple(seq for seq, _ in part), head=head)
+            frame = pkts.seal([pkts.pack(header), *(maps[p.id] for _, p in part)], self.key)
+            self._publisher.publish(frame)
+
+    def _check_lost(self) -> None:
+        try:
+            for name in self.store.mark_lost(time.time()):
+                _log.warning("agent %s is lost: no heartbeat for twice its interval", name)
+        except StoreError as exc:
+            self._report_store_error(exc)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m agents.collector``: a collector process on its own."""
+    parser = argparse.ArgumentParser(
+        prog="python -m agents.collector",
+        description="Commit status packets from agents into a store and publish them.",
+    )
+    parser.add_argument(
+        "--dbdir", required=True, type=Path, help="directory of main.db and <run_id>.db"
+    )
+    parser.add_argument("--fields", required=True, help="the area's [fields] keys, comma-separated")
+    parser.add_argument(
+        "--listen", required=True, help="request endpoint, e.g. tcp://127.0.0.1:7400"
+    )
+    parser.add_argument("--publish", required=True, help="live stream endpoint")
+    parser.add_argument("--key-file", required=True, type=Path, help="the area's secret key")
+    parser.add_argument(
+        "--not-durable",
+        action="store_true",
+        help="synchronous=NORMAL: survives a crash of this process, not of the OS",
+    )
+    parser.add_argument("--workers", type=int, default=4, help="threads answering requests")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s collector %(levelname)s %(message)s"
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    key = args.key_file.read_bytes()
+    fields = [field for field in args.fields.split(",") if field]
+    with Store(args.dbdir, fields, durable=not args.not_durable) as store:
+        with Collector(
+            store, key, listen=args.listen, publish=args.publish, workers=args.workers
+        ) as collector:
+            print(
+                f"collector ready: requests {collector.listen_address}, "
+                f"stream {collector.publish_address}, head {store.head()}",
+                flush=True,
+            )
+            while not stop.wait(0.2):
+                pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,77 @@
+"""The agent registry in ``main.db``: who is online, lost or offline, and their clocks."""
+
+import logging
+from typing import Final
+
+from pkts.enums import Phase
+from pkts.link import Heartbeat
+from store.connection import Database
+from store.rows import AgentRow
+
+__all__ = ["DRIFT_WARNING", "AgentRegistry"]
+
+log = logging.getLogger(__name__)
+
+DRIFT_WARNING: Final = 16.0
+"""Seconds of clock skew (plus transit time) above which a heartbeat logs a warning (as Celery)."""
+
+_UPSERT: Final = (
+    "INSERT INTO agents(name, pid, slots, busy, interval, state, first_seen, last_beat, last_ts,"
+    " skew) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET"
+    " pid = excluded.pid, slots = excluded.slots, busy = excluded.busy,"
+    " interval = excluded.interval, state = excluded.state, last_beat = excluded.last_beat,"
+    " last_ts = excluded.last_ts, skew = excluded.skew"
+)
+
+
+class AgentRegistry:
+    """Heartbeats in, agent rows and lost agents out; each call is its own transaction."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._drifting: set[str] = set()
+
+    def heartbeat(self, beat: Heartbeat, *, received: float) -> None:
+        """Record a heartbeat (see :meth:`store.Store.heartbeat`)."""
+        state = "offline" if beat.phase is Phase.OFFLINE else "online"
+        skew = received - beat.ts
+        values = (
+            beat.origin,
+            beat.pid,
+            beat.slots,
+            beat.busy,
+            beat.interval,
+            state,
+            received,
+            received,
+            beat.ts,
+            skew,
+        )
+        with self._db.transaction() as conn:
+            conn.execute(_UPSERT, values)
+        self._warn_drift(beat.origin, skew)
+
+    def _warn_drift(self, name: str, skew: float) -> None:
+        """Warn once when an agent's clock drifts too far, and once when it is back."""
+        if abs(skew) > DRIFT_WARNING and name not in self._drifting:
+            self._drifting.add(name)
+            log.warning("agent %s: clock differs from the home's by %.1f s", name, skew)
+        elif abs(skew) <= DRIFT_WARNING and name in self._drifting:
+            self._drifting.discard(name)
+            log.info("agent %s: clock back within %.0f s of the home's", name, DRIFT_WARNING)
+
+    def agents(self) -> list[AgentRow]:
+        """Every agent ever seen, by name."""
+        with self._db.guard("read"):
+            rows = self._db.conn.execute(f"SELECT {AgentRow.COLUMNS} FROM agents ORDER BY name")
+            return [AgentRow.from_sql(row) for row in rows]
+
+    def mark_lost(self, now: float) -> list[str]:
+        """Mark online agents silent for more than twice their interval as lost."""
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                "UPDATE agents SET state = 'lost'"
+                " WHERE state = 'online' AND last_beat + 2 * interval < ? RETURNING name",
+                (now,),
+            ).fetchall()
+        return sorted(str(row[0]) for row in rows)

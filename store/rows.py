@@ -1,0 +1,228 @@
+"""Read-only views of database rows, for queries and the command line.
+
+State and status are plain strings here: they are Megatest's words
+(:class:`pkts.State`, :class:`pkts.Status` compare equal to them), but a
+database written by other tools may hold words this code does not know.
+"""
+
+from collections.abc import Sequence
+
+import attrs
+
+from pkts.control import Control
+
+__all__ = ["AgentRow", "JournalRow", "RunRow", "StepRow", "TestRow"]
+
+
+def text(value: object) -> str:
+    """A TEXT column's value, ``''`` for NULL."""
+    return "" if value is None else str(value)
+
+
+def integer(value: object) -> int:
+    """An INTEGER column's value, 0 for NULL or anything that is not a number."""
+    if isinstance(value, int | float):
+        return int(value)
+    return 0
+
+
+def real(value: object) -> float | None:
+    """A REAL column's value, ``None`` for NULL or anything that is not a number."""
+    if isinstance(value, int | float):
+        return float(value)
+    return None
+
+
+@attrs.frozen(kw_only=True)
+class RunRow:
+    """One row of ``main.db``'s ``runs`` table."""
+
+    id: int
+    """The run's id; its database is ``<id>.db``."""
+    target: str
+    """The run's key values joined by ``/``."""
+    runname: str
+    state: str
+    """Roll-up of the run's toplevel-level records, e.g. ``RUNNING``."""
+    status: str
+    """Worst status of those records, e.g. ``FAIL``."""
+    owner: str
+    event_time: float | None
+    """When the run was created (home's clock, seconds since the epoch)."""
+    comment: str
+    fail_count: int
+    """Toplevel-level records with status ``FAIL``."""
+    pass_count: int
+    """Toplevel-level records with status ``PASS``."""
+    last_update: float | None
+
+    @classmethod
+    def from_sql(cls, row: Sequence[object], nkeys: int) -> "RunRow":
+        """Build from ``SELECT id, <keys…>, runname, state, status, owner, event_time, comment,
+        fail_count, pass_count, last_update``."""
+        keys = [text(value) for value in row[1 : 1 + nkeys]]
+        rest = row[1 + nkeys :]
+        return cls(
+            id=integer(row[0]),
+            target="/".join(keys),
+            runname=text(rest[0]),
+            state=text(rest[1]),
+            status=text(rest[2]),
+            owner=text(rest[3]),
+            event_time=real(rest[4]),
+            comment=text(rest[5]),
+            fail_count=integer(rest[6]),
+            pass_count=integer(rest[7]),
+            last_update=real(rest[8]),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class TestRow:
+    """One row of a run database's ``tests`` table."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    id: int
+    run_id: int
+    testname: str
+    item_path: str
+    """``''`` for a test without items and for an itemized test's toplevel record."""
+    host: str
+    rundir: str
+    state: str
+    status: str
+    attemptnum: int
+    run_duration: float
+    comment: str
+    event_time: float | None
+    """The sender's time of the last change (``ts`` of the packet)."""
+    fail_count: int
+    """For a toplevel record: items with status ``FAIL``."""
+    pass_count: int
+    """For a toplevel record: items with status ``PASS``."""
+    archived: int
+    last_update: float | None
+    """When the home received the last change."""
+
+    COLUMNS = (
+        "id, run_id, testname, item_path, host, rundir, state, status, attemptnum, run_duration,"
+        " comment, event_time, fail_count, pass_count, archived, last_update"
+    )
+    """The ``SELECT`` list :meth:`from_sql` reads."""
+
+    @classmethod
+    def from_sql(cls, row: Sequence[object]) -> "TestRow":
+        """Build from a row of :attr:`COLUMNS`."""
+        return cls(
+            id=integer(row[0]),
+            run_id=integer(row[1]),
+            testname=text(row[2]),
+            item_path=text(row[3]),
+            host=text(row[4]),
+            rundir=text(row[5]),
+            state=text(row[6]),
+            status=text(row[7]),
+            attemptnum=integer(row[8]),
+            run_duration=real(row[9]) or 0.0,
+            comment=text(row[10]),
+            event_time=real(row[11]),
+            fail_count=integer(row[12]),
+            pass_count=integer(row[13]),
+            archived=integer(row[14]),
+            last_update=real(row[15]),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class StepRow:
+    """One row of ``test_steps`` (one per step packet), with its test's name and item path."""
+
+    id: int
+    test_id: int
+    testname: str
+    item_path: str
+    stepname: str
+    state: str
+    """``start`` or ``end``."""
+    status: str
+    event_time: float | None
+    comment: str
+    logfile: str
+
+    COLUMNS = (
+        "s.id, s.test_id, t.testname, t.item_path, s.stepname, s.state, s.status, s.event_time,"
+        " s.comment, s.logfile"
+    )
+    """The ``SELECT`` list :meth:`from_sql` reads (``s``: test_steps, ``t``: tests)."""
+
+    @classmethod
+    def from_sql(cls, row: Sequence[object]) -> "StepRow":
+        """Build from a row of :attr:`COLUMNS`."""
+        return cls(
+            id=integer(row[0]),
+            test_id=integer(row[1]),
+            testname=text(row[2]),
+            item_path=text(row[3]),
+            stepname=text(row[4]),
+            state=text(row[5]),
+            status=text(row[6]),
+            event_time=real(row[7]),
+            comment=text(row[8]),
+            logfile=text(row[9]),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class AgentRow:
+    """One row of ``main.db``'s agent registry."""
+
+    name: str
+    pid: int
+    slots: int
+    busy: int
+    interval: float
+    """Seconds between the agent's beats; it is lost after twice this without one."""
+    state: str
+    """``online``, ``lost`` or ``offline``."""
+    first_seen: float
+    """Home's clock."""
+    last_beat: float
+    """When the home received the last heartbeat (home's clock)."""
+    last_ts: float
+    """The last heartbeat's ``ts`` (agent's clock)."""
+    skew: float
+    """``last_beat - last_ts``: clock difference plus transit time."""
+
+    COLUMNS = "name, pid, slots, busy, interval, state, first_seen, last_beat, last_ts, skew"
+    """The ``SELECT`` list :meth:`from_sql` reads."""
+
+    @classmethod
+    def from_sql(cls, row: Sequence[object]) -> "AgentRow":
+        """Build from a row of :attr:`COLUMNS`."""
+        return cls(
+            name=text(row[0]),
+            pid=integer(row[1]),
+            slots=integer(row[2]),
+            busy=integer(row[3]),
+            interval=real(row[4]) or 0.0,
+            state=text(row[5]),
+            first_seen=real(row[6]) or 0.0,
+            last_beat=real(row[7]) or 0.0,
+            last_ts=real(row[8]) or 0.0,
+            skew=real(row[9]) or 0.0,
+        )
+
+
+@attrs.frozen(kw_only=True)
+class JournalRow:
+    """One control packet in ``main.db``'s journal."""
+
+    packet: Control
+    """The packet as received."""
+    received: float
+    """When the home journaled it (home's clock)."""
+    state: str
+    """Where it stands, e.g. ``accepted`` or ``done``."""
+    reason: str
+    """Why it is in that state, if anything needs saying."""

@@ -1,0 +1,287 @@
+"""The writer of one run's database, ``<run_id>.db``: tests, steps and history.
+
+It keeps a mirror of the run's ``tests`` rows (id, state, status) in memory,
+so a batch needs no reads besides the dedupe lookup, and the roll-ups are
+computed without queries. The mirror is dropped whenever a transaction does
+not commit, and reloaded from the database when next needed.
+"""
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Final
+
+from pkts.enums import State, Status
+from pkts.rollup import rollup
+from pkts.status import StatusChange, StatusPacket, Step
+from store import history, schema
+from store.connection import Database, connect
+from store.history import Entry
+from store.rows import StepRow, TestRow
+from store.tally import RunSummary, Tally
+
+__all__ = ["RunDb"]
+
+_INSERT_TEST: Final = (
+    "INSERT INTO tests(run_id, testname, item_path, state, status, host, comment, event_time,"
+    " last_update) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+)
+_UPDATE_TEST: Final = (
+    "UPDATE tests SET state = ?, status = ?, host = ?, comment = ?, event_time = ?,"
+    " last_update = ? WHERE id = ?"
+)
+_UPDATE_ROLLUP: Final = (
+    "UPDATE tests SET state = ?, status = ?, pass_count = ?, fail_count = ?, last_update = ?"
+    " WHERE id = ?"
+)
+_INSERT_STEP: Final = (
+    "INSERT INTO test_steps(test_id, stepname, state, status, event_time, comment, logfile)"
+    " VALUES (?, ?, ?, ?, ?, '', ?)"
+)
+
+Key = tuple[str, str]
+"""``(testname, item_path)``."""
+
+
+def _state(value: object) -> State:
+    try:
+        return State(str(value))
+    except ValueError:  # a word some other tool wrote: treat the record as ended badly
+        return State.INCOMPLETE
+
+
+def _status(value: object) -> Status:
+    try:
+        return Status(str(value))
+    except ValueError:  # a word some other tool wrote: make someone look at it
+        return Status.CHECK
+
+
+class _Test:
+    """The mirror of one ``tests`` row: what the writer needs of it."""
+
+    __slots__ = ("fail_count", "id", "pass_count", "state", "status")
+
+    def __init__(self, test_id: int, state: State, status: Status) -> None:
+        self.id = test_id
+        self.state = state
+        self.status = status
+        self.pass_count = 0
+        self.fail_count = 0
+
+
+class RunDb(Database):
+    """Writes one run's database; used only by :class:`store.Store`, under its lock."""
+
+    def __init__(self, path: Path, run_id: int, *, durable: bool) -> None:
+        """Open (creating or upgrading) ``path``.
+
+        Raises:
+            StoreError: it cannot be opened or upgraded, or is newer than this code.
+        """
+        conn = connect(path, durable=durable)
+        super().__init__(path, conn)
+        try:
+            schema.open_schema(conn, schema.RUN, str(path), ())
+        except BaseException:
+            self.close()
+            raise
+        self.optimize_on_close = True
+        self.run_id = run_id
+        """The run's id (``runs.id`` in ``main.db``)."""
+        self._tests: dict[Key, _Test] | None = None
+        self._items: dict[str, set[str]] = {}  # testname -> its item paths
+        self._toplevel: dict[str, _Test] = {}  # testname -> its row with item path ''
+        self._tally = Tally()  # over the toplevel-level rows
+        self._stale: set[str] = set()  # itemized tests whose toplevel needs a roll-up
+
+    # -- the mirror ---------------------------------------------------------
+
+    def forget(self) -> None:
+        """Drop the mirror (after a transaction that did not commit)."""
+        self._tests = None
+
+    def _mirror(self) -> dict[Key, _Test]:
+        if self._tests is None:
+            self._tests, self._items, self._toplevel = {}, {}, {}
+            self._tally, self._stale = Tally(), set()
+            rows = self.conn.execute(
+                "SELECT id, testname, item_path, state, status, pass_count, fail_count FROM tests"
+            )
+            for test_id, name, item, state, status, passed, failed in rows:
+                test = _Test(int(test_id), _state(state), _status(status))
+                test.pass_count, test.fail_count = int(passed or 0), int(failed or 0)
+                self._remember((str(name), str(item or "")), test)
+            self._stale.clear()
+        return self._tests
+
+    def _remember(self, key: Key, test: _Test) -> None:
+        """Add a row to the mirror."""
+        assert self._tests is not None
+        self._tests[key] = test
+        name, item = key
+        if item:
+            self._items.setdefault(name, set()).add(item)
+            self._stale.add(name)
+        else:
+            self._toplevel[name] = test
+            self._tally.add(test.state, test.status)
+
+    def _set(self, key: Key, test: _Test, state: State, status: Status) -> None:
+        """Change a mirrored row's state and status, keeping the roll-ups' books."""
+        if test.state is state and test.status is status:
+            return
+        name, item = key
+        if not item:
+            self._tally.remove(test.state, test.status)
+            self._tally.add(state, status)
+        if item or name in self._items:  # an item changed, or a toplevel row was overwritten
+            self._stale.add(name)
+        test.state, test.status = state, status
+
+    # -- reading ------------------------------------------------------------
+
+    def max_seq(self) -> int:
+        """The newest stream sequence number this run's history holds."""
+        with self.guard("read"):
+            return history.max_seq(self.conn)
+
+    def held(self, packets: Iterable[StatusPacket]) -> set[bytes]:
+        """The ids of ``packets`` this run's history already holds."""
+        with self.guard("read"):
+            return history.held(self.conn, packets)
+
+    def origins_since(self, seq: int) -> list[tuple[int, str, int]]:
+        """``(seq, origin, origin_seq)`` of history rows after ``seq``, ascending."""
+        with self.guard("read"):
+            rows = self.conn.execute(
+                "SELECT seq, origin, origin_seq FROM history WHERE seq > ? ORDER BY seq", (seq,)
+            )
+            return [(int(s), str(o), int(n)) for s, o, n in rows]
+
+    def summary(self) -> RunSummary:
+        """The run's roll-up: its toplevel-level records' state, worst status and counts."""
+        with self.guard("read"):
+            self._mirror()
+        return self._tally.summary()
+
+    def tests(self) -> list[TestRow]:
+        """Every row of ``tests``, by test name and item path."""
+        with self.guard("read"):
+            rows = self.conn.execute(
+                f"SELECT {TestRow.COLUMNS} FROM tests ORDER BY testname, item_path"
+            )
+            return [TestRow.from_sql(row) for row in rows]
+
+    def steps(self) -> list[StepRow]:
+        """Every row of ``test_steps`` in the order written, with its test's name and item."""
+        with self.guard("read"):
+            rows = self.conn.execute(
+                f"SELECT {StepRow.COLUMNS} FROM test_steps AS s"
+                " LEFT JOIN tests AS t ON t.id = s.test_id ORDER BY s.id"
+            )
+            return [StepRow.from_sql(row) for row in rows]
+
+    # -- writing ------------------------------------------------------------
+
+    def write(self, entries: Sequence[Entry], received: float) -> RunSummary:
+        """Write a batch of new Step and StatusChange packets, inside the open transaction.
+
+        Each packet gets a history row; each Step a ``test_steps`` row (its
+        test's row is created ``NOT_STARTED`` if missing); each test's row
+        takes the last StatusChange of the batch. Itemized tests whose items
+        changed get their toplevel row rolled up from their items.
+
+        Returns:
+            The run's roll-up after the batch.
+        """
+        with self.guard("write"):
+            tests = self._mirror()
+            history.insert(self.conn, entries, received)
+            steps: list[tuple[object, ...]] = []
+            changes: dict[Key, StatusChange] = {}
+            for _, packet, _ in entries:
+                if isinstance(packet, Step):
+                    test = tests.get((packet.test, packet.item)) or self._new_test(packet, received)
+                    steps.append(
+                        (
+                            test.id,
+                            packet.step,
+                            packet.state,
+                            packet.status,
+                            packet.ts,
+                            packet.logfile,
+                        )
+                    )
+                elif isinstance(packet, StatusChange):
+                    changes[(packet.test, packet.item)] = packet
+            if steps:
+                self.conn.executemany(_INSERT_STEP, steps)
+            self._change(changes.values(), received)
+            self._roll_up_toplevels(received)
+            return self._tally.summary()
+
+    def _insert(self, key: Key, values: tuple[object, ...]) -> _Test:
+        """Insert a tests row: ``values`` are ``_INSERT_TEST``'s after ``run_id``."""
+        row = self.conn.execute(_INSERT_TEST, (self.run_id, *values)).fetchone()
+        assert row is not None  # INSERT … RETURNING gives one row
+        test = _Test(int(row[0]), _state(values[2]), _status(values[3]))
+        self._remember(key, test)
+        return test
+
+    def _new_test(self, packet: Step, received: float) -> _Test:
+        """Insert a ``NOT_STARTED`` row for the test a Step is about."""
+        values = (
+            packet.test,
+            packet.item,
+            State.NOT_STARTED,
+            Status.NA,
+            "",
+            "",
+            packet.ts,
+            received,
+        )
+        return self._insert((packet.test, packet.item), values)
+
+    def _change(self, changes: Iterable[StatusChange], received: float) -> None:
+        """Upsert the tests rows of the batch's last StatusChange per test."""
+        assert self._tests is not None
+        updates = []
+        for packet in changes:
+            key = (packet.test, packet.item)
+            values = (packet.state, packet.status, packet.host, packet.comment, packet.ts, received)
+            test = self._tests.get(key)
+            if test is None:
+                self._insert(key, (packet.test, packet.item, *values))
+                continue
+            updates.append((*values, test.id))
+            self._set(key, test, packet.state, packet.status)
+        if updates:
+            self.conn.executemany(_UPDATE_TEST, updates)
+
+    def _roll_up_toplevels(self, received: float) -> None:
+        """Recompute the toplevel row of each itemized test whose items changed."""
+        assert self._tests is not None
+        updates = []
+        for name in sorted(self._stale):
+            items = [self._tests[(name, item)] for item in self._items[name]]
+            state, status = rollup((test.state, test.status) for test in items)
+            passed = sum(1 for test in items if test.status == Status.PASS)
+            failed = sum(1 for test in items if test.status == Status.FAIL)
+            top = self._toplevel.get(name)
+            if top is None:
+                top = self._insert(
+                    (name, ""), (name, "", state, status, "", "", received, received)
+                )
+            elif (top.state, top.status, top.pass_count, top.fail_count) == (
+                state,
+                status,
+                passed,
+                failed,
+            ):
+                continue
+            updates.append((state, status, passed, failed, received, top.id))
+            self._set((name, ""), top, state, status)
+            top.pass_count, top.fail_count = passed, failed
+        self._stale.clear()
+        if updates:
+            self.conn.executemany(_UPDATE_ROLLUP, updates)

@@ -1,0 +1,555 @@
+"""The store's single writer: the collector's way into ``main.db`` and the run databases."""
+
+import collections
+import fcntl
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Final, Self
+
+import pkts
+from pkts.control import Control
+from pkts.link import Heartbeat
+from pkts.status import Ack, StatusPacket
+from store.connection import Database
+from store.errors import StoreError
+from store.history import Entry
+from store.journal import Journal
+from store.maindb import MainDb, split_target
+from store.registry import AgentRegistry
+from store.rows import AgentRow, JournalRow, RunRow, StepRow, TestRow
+from store.rundb import RunDb
+from store.tally import RunSummary
+
+__all__ = ["MAX_OPEN_RUNS", "Store"]
+
+log = logging.getLogger(__name__)
+
+MAX_OPEN_RUNS: Final = 64
+"""Run databases the writer keeps open between batches (least recently used are closed)."""
+
+_MAIN: Final = 0
+"""Routing key of ``main.db`` (run ids start at 1)."""
+
+
+def _take_lock(dbdir: Path) -> int:
+    """Lock ``dbdir/writer.lock`` for this process, so only one Store writes a directory."""
+    path = dbdir / "writer.lock"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreError(f"cannot open {path}: {exc.strerror}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise StoreError(f"another store writer has {dbdir} open (lock {path} is held)") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+class Store:
+    """The writer of a store directory: ``main.db`` and one ``<run_id>.db`` per run.
+
+    Exactly one Store may have a directory open (a lock file enforces it);
+    every method is thread-safe. Other threads read the history through a
+    :class:`store.HistoryReader` of their own.
+
+    :meth:`apply` commits a batch of status packets: exactly once each
+    (deduplicated by packet id, across restarts), with a stream sequence
+    number global across the directory's databases. Each database gets one
+    transaction per batch; the run databases commit first, ``main.db`` last.
+
+    Durability follows ``durable`` (see :mod:`store.connection`): with
+    ``True`` (``synchronous=FULL``) a batch :meth:`apply` committed survives
+    power loss; with ``False`` (``synchronous=NORMAL``) it survives a crash of
+    the process but maybe not of the OS.
+
+    Every :data:`store.connection.CHECKPOINT_EVERY` commits of a database the
+    writer runs ``PRAGMA wal_checkpoint(PASSIVE)`` on it; readers must keep
+    their transactions short so checkpoints can reset the WAL.
+    """
+
+    def __init__(self, dbdir: Path, fields: Sequence[str], *, durable: bool = True) -> None:
+        """Open a store directory, creating or upgrading its databases.
+
+        Args:
+            dbdir: the directory (created if missing), e.g. ``area/.mtpkt/db``.
+            fields: the area's ``[fields]`` keys, in order.
+            durable: ``synchronous=FULL`` if true, else ``NORMAL``.
+
+        Raises:
+            StoreError: another Store has it open; ``main.db`` was made with
+                other fields or by a newer mtpkt; a database cannot be opened,
+                upgraded or repaired.
+        """
+        self.dbdir = Path(dbdir)
+        """The store directory."""
+        self.durable = durable
+        """Commits survive power loss (``synchronous=FULL``); see :mod:`store.connection`."""
+        try:
+            self.dbdir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create {self.dbdir}: {exc.strerror}") from exc
+        self._lock_fd: int | None = _take_lock(self.dbdir)
+        self._lock = threading.RLock()
+        self._rundbs: collections.OrderedDict[int, RunDb] = collections.OrderedDict()
+        self._run_ids: dict[tuple[str, str], int] = {}
+        self._dirty: set[int] = set()
+        try:
+            self._main: MainDb | None = MainDb(self.dbdir, fields, durable=durable)
+            self._registry = AgentRegistry(self._main)
+            self._journal = Journal(self._main)
+            self._origins = self._main.load_origins()
+            self._stored_head = self._main.stored_head()
+            self._head = self._stored_head
+            self._recover()
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The area's ``[fields]`` keys; a target has one ``/``-separated part per key."""
+        return self._db().fields
+
+    def check_target(self, target: str) -> None:
+        """Refuse a target that does not have one ``/``-separated part per field.
+
+        :meth:`apply` refuses a whole batch for one such packet; a caller that
+        groups packets from many senders can check each first, without the lock.
+
+        Raises:
+            StoreError: naming the target and the fields.
+        """
+        split_target(target, self.fields)
+
+    # -- opening and closing ------------------------------------------------
+
+    def close(self) -> None:
+        """Close every database and release the directory. Safe to call twice."""
+        with self._lock:
+            while self._rundbs:
+                self._rundbs.popitem()[1].close()
+            if getattr(self, "_main", None) is not None:
+                assert self._main is not None
+                self._main.close()
+                self._main = None
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)  # releases the flock
+                self._lock_fd = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _db(self) -> MainDb:
+        if self._main is None:
+            raise StoreError(f"the store of {self.dbdir} is closed")
+        return self._main
+
+    def _rundb(self, run_id: int) -> RunDb:
+        rundb = self._rundbs.get(run_id)
+        if rundb is None:
+            rundb = RunDb(self.dbdir / f"{run_id}.db", run_id, durable=self.durable)
+            self._rundbs[run_id] = rundb
+        self._rundbs.move_to_end(run_id)
+        return rundb
+
+    def _trim(self) -> None:
+        """Close the least recently used run databases beyond :data:`MAX_OPEN_RUNS`."""
+        while len(self._rundbs) > MAX_OPEN_RUNS:
+            self._rundbs.popitem(last=False)[1].close()
+
+    def _recover(self) -> None:
+        """Find the stream head, and repair runs whose ``main.db`` commit never happened.
+
+        A run database holding sequence numbers above ``main.db``'s head was
+        committed by a batch whose ``main.db`` commit failed or never ran (a
+        crash between the two). Its packets are committed; their roll-up and
+        origins are written to ``main.db`` now.
+        """
+        main = self._db()
+        head = max(self._stored_head, main.max_seq())
+        for run_id in main.run_ids():
+            if not (self.dbdir / f"{run_id}.db").exists():
+                continue  # created on first use
+            seq = self._rundb(run_id).max_seq()
+            if seq > self._stored_head:
+                self._dirty.add(run_id)
+            head = max(head, seq)
+            self._trim()
+        self._head = head
+        if head > self._stored_head:
+            log.warning(
+                "%s: repairing %d run(s) after an interrupted batch", self.dbdir, len(self._dirty)
+            )
+            self._apply([], time.time(), {})
+
+    # -- runs ---------------------------------------------------------------
+
+    def run_id(self, target: str, runname: str, *, create: bool = True) -> int | None:
+        """The id of a run, created (``NOT_STARTED``, with its database) if new.
+
+        Args:
+            target: the key values joined by ``/``, one per field.
+            runname: the run's name.
+            create: create the run if missing; otherwise return ``None`` for it.
+
+        Raises:
+            StoreError: the target does not have one part per field, or SQLite failed.
+        """
+        with self._lock:
+            return self._run(target, runname, time.time(), create=create)
+
+    def _run(self, target: str, runname: str, now: float, *, create: bool = True) -> int | None:
+        run_id = self._run_ids.get((target, runname))
+        if run_id is not None:
+            return run_id
+        main = self._db()
+        run_id = main.find_run(target, runname)
+        if run_id is None:
+            if not create:
+                return None
+            run_id = main.create_run(target, runname, now)
+            self._rundb(run_id)  # creates <run_id>.db
+        self._run_ids[(target, runname)] = run_id
+        return run_id
+
+    # -- status packets -----------------------------------------------------
+
+    def head(self) -> int:
+        """The newest stream sequence number committed (0 if none).
+
+        After an :meth:`apply` that failed once some run databases had
+        committed, this is ahead of :meth:`store.HistoryReader.head` until the
+        next batch (or the next opening) repairs ``main.db``.
+        """
+        with self._lock:
+            self._db()
+            return self._head
+
+    def apply(
+        self,
+        packets: Sequence[StatusPacket],
+        *,
+        received: float | None = None,
+        packed: Sequence[bytes] | None = None,
+    ) -> list[tuple[int, StatusPacket]]:
+        """Commit a batch of status packets.
+
+        Step and StatusChange packets go to their run's database (the run is
+        created on first sight), Acks to ``main.db``'s history. A packet whose
+        id is already held, or that repeats within the batch, is skipped. The
+        new ones get stream sequence numbers ``head() + 1, + 2 …`` in input
+        order. Each test's row takes the batch's last StatusChange for it;
+        each Step adds a ``test_steps`` row. Then itemized tests' toplevel rows
+        and the runs' rows in ``main.db`` are rolled up, and ``origins``
+        records each origin's last seq (a gap is logged as a warning, and the
+        packet is applied anyway).
+
+        Args:
+            packets: the batch, in the order the senders meant.
+            received: the home's time of receipt (default: now).
+            packed: each packet's map as :func:`pkts.pack` makes it, when the
+                caller has it already (:func:`pkts.decode_packed`); saves
+                encoding every packet again for the history.
+
+        Returns:
+            The packets newly committed, with their stream sequence numbers, in input order.
+
+        Raises:
+            StoreError: nothing of the batch can be reported as committed
+                (disk full, unwritable, a target that does not fit the
+                fields …). Retrying the same batch commits each packet exactly
+                once: if some run databases did commit before the failure,
+                their packets are now held and the retry skips them. Sequence
+                numbers of packets that were not committed are not reused if
+                a later one was, so the stream may have holes after a failure.
+        """
+        now = time.time() if received is None else received
+        if packed is not None and len(packed) != len(packets):
+            raise ValueError("apply: packed must have one entry per packet")
+        maps = {} if packed is None else {p.id: raw for p, raw in zip(packets, packed, strict=True)}
+        with self._lock:
+            routed = self._route(packets, now)
+            if not routed and not self._dirty:
+                return []
+            return self._apply(routed, now, maps)
+
+    def _route(self, packets: Sequence[StatusPacket], now: float) -> list[tuple[int, StatusPacket]]:
+        """Drop repeats within the batch; pair each packet with its database (run id or main)."""
+        seen: set[bytes] = set()
+        routed: list[tuple[int, StatusPacket]] = []
+        run_ids = self._run_ids
+        for packet in packets:
+            if packet.id in seen:
+                continue
+            seen.add(packet.id)
+            if isinstance(packet, Ack):
+                routed.append((_MAIN, packet))
+                continue
+            run_id = run_ids.get((packet.target, packet.runname))
+            if run_id is None:
+                run_id = self._run(packet.target, packet.runname, now)
+                assert run_id is not None
+            routed.append((run_id, packet))
+        return routed
+
+    def _apply(
+        self, routed: list[tuple[int, StatusPacket]], now: float, maps: Mapping[bytes, bytes]
+    ) -> list[tuple[int, StatusPacket]]:
+        main = self._db()
+        rundbs = {key: self._rundb(key) for key in sorted({key for key, _ in routed} - {_MAIN})}
+        for run_id in self._dirty:
+            self._rundb(run_id)
+        dbs: list[Database] = [*rundbs.values(), main]
+        try:
+            for db in dbs:
+                db.begin()
+            origins = dict(self._origins)
+            summaries, heads, changed = self._repair(origins)
+            new = self._dedupe(routed, rundbs, origins)
+            if not new and not summaries:
+                self._abort(dbs)
+                return []
+            entries, result = self._number(new, maps)
+            for key, run_entries in entries.items():
+                if key != _MAIN:
+                    summaries[key] = rundbs[key].write(run_entries, now)
+                    heads[key] = run_entries[-1][0]
+            gaps = self._advance_origins(new, origins, changed)
+            head = self._head + len(new)
+            main.write(entries.get(_MAIN, []), summaries, heads, changed.items(), head, now)
+        except BaseException:
+            self._abort(dbs)
+            raise
+        self._commit(rundbs, entries, head, origins)
+        for gap in gaps:
+            log.warning("%s", gap)
+        self._trim()
+        return result
+
+    def _repair(
+        self, origins: dict[str, int]
+    ) -> tuple[dict[int, RunSummary], dict[int, int], dict[str, int]]:
+        """What ``main.db`` lacks of runs committed by a batch whose ``main.db`` commit failed.
+
+        Returns:
+            Those runs' roll-ups and newest stream seqs, and the origins whose
+            last seq moves (``origins`` is updated too).
+        """
+        summaries: dict[int, RunSummary] = {}
+        heads: dict[int, int] = {}
+        rows: list[tuple[int, str, int]] = []
+        for run_id in sorted(self._dirty):
+            rundb = self._rundb(run_id)
+            summaries[run_id] = rundb.summary()
+            heads[run_id] = rundb.max_seq()
+            rows += rundb.origins_since(self._stored_head)
+        changed: dict[str, int] = {}
+        for _, origin, origin_seq in sorted(rows):
+            origins[origin] = changed[origin] = max(origins.get(origin, 0), origin_seq)
+        return summaries, heads, changed
+
+    def _dedupe(
+        self,
+        routed: list[tuple[int, StatusPacket]],
+        rundbs: Mapping[int, RunDb],
+        origins: Mapping[str, int],
+    ) -> list[tuple[int, StatusPacket]]:
+        """The routed packets whose ids their database does not hold yet.
+
+        Only packets with a seq at or below their origin's last committed seq
+        are looked up: a database holds a packet under its origin and seq, and
+        ``origins`` (repaired first, see :meth:`_repair`) is at least the seq
+        of every packet committed from that origin. Live traffic, whose seqs
+        only grow, needs no lookups; retries do. The history's unique key
+        would refuse a repeat that slipped through, failing the batch loudly.
+        """
+        groups: dict[int, list[StatusPacket]] = collections.defaultdict(list)
+        for key, packet in routed:
+            if packet.seq <= origins.get(packet.origin, 0):
+                groups[key].append(packet)
+        held: set[bytes] = set()
+        for key, group in groups.items():
+            db: MainDb | RunDb = self._db() if key == _MAIN else rundbs[key]
+            held |= db.held(group)
+        if not held:
+            return routed
+        return [(key, packet) for key, packet in routed if packet.id not in held]
+
+    def _number(
+        self, new: list[tuple[int, StatusPacket]], maps: Mapping[bytes, bytes]
+    ) -> tuple[dict[int, list[Entry]], list[tuple[int, StatusPacket]]]:
+        """Give the new packets their stream sequence numbers and packed bytes."""
+        entries: dict[int, list[Entry]] = collections.defaultdict(list)
+        result: list[tuple[int, StatusPacket]] = []
+        seq = self._head
+        for key, packet in new:
+            seq += 1
+            try:
+                packed = maps.get(packet.id) or pkts.pack(packet)
+            except pkts.PacketError as exc:
+                raise StoreError(
+                    f"cannot store {packet.kind} packet from {packet.origin}: {exc}"
+                ) from exc
+            entries[key].append((seq, packet, packed))
+            result.append((seq, packet))
+        return entries, result
+
+    @staticmethod
+    def _advance_origins(
+        new: list[tuple[int, StatusPacket]], origins: dict[str, int], changed: dict[str, int]
+    ) -> list[str]:
+        """Advance each origin's last seq over the new packets; return the gaps seen."""
+        gaps: list[str] = []
+        for _, packet in new:
+            last = origins.get(packet.origin, 0)
+            if packet.seq != last + 1:
+                gaps.append(
+                    f"status packets from {packet.origin}: seq {packet.seq} follows {last}"
+                    f" ({'a gap' if packet.seq > last + 1 else 'out of order or repeated'})"
+                )
+            origins[packet.origin] = changed[packet.origin] = max(last, packet.seq)
+        return gaps
+
+    def _abort(self, dbs: Sequence[Database]) -> None:
+        for db in dbs:
+            db.rollback()
+            if isinstance(db, RunDb):
+                db.forget()
+
+    def _commit(
+        self,
+        rundbs: Mapping[int, RunDb],
+        entries: Mapping[int, list[Entry]],
+        head: int,
+        origins: dict[str, int],
+    ) -> None:
+        """Commit the run databases, then ``main.db``; account for any that did."""
+        committed_head = self._head
+        committed: list[int] = []
+        pending: list[Database] = [*rundbs.values(), self._db()]
+        try:
+            for run_id, rundb in rundbs.items():
+                rundb.commit()
+                pending.remove(rundb)
+                committed.append(run_id)
+                if entries.get(run_id):
+                    committed_head = max(committed_head, entries[run_id][-1][0])
+            self._db().commit()
+        except BaseException:
+            # Packets of the run databases that did commit are held now: a
+            # retry skips them, and their roll-ups are repaired by the next batch.
+            self._abort(pending)
+            self._dirty.update(committed)
+            self._head = committed_head
+            raise
+        self._head = self._stored_head = head
+        self._origins = origins
+        self._dirty.clear()
+
+    # -- reading ------------------------------------------------------------
+
+    def runs(self) -> list[RunRow]:
+        """Every run in ``main.db``, by id."""
+        with self._lock:
+            return self._db().runs()
+
+    def tests(self, run_id: int) -> list[TestRow]:
+        """A run's ``tests`` rows, by test name and item path.
+
+        Raises:
+            StoreError: there is no such run.
+        """
+        with self._lock:
+            return self._existing_rundb(run_id).tests()
+
+    def steps(self, run_id: int) -> list[StepRow]:
+        """A run's ``test_steps`` rows in the order written.
+
+        Raises:
+            StoreError: there is no such run.
+        """
+        with self._lock:
+            return self._existing_rundb(run_id).steps()
+
+    def _existing_rundb(self, run_id: int) -> RunDb:
+        if not self._db().has_run(run_id):
+            raise StoreError(f"no run with id {run_id} in {self.dbdir}")
+        return self._rundb(run_id)
+
+    # -- agents -------------------------------------------------------------
+
+    def heartbeat(self, beat: Heartbeat, *, received: float) -> None:
+        """Record an agent's heartbeat in the registry (committed before this returns).
+
+        ``online`` and ``beat`` make the agent ``online``, ``offline`` makes it
+        ``offline``. ``last_beat`` is ``received`` (home's clock), ``last_ts``
+        the beat's ``ts`` (agent's clock), ``skew`` their difference; a skew
+        over :data:`store.registry.DRIFT_WARNING` seconds logs a warning.
+
+        Raises:
+            StoreError: SQLite failed.
+        """
+        with self._lock:
+            self._db()
+            self._registry.heartbeat(beat, received=received)
+
+    def agents(self) -> list[AgentRow]:
+        """Every agent ever seen, by name."""
+        with self._lock:
+            self._db()
+            return self._registry.agents()
+
+    def mark_lost(self, now: float) -> list[str]:
+        """Mark ``online`` agents with no beat for twice their interval ``lost``.
+
+        Returns:
+            The names of the agents just marked, sorted.
+        """
+        with self._lock:
+            self._db()
+            return self._registry.mark_lost(now)
+
+    # -- control journal ----------------------------------------------------
+
+    def journal_add(
+        self, packet: Control, *, received: float, state: str = "accepted", reason: str = ""
+    ) -> bool:
+        """Journal a control packet durably (per ``durable``) before answering its sender.
+
+        Returns:
+            ``True`` if new, ``False`` if its id was already journaled.
+
+        Raises:
+            StoreError: SQLite failed; nothing was journaled.
+        """
+        with self._lock:
+            self._db()
+            return self._journal.add(packet, received=received, state=state, reason=reason)
+
+    def journal_set_state(self, packet_id: bytes, state: str, reason: str = "") -> bool:
+        """Change a journaled packet's state (e.g. to ``done``); ``False`` if unknown."""
+        with self._lock:
+            self._db()
+            return self._journal.set_state(packet_id, state, reason)
+
+    def journal(self, *, state: str = "") -> list[JournalRow]:
+        """Journaled control packets in the order received, optionally only those in ``state``."""
+        with self._lock:
+            self._db()
+            return self._journal.entries(state=state)

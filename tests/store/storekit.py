@@ -1,0 +1,75 @@
+"""Packet builders for the store tests: one Sender per origin, numbering its packets 1, 2, 3 …"""
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import pkts
+from pkts.status import Ack, StatusChange, StatusPacket, Step
+from store import HistoryReader, Store
+
+FIELDS = ("os", "arch")
+TARGET = "ubuntu/x86_64"
+MakeStore = Callable[..., Store]
+"""The ``make_store`` fixture: ``make_store(fields=FIELDS, *, durable=False, path=dbdir)``."""
+MakeReader = Callable[..., HistoryReader]
+"""The ``make_reader`` fixture: ``make_reader(path=dbdir)``."""
+
+State = pkts.State
+Status = pkts.Status
+START = pkts.StepState.START
+END = pkts.StepState.END
+
+
+class Sender:
+    """Makes status packets as one origin does (seq 1, 2, 3 …) about one run."""
+
+    def __init__(self, origin: str = "node1", target: str = TARGET, runname: str = "nightly"):
+        self.origin = origin
+        self.target = target
+        self.runname = runname
+        self._seq = itertools.count(1)
+
+    def _about(self, test: str, item: str) -> dict[str, Any]:
+        return {
+            "origin": self.origin,
+            "seq": next(self._seq),
+            "target": self.target,
+            "runname": self.runname,
+            "test": test,
+            "item": item,
+        }
+
+    def change(
+        self,
+        test: str,
+        item: str = "",
+        state: pkts.State = State.RUNNING,
+        status: pkts.Status = Status.NA,
+        **extra: Any,
+    ) -> StatusChange:
+        return StatusChange(**self._about(test, item), state=state, status=status, **extra)
+
+    def step(
+        self,
+        test: str,
+        item: str = "",
+        step: str = "build",
+        state: pkts.StepState = START,
+        status: pkts.Status = Status.NA,
+        **extra: Any,
+    ) -> Step:
+        return Step(**self._about(test, item), step=step, state=state, status=status, **extra)
+
+    def ack(self, outcome: pkts.AckOutcome = pkts.AckOutcome.ACCEPTED) -> Ack:
+        return Ack(origin=self.origin, seq=next(self._seq), ref=pkts.new_id(), outcome=outcome)
+
+
+def ids_of(committed: list[tuple[int, StatusPacket]]) -> list[bytes]:
+    """The packet ids of ``apply()``'s or ``history()``'s answer, in order."""
+    return [packet.id for _, packet in committed]
+
+
+def seqs_of(committed: list[tuple[int, StatusPacket]]) -> list[int]:
+    """The stream sequence numbers of such an answer, in order."""
+    return [seq for seq, _ in committed]
