@@ -4,6 +4,7 @@ import hashlib
 import hmac
 import os
 
+import attrs
 import msgpack
 import pytest
 from hypothesis import given, settings
@@ -256,3 +257,10 @@ def test_decode_packed_gives_the_packets_and_their_own_maps(batch: list[pkts.Pac
         result = pkts.decode_packed(frame, KEY)
         assert [packet for packet, _ in result] == pkts.decode_batch(frame, KEY)
         assert [raw for _, raw in result] == [pkts.pack(packet) for packet, _ in result]
+
+
+def test_decoded_packets_are_as_frozen_as_constructed_ones() -> None:
+    decoded = pkts.decode(pkts.encode(step_packet(), KEY), KEY)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        decoded.seq = 8  # type: ignore[misc]
+    assert hash(decoded) == hash(attrs.evolve(decoded))
