@@ -23,7 +23,7 @@ import pytest
 import pkts
 from bus.sockets import Requester
 from pkts.link import Heartbeat, Receipt
-from pkts.status import StatusChange, Step
+from pkts.status import StatusChange, StatusPacket, Step
 from store import HistoryReader, Store
 
 HERE = Path(__file__).parent
@@ -154,6 +154,42 @@ def head(dbdir: Path) -> int:
         reader.close()
 
 
+def check_history(history: list[tuple[int, StatusPacket]]) -> None:
+    """Exactly the 100,000 packets, each once, in stream order and each sender's own order."""
+    assert len(history) == TOTAL
+    assert len({packet.id for _, packet in history}) == TOTAL
+    per_origin = Counter((packet.origin, packet.seq) for _, packet in history)
+    assert set(per_origin) == {
+        (f"p{i:02d}", s) for i in range(PRODUCERS) for s in range(1, PER_PRODUCER + 1)
+    }
+    seqs = [seq for seq, _ in history]
+    assert seqs == sorted(seqs)
+    last_seen: dict[str, int] = {}
+    for _, packet in history:
+        assert packet.seq > last_seen.get(packet.origin, 0), (packet.origin, packet.seq)
+        last_seen[packet.origin] = packet.seq
+
+
+def check_tables(dbdir: Path, history: list[tuple[int, StatusPacket]]) -> None:
+    """The tests and test_steps tables agree with the packets."""
+    with Store(dbdir, FIELDS) as store:
+        (run,) = store.runs()
+        tests = {row.testname: row for row in store.tests(run.id)}
+        steps = Counter(row.test_id for row in store.steps(run.id))
+    last_change: dict[str, StatusChange] = {}
+    step_count: Counter[str] = Counter()
+    for _, packet in history:
+        if isinstance(packet, StatusChange):
+            last_change[packet.test] = packet
+        elif isinstance(packet, Step):
+            step_count[packet.test] += 1
+    assert len(tests) == len(last_change) == TOTAL // 10
+    for name, change in last_change.items():
+        assert (tests[name].state, tests[name].status) == (change.state, change.status)
+    assert {tests[name].id: count for name, count in step_count.items()} == dict(steps)
+    assert sum(steps.values()) == TOTAL * 8 // 10
+
+
 @pytest.mark.timeout(600)
 def test_nothing_lost_or_doubled_through_crashes(processes: Processes, tmp_path: Path) -> None:
     home = Home(processes, tmp_path)
@@ -207,40 +243,13 @@ def test_nothing_lost_or_doubled_through_crashes(processes: Processes, tmp_path:
     assert refills["paused"] >= 1  # it missed part of the live stream and filled the gap
     home.stop()
 
-    # The database holds exactly the 100,000 packets, each once.
     reader = HistoryReader(home.dbdir)
     history = reader.history(after=0, limit=TOTAL * 2)
     reader.close()
-    assert len(history) == TOTAL
-    assert len({packet.id for _, packet in history}) == TOTAL
-    per_origin = Counter((packet.origin, packet.seq) for _, packet in history)
-    assert set(per_origin) == {
-        (f"p{i:02d}", s) for i in range(PRODUCERS) for s in range(1, PER_PRODUCER + 1)
-    }
-    seqs = [seq for seq, _ in history]
-    assert seqs == sorted(seqs)
-
-    # The test and step tables agree with the packets.
-    with Store(home.dbdir, FIELDS) as store:
-        (run,) = store.runs()
-        tests = {row.testname: row for row in store.tests(run.id)}
-        steps = Counter(row.test_id for row in store.steps(run.id))
-    last_change: dict[str, StatusChange] = {}
-    step_count: Counter[str] = Counter()
-    for _, packet in history:
-        if isinstance(packet, StatusChange):
-            last_change[packet.test] = packet
-        elif isinstance(packet, Step):
-            step_count[packet.test] += 1
-    assert len(tests) == len(last_change) == TOTAL // 10
-    for name, change in last_change.items():
-        assert (tests[name].state, tests[name].status) == (change.state, change.status)
-    assert {tests[name].id: count for name, count in step_count.items()} == dict(steps)
-    assert sum(steps.values()) == TOTAL * 8 // 10
-
-    # Both followers end with exactly the committed history, in order.
+    check_history(history)
+    check_tables(home.dbdir, history)
     expected = [f"{seq} {packet.id.hex()} {packet.origin} {packet.seq}" for seq, packet in history]
-    for name in ("paused", "late"):
+    for name in ("paused", "late"):  # both followers end with exactly the committed history
         assert (tmp_path / f"{name}.txt").read_text().splitlines() == expected, name
     assert home.starts == 3
 
