@@ -190,6 +190,23 @@ class KindSchema:
                 raise FieldError(f"field '{name}': {exc}") from None
 
 
+def _check_lines(types_: tuple[Any, ...]) -> list[str]:
+    """Lines that check (and convert) ``f0``, ``f1`` … against their types, in place.
+
+    Scalars get an inline test and call their checker only when it fails (to
+    convert, or to raise); other types always go through their checker ``cN``.
+    """
+    lines = []
+    for index, tp in enumerate(types_):
+        fast = _FAST_TESTS.get(tp)
+        if fast is None:
+            lines.append(f"        f{index} = c{index}(f{index})")
+        else:
+            lines.append(f"        if {fast.format(x=f'f{index}')}:")
+            lines.append(f"            f{index} = c{index}(f{index})")
+    return lines
+
+
 def _reader_source(cls: type[Envelope], names: tuple[str, ...], types_: tuple[Any, ...]) -> str:
     """Source of a straight-line ``read(fields)`` for one kind.
 
@@ -204,13 +221,7 @@ def _reader_source(cls: type[Envelope], names: tuple[str, ...], types_: tuple[An
         "    try:",
     ]
     lines += [f"        f{index} = fields[{name!r}]" for index, name in enumerate(names)]
-    for index, tp in enumerate(types_):
-        fast = _FAST_TESTS.get(tp)
-        if fast is None:
-            lines.append(f"        f{index} = c{index}(f{index})")
-        else:
-            lines.append(f"        if {fast.format(x=f'f{index}')}:")
-            lines.append(f"            f{index} = c{index}(f{index})")
+    lines += _check_lines(types_)
     version = names.index("v")
     lines += [
         f"        if not 1 <= f{version} <= {cls.VERSION}:",
@@ -240,13 +251,7 @@ def _writer_source(cls: type[Envelope], names: tuple[str, ...], types_: tuple[An
     """Source of a straight-line ``to_map(packet)`` for one kind, checking like the reader."""
     lines = ["def to_map(packet):", "    try:"]
     lines += [f"        f{index} = packet.{name}" for index, name in enumerate(names)]
-    for index, tp in enumerate(types_):
-        fast = _FAST_TESTS.get(tp)
-        if fast is None:
-            lines.append(f"        f{index} = c{index}(f{index})")
-        else:
-            lines.append(f"        if {fast.format(x=f'f{index}')}:")
-            lines.append(f"            f{index} = c{index}(f{index})")
+    lines += _check_lines(types_)
     lines += [
         "    except FieldError:",
         "        explain_map(packet)",
