@@ -1,9 +1,9 @@
-"""``mtpkt demo``: a guided tour of mtpkt's packets on this machine.
+"""mtpkt demo: a guided tour of mtpkt's packets on this machine.
 
-It builds the control packet ``mtpkt send run`` would send, signs it with a
-fresh area key, reads it back, plays the status packets an agent reports
-for one test, and shows what happens to a tampered frame and to a frame
-signed with another area's key.
+It builds the control packet that asks for a run, signs it with a fresh area
+key, reads it back, plays the status packets an agent reports for one test,
+and shows what happens to a tampered frame, to a frame signed with another
+area's key and to a truncated one.
 """
 
 import argparse
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     frame = pkts.encode(request, key)
     mac = frame[HEADER_SIZE:BODY_OFFSET].hex()[:12]
     console.print("\n[bold]1. The control packet[/] that asks for a run:")
-    console.print(f"   [cyan]mtpkt send run -t {TARGET} -r {RUNNAME} --testpatt runfirst/%[/]")
+    console.print(f"   [cyan]run[/] target {TARGET}, run {RUNNAME}, testpatt runfirst/%")
     console.print(
         f"   frame: {frame[:4].decode()} v{frame[4]} type {frame[5]} | MAC {mac}… | ", end=""
     )

@@ -399,8 +399,11 @@ class _Reader:
         self._close_section(section)
 
     def _bracket_line(self, line: str, origin: Origin, section: str, depth: int) -> str | bool:
-        """Handle a ``[...]`` line: the section it opens, True if it opens none, False if
-        it is not a bracket form (then it is an ordinary key line, as in Megatest)."""
+        """Handle a ``[...]`` line: the section it opens, or True if it opens none.
+
+        Raises:
+            ConfigError: the line starts with ``[`` but is no bracket form.
+        """
         if (match := _SETTINGS.match(line)) is not None:
             if match.group(1) == "trim-trailing-spaces":
                 self.trim_trailing_spaces = match.group(2) != "no"
@@ -412,7 +415,11 @@ class _Reader:
             self._script_include(match.group(1), match.group(2).strip(), origin, section, depth)
             return True
         if (match := _SECTION.match(line)) is None:
-            return False
+            # Megatest would read "[ezsteps" as a key named "[ezsteps": a typo that
+            # silently drops a section. Refuse it instead.
+            raise ConfigError(
+                origin.path, origin.line, f"{line.strip()!r}: section header without ']'"
+            )
         name = match.group(1)
         self.config.check(name, origin)
         self._close_section(section)
@@ -453,6 +460,10 @@ class _Reader:
 
     def _include(self, spec: str, origin: Origin, section: str, depth: int) -> None:
         self.config.check(spec, origin)
+        if depth >= MAX_INCLUDE_DEPTH:
+            raise ConfigError(
+                origin.path, origin.line, f"includes nested over {MAX_INCLUDE_DEPTH} deep (a loop?)"
+            )
         path = Path(os.path.expanduser(spec))
         if not path.is_absolute():
             path = Path(origin.path).parent / path

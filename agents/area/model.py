@@ -121,7 +121,8 @@ class TestConfig:
         """``[ezsteps]`` in order; or, without them, the ``[setup] runscript`` as one step.
 
         Raises:
-            ConfigError: a step needs ``#{scheme}``, or its name cannot name a log file.
+            ConfigError: a step needs ``#{scheme}``, its name cannot name a log file, or
+                the test has neither ``[ezsteps]`` nor a runscript.
         """
         steps = []
         for name in self.config.keys("ezsteps"):
@@ -139,6 +140,12 @@ class TestConfig:
             script = runscript.strip()
             command = f"./{script}" if (self.directory / script).is_file() else script
             steps.append(Step(Path(script).name, command, self._origin("setup", "runscript")))
+        elif not self.config.has("ezsteps"):
+            # An empty [ezsteps] is a test that only waits (Megatest's own 'special');
+            # no section at all is more likely a typo such as [ezstep].
+            raise ConfigError(
+                str(self.path), 1, "no [ezsteps] section and no [setup] runscript: nothing to run"
+            )
         return steps
 
     def waiton(self) -> list[str]:

@@ -6,6 +6,7 @@ runs one on this host.
 """
 
 import graphlib
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -21,6 +22,8 @@ from agents.area.runner import StepSpec, TestJob
 from agents.area.testpatt import SelectionError, TestPatt
 
 __all__ = ["Instance", "Plan", "PlannedTest", "plan_run"]
+
+_log = logging.getLogger(__name__)
 
 
 @attrs.frozen
@@ -156,6 +159,9 @@ def plan_run(
     read = _TestConfigs(area, runconfig, run_env)
     chosen = _select(area, patt, read)
     order = _dependency_order({name: read[name].waiton() for name in chosen}, read)
+    for config in (area.config, runconfig.config, *(read[name].config for name in order)):
+        for note in config.notes:  # a skipped include or an unset variable: worth a line
+            _log.warning("%s", note)
     tests: dict[str, PlannedTest] = {}
     for name in order:
         test = _plan_test(area, read[name], chosen[name], patt, run_env, target, runname)

@@ -51,6 +51,8 @@ class TestPatt:
         Raises:
             SelectionError: it is empty or has an empty pattern.
         """
+        if not text.strip():
+            raise SelectionError("the testpatt is empty: use % for every test")
         patterns = []
         for raw in text.split(","):
             part = raw.strip()

@@ -214,9 +214,16 @@ def test_errors_name_file_and_line(tmp_path: Path, content: bytes, message: str)
         read(path)
 
 
-def test_an_include_loop_is_an_error(tmp_path: Path) -> None:
+def test_an_include_loop_is_an_error_at_the_include_line(tmp_path: Path) -> None:
     path = write(tmp_path, "loop.config", "[a]\n[include loop.config]\n")
-    with pytest.raises(ConfigError, match="includes nested over 32 deep"):
+    with pytest.raises(ConfigError, match=rf"^{path}:2: includes nested over 32 deep"):
+        read(path)
+
+
+@pytest.mark.parametrize("line", ["[ezsteps", "[include nosuch.config", "[linux/x86 "])
+def test_a_section_header_without_its_bracket_is_an_error(tmp_path: Path, line: str) -> None:
+    path = write(tmp_path, "t.config", f"[a]\nk v\n{line}\nstep echo\n")
+    with pytest.raises(ConfigError, match=rf"^{path}:3: .* section header without '\]'"):
         read(path)
 
 

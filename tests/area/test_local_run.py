@@ -301,3 +301,29 @@ def test_killing_a_test_stops_its_whole_process_tree(area: Area) -> None:
         runner.join(timeout=30)
         for pid in processes_with("3007.2"):
             os.kill(pid, 9)
+
+
+def test_a_test_with_nothing_to_run_is_an_error_not_a_pass(tmp_path: Path) -> None:
+    root = make_area(tmp_path / "area")
+    (root / "tests" / "typo").mkdir()
+    (root / "tests" / "typo" / "testconfig").write_text("[ezstep]\nonly echo never\n")
+    area = Area.load(root, env=ENV)
+    with pytest.raises(ConfigError, match=r"typo/testconfig:1: no \[ezsteps\] section and no"):
+        plan_run(area, TARGET, "nightly", "typo")
+
+
+def test_an_empty_testpatt_is_refused(area: Area) -> None:
+    with pytest.raises(SelectionError, match="the testpatt is empty: use % for every test"):
+        plan_run(area, TARGET, "nightly", " ")
+
+
+def test_reader_notes_are_logged_when_a_run_is_planned(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = make_area(tmp_path / "area")
+    with (root / "megatest.config").open("a") as config:
+        config.write("[include nosuch.config]\n")
+    with caplog.at_level("WARNING", logger="agents.area.plan"):
+        plan_run(Area.load(root, env=ENV), TARGET, "nightly", "build")
+    assert "[include nosuch.config]" in caplog.text
+    assert "not found, skipped" in caplog.text
