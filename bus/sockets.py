@@ -181,7 +181,25 @@ def dial_address(address: str, *, host: str | None = None) -> str:
     return f"{parts.scheme}://{name}:{port}{parts.path}"
 
 
-class Replier:
+class _Closing:
+    """Closes itself at the end of a ``with`` block."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class Replier(_Closing):
     """A listening REP socket served by worker threads, each on its own NNG context.
 
     ``handler`` gets each request frame and returns the reply frame. Requests
@@ -309,16 +327,8 @@ class Replier:
         self.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
-
-class Requester:
+class Requester(_Closing):
     """A REQ socket dialing one address.
 
     Thread-safe: each :meth:`request` uses its own NNG context, so several
@@ -391,19 +401,8 @@ class Requester:
         """Close the socket; requests waiting in other threads end with :class:`BusError`."""
         self._socket.close()
 
-    def __enter__(self) -> Self:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class Publisher:
+class Publisher(_Closing):
     """A listening PUB socket. Lossy by design: use it only for what may be missed.
 
     Subscribers that join late miss earlier frames, and NNG drops frames for a
@@ -448,19 +447,8 @@ class Publisher:
         """Close the socket."""
         self._socket.close()
 
-    def __enter__(self) -> Self:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class Subscriber:
+class Subscriber(_Closing):
     """A SUB socket dialing one publisher, subscribed to everything it publishes.
 
     Args:
@@ -511,14 +499,3 @@ class Subscriber:
     def close(self) -> None:
         """Close the socket."""
         self._socket.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -480,8 +480,7 @@ class _Reader:
         if not (path.is_file() and os.access(path, os.X_OK)):
             self.config.notes.append(f"{origin}: [scriptinc {script}]: not an executable, skipped")
             return
-        output = Deferred(f"{path} {params}")
-        done = self._run(output.command, origin)
+        done = self._run(f"{path} {params}", origin)
         if done.returncode != 0:
             raise ConfigError(origin.path, origin.line, f"[scriptinc {script}] failed")
         self.read_text(_decode(done.stdout, path), f"{path} (output)", section, depth + 1)

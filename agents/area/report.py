@@ -2,6 +2,7 @@
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 
@@ -67,22 +68,9 @@ class Reporter:
         pid: int | None = None,
     ) -> None:
         """Report a test's new state and status."""
-        with self._lock:
-            self._emit(
-                StatusChange(
-                    seq=self._next_seq,
-                    origin=self.origin,
-                    target=test.target,
-                    runname=test.runname,
-                    test=test.test,
-                    item=test.item,
-                    state=state,
-                    status=status,
-                    comment=comment,
-                    host=host,
-                    pid=pid,
-                )
-            )
+        self._emit(
+            StatusChange, test, state=state, status=status, comment=comment, host=host, pid=pid
+        )
 
     def step(
         self,
@@ -96,24 +84,28 @@ class Reporter:
         duration: float | None = None,
     ) -> None:
         """Report that a step started or ended."""
-        with self._lock:
-            self._emit(
-                Step(
-                    seq=self._next_seq,
-                    origin=self.origin,
-                    target=test.target,
-                    runname=test.runname,
-                    test=test.test,
-                    item=test.item,
-                    step=step,
-                    state=state,
-                    status=status,
-                    exit_code=exit_code,
-                    logfile=logfile,
-                    duration=duration,
-                )
-            )
+        self._emit(
+            Step,
+            test,
+            step=step,
+            state=state,
+            status=status,
+            exit_code=exit_code,
+            logfile=logfile,
+            duration=duration,
+        )
 
-    def _emit(self, packet: StatusPacket) -> None:
-        self._sink(packet)
-        self._next_seq += 1
+    def _emit(self, kind: type[StatusChange] | type[Step], test: TestRef, **fields: Any) -> None:
+        """Number the packet, hand it to the sink, one at a time in seq order."""
+        with self._lock:
+            packet = kind(
+                seq=self._next_seq,
+                origin=self.origin,
+                target=test.target,
+                runname=test.runname,
+                test=test.test,
+                item=test.item,
+                **fields,
+            )
+            self._sink(packet)
+            self._next_seq += 1
