@@ -243,21 +243,26 @@ class Collector:
             self._last_error = ""
         for job in jobs:
             job.done.set_result(None)
-        self._publish(committed, dict(zip((p.id for p in packets), maps, strict=True)))
+        if len(committed) == len(packets):  # all new: committed is packets, in order
+            self._publish(committed, maps)
+        else:
+            by_id = dict(zip((p.id for p in packets), maps, strict=True))
+            self._publish(committed, [by_id[p.id] for _, p in committed])
 
     def _report_store_error(self, exc: StoreError) -> None:
         if str(exc) != self._last_error:
             _log.error("NOT COMMITTED, nothing acknowledged: %s", exc)
             self._last_error = str(exc)
 
-    def _publish(self, committed: list[tuple[int, StatusPacket]], maps: dict[bytes, bytes]) -> None:
+    def _publish(self, committed: list[tuple[int, StatusPacket]], maps: Sequence[bytes]) -> None:
+        """Publish committed packets; ``maps`` are their packed maps, in the same order."""
         if not committed:
             return
         head = committed[-1][0]
         for start in range(0, len(committed), PUBLISH_BATCH):
             part = committed[start : start + PUBLISH_BATCH]
             header = Published(origin="home", seqs=tuple(seq for seq, _ in part), head=head)
-            frame = pkts.seal([pkts.pack(header), *(maps[p.id] for _, p in part)], self.key)
+            frame = pkts.seal([pkts.pack(header), *maps[start : start + PUBLISH_BATCH]], self.key)
             self._publisher.publish(frame)
 
     def _check_lost(self) -> None:

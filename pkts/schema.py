@@ -190,24 +190,48 @@ class KindSchema:
                 raise FieldError(f"field '{name}': {exc}") from None
 
 
-def _check_lines(types_: tuple[Any, ...]) -> list[str]:
-    """Lines that check (and convert) ``f0``, ``f1`` … against their types, in place.
+def _inline_test(tp: Any, metadata: Mapping[Any, Any], x: str) -> str | None:
+    """An inline test that is true when ``x`` needs its checker (to convert, or to raise)."""
+    fast = _FAST_TESTS.get(tp)
+    if fast is not None:
+        return fast.format(x=x)
+    if tp is bytes:
+        size = metadata.get("size")
+        return f"type({x}) is not bytes" + ("" if size is None else f" or len({x}) != {size}")
+    return None
 
-    Scalars get an inline test and call their checker only when it fails (to
-    convert, or to raise); other types always go through their checker ``cN``.
+
+def _check_lines(fields: tuple[Any, ...], namespace: dict[str, Any]) -> list[str]:
+    """Lines that check (and convert) ``f0``, ``f1`` … against their fields' types, in place.
+
+    Scalars and bytes get an inline test and call their checker ``cN`` only
+    when it fails; enums are looked up in their members ``mN`` (a miss raises
+    KeyError or TypeError); an optional does the same for its type when not
+    ``None``. Other types always go through their checker. The members'
+    dicts are added to ``namespace``.
     """
     lines = []
-    for index, tp in enumerate(types_):
-        fast = _FAST_TESTS.get(tp)
-        if fast is None:
-            lines.append(f"        f{index} = c{index}(f{index})")
+    for index, field in enumerate(fields):
+        x, indent, tp = f"f{index}", "        ", field.type
+        args = typing.get_args(tp)
+        if isinstance(tp, types.UnionType) and len(args) == 2 and type(None) in args:
+            (tp,) = (arg for arg in args if arg is not type(None))
+            lines.append(f"{indent}if {x} is not None:")
+            indent += "    "
+        fast = _inline_test(tp, field.metadata, x)
+        if fast is not None:
+            lines.append(f"{indent}if {fast}:")
+            lines.append(f"{indent}    {x} = c{index}({x})")
+        elif isinstance(tp, type) and issubclass(tp, enum.Enum):
+            # A StrEnum member hashes like its value: members and strings both find it.
+            namespace[f"m{index}"] = {member.value: member for member in tp}
+            lines.append(f"{indent}{x} = m{index}[{x}]")
         else:
-            lines.append(f"        if {fast.format(x=f'f{index}')}:")
-            lines.append(f"            f{index} = c{index}(f{index})")
+            lines.append(f"{indent}{x} = c{index}({x})")
     return lines
 
 
-def _reader_source(cls: type[Envelope], names: tuple[str, ...], types_: tuple[Any, ...]) -> str:
+def _reader_source(cls: type[Envelope], names: tuple[str, ...], checks: list[str]) -> str:
     """Source of a straight-line ``read(fields)`` for one kind.
 
     Decoding is the collector's hot path: one generated function per kind, with
@@ -221,12 +245,12 @@ def _reader_source(cls: type[Envelope], names: tuple[str, ...], types_: tuple[An
         "    try:",
     ]
     lines += [f"        f{index} = fields[{name!r}]" for index, name in enumerate(names)]
-    lines += _check_lines(types_)
+    lines += checks
     version = names.index("v")
     lines += [
         f"        if not 1 <= f{version} <= {cls.VERSION}:",
         "            raise FieldError",
-        "    except (KeyError, FieldError):",
+        "    except (KeyError, TypeError, FieldError):",
         "        explain(fields)",
     ]
     if _slotted(cls, names):
@@ -247,13 +271,13 @@ def _slotted(cls: type[Envelope], names: tuple[str, ...]) -> bool:
     return all(isinstance(getattr(cls, name, None), types.MemberDescriptorType) for name in names)
 
 
-def _writer_source(cls: type[Envelope], names: tuple[str, ...], types_: tuple[Any, ...]) -> str:
+def _writer_source(cls: type[Envelope], names: tuple[str, ...], checks: list[str]) -> str:
     """Source of a straight-line ``to_map(packet)`` for one kind, checking like the reader."""
     lines = ["def to_map(packet):", "    try:"]
     lines += [f"        f{index} = packet.{name}" for index, name in enumerate(names)]
-    lines += _check_lines(types_)
+    lines += checks
     lines += [
-        "    except FieldError:",
+        "    except (KeyError, TypeError, FieldError):",
         "        explain_map(packet)",
         "        raise",
         f"    return {{'kind': {cls.kind!r}, "
@@ -278,12 +302,14 @@ def schema_of(cls: type[Envelope]) -> KindSchema:
     namespace.update({f"c{index}": check for index, check in enumerate(checks)})
     if _slotted(cls, names):
         namespace.update({f"s{i}": getattr(cls, name).__set__ for i, name in enumerate(names)})
-    types_ = tuple(field.type for field in fields)
+    checks_source = _check_lines(tuple(fields), namespace)
     exec(
-        compile(_reader_source(cls, names, types_), f"<reader of {cls.kind!r}>", "exec"), namespace
+        compile(_reader_source(cls, names, checks_source), f"<reader of {cls.kind!r}>", "exec"),
+        namespace,
     )
     exec(
-        compile(_writer_source(cls, names, types_), f"<writer of {cls.kind!r}>", "exec"), namespace
+        compile(_writer_source(cls, names, checks_source), f"<writer of {cls.kind!r}>", "exec"),
+        namespace,
     )
     schema = KindSchema(
         cls=cls,

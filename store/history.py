@@ -5,12 +5,14 @@ from typing import Final, TypeAlias
 
 import apsw
 
-from pkts.status import Ack, StatusPacket
+from pkts.status import StatusPacket
 
-__all__ = ["INSERT", "Entry", "held", "insert", "max_seq"]
+__all__ = ["INSERT", "Row", "held", "insert", "max_seq"]
 
-Entry: TypeAlias = tuple[int, StatusPacket, bytes]
-"""``(stream seq, packet, pkts.pack(packet))``: one packet about to be committed."""
+Row: TypeAlias = tuple[int, bytes, str, int, str, str, str, float, bytes]
+"""One ``history`` row, in :data:`INSERT`'s order: ``(seq, packet_id, origin, origin_seq,
+kind, testname, item_path, received, packet)``, where ``packet`` is ``pkts.pack(packet)``
+and an Ack's ``testname`` and ``item_path`` are ``''``."""
 
 INSERT: Final = (
     "INSERT INTO history(seq, packet_id, origin, origin_seq, kind, testname, item_path,"
@@ -18,17 +20,8 @@ INSERT: Final = (
 )
 
 
-def insert(conn: apsw.Connection, entries: Sequence[Entry], received: float) -> None:
-    """Insert history rows for ``entries`` (inside the caller's transaction)."""
-    rows = []
-    for seq, packet, packed in entries:
-        if isinstance(packet, Ack):
-            test, item = "", ""
-        else:
-            test, item = packet.test, packet.item
-        rows.append(
-            (seq, packet.id, packet.origin, packet.seq, packet.kind, test, item, received, packed)
-        )
+def insert(conn: apsw.Connection, rows: Sequence[Row]) -> None:
+    """Insert history rows (inside the caller's transaction)."""
     if rows:
         conn.executemany(INSERT, rows)
 

@@ -15,7 +15,7 @@ from pkts.status import StatusPacket
 from store import history, schema
 from store.connection import Database, connect
 from store.errors import StoreError
-from store.history import Entry
+from store.history import Row
 from store.rows import RunRow
 from store.tally import RunSummary
 
@@ -153,7 +153,7 @@ class MainDb(Database):
 
     def write(
         self,
-        acks: Sequence[Entry],
+        acks: Sequence[Row],
         summaries: Mapping[int, RunSummary],
         run_heads: Mapping[int, int],
         origins: Iterable[tuple[str, int]],
@@ -163,7 +163,7 @@ class MainDb(Database):
         """Write a batch's part of ``main.db``, inside the open transaction.
 
         Args:
-            acks: new Ack packets, for the history.
+            acks: history rows of new Ack packets.
             summaries: the roll-up of each run the batch touched (or repairs).
             run_heads: the newest stream seq of each run that got packets.
             origins: ``(origin, last_seq)`` pairs that changed.
@@ -171,7 +171,7 @@ class MainDb(Database):
             received: the home's time of the batch.
         """
         with self.guard("write"):
-            history.insert(self.conn, acks, received)
+            history.insert(self.conn, acks)
             if summaries:
                 self.conn.executemany(
                     "UPDATE runs SET state = ?, status = ?, pass_count = ?, fail_count = ?,"

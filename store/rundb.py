@@ -2,11 +2,13 @@
 
 It keeps a mirror of the run's ``tests`` rows (id, state, status) in memory,
 so a batch needs no reads besides the dedupe lookup, and the roll-ups are
-computed without queries. The mirror is dropped whenever a transaction does
-not commit, and reloaded from the database when next needed.
+computed without queries. As the only writer it also numbers new ``tests``
+rows itself, so they are inserted together rather than one statement each.
+The mirror is dropped whenever a transaction does not commit, and reloaded
+from the database when next needed.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
@@ -14,16 +16,16 @@ from pkts.enums import State, Status
 from pkts.rollup import rollup
 from pkts.status import StatusChange, StatusPacket, Step
 from store import history, schema
+from store.batch import Part
 from store.connection import Database, connect
-from store.history import Entry
 from store.rows import StepRow, TestRow
 from store.tally import RunSummary, Tally
 
 __all__ = ["RunDb"]
 
 _INSERT_TEST: Final = (
-    "INSERT INTO tests(run_id, testname, item_path, state, status, host, comment, event_time,"
-    " last_update) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+    "INSERT INTO tests(id, run_id, testname, item_path, state, status, host, comment,"
+    " event_time, last_update) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _UPDATE_TEST: Final = (
     "UPDATE tests SET state = ?, status = ?, host = ?, comment = ?, event_time = ?,"
@@ -93,6 +95,8 @@ class RunDb(Database):
         self._toplevel: dict[str, _Test] = {}  # testname -> its row with item path ''
         self._tally = Tally()  # over the toplevel-level rows
         self._stale: set[str] = set()  # itemized tests whose toplevel needs a roll-up
+        self._next_id = 1  # id of the next tests row
+        self._new_rows: list[tuple[object, ...]] = []  # tests rows not inserted yet
 
     # -- the mirror ---------------------------------------------------------
 
@@ -104,6 +108,9 @@ class RunDb(Database):
         if self._tests is None:
             self._tests, self._items, self._toplevel = {}, {}, {}
             self._tally, self._stale = Tally(), set()
+            self._new_rows = []
+            row = self.conn.execute("SELECT max(id) FROM tests").fetchone()
+            self._next_id = int(row[0] or 0) + 1 if row is not None else 1
             rows = self.conn.execute(
                 "SELECT id, testname, item_path, state, status, pass_count, fail_count FROM tests"
             )
@@ -183,8 +190,8 @@ class RunDb(Database):
 
     # -- writing ------------------------------------------------------------
 
-    def write(self, entries: Sequence[Entry], received: float) -> RunSummary:
-        """Write a batch of new Step and StatusChange packets, inside the open transaction.
+    def write(self, part: Part, received: float) -> RunSummary:
+        """Write a batch's new Step and StatusChange packets, inside the open transaction.
 
         Each packet gets a history row; each Step a ``test_steps`` row (its
         test's row is created ``NOT_STARTED`` if missing); each test's row
@@ -196,11 +203,11 @@ class RunDb(Database):
         """
         with self.guard("write"):
             tests = self._mirror()
-            history.insert(self.conn, entries, received)
+            history.insert(self.conn, part.rows)
             steps: list[tuple[object, ...]] = []
             changes: dict[Key, StatusChange] = {}
-            for _, packet, _ in entries:
-                if isinstance(packet, Step):
+            for packet in part.packets:
+                if type(packet) is Step:
                     test = tests.get((packet.test, packet.item)) or self._new_test(packet, received)
                     steps.append(
                         (
@@ -212,8 +219,9 @@ class RunDb(Database):
                             packet.logfile,
                         )
                     )
-                elif isinstance(packet, StatusChange):
+                elif type(packet) is StatusChange:
                     changes[(packet.test, packet.item)] = packet
+            self._insert_new()
             if steps:
                 self.conn.executemany(_INSERT_STEP, steps)
             self._change(changes.values(), received)
@@ -221,12 +229,21 @@ class RunDb(Database):
             return self._tally.summary()
 
     def _insert(self, key: Key, values: tuple[object, ...]) -> _Test:
-        """Insert a tests row: ``values`` are ``_INSERT_TEST``'s after ``run_id``."""
-        row = self.conn.execute(_INSERT_TEST, (self.run_id, *values)).fetchone()
-        assert row is not None  # INSERT … RETURNING gives one row
-        test = _Test(int(row[0]), _state(values[2]), _status(values[3]))
+        """Add a tests row to the mirror, to be inserted by :meth:`_insert_new`.
+
+        ``values`` are ``_INSERT_TEST``'s after ``id`` and ``run_id``.
+        """
+        test = _Test(self._next_id, _state(values[2]), _status(values[3]))
+        self._next_id += 1
+        self._new_rows.append((test.id, self.run_id, *values))
         self._remember(key, test)
         return test
+
+    def _insert_new(self) -> None:
+        """Insert the tests rows :meth:`_insert` added (before anything updates them)."""
+        if self._new_rows:
+            self.conn.executemany(_INSERT_TEST, self._new_rows)
+            self._new_rows = []
 
     def _new_test(self, packet: Step, received: float) -> _Test:
         """Insert a ``NOT_STARTED`` row for the test a Step is about."""
@@ -255,6 +272,7 @@ class RunDb(Database):
                 continue
             updates.append((*values, test.id))
             self._set(key, test, packet.state, packet.status)
+        self._insert_new()
         if updates:
             self.conn.executemany(_UPDATE_TEST, updates)
 
@@ -283,5 +301,6 @@ class RunDb(Database):
             self._set((name, ""), top, state, status)
             top.pass_count, top.fail_count = passed, failed
         self._stale.clear()
+        self._insert_new()
         if updates:
             self.conn.executemany(_UPDATE_ROLLUP, updates)

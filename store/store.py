@@ -2,6 +2,7 @@
 
 import collections
 import fcntl
+import itertools
 import logging
 import os
 import threading
@@ -11,13 +12,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final, Self
 
-import pkts
 from pkts.control import Control
 from pkts.link import Heartbeat
 from pkts.status import Ack, StatusPacket
+from store.batch import MAIN, Part, Routed, number
 from store.connection import Database
 from store.errors import StoreError
-from store.history import Entry
 from store.journal import Journal
 from store.maindb import MainDb, split_target
 from store.registry import AgentRegistry
@@ -31,9 +31,6 @@ log = logging.getLogger(__name__)
 
 MAX_OPEN_RUNS: Final = 64
 """Run databases the writer keeps open between batches (least recently used are closed)."""
-
-_MAIN: Final = 0
-"""Routing key of ``main.db`` (run ids start at 1)."""
 
 
 def _take_lock(dbdir: Path) -> int:
@@ -196,7 +193,7 @@ class Store:
             log.warning(
                 "%s: repairing %d run(s) after an interrupted batch", self.dbdir, len(self._dirty)
             )
-            self._apply([], time.time(), {})
+            self._apply([], 0, time.time())
 
     # -- runs ---------------------------------------------------------------
 
@@ -282,37 +279,48 @@ class Store:
         now = time.time() if received is None else received
         if packed is not None and len(packed) != len(packets):
             raise ValueError("apply: packed must have one entry per packet")
-        maps = {} if packed is None else {p.id: raw for p, raw in zip(packets, packed, strict=True)}
         with self._lock:
-            routed = self._route(packets, now)
+            routed, suspects = self._route(packets, packed, now)
             if not routed and not self._dirty:
                 return []
-            return self._apply(routed, now, maps)
+            return self._apply(routed, suspects, now)
 
-    def _route(self, packets: Sequence[StatusPacket], now: float) -> list[tuple[int, StatusPacket]]:
-        """Drop repeats within the batch; pair each packet with its database (run id or main)."""
+    def _route(
+        self, packets: Sequence[StatusPacket], packed: Sequence[bytes] | None, now: float
+    ) -> tuple[list[Routed], int]:
+        """Drop repeats within the batch; pair each packet with its database (run id or main).
+
+        Returns:
+            The routed packets, and how many of them have a seq at or below
+            their origin's last committed one (only those can be held already).
+        """
         seen: set[bytes] = set()
-        routed: list[tuple[int, StatusPacket]] = []
+        routed: list[Routed] = []
         run_ids = self._run_ids
-        for packet in packets:
-            if packet.id in seen:
+        origins = self._origins
+        suspects = 0
+        for packet, raw in zip(packets, packed or itertools.repeat(None), strict=False):
+            packet_id = packet.id
+            if packet_id in seen:
                 continue
-            seen.add(packet.id)
+            seen.add(packet_id)
+            if packet.seq <= origins.get(packet.origin, 0):
+                suspects += 1
             if isinstance(packet, Ack):
-                routed.append((_MAIN, packet))
+                routed.append((MAIN, packet, raw))
                 continue
             run_id = run_ids.get((packet.target, packet.runname))
             if run_id is None:
                 run_id = self._run(packet.target, packet.runname, now)
                 assert run_id is not None
-            routed.append((run_id, packet))
-        return routed
+            routed.append((run_id, packet, raw))
+        return routed, suspects
 
     def _apply(
-        self, routed: list[tuple[int, StatusPacket]], now: float, maps: Mapping[bytes, bytes]
+        self, routed: list[Routed], suspects: int, now: float
     ) -> list[tuple[int, StatusPacket]]:
         main = self._db()
-        rundbs = {key: self._rundb(key) for key in sorted({key for key, _ in routed} - {_MAIN})}
+        rundbs = {key: self._rundb(key) for key in sorted({key for key, _, _ in routed} - {MAIN})}
         for run_id in self._dirty:
             self._rundb(run_id)
         dbs: list[Database] = [*rundbs.values(), main]
@@ -321,26 +329,29 @@ class Store:
                 db.begin()
             origins = dict(self._origins)
             summaries, heads, changed = self._repair(origins)
-            new = self._dedupe(routed, rundbs, origins)
+            new = self._dedupe(routed, rundbs, origins) if suspects or changed else routed
             if not new and not summaries:
                 self._abort(dbs)
                 return []
-            entries, result = self._number(new, maps)
-            for key, run_entries in entries.items():
-                if key != _MAIN:
-                    summaries[key] = rundbs[key].write(run_entries, now)
-                    heads[key] = run_entries[-1][0]
-            gaps = self._advance_origins(new, origins, changed)
+            batch = number(new, self._head, origins, now)
+            for key, part in batch.parts.items():
+                if key != MAIN:
+                    summaries[key] = rundbs[key].write(part, now)
+                    heads[key] = part.last_seq
+            changed.update(batch.changed)
             head = self._head + len(new)
-            main.write(entries.get(_MAIN, []), summaries, heads, changed.items(), head, now)
+            main_part = batch.parts.get(MAIN)
+            main.write(
+                main_part.rows if main_part else [], summaries, heads, changed.items(), head, now
+            )
         except BaseException:
             self._abort(dbs)
             raise
-        self._commit(rundbs, entries, head, origins)
-        for gap in gaps:
+        self._commit(rundbs, batch.parts, head, origins)
+        for gap in batch.gaps:
             log.warning("%s", gap)
         self._trim()
-        return result
+        return batch.committed
 
     def _repair(
         self, origins: dict[str, int]
@@ -365,11 +376,8 @@ class Store:
         return summaries, heads, changed
 
     def _dedupe(
-        self,
-        routed: list[tuple[int, StatusPacket]],
-        rundbs: Mapping[int, RunDb],
-        origins: Mapping[str, int],
-    ) -> list[tuple[int, StatusPacket]]:
+        self, routed: list[Routed], rundbs: Mapping[int, RunDb], origins: Mapping[str, int]
+    ) -> list[Routed]:
         """The routed packets whose ids their database does not hold yet.
 
         Only packets with a seq at or below their origin's last committed seq
@@ -380,51 +388,16 @@ class Store:
         would refuse a repeat that slipped through, failing the batch loudly.
         """
         groups: dict[int, list[StatusPacket]] = collections.defaultdict(list)
-        for key, packet in routed:
+        for key, packet, _ in routed:
             if packet.seq <= origins.get(packet.origin, 0):
                 groups[key].append(packet)
         held: set[bytes] = set()
         for key, group in groups.items():
-            db: MainDb | RunDb = self._db() if key == _MAIN else rundbs[key]
+            db: MainDb | RunDb = self._db() if key == MAIN else rundbs[key]
             held |= db.held(group)
         if not held:
             return routed
-        return [(key, packet) for key, packet in routed if packet.id not in held]
-
-    def _number(
-        self, new: list[tuple[int, StatusPacket]], maps: Mapping[bytes, bytes]
-    ) -> tuple[dict[int, list[Entry]], list[tuple[int, StatusPacket]]]:
-        """Give the new packets their stream sequence numbers and packed bytes."""
-        entries: dict[int, list[Entry]] = collections.defaultdict(list)
-        result: list[tuple[int, StatusPacket]] = []
-        seq = self._head
-        for key, packet in new:
-            seq += 1
-            try:
-                packed = maps.get(packet.id) or pkts.pack(packet)
-            except pkts.PacketError as exc:
-                raise StoreError(
-                    f"cannot store {packet.kind} packet from {packet.origin}: {exc}"
-                ) from exc
-            entries[key].append((seq, packet, packed))
-            result.append((seq, packet))
-        return entries, result
-
-    @staticmethod
-    def _advance_origins(
-        new: list[tuple[int, StatusPacket]], origins: dict[str, int], changed: dict[str, int]
-    ) -> list[str]:
-        """Advance each origin's last seq over the new packets; return the gaps seen."""
-        gaps: list[str] = []
-        for _, packet in new:
-            last = origins.get(packet.origin, 0)
-            if packet.seq != last + 1:
-                gaps.append(
-                    f"status packets from {packet.origin}: seq {packet.seq} follows {last}"
-                    f" ({'a gap' if packet.seq > last + 1 else 'out of order or repeated'})"
-                )
-            origins[packet.origin] = changed[packet.origin] = max(last, packet.seq)
-        return gaps
+        return [routed_packet for routed_packet in routed if routed_packet[1].id not in held]
 
     def _abort(self, dbs: Sequence[Database]) -> None:
         for db in dbs:
@@ -435,7 +408,7 @@ class Store:
     def _commit(
         self,
         rundbs: Mapping[int, RunDb],
-        entries: Mapping[int, list[Entry]],
+        parts: Mapping[int, Part],
         head: int,
         origins: dict[str, int],
     ) -> None:
@@ -448,8 +421,8 @@ class Store:
                 rundb.commit()
                 pending.remove(rundb)
                 committed.append(run_id)
-                if entries.get(run_id):
-                    committed_head = max(committed_head, entries[run_id][-1][0])
+                if run_id in parts:
+                    committed_head = max(committed_head, parts[run_id].last_seq)
             self._db().commit()
         except BaseException:
             # Packets of the run databases that did commit are held now: a
