@@ -26,6 +26,7 @@ from pkts.codec import seal as seal
 from pkts.codec import unpack as unpack
 from pkts.control import Control as Control
 from pkts.enums import AckOutcome as AckOutcome
+from pkts.enums import Action as Action
 from pkts.enums import Phase as Phase
 from pkts.enums import State as State
 from pkts.enums import Status as Status
@@ -40,6 +41,7 @@ from pkts.status import StatusPacket as StatusPacket
 __all__ = [
     # Megatest's words
     "AckOutcome",
+    "Action",
     "Phase",
     "State",
     "Status",

@@ -21,7 +21,7 @@ import msgpack
 
 from pkts.control import Archive, Clean, Control, Kill, RerunClean, Run
 from pkts.envelope import Envelope
-from pkts.link import Heartbeat, Link, Published, Query, Receipt
+from pkts.link import Heartbeat, Link, Published, Pull, Query, Receipt, Task
 from pkts.schema import FieldError, KindSchema, schema_of
 from pkts.status import Ack, StatusChange, StatusPacket, Step
 
@@ -63,7 +63,7 @@ KINDS: Final[dict[str, KindSchema]] = {
     for cls in (
         *(Run, Kill, RerunClean, Clean, Archive),
         *(Ack, Step, StatusChange),
-        *(Heartbeat, Receipt, Query, Published),
+        *(Heartbeat, Receipt, Query, Published, Pull, Task),
     )
 }
 """Every packet kind by its tag."""

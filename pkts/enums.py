@@ -7,7 +7,7 @@ database unchanged and users' existing queries keep working.
 import enum
 from collections.abc import Iterable
 
-__all__ = ["AckOutcome", "Phase", "State", "Status", "StepState", "worst"]
+__all__ = ["AckOutcome", "Action", "Phase", "State", "Status", "StepState", "worst"]
 
 
 class State(enum.StrEnum):
@@ -75,6 +75,13 @@ class AckOutcome(enum.StrEnum):
     """Refused; ``reason`` says why. Nothing was executed."""
     DONE = "done"
     """Carried out completely."""
+
+
+class Action(enum.StrEnum):
+    """What a :class:`pkts.link.Task` asks an agent to do with one test instance."""
+
+    RUN = "run"
+    KILL = "kill"
 
 
 class Phase(enum.StrEnum):

@@ -1,7 +1,9 @@
 """Link packets: how mtpkt processes keep in touch, apart from what they report.
 
 Heartbeats from agents, the home's receipts for committed status packets,
-and the queries and headers of the live stream. They are signed and checked
+the queries and headers of the live stream, and the control path between
+the home and its agents: an agent's ``pull`` for work, answered with
+``task`` packets. They are signed and checked
 like every packet, but never stored as a test's history.
 """
 
@@ -9,10 +11,10 @@ from typing import ClassVar, TypeAlias
 
 import attrs
 
-from pkts.enums import Phase
+from pkts.enums import Action, Phase
 from pkts.envelope import ID_SIZE, Envelope
 
-__all__ = ["Heartbeat", "Link", "Published", "Query", "Receipt"]
+__all__ = ["Heartbeat", "Link", "Published", "Pull", "Query", "Receipt", "Task"]
 
 
 @attrs.frozen(kw_only=True)
@@ -76,5 +78,51 @@ class Published(Envelope):
     """The newest sequence number committed when the frame was made."""
 
 
-Link: TypeAlias = Heartbeat | Receipt | Query | Published
+@attrs.frozen(kw_only=True)
+class Pull(Envelope):
+    """An agent asks the home for work, and acknowledges the tasks it has recorded.
+
+    The home answers with a batch frame: a :class:`Receipt` (its ``error`` set
+    if the pull was refused), then the agent's :class:`Task` packets not yet
+    acknowledged, old and new. The ``origin`` is the agent's name.
+    """
+
+    kind: ClassVar[str] = "pull"
+
+    slots: int
+    """Tests the agent runs at once."""
+    free: int
+    """Of those, slots free now; 0 asks for no new tests (kills still come)."""
+    acks: tuple[bytes, ...] = attrs.field(default=(), metadata={"size": ID_SIZE})
+    """Ids of tasks the agent has durably recorded; the home stops sending them."""
+    running: tuple[bytes, ...] = attrs.field(default=(), metadata={"size": ID_SIZE})
+    """Ids of the run tasks whose tests the agent is running now."""
+    draining: bool = False
+    """The agent is shutting down: it finishes what it runs and takes nothing new."""
+
+
+@attrs.frozen(kw_only=True)
+class Task(Envelope):
+    """The home asks one agent to act on one test instance (sent until acknowledged).
+
+    An agent executes each task id at most once, across restarts. The
+    ``origin`` is ``home``.
+    """
+
+    kind: ClassVar[str] = "task"
+
+    action: Action
+    """``run`` the test instance, or ``kill`` it."""
+    target: str
+    runname: str
+    test: str
+    item: str = ""
+    """Item path; empty for a test without items."""
+    control: bytes = attrs.field(metadata={"size": ID_SIZE})
+    """Id of the control packet (``run``, ``kill`` …) this task carries out."""
+    grace: float = 10.0
+    """For ``kill``: seconds between SIGTERM and SIGKILL."""
+
+
+Link: TypeAlias = Heartbeat | Receipt | Query | Published | Pull | Task
 """Every link packet kind."""
