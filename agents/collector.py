@@ -10,9 +10,15 @@ One request endpoint takes three kinds of frames:
 * a ``query``: committed history after a stream position, for tails that
   start up or missed part of the live stream.
 
-Anything else, and any frame that does not decode (bad MAC, garbage,
-oversized …), is logged with its reason and answered with a ``receipt``
-carrying the error. Nothing a sender sends can stop the collector.
+Other kinds go to the ``other`` handler when one is given (the home's
+dispatcher takes control packets and agents' pulls there). Anything else,
+and any frame that does not decode (bad MAC, garbage, oversized …), is
+logged with its reason and answered with a ``receipt`` carrying the error.
+Nothing a sender sends can stop the collector.
+
+The home's own status packets (``LAUNCHED``, ``PREQ_FAIL`` …) go in through
+:meth:`Collector.commit`, so they are numbered, committed and published
+like an agent's; ``on_commit`` sees every packet once it is committed.
 
 Only the writer thread touches the database, so commits are serial and the
 stream is in commit order; worker threads decode, wait and answer.
@@ -24,7 +30,7 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Final
@@ -37,7 +43,10 @@ from pkts.link import Heartbeat, Published, Query, Receipt
 from pkts.status import Ack, StatusChange, StatusPacket, Step
 from store import HistoryReader, Store, StoreError
 
-__all__ = ["Collector"]
+__all__ = ["Collector", "OtherHandler"]
+
+OtherHandler = Callable[[Sequence[pkts.Packet]], bytes]
+"""Answers a frame of packets the collector does not take itself (returns the reply frame)."""
 
 _log = logging.getLogger(__name__)
 
@@ -73,13 +82,27 @@ class Collector:
         listen: request endpoint, e.g. ``tcp://127.0.0.1:7400`` or ``ipc:///…/home.ipc``.
         publish: live stream endpoint.
         workers: threads answering requests.
+        other: answers frames of other kinds (default: they are rejected).
+        on_commit: called in the writer thread with each group's newly
+            committed packets, after they are committed and before they are
+            published; it must be quick and must not call :meth:`commit`.
     """
 
     def __init__(
-        self, store: Store, key: bytes, *, listen: str, publish: str, workers: int = 4
+        self,
+        store: Store,
+        key: bytes,
+        *,
+        listen: str,
+        publish: str,
+        workers: int = 4,
+        other: OtherHandler | None = None,
+        on_commit: Callable[[Sequence[StatusPacket]], None] | None = None,
     ) -> None:
         self.store = store
         self.key = key
+        self._other = other
+        self._on_commit = on_commit
         self._reader = HistoryReader(store.dbdir)
         self._jobs: queue.Queue[_Job] = queue.Queue(maxsize=1000)
         self._stop = threading.Event()
@@ -144,6 +167,8 @@ class Collector:
             return self._submit(_Job(beat=first), [])
         if len(packets) == 1 and isinstance(first, Query):
             return self._answer(first)
+        if self._other is not None:
+            return self._other(packets)
         kinds = ", ".join(sorted({p.kind for p in packets}))
         return self._reject(f"{kinds} packets from {first.origin}", "not taken by this endpoint")
 
@@ -162,6 +187,20 @@ class Collector:
             except StoreError as exc:
                 return str(exc)
         return ""
+
+    def commit(self, packets: Sequence[StatusPacket]) -> None:
+        """Commit and publish status packets made in this process (not from a worker of
+        the writer); returns once they are committed.
+
+        Raises:
+            StoreError: they could not be committed.
+            TimeoutError: the writer did not get to them in time.
+        """
+        if not packets:
+            return
+        job = _Job(packets=packets, maps=[pkts.pack(p) for p in packets])
+        self._jobs.put(job, timeout=REPLY_TIMEOUT)
+        job.done.result(timeout=REPLY_TIMEOUT)
 
     def _submit(self, job: _Job, ids: list[bytes]) -> bytes:
         try:
@@ -241,6 +280,11 @@ class Collector:
         if self._last_error:
             _log.warning("the database is writable again; committing resumed")
             self._last_error = ""
+        if self._on_commit is not None and committed:
+            try:
+                self._on_commit([packet for _, packet in committed])
+            except Exception:  # an observer's bug must not stop commits
+                _log.exception("on_commit handler failed")
         for job in jobs:
             job.done.set_result(None)
         if len(committed) == len(packets):  # all new: committed is packets, in order

@@ -238,6 +238,12 @@ class Store:
             self._db()
             return self._head
 
+    def origin_seq(self, origin: str) -> int:
+        """The newest seq committed from ``origin`` (0 if none): where its numbering goes on."""
+        with self._lock:
+            self._db()
+            return self._origins.get(origin, 0)
+
     def apply(
         self,
         packets: Sequence[StatusPacket],

@@ -1,15 +1,24 @@
-"""The ``mtpkt`` command line: parses arguments and hands off to one module per command."""
+"""The ``mtpkt`` command line: parses arguments and hands off to one module per command.
+
+Adding a command: write ``tools/<name>_cmd.py`` with ``add_parser(commands)``,
+which registers its sub-parser and sets ``run`` as its default
+(``parser.set_defaults(run=run)``), and ``run(args) -> int``, which returns an
+:class:`~tools.exitcodes.ExitCode` or raises :class:`~tools.errors.CliError`;
+then list the module in :data:`COMMANDS`. Keep heavy imports inside ``run``,
+so that ``mtpkt --help`` stays quick.
+"""
 
 import argparse
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any, NoReturn, Protocol
 
-from tools import demo
+from tools import agent_cmd, demo, home_cmd, send_cmd
 from tools.errors import CliError
 from tools.exitcodes import ExitCode
 
-__all__ = ["build_parser", "main"]
+__all__ = ["COMMANDS", "Command", "build_parser", "main"]
 
 DESCRIPTION = """\
 mtpkt runs and watches regression tests across a farm of hosts with packets:
@@ -21,9 +30,36 @@ exit codes:
   0    did what was asked
   1    could not do it; one line on stderr says why
   2    bad command line
+  3    send --wait: some tests ended FAIL, ABORT, DEAD, KILLED …
+  4    the home refused the request; the line gives its reason
+  5    no answer from the home in time (not running, or not at that address)
+  6    the home's answer could not be verified (most often: another area's key)
+  7    the area or its .mtpkt/ is missing or wrong (no secret, no home address …)
+  8    send --wait --wait-timeout: the tests had not all settled in time
   130  interrupted (Ctrl-C)
 
 Run 'mtpkt COMMAND --help' for a command's options."""
+
+
+class Command(Protocol):
+    """What a command module provides (a module satisfies this protocol)."""
+
+    def add_parser(self, commands: "argparse._SubParsersAction[Any]") -> None:
+        """Register the command's sub-parser, with ``run`` as its default."""
+
+    def run(self, args: argparse.Namespace) -> int:
+        """Carry out the command; return the exit status or raise CliError."""
+
+
+COMMANDS: tuple[Command, ...] = (home_cmd, agent_cmd, send_cmd, demo)
+"""Every command, in the order ``mtpkt --help`` lists them."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """A bad command line is one line on stderr (pointing at ``--help``), not a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(ExitCode.USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 def _version() -> str:
@@ -35,7 +71,7 @@ def _version() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, one sub-parser per command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mtpkt",
         description=DESCRIPTION,
         epilog=EPILOG,
@@ -44,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mtpkt {_version()}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
     commands.required = True
-    demo.add_parser(commands)
+    for command in COMMANDS:
+        command.add_parser(commands)
     return parser
 
 

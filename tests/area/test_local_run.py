@@ -4,10 +4,10 @@ import os
 import textwrap
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from procs import processes_with, wait_for
 
 from agents.area import (
     Area,
@@ -138,27 +138,6 @@ def make_area(root: Path) -> Path:
     script.write_text("#!/bin/bash\necho scripted in $PWD\n")
     script.chmod(0o755)
     return root
-
-
-def processes_with(token: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if token.encode() in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
 
 
 @pytest.fixture

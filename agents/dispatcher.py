@@ -1,0 +1,364 @@
+"""The home's dispatcher: turns control packets into work for the host agents.
+
+A ``run`` is planned from the area (:func:`agents.area.plan_run`) into a
+*launch*: its test instances, recorded ``NOT_STARTED`` before the sender is
+answered. Agents pull: each :class:`pkts.link.Pull` with free slots gets the
+ready instances (prerequisites satisfied, highest priority first, within the
+area's ``max_concurrent_jobs`` and the launch's ``--host`` pin) as ``run``
+:class:`pkts.link.Task` packets, recorded ``LAUNCHED`` first. A task is sent
+with every reply until the agent acknowledges it.
+
+What the agents report comes back through the collector (:meth:`observe`);
+a prerequisite that ends badly makes its dependents ``COMPLETED/PREQ_FAIL``
+without running, as Megatest does.
+
+A ``kill`` marks running instances ``KILLREQ`` and sends their agents a
+``kill`` task; instances not handed out yet are withdrawn as ``KILLED``.
+
+The home's own status packets carry origin ``home`` and are committed
+through the collector like an agent's (``commit``). Making and committing
+them happens under a commit lock, so they are committed in ``seq`` order;
+the dispatcher's books are under another lock that is never held while
+committing, because the collector calls :meth:`observe` from its writer
+thread.
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Final
+
+import attrs
+
+from agents.area import Area, AreaError, Instance, Plan, RunProgress, TestPatt, TestRef, plan_run
+from pkts import Action, State, Status
+from pkts.control import Archive, Clean, Control, Kill, RerunClean, Run
+from pkts.link import Pull, Task
+from pkts.rollup import ACTIVE, FINAL, GOOD_FOR_DEPENDENTS
+from pkts.status import StatusChange, StatusPacket
+from store import Store, StoreError
+
+__all__ = ["ControlError", "Dispatcher", "ORIGIN"]
+
+_log = logging.getLogger(__name__)
+
+ORIGIN: Final = "home"
+"""Origin of the status packets and tasks the home makes."""
+
+Commit = Callable[[Sequence[StatusPacket]], None]
+
+_GOOD: Final = frozenset(GOOD_FOR_DEPENDENTS) - {Status.CHECK}
+"""Statuses of a completed test that a plain ``run`` leaves alone."""
+
+
+class ControlError(Exception):
+    """A control packet the home refuses; the message is one line for its sender."""
+
+
+@attrs.define
+class _Launch:
+    """The instances one ``run`` packet started, and where each stands."""
+
+    control: Run
+    plan: Plan
+    progress: RunProgress
+    skipped: set[TestRef]
+    """Instances this launch does not run: complete and good already, or in the hands of
+    another launch (whose progress this one follows)."""
+
+
+@attrs.define
+class _Agent:
+    """What the dispatcher knows of one agent."""
+
+    name: str
+    outbox: dict[bytes, Task] = attrs.Factory(dict)
+    """Tasks sent and not yet acknowledged, by id."""
+    running: dict[TestRef, Task] = attrs.Factory(dict)
+    """Run tasks handed out whose instance has not reached a final state."""
+    last_pull: float = 0.0
+
+
+class Dispatcher:
+    """Plans runs, hands work to agents that pull, and keeps the launches' books.
+
+    Args:
+        area: the loaded area (plans are made from its config files).
+        store: the home's store (the dispatcher reads it and journals control packets).
+        commit: commits and publishes the home's own status packets (the collector's).
+    """
+
+    def __init__(self, area: Area, store: Store, commit: Commit) -> None:
+        self.area = area
+        self.store = store
+        self._commit = commit
+        self._lock = threading.RLock()
+        self._commit_lock = threading.RLock()
+        self._launches: list[_Launch] = []
+        self._agents: dict[str, _Agent] = {}
+        self._seq = store.origin_seq(ORIGIN)
+
+    # -- control packets (request workers) ----------------------------------------------
+
+    def control(self, packet: Control) -> None:
+        """Check, journal and carry out a control packet from ``mtpkt send``.
+
+        Returns once the packet is journaled and its first effects (the
+        ``NOT_STARTED`` records of a run, the ``KILLED`` records of withdrawn
+        tests) are committed.
+
+        Raises:
+            ControlError: the packet cannot be carried out (unknown test,
+                target that does not fit the area …); nothing was done.
+            StoreError: it could not be journaled.
+        """
+        if isinstance(packet, RerunClean | Clean | Archive):
+            raise ControlError(f"{packet.kind} is not supported by this home yet")
+        try:
+            self.store.check_target(packet.target)
+            TestPatt.parse(packet.testpatt).check_tests(self.area.test_names())
+        except (StoreError, AreaError) as exc:
+            raise ControlError(str(exc)) from None
+        if isinstance(packet, Run):
+            launch = self._plan(packet)
+        new = self.store.journal_add(packet, received=time.time())
+        if not new:
+            return  # a repeat of a packet already carried out (mtpkt send retried)
+        if isinstance(packet, Run):
+            self._start(launch)
+        elif isinstance(packet, Kill):
+            self._kill(packet)
+
+    def _plan(self, packet: Run) -> _Launch:
+        try:
+            plan = plan_run(self.area, packet.target, packet.runname, packet.testpatt)
+        except AreaError as exc:
+            raise ControlError(str(exc)) from None
+        progress = RunProgress(plan)
+        skipped: set[TestRef] = set()
+        if not packet.rerun_all:
+            done = self._records(packet.target, packet.runname)
+            rerun = set(packet.rerun)
+            for ref in progress.records:
+                state, status = done.get(ref, (State.NOT_STARTED, Status.NA))
+                if state is State.COMPLETED and status in _GOOD and status not in rerun:
+                    progress.update(ref, state, status)
+                    skipped.add(ref)
+        return _Launch(packet, plan, progress, skipped)
+
+    def _records(self, target: str, runname: str) -> dict[TestRef, tuple[State, Status]]:
+        run_id = self.store.run_id(target, runname, create=False)
+        if run_id is None:
+            return {}
+        records = {}
+        for row in self.store.tests(run_id):
+            try:
+                records[TestRef(target, runname, row.testname, row.item_path)] = (
+                    State(row.state),
+                    Status(row.status),
+                )
+            except ValueError:
+                continue
+        return records
+
+    def _start(self, launch: _Launch) -> None:
+        with self._commit_lock:
+            with self._lock:
+                active = self._active_refs()
+                for ref in list(launch.progress.records):
+                    if ref in active:  # another launch has it in hand: leave it there
+                        launch.skipped.add(ref)
+                self._launches.append(launch)
+                packets = [
+                    self._change(ref, State.NOT_STARTED, Status.NA)
+                    for ref in launch.progress.records
+                    if ref not in launch.skipped
+                ]
+                for test in launch.plan.tests.values():
+                    if not test.instances:
+                        ref = launch.plan.toplevel(test.name)
+                        packets.append(
+                            self._change(ref, State.COMPLETED, Status.SKIP, test.comment)
+                        )
+            self._commit(packets)
+            _log.info(
+                "run %s/%s: %d test instance(s) to run, %d already done",
+                launch.control.target,
+                launch.control.runname,
+                len(launch.progress.records) - len(launch.skipped),
+                len(launch.skipped),
+            )
+            self.tick()
+
+    def _active_refs(self) -> set[TestRef]:
+        return {
+            ref
+            for launch in self._launches
+            for ref, (state, _) in launch.progress.records.items()
+            if ref not in launch.skipped and state not in FINAL
+        }
+
+    def _kill(self, packet: Kill) -> None:
+        with self._commit_lock:
+            patt = TestPatt.parse(packet.testpatt)
+            packets: list[StatusPacket] = []
+            with self._lock:
+                for launch in self._launches:
+                    if (launch.control.target, launch.control.runname) != (
+                        packet.target,
+                        packet.runname,
+                    ):
+                        continue
+                    for ref, (state, _) in list(launch.progress.records.items()):
+                        if ref in launch.skipped or not patt.matches(ref.test, ref.item):
+                            continue
+                        if state is State.NOT_STARTED:
+                            launch.progress.update(ref, State.KILLED, Status.ABORT)
+                            packets.append(
+                                self._change(
+                                    ref, State.KILLED, Status.ABORT, "killed before it ran"
+                                )
+                            )
+                        elif state in ACTIVE and state is not State.KILLREQ:
+                            packets += self._kill_running(launch, ref, packet)
+            self._commit(packets)
+            self.tick()
+
+    def _kill_running(self, launch: _Launch, ref: TestRef, packet: Kill) -> list[StatusPacket]:
+        for agent in self._agents.values():
+            if ref in agent.running:
+                task = self._task(Action.KILL, ref, packet.id, grace=packet.grace)
+                agent.outbox[task.id] = task
+                launch.progress.update(ref, State.KILLREQ, Status.NA)
+                return [self._change(ref, State.KILLREQ, Status.NA, "kill requested", agent.name)]
+        return []
+
+    # -- agents (request workers) -------------------------------------------------------
+
+    def pull(self, pull: Pull) -> list[Task]:
+        """An agent's pull: note its acknowledgements, hand it ready work, return its tasks."""
+        with self._commit_lock:
+            packets: list[StatusPacket] = []
+            with self._lock:
+                agent = self._agents.setdefault(pull.origin, _Agent(pull.origin))
+                agent.last_pull = time.time()
+                for task_id in pull.acks:
+                    agent.outbox.pop(task_id, None)
+                free = 0 if pull.draining else pull.free - self._unstarted(agent, pull)
+                for launch, instance in self._ready(agent.name, free):
+                    ref = instance.ref
+                    task = self._task(Action.RUN, ref, launch.control.id)
+                    agent.outbox[task.id] = task
+                    agent.running[ref] = task
+                    launch.progress.update(ref, State.LAUNCHED, Status.NA)
+                    packets.append(self._change(ref, State.LAUNCHED, Status.NA, host=agent.name))
+                tasks = list(agent.outbox.values())
+            self._commit(packets)  # LAUNCHED is committed before the agent hears of the test
+            return tasks
+
+    @staticmethod
+    def _unstarted(agent: _Agent, pull: Pull) -> int:
+        """Run tasks sent to the agent that it does not report running yet (in flight)."""
+        running = set(pull.running)
+        return sum(
+            1
+            for task in agent.outbox.values()
+            if task.action is Action.RUN and task.id not in running
+        )
+
+    def _ready(self, agent: str, free: int) -> Iterable[tuple[_Launch, Instance]]:
+        """Up to ``free`` ready instances this agent may take, best first."""
+        if free <= 0:
+            return []
+        chosen: list[tuple[_Launch, Instance]] = []
+        busy = sum(len(a.running) for a in self._agents.values())
+        for launch in self._launches:
+            pin = launch.control.host
+            if pin is not None and pin != agent:
+                continue
+            limit = launch.plan.max_jobs
+            for instance in launch.progress.ready():
+                if instance.ref in launch.skipped:
+                    continue
+                if len(chosen) >= free or (limit is not None and busy >= limit):
+                    return chosen
+                chosen.append((launch, instance))
+                busy += 1
+        return chosen
+
+    # -- what agents report (collector's writer thread) ---------------------------------
+
+    def observe(self, packets: Sequence[StatusPacket]) -> None:
+        """Take note of committed status packets (called by the collector after each commit)."""
+        with self._lock:
+            for packet in packets:
+                if not isinstance(packet, StatusChange):
+                    continue
+                # Every launch that has the instance learns of it, also one that left it to
+                # another launch, so its dependents see how it ended. The home's own
+                # packets were booked when made: seeing them again changes nothing.
+                ref = TestRef(packet.target, packet.runname, packet.test, packet.item)
+                for launch in self._launches:
+                    if ref in launch.progress.records:
+                        launch.progress.update(ref, packet.state, packet.status)
+                if packet.state in FINAL:
+                    for agent in self._agents.values():
+                        agent.running.pop(ref, None)
+
+    def tick(self) -> None:
+        """Follow up on what changed: block dependents of failed tests, retire settled launches."""
+        with self._commit_lock:
+            packets: list[StatusPacket] = []
+            finished: list[_Launch] = []
+            with self._lock:
+                for launch in self._launches:
+                    for blocked in launch.progress.blocked():
+                        for instance in launch.plan.tests[blocked.test].instances:
+                            if instance.ref in launch.skipped:
+                                continue
+                            packets.append(
+                                self._change(
+                                    instance.ref, State.COMPLETED, Status.PREQ_FAIL, blocked.reason
+                                )
+                            )
+                    if launch.progress.settled():
+                        finished.append(launch)
+                for launch in finished:
+                    self._launches.remove(launch)
+            self._commit(packets)
+            for launch in finished:
+                self.store.journal_set_state(launch.control.id, "done")
+                _log.info("run %s/%s settled", launch.control.target, launch.control.runname)
+
+    # -- packets the home makes ---------------------------------------------------------
+
+    def _change(
+        self, ref: TestRef, state: State, status: Status, comment: str = "", host: str = ""
+    ) -> StatusChange:
+        self._seq += 1
+        return StatusChange(
+            origin=ORIGIN,
+            seq=self._seq,
+            target=ref.target,
+            runname=ref.runname,
+            test=ref.test,
+            item=ref.item,
+            state=state,
+            status=status,
+            comment=comment,
+            host=host,
+        )
+
+    @staticmethod
+    def _task(action: Action, ref: TestRef, control: bytes, *, grace: float = 10.0) -> Task:
+        return Task(
+            origin=ORIGIN,
+            action=action,
+            target=ref.target,
+            runname=ref.runname,
+            test=ref.test,
+            item=ref.item,
+            control=control,
+            grace=grace,
+        )

@@ -1,0 +1,182 @@
+"""The home of an area: its collector and its dispatcher in one long-lived process.
+
+One request endpoint serves everyone: agents' status packets, heartbeats
+and pulls, tails' queries and ``mtpkt send``'s control packets. The live
+stream goes out on a second, publish endpoint. Both addresses are written
+to ``<area>/.mtpkt/home.json`` so that commands run inside the area need no
+address flag. Only one home may run per area (``.mtpkt/home.lock``).
+"""
+
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+import pkts
+from agents.area import Area
+from agents.collector import Collector
+from agents.dispatcher import ORIGIN, ControlError, Dispatcher
+from agents.homedir import HomeDir
+from pkts.control import Archive, Clean, Kill, RerunClean, Run
+from pkts.link import Pull, Receipt
+from store import Store, StoreError
+
+__all__ = ["DEFAULT_LISTEN", "Home"]
+
+_log = logging.getLogger(__name__)
+
+DEFAULT_LISTEN: Final = "tcp://127.0.0.1:0"
+"""Request endpoint when none is given: loopback, a free port (written to home.json)."""
+TICK: Final = 0.2
+"""Seconds between the dispatcher's follow-ups (blocked dependents, settled runs)."""
+
+_CONTROL: Final = (Run, Kill, RerunClean, Clean, Archive)
+
+
+def _publish_address(listen: str) -> str:
+    """The stream endpoint beside a request endpoint: the next tcp port, or a sibling ipc path."""
+    if listen.startswith("tcp://"):
+        host, _, port = listen[len("tcp://") :].rpartition(":")
+        return f"tcp://{host}:0" if port in ("", "0") else f"tcp://{host}:{int(port) + 1}"
+    if listen.startswith("ipc://"):
+        return listen + ".stream"
+    raise ValueError(f"cannot derive a stream address from {listen!r}; pass --publish")
+
+
+class Home:
+    """The collector and dispatcher of one area.
+
+    Args:
+        area_dir: the area (its ``megatest.config`` and ``.mtpkt/``).
+        listen: request endpoint (default: loopback, a free port).
+        publish: live stream endpoint (default: next to ``listen``).
+        durable: commits survive power loss (``synchronous=FULL``).
+        env: overrides the environment the area's config files see.
+
+    Raises:
+        HomeError: another home runs for the area, or ``.mtpkt`` cannot be made.
+        AreaError: the area's config files cannot be read.
+        StoreError: the databases cannot be opened.
+    """
+
+    def __init__(
+        self,
+        area_dir: Path,
+        *,
+        listen: str | None = None,
+        publish: str | None = None,
+        durable: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.dir = HomeDir(Path(area_dir))
+        self.area = Area.load(area_dir, env=env)
+        self.dir.ensure()
+        self.dir.lock()
+        self._stop = threading.Event()
+        self._ticker = threading.Thread(target=self._tick_loop, name="dispatcher", daemon=True)
+        store: Store | None = None
+        try:
+            self.key = self.dir.key()
+            self.store = store = Store(self.area.dbdir, self.area.fields, durable=durable)
+            listen = listen or DEFAULT_LISTEN
+            self.collector = Collector(
+                self.store,
+                self.key,
+                listen=listen,
+                publish=publish or _publish_address(listen),
+                other=self._other,
+                on_commit=self._observe,
+            )
+            self.dispatcher = Dispatcher(self.area, self.store, self.collector.commit)
+        except BaseException:
+            if store is not None:
+                store.close()
+            self.dir.unlock()
+            raise
+
+    @property
+    def listen_address(self) -> str:
+        return self.collector.listen_address
+
+    @property
+    def publish_address(self) -> str:
+        return self.collector.publish_address
+
+    def start(self) -> None:
+        """Serve; the addresses are in ``.mtpkt/home.json`` once this returns."""
+        self.collector.start()
+        self.dir.write_addresses(listen=self.listen_address, publish=self.publish_address)
+        self._ticker.start()
+        _log.info(
+            "home of %s: requests %s, stream %s (pid %d)",
+            self.area.home,
+            self.listen_address,
+            self.publish_address,
+            os.getpid(),
+        )
+
+    def close(self) -> None:
+        """Stop serving; everything committed stays committed."""
+        self._stop.set()
+        if self._ticker.is_alive():
+            self._ticker.join(timeout=5)
+        self.collector.close()
+        self.store.close()
+        self.dir.unlock()
+
+    def __enter__(self) -> "Home":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- requests the collector does not take itself (worker threads) ----------------
+
+    def _other(self, packets: Sequence[pkts.Packet]) -> bytes:
+        first = packets[0]
+        if len(packets) == 1 and isinstance(first, _CONTROL):
+            return self._control(first)
+        if len(packets) == 1 and isinstance(first, Pull):
+            tasks = self.dispatcher.pull(first)
+            return pkts.encode_batch([Receipt(origin=ORIGIN), *tasks], self.key)
+        kinds = ", ".join(sorted({p.kind for p in packets}))
+        _log.warning("rejected %s packets from %s: not taken by the home", kinds, first.origin)
+        return self._receipt(error=f"rejected: {kinds} packets are not taken by the home")
+
+    def _control(self, packet: Run | Kill | RerunClean | Clean | Archive) -> bytes:
+        try:
+            self.dispatcher.control(packet)
+        except ControlError as exc:
+            _log.warning("refused %s from %s: %s", packet.kind, packet.origin, exc)
+            return self._receipt(error=str(exc))
+        except (StoreError, TimeoutError) as exc:
+            _log.error("could not journal %s from %s: %s", packet.kind, packet.origin, exc)
+            return self._receipt(error=f"not journaled: {exc}")
+        _log.info(
+            "%s %s/%s %s from %s: journaled as %s",
+            packet.kind,
+            packet.target,
+            packet.runname,
+            packet.testpatt,
+            packet.origin,
+            packet.id.hex(),
+        )
+        return self._receipt(ids=(packet.id,))
+
+    def _receipt(self, *, ids: tuple[bytes, ...] = (), error: str = "") -> bytes:
+        return pkts.encode(Receipt(origin=ORIGIN, ids=ids, error=error), self.key)
+
+    # -- the dispatcher's follow-ups ---------------------------------------------------
+
+    def _observe(self, packets: Sequence[pkts.StatusPacket]) -> None:
+        self.dispatcher.observe(packets)
+
+    def _tick_loop(self) -> None:
+        while not self._stop.wait(TICK):
+            try:
+                self.dispatcher.tick()
+            except (StoreError, TimeoutError) as exc:
+                _log.error("dispatcher: %s", exc)

@@ -1,0 +1,619 @@
+"""The host agent: pulls tasks from the home, runs test instances, and reports on them.
+
+One agent runs on every host of the farm. Its control path is a loop of
+:class:`pkts.link.Pull` requests to the home (every ``pull_interval``, and at
+once when a test ends); the home answers with a :class:`pkts.link.Receipt`
+and the agent's :class:`pkts.link.Task` packets it has not yet acknowledged.
+For each task the agent
+
+1. records the task id durably in :class:`agents.seen.SeenTasks` first, and
+   acts only if the id is new, so a task is executed at most once, across
+   restarts (DESIGN guarantee 2);
+2. acknowledges the id in its next pull, whether it was new or not;
+3. runs the test instance (``run``: planned from the area's own files, run in
+   a thread of its own by :class:`agents.area.TestProcess`, one slot each) or
+   stops it (``kill``).
+
+A run task that finds every slot taken waits here for one (the home gives
+no more than the pull's ``free``, but a pull that timed out may still have
+been served). A pull's ``running`` lists every run task taken and not yet
+ended, waiting ones included. While draining, a new run task is neither
+recorded nor acknowledged: it stays with the home, for another agent.
+
+What the tests do goes out as status packets: the
+:class:`~agents.area.Reporter` puts each into the durable
+:class:`~bus.Spool` (``state_dir/spool.db``), and the :class:`~bus.Sender`
+sends them to the home and deletes them on its receipt (DESIGN guarantee 3).
+A :class:`~bus.Heartbeater` tells the home the agent is alive.
+
+The home may be down or restart at any time: pulls time out, the problem is
+logged once, and the agent keeps trying; NNG reconnects by itself.
+
+Shutting down: :meth:`HostAgent.drain` (first SIGTERM) takes no new tests,
+lets the running ones finish and their status reach the home, then stops;
+:meth:`HostAgent.stop` (second SIGTERM) kills running tests now. Signal
+handlers should only set a flag and let a thread call these methods.
+"""
+
+import contextlib
+import logging
+import math
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Final
+
+import apsw
+import attrs
+
+import pkts
+from agents.area import Area, AreaError, Instance, Reporter, TestProcess, TestRef, plan_run
+from agents.area.runner import KILL_WAIT
+from agents.seen import SeenTasks
+from bus import BusError, Heartbeater, Requester, Sender, Spool
+from pkts import Action, State, Status
+from pkts.link import Pull, Receipt, Task
+
+__all__ = ["DRAIN_SPOOL", "PULL_BACKOFF_MAX", "PULL_TIMEOUT", "STOP_SPOOL", "HostAgent"]
+
+_log = logging.getLogger(__name__)
+
+PULL_TIMEOUT: Final = 2.0
+"""Seconds a pull waits for the home's answer (a home that is down looks like a timeout)."""
+PULL_BACKOFF_MAX: Final = 5.0
+"""Longest wait between pulls after failures (it doubles from ``pull_interval``)."""
+DRAIN_SPOOL: Final = 10.0
+"""Seconds :meth:`HostAgent.drain` waits at most for the home to receive the last status."""
+STOP_SPOOL: Final = 1.0
+"""Seconds :meth:`HostAgent.stop` gives the home to receive the status of killed tests."""
+JOIN_TIMEOUT: Final = 5.0
+"""Seconds to wait for the pull thread to end, and for test threads beyond their kill time."""
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _testpatt(test: str, item: str) -> str:
+    """The testpatt that selects ``test``/``item`` (and perhaps more; the caller picks one).
+
+    ``%`` in a name is a wildcard that also matches the name itself; a ``,`` or a
+    leading ``~`` cannot be said in a testpatt, so the whole run is planned then.
+    """
+    if "," in test or "," in item or test.startswith("~"):
+        return "%"
+    return f"{test}/{item}" if item else test
+
+
+class _Trouble:
+    """Logs a problem when it starts or changes, not on every retry, and logs its end."""
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+        self._current: str | None = None
+
+    def report(self, problem: str) -> None:
+        if problem == self._current:
+            _log.debug("%s: still %s", self._what, problem)
+            return
+        _log.warning("%s: %s (retrying)", self._what, problem)
+        self._current = problem
+
+    def clear(self) -> None:
+        if self._current is not None:
+            _log.info("%s: recovered from: %s", self._what, self._current)
+            self._current = None
+
+
+@attrs.define(eq=False)
+class _Job:
+    """One accepted ``run`` task: queued, planning, or running."""
+
+    task: Task
+    ref: TestRef
+    thread: threading.Thread | None = None
+    """Set when it was started (it occupies a slot from then on)."""
+    process: TestProcess | None = None
+    """Set once planned."""
+    kill: tuple[str, float] | None = None
+    """A kill (reason, grace) that came while it was being planned."""
+
+
+@attrs.frozen
+class _Parts:
+    """What a started agent owns; made by :meth:`HostAgent.start`."""
+
+    seen: SeenTasks
+    spool: Spool
+    reporter: Reporter
+    sender: Sender
+    heartbeater: Heartbeater
+    requester: Requester
+
+
+class HostAgent:
+    """Runs the tests the home gives this host, and reports on them.
+
+    Args:
+        area: the test-suite area (tests are planned from its files only).
+        key: the area's secret; every frame is signed with it.
+        home: the home's request address (pulls go there).
+        name: this agent's name: the origin of its packets and the host of its tests.
+        slots: tests run at once.
+        state_dir: where ``spool.db`` and ``seen.db`` live; one agent at a time.
+        kill_grace: seconds between SIGTERM and SIGKILL when the agent stops a test.
+        pull_interval: seconds between pulls.
+        heartbeat: seconds between heartbeats.
+        status_home: where status packets and heartbeats go (default: ``home``).
+
+    Raises:
+        ValueError: a number is out of range, the name is empty or the key too short.
+    """
+
+    def __init__(
+        self,
+        area: Area,
+        key: bytes,
+        *,
+        home: str,
+        name: str,
+        slots: int,
+        state_dir: Path,
+        kill_grace: float = 10.0,
+        pull_interval: float = 0.2,
+        heartbeat: float = 2.0,
+        status_home: str | None = None,
+    ) -> None:
+        if not name:
+            raise ValueError("an agent needs a name")
+        if slots < 1:
+            raise ValueError(f"slots must be at least 1, not {slots}")
+        if pull_interval <= 0 or heartbeat <= 0 or kill_grace < 0:
+            raise ValueError(
+                f"intervals must be positive and kill_grace not negative, not "
+                f"pull_interval={pull_interval}, heartbeat={heartbeat}, kill_grace={kill_grace}"
+            )
+        if len(key) < pkts.MIN_KEY_SIZE:
+            raise ValueError(f"the key must be at least {pkts.MIN_KEY_SIZE} bytes")
+        self.area = area
+        self.name = name
+        self.slots = slots
+        self.home = home
+        self.status_home = status_home or home
+        self.state_dir = Path(state_dir)
+        self.kill_grace = kill_grace
+        self.pull_interval = pull_interval
+        self.heartbeat = heartbeat
+        self._key = key
+        self._parts: _Parts | None = None
+        self._pull_thread: threading.Thread | None = None
+        # Guards _jobs, _stopping and _spool_deadline; _changed tells drain() a job ended.
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._jobs: dict[bytes, _Job] = {}  # by task id, in arrival order (the start order)
+        self._stopping = False
+        self._spool_deadline = math.inf
+        self._acks: tuple[bytes, ...] = ()  # only the pull thread touches it
+        self._ran = 0
+        self._wake = threading.Event()
+        self._pull_stop = threading.Event()
+        self._draining = threading.Event()
+        self._stop_now = threading.Event()
+        self._stopped = threading.Event()
+        self._shutdown_lock = threading.Lock()
+        self._trouble = _Trouble(f"agent {name}: pull from {home}")
+        self._record_trouble = _Trouble(f"agent {name}: recording tasks")
+
+    # -- life ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the state files and start pulling, sending and heartbeating.
+
+        Raises:
+            bus.SpoolError: another agent uses ``state_dir``.
+            agents.seen.SeenError: ``seen.db`` cannot be used.
+            bus.BusError: an address is malformed.
+            RuntimeError: the agent was already started.
+        """
+        with self._shutdown_lock:
+            if self._parts is not None or self._stopped.is_set():
+                raise RuntimeError(f"agent {self.name} was already started")
+            with contextlib.ExitStack() as undo:
+                spool = Spool(self.state_dir / "spool.db")
+                undo.callback(spool.close)
+                seen = SeenTasks(self.state_dir / "seen.db")
+                undo.callback(seen.close)
+                sender = Sender(spool, self.status_home, self._key, name=f"{self.name} status")
+                undo.callback(sender.stop)
+                heartbeater = Heartbeater(
+                    self.status_home,
+                    self._key,
+                    origin=self.name,
+                    interval=self.heartbeat,
+                    load=self._load,
+                )
+                undo.callback(heartbeater.stop)
+                requester = Requester(self.home, timeout=PULL_TIMEOUT)
+                undo.callback(requester.close)
+                parts = _Parts(
+                    seen=seen,
+                    spool=spool,
+                    reporter=Reporter(self.name, spool.put, next_seq=spool.next_seq),
+                    sender=sender,
+                    heartbeater=heartbeater,
+                    requester=requester,
+                )
+                thread = threading.Thread(
+                    target=self._pull_loop, args=(parts,), name=f"agent {self.name} pulls"
+                )
+                thread.daemon = True
+                sender.start()
+                heartbeater.start()
+                thread.start()
+                undo.pop_all()
+            self._parts, self._pull_thread = parts, thread
+        _log.info(
+            "agent %s: %d slots, pulling from %s, reporting to %s",
+            self.name,
+            self.slots,
+            self.home,
+            self.status_home,
+        )
+
+    def drain(self, timeout: float | None = None) -> None:
+        """Take no new tests, let the running ones finish, send their status, then stop.
+
+        Kills still work while draining. Returns once the agent has stopped;
+        calling it again, or after :meth:`stop`, does nothing.
+
+        Args:
+            timeout: seconds to wait for running tests; then they are killed as by
+                :meth:`stop` (None: wait for them however long they take).
+        """
+        parts = self._started_parts()
+        if parts is None:
+            return
+        self._draining.set()
+        self._wake.set()  # tell the home at once
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            if self._jobs:
+                _log.info("agent %s draining: waiting for %d tests", self.name, len(self._jobs))
+            while self._jobs and not self._stop_now.is_set():
+                left = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
+                if left <= 0:
+                    break
+                self._changed.wait(left)
+            if self._jobs and not self._stop_now.is_set():
+                _log.warning(
+                    "agent %s: %d tests still running after %gs of draining; killing them",
+                    self.name,
+                    len(self._jobs),
+                    timeout,
+                )
+                self._stop_now.set()
+            left = math.inf if deadline is None else deadline - time.monotonic()
+            spool_wait = max(STOP_SPOOL, min(DRAIN_SPOOL, left))
+            self._spool_deadline = min(self._spool_deadline, time.monotonic() + spool_wait)
+        self._shutdown(parts)
+
+    def stop(self) -> None:
+        """Kill running tests (SIGTERM, ``kill_grace``, SIGKILL) and stop every thread.
+
+        Waits for the killed tests to end and up to :data:`STOP_SPOOL` seconds for
+        their status to reach the home (the rest stays spooled for the next start).
+        Calling it again does nothing; calling it while :meth:`drain` waits cuts
+        the drain short.
+        """
+        self._stop_now.set()
+        with self._lock:
+            self._spool_deadline = min(self._spool_deadline, time.monotonic() + STOP_SPOOL)
+            self._changed.notify_all()
+        parts = self._started_parts()
+        if parts is not None:
+            self._shutdown(parts)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the agent has stopped; whether it has."""
+        return self._stopped.wait(timeout)
+
+    @property
+    def running(self) -> list[TestRef]:
+        """The test instances started here and not yet ended."""
+        with self._lock:
+            return [job.ref for job in self._jobs.values() if job.thread is not None]
+
+    def __enter__(self) -> "HostAgent":
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _started_parts(self) -> _Parts | None:
+        """The parts of a running agent; None (and marked stopped) if it never started or stopped.
+
+        Waits for a :meth:`start` in progress, so that a stop cannot slip in before it.
+        """
+        with self._shutdown_lock:
+            if self._parts is None or self._stopped.is_set():
+                self._stopped.set()
+                return None
+            return self._parts
+
+    def _load(self) -> tuple[int, int]:
+        """``(slots, busy)`` for the heartbeats."""
+        return self.slots, len(self.running)
+
+    def _shutdown(self, parts: _Parts) -> None:
+        """Stop pulling, end the tests, flush the spool a while, stop and close the rest."""
+        with self._shutdown_lock:
+            if self._stopped.is_set():
+                return
+            with self._lock:
+                self._stopping = True  # no task is recorded from now on
+            self._pull_stop.set()
+            self._wake.set()
+            parts.requester.close()  # cuts a pull in flight short
+            thread = self._pull_thread
+            if thread is not None:
+                thread.join(JOIN_TIMEOUT)
+                if thread.is_alive():
+                    _log.warning("agent %s: pull thread still running after stop", self.name)
+            self._end_jobs(parts)
+            while len(parts.spool) and time.monotonic() < self._spool_deadline:
+                time.sleep(0.02)
+            parts.sender.stop()
+            parts.heartbeater.stop()
+            unsent = len(parts.spool)
+            parts.spool.close()
+            parts.seen.close()
+            self._stopped.set()
+        _log.info(
+            "agent %s stopped: %d tests run, %d status packets left in the spool",
+            self.name,
+            self._ran,
+            unsent,
+        )
+
+    def _end_jobs(self, parts: _Parts) -> None:
+        """Kill what still runs (withdraw what never started) and wait for the test threads."""
+        reason = f"agent {self.name} is stopping"
+        processes = []
+        with self._lock:
+            for task_id, job in list(self._jobs.items()):
+                if job.thread is None:
+                    del self._jobs[task_id]
+                    comment = f"{reason} before the test started"
+                    self._report_end(parts, job.ref, State.KILLED, comment)
+                elif job.process is None:
+                    job.kill = (reason, self.kill_grace)  # its thread kills it once planned
+                else:
+                    processes.append(job.process)
+            threads = [job.thread for job in self._jobs.values() if job.thread is not None]
+        for process in processes:
+            process.kill(reason, grace=self.kill_grace)
+        deadline = time.monotonic() + self.kill_grace + KILL_WAIT + JOIN_TIMEOUT
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                _log.warning("agent %s: %s still running after stop", self.name, thread.name)
+
+    # -- the pull loop (its own thread) -------------------------------------------------
+
+    def _pull_loop(self, parts: _Parts) -> None:
+        delay = 0.0
+        while not self._pull_stop.is_set():
+            self._wake.clear()
+            try:
+                ok = self._pull(parts)
+            except Exception:
+                # The loop is the agent's lifeline (kills, acks): an unexpected error in one
+                # round is logged with its traceback and the next round tries again.
+                _log.exception("agent %s: pull round failed", self.name)
+                ok = False
+            if ok:
+                delay = self.pull_interval
+            else:
+                delay = min(PULL_BACKOFF_MAX, max(self.pull_interval, delay * 2))
+            self._wake.wait(delay)
+
+    def _make_pull(self) -> Pull:
+        draining = self._draining.is_set()
+        with self._lock:
+            running = tuple(self._jobs)
+            free = 0 if draining else max(0, self.slots - len(self._jobs))
+        return Pull(
+            origin=self.name,
+            slots=self.slots,
+            free=free,
+            acks=self._acks,
+            running=running,
+            draining=draining,
+        )
+
+    def _pull(self, parts: _Parts) -> bool:
+        """One pull and its tasks; whether the home answered it."""
+        try:
+            reply = parts.requester.request(pkts.encode(self._make_pull(), self._key))
+        except BusError as exc:
+            if not self._pull_stop.is_set():  # a pull cut short by stop() is no problem
+                self._trouble.report(str(exc))
+            return False
+        tasks = self._read_reply(reply)
+        if isinstance(tasks, str):
+            self._trouble.report(tasks)
+            return False
+        self._trouble.clear()
+        acks: dict[bytes, None] = {}
+        for task in tasks:
+            if self._take(parts, task):
+                acks[task.id] = None
+        self._acks = tuple(acks)
+        return True
+
+    def _read_reply(self, reply: bytes) -> list[Task] | str:
+        """The tasks of the home's answer, or a one-line problem."""
+        try:
+            packets = pkts.decode_batch(reply, self._key)
+        except pkts.PacketError as exc:
+            return f"bad answer from {self.home}: {exc}"
+        if not packets or not isinstance(packets[0], Receipt):
+            return f"the answer from {self.home} does not start with a receipt"
+        if packets[0].error:
+            return f"home at {self.home} refused the pull: {packets[0].error}"
+        tasks = [packet for packet in packets[1:] if isinstance(packet, Task)]
+        if len(tasks) != len(packets) - 1:
+            others = sorted({p.kind for p in packets[1:] if not isinstance(p, Task)})
+            _log.warning("agent %s: ignored %s packets in a pull's answer", self.name, others)
+        return tasks
+
+    def _take(self, parts: _Parts, task: Task) -> bool:
+        """Record a task and carry it out if it is new; whether to acknowledge it."""
+        with self._lock:
+            if self._stopping:
+                return False  # not recorded: the home sends it again to the next start
+            if task.action is Action.RUN and self._draining.is_set():
+                # Not taken: the home may give it to another agent. One run before is acked.
+                return task.id in parts.seen
+            try:
+                new = parts.seen.add(task.id)
+            except apsw.Error as exc:
+                self._record_trouble.report(f"cannot record task: {_one_line(exc)}")
+                return False  # not acked: it comes again
+            self._record_trouble.clear()
+            if not new:
+                _log.debug("agent %s: task %s seen before, not run again", self.name, task.id.hex())
+                return True
+            ref = TestRef(task.target, task.runname, task.test, task.item)
+            match task.action:
+                case Action.RUN:
+                    self._accept(parts, task, ref)
+                case Action.KILL:
+                    self._kill(parts, task, ref)
+            return True
+
+    def _accept(self, parts: _Parts, task: Task, ref: TestRef) -> None:
+        """Queue a new run task and start it if a slot is free (lock held)."""
+        if any(job.ref == ref for job in self._jobs.values()):
+            _log.warning(
+                "agent %s: run of %s %s/%s ignored: that instance already runs here",
+                self.name,
+                ref,
+                ref.target,
+                ref.runname,
+            )
+            return
+        self._jobs[task.id] = _Job(task=task, ref=ref)
+        self._start_ready(parts)
+
+    def _kill(self, parts: _Parts, task: Task, ref: TestRef) -> None:
+        """Stop the instance if it runs here; withdraw it if it waits for a slot (lock held)."""
+        reason = "killed by request"
+        for task_id, job in list(self._jobs.items()):
+            if job.ref != ref:
+                continue
+            _log.info("agent %s: killing %s in %s/%s", self.name, ref, ref.target, ref.runname)
+            if job.thread is None:
+                del self._jobs[task_id]
+                self._changed.notify_all()
+                self._report_end(parts, ref, State.KILLED, reason)
+            elif job.process is None:
+                job.kill = (reason, task.grace)
+            else:
+                job.process.kill(reason, grace=task.grace)
+            return
+        _log.info("agent %s: kill of %s: not running here", self.name, ref)
+
+    def _start_ready(self, parts: _Parts) -> None:
+        """Start queued jobs, oldest first, while slots are free (lock held)."""
+        if self._stopping:
+            return
+        busy = sum(job.thread is not None for job in self._jobs.values())
+        for job in self._jobs.values():
+            if busy >= self.slots:
+                return
+            if job.thread is None:
+                job.thread = threading.Thread(
+                    target=self._work, args=(parts, job), name=f"test {job.ref}", daemon=True
+                )
+                job.thread.start()
+                busy += 1
+
+    # -- one test (its own thread) ------------------------------------------------------
+
+    def _work(self, parts: _Parts, job: _Job) -> None:
+        try:
+            self._execute(parts, job)
+        except Exception:
+            # E.g. the spool's disk failed under the runner: this test is lost, the agent
+            # and the other tests carry on.
+            _log.exception("agent %s: running %s failed", self.name, job.ref)
+        finally:
+            with self._lock:
+                self._jobs.pop(job.task.id, None)
+                self._ran += 1
+                self._changed.notify_all()
+                self._start_ready(parts)
+            self._wake.set()  # pull at once: a slot is free
+
+    def _execute(self, parts: _Parts, job: _Job) -> None:
+        instance = self._plan(job)
+        if isinstance(instance, str):
+            _log.warning("agent %s: %s", self.name, instance)
+            self._report_end(parts, job.ref, State.COMPLETED, instance)
+            return
+        process = TestProcess(
+            instance.job, parts.reporter, host=self.name, kill_grace=self.kill_grace
+        )
+        with self._lock:
+            job.process = process
+            kill = job.kill
+        if kill is not None:
+            process.kill(kill[0], grace=kill[1])
+        outcome = process.run()
+        _log.info(
+            "agent %s: %s in %s/%s ended %s/%s",
+            self.name,
+            job.ref,
+            job.ref.target,
+            job.ref.runname,
+            outcome.state,
+            outcome.status,
+        )
+
+    def _report_end(self, parts: _Parts, ref: TestRef, state: State, comment: str) -> None:
+        """Report that a test that did not run ended ``state``/``ABORT``.
+
+        Not for a target that does not fit the area's keys: the home's store would
+        refuse the packet, and the spool would hold every later packet behind it.
+        """
+        try:
+            self.area.split_target(ref.target)
+        except AreaError as exc:
+            _log.error("agent %s: %s not reported: %s", self.name, ref, _one_line(exc))
+            return
+        parts.reporter.change(ref, state, Status.ABORT, comment=comment, host=self.name)
+
+    def _plan(self, job: _Job) -> Instance | str:
+        """The planned instance of a run task, or a one-line reason why there is none."""
+        task, ref = job.task, job.ref
+        where = f"{ref.target}/{ref.runname}"
+        try:
+            plan = plan_run(self.area, task.target, task.runname, _testpatt(task.test, task.item))
+        except (AreaError, OSError) as exc:
+            return f"cannot plan {ref} of {where}: {_one_line(exc)}"
+        except Exception as exc:
+            _log.exception("agent %s: planning %s of %s failed", self.name, ref, where)
+            return f"cannot plan {ref} of {where}: internal error: {_one_line(exc)}"
+        planned = plan.tests.get(task.test)
+        for instance in planned.instances if planned is not None else ():
+            if instance.ref == ref:
+                return instance
+        return f"the area has no test instance {ref} for {where}"

@@ -1,0 +1,123 @@
+"""The task ids a host agent has recorded: what makes a task execute at most once (DESIGN 2).
+
+The home sends each :class:`pkts.link.Task` until the agent acknowledges it,
+so the same task can arrive many times, also after the agent restarted. The
+agent records a task's id here *before* acting on it and acts only when the id
+is new; the record is on disk (``synchronous=FULL``) when :meth:`SeenTasks.add`
+returns, so it survives a crash of the process and of the machine.
+
+Ids older than the retention are pruned: by then the home has long stopped
+sending them (it sends a task only until it is acknowledged).
+"""
+
+import threading
+import time
+from pathlib import Path
+from typing import Final
+
+import apsw
+import apsw.bestpractice
+
+__all__ = ["RETENTION", "SeenError", "SeenTasks"]
+
+RETENTION: Final = 30 * 86400.0
+"""Seconds an id is kept by default."""
+PRUNE_EVERY: Final = 10_000
+"""Ids added between two prunings in a long-lived agent."""
+_BUSY_TIMEOUT_MS: Final = 100
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS seen (
+    id BLOB PRIMARY KEY,   -- the task's packet id
+    ts REAL NOT NULL       -- when it was recorded (this host's clock)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS seen_ts ON seen (ts);
+"""
+
+
+class SeenError(Exception):
+    """The file of seen task ids cannot be used (message is one line)."""
+
+
+class SeenTasks:
+    """Task ids recorded durably, in a small SQLite file (WAL, ``synchronous=FULL``).
+
+    Methods are thread-safe.
+
+    Args:
+        path: the SQLite file, e.g. ``state_dir/seen.db``; created with its parent if missing.
+        retention: seconds an id is kept; older ones are pruned at open and now and then.
+
+    Raises:
+        SeenError: the file cannot be opened, or is not a file of seen ids.
+    """
+
+    def __init__(self, path: Path, *, retention: float = RETENTION) -> None:
+        self.path = Path(path)
+        """Where the ids live."""
+        self._retention = retention
+        self._lock = threading.Lock()
+        self._added = 0
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = apsw.Connection(str(self.path))
+        except (OSError, apsw.Error) as exc:
+            raise SeenError(f"cannot open {self.path}: {exc}") from None
+        try:
+            apsw.bestpractice.connection_busy_timeout(self._db, _BUSY_TIMEOUT_MS)
+            apsw.bestpractice.connection_wal(self._db)
+            # FULL: an id is on disk before its task runs, even across a power loss.
+            self._db.pragma("synchronous", "FULL")
+            with self._db:
+                self._db.execute(_SCHEMA)
+            self._prune()
+        except apsw.Error as exc:
+            self._db.close()
+            raise SeenError(f"cannot use {self.path}: {exc}") from None
+
+    def add(self, task_id: bytes) -> bool:
+        """Record a task id; durable when this returns.
+
+        Returns:
+            True if the id is new (act on the task), False if it was recorded before.
+
+        Raises:
+            apsw.Error: the write failed (the id is then not recorded).
+        """
+        with self._lock:
+            before = self._db.total_changes()
+            with self._db:
+                self._db.execute(
+                    "INSERT OR IGNORE INTO seen (id, ts) VALUES (?, ?)", (task_id, time.time())
+                )
+            new = self._db.total_changes() > before
+            if new:
+                self._added += 1
+                if self._added >= PRUNE_EVERY:
+                    self._prune()
+            return new
+
+    def __contains__(self, task_id: object) -> bool:
+        """Whether the id was recorded."""
+        if not isinstance(task_id, bytes):
+            return False
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM seen WHERE id = ?", (task_id,)).fetchone()
+        return row is not None
+
+    def __len__(self) -> int:
+        """How many ids are kept."""
+        with self._lock:
+            row = self._db.execute("SELECT count(*) FROM seen").fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def _prune(self) -> None:
+        """Forget ids older than the retention (the caller holds the lock, or is __init__)."""
+        with self._db:
+            self._db.execute("DELETE FROM seen WHERE ts < ?", (time.time() - self._retention,))
+        self._added = 0
+
+    def close(self) -> None:
+        """Close the file. Later calls do nothing."""
+        with self._lock:
+            self._db.close()

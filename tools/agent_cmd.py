@@ -1,0 +1,223 @@
+"""``mtpkt agent``: run this host's agent for an area, in the foreground.
+
+The agent pulls tests from the area's home, runs up to SLOTS of them at once
+on this host (steps read from the area's own config files only) and reports
+every change back. Status packets wait in a durable spool until the home has
+committed them, and task ids are recorded so that none runs twice, across
+restarts: both live in AREA/.mtpkt/agents/NAME/.
+
+The first SIGTERM or Ctrl-C drains: no new tests are taken, the running ones
+finish and their status reaches the home, then the agent exits. A second one
+stops at once: running tests are killed (SIGTERM, --kill-grace, SIGKILL).
+
+examples:
+  mtpkt agent --area ~/suites/nightly
+  mtpkt agent --name build7 --slots 4 --home tcp://home1:7400 --key-file ~/.mtpkt/nightly.key
+"""
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any, Final, Protocol, TextIO
+
+from tools.errors import CliError
+from tools.exitcodes import ExitCode
+from tools.send_cmd import (
+    area_dir,
+    bad_address,
+    grace_seconds,
+    home_address,
+    load_key,
+    where_options,
+)
+
+__all__ = ["Agent", "Shutdown", "add_parser", "run"]
+
+POLL: Final = 0.2
+"""Seconds between the main thread's looks at signals and at the agent."""
+
+
+def _slots(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: an agent needs at least one slot")
+    return value
+
+
+def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
+    """Register ``mtpkt agent``."""
+    parser = commands.add_parser(
+        "agent",
+        help="run this host's agent: pull tests from the home, run them, report (foreground)",
+        description=__doc__.replace("``", ""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[where_options()],
+    )
+    parser.add_argument(
+        "--name",
+        metavar="HOST",
+        help="this agent's name, the host its tests show (default: the short host name)",
+    )
+    parser.add_argument(
+        "--slots",
+        type=_slots,
+        metavar="N",
+        help="tests run at once (default: the number of CPUs)",
+    )
+    parser.add_argument(
+        "--kill-grace",
+        type=grace_seconds,
+        default=10.0,
+        metavar="S",
+        help="seconds between SIGTERM and SIGKILL when a test is stopped (default: 10)",
+    )
+    parser.set_defaults(run=run)
+
+
+class Agent(Protocol):
+    """What :class:`Shutdown` needs of a host agent (:class:`agents.hostagent.HostAgent`)."""
+
+    @property
+    def running(self) -> Sequence[object]:
+        """The test instances running now."""
+
+    def drain(self) -> None:
+        """Take no new tests, let the running ones finish, then stop."""
+
+    def stop(self) -> None:
+        """Kill the running tests and stop."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the agent has stopped; whether it has."""
+
+
+class Shutdown:
+    """Signals to an agent's end: the first drains it, the second stops it now.
+
+    The signal handler (:meth:`handle_signal`) only counts; :meth:`step`, called
+    from the main thread's loop (:meth:`run`), acts, in threads of its own since
+    :meth:`Agent.drain` takes as long as the running tests do. Tests can call
+    both directly.
+
+    Args:
+        agent: the started agent.
+        out: where the one-line notices go.
+    """
+
+    def __init__(self, agent: Agent, out: TextIO) -> None:
+        self.agent = agent
+        self.out = out
+        self.signals = 0
+        """Signals received so far."""
+        self._acted = 0
+        self._threads: list[threading.Thread] = []
+
+    def handle_signal(self, signum: int, frame: FrameType | None = None) -> None:
+        """The handler for SIGTERM and SIGINT: only counts (acted on by :meth:`step`)."""
+        self.signals += 1
+
+    def install(self) -> None:
+        """Make SIGTERM and SIGINT call :meth:`handle_signal` (main thread only)."""
+        signal.signal(signal.SIGTERM, self.handle_signal)
+        signal.signal(signal.SIGINT, self.handle_signal)
+
+    def _call(self, method: str) -> None:
+        thread = threading.Thread(target=getattr(self.agent, method), name=f"agent {method}")
+        thread.start()
+        self._threads.append(thread)
+
+    def step(self) -> None:
+        """Act on the signals that came since the last step."""
+        while self._acted < self.signals:
+            self._acted += 1
+            if self._acted == 1:
+                count = len(self.agent.running)
+                tests = "test" if count == 1 else "tests"
+                self._say(f"draining: finishing {count} running {tests}; signal again to stop now")
+                self._call("drain")
+            elif self._acted == 2:
+                self._say("stopping now: killing the running tests")
+                self._call("stop")
+            else:
+                self._say("already stopping: waiting for the killed tests to end")
+
+    def run(self, poll: float = POLL) -> None:
+        """Wait until the agent has stopped, acting on signals meanwhile."""
+        while not self.agent.wait(poll):
+            self.step()
+        for thread in self._threads:
+            thread.join()
+
+    def _say(self, line: str) -> None:
+        print(line, file=self.out, flush=True)
+
+
+def _name(given: str | None) -> str:
+    from agents.area.paths import PathError, check_name
+
+    name = given if given is not None else socket.gethostname().split(".")[0]
+    try:
+        return check_name("agent name", name)
+    except PathError as exc:
+        raise CliError(str(exc), ExitCode.USAGE) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the agent until it is drained or stopped by signals; returns the exit status."""
+    from agents.area import Area, AreaError
+    from agents.homedir import HomeDir, HomeError
+    from agents.hostagent import HostAgent
+    from agents.seen import SeenError
+    from bus import BusError, SpoolError
+
+    name = _name(args.name)
+    slots: int = args.slots or os.cpu_count() or 1
+    try:
+        area = Area.load(area_dir(args.area))
+    except AreaError as exc:
+        raise CliError(str(exc), ExitCode.BAD_AREA) from None
+    home = HomeDir(Path(area.home))
+    key = load_key(home, args.key_file)
+    listen = home_address(home, args.home)
+    try:
+        state_dir = home.agent_dir(name)
+    except HomeError as exc:
+        raise CliError(str(exc), ExitCode.BAD_AREA) from None
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s agent %(levelname)s %(message)s")
+    try:
+        agent = HostAgent(
+            area,
+            key,
+            home=listen,
+            name=name,
+            slots=slots,
+            state_dir=state_dir,
+            kill_grace=args.kill_grace,
+        )
+    except ValueError as exc:
+        raise CliError(str(exc), ExitCode.USAGE) from None
+    shutdown = Shutdown(agent, sys.stderr)
+    shutdown.install()  # before start: a signal during start is acted on right after it
+    try:
+        agent.start()
+    except BusError as exc:
+        raise bad_address(listen, exc) from None
+    except (SpoolError, SeenError, OSError) as exc:
+        raise CliError(f"cannot use {state_dir}: {exc}", ExitCode.ERROR) from None
+    print(
+        f"agent {name} ready: {slots} slots, home {listen}, area {area.home}",
+        flush=True,
+    )
+    shutdown.run()
+    print(f"agent {name} stopped", file=sys.stderr, flush=True)
+    return ExitCode.OK

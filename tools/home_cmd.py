@@ -1,0 +1,97 @@
+"""``mtpkt home``: run an area's home (collector and dispatcher) in the foreground.
+
+The first start creates ``.mtpkt/`` in the area: the secret key (mode
+0600) that signs every packet, and the database directory. The home writes
+its addresses to ``.mtpkt/home.json``, so ``mtpkt agent``, ``mtpkt send``
+and ``mtpkt tail`` run inside the area need no address. One home per area.
+
+example:
+  mtpkt home --area ~/suites/nightly
+  mtpkt home --listen tcp://0.0.0.0:7400      # agents on other hosts dial it
+"""
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from tools.errors import CliError
+from tools.exitcodes import ExitCode
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
+    """Register ``mtpkt home``."""
+    parser = commands.add_parser(
+        "home",
+        help="run the collector and dispatcher of an area (foreground)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--area",
+        type=Path,
+        default=None,
+        help="the test-suite area (default: $MT_RUN_AREA_HOME or the current directory)",
+    )
+    parser.add_argument(
+        "--listen",
+        default=None,
+        help="request endpoint for agents and commands (default tcp://127.0.0.1 on a free port)",
+    )
+    parser.add_argument(
+        "--publish", default=None, help="live stream endpoint (default: the next port)"
+    )
+    parser.add_argument(
+        "--not-durable",
+        action="store_true",
+        help="commit with synchronous=NORMAL: survives a crash of the home, not of the OS",
+    )
+    parser.set_defaults(run=run)
+
+
+def area_dir(given: Path | None) -> Path:
+    """The area: the flag, else $MT_RUN_AREA_HOME, else the current directory."""
+    return Path(given or os.environ.get("MT_RUN_AREA_HOME") or ".").resolve()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the home until SIGINT or SIGTERM."""
+    from agents.area import AreaError
+    from agents.home import Home
+    from agents.homedir import HomeError
+    from bus.sockets import BusError
+    from store import StoreError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s home %(levelname)s %(message)s")
+    area = area_dir(args.area)
+    if not (area / "megatest.config").is_file():
+        raise CliError(f"{area} is not an area: it has no megatest.config")
+    try:
+        home = Home(area, listen=args.listen, publish=args.publish, durable=not args.not_durable)
+    except (AreaError, BusError, HomeError, StoreError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        home.start()
+    except Exception as exc:
+        home.close()
+        raise CliError(f"cannot start the home: {exc}") from None
+    print(
+        f"home ready: requests {home.listen_address}, stream {home.publish_address}, area {area}",
+        flush=True,
+    )
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        home.close()
+    print("home stopped", file=sys.stderr, flush=True)
+    return ExitCode.OK

@@ -1,0 +1,689 @@
+"""``mtpkt send``: ask an area's home to run, kill, clean or archive tests of a run.
+
+The control packet is signed with the area's key and sent to the home, which
+journals it durably before it answers. The packet's id is printed (hex) once
+the home has it; with --wait, the command then follows the run until every
+selected test has settled.
+
+examples:
+  mtpkt send run -t ubuntu/x86_64 -r nightly
+  mtpkt send run -t ubuntu/x86_64 -r nightly --testpatt 'unit/%,~slow' --wait
+  mtpkt send kill -t ubuntu/x86_64 -r nightly --testpatt sleeper --grace 5
+
+Run 'mtpkt send KIND --help' for the options of one kind.
+"""
+
+import argparse
+import functools
+import math
+import os
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, TextIO, TypeVar
+
+import attrs
+
+import pkts
+from pkts import State, Status
+from pkts.control import Archive, Clean, Kill, RerunClean, Run
+from pkts.rollup import ENDED_BADLY, FINAL
+from pkts.status import StatusChange
+from tools.errors import CliError
+from tools.exitcodes import ExitCode
+
+if TYPE_CHECKING:  # imported for real inside the functions: `mtpkt --help` stays quick
+    from agents.area import TestPatt
+    from agents.homedir import HomeDir
+    from bus.follow import Follower
+
+__all__ = [
+    "BAD_STATUSES",
+    "DEFAULT_TIMEOUT",
+    "RunWatch",
+    "add_parser",
+    "area_dir",
+    "bad_address",
+    "grace_seconds",
+    "home_address",
+    "load_key",
+    "run",
+    "seconds",
+    "where_options",
+]
+
+DEFAULT_TIMEOUT: Final = 10.0
+"""Seconds ``mtpkt send`` waits for the home's receipt by default."""
+PROGRESS_EVERY: Final = 1.0
+"""Least seconds between two progress lines of ``--wait``."""
+SHOWN_BAD: Final = 10
+"""Tests named in the summary of ``--wait`` when some ended badly."""
+BAD_STATUSES: Final = frozenset(
+    {Status.FAIL, Status.PREQ_FAIL, Status.PREQ_DISCARDED, Status.ABORT, Status.DEAD}
+)
+"""Statuses that make ``send --wait`` exit with TESTS_FAILED (so do KILLED, STUCK, INCOMPLETE)."""
+
+_T = TypeVar("_T")
+
+_EXAMPLES: Final = {
+    "run": (
+        "run the selected tests, creating the run if it is new",
+        "mtpkt send run -t ubuntu/x86_64 -r nightly --wait\n"
+        "  mtpkt send run -t ubuntu/x86_64 -r nightly --testpatt 'ez_%' --rerun FAIL,ABORT",
+    ),
+    "kill": (
+        "stop the selected tests: running ones are killed, waiting ones withdrawn",
+        "mtpkt send kill -t ubuntu/x86_64 -r nightly --testpatt sleeper --grace 5 --wait",
+    ),
+    "rerunclean": (
+        "clean and rerun the selected tests that ended badly",
+        "mtpkt send rerunclean -t ubuntu/x86_64 -r nightly --wait",
+    ),
+    "clean": (
+        "kill, then remove the selected tests' run directories (and records)",
+        "mtpkt send clean -t ubuntu/x86_64 -r nightly --testpatt 'unit/%' --keep-records",
+    ),
+    "archive": (
+        "pack the selected tests' run directories into the area's archive, or restore them",
+        "mtpkt send archive -t ubuntu/x86_64 -r nightly --remove",
+    ),
+}
+_KILL_GRACE: Final = attrs.fields(Kill).grace.default
+_WAITABLE: Final = ("run", "rerunclean", "kill")
+"""Kinds whose end shows in the tests' states, so --wait can tell when they are done."""
+
+
+# -- arguments ------------------------------------------------------------------------------
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds")
+    return value
+
+
+def seconds(text: str) -> float:
+    """A positive, finite number of seconds (an argparse ``type``)."""
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds above 0")
+    return value
+
+
+def grace_seconds(text: str) -> float:
+    """Zero or more seconds (an argparse ``type``)."""
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds, 0 or more")
+    return value
+
+
+def _statuses(text: str) -> tuple[Status, ...]:
+    """Comma-separated statuses, e.g. ``FAIL,ABORT`` (any case), as Megatest spells them."""
+    known = {status.value.upper(): status for status in Status}
+    chosen: list[Status] = []
+    for word in text.split(","):
+        status = known.get(word.strip().upper())
+        if status is None:
+            raise argparse.ArgumentTypeError(
+                f"unknown status {word.strip()!r} (statuses: {', '.join(known.values())})"
+            )
+        if status not in chosen:
+            chosen.append(status)
+    return tuple(chosen)
+
+
+def where_options() -> argparse.ArgumentParser:
+    """Options that say which area, home and key; shared with ``mtpkt agent``."""
+    options = argparse.ArgumentParser(add_help=False)
+    where = options.add_argument_group("area and home")
+    where.add_argument(
+        "--area",
+        type=Path,
+        metavar="DIR",
+        help="the test-suite area (default: $MT_RUN_AREA_HOME, else the current directory)",
+    )
+    where.add_argument(
+        "--home",
+        metavar="ADDR",
+        help="the home's request address (default: the one in AREA/.mtpkt/home.json)",
+    )
+    where.add_argument(
+        "--key-file",
+        type=Path,
+        metavar="FILE",
+        help="the area's secret, mode 0600 (default: AREA/.mtpkt/secret)",
+    )
+    return options
+
+
+def _common_options() -> argparse.ArgumentParser:
+    options = argparse.ArgumentParser(add_help=False, parents=[where_options()])
+    which = options.add_argument_group("which tests")
+    which.add_argument(
+        "-t", "--target", required=True, help="the run's key values joined by /, e.g. ubuntu/x86_64"
+    )
+    which.add_argument("-r", "--runname", required=True, help="the run's name, e.g. nightly")
+    which.add_argument(
+        "--testpatt",
+        default="%",
+        metavar="PATT",
+        help="comma-separated test/itempath patterns, %% as wildcard, ~ to exclude (default: %%)",
+    )
+    which.add_argument("--host", metavar="H", help="only the agent of this name may take the work")
+    options.add_argument(
+        "--timeout",
+        type=seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="S",
+        help=f"seconds to wait for the home's answer (default: {DEFAULT_TIMEOUT:g})",
+    )
+    return options
+
+
+def _wait_options() -> argparse.ArgumentParser:
+    options = argparse.ArgumentParser(add_help=False)
+    wait = options.add_argument_group("waiting")
+    wait.add_argument(
+        "--wait",
+        action="store_true",
+        help="then follow the run until every selected test has settled; exit 3 if any"
+        " ended FAIL, ABORT, DEAD, KILLED …",
+    )
+    wait.add_argument(
+        "--wait-timeout",
+        type=seconds,
+        metavar="S",
+        help="give up waiting after S seconds (exit 8; the run goes on)",
+    )
+    wait.add_argument(
+        "--publish",
+        metavar="ADDR",
+        help="the home's live stream address (default: the one in AREA/.mtpkt/home.json)",
+    )
+    return options
+
+
+def _kind_options(kind: str, parser: argparse.ArgumentParser) -> None:
+    match kind:
+        case "run":
+            parser.add_argument(
+                "--rerun",
+                type=_statuses,
+                default=(),
+                metavar="STATUS[,STATUS]",
+                help="also rerun tests that completed with one of these statuses, e.g. FAIL,ABORT",
+            )
+            parser.add_argument(
+                "--rerun-all", action="store_true", help="rerun every selected test, whatever it is"
+            )
+            parser.add_argument(
+                "--preclean",
+                action="store_true",
+                help="remove a test's run directory before running it",
+            )
+        case "kill":
+            parser.add_argument(
+                "--grace",
+                type=grace_seconds,
+                metavar="S",
+                help="seconds between SIGTERM and SIGKILL to a test's processes"
+                f" (default: {_KILL_GRACE:g})",
+            )
+        case "clean":
+            parser.add_argument(
+                "--keep-records",
+                action="store_true",
+                help="keep the tests' database records; only their directories go",
+            )
+        case "archive":
+            how = parser.add_mutually_exclusive_group()
+            how.add_argument(
+                "--remove",
+                action="store_true",
+                help="delete each run directory once its archive is verified",
+            )
+            how.add_argument(
+                "--restore", action="store_true", help="unpack the archives back instead"
+            )
+
+
+def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
+    """Register ``mtpkt send`` and its kinds."""
+    parser = commands.add_parser(
+        "send",
+        help="ask the area's home to run, kill, clean or archive tests (prints the packet id)",
+        description=__doc__.replace("``", ""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    kinds = parser.add_subparsers(title="kinds", metavar="KIND", dest="kind")
+    kinds.required = True
+    common = _common_options()
+    wait = _wait_options()
+    for kind, (summary, example) in _EXAMPLES.items():
+        sub = kinds.add_parser(
+            kind,
+            help=summary,
+            description=f"mtpkt send {kind}: {summary}.",
+            epilog=f"example:\n  {example}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            parents=[common, wait] if kind in _WAITABLE else [common],
+        )
+        _kind_options(kind, sub)
+        sub.set_defaults(wait=False, wait_timeout=None, publish=None)
+    parser.set_defaults(run=run)
+
+
+# -- the area, its key and its home ---------------------------------------------------------
+
+
+def area_dir(given: Path | None) -> Path:
+    """The area: ``--area``, else ``$MT_RUN_AREA_HOME``, else the current directory."""
+    return Path(os.path.abspath(given or os.environ.get("MT_RUN_AREA_HOME") or "."))
+
+
+def load_key(home: "HomeDir", key_file: Path | None) -> bytes:
+    """The area's key, or a :class:`CliError` (``BAD_AREA``) saying what is wrong with it."""
+    from agents.homedir import HomeError
+
+    try:
+        return home.key(key_file)
+    except HomeError as exc:
+        raise CliError(str(exc), ExitCode.BAD_AREA) from None
+
+
+def home_address(home: "HomeDir", given: str | None) -> str:
+    """The home's request address: ``--home``, else the one in ``.mtpkt/home.json``."""
+    from agents.homedir import HomeError
+
+    if given:
+        return given
+    try:
+        return home.addresses()[0]
+    except HomeError as exc:
+        raise CliError(str(exc), ExitCode.BAD_AREA) from None
+
+
+def _publish_address(home: "HomeDir", listen: str, args: argparse.Namespace) -> str:
+    """The home's stream address, for --wait."""
+    from agents.homedir import HomeError
+
+    if args.publish:
+        return str(args.publish)
+    try:
+        recorded_listen, publish = home.addresses()
+    except HomeError as exc:
+        if args.home:
+            raise CliError(
+                "--wait needs the home's stream address too: pass --publish ADDR with --home",
+                ExitCode.USAGE,
+            ) from None
+        raise CliError(str(exc), ExitCode.BAD_AREA) from None
+    if recorded_listen != listen:
+        raise CliError(
+            f"--wait needs the stream address of the home at {listen}: pass --publish ADDR"
+            f" ({home.address_path} is about the home at {recorded_listen})",
+            ExitCode.USAGE,
+        )
+    return publish
+
+
+# -- the packet -----------------------------------------------------------------------------
+
+
+def _packet(args: argparse.Namespace) -> pkts.Control:
+    """The control packet the command line asks for; a USAGE error for a bad value."""
+    from agents.area import AreaError, TestPatt
+    from agents.area.paths import check_name, check_relative
+
+    if not args.target.strip():
+        raise CliError("the target is empty: give its key values joined by /", ExitCode.USAGE)
+    try:
+        check_relative("target", args.target)
+        check_name("run name", args.runname)
+        TestPatt.parse(args.testpatt)
+        if args.host is not None:
+            check_name("host", args.host)
+    except AreaError as exc:
+        raise CliError(str(exc), ExitCode.USAGE) from None
+    selection: dict[str, Any] = {
+        "target": args.target,
+        "runname": args.runname,
+        "testpatt": args.testpatt,
+        "host": args.host,
+    }
+    match args.kind:
+        case "run":
+            return Run(
+                rerun=args.rerun,
+                rerun_all=args.rerun_all,
+                preclean=args.preclean,
+                **selection,
+            )
+        case "kill":
+            if args.grace is not None:
+                selection["grace"] = args.grace
+            return Kill(**selection)  # without --grace: the packet's own default
+        case "rerunclean":
+            return RerunClean(**selection)
+        case "clean":
+            return Clean(keep_records=args.keep_records, **selection)
+        case "archive":
+            return Archive(remove=args.remove, restore=args.restore, **selection)
+    raise CliError(f"unknown kind {args.kind!r}", ExitCode.USAGE)
+
+
+# -- asking the home ------------------------------------------------------------------------
+
+
+def _in_thread(call: Callable[[], _T], name: str) -> _T:
+    """``call()`` in a worker thread, so that Ctrl-C is seen while NNG blocks (pynng #49)."""
+    result: list[_T] = []
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            result.append(call())
+        except BaseException as exc:  # handed to the caller's thread as it is
+            failure.append(exc)
+
+    thread = threading.Thread(target=work, name=name, daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.1)
+    if failure:
+        raise failure[0]
+    return result[0]
+
+
+def bad_address(address: str, error: Exception) -> CliError:
+    """The USAGE error for an address NNG cannot dial."""
+    reason = str(error).rpartition(": ")[2]
+    return CliError(
+        f"cannot dial the home at {address!r}: {reason}"
+        " (addresses look like tcp://host:port or ipc:///path)",
+        ExitCode.USAGE,
+    )
+
+
+def _unreachable(address: str, timeout: float) -> CliError:
+    return CliError(
+        f"no answer from the home at {address} within {timeout:g}s (is `mtpkt home` running?)",
+        ExitCode.UNREACHABLE,
+    )
+
+
+def _ask(packet: pkts.Control, key: bytes, address: str, timeout: float) -> None:
+    """Send the packet; return once the home's receipt names it.
+
+    Raises:
+        CliError: no answer in time (UNREACHABLE), an answer that does not verify
+            (BAD_REPLY), or a refusal (REFUSED).
+    """
+    from bus.sockets import BusError, BusTimeout, Requester
+    from pkts.link import Receipt
+
+    try:
+        requester = Requester(address, timeout=timeout)
+    except BusError as exc:
+        raise bad_address(address, exc) from None
+    frame = pkts.encode(packet, key)
+    try:
+        raw = _in_thread(lambda: requester.request(frame, timeout=timeout), "mtpkt send request")
+    except BusTimeout:
+        raise _unreachable(address, timeout) from None
+    except BusError as exc:
+        raise CliError(
+            f"no answer from the home at {address}: {exc}", ExitCode.UNREACHABLE
+        ) from None
+    finally:
+        requester.close()
+    try:
+        packets = pkts.decode_batch(raw, key)  # a single packet reads as a batch of one
+    except pkts.PacketError as exc:
+        raise CliError(
+            f"the answer from {address} does not verify ({exc}): is the key the area's?",
+            ExitCode.BAD_REPLY,
+        ) from None
+    reply = packets[0] if packets else None
+    if not isinstance(reply, Receipt):
+        what = f"a {reply.kind} packet" if reply is not None else "nothing"
+        raise CliError(f"the home at {address} answered with {what}", ExitCode.BAD_REPLY)
+    if reply.error:
+        raise CliError(f"the home refused the {packet.kind}: {reply.error}", ExitCode.REFUSED)
+    if packet.id not in reply.ids:
+        raise CliError(
+            f"the home's receipt does not name the {packet.kind} packet {packet.id.hex()}",
+            ExitCode.BAD_REPLY,
+        )
+
+
+# -- waiting for the run --------------------------------------------------------------------
+
+
+class RunWatch:
+    """The newest state and status of each selected test instance of one run.
+
+    Fed the run's committed status packets in order (the snapshot, then the
+    live stream), it tells when every instance has settled and how they ended.
+    An itemized test's toplevel record is left out once its items are known:
+    the items say all there is.
+
+    Args:
+        kind: the control packet's kind; for ``kill``, KILLED is the expected end.
+        target: the run's target.
+        runname: the run's name.
+        patt: the selected tests.
+    """
+
+    def __init__(self, kind: str, target: str, runname: str, patt: "TestPatt") -> None:
+        self.kind = kind
+        self.target = target
+        self.runname = runname
+        self.patt = patt
+        self.records: dict[tuple[str, str], tuple[State, Status]] = {}
+        """Newest state and status by ``(test, item)``."""
+        expected_end = kind == "kill"
+        self._bad_states = frozenset[State]() if expected_end else ENDED_BADLY
+        self._bad_statuses = frozenset[Status]() if expected_end else BAD_STATUSES
+        self._selected: dict[tuple[str, str], bool] = {}
+        self._itemized: set[str] = set()
+        self._unsettled: set[tuple[str, str]] = set()
+
+    def add(self, packets: Iterable[pkts.StatusPacket]) -> None:
+        """Take note of committed status packets (others than this run's are ignored)."""
+        for packet in packets:
+            if not (
+                isinstance(packet, StatusChange)
+                and packet.target == self.target
+                and packet.runname == self.runname
+            ):
+                continue
+            key = (packet.test, packet.item)
+            selected = self._selected.get(key)
+            if selected is None:
+                selected = self._selected[key] = self.patt.matches(*key)
+            if selected:
+                self._record(key, packet.state, packet.status)
+
+    def _record(self, key: tuple[str, str], state: State, status: Status) -> None:
+        # Kept up to date packet by packet, so that `settled` costs nothing per frame.
+        self.records[key] = (state, status)
+        test, item = key
+        if item and test not in self._itemized:
+            self._itemized.add(test)
+            self._unsettled.discard((test, ""))  # the items say all there is now
+        if not item and test in self._itemized:
+            return
+        if state in FINAL:
+            self._unsettled.discard(key)
+        else:
+            self._unsettled.add(key)
+
+    def instances(self) -> dict[tuple[str, str], tuple[State, Status]]:
+        """The records that count: every one but the toplevel of a test with items."""
+        return {
+            key: value
+            for key, value in self.records.items()
+            if key[1] or key[0] not in self._itemized
+        }
+
+    @property
+    def settled(self) -> bool:
+        """Whether every selected instance is in a final state."""
+        return not self._unsettled
+
+    @staticmethod
+    def label(state: State, status: Status) -> str:
+        """How an end is shown: ``PASS`` for COMPLETED/PASS, ``KILLED/ABORT`` otherwise."""
+        return status.value if state is State.COMPLETED else f"{state.value}/{status.value}"
+
+    def bad(self) -> list[tuple[str, str]]:
+        """Instances that settled badly, as ``(test/item, label)``, sorted."""
+        return sorted(
+            (f"{test}/{item}" if item else test, self.label(state, status))
+            for (test, item), (state, status) in self.instances().items()
+            if state in FINAL and (state in self._bad_states or status in self._bad_statuses)
+        )
+
+    def progress(self) -> str:
+        """One line: ``run nightly: 12/40 settled, 1 FAIL``."""
+        instances = self.instances()
+        done = sum(state in FINAL for state, _ in instances.values())
+        counts = Counter(label for _, label in self.bad())
+        line = f"{self.kind} {self.runname}: {done}/{len(instances)} settled"
+        return line + "".join(f", {count} {label}" for label, count in sorted(counts.items()))
+
+    def summary(self) -> str:
+        """One line: how every instance ended, e.g. ``… 40 tests: 38 PASS, 1 FAIL, 1 SKIP``."""
+        instances = self.instances()
+        if not instances:
+            return (
+                f"{self.kind} {self.target} {self.runname}:"
+                f" no test matches {self.patt.text!r} in this run"
+            )
+        counts = Counter(self.label(state, status) for state, status in instances.values())
+        ends = ", ".join(f"{count} {label}" for label, count in counts.most_common())
+        tests = "test" if len(instances) == 1 else "tests"
+        return f"{self.kind} {self.target} {self.runname}: {len(instances)} {tests}: {ends}"
+
+    def exit_code(self) -> ExitCode:
+        """OK, or TESTS_FAILED if an instance settled badly."""
+        return ExitCode.TESTS_FAILED if self.bad() else ExitCode.OK
+
+
+def _report(watch: RunWatch, out: TextIO) -> None:
+    print(watch.summary(), file=out, flush=True)
+    bad = watch.bad()
+    for name, label in bad[:SHOWN_BAD]:
+        print(f"  {label}  {name}", file=out)
+    if len(bad) > SHOWN_BAD:
+        print(f"  … and {len(bad) - SHOWN_BAD} more", file=out)
+    out.flush()
+
+
+def _follower(
+    packet: pkts.Control, key: bytes, addresses: tuple[str, str], timeout: float
+) -> "Follower":
+    """A :class:`bus.follow.Follower` of the packet's run (made before the packet is sent, so
+    that a bad stream address stops the command before anything happens)."""
+    from bus.follow import Follower
+    from bus.sockets import BusError
+
+    listen, publish = addresses
+    try:
+        return Follower(
+            listen, publish, key, target=packet.target, runname=packet.runname, timeout=timeout
+        )
+    except BusError as exc:
+        raise bad_address(publish, exc) from None
+
+
+def _wait(
+    packet: pkts.Control,
+    follower: "Follower",
+    *,
+    listen: str,
+    timeout: float,
+    wait_timeout: float | None,
+    out: TextIO,
+) -> int:
+    """Follow the run until the selected tests have settled; the exit status says how."""
+    from agents.area import TestPatt
+    from bus.sockets import BusError
+
+    watch = RunWatch(packet.kind, packet.target, packet.runname, TestPatt.parse(packet.testpatt))
+    deadline = None if wait_timeout is None else time.monotonic() + wait_timeout
+    try:
+        snapshot = _in_thread(follower.catch_up, "mtpkt send follow")
+    except BusError:
+        raise _unreachable(listen, timeout) from None
+    watch.add(status for _, status in snapshot)
+    shown = watch.progress()
+    print(shown, file=out, flush=True)
+    next_progress = time.monotonic() + PROGRESS_EVERY
+    while not watch.settled:
+        left = math.inf if deadline is None else deadline - time.monotonic()
+        if left <= 0:
+            _report(watch, out)
+            raise CliError(
+                f"not every test had settled after {wait_timeout:g}s (the run goes on)",
+                ExitCode.WAIT_TIMEOUT,
+            )
+        try:
+            step = functools.partial(follower.poll, min(0.5, left))
+            rows = _in_thread(step, "mtpkt send follow")
+        except BusError:
+            time.sleep(min(0.5, left))  # the home is away; the stream resumes when it is back
+            continue
+        watch.add(status for _, status in rows)
+        if time.monotonic() >= next_progress:  # at most one line a second, however busy
+            next_progress = time.monotonic() + PROGRESS_EVERY
+            line = watch.progress()
+            if line != shown:
+                print(line, file=out, flush=True)
+                shown = line
+    if shown != watch.progress():
+        print(watch.progress(), file=out)
+    _report(watch, out)
+    return watch.exit_code()
+
+
+# -- the command ----------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> int:
+    """Send one control packet; with --wait, follow its run. Returns the exit status."""
+    from agents.homedir import HomeDir
+
+    packet = _packet(args)
+    home = HomeDir(area_dir(args.area))
+    key = load_key(home, args.key_file)
+    listen = home_address(home, args.home)
+    follower = None
+    if args.wait:
+        addresses = (listen, _publish_address(home, listen, args))
+        follower = _follower(packet, key, addresses, args.timeout)
+    try:
+        _ask(packet, key, listen, args.timeout)
+        print(packet.id.hex(), flush=True)
+        if follower is None:
+            return ExitCode.OK
+        return _wait(
+            packet,
+            follower,
+            listen=listen,
+            timeout=args.timeout,
+            wait_timeout=args.wait_timeout,
+            out=sys.stderr,
+        )
+    finally:
+        if follower is not None:
+            follower.close()
