@@ -57,6 +57,8 @@ __all__ = [
 
 DEFAULT_TIMEOUT: Final = 10.0
 """Seconds ``mtpkt send`` waits for the home's receipt by default."""
+ABORT_JOIN: Final = 5.0
+"""Seconds Ctrl-C waits for a socket call to end once its socket is closed."""
 PROGRESS_EVERY: Final = 1.0
 """Least seconds between two progress lines of ``--wait``."""
 SHOWN_BAD: Final = 10
@@ -383,8 +385,13 @@ def _packet(args: argparse.Namespace) -> pkts.Control:
 # -- asking the home ------------------------------------------------------------------------
 
 
-def _in_thread(call: Callable[[], _T], name: str) -> _T:
-    """``call()`` in a worker thread, so that Ctrl-C is seen while NNG blocks (pynng #49)."""
+def _in_thread(call: Callable[[], _T], name: str, *, abort: Callable[[], None]) -> _T:
+    """``call()`` in a worker thread, so that Ctrl-C is seen while NNG blocks (pynng #49).
+
+    On Ctrl-C, ``abort()`` (which closes the socket ``call`` uses) ends the call,
+    and the thread is waited for before the interrupt goes on: a thread still inside
+    NNG when pynng's exit handler runs ``nng_fini`` makes NNG abort the process.
+    """
     result: list[_T] = []
     failure: list[BaseException] = []
 
@@ -396,8 +403,13 @@ def _in_thread(call: Callable[[], _T], name: str) -> _T:
 
     thread = threading.Thread(target=work, name=name, daemon=True)
     thread.start()
-    while thread.is_alive():
-        thread.join(0.1)
+    try:
+        while thread.is_alive():
+            thread.join(0.1)
+    except BaseException:
+        abort()
+        thread.join(ABORT_JOIN)
+        raise
     if failure:
         raise failure[0]
     return result[0]
@@ -436,7 +448,11 @@ def _ask(packet: pkts.Control, key: bytes, address: str, timeout: float) -> None
         raise bad_address(address, exc) from None
     frame = pkts.encode(packet, key)
     try:
-        raw = _in_thread(lambda: requester.request(frame, timeout=timeout), "mtpkt send request")
+        raw = _in_thread(
+            lambda: requester.request(frame, timeout=timeout),
+            "mtpkt send request",
+            abort=requester.close,
+        )
     except BusTimeout:
         raise _unreachable(address, timeout) from None
     except BusError as exc:
@@ -622,7 +638,7 @@ def _wait(
     watch = RunWatch(packet.kind, packet.target, packet.runname, TestPatt.parse(packet.testpatt))
     deadline = None if wait_timeout is None else time.monotonic() + wait_timeout
     try:
-        snapshot = _in_thread(follower.catch_up, "mtpkt send follow")
+        snapshot = _in_thread(follower.catch_up, "mtpkt send follow", abort=follower.close)
     except BusError:
         raise _unreachable(listen, timeout) from None
     watch.add(status for _, status in snapshot)
@@ -639,7 +655,7 @@ def _wait(
             )
         try:
             step = functools.partial(follower.poll, min(0.5, left))
-            rows = _in_thread(step, "mtpkt send follow")
+            rows = _in_thread(step, "mtpkt send follow", abort=follower.close)
         except BusError:
             time.sleep(min(0.5, left))  # the home is away; the stream resumes when it is back
             continue
