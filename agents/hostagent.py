@@ -188,12 +188,12 @@ class HostAgent:
         self._key = key
         self._parts: _Parts | None = None
         self._pull_thread: threading.Thread | None = None
-        # Guards _jobs, _stopping and _spool_deadline; _changed tells drain() a job ended.
+        # Guards _jobs and _stopping; _changed tells drain() that a job ended.
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._jobs: dict[bytes, _Job] = {}  # by task id, in arrival order (the start order)
         self._stopping = False
-        self._spool_deadline = math.inf
+        self._drain_spool = DRAIN_SPOOL  # seconds drain() gives the spool to empty
         self._acks: tuple[bytes, ...] = ()  # only the pull thread touches it
         self._ran = 0
         self._wake = threading.Event()
@@ -294,8 +294,7 @@ class HostAgent:
                 )
                 self._stop_now.set()
             left = math.inf if deadline is None else deadline - time.monotonic()
-            spool_wait = max(STOP_SPOOL, min(DRAIN_SPOOL, left))
-            self._spool_deadline = min(self._spool_deadline, time.monotonic() + spool_wait)
+            self._drain_spool = max(STOP_SPOOL, min(DRAIN_SPOOL, left))
         self._shutdown(parts)
 
     def stop(self) -> None:
@@ -308,8 +307,7 @@ class HostAgent:
         """
         self._stop_now.set()
         with self._lock:
-            self._spool_deadline = min(self._spool_deadline, time.monotonic() + STOP_SPOOL)
-            self._changed.notify_all()
+            self._changed.notify_all()  # wakes a drain() waiting for the tests
         parts = self._started_parts()
         if parts is not None:
             self._shutdown(parts)
@@ -367,8 +365,7 @@ class HostAgent:
                 if thread.is_alive():
                     _log.warning("agent %s: pull thread still running after stop", self.name)
             self._end_jobs(parts)
-            while len(parts.spool) and time.monotonic() < self._spool_deadline:
-                time.sleep(0.02)
+            self._flush(parts)
             parts.sender.stop()
             parts.heartbeater.stop()
             unsent = len(parts.spool)
@@ -381,6 +378,18 @@ class HostAgent:
             self._ran,
             unsent,
         )
+
+    def _flush(self, parts: _Parts) -> None:
+        """Give the sender time to empty the spool: a drain's time, or :data:`STOP_SPOOL`.
+
+        A :meth:`stop` during a drain's wait cuts it to :data:`STOP_SPOOL` from its start.
+        """
+        began = time.monotonic()
+        while len(parts.spool):
+            limit = STOP_SPOOL if self._stop_now.is_set() else self._drain_spool
+            if time.monotonic() - began >= limit:
+                return
+            time.sleep(0.02)
 
     def _end_jobs(self, parts: _Parts) -> None:
         """Kill what still runs (withdraw what never started) and wait for the test threads."""

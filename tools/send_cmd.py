@@ -389,26 +389,32 @@ def _in_thread(call: Callable[[], _T], name: str, *, abort: Callable[[], None]) 
     """``call()`` in a worker thread, so that Ctrl-C is seen while NNG blocks (pynng #49).
 
     On Ctrl-C, ``abort()`` (which closes the socket ``call`` uses) ends the call,
-    and the thread is waited for before the interrupt goes on: a thread still inside
+    and the worker is waited for before the interrupt goes on: a thread still inside
     NNG when pynng's exit handler runs ``nng_fini`` makes NNG abort the process.
+    The wait is on an event of our own: a ``Thread.join`` interrupted by Ctrl-C
+    marks the thread as stopped while it still runs (CPython gh-90882).
     """
     result: list[_T] = []
     failure: list[BaseException] = []
+    done = threading.Event()
 
     def work() -> None:
         try:
             result.append(call())
         except BaseException as exc:  # handed to the caller's thread as it is
             failure.append(exc)
+        finally:
+            done.set()
 
     thread = threading.Thread(target=work, name=name, daemon=True)
-    thread.start()
     try:
-        while thread.is_alive():
-            thread.join(0.1)
+        thread.start()  # inside the try: Ctrl-C may come while start() waits for the thread
+        while not done.wait(0.1):
+            pass
     except BaseException:
         abort()
-        thread.join(ABORT_JOIN)
+        if thread.ident is not None:
+            done.wait(ABORT_JOIN)
         raise
     if failure:
         raise failure[0]

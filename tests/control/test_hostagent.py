@@ -22,7 +22,8 @@ import pkts
 from agents.area import Area
 from agents.collector import Collector
 from agents.hostagent import PULL_TIMEOUT, HostAgent
-from bus import Replier
+from agents.seen import SeenError, SeenTasks
+from bus import Replier, SpoolError
 from pkts import Action, State, Status
 from pkts.link import Pull, Receipt, Task
 from pkts.status import StatusChange
@@ -495,3 +496,52 @@ def test_the_home_down_then_up_then_restarted(
             home.close()
             if statuses is not None:
                 statuses.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_drain_that_runs_out_of_time_kills_and_one_state_dir_has_one_agent(
+    home: FakeHome, statuses: Statuses, make_agent: Callable[..., HostAgent]
+) -> None:
+    with make_agent(home.address, statuses.address) as agent:
+        with pytest.raises(RuntimeError, match="already started"):
+            agent.start()
+        with pytest.raises(SpoolError, match="in use"):
+            make_agent(home.address, statuses.address).start()  # the same state_dir
+        home.give(task(Action.RUN, "sleeper"))
+        statuses.wait_state("sleeper", State.RUNNING, Status.NA)
+        began = time.monotonic()
+        agent.drain(timeout=0.3)
+        assert time.monotonic() - began < 5
+        assert agent.wait(0)
+    row = statuses.wait_state("sleeper", State.KILLED, Status.ABORT)
+    assert row.comment == "agent node1 is stopping"
+    assert not processes_with(SLEEP)
+
+
+def test_seen_task_ids_survive_reopening_and_old_ones_are_pruned(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "seen.db"
+    first, second = pkts.new_id(), pkts.new_id()
+    seen = SeenTasks(path)
+    try:
+        assert seen.add(first)
+        assert not seen.add(first)
+        assert first in seen
+        assert second not in seen
+    finally:
+        seen.close()
+    seen = SeenTasks(path)
+    try:
+        assert not seen.add(first)
+        assert len(seen) == 1
+    finally:
+        seen.close()
+    seen = SeenTasks(path, retention=-1.0)  # every id is older than that
+    try:
+        assert len(seen) == 0
+        assert seen.add(first)
+    finally:
+        seen.close()
+    path.write_bytes(b"not a database, not at all" * 10)
+    (tmp_path / "state" / "seen.db-wal").unlink(missing_ok=True)
+    with pytest.raises(SeenError, match=r"seen\.db"):
+        SeenTasks(path)
