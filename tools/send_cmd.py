@@ -391,8 +391,9 @@ def _in_thread(call: Callable[[], _T], name: str, *, abort: Callable[[], None]) 
     On Ctrl-C, ``abort()`` (which closes the socket ``call`` uses) ends the call,
     and the worker is waited for before the interrupt goes on: a thread still inside
     NNG when pynng's exit handler runs ``nng_fini`` makes NNG abort the process.
-    The wait is on an event of our own: a ``Thread.join`` interrupted by Ctrl-C
-    marks the thread as stopped while it still runs (CPython gh-90882).
+    The wait is on an event of our own: in Python 3.11 a ``Thread.join`` interrupted
+    by Ctrl-C can release the thread's state lock and mark it stopped while it still
+    runs (the bpo-45274 branch of ``Thread._wait_for_tstate_lock``).
     """
     result: list[_T] = []
     failure: list[BaseException] = []
