@@ -77,7 +77,6 @@ class _Agent:
     """Tasks sent and not yet acknowledged, by id."""
     running: dict[TestRef, Task] = attrs.Factory(dict)
     """Run tasks handed out whose instance has not reached a final state."""
-    last_pull: float = 0.0
 
 
 class Dispatcher:
@@ -242,7 +241,6 @@ class Dispatcher:
             packets: list[StatusPacket] = []
             with self._lock:
                 agent = self._agents.setdefault(pull.origin, _Agent(pull.origin))
-                agent.last_pull = time.time()
                 for task_id in pull.acks:
                     agent.outbox.pop(task_id, None)
                 free = 0 if pull.draining else pull.free - self._unstarted(agent, pull)

@@ -19,7 +19,7 @@ from agents.area import Area
 from agents.collector import Collector
 from agents.dispatcher import ORIGIN, ControlError, Dispatcher
 from agents.homedir import HomeDir
-from pkts.control import Archive, Clean, Kill, RerunClean, Run
+from pkts.control import Archive, Clean, Control, Kill, RerunClean, Run
 from pkts.link import Pull, Receipt
 from store import Store, StoreError
 
@@ -146,7 +146,7 @@ class Home:
         _log.warning("rejected %s packets from %s: not taken by the home", kinds, first.origin)
         return self._receipt(error=f"rejected: {kinds} packets are not taken by the home")
 
-    def _control(self, packet: Run | Kill | RerunClean | Clean | Archive) -> bytes:
+    def _control(self, packet: Control) -> bytes:
         try:
             self.dispatcher.control(packet)
         except ControlError as exc:

@@ -12,7 +12,6 @@ example:
 
 import argparse
 import logging
-import os
 import signal
 import sys
 import threading
@@ -21,6 +20,7 @@ from typing import Any
 
 from tools.errors import CliError
 from tools.exitcodes import ExitCode
+from tools.send_cmd import area_dir
 
 __all__ = ["add_parser", "run"]
 
@@ -53,11 +53,6 @@ def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
         help="commit with synchronous=NORMAL: survives a crash of the home, not of the OS",
     )
     parser.set_defaults(run=run)
-
-
-def area_dir(given: Path | None) -> Path:
-    """The area: the flag, else $MT_RUN_AREA_HOME, else the current directory."""
-    return Path(given or os.environ.get("MT_RUN_AREA_HOME") or ".").resolve()
 
 
 def run(args: argparse.Namespace) -> int:
