@@ -106,8 +106,17 @@ class Collector:
         self._reader = HistoryReader(store.dbdir)
         self._jobs: queue.Queue[_Job] = queue.Queue(maxsize=1000)
         self._stop = threading.Event()
-        self._publisher = Publisher(publish)
-        self._replier = Replier(listen, self._handle, workers=workers, name="collector")
+        try:
+            self._publisher = Publisher(publish)
+        except BaseException:
+            self._reader.close()
+            raise
+        try:
+            self._replier = Replier(listen, self._handle, workers=workers, name="collector")
+        except BaseException:
+            self._publisher.close()
+            self._reader.close()
+            raise
         self._writer = threading.Thread(target=self._write_loop, name="collector writer")
         self._last_error = ""
         self.rejected = 0

@@ -23,6 +23,7 @@ committing, because the collector calls :meth:`observe` from its writer
 thread.
 """
 
+import hashlib
 import logging
 import threading
 import time
@@ -34,10 +35,12 @@ import attrs
 from agents.area import Area, AreaError, Instance, Plan, RunProgress, TestPatt, TestRef, plan_run
 from pkts import Action, State, Status
 from pkts.control import Archive, Clean, Control, Kill, RerunClean, Run
+from pkts.envelope import ID_SIZE
 from pkts.link import Pull, Task
 from pkts.rollup import ACTIVE, FINAL, GOOD_FOR_DEPENDENTS
 from pkts.status import StatusChange, StatusPacket
 from store import Store, StoreError
+from store.rows import TestRow
 
 __all__ = ["ControlError", "Dispatcher", "ORIGIN"]
 
@@ -50,6 +53,33 @@ Commit = Callable[[Sequence[StatusPacket]], None]
 
 _GOOD: Final = frozenset(GOOD_FOR_DEPENDENTS) - {Status.CHECK}
 """Statuses of a completed test that a plain ``run`` leaves alone."""
+AGENT_GRACE: Final = 60.0
+"""Seconds an agent may stay lost before its unfinished tests become ``COMPLETED/DEAD``."""
+LIVENESS_CHECK: Final = 1.0
+"""Seconds between looks at the agent registry for lost agents."""
+
+# Where a journaled control packet stands (the journal's ``state`` column).
+ACCEPTED: Final = "accepted"
+"""Journaled; its effects may not all be committed yet."""
+STARTED: Final = "started"
+"""A run whose records are committed: after a restart, its books are rebuilt from them."""
+DONE: Final = "done"
+"""Carried out (a run: every instance settled)."""
+FAILED: Final = "failed"
+"""Could not be carried out after a restart (the reason says why)."""
+
+
+def task_id(action: Action, ref: TestRef, launch: bytes) -> bytes:
+    """The id of the task doing ``action`` to ``ref`` for the launch of control packet ``launch``.
+
+    Derived, not random: a home that restarts sends its predecessor's tasks
+    again under the same ids, so an agent that had recorded them does not
+    act twice.
+    """
+    digest = hashlib.blake2b(launch + action.value.encode(), digest_size=ID_SIZE)
+    for part in (ref.target, ref.runname, ref.test, ref.item):
+        digest.update(part.encode() + b"\0")
+    return digest.digest()
 
 
 class ControlError(Exception):
@@ -77,6 +107,9 @@ class _Agent:
     """Tasks sent and not yet acknowledged, by id."""
     running: dict[TestRef, Task] = attrs.Factory(dict)
     """Run tasks handed out whose instance has not reached a final state."""
+    given_up: dict[bytes, Task] = attrs.Factory(dict)
+    """Run tasks whose tests were marked DEAD while the agent was lost, by id: killed if
+    the agent comes back still running them."""
 
 
 class Dispatcher:
@@ -86,12 +119,18 @@ class Dispatcher:
         area: the loaded area (plans are made from its config files).
         store: the home's store (the dispatcher reads it and journals control packets).
         commit: commits and publishes the home's own status packets (the collector's).
+        agent_grace: seconds an agent may be lost (no heartbeat for twice its
+            interval) before its unfinished tests become ``COMPLETED/DEAD``.
     """
 
-    def __init__(self, area: Area, store: Store, commit: Commit) -> None:
+    def __init__(
+        self, area: Area, store: Store, commit: Commit, *, agent_grace: float = AGENT_GRACE
+    ) -> None:
         self.area = area
         self.store = store
+        self.agent_grace = agent_grace
         self._commit = commit
+        self._next_liveness = 0.0
         self._lock = threading.RLock()
         self._commit_lock = threading.RLock()
         self._launches: list[_Launch] = []
@@ -121,45 +160,110 @@ class Dispatcher:
             raise ControlError(str(exc)) from None
         if isinstance(packet, Run):
             launch = self._plan(packet)
-        new = self.store.journal_add(packet, received=time.time())
+        new = self.store.journal_add(packet, received=time.time(), state=ACCEPTED)
         if not new:
             return  # a repeat of a packet already carried out (mtpkt send retried)
-        if isinstance(packet, Run):
+        self._carry_out(packet, launch if isinstance(packet, Run) else None)
+
+    def _carry_out(self, packet: Control, launch: _Launch | None) -> None:
+        if launch is not None:
             self._start(launch)
         elif isinstance(packet, Kill):
             self._kill(packet)
+            self.store.journal_set_state(packet.id, DONE)
 
-    def _plan(self, packet: Run) -> _Launch:
+    def recover(self) -> None:
+        """Carry on with the journaled control packets an earlier home left unfinished.
+
+        A run whose records were committed (``started``) gets its books back
+        from them: instances in an agent's hands are adopted (their tasks sent
+        again under the same ids, which the agent acknowledges without running
+        them twice), the others wait or are done. A packet journaled but not
+        yet carried out is carried out now. Called once, before agents are served.
+
+        Raises:
+            StoreError: the journal or the records cannot be read or written.
+        """
+        for row in self.store.journal():
+            if row.state not in (ACCEPTED, STARTED):
+                continue
+            packet = row.packet
+            try:
+                if isinstance(packet, Run) and row.state == STARTED:
+                    self._resume(packet)
+                else:
+                    launch = self._plan(packet) if isinstance(packet, Run) else None
+                    self._carry_out(packet, launch)
+            except ControlError as exc:
+                _log.error("%s %s/%s not picked up again: %s", *_what(packet), exc)
+                self.store.journal_set_state(packet.id, FAILED, str(exc))
+
+    def _plan(self, packet: Run, *, resume: bool = False) -> _Launch:
         try:
             plan = plan_run(self.area, packet.target, packet.runname, packet.testpatt)
         except AreaError as exc:
             raise ControlError(str(exc)) from None
         progress = RunProgress(plan)
         skipped: set[TestRef] = set()
-        if not packet.rerun_all:
-            done = self._records(packet.target, packet.runname)
+        if not (packet.rerun_all or resume):
+            rows = self._rows(packet.target, packet.runname)
             rerun = set(packet.rerun)
             for ref in progress.records:
-                state, status = done.get(ref, (State.NOT_STARTED, Status.NA))
+                state, status = _record(rows.get(ref)) or (State.NOT_STARTED, Status.NA)
                 if state is State.COMPLETED and status in _GOOD and status not in rerun:
                     progress.update(ref, state, status)
                     skipped.add(ref)
         return _Launch(packet, plan, progress, skipped)
 
-    def _records(self, target: str, runname: str) -> dict[TestRef, tuple[State, Status]]:
+    def _rows(self, target: str, runname: str) -> dict[TestRef, TestRow]:
+        """The run's records, by instance."""
         run_id = self.store.run_id(target, runname, create=False)
         if run_id is None:
             return {}
-        records = {}
-        for row in self.store.tests(run_id):
-            try:
-                records[TestRef(target, runname, row.testname, row.item_path)] = (
-                    State(row.state),
-                    Status(row.status),
-                )
-            except ValueError:
-                continue
-        return records
+        return {
+            TestRef(target, runname, row.testname, row.item_path): row
+            for row in self.store.tests(run_id)
+        }
+
+    def _resume(self, packet: Run) -> None:
+        """Rebuild the books of a started run from its records (see :meth:`recover`)."""
+        launch = self._plan(packet, resume=True)
+        rows = self._rows(packet.target, packet.runname)
+        with self._commit_lock:
+            with self._lock:
+                active = self._active_refs()
+                missing = []
+                for ref in launch.progress.records:
+                    row = rows.get(ref)
+                    record = _record(row)
+                    if ref in active:
+                        launch.skipped.add(ref)
+                    elif row is None or record is None or (record[0] in ACTIVE and not row.host):
+                        missing.append(ref)
+                    else:
+                        launch.progress.update(ref, *record)
+                        if record[0] in ACTIVE:
+                            self._adopt(launch, ref, record[0], row.host)
+                self._launches.append(launch)
+                packets = [self._change(ref, State.NOT_STARTED, Status.NA) for ref in missing]
+            self._commit(packets)
+        _log.info(
+            "run %s/%s picked up again: %d of %d test instance(s) settled",
+            packet.target,
+            packet.runname,
+            sum(state in FINAL for state, _ in launch.progress.records.values()),
+            len(launch.progress.records),
+        )
+
+    def _adopt(self, launch: _Launch, ref: TestRef, state: State, host: str) -> None:
+        """Book an instance an earlier home handed to agent ``host`` (lock held)."""
+        agent = self._agents.setdefault(host, _Agent(host))
+        task = self._task(Action.RUN, ref, launch.control.id)
+        agent.running[ref] = task
+        agent.outbox[task.id] = task
+        if state is State.KILLREQ:
+            kill = self._task(Action.KILL, ref, launch.control.id)
+            agent.outbox[kill.id] = kill
 
     def _start(self, launch: _Launch) -> None:
         with self._commit_lock:
@@ -181,6 +285,7 @@ class Dispatcher:
                             self._change(ref, State.COMPLETED, Status.SKIP, test.comment)
                         )
             self._commit(packets)
+            self.store.journal_set_state(launch.control.id, STARTED)
             _log.info(
                 "run %s/%s: %d test instance(s) to run, %d already done",
                 launch.control.target,
@@ -227,7 +332,9 @@ class Dispatcher:
     def _kill_running(self, launch: _Launch, ref: TestRef, packet: Kill) -> list[StatusPacket]:
         for agent in self._agents.values():
             if ref in agent.running:
-                task = self._task(Action.KILL, ref, packet.id, grace=packet.grace)
+                task = self._task(
+                    Action.KILL, ref, launch.control.id, control=packet.id, grace=packet.grace
+                )
                 agent.outbox[task.id] = task
                 launch.progress.update(ref, State.KILLREQ, Status.NA)
                 return [self._change(ref, State.KILLREQ, Status.NA, "kill requested", agent.name)]
@@ -241,8 +348,9 @@ class Dispatcher:
             packets: list[StatusPacket] = []
             with self._lock:
                 agent = self._agents.setdefault(pull.origin, _Agent(pull.origin))
-                for task_id in pull.acks:
-                    agent.outbox.pop(task_id, None)
+                for acked in pull.acks:
+                    agent.outbox.pop(acked, None)
+                self._kill_given_up(agent, pull)
                 free = 0 if pull.draining else pull.free - self._unstarted(agent, pull)
                 for launch, instance in self._ready(agent.name, free):
                     ref = instance.ref
@@ -254,6 +362,19 @@ class Dispatcher:
                 tasks = list(agent.outbox.values())
             self._commit(packets)  # LAUNCHED is committed before the agent hears of the test
             return tasks
+
+    def _kill_given_up(self, agent: _Agent, pull: Pull) -> None:
+        """Kill what a returning agent still runs of the tests marked DEAD in its absence."""
+        if not agent.given_up:
+            return
+        running = set(pull.running)
+        for task in agent.given_up.values():
+            if task.id in running:
+                ref = TestRef(task.target, task.runname, task.test, task.item)
+                _log.warning("agent %s is back and still runs %s: killing it", agent.name, ref)
+                kill = self._task(Action.KILL, ref, task.control)
+                agent.outbox[kill.id] = kill
+        agent.given_up.clear()
 
     @staticmethod
     def _unstarted(agent: _Agent, pull: Pull) -> int:
@@ -305,9 +426,10 @@ class Dispatcher:
                         agent.running.pop(ref, None)
 
     def tick(self) -> None:
-        """Follow up on what changed: block dependents of failed tests, retire settled launches."""
+        """Follow up on what changed: mark the tests of long-lost agents DEAD, block
+        dependents of failed tests, retire settled launches."""
         with self._commit_lock:
-            packets: list[StatusPacket] = []
+            packets = self._check_agents()
             finished: list[_Launch] = []
             with self._lock:
                 for launch in self._launches:
@@ -326,8 +448,40 @@ class Dispatcher:
                     self._launches.remove(launch)
             self._commit(packets)
             for launch in finished:
-                self.store.journal_set_state(launch.control.id, "done")
+                self.store.journal_set_state(launch.control.id, DONE)
                 _log.info("run %s/%s settled", launch.control.target, launch.control.runname)
+
+    def _check_agents(self) -> list[StatusPacket]:
+        """``COMPLETED/DEAD`` for the unfinished tests of agents lost beyond the grace period."""
+        now = time.time()
+        if now < self._next_liveness:
+            return []
+        self._next_liveness = now + LIVENESS_CHECK
+        packets: list[StatusPacket] = []
+        rows = self.store.agents()
+        with self._lock:
+            for row in rows:
+                agent = self._agents.get(row.name)
+                if agent is None or not agent.running or row.state == "online":
+                    continue
+                if now - row.last_beat < 2 * row.interval + self.agent_grace:
+                    continue
+                since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.last_beat))
+                comment = f"agent {row.name} lost: no heartbeat since {since}"
+                _log.warning("%s: %d unfinished test(s) marked DEAD", comment, len(agent.running))
+                for ref, task in agent.running.items():
+                    for launch in self._launches:
+                        if ref in launch.progress.records and ref not in launch.skipped:
+                            launch.progress.update(ref, State.COMPLETED, Status.DEAD)
+                    packets.append(
+                        self._change(ref, State.COMPLETED, Status.DEAD, comment, row.name)
+                    )
+                    agent.given_up[task.id] = task
+                agent.running.clear()
+                agent.outbox = {
+                    key: task for key, task in agent.outbox.items() if task.action is Action.KILL
+                }
+        return packets
 
     # -- packets the home makes ---------------------------------------------------------
 
@@ -349,14 +503,37 @@ class Dispatcher:
         )
 
     @staticmethod
-    def _task(action: Action, ref: TestRef, control: bytes, *, grace: float = 10.0) -> Task:
+    def _task(
+        action: Action,
+        ref: TestRef,
+        launch: bytes,
+        *,
+        control: bytes | None = None,
+        grace: float = 10.0,
+    ) -> Task:
+        """A task for the launch of control packet ``launch`` (``control`` if another asked)."""
         return Task(
+            id=task_id(action, ref, launch),
             origin=ORIGIN,
             action=action,
             target=ref.target,
             runname=ref.runname,
             test=ref.test,
             item=ref.item,
-            control=control,
+            control=control or launch,
             grace=grace,
         )
+
+
+def _record(row: TestRow | None) -> tuple[State, Status] | None:
+    """A record's state and status; None if missing or not readable."""
+    if row is None:
+        return None
+    try:
+        return State(row.state), Status(row.status)
+    except ValueError:
+        return None
+
+
+def _what(packet: Control) -> tuple[str, str, str]:
+    return packet.kind, packet.target, packet.runname

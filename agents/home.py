@@ -17,8 +17,9 @@ from typing import Final
 import pkts
 from agents.area import Area
 from agents.collector import Collector
-from agents.dispatcher import ORIGIN, ControlError, Dispatcher
-from agents.homedir import HomeDir
+from agents.dispatcher import AGENT_GRACE, ORIGIN, ControlError, Dispatcher
+from agents.homedir import HomeDir, HomeError
+from bus.sockets import BusError
 from pkts.control import Archive, Clean, Control, Kill, RerunClean, Run
 from pkts.link import Pull, Receipt
 from store import Store, StoreError
@@ -50,10 +51,13 @@ class Home:
 
     Args:
         area_dir: the area (its ``megatest.config`` and ``.mtpkt/``).
-        listen: request endpoint (default: loopback, a free port).
+        listen: request endpoint (default: where the area's last home listened,
+            if that is free again, so its agents find this one; else loopback,
+            a free port).
         publish: live stream endpoint (default: next to ``listen``).
         durable: commits survive power loss (``synchronous=FULL``).
         env: overrides the environment the area's config files see.
+        agent_grace: seconds an agent may be lost before its unfinished tests become DEAD.
 
     Raises:
         HomeError: another home runs for the area, or ``.mtpkt`` cannot be made.
@@ -69,6 +73,7 @@ class Home:
         publish: str | None = None,
         durable: bool = True,
         env: dict[str, str] | None = None,
+        agent_grace: float = AGENT_GRACE,
     ) -> None:
         self.dir = HomeDir(Path(area_dir))
         self.area = Area.load(area_dir, env=env)
@@ -80,21 +85,37 @@ class Home:
         try:
             self.key = self.dir.key()
             self.store = store = Store(self.area.dbdir, self.area.fields, durable=durable)
-            listen = listen or DEFAULT_LISTEN
-            self.collector = Collector(
-                self.store,
-                self.key,
-                listen=listen,
-                publish=publish or _publish_address(listen),
-                other=self._other,
-                on_commit=self._observe,
+            self.collector = self._collector(listen, publish)
+            self.dispatcher = Dispatcher(
+                self.area, self.store, self.collector.commit, agent_grace=agent_grace
             )
-            self.dispatcher = Dispatcher(self.area, self.store, self.collector.commit)
         except BaseException:
             if store is not None:
                 store.close()
             self.dir.unlock()
             raise
+
+    def _collector(self, listen: str | None, publish: str | None) -> Collector:
+        """The collector on the given endpoints, or on the last home's if they are free."""
+        if listen is None:
+            try:
+                last_listen, last_publish = self.dir.addresses()
+            except HomeError:
+                pass  # no home ran here before
+            else:
+                try:
+                    return self._collector(last_listen, publish or last_publish)
+                except BusError as exc:
+                    _log.warning("cannot listen where the last home did (%s); a new address", exc)
+        listen = listen or DEFAULT_LISTEN
+        return Collector(
+            self.store,
+            self.key,
+            listen=listen,
+            publish=publish or _publish_address(listen),
+            other=self._other,
+            on_commit=self._observe,
+        )
 
     @property
     def listen_address(self) -> str:
@@ -105,8 +126,12 @@ class Home:
         return self.collector.publish_address
 
     def start(self) -> None:
-        """Serve; the addresses are in ``.mtpkt/home.json`` once this returns."""
+        """Serve; the addresses are in ``.mtpkt/home.json`` once this returns.
+
+        Control packets an earlier home left unfinished are picked up first.
+        """
         self.collector.start()
+        self.dispatcher.recover()
         self.dir.write_addresses(listen=self.listen_address, publish=self.publish_address)
         self._ticker.start()
         _log.info(

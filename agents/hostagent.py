@@ -248,6 +248,7 @@ class HostAgent:
                     target=self._pull_loop, args=(parts,), name=f"agent {self.name} pulls"
                 )
                 thread.daemon = True
+                self._report_cut_short(parts)
                 sender.start()
                 heartbeater.start()
                 thread.start()
@@ -345,6 +346,20 @@ class HostAgent:
                 return None
             return self._parts
 
+    def _report_cut_short(self, parts: _Parts) -> None:
+        """Report DEAD the tests the agent before this one left unfinished (it died under them)."""
+        for task_id, ref in parts.seen.unfinished():
+            _log.warning(
+                "agent %s: %s of %s/%s was cut short when this agent last stopped: DEAD",
+                self.name,
+                ref,
+                ref.target,
+                ref.runname,
+            )
+            comment = f"agent {self.name} stopped while it ran (reported on its restart)"
+            self._report_end(parts, ref, State.COMPLETED, comment, Status.DEAD)
+            self._finish(parts, task_id, ref)
+
     def _load(self) -> tuple[int, int]:
         """``(slots, busy)`` for the heartbeats."""
         return self.slots, len(self.running)
@@ -401,6 +416,7 @@ class HostAgent:
                     del self._jobs[task_id]
                     comment = f"{reason} before the test started"
                     self._report_end(parts, job.ref, State.KILLED, comment)
+                    self._finish(parts, task_id, job.ref)
                 elif job.process is None:
                     job.kill = (reason, self.kill_grace)  # its thread kills it once planned
                 else:
@@ -491,8 +507,9 @@ class HostAgent:
             if task.action is Action.RUN and self._draining.is_set():
                 # Not taken: the home may give it to another agent. One run before is acked.
                 return task.id in parts.seen
+            ref = TestRef(task.target, task.runname, task.test, task.item)
             try:
-                new = parts.seen.add(task.id)
+                new = parts.seen.add(task.id, ref if task.action is Action.RUN else None)
             except apsw.Error as exc:
                 self._record_trouble.report(f"cannot record task: {_one_line(exc)}")
                 return False  # not acked: it comes again
@@ -500,7 +517,6 @@ class HostAgent:
             if not new:
                 _log.debug("agent %s: task %s seen before, not run again", self.name, task.id.hex())
                 return True
-            ref = TestRef(task.target, task.runname, task.test, task.item)
             match task.action:
                 case Action.RUN:
                     self._accept(parts, task, ref)
@@ -533,6 +549,7 @@ class HostAgent:
                 del self._jobs[task_id]
                 self._changed.notify_all()
                 self._report_end(parts, ref, State.KILLED, reason)
+                self._finish(parts, task_id, ref)
             elif job.process is None:
                 job.kill = (reason, task.grace)
             else:
@@ -565,12 +582,21 @@ class HostAgent:
             # and the other tests carry on.
             _log.exception("agent %s: running %s failed", self.name, job.ref)
         finally:
+            self._finish(parts, job.task.id, job.ref)
             with self._lock:
                 self._jobs.pop(job.task.id, None)
                 self._ran += 1
                 self._changed.notify_all()
                 self._start_ready(parts)
             self._wake.set()  # pull at once: a slot is free
+
+    def _finish(self, parts: _Parts, task_id: bytes, ref: TestRef) -> None:
+        """Note that a run task's test ended (its end is in the spool, or it was lost with
+        a disk that failed: then the next start of the agent reports it DEAD)."""
+        try:
+            parts.seen.finish(task_id)
+        except apsw.Error as exc:
+            _log.error("agent %s: cannot note the end of %s: %s", self.name, ref, _one_line(exc))
 
     def _execute(self, parts: _Parts, job: _Job) -> None:
         instance = self._plan(job)
@@ -597,8 +623,15 @@ class HostAgent:
             outcome.status,
         )
 
-    def _report_end(self, parts: _Parts, ref: TestRef, state: State, comment: str) -> None:
-        """Report that a test that did not run ended ``state``/``ABORT``.
+    def _report_end(
+        self,
+        parts: _Parts,
+        ref: TestRef,
+        state: State,
+        comment: str,
+        status: Status = Status.ABORT,
+    ) -> None:
+        """Report that a test that did not run (to its end) ended ``state``/``status``.
 
         Not for a target that does not fit the area's keys: the home's store would
         refuse the packet, and the spool would hold every later packet behind it.
@@ -608,7 +641,7 @@ class HostAgent:
         except AreaError as exc:
             _log.error("agent %s: %s not reported: %s", self.name, ref, _one_line(exc))
             return
-        parts.reporter.change(ref, state, Status.ABORT, comment=comment, host=self.name)
+        parts.reporter.change(ref, state, status, comment=comment, host=self.name)
 
     def _plan(self, job: _Job) -> Instance | str:
         """The planned instance of a run task, or a one-line reason why there is none."""

@@ -8,6 +8,11 @@ returns, so it survives a crash of the process and of the machine.
 
 Ids older than the retention are pruned: by then the home has long stopped
 sending them (it sends a task only until it is acknowledged).
+
+A run task's test is also noted as *unfinished* until the agent has reported
+its end. What is still noted when an agent starts was cut short by the end
+of the agent before it (a crash, ``kill -9``, a power loss): the new agent
+reports those tests DEAD, since their processes died with the old one.
 """
 
 import threading
@@ -17,6 +22,8 @@ from typing import Final
 
 import apsw
 import apsw.bestpractice
+
+from agents.area import TestRef
 
 __all__ = ["RETENTION", "SeenError", "SeenTasks"]
 
@@ -31,7 +38,18 @@ CREATE TABLE IF NOT EXISTS seen (
     ts REAL NOT NULL       -- when it was recorded (this host's clock)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS seen_ts ON seen (ts);
+CREATE TABLE IF NOT EXISTS unfinished (
+    id BLOB PRIMARY KEY,   -- the run task's packet id
+    target TEXT NOT NULL,
+    runname TEXT NOT NULL,
+    test TEXT NOT NULL,
+    item TEXT NOT NULL
+) WITHOUT ROWID;
 """
+
+
+def _blob(value: object) -> bytes:
+    return bytes(value) if isinstance(value, bytes | memoryview) else b""
 
 
 class SeenError(Exception):
@@ -74,8 +92,12 @@ class SeenTasks:
             self._db.close()
             raise SeenError(f"cannot use {self.path}: {exc}") from None
 
-    def add(self, task_id: bytes) -> bool:
+    def add(self, task_id: bytes, unfinished: TestRef | None = None) -> bool:
         """Record a task id; durable when this returns.
+
+        Args:
+            task_id: the task's id.
+            unfinished: the test a new run task runs: noted unfinished until :meth:`finish`.
 
         Returns:
             True if the id is new (act on the task), False if it was recorded before.
@@ -89,12 +111,41 @@ class SeenTasks:
                 self._db.execute(
                     "INSERT OR IGNORE INTO seen (id, ts) VALUES (?, ?)", (task_id, time.time())
                 )
-            new = self._db.total_changes() > before
+                new = self._db.total_changes() > before
+                if new and unfinished is not None:
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO unfinished (id, target, runname, test, item)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (
+                            task_id,
+                            unfinished.target,
+                            unfinished.runname,
+                            unfinished.test,
+                            unfinished.item,
+                        ),
+                    )
             if new:
                 self._added += 1
                 if self._added >= PRUNE_EVERY:
                     self._prune()
             return new
+
+    def finish(self, task_id: bytes) -> None:
+        """The run task's test has ended and its end is reported (in the spool).
+
+        Raises:
+            apsw.Error: the write failed.
+        """
+        with self._lock, self._db:
+            self._db.execute("DELETE FROM unfinished WHERE id = ?", (task_id,))
+
+    def unfinished(self) -> list[tuple[bytes, TestRef]]:
+        """The run tasks noted unfinished, with their tests."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, target, runname, test, item FROM unfinished"
+            ).fetchall()
+        return [(_blob(row[0]), TestRef(*(str(part) for part in row[1:]))) for row in rows]
 
     def __contains__(self, task_id: object) -> bool:
         """Whether the id was recorded."""

@@ -8,6 +8,10 @@ and ``mtpkt tail`` run inside the area need no address. One home per area.
 example:
   mtpkt home --area ~/suites/nightly
   mtpkt home --listen tcp://0.0.0.0:7400      # agents on other hosts dial it
+  mtpkt home --agent-grace 300                # tests of an agent lost 5 min become DEAD
+
+A home that stops (even killed) and starts again listens where it did before
+if it can, and carries on with the runs it left unfinished.
 """
 
 import argparse
@@ -48,6 +52,14 @@ def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
         "--publish", default=None, help="live stream endpoint (default: the next port)"
     )
     parser.add_argument(
+        "--agent-grace",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="how long an agent may be lost (no heartbeats) before its unfinished tests"
+        " become DEAD (default: a minute)",
+    )
+    parser.add_argument(
         "--not-durable",
         action="store_true",
         help="commit with synchronous=NORMAL: survives a crash of the home, not of the OS",
@@ -55,9 +67,20 @@ def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
     parser.set_defaults(run=run)
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1e9:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the home until SIGINT or SIGTERM."""
     from agents.area import AreaError
+    from agents.dispatcher import AGENT_GRACE
     from agents.home import Home
     from agents.homedir import HomeError
     from bus.sockets import BusError
@@ -68,7 +91,13 @@ def run(args: argparse.Namespace) -> int:
     if not (area / "megatest.config").is_file():
         raise CliError(f"{area} is not an area: it has no megatest.config")
     try:
-        home = Home(area, listen=args.listen, publish=args.publish, durable=not args.not_durable)
+        home = Home(
+            area,
+            listen=args.listen,
+            publish=args.publish,
+            durable=not args.not_durable,
+            agent_grace=AGENT_GRACE if args.agent_grace is None else args.agent_grace,
+        )
     except (AreaError, BusError, HomeError, StoreError, ValueError) as exc:
         raise CliError(str(exc)) from None
     stop = threading.Event()
