@@ -33,12 +33,14 @@ from typing import Final
 import attrs
 
 from agents.area import Area, AreaError, Instance, Plan, RunProgress, TestPatt, TestRef, plan_run
-from pkts import Action, State, Status
+from agents.chores import Change, Chores
+from agents.rundirs import remove_test_dir
+from pkts import AckOutcome, Action, State, Status
 from pkts.control import Archive, Clean, Control, Kill, RerunClean, Run
 from pkts.envelope import ID_SIZE
 from pkts.link import Pull, Task
 from pkts.rollup import ACTIVE, FINAL, GOOD_FOR_DEPENDENTS
-from pkts.status import StatusChange, StatusPacket
+from pkts.status import Ack, StatusChange, StatusPacket
 from store import Store, StoreError
 from store.rows import TestRow
 
@@ -53,6 +55,22 @@ Commit = Callable[[Sequence[StatusPacket]], None]
 
 _GOOD: Final = frozenset(GOOD_FOR_DEPENDENTS) - {Status.CHECK}
 """Statuses of a completed test that a plain ``run`` leaves alone."""
+_BAD_STATES: Final = frozenset({State.KILLED, State.INCOMPLETE, State.STUCK, State.NOT_STARTED})
+_BAD_STATUSES: Final = frozenset(
+    {
+        Status.DEAD,
+        Status.FAIL,
+        Status.ABORT,
+        Status.CHECK,
+        Status.PREQ_FAIL,
+        Status.PREQ_DISCARDED,
+    }
+)
+"""What ``rerunclean`` reruns: a test in one of these states or with one of these statuses."""
+CLEAN_GRACE: Final = 10.0
+"""Seconds between SIGTERM and SIGKILL for running tests a ``clean`` stops."""
+ACK_REASON: Final = 2000
+"""Most characters of a chore's outcome in its ``ack`` packet (the journal keeps all)."""
 AGENT_GRACE: Final = 60.0
 """Seconds an agent may stay lost before its unfinished tests become ``COMPLETED/DEAD``."""
 LIVENESS_CHECK: Final = 1.0
@@ -90,7 +108,7 @@ class ControlError(Exception):
 class _Launch:
     """The instances one ``run`` packet started, and where each stands."""
 
-    control: Run
+    control: Run | RerunClean
     plan: Plan
     progress: RunProgress
     skipped: set[TestRef]
@@ -136,6 +154,15 @@ class Dispatcher:
         self._launches: list[_Launch] = []
         self._agents: dict[str, _Agent] = {}
         self._seq = store.origin_seq(ORIGIN)
+        self.chores = Chores(area, store, report=self._report, finish=self._finish)
+
+    def start(self) -> None:
+        """Start the thread that cleans and archives."""
+        self.chores.start()
+
+    def close(self) -> None:
+        """Stop the chores after the one in hand."""
+        self.chores.close()
 
     # -- control packets (request workers) ----------------------------------------------
 
@@ -151,26 +178,41 @@ class Dispatcher:
                 target that does not fit the area …); nothing was done.
             StoreError: it could not be journaled.
         """
-        if isinstance(packet, RerunClean | Clean | Archive):
-            raise ControlError(f"{packet.kind} is not supported by this home yet")
         try:
             self.store.check_target(packet.target)
             TestPatt.parse(packet.testpatt).check_tests(self.area.test_names())
         except (StoreError, AreaError) as exc:
             raise ControlError(str(exc)) from None
-        if isinstance(packet, Run):
-            launch = self._plan(packet)
+        launch = self._plan(packet) if isinstance(packet, Run | RerunClean) else None
         new = self.store.journal_add(packet, received=time.time(), state=ACCEPTED)
         if not new:
             return  # a repeat of a packet already carried out (mtpkt send retried)
-        self._carry_out(packet, launch if isinstance(packet, Run) else None)
+        self._carry_out(packet, launch)
 
     def _carry_out(self, packet: Control, launch: _Launch | None) -> None:
         if launch is not None:
+            if isinstance(packet, RerunClean):
+                self._remove_dirs(launch)
             self._start(launch)
         elif isinstance(packet, Kill):
-            self._kill(packet)
+            self._kill(packet, packet.grace)
             self.store.journal_set_state(packet.id, DONE)
+        elif isinstance(packet, Clean):
+            self._kill(packet, CLEAN_GRACE)
+            self.chores.submit(packet)
+        elif isinstance(packet, Archive):
+            self.chores.submit(packet)
+
+    def _remove_dirs(self, launch: _Launch) -> None:
+        """Remove the run directories of the instances a ``rerunclean`` runs again."""
+        linktree = self.area.linktree
+        for ref in launch.progress.records:
+            if ref in launch.skipped:
+                continue
+            try:
+                remove_test_dir(linktree, ref.target, ref.runname, ref.test, ref.item)
+            except AreaError as exc:
+                _log.warning("rerunclean: %s", exc)
 
     def recover(self) -> None:
         """Carry on with the journaled control packets an earlier home left unfinished.
@@ -189,30 +231,41 @@ class Dispatcher:
                 continue
             packet = row.packet
             try:
-                if isinstance(packet, Run) and row.state == STARTED:
+                if isinstance(packet, Run | RerunClean) and row.state == STARTED:
                     self._resume(packet)
                 else:
-                    launch = self._plan(packet) if isinstance(packet, Run) else None
+                    launch = self._plan(packet) if isinstance(packet, Run | RerunClean) else None
                     self._carry_out(packet, launch)
             except ControlError as exc:
                 _log.error("%s %s/%s not picked up again: %s", *_what(packet), exc)
                 self.store.journal_set_state(packet.id, FAILED, str(exc))
 
-    def _plan(self, packet: Run, *, resume: bool = False) -> _Launch:
+    def _plan(self, packet: Run | RerunClean, *, resume: bool = False) -> _Launch:
+        """The launch of a ``run`` or ``rerunclean``: which instances it runs, which it skips.
+
+        A ``run`` skips tests that completed with a good status (unless told
+        to rerun them), a ``rerunclean`` every test that did not end badly.
+        Resuming (:meth:`recover`), nothing is skipped here: the records say where each is.
+        """
         try:
             plan = plan_run(self.area, packet.target, packet.runname, packet.testpatt)
         except AreaError as exc:
             raise ControlError(str(exc)) from None
         progress = RunProgress(plan)
         skipped: set[TestRef] = set()
-        if not (packet.rerun_all or resume):
-            rows = self._rows(packet.target, packet.runname)
-            rerun = set(packet.rerun)
-            for ref in progress.records:
-                state, status = _record(rows.get(ref)) or (State.NOT_STARTED, Status.NA)
-                if state is State.COMPLETED and status in _GOOD and status not in rerun:
-                    progress.update(ref, state, status)
-                    skipped.add(ref)
+        if resume or (isinstance(packet, Run) and packet.rerun_all):
+            return _Launch(packet, plan, progress, skipped)
+        rows = self._rows(packet.target, packet.runname)
+        rerun = set(packet.rerun) if isinstance(packet, Run) else set()
+        for ref in progress.records:
+            state, status = _record(rows.get(ref)) or (State.NOT_STARTED, Status.NA)
+            if isinstance(packet, RerunClean):
+                skip = state in ACTIVE or not (state in _BAD_STATES or status in _BAD_STATUSES)
+            else:
+                skip = state is State.COMPLETED and status in _GOOD and status not in rerun
+            if skip:
+                progress.update(ref, state, status)
+                skipped.add(ref)
         return _Launch(packet, plan, progress, skipped)
 
     def _rows(self, target: str, runname: str) -> dict[TestRef, TestRow]:
@@ -225,7 +278,7 @@ class Dispatcher:
             for row in self.store.tests(run_id)
         }
 
-    def _resume(self, packet: Run) -> None:
+    def _resume(self, packet: Run | RerunClean) -> None:
         """Rebuild the books of a started run from its records (see :meth:`recover`)."""
         launch = self._plan(packet, resume=True)
         rows = self._rows(packet.target, packet.runname)
@@ -303,7 +356,7 @@ class Dispatcher:
             if ref not in launch.skipped and state not in FINAL
         }
 
-    def _kill(self, packet: Kill) -> None:
+    def _kill(self, packet: Kill | Clean, grace: float) -> None:
         with self._commit_lock:
             patt = TestPatt.parse(packet.testpatt)
             packets: list[StatusPacket] = []
@@ -325,16 +378,16 @@ class Dispatcher:
                                 )
                             )
                         elif state in ACTIVE and state is not State.KILLREQ:
-                            packets += self._kill_running(launch, ref, packet)
+                            packets += self._kill_running(launch, ref, packet.id, grace)
             self._commit(packets)
             self.tick()
 
-    def _kill_running(self, launch: _Launch, ref: TestRef, packet: Kill) -> list[StatusPacket]:
+    def _kill_running(
+        self, launch: _Launch, ref: TestRef, control: bytes, grace: float
+    ) -> list[StatusPacket]:
         for agent in self._agents.values():
             if ref in agent.running:
-                task = self._task(
-                    Action.KILL, ref, launch.control.id, control=packet.id, grace=packet.grace
-                )
+                task = self._task(Action.KILL, ref, launch.control.id, control=control, grace=grace)
                 agent.outbox[task.id] = task
                 launch.progress.update(ref, State.KILLREQ, Status.NA)
                 return [self._change(ref, State.KILLREQ, Status.NA, "kill requested", agent.name)]
@@ -484,6 +537,32 @@ class Dispatcher:
         return packets
 
     # -- packets the home makes ---------------------------------------------------------
+
+    def _report(self, changes: Sequence[Change]) -> None:
+        """Commit record changes the chores made (their books follow through :meth:`observe`)."""
+        with self._commit_lock:
+            with self._lock:
+                packets = [
+                    self._change(ref, state, status, comment)
+                    for ref, state, status, comment in changes
+                ]
+            self._commit(packets)
+
+    def _finish(self, control: bytes, reason: str) -> None:
+        """A chore is done: journal its outcome, and commit its ``ack`` for the stream."""
+        with self._commit_lock:
+            with self._lock:
+                self._seq += 1
+                ack = Ack(
+                    origin=ORIGIN,
+                    seq=self._seq,
+                    ref=control,
+                    outcome=AckOutcome.DONE,
+                    reason=reason[:ACK_REASON],
+                )
+            self._commit([ack])
+        self.store.journal_set_state(control, DONE, reason)
+        _log.info("%s: %s", control.hex(), reason[:ACK_REASON])
 
     def _change(
         self, ref: TestRef, state: State, status: Status, comment: str = "", host: str = ""

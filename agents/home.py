@@ -131,6 +131,7 @@ class Home:
         Control packets an earlier home left unfinished are picked up first.
         """
         self.collector.start()
+        self.dispatcher.start()
         self.dispatcher.recover()
         self.dir.write_addresses(listen=self.listen_address, publish=self.publish_address)
         self._ticker.start()
@@ -147,6 +148,7 @@ class Home:
         self._stop.set()
         if self._ticker.is_alive():
             self._ticker.join(timeout=5)
+        self.dispatcher.close()
         self.collector.close()
         self.store.close()
         self.dir.unlock()

@@ -15,6 +15,7 @@ column names are Megatest's. Other threads read the history through a
 from store.errors import StoreError as StoreError
 from store.reader import HistoryReader as HistoryReader
 from store.rows import AgentRow as AgentRow
+from store.rows import ArchiveRow as ArchiveRow
 from store.rows import JournalRow as JournalRow
 from store.rows import RunRow as RunRow
 from store.rows import StepRow as StepRow
@@ -28,6 +29,7 @@ __all__ = [
     "HistoryReader",
     # Rows returned by queries
     "AgentRow",
+    "ArchiveRow",
     "JournalRow",
     "RunRow",
     "StepRow",

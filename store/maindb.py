@@ -77,9 +77,12 @@ class MainDb(Database):
             f"SELECT id FROM runs WHERE {' AND '.join(f'{schema.quote(k)} = ?' for k in keys)}"
             " AND runname = ?"
         )
+        # A run's id names its database file: ids of removed runs are not given again.
         self._insert = (
-            f"INSERT INTO runs({columns}, runname, state, status, event_time, last_update)"
-            f" VALUES ({', '.join('?' for _ in keys)}, ?, 'NOT_STARTED', 'n/a', ?, ?) RETURNING id"
+            f"INSERT INTO runs(id, {columns}, runname, state, status, event_time, last_update)"
+            " VALUES (1 + max(coalesce((SELECT max(id) FROM runs), 0),"
+            " coalesce((SELECT CAST(val AS INTEGER) FROM metadat WHERE var = 'last_run_id'), 0)),"
+            f" {', '.join('?' for _ in keys)}, ?, 'NOT_STARTED', 'n/a', ?, ?) RETURNING id"
         )
         self._select = (
             f"SELECT id, {columns}, runname, state, status, owner, event_time, comment,"
@@ -108,6 +111,17 @@ class MainDb(Database):
             row = conn.execute(self._insert, (*values, runname, now, now)).fetchone()
         assert row is not None  # INSERT … RETURNING gives one row
         return int(row[0])
+
+    def remove_run(self, run_id: int) -> None:
+        """Delete a run's row (its id is not given to a later run); commits."""
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+            conn.execute("DELETE FROM run_heads WHERE run_id = ?", (run_id,))
+            conn.execute(
+                "INSERT INTO metadat(var, val) VALUES ('last_run_id', ?) ON CONFLICT(var)"
+                " DO UPDATE SET val = max(CAST(val AS INTEGER), CAST(excluded.val AS INTEGER))",
+                (str(run_id),),
+            )
 
     def has_run(self, run_id: int) -> bool:
         """Whether a run of this id exists."""

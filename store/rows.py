@@ -11,7 +11,7 @@ import attrs
 
 from pkts.control import Control
 
-__all__ = ["AgentRow", "JournalRow", "RunRow", "StepRow", "TestRow"]
+__all__ = ["AgentRow", "ArchiveRow", "JournalRow", "RunRow", "StepRow", "TestRow"]
 
 
 def text(value: object) -> str:
@@ -170,6 +170,33 @@ class StepRow:
             event_time=real(row[7]),
             comment=text(row[8]),
             logfile=text(row[9]),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class ArchiveRow:
+    """The newest archive of a test's run directory (``archives`` in its run's database)."""
+
+    path: str
+    """The archive file."""
+    sha256: str
+    """Hex digest of the archive file."""
+    size: int
+    """Bytes of the archive file."""
+    files: int
+    """Regular files packed."""
+    archived_at: float | None = None
+    """When the home recorded it (home's clock)."""
+
+    @classmethod
+    def from_sql(cls, row: Sequence[object]) -> "ArchiveRow":
+        """Build from ``path, sha256, size, files, archived_at``."""
+        return cls(
+            path=text(row[0]),
+            sha256=text(row[1]),
+            size=integer(row[2]),
+            files=integer(row[3]),
+            archived_at=real(row[4]),
         )
 
 

@@ -18,7 +18,7 @@ from pkts.status import StatusChange, StatusPacket, Step
 from store import history, schema
 from store.batch import Part
 from store.connection import Database, connect
-from store.rows import StepRow, TestRow
+from store.rows import ArchiveRow, StepRow, TestRow
 from store.tally import RunSummary, Tally
 
 __all__ = ["RunDb"]
@@ -227,6 +227,66 @@ class RunDb(Database):
             self._change(changes.values(), received)
             self._roll_up_toplevels(received)
             return self._tally.summary()
+
+    def remove(self, keys: Iterable[Key], received: float) -> tuple[list[Key], RunSummary, int]:
+        """Delete tests' rows, steps, data and history, inside the open transaction.
+
+        An itemized test whose items all go loses its toplevel row too; one
+        that keeps some gets its toplevel rolled up again.
+
+        Returns:
+            The keys removed, the run's roll-up after, and how many rows remain.
+        """
+        with self.guard("write"):
+            tests = self._mirror()
+            doomed = {key for key in keys if key in tests}
+            for name in {name for name, item in doomed if item}:
+                if all((name, item) in doomed for item in self._items.get(name, ())):
+                    doomed.add((name, ""))
+            rows = [(tests[key].id,) for key in doomed]
+            self.conn.executemany("DELETE FROM test_steps WHERE test_id = ?", rows)
+            self.conn.executemany("DELETE FROM test_data WHERE test_id = ?", rows)
+            self.conn.executemany("DELETE FROM archives WHERE test_id = ?", rows)
+            self.conn.executemany("DELETE FROM tests WHERE id = ?", rows)
+            self.conn.executemany(
+                "DELETE FROM history WHERE testname = ? AND item_path = ?", sorted(doomed)
+            )
+            self.forget()
+            tests = self._mirror()  # read again: the roll-up's books start from what is left
+            self._stale = {name for name, item in doomed if item and name in self._items}
+            self._roll_up_toplevels(received)
+            return sorted(doomed), self._tally.summary(), len(tests)
+
+    def record_archive(self, key: Key, archive: ArchiveRow, received: float) -> bool:
+        """Record a test's newest archive and set its ``archived`` flag; commits.
+
+        Returns:
+            False if the run has no such test (nothing was written).
+        """
+        with self.guard("read"):
+            row = self.conn.execute(
+                "SELECT id FROM tests WHERE testname = ? AND item_path = ?", key
+            ).fetchone()
+        if row is None:
+            return False
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO archives(test_id, path, sha256, size, files, archived_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (row[0], archive.path, archive.sha256, archive.size, archive.files, received),
+            )
+            conn.execute("UPDATE tests SET archived = 1 WHERE id = ?", (row[0],))
+        return True
+
+    def archive(self, key: Key) -> ArchiveRow | None:
+        """A test's newest archive, if it has one."""
+        with self.guard("read"):
+            row = self.conn.execute(
+                "SELECT a.path, a.sha256, a.size, a.files, a.archived_at FROM archives AS a"
+                " JOIN tests AS t ON t.id = a.test_id WHERE t.testname = ? AND t.item_path = ?",
+                key,
+            ).fetchone()
+        return None if row is None else ArchiveRow.from_sql(row)
 
     def _insert(self, key: Key, values: tuple[object, ...]) -> _Test:
         """Add a tests row to the mirror, to be inserted by :meth:`_insert_new`.

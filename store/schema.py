@@ -306,6 +306,24 @@ def _run_v1(conn: apsw.Connection, label: str, fields: Sequence[str]) -> None:
         conn.execute(statement)
 
 
+_ARCHIVES: Final = Table(
+    "archives",  # the newest archive of each test's run directory (mtpkt send archive)
+    (
+        ("test_id", "INTEGER PRIMARY KEY"),
+        ("path", "TEXT NOT NULL"),
+        ("sha256", "TEXT NOT NULL"),
+        ("size", "INTEGER NOT NULL DEFAULT 0"),
+        ("files", "INTEGER NOT NULL DEFAULT 0"),
+        ("archived_at", "REAL"),  # home's clock
+    ),
+)
+
+
+def _run_v2(conn: apsw.Connection, label: str, fields: Sequence[str]) -> None:
+    """Version 1 → 2: the ``archives`` table."""
+    _ensure(conn, label, (_ARCHIVES,))
+
+
 Migration = Callable[[apsw.Connection, str, Sequence[str]], None]
 """``(connection, label for messages, field keys)``; runs inside the upgrade's transaction."""
 
@@ -325,8 +343,8 @@ class DbSchema:
 
 MAIN: Final = DbSchema("main", (_main_v1,))
 """``main.db``: runs, keys, the journal, agents, origins, Ack history."""
-RUN: Final = DbSchema("run", (_run_v1,))
-"""``<run_id>.db``: one run's tests, steps, test data and history."""
+RUN: Final = DbSchema("run", (_run_v1, _run_v2))
+"""``<run_id>.db``: one run's tests, steps, test data, history and archives."""
 
 
 def schema_version(conn: apsw.Connection, label: str) -> int:

@@ -7,7 +7,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Final, Self
@@ -21,7 +21,7 @@ from store.errors import StoreError
 from store.journal import Journal
 from store.maindb import MainDb, split_target
 from store.registry import AgentRegistry
-from store.rows import AgentRow, JournalRow, RunRow, StepRow, TestRow
+from store.rows import AgentRow, ArchiveRow, JournalRow, RunRow, StepRow, TestRow
 from store.rundb import RunDb
 from store.tally import RunSummary
 
@@ -440,6 +440,69 @@ class Store:
         self._head = self._stored_head = head
         self._origins = origins
         self._dirty.clear()
+
+    def remove_tests(
+        self, target: str, runname: str, keys: Iterable[tuple[str, str]]
+    ) -> list[tuple[str, str]]:
+        """Delete tests' records: rows, steps, data and history (``mtpkt send clean``).
+
+        ``keys`` are ``(testname, item_path)``; an itemized test whose items all
+        go loses its toplevel record too. The run's roll-up is updated; a run
+        left with no tests is removed, with its database (its id is not used again).
+
+        Returns:
+            The keys removed.
+
+        Raises:
+            StoreError: SQLite failed; nothing was removed.
+        """
+        now = time.time()
+        with self._lock:
+            run_id = self._run(target, runname, now, create=False)
+            if run_id is None:
+                return []
+            rundb, main = self._rundb(run_id), self._db()
+            rundb.begin()
+            try:
+                removed, summary, left = rundb.remove(keys, now)
+                rundb.commit()
+            except BaseException:
+                self._abort([rundb])
+                raise
+            if left:
+                with main.transaction():
+                    main.write([], {run_id: summary}, {}, (), self._head, now)
+                return removed
+            main.remove_run(run_id)
+            self._run_ids.pop((target, runname), None)
+            self._rundbs.pop(run_id).close()
+            for suffix in ("", "-wal", "-shm"):
+                (self.dbdir / f"{run_id}.db{suffix}").unlink(missing_ok=True)
+            log.info("%s/%s: no tests left, run %d removed", target, runname, run_id)
+            return removed
+
+    def record_archive(
+        self, target: str, runname: str, key: tuple[str, str], archive: ArchiveRow
+    ) -> bool:
+        """Record a test's newest archive and set its ``archived`` flag.
+
+        Returns:
+            False if the run or the test does not exist (nothing was written).
+
+        Raises:
+            StoreError: SQLite failed.
+        """
+        with self._lock:
+            run_id = self._run(target, runname, time.time(), create=False)
+            if run_id is None:
+                return False
+            return self._rundb(run_id).record_archive(key, archive, time.time())
+
+    def archive(self, target: str, runname: str, key: tuple[str, str]) -> ArchiveRow | None:
+        """A test's newest archive, if the run and test exist and it has one."""
+        with self._lock:
+            run_id = self._run(target, runname, time.time(), create=False)
+            return None if run_id is None else self._rundb(run_id).archive(key)
 
     # -- reading ------------------------------------------------------------
 

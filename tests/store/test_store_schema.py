@@ -6,7 +6,7 @@ import apsw
 import pytest
 from storekit import FIELDS, TARGET, MakeReader, MakeStore, Sender, State, Status
 
-from store import Store, StoreError
+from store import Store, StoreError, schema
 
 
 def columns(path: Path, table: str) -> list[str]:
@@ -59,7 +59,10 @@ def test_new_store_has_megatests_tables_and_columns(make_store: MakeStore, dbdir
             "seq", "packet_id", "origin", "origin_seq", "kind", "testname", "item_path",
             "received", "packet",
         ]  # fmt: skip
-        assert sql(path, "SELECT val FROM metadat WHERE var = 'schema_version'") == [("1",)]
+        version = schema.MAIN.version if path == main else schema.RUN.version
+        assert sql(path, "SELECT val FROM metadat WHERE var = 'schema_version'") == [
+            (str(version),)
+        ]
         assert sql(path, "PRAGMA journal_mode") == [("wal",)]
 
 
@@ -134,9 +137,12 @@ def test_newer_schema_is_refused_without_writing(
     store.run_id(TARGET, "nightly")
     store.close()
     path = dbdir / name
-    sql(path, "UPDATE metadat SET val = '2' WHERE var = 'schema_version'")
+    newer = (schema.MAIN if name == "main.db" else schema.RUN).version + 1
+    sql(path, f"UPDATE metadat SET val = '{newer}' WHERE var = 'schema_version'")
     before = path.read_bytes()
-    with pytest.raises(StoreError, match=rf"{name} has schema version 2, newer than this mtpkt"):
+    with pytest.raises(
+        StoreError, match=rf"{name} has schema version {newer}, newer than this mtpkt"
+    ):
         make_store()
     assert path.read_bytes() == before
 
@@ -198,8 +204,11 @@ def test_version_0_databases_are_upgraded_and_work(
     assert "last_update" in columns(dbdir / "main.db", "runs")
     assert "owner" in columns(dbdir / "main.db", "runs")
     assert "archived" in columns(dbdir / "7.db", "tests")
-    for name in ("main.db", "7.db"):
-        assert sql(dbdir / name, "SELECT val FROM metadat WHERE var = 'schema_version'") == [("1",)]
+    assert "sha256" in columns(dbdir / "7.db", "archives")
+    for name, version in (("main.db", schema.MAIN.version), ("7.db", schema.RUN.version)):
+        assert sql(dbdir / name, "SELECT val FROM metadat WHERE var = 'schema_version'") == [
+            (str(version),)
+        ]
     assert sql(dbdir / "main.db", "SELECT val FROM metadat WHERE var = 'MEGATEST_VERSION'") == [
         ("1.80",)
     ]

@@ -1,0 +1,234 @@
+"""The home's slow work on run directories: ``clean`` and ``archive``, in a thread of their own.
+
+Each journaled ``clean`` or ``archive`` packet is queued here and carried out
+in turn, so requests are answered at once however many directories there are.
+
+* ``clean``: the dispatcher has already asked for the selected tests to be
+  killed; this waits until none of them runs any more, removes their run
+  directories, then (unless ``keep_records``) their records. The journal
+  entry ends ``done`` with what was removed.
+* ``archive``: each selected test instance that has ended gets its run
+  directory packed into the area's archive and the archive recorded
+  (checksum, ``tests.archived``); with ``remove`` the directory then goes
+  and the test becomes ``ARCHIVED``; with ``restore`` the newest archive is
+  unpacked back and the test is ``COMPLETED`` again.
+
+Every path is checked to stay inside the run tree (:mod:`agents.rundirs`);
+a test whose directory cannot be handled is named in the journal's reason
+and the others go on. The outcome is also committed as an ``ack`` status
+packet (``done``), so it shows on the live stream.
+"""
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Final
+
+from agents.area import Area, AreaError, TestPatt, TestRef
+from agents.rundirs import (
+    archive_root,
+    archive_test_dir,
+    remove_test_dir,
+    restore_test_dir,
+)
+from pkts import State, Status
+from pkts.control import Archive, Clean
+from pkts.rollup import ACTIVE
+from store import ArchiveRow, Store, StoreError, TestRow
+
+__all__ = ["Change", "Chores"]
+
+_log = logging.getLogger(__name__)
+
+Change = tuple[TestRef, State, Status, str]
+"""A record change the home commits: instance, state, status, comment."""
+
+SETTLE_WAIT: Final = 30.0
+"""Seconds beyond the kill grace a ``clean`` waits for its tests to stop running."""
+_POLL: Final = 0.2
+
+
+class Chores:
+    """Carries out ``clean`` and ``archive`` packets one at a time, in its own thread.
+
+    Args:
+        area: the area (its linktree and archive disks).
+        store: the home's store.
+        report: commits record changes as the home's status packets.
+        finish: marks a journaled packet done with a reason, and publishes its ``ack``.
+    """
+
+    def __init__(
+        self,
+        area: Area,
+        store: Store,
+        *,
+        report: Callable[[Sequence[Change]], None],
+        finish: Callable[[bytes, str], None],
+    ) -> None:
+        self.area = area
+        self.store = store
+        self._report = report
+        self._finish = finish
+        self._queue: queue.Queue[Clean | Archive | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._loop, name="home chores", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop after the packet in hand (queued ones stay journaled, for the next home)."""
+        self._queue.put(None)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def submit(self, packet: Clean | Archive) -> None:
+        self._queue.put(packet)
+
+    def _loop(self) -> None:
+        while (packet := self._queue.get()) is not None:
+            try:
+                reason = self._clean(packet) if isinstance(packet, Clean) else self._archive(packet)
+                self._finish(packet.id, reason)
+            except (StoreError, AreaError, TimeoutError) as exc:
+                _log.error("%s %s/%s: %s", packet.kind, packet.target, packet.runname, exc)
+            except Exception:  # a bug must not stop the chores of later packets
+                _log.exception("%s %s/%s failed", packet.kind, packet.target, packet.runname)
+
+    # -- selection ------------------------------------------------------------------------
+
+    def _selected(self, packet: Clean | Archive) -> list[TestRow]:
+        run_id = self.store.run_id(packet.target, packet.runname, create=False)
+        if run_id is None:
+            return []
+        patt = TestPatt.parse(packet.testpatt)
+        rows = self.store.tests(run_id)
+        return [row for row in rows if patt.matches(row.testname, row.item_path)]
+
+    def _ref(self, packet: Clean | Archive, row: TestRow) -> TestRef:
+        return TestRef(packet.target, packet.runname, row.testname, row.item_path)
+
+    @staticmethod
+    def _own_dirs(rows: Sequence[TestRow]) -> list[TestRow]:
+        """The records that have a run directory of their own: not an itemized test's toplevel."""
+        itemized = {row.testname for row in rows if row.item_path}
+        return [row for row in rows if row.item_path or row.testname not in itemized]
+
+    # -- clean ------------------------------------------------------------------------------
+
+    def _clean(self, packet: Clean) -> str:
+        rows = self._settled(packet)
+        running = [row for row in rows if row.state in ACTIVE]
+        rows = [row for row in rows if row.state not in ACTIVE]
+        removed_dirs, problems = 0, []
+        for row in rows:
+            try:
+                removed_dirs += remove_test_dir(
+                    self.area.linktree, packet.target, packet.runname, row.testname, row.item_path
+                )
+            except AreaError as exc:
+                problems.append(str(exc))
+        names = [_name(row) for row in rows]
+        if packet.keep_records:
+            what = f"removed the run directories of {len(rows)} test(s), kept their records"
+        else:
+            self._report(
+                [(self._ref(packet, r), State.DELETED, Status.NA, "cleaned") for r in rows]
+            )
+            keys = [(row.testname, row.item_path) for row in rows]
+            self.store.remove_tests(packet.target, packet.runname, keys)
+            what = f"removed {len(rows)} test(s) and {removed_dirs} run director(ies)"
+        return _reason(what, names, running, problems)
+
+    def _settled(self, packet: Clean) -> list[TestRow]:
+        """The selected records, once none of them runs (or the wait is over)."""
+        deadline = time.monotonic() + SETTLE_WAIT + 10.0
+        while True:
+            rows = self._selected(packet)
+            if not any(row.state in ACTIVE for row in rows) or time.monotonic() >= deadline:
+                return rows
+            time.sleep(_POLL)
+
+    # -- archive ----------------------------------------------------------------------------
+
+    def _archive(self, packet: Archive) -> str:
+        rows = self._own_dirs(self._selected(packet))
+        running = [row for row in rows if row.state in ACTIVE or row.state == State.NOT_STARTED]
+        rows = [row for row in rows if row not in running]
+        done: list[str] = []
+        problems: list[str] = []
+        for row in rows:
+            try:
+                if packet.restore:
+                    self._restore_one(packet, row)
+                else:
+                    self._archive_one(packet, row)
+                done.append(_name(row))
+            except AreaError as exc:
+                problems.append(str(exc))
+        if packet.restore:
+            verb = "restored"
+        elif packet.remove:
+            verb = "archived and removed"
+        else:
+            verb = "archived"
+        return _reason(f"{verb} {len(done)} test(s)", done, running, problems)
+
+    def _archive_one(self, packet: Archive, row: TestRow) -> None:
+        if row.state == State.ARCHIVED:
+            return  # packed and removed already
+        info = archive_test_dir(
+            self.area.linktree,
+            archive_root(self.area),
+            packet.target,
+            packet.runname,
+            row.testname,
+            row.item_path,
+        )
+        archive = ArchiveRow(
+            path=str(info.path), sha256=info.sha256, size=info.size, files=info.files
+        )
+        key = (row.testname, row.item_path)
+        self.store.record_archive(packet.target, packet.runname, key, archive)
+        if packet.remove:
+            remove_test_dir(
+                self.area.linktree, packet.target, packet.runname, row.testname, row.item_path
+            )
+            comment = f"archived to {info.path}, run directory removed"
+            self._report([(self._ref(packet, row), State.ARCHIVED, Status(row.status), comment)])
+
+    def _restore_one(self, packet: Archive, row: TestRow) -> None:
+        key = (row.testname, row.item_path)
+        archive = self.store.archive(packet.target, packet.runname, key)
+        if archive is None:
+            raise AreaError(f"{_name(row)} has no archive to restore")
+        restore_test_dir(
+            self.area.linktree,
+            Path(archive.path),
+            archive.sha256,
+            packet.target,
+            packet.runname,
+            row.testname,
+            row.item_path,
+        )
+        if row.state == State.ARCHIVED:
+            comment = f"restored from {archive.path}"
+            self._report([(self._ref(packet, row), State.COMPLETED, Status(row.status), comment)])
+
+
+def _name(row: TestRow) -> str:
+    return f"{row.testname}/{row.item_path}" if row.item_path else row.testname
+
+
+def _reason(
+    what: str, names: Sequence[str], running: Sequence[TestRow], problems: list[str]
+) -> str:
+    """The journal's account of a chore: what was done to which tests, and what was not."""
+    parts = [f"{what}: {', '.join(names)}" if names else what]
+    if running:
+        parts.append(f"left alone, not ended: {', '.join(_name(row) for row in running)}")
+    parts += problems
+    return "; ".join(parts)
