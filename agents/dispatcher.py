@@ -450,7 +450,7 @@ class Dispatcher:
             if pin is not None and pin != agent:
                 continue
             limit = launch.plan.max_jobs
-            for instance in launch.progress.ready():
+            for instance in launch.progress.take_ready():
                 if instance.ref in launch.skipped:
                     continue
                 if len(chosen) >= free or (limit is not None and busy >= limit):

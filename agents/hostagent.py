@@ -35,6 +35,7 @@ lets the running ones finish and their status reach the home, then stops;
 handlers should only set a flag and let a thread call these methods.
 """
 
+import collections
 import contextlib
 import logging
 import math
@@ -69,6 +70,8 @@ STOP_SPOOL: Final = 1.0
 """Seconds :meth:`HostAgent.stop` gives the home to receive the status of killed tests."""
 JOIN_TIMEOUT: Final = 5.0
 """Seconds to wait for the pull thread to end, and for test threads beyond their kill time."""
+PLANS_KEPT: Final = 16
+"""Tests whose plans (every item) an agent keeps, so their items are not planned again."""
 
 
 def _one_line(error: BaseException) -> str:
@@ -202,6 +205,9 @@ class HostAgent:
         self._stop_now = threading.Event()
         self._stopped = threading.Event()
         self._shutdown_lock = threading.Lock()
+        self._plans: collections.OrderedDict[tuple[bytes, str, str, str], dict[TestRef, Instance]]
+        self._plans = collections.OrderedDict()
+        self._plans_lock = threading.Lock()
         self._trouble = _Trouble(f"agent {name}: pull from {home}")
         self._record_trouble = _Trouble(f"agent {name}: recording tasks")
 
@@ -644,18 +650,30 @@ class HostAgent:
         parts.reporter.change(ref, state, status, comment=comment, host=self.name)
 
     def _plan(self, job: _Job) -> Instance | str:
-        """The planned instance of a run task, or a one-line reason why there is none."""
+        """The planned instance of a run task, or a one-line reason why there is none.
+
+        A test is planned once per launch (all its items), not once per item:
+        the plans of the latest few tests are kept.
+        """
         task, ref = job.task, job.ref
         where = f"{ref.target}/{ref.runname}"
-        try:
-            plan = plan_run(self.area, task.target, task.runname, _testpatt(task.test, task.item))
-        except (AreaError, OSError) as exc:
-            return f"cannot plan {ref} of {where}: {_one_line(exc)}"
-        except Exception as exc:
-            _log.exception("agent %s: planning %s of %s failed", self.name, ref, where)
-            return f"cannot plan {ref} of {where}: internal error: {_one_line(exc)}"
-        planned = plan.tests.get(task.test)
-        for instance in planned.instances if planned is not None else ():
-            if instance.ref == ref:
-                return instance
-        return f"the area has no test instance {ref} for {where}"
+        key = (task.control, task.target, task.runname, task.test)
+        with self._plans_lock:
+            instances = self._plans.get(key)
+            if instances is not None:
+                self._plans.move_to_end(key)
+        if instances is None:
+            try:
+                plan = plan_run(self.area, task.target, task.runname, _testpatt(task.test, ""))
+            except (AreaError, OSError) as exc:
+                return f"cannot plan {ref} of {where}: {_one_line(exc)}"
+            except Exception as exc:
+                _log.exception("agent %s: planning %s of %s failed", self.name, ref, where)
+                return f"cannot plan {ref} of {where}: internal error: {_one_line(exc)}"
+            planned = plan.tests.get(task.test)
+            instances = {i.ref: i for i in planned.instances} if planned is not None else {}
+            with self._plans_lock:
+                self._plans[key] = instances
+                while len(self._plans) > PLANS_KEPT:
+                    self._plans.popitem(last=False)
+        return instances.get(ref) or f"the area has no test instance {ref} for {where}"

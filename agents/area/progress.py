@@ -5,6 +5,8 @@ sockets. :mod:`agents.area.local` drives it on one host; the home's
 dispatcher drives it across agents.
 """
 
+from collections.abc import Iterator
+
 import attrs
 
 from agents.area.plan import Instance, Plan, PlannedTest
@@ -32,10 +34,28 @@ class RunProgress:
             instance.ref: (State.NOT_STARTED, Status.NA) for instance in plan.instances()
         }
         self._order = {ref: index for index, ref in enumerate(self.records)}
+        self._open = {name: len(test.instances) for name, test in plan.tests.items()}
+        """Instances of each test not in a final state."""
+        self._prerequisites = {name for test in plan.tests.values() for name in test.waiton}
+        self._queue: list[Instance] | None = None  # ready() as last computed, for take_ready
+        self._front = 0  # entries before it in _queue have left NOT_STARTED
 
     def update(self, ref: TestRef, state: State, status: Status) -> None:
         """Record an instance's new state and status."""
+        old = self.records.get(ref)
         self.records[ref] = (state, status)
+        if old is None:
+            return
+        was_final, final = old[0] in FINAL, state in FINAL
+        if was_final != final:
+            self._open[ref.test] += -1 if final else 1
+        if self._queue is None:
+            return
+        if state is State.NOT_STARTED and old[0] is not State.NOT_STARTED:
+            self._queue = None  # back in the queue: sort again
+        elif ref.test in self._prerequisites and old != (state, status):
+            if was_final or (final and not self._open[ref.test]):
+                self._queue = None  # a prerequisite settled, or changed its end
 
     def test_state(self, name: str) -> tuple[State, Status]:
         """A test's rolled-up state and status (a test with no items is COMPLETED/SKIP)."""
@@ -45,7 +65,7 @@ class RunProgress:
         return rollup(self.records[instance.ref] for instance in test.instances)
 
     def _settled(self, test: PlannedTest) -> bool:
-        return all(self.records[i.ref][0] in FINAL for i in test.instances)
+        return not self._open[test.name]
 
     def _not_started(self, test: PlannedTest) -> bool:
         return all(self.records[i.ref][0] is State.NOT_STARTED for i in test.instances)
@@ -96,9 +116,28 @@ class RunProgress:
             key=lambda i: (-self.plan.tests[i.ref.test].priority, self._order[i.ref]),
         )
 
+    def take_ready(self) -> Iterator[Instance]:
+        """What :meth:`ready` gives, from a queue kept between calls.
+
+        The queue is sorted again only when something could add to it (a
+        prerequisite settles, an instance goes back to NOT_STARTED); handing
+        out the first few of many thousands waiting costs next to nothing.
+        """
+        if self._queue is None:
+            self._queue, self._front = self.ready(), 0
+        queue = self._queue
+        while self._front < len(queue) and not self._waiting(queue[self._front]):
+            self._front += 1
+        for index in range(self._front, len(queue)):
+            if self._waiting(queue[index]):
+                yield queue[index]
+
+    def _waiting(self, instance: Instance) -> bool:
+        return self.records[instance.ref][0] is State.NOT_STARTED
+
     def settled(self) -> bool:
         """Whether every instance has reached a final state."""
-        return all(state in FINAL for state, _ in self.records.values())
+        return not any(self._open.values())
 
     def summary(self) -> dict[TestRef, tuple[State, Status]]:
         """Every instance's record, plus the toplevel record of each itemized or empty test."""

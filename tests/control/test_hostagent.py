@@ -389,7 +389,7 @@ def test_a_task_that_cannot_be_planned_ends_abort_with_one_line(
         assert words in row.comment
         assert "\n" not in row.comment
     row = statuses.wait_state("itemized", State.COMPLETED, Status.ABORT, item="9")
-    assert "'itemized/9' selects no test instance" in row.comment
+    assert "has no test instance itemized/9" in row.comment
     # The toplevel record of an itemized test is the store's roll-up: look at the packet.
     wait_until(
         lambda: any(

@@ -1,0 +1,56 @@
+"""RunProgress.take_ready: the kept queue always agrees with a fresh look (ready())."""
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agents.area import Area, RunProgress, plan_run
+from agents.area.plan import Plan
+from pkts import State, Status
+from pkts.rollup import FINAL
+
+FILES = {
+    "megatest.config": "[fields]\nOS TEXT\n\n[setup]\nlinktree #{getenv MT_RUN_AREA_HOME}/lt\n",
+    "runconfigs.config": "[default]\nX 1\n",
+    "tests/a/testconfig": "[ezsteps]\ns true\n\n[items]\nN 1 2 3\n",
+    "tests/b/testconfig": "[ezsteps]\ns true\n\n[requirements]\nwaiton a\n",
+    "tests/c/testconfig": "[ezsteps]\ns true\n\n[requirements]\npriority 5\n",
+    "tests/d/testconfig": "[ezsteps]\ns true\n\n[requirements]\nwaiton b c\nmode toplevel\n",
+}
+ENDS = [
+    (State.LAUNCHED, Status.NA),
+    (State.RUNNING, Status.NA),
+    (State.COMPLETED, Status.PASS),
+    (State.COMPLETED, Status.FAIL),
+    (State.KILLED, Status.ABORT),
+    (State.NOT_STARTED, Status.NA),
+]
+
+
+@pytest.fixture(scope="module")
+def plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
+    root = tmp_path_factory.mktemp("area")
+    for name, text in FILES.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(textwrap.dedent(text))
+    area = Area.load(Path(root), env={"MT_RUN_AREA_HOME": str(root)})
+    return plan_run(area, "linux", "r1")
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=st.lists(st.tuples(st.integers(0, 5), st.sampled_from(ENDS), st.booleans())))
+def test_take_ready_agrees_with_ready(
+    plan: Plan, steps: list[tuple[int, tuple[State, Status], bool]]
+) -> None:
+    progress = RunProgress(plan)
+    refs = list(progress.records)
+    assert list(progress.take_ready()) == progress.ready()
+    for index, (state, status), block in steps:
+        progress.update(refs[index % len(refs)], state, status)
+        if block:
+            progress.blocked()
+        assert list(progress.take_ready()) == progress.ready()
+        assert progress.settled() == all(state in FINAL for state, _ in progress.records.values())
