@@ -184,10 +184,23 @@ class Dispatcher:
         except (StoreError, AreaError) as exc:
             raise ControlError(str(exc)) from None
         launch = self._plan(packet) if isinstance(packet, Run | RerunClean) else None
+        if isinstance(packet, Kill) and not self._in_hand(packet.target, packet.runname):
+            # Nothing of the run is running or waiting: done as soon as journaled.
+            reason = "nothing of the run was running or waiting"
+            self.store.journal_add(packet, received=time.time(), state=DONE, reason=reason)
+            return
         new = self.store.journal_add(packet, received=time.time(), state=ACCEPTED)
         if not new:
             return  # a repeat of a packet already carried out (mtpkt send retried)
         self._carry_out(packet, launch)
+
+    def _in_hand(self, target: str, runname: str) -> bool:
+        """Whether a launch of the run is under way."""
+        with self._lock:
+            return any(
+                (launch.control.target, launch.control.runname) == (target, runname)
+                for launch in self._launches
+            )
 
     def _carry_out(self, packet: Control, launch: _Launch | None) -> None:
         if launch is not None:

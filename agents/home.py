@@ -30,6 +30,8 @@ _log = logging.getLogger(__name__)
 
 DEFAULT_LISTEN: Final = "tcp://127.0.0.1:0"
 """Request endpoint when none is given: loopback, a free port (written to home.json)."""
+WORKERS: Final = 8
+"""Threads answering requests: agents' pulls and status wait on commits, commands must not."""
 TICK: Final = 0.2
 """Seconds between the dispatcher's follow-ups (blocked dependents, settled runs)."""
 
@@ -115,6 +117,7 @@ class Home:
             publish=publish or _publish_address(listen),
             other=self._other,
             on_commit=self._observe,
+            workers=WORKERS,
         )
 
     @property
