@@ -204,7 +204,7 @@ class Dispatcher:
 
     def _carry_out(self, packet: Control, launch: _Launch | None) -> None:
         if launch is not None:
-            if isinstance(packet, RerunClean):
+            if isinstance(packet, RerunClean) or packet.preclean:
                 self._remove_dirs(launch)
             self._start(launch)
         elif isinstance(packet, Kill):
@@ -217,7 +217,8 @@ class Dispatcher:
             self.chores.submit(packet)
 
     def _remove_dirs(self, launch: _Launch) -> None:
-        """Remove the run directories of the instances a ``rerunclean`` runs again."""
+        """Remove the run directories of the instances a ``rerunclean`` (or ``run --preclean``)
+        is about to run."""
         linktree = self.area.linktree
         for ref in launch.progress.records:
             if ref in launch.skipped:

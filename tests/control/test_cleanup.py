@@ -93,6 +93,11 @@ def test_rerunclean_then_archive_and_restore_then_clean(farm: Farm) -> None:
     assert (run_root / "build/marker").read_text() == "left alone"
     assert not (run_root / "broken/marker").exists()
     assert (run_root / "after_broken/ran.txt").exists()
+    # run --preclean removes the run directory of what it runs
+    pre = farm.send("run", *NIGHTLY, "--testpatt", "build", "--rerun-all", "--preclean", "--wait")
+    assert pre.returncode == 0, pre
+    assert not (run_root / "build/marker").exists()
+    assert steps_started(farm, "build") == 4
 
     # (3b) archive --remove, then restore: identical files come back
     before = snapshot(run_root)
