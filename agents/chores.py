@@ -46,8 +46,9 @@ _log = logging.getLogger(__name__)
 Change = tuple[TestRef, State, Status, str]
 """A record change the home commits: instance, state, status, comment."""
 
-SETTLE_WAIT: Final = 30.0
-"""Seconds beyond the kill grace a ``clean`` waits for its tests to stop running."""
+SETTLE_WAIT: Final = 60.0
+"""Seconds a ``clean`` waits for the tests it killed to end (their grace, then their report);
+what still runs then is left alone and named in the journal."""
 _POLL: Final = 0.2
 
 
@@ -145,7 +146,7 @@ class Chores:
 
     def _settled(self, packet: Clean) -> list[TestRow]:
         """The selected records, once none of them runs (or the wait is over)."""
-        deadline = time.monotonic() + SETTLE_WAIT + 10.0
+        deadline = time.monotonic() + SETTLE_WAIT
         while True:
             rows = self._selected(packet)
             if not any(row.state in ACTIVE for row in rows) or time.monotonic() >= deadline:
