@@ -204,7 +204,7 @@ class Dispatcher:
 
     def _carry_out(self, packet: Control, launch: _Launch | None) -> None:
         if launch is not None:
-            if isinstance(packet, RerunClean) or packet.preclean:
+            if isinstance(packet, RerunClean) or (isinstance(packet, Run) and packet.preclean):
                 self._remove_dirs(launch)
             self._start(launch)
         elif isinstance(packet, Kill):
