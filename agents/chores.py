@@ -101,13 +101,19 @@ class Chores:
 
     # -- selection ------------------------------------------------------------------------
 
-    def _selected(self, packet: Clean | Archive) -> list[TestRow]:
+    def selected(self, packet: Clean | Archive) -> list[TestRow]:
+        """The run's records the packet's testpatt selects."""
         run_id = self.store.run_id(packet.target, packet.runname, create=False)
         if run_id is None:
             return []
         patt = TestPatt.parse(packet.testpatt)
         rows = self.store.tests(run_id)
         return [row for row in rows if patt.matches(row.testname, row.item_path)]
+
+    def has_archive(self, packet: Archive, row: TestRow) -> bool:
+        """Whether the record's test has an archive to restore."""
+        key = (row.testname, row.item_path)
+        return self.store.archive(packet.target, packet.runname, key) is not None
 
     def _ref(self, packet: Clean | Archive, row: TestRow) -> TestRef:
         return TestRef(packet.target, packet.runname, row.testname, row.item_path)
@@ -141,14 +147,14 @@ class Chores:
             )
             keys = [(row.testname, row.item_path) for row in rows]
             self.store.remove_tests(packet.target, packet.runname, keys)
-            what = f"removed {len(rows)} test(s) and {removed_dirs} run director(ies)"
+            what = f"removed {len(rows)} test record(s) and {removed_dirs} run directories"
         return _reason(what, names, running, problems)
 
     def _settled(self, packet: Clean) -> list[TestRow]:
         """The selected records, once none of them runs (or the wait is over)."""
         deadline = time.monotonic() + SETTLE_WAIT
         while True:
-            rows = self._selected(packet)
+            rows = self.selected(packet)
             if not any(row.state in ACTIVE for row in rows) or time.monotonic() >= deadline:
                 return rows
             time.sleep(_POLL)
@@ -156,7 +162,7 @@ class Chores:
     # -- archive ----------------------------------------------------------------------------
 
     def _archive(self, packet: Archive) -> str:
-        rows = self._own_dirs(self._selected(packet))
+        rows = self._own_dirs(self.selected(packet))
         running = [row for row in rows if row.state in ACTIVE or row.state == State.NOT_STARTED]
         rows = [row for row in rows if row not in running]
         done: list[str] = []

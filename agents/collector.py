@@ -119,6 +119,7 @@ class Collector:
             raise
         self._writer = threading.Thread(target=self._write_loop, name="collector writer")
         self._last_error = ""
+        self._started = time.time()
         self.rejected = 0
         """Frames refused since start (bad MAC, garbage, unknown kind …)."""
         self.groups = 0
@@ -136,6 +137,7 @@ class Collector:
 
     def start(self) -> None:
         """Start serving."""
+        self._started = time.time()
         self._writer.start()
         self._replier.start()
 
@@ -320,7 +322,7 @@ class Collector:
 
     def _check_lost(self) -> None:
         try:
-            for name in self.store.mark_lost(time.time()):
+            for name in self.store.mark_lost(time.time(), up_since=self._started):
                 _log.warning("agent %s is lost: no heartbeat for twice its interval", name)
         except StoreError as exc:
             self._report_store_error(exc)

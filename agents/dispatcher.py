@@ -149,6 +149,7 @@ class Dispatcher:
         self.agent_grace = agent_grace
         self._commit = commit
         self._next_liveness = 0.0
+        self._started = time.time()
         self._lock = threading.RLock()
         self._commit_lock = threading.RLock()
         self._launches: list[_Launch] = []
@@ -183,6 +184,8 @@ class Dispatcher:
             TestPatt.parse(packet.testpatt).check_tests(self.area.test_names())
         except (StoreError, AreaError) as exc:
             raise ControlError(str(exc)) from None
+        if not isinstance(packet, Run):
+            self._check_run(packet)
         launch = self._plan(packet) if isinstance(packet, Run | RerunClean) else None
         if isinstance(packet, Kill) and not self._in_hand(packet.target, packet.runname):
             # Nothing of the run is running or waiting: done as soon as journaled.
@@ -193,6 +196,28 @@ class Dispatcher:
         if not new:
             return  # a repeat of a packet already carried out (mtpkt send retried)
         self._carry_out(packet, launch)
+
+    def _check_run(self, packet: Kill | RerunClean | Clean | Archive) -> None:
+        """Refuse a packet about a run that does not exist, or that would find nothing to do.
+
+        Raises:
+            ControlError: naming the run, or the selection.
+        """
+        if self.store.run_id(packet.target, packet.runname, create=False) is None:
+            raise ControlError(
+                f"there is no run {packet.runname} of target {packet.target}:"
+                f" nothing to {packet.kind}"
+            )
+        if not isinstance(packet, Clean | Archive):
+            return
+        rows = self.chores.selected(packet)
+        if not rows:
+            raise ControlError(
+                f"no test of run {packet.target} {packet.runname} matches {packet.testpatt!r}"
+            )
+        if isinstance(packet, Archive) and packet.restore:
+            if not any(self.chores.has_archive(packet, row) for row in rows):
+                raise ControlError("none of the selected tests has an archive to restore")
 
     def _in_hand(self, target: str, runname: str) -> bool:
         """Whether a launch of the run is under way."""
@@ -531,7 +556,8 @@ class Dispatcher:
                 agent = self._agents.get(row.name)
                 if agent is None or not agent.running or row.state == "online":
                     continue
-                if now - row.last_beat < 2 * row.interval + self.agent_grace:
+                # A beat from before this home started counts as made at its start.
+                if now - max(row.last_beat, self._started) < 2 * row.interval + self.agent_grace:
                     continue
                 since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.last_beat))
                 comment = f"agent {row.name} lost: no heartbeat since {since}"

@@ -63,8 +63,8 @@ from tools.errors import CliError
 
 TARGET: Final = "linux/x86"
 RUNNAME: Final = "bench"
-IDLE_RUN: Final = "no-such-run"
-"""The run the latency probes name: it never exists, so a kill has nothing to do."""
+IDLE_RUN: Final = "probe-run"
+"""The run the latency probes name: a small one that has ended, so a kill has nothing to do."""
 TARGET_RATE: Final = 500.0
 TARGET_P99: Final = 0.020
 BUSY_GAP: Final = 0.05
@@ -229,7 +229,7 @@ class Farm:
 
 @attrs.define
 class Probe:
-    """Sends ``kill`` packets for a run that does not exist and times each receipt."""
+    """Sends ``kill`` packets for a run that has ended and times each receipt."""
 
     key: bytes
     address: str
@@ -405,12 +405,12 @@ class Usage:
         return {name: now[name] - self.start[name] for name in now}
 
 
-def send_run(farm: Farm, deadline: float) -> float:
+def send_run(farm: Farm, deadline: float, *extra: str, runname: str = RUNNAME) -> float:
     """``mtpkt send run`` as a subprocess; its wall time."""
     began = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "tools", "send", "run", "-t", TARGET, "-r", RUNNAME,
-         "--timeout", "120"],
+        [sys.executable, "-m", "tools", "send", "run", "-t", TARGET, "-r", runname,
+         "--timeout", "120", *extra],
         cwd=farm.area, env=farm.env, capture_output=True, text=True,
         timeout=max(1.0, deadline - time.monotonic()),
     )  # fmt: skip
@@ -496,6 +496,8 @@ def measure(options: Options, work: Path) -> bool:
         home_dir = HomeDir(area)
         key = send_cmd.load_key(home_dir, None)
         address = send_cmd.home_address(home_dir, None)
+        # The probes kill a test of a small run that has ended: checked, journaled, done.
+        send_run(farm, deadline, "--testpatt", names[0], "--wait", runname=IDLE_RUN)
         idle = Probe(key, address, names[0])
         idle.many(options.acks, gap=0.01)
         busy = Probe(key, address, names[0])

@@ -30,6 +30,7 @@ class AgentRegistry:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._drifting: set[str] = set()
+        self._lost: set[str] = set()  # marked lost by this process, not heard from since
 
     def heartbeat(self, beat: Heartbeat, *, received: float) -> None:
         """Record a heartbeat (see :meth:`store.Store.heartbeat`)."""
@@ -49,6 +50,9 @@ class AgentRegistry:
         )
         with self._db.transaction() as conn:
             conn.execute(_UPSERT, values)
+        if beat.origin in self._lost:
+            self._lost.discard(beat.origin)
+            log.warning("agent %s is back: heartbeats again", beat.origin)
         self._warn_drift(beat.origin, skew)
 
     def _warn_drift(self, name: str, skew: float) -> None:
@@ -66,12 +70,17 @@ class AgentRegistry:
             rows = self._db.conn.execute(f"SELECT {AgentRow.COLUMNS} FROM agents ORDER BY name")
             return [AgentRow.from_sql(row) for row in rows]
 
-    def mark_lost(self, now: float) -> list[str]:
-        """Mark online agents silent for more than twice their interval as lost."""
+    def mark_lost(self, now: float, *, up_since: float = 0.0) -> list[str]:
+        """Mark online agents silent for more than twice their interval as lost.
+
+        A beat older than ``up_since`` (when the home started) counts as made
+        then: agents get two intervals to reach a home that has just started.
+        """
         with self._db.transaction() as conn:
             rows = conn.execute(
-                "UPDATE agents SET state = 'lost'"
-                " WHERE state = 'online' AND last_beat + 2 * interval < ? RETURNING name",
-                (now,),
+                "UPDATE agents SET state = 'lost' WHERE state = 'online'"
+                " AND max(last_beat, ?) + 2 * interval < ? RETURNING name",
+                (up_since, now),
             ).fetchall()
+            self._lost.update(str(row[0]) for row in rows)
         return sorted(str(row[0]) for row in rows)

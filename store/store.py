@@ -557,15 +557,20 @@ class Store:
             self._db()
             return self._registry.agents()
 
-    def mark_lost(self, now: float) -> list[str]:
+    def mark_lost(self, now: float, *, up_since: float = 0.0) -> list[str]:
         """Mark ``online`` agents with no beat for twice their interval ``lost``.
+
+        Args:
+            now: the home's clock.
+            up_since: when the home started: older beats count as made then, so
+                that agents are not lost merely because the home was away.
 
         Returns:
             The names of the agents just marked, sorted.
         """
         with self._lock:
             self._db()
-            return self._registry.mark_lost(now)
+            return self._registry.mark_lost(now, up_since=up_since)
 
     # -- control journal ----------------------------------------------------
 

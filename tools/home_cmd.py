@@ -2,8 +2,8 @@
 
 The first start creates ``.mtpkt/`` in the area: the secret key (mode
 0600) that signs every packet, and the database directory. The home writes
-its addresses to ``.mtpkt/home.json``, so ``mtpkt agent``, ``mtpkt send``
-and ``mtpkt tail`` run inside the area need no address. One home per area.
+its addresses to ``.mtpkt/home.json``, so ``mtpkt agent`` and ``mtpkt send``
+run inside the area (or below it) need no address. One home per area.
 
 example:
   mtpkt home --area ~/suites/nightly
@@ -49,7 +49,9 @@ def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
         help="request endpoint for agents and commands (default tcp://127.0.0.1 on a free port)",
     )
     parser.add_argument(
-        "--publish", default=None, help="live stream endpoint (default: the next port)"
+        "--publish",
+        default=None,
+        help="live stream endpoint (default: the port after --listen's, or a free one)",
     )
     parser.add_argument(
         "--agent-grace",
@@ -89,7 +91,10 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s home %(levelname)s %(message)s")
     area = area_dir(args.area)
     if not (area / "megatest.config").is_file():
-        raise CliError(f"{area} is not an area: it has no megatest.config")
+        raise CliError(
+            f"{area} is not a Megatest area (no megatest.config): cd into the area or pass --area",
+            ExitCode.BAD_AREA,
+        )
     try:
         home = Home(
             area,

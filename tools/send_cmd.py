@@ -287,8 +287,28 @@ def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
 
 
 def area_dir(given: Path | None) -> Path:
-    """The area: ``--area``, else ``$MT_RUN_AREA_HOME``, else the current directory."""
-    return Path(os.path.abspath(given or os.environ.get("MT_RUN_AREA_HOME") or "."))
+    """The area: ``--area``, else ``$MT_RUN_AREA_HOME``, else the nearest directory from the
+    current one up that holds a ``megatest.config`` (else the current directory)."""
+    chosen = given or os.environ.get("MT_RUN_AREA_HOME")
+    if chosen:
+        return Path(os.path.abspath(chosen))
+    here = Path(os.path.abspath("."))
+    for directory in (here, *here.parents):
+        if (directory / "megatest.config").is_file():
+            return directory
+    return here
+
+
+def _not_an_area(home: "HomeDir") -> CliError | None:
+    """The error for a directory that is no area at all, which explains more than what
+    it lacks of ``.mtpkt/``."""
+    if (home.area / "megatest.config").is_file():
+        return None
+    return CliError(
+        f"{home.area} is not a Megatest area (no megatest.config):"
+        " cd into the area, pass --area DIR, or give --home and --key-file",
+        ExitCode.BAD_AREA,
+    )
 
 
 def load_key(home: "HomeDir", key_file: Path | None) -> bytes:
@@ -298,7 +318,8 @@ def load_key(home: "HomeDir", key_file: Path | None) -> bytes:
     try:
         return home.key(key_file)
     except HomeError as exc:
-        raise CliError(str(exc), ExitCode.BAD_AREA) from None
+        not_an_area = None if key_file else _not_an_area(home)
+        raise not_an_area or CliError(str(exc), ExitCode.BAD_AREA) from None
 
 
 def home_address(home: "HomeDir", given: str | None) -> str:
@@ -310,7 +331,7 @@ def home_address(home: "HomeDir", given: str | None) -> str:
     try:
         return home.addresses()[0]
     except HomeError as exc:
-        raise CliError(str(exc), ExitCode.BAD_AREA) from None
+        raise _not_an_area(home) or CliError(str(exc), ExitCode.BAD_AREA) from None
 
 
 def _publish_address(home: "HomeDir", listen: str, args: argparse.Namespace) -> str:

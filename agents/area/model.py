@@ -244,12 +244,16 @@ class Area:
         """Read ``<home>/megatest.config``.
 
         Raises:
-            ConfigError: the file is missing or cannot be read.
+            AreaError: ``home`` has no megatest.config.
+            ConfigError: the file cannot be read.
         """
         home = Path(os.path.abspath(home))
         path = home / "megatest.config"
         if not path.is_file():
-            raise ConfigError(path, 1, "not found: not a Megatest area (no megatest.config)")
+            raise AreaError(
+                f"{home} is not a Megatest area (no megatest.config):"
+                " cd into the area or pass --area DIR"
+            )
         base = dict(os.environ if env is None else env)
         base["MT_RUN_AREA_HOME"] = str(home)
         config, after = read_config(

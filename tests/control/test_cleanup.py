@@ -126,11 +126,21 @@ def test_rerunclean_then_archive_and_restore_then_clean(farm: Farm) -> None:
 
     # (3c) clean: no directory and no record of the cleaned tests is left
     reason = send_and_finish(farm, "clean", "-t", TARGET, "-r", "nightly", "--testpatt", "unit")
-    assert "removed 4 test(s)" in reason, reason
+    assert "removed 4 test record(s)" in reason, reason
     assert "unit/1" in reason
     assert not (run_root / "unit").exists()
     assert not [key for key in farm.tests("nightly") if key[0] == "unit"]
     assert not farm.query("nightly", "SELECT 1 FROM history WHERE testname = 'unit'")
+    # requests that would find nothing to do are refused, with the reason
+    for args, why in (
+        (("clean", *NIGHTLY, "--testpatt", "unit"), "no test of run linux/x86 nightly matches"),
+        (("archive", *NIGHTLY, "--testpatt", "broken", "--restore"), "has an archive to restore"),
+        (("rerunclean", "-t", TARGET, "-r", "nosuch"), "there is no run nosuch of target"),
+        (("kill", "-t", TARGET, "-r", "nosuch"), "nothing to kill"),
+    ):
+        refused = farm.send(*args)
+        assert refused.returncode == 4, refused
+        assert why in refused.stderr, refused.stderr
     send_and_finish(farm, "clean", "-t", TARGET, "-r", "nightly")
     assert not (farm.area / "links" / TARGET).exists()
     assert farm.run_db("nightly") is None  # the run went with its last test

@@ -213,7 +213,7 @@ def test_every_kind_carries_its_flags(
     assert packet == attrs.evolve(expected, id=packet.id, ts=packet.ts, origin=packet.origin)
 
 
-def test_area_comes_from_the_environment_then_the_current_directory(
+def test_area_comes_from_the_environment_then_the_current_directory_or_above(
     area: Path, stand_in: Callable[..., StandIn], tmp_path: Path
 ) -> None:
     home = stand_in()
@@ -221,8 +221,12 @@ def test_area_comes_from_the_environment_then_the_current_directory(
     env = clean_env(MT_RUN_AREA_HOME=str(area))
     by_env = mtpkt("send", "kill", "-t", TARGET, "-r", "n", cwd=tmp_path, env=env)
     by_cwd = mtpkt("send", "kill", "-t", TARGET, "-r", "n", cwd=area)
-    assert (by_env.returncode, by_cwd.returncode) == (0, 0), (by_env.stderr, by_cwd.stderr)
-    assert len(home.received) == 2
+    inside = area / "tests" / "deep"
+    inside.mkdir(parents=True)
+    by_parent = mtpkt("send", "kill", "-t", TARGET, "-r", "n", cwd=inside)  # found upwards
+    results = (by_env, by_cwd, by_parent)
+    assert [r.returncode for r in results] == [0, 0, 0], [r.stderr for r in results]
+    assert len(home.received) == 3
 
 
 def test_a_refusal_is_one_line_with_the_homes_reason(
@@ -290,6 +294,12 @@ def test_a_key_file_replaces_the_areas_secret(
 def test_missing_secret_or_address_says_what_to_do(tmp_path: Path) -> None:
     bare = tmp_path / "bare"
     bare.mkdir()
+    no_area = mtpkt("send", "run", "-t", TARGET, "-r", "n", "--area", str(bare))
+    assert one_error_line(no_area, ExitCode.BAD_AREA) == (
+        f"mtpkt send: error: {bare} is not a Megatest area (no megatest.config):"
+        " cd into the area, pass --area DIR, or give --home and --key-file"
+    )
+    (bare / "megatest.config").write_text("[fields]\nos TEXT\narch TEXT\n")
     no_secret = mtpkt("send", "run", "-t", TARGET, "-r", "n", "--area", str(bare))
     assert one_error_line(no_secret, ExitCode.BAD_AREA) == (
         f"mtpkt send: error: no secret in {bare}/.mtpkt:"

@@ -66,6 +66,14 @@ def test_agents_silent_for_twice_their_interval_are_lost(make_store: MakeStore) 
     assert {a.name: a.state for a in store.agents()}["fast"] == "online"
 
 
+def test_a_home_that_just_started_gives_agents_two_intervals(make_store: MakeStore) -> None:
+    store = make_store()
+    store.heartbeat(beat("node", interval=1.0), received=100.0)
+    # the home was away from 100 to 500: the old beat counts as made at 500
+    assert store.mark_lost(501.5, up_since=500.0) == []
+    assert store.mark_lost(502.5, up_since=500.0) == ["node"]
+
+
 def test_clock_drift_is_warned_once(
     make_store: MakeStore, caplog: pytest.LogCaptureFixture
 ) -> None:
