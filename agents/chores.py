@@ -96,8 +96,17 @@ class Chores:
                 self._finish(packet.id, reason)
             except (StoreError, AreaError, TimeoutError) as exc:
                 _log.error("%s %s/%s: %s", packet.kind, packet.target, packet.runname, exc)
-            except Exception:  # a bug must not stop the chores of later packets
+                self._failed(packet, str(exc))
+            except Exception as exc:  # a bug must not stop the chores of later packets
                 _log.exception("%s %s/%s failed", packet.kind, packet.target, packet.runname)
+                self._failed(packet, f"internal error: {exc}")
+
+    def _failed(self, packet: Clean | Archive, reason: str) -> None:
+        """Journal a chore that could not be done (the next home does not try it again)."""
+        try:
+            self.store.journal_set_state(packet.id, "failed", reason)
+        except StoreError as exc:
+            _log.error("cannot journal the failure of %s: %s", packet.id.hex(), exc)
 
     # -- selection ------------------------------------------------------------------------
 

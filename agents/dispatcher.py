@@ -229,8 +229,6 @@ class Dispatcher:
 
     def _carry_out(self, packet: Control, launch: _Launch | None) -> None:
         if launch is not None:
-            if isinstance(packet, RerunClean) or (isinstance(packet, Run) and packet.preclean):
-                self._remove_dirs(launch)
             self._start(launch)
         elif isinstance(packet, Kill):
             self._kill(packet, packet.grace)
@@ -320,9 +318,11 @@ class Dispatcher:
     def _resume(self, packet: Run | RerunClean) -> None:
         """Rebuild the books of a started run from its records (see :meth:`recover`)."""
         launch = self._plan(packet, resume=True)
-        rows = self._rows(packet.target, packet.runname)
         with self._commit_lock:
             with self._lock:
+                # Read under the lock: what the collector commits meanwhile is either in
+                # these rows or reaches this launch through observe() once it is booked.
+                rows = self._rows(packet.target, packet.runname)
                 active = self._active_refs()
                 missing = []
                 for ref in launch.progress.records:
@@ -358,12 +358,16 @@ class Dispatcher:
             agent.outbox[kill.id] = kill
 
     def _start(self, launch: _Launch) -> None:
-        with self._commit_lock:
+        control = launch.control
+        with self._commit_lock:  # no pull hands anything out until the launch is booked
             with self._lock:
                 active = self._active_refs()
                 for ref in list(launch.progress.records):
                     if ref in active:  # another launch has it in hand: leave it there
                         launch.skipped.add(ref)
+            if isinstance(control, RerunClean) or control.preclean:
+                self._remove_dirs(launch)  # only of what this launch runs, none in hand
+            with self._lock:
                 self._launches.append(launch)
                 packets = [
                     self._change(ref, State.NOT_STARTED, Status.NA)
@@ -464,7 +468,7 @@ class Dispatcher:
             if task.id in running:
                 ref = TestRef(task.target, task.runname, task.test, task.item)
                 _log.warning("agent %s is back and still runs %s: killing it", agent.name, ref)
-                kill = self._task(Action.KILL, ref, task.control)
+                kill = self._task(Action.KILL, ref, task.id, control=task.control)
                 agent.outbox[kill.id] = kill
         agent.given_up.clear()
 

@@ -32,6 +32,8 @@ DEFAULT_LISTEN: Final = "tcp://127.0.0.1:0"
 """Request endpoint when none is given: loopback, a free port (written to home.json)."""
 WORKERS: Final = 8
 """Threads answering requests: agents' pulls and status wait on commits, commands must not."""
+RECOVERY_WAIT: Final = 30.0
+"""Seconds a request waits for the home to pick up unfinished runs after it starts."""
 TICK: Final = 0.2
 """Seconds between the dispatcher's follow-ups (blocked dependents, settled runs)."""
 
@@ -82,6 +84,7 @@ class Home:
         self.dir.ensure()
         self.dir.lock()
         self._stop = threading.Event()
+        self._recovered = threading.Event()
         self._ticker = threading.Thread(target=self._tick_loop, name="dispatcher", daemon=True)
         store: Store | None = None
         try:
@@ -135,7 +138,10 @@ class Home:
         """
         self.collector.start()
         self.dispatcher.start()
-        self.dispatcher.recover()
+        try:
+            self.dispatcher.recover()
+        finally:
+            self._recovered.set()
         self.dir.write_addresses(listen=self.listen_address, publish=self.publish_address)
         self._ticker.start()
         _log.info(
@@ -166,6 +172,10 @@ class Home:
     # -- requests the collector does not take itself (worker threads) ----------------
 
     def _other(self, packets: Sequence[pkts.Packet]) -> bytes:
+        # Commands and pulls wait until the runs a previous home left are picked up again
+        # (agents' status is committed meanwhile: the dispatcher follows it).
+        if not self._recovered.wait(RECOVERY_WAIT):
+            return self._receipt(error="the home is still starting up; try again")
         first = packets[0]
         if len(packets) == 1 and isinstance(first, _CONTROL):
             return self._control(first)

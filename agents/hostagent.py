@@ -540,6 +540,7 @@ class HostAgent:
                 ref.target,
                 ref.runname,
             )
+            self._finish(parts, task.id, ref)  # not left unfinished: it never started
             return
         self._jobs[task.id] = _Job(task=task, ref=ref)
         self._start_ready(parts)

@@ -123,6 +123,31 @@ class MainDb(Database):
                 (str(run_id),),
             )
 
+    def add_cleaned(self, packets: Iterable[tuple[str, int, bytes]], now: float) -> None:
+        """Note the history rows ``clean`` removed, inside the open transaction."""
+        with self.guard("write"):
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO cleaned(origin, origin_seq, packet_id, cleaned_at)"
+                " VALUES (?, ?, ?, ?)",
+                ((origin, seq, packet_id, now) for origin, seq, packet_id in packets),
+            )
+
+    def any_cleaned(self) -> bool:
+        """Whether ``clean`` ever removed history rows."""
+        with self.guard("read"):
+            return self.conn.execute("SELECT 1 FROM cleaned LIMIT 1").fetchone() is not None
+
+    def cleaned(self, packets: Iterable[StatusPacket]) -> set[bytes]:
+        """The ids of ``packets`` whose history rows ``clean`` removed."""
+        bindings = [(packet.origin, packet.seq, packet.id) for packet in packets]
+        with self.guard("read"):
+            found = self.conn.executemany(
+                "SELECT packet_id FROM cleaned WHERE origin = ? AND origin_seq = ?"
+                " AND packet_id = ?",
+                bindings,
+            )
+            return {bytes(row[0]) for row in found}
+
     def has_run(self, run_id: int) -> bool:
         """Whether a run of this id exists."""
         with self.guard("read"):

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
+import attrs
+
 from pkts.enums import State, Status
 from pkts.rollup import rollup
 from pkts.status import StatusChange, StatusPacket, Step
@@ -69,6 +71,20 @@ class _Test:
         self.status = status
         self.pass_count = 0
         self.fail_count = 0
+
+
+@attrs.frozen
+class Removal:
+    """What :meth:`RunDb.remove` removed."""
+
+    keys: list[Key]
+    """The tests' ``(testname, item_path)``, toplevel rows of emptied itemized tests included."""
+    summary: RunSummary
+    """The run's roll-up after."""
+    left: int
+    """Rows of ``tests`` that remain."""
+    packets: list[tuple[str, int, bytes]]
+    """``(origin, origin_seq, packet_id)`` of the history rows removed."""
 
 
 class RunDb(Database):
@@ -228,14 +244,11 @@ class RunDb(Database):
             self._roll_up_toplevels(received)
             return self._tally.summary()
 
-    def remove(self, keys: Iterable[Key], received: float) -> tuple[list[Key], RunSummary, int]:
+    def remove(self, keys: Iterable[Key], received: float) -> Removal:
         """Delete tests' rows, steps, data and history, inside the open transaction.
 
         An itemized test whose items all go loses its toplevel row too; one
         that keeps some gets its toplevel rolled up again.
-
-        Returns:
-            The keys removed, the run's roll-up after, and how many rows remain.
         """
         with self.guard("write"):
             tests = self._mirror()
@@ -248,6 +261,15 @@ class RunDb(Database):
             self.conn.executemany("DELETE FROM test_data WHERE test_id = ?", rows)
             self.conn.executemany("DELETE FROM archives WHERE test_id = ?", rows)
             self.conn.executemany("DELETE FROM tests WHERE id = ?", rows)
+            packets = [
+                (str(origin), int(seq), bytes(packet_id))
+                for key in sorted(doomed)
+                for origin, seq, packet_id in self.conn.execute(
+                    "SELECT origin, origin_seq, packet_id FROM history"
+                    " WHERE testname = ? AND item_path = ?",
+                    key,
+                )
+            ]
             self.conn.executemany(
                 "DELETE FROM history WHERE testname = ? AND item_path = ?", sorted(doomed)
             )
@@ -255,7 +277,7 @@ class RunDb(Database):
             tests = self._mirror()  # read again: the roll-up's books start from what is left
             self._stale = {name for name, item in doomed if item and name in self._items}
             self._roll_up_toplevels(received)
-            return sorted(doomed), self._tally.summary(), len(tests)
+            return Removal(sorted(doomed), self._tally.summary(), len(tests), packets)
 
     def record_archive(self, key: Key, archive: ArchiveRow, received: float) -> bool:
         """Record a test's newest archive and set its ``archived`` flag; commits.

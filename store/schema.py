@@ -319,6 +319,23 @@ _ARCHIVES: Final = Table(
 )
 
 
+_CLEANED: Final = Table(
+    "cleaned",  # status packets whose history rows `clean` removed: a retry is not new
+    (
+        ("origin", "TEXT NOT NULL"),
+        ("origin_seq", "INTEGER NOT NULL"),
+        ("packet_id", "BLOB NOT NULL"),
+        ("cleaned_at", "REAL"),  # home's clock
+    ),
+    ("PRIMARY KEY (origin, origin_seq, packet_id)",),
+)
+
+
+def _main_v2(conn: apsw.Connection, label: str, fields: Sequence[str]) -> None:
+    """Version 1 → 2: the ``cleaned`` table."""
+    _ensure(conn, label, (_CLEANED,))
+
+
 def _run_v2(conn: apsw.Connection, label: str, fields: Sequence[str]) -> None:
     """Version 1 → 2: the ``archives`` table."""
     _ensure(conn, label, (_ARCHIVES,))
@@ -341,8 +358,8 @@ class DbSchema:
         return len(self.migrations)
 
 
-MAIN: Final = DbSchema("main", (_main_v1,))
-"""``main.db``: runs, keys, the journal, agents, origins, Ack history."""
+MAIN: Final = DbSchema("main", (_main_v1, _main_v2))
+"""``main.db``: runs, keys, the journal, agents, origins, Ack history, cleaned packet ids."""
 RUN: Final = DbSchema("run", (_run_v1, _run_v2))
 """``<run_id>.db``: one run's tests, steps, test data, history and archives."""
 

@@ -103,6 +103,7 @@ class Store:
             self._registry = AgentRegistry(self._main)
             self._journal = Journal(self._main)
             self._origins = self._main.load_origins()
+            self._any_cleaned = self._main.any_cleaned()
             self._stored_head = self._main.stored_head()
             self._head = self._stored_head
             self._recover()
@@ -300,10 +301,11 @@ class Store:
             The routed packets, and how many of them have a seq at or below
             their origin's last committed one (only those can be held already).
         """
-        seen: set[bytes] = set()
-        routed: list[Routed] = []
         run_ids = self._run_ids
         origins = self._origins
+        # Retries of packets whose tests were cleaned since: not new, and no run is made for them.
+        seen = self._cleaned_retries(packets) if self._any_cleaned else set()
+        routed: list[Routed] = []
         suspects = 0
         for packet, raw in zip(packets, packed or itertools.repeat(None), strict=False):
             packet_id = packet.id
@@ -321,6 +323,13 @@ class Store:
                 assert run_id is not None
             routed.append((run_id, packet, raw))
         return routed, suspects
+
+    def _cleaned_retries(self, packets: Sequence[StatusPacket]) -> set[bytes]:
+        """Ids of ``packets`` that ``clean`` removed from the history (only a retry, with a seq
+        at or below its origin's last, can be one)."""
+        origins = self._origins
+        suspects = [p for p in packets if p.seq <= origins.get(p.origin, 0)]
+        return self._db().cleaned(suspects) if suspects else set()
 
     def _apply(
         self, routed: list[Routed], suspects: int, now: float
@@ -464,22 +473,25 @@ class Store:
             rundb, main = self._rundb(run_id), self._db()
             rundb.begin()
             try:
-                removed, summary, left = rundb.remove(keys, now)
+                removal = rundb.remove(keys, now)
+                with main.transaction():  # before the run db commits: a crash leaves both
+                    main.add_cleaned(removal.packets, now)
+                    if removal.left:
+                        main.write([], {run_id: removal.summary}, {}, (), self._stored_head, now)
                 rundb.commit()
             except BaseException:
                 self._abort([rundb])
                 raise
-            if left:
-                with main.transaction():
-                    main.write([], {run_id: summary}, {}, (), self._head, now)
-                return removed
+            self._any_cleaned = self._any_cleaned or bool(removal.packets)
+            if removal.left:
+                return removal.keys
             main.remove_run(run_id)
             self._run_ids.pop((target, runname), None)
             self._rundbs.pop(run_id).close()
             for suffix in ("", "-wal", "-shm"):
                 (self.dbdir / f"{run_id}.db{suffix}").unlink(missing_ok=True)
             log.info("%s/%s: no tests left, run %d removed", target, runname, run_id)
-            return removed
+            return removal.keys
 
     def record_archive(
         self, target: str, runname: str, key: tuple[str, str], archive: ArchiveRow

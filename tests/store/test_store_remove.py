@@ -54,3 +54,27 @@ def test_an_archive_is_recorded_and_read_back(make_store: MakeStore) -> None:
     assert [row.archived for row in store.tests(run_id)] == [1]
     assert not store.record_archive(TARGET, "nightly", ("nosuch", ""), archive)
     assert store.archive(TARGET, "other", ("build", "")) is None
+
+
+def test_a_retry_of_a_cleaned_packet_does_not_bring_it_back(
+    make_store: MakeStore, dbdir: Path
+) -> None:
+    store = make_store()
+    node = Sender()
+    packets = [
+        node.change("keep", "", State.COMPLETED, Status.PASS),
+        node.change("gone", "", State.COMPLETED, Status.FAIL),
+    ]
+    store.apply(packets)
+    run_id = store.run_id(TARGET, "nightly", create=False)
+    assert run_id is not None
+    store.remove_tests(TARGET, "nightly", [("gone", "")])
+    assert store.apply(packets) == []  # the agent never got its receipt and sends again
+    assert [row.testname for row in store.tests(run_id)] == ["keep"]
+
+    store.remove_tests(TARGET, "nightly", [("keep", "")])
+    store.close()
+    store = make_store()  # also across a restart of the home
+    assert store.apply(packets) == []
+    assert store.runs() == []  # no run made for them
+    assert store.apply([node.change("new")]) != []  # what is new still goes in
