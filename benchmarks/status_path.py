@@ -28,7 +28,6 @@ machine, nothing lost.
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,31 +35,11 @@ import time
 from pathlib import Path
 from typing import IO
 
+from procstat import cpu_seconds, free_port, memory_kib
+
 from store import HistoryReader
 
 FIELDS = "os,arch"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time a process has used."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def memory_kib(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM (peak) of a process, in KiB."""
-    result = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            result[name] = int(value.split()[0])
-    return result
 
 
 def head(dbdir: Path) -> int:
