@@ -26,8 +26,10 @@ def insert(conn: apsw.Connection, rows: Sequence[Row]) -> None:
         conn.executemany(INSERT, rows)
 
 
-def held(conn: apsw.Connection, packets: Iterable[StatusPacket]) -> set[bytes]:
-    """The ids of ``packets`` the database's history already holds.
+def held(
+    conn: apsw.Connection, packets: Iterable[StatusPacket], table: str = "history"
+) -> set[bytes]:
+    """The ids of ``packets`` the database's history (or ``cleaned`` table) already holds.
 
     A packet is looked up by origin, origin seq and id: the same packet sent
     twice has all three alike, and the index that leads with the origin stays
@@ -37,7 +39,7 @@ def held(conn: apsw.Connection, packets: Iterable[StatusPacket]) -> set[bytes]:
     if not bindings:
         return set()
     found = conn.executemany(
-        "SELECT packet_id FROM history WHERE origin = ? AND origin_seq = ? AND packet_id = ?",
+        f"SELECT packet_id FROM {table} WHERE origin = ? AND origin_seq = ? AND packet_id = ?",
         bindings,
     )
     return {bytes(row[0]) for row in found}

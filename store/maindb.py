@@ -139,14 +139,8 @@ class MainDb(Database):
 
     def cleaned(self, packets: Iterable[StatusPacket]) -> set[bytes]:
         """The ids of ``packets`` whose history rows ``clean`` removed."""
-        bindings = [(packet.origin, packet.seq, packet.id) for packet in packets]
         with self.guard("read"):
-            found = self.conn.executemany(
-                "SELECT packet_id FROM cleaned WHERE origin = ? AND origin_seq = ?"
-                " AND packet_id = ?",
-                bindings,
-            )
-            return {bytes(row[0]) for row in found}
+            return history.held(self.conn, packets, "cleaned")
 
     def has_run(self, run_id: int) -> bool:
         """Whether a run of this id exists."""
