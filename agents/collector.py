@@ -16,16 +16,22 @@ and any frame that does not decode (bad MAC, garbage, oversized …), is
 logged with its reason and answered with a ``receipt`` carrying the error.
 Nothing a sender sends can stop the collector.
 
+A batch frame of status packets is read by columns
+(:func:`pkts.columns.read_status`) and committed as such: no packet object
+is made for it on the way to the database and the stream.
+
 The home's own status packets (``LAUNCHED``, ``PREQ_FAIL`` …) go in through
 :meth:`Collector.commit`, so they are numbered, committed and published
-like an agent's; ``on_commit`` sees every packet once it is committed.
+like an agent's; ``on_commit`` sees every StatusChange once it is committed.
 
 Only the writer thread touches the database, so commits are serial and the
 stream is in commit order; worker threads decode, wait and answer.
 """
 
 import argparse
+import itertools
 import logging
+import operator
 import queue
 import signal
 import threading
@@ -33,12 +39,13 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Final
+from typing import Final, cast
 
 import attrs
 
 import pkts
 from bus.sockets import Publisher, Replier
+from pkts.columns import StatusColumns, read_status
 from pkts.link import Heartbeat, Published, Query, Receipt
 from pkts.status import Ack, StatusChange, StatusPacket, Step
 from store import HistoryReader, Store, StoreError
@@ -66,9 +73,7 @@ LOST_CHECK: Final = 1.0
 class _Job:
     """Work for the writer: status packets to commit, or a heartbeat to record."""
 
-    packets: Sequence[StatusPacket] = ()
-    maps: Sequence[bytes] = ()
-    """Each packet's map as it came (:func:`pkts.decode_packed`)."""
+    columns: StatusColumns | None = None
     beat: Heartbeat | None = None
     done: "Future[None]" = attrs.field(factory=Future)
 
@@ -84,8 +89,9 @@ class Collector:
         workers: threads answering requests.
         other: answers frames of other kinds (default: they are rejected).
         on_commit: called in the writer thread with each group's newly
-            committed packets, after they are committed and before they are
-            published; it must be quick and must not call :meth:`commit`.
+            committed StatusChange packets, after they are committed and
+            before they are published; it must be quick and must not call
+            :meth:`commit`.
     """
 
     def __init__(
@@ -97,7 +103,7 @@ class Collector:
         publish: str,
         workers: int = 4,
         other: OtherHandler | None = None,
-        on_commit: Callable[[Sequence[StatusPacket]], None] | None = None,
+        on_commit: Callable[[Sequence[StatusChange]], None] | None = None,
     ) -> None:
         self.store = store
         self.key = key
@@ -160,20 +166,19 @@ class Collector:
 
     def _handle(self, frame: bytes) -> bytes:
         try:
-            decoded = pkts.decode_packed(frame, self.key)
+            packets = self._read(frame)
         except pkts.PacketError as exc:
             return self._reject(f"a frame of {len(frame)} bytes", str(exc))
-        if not decoded:
-            return self._receipt()
-        packets = [packet for packet, _ in decoded]
-        first = packets[0]
-        status = [p for p in packets if isinstance(p, Ack | Step | StatusChange)]
-        if len(status) == len(packets):
-            problem = self._check_targets(status)
+        if isinstance(packets, StatusColumns):
+            if not len(packets):
+                return self._receipt()
+            problem = self._check_targets(packets)
             if problem:
-                return self._reject(f"status packets from {first.origin}", problem)
-            job = _Job(packets=status, maps=[raw for _, raw in decoded])
-            return self._submit(job, [p.id for p in status])
+                return self._reject(f"status packets from {packets.origins[0]}", problem)
+            return self._submit(_Job(columns=packets), packets.ids)
+        if not packets:
+            return self._receipt()
+        first = packets[0]
         if len(packets) == 1 and isinstance(first, Heartbeat):
             return self._submit(_Job(beat=first), [])
         if len(packets) == 1 and isinstance(first, Query):
@@ -183,16 +188,31 @@ class Collector:
         kinds = ", ".join(sorted({p.kind for p in packets}))
         return self._reject(f"{kinds} packets from {first.origin}", "not taken by this endpoint")
 
+    def _read(self, frame: bytes) -> StatusColumns | list[pkts.Packet]:
+        """A frame's status packets by columns, or its packets of other kinds.
+
+        Raises:
+            PacketError: it cannot be read.
+        """
+        columns = read_status(frame, self.key)
+        if columns is not None:
+            return columns
+        packets = pkts.decode_batch(frame, self.key)
+        status = [p for p in packets if isinstance(p, Ack | Step | StatusChange)]
+        if status and len(status) == len(packets):
+            return StatusColumns.of(status)
+        return packets
+
     def _reject(self, what: str, reason: str) -> bytes:
         self.rejected += 1
         _log.warning("rejected %s: %s", what, reason)
         return self._receipt(error=f"rejected: {reason}")
 
-    def _check_targets(self, packets: Sequence[StatusPacket]) -> str:
+    def _check_targets(self, columns: StatusColumns) -> str:
         """Why the frame cannot be committed as it is, or "" (checked before it joins a group,
         so one bad frame cannot fail the commits of others)."""
-        targets = {p.target for p in packets if not isinstance(p, Ack)}
-        for target in targets:
+        tested = map(operator.ne, columns.kinds, itertools.repeat(Ack.kind))
+        for target in set(itertools.compress(columns.targets, tested)):
             try:
                 self.store.check_target(target)
             except StoreError as exc:
@@ -209,7 +229,7 @@ class Collector:
         """
         if not packets:
             return
-        job = _Job(packets=packets, maps=[pkts.pack(p) for p in packets])
+        job = _Job(columns=StatusColumns.of(packets))
         self._jobs.put(job, timeout=REPLY_TIMEOUT)
         job.done.result(timeout=REPLY_TIMEOUT)
 
@@ -261,7 +281,7 @@ class Collector:
         moment while frames keep arriving makes fewer, larger commits.
         """
         jobs = [first]
-        size = len(first.packets)
+        size = len(first.columns or ())
         deadline = time.monotonic() + LINGER
         while size < MAX_GROUP:
             try:
@@ -269,20 +289,20 @@ class Collector:
             except queue.Empty:
                 break
             jobs.append(job)
-            size += len(job.packets)
+            size += len(job.columns or ())
         self.groups += 1
         self.grouped += size
         return jobs
 
     def _write(self, jobs: list[_Job]) -> None:
         now = time.time()
-        packets = [packet for job in jobs for packet in job.packets]
-        maps = [raw for job in jobs for raw in job.maps]
+        parts = [job.columns for job in jobs if job.columns]
+        columns = StatusColumns.join(parts) if parts else None
         try:
             for job in jobs:
                 if job.beat is not None:
                     self.store.heartbeat(job.beat, received=now)
-            committed = self.store.apply(packets, received=now, packed=maps) if packets else []
+            committed = self.store.apply_columns(columns, received=now) if columns else []
         except StoreError as exc:
             self._report_store_error(exc)
             for job in jobs:
@@ -291,33 +311,38 @@ class Collector:
         if self._last_error:
             _log.warning("the database is writable again; committing resumed")
             self._last_error = ""
-        if self._on_commit is not None and committed:
-            try:
-                self._on_commit([packet for _, packet in committed])
-            except Exception:  # an observer's bug must not stop commits
-                _log.exception("on_commit handler failed")
+        if columns is not None and committed:
+            self._observe(columns, committed)
         for job in jobs:
             job.done.set_result(None)
-        if len(committed) == len(packets):  # all new: committed is packets, in order
-            self._publish(committed, maps)
-        else:
-            by_id = dict(zip((p.id for p in packets), maps, strict=True))
-            self._publish(committed, [by_id[p.id] for _, p in committed])
+        if columns is not None and committed:
+            seqs, indices = zip(*committed, strict=True)
+            self._publish(seqs, list(map(columns.packed.__getitem__, indices)))
+
+    def _observe(self, columns: StatusColumns, committed: list[tuple[int, int]]) -> None:
+        """Show ``on_commit`` the StatusChanges just committed."""
+        if self._on_commit is None or not columns.changes:
+            return
+        changes = set(columns.changes)
+        packets = [columns.packet(index) for _, index in committed if index in changes]
+        try:
+            self._on_commit(cast(list[StatusChange], packets))
+        except Exception:  # an observer's bug must not stop commits
+            _log.exception("on_commit handler failed")
 
     def _report_store_error(self, exc: StoreError) -> None:
         if str(exc) != self._last_error:
             _log.error("NOT COMMITTED, nothing acknowledged: %s", exc)
             self._last_error = str(exc)
 
-    def _publish(self, committed: list[tuple[int, StatusPacket]], maps: Sequence[bytes]) -> None:
-        """Publish committed packets; ``maps`` are their packed maps, in the same order."""
-        if not committed:
-            return
-        head = committed[-1][0]
-        for start in range(0, len(committed), PUBLISH_BATCH):
-            part = committed[start : start + PUBLISH_BATCH]
-            header = Published(origin="home", seqs=tuple(seq for seq, _ in part), head=head)
-            frame = pkts.seal([pkts.pack(header), *maps[start : start + PUBLISH_BATCH]], self.key)
+    def _publish(self, seqs: Sequence[int], packed: Sequence[bytes]) -> None:
+        """Publish committed packets: their stream seqs and their bytes, in the same order."""
+        head = seqs[-1]
+        for start in range(0, len(seqs), PUBLISH_BATCH):
+            header = Published(
+                origin="home", seqs=tuple(seqs[start : start + PUBLISH_BATCH]), head=head
+            )
+            frame = pkts.seal([pkts.pack(header), *packed[start : start + PUBLISH_BATCH]], self.key)
             self._publisher.publish(frame)
 
     def _check_lost(self) -> None:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 import pkts
+from pkts.columns import read_status
 from pkts.status import Step
 
 
@@ -69,6 +70,12 @@ def main() -> int:
     dec = measure(
         f"decode_batch ({args.batch}/frame)",
         lambda: pkts.decode_batch(frame, key),
+        args.batch,
+        args.seconds,
+    )
+    measure(
+        f"read_status ({args.batch}/frame)",
+        lambda: read_status(frame, key),
         args.batch,
         args.seconds,
     )

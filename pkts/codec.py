@@ -5,8 +5,16 @@ A frame is::
     magic "MTPK" | frame version (1 byte) | frame type (1 byte) | HMAC-SHA256 (32 bytes) | body
 
 The MAC covers the 6 header bytes and the body, keyed with the area's secret.
-The body is one msgpack map (frame type ``0x01``) or an array of maps
-(``0x02``, a batch). ``docs/packets.md`` describes every field.
+The body is one packet (frame type ``0x01``), an array of packets (``0x02``,
+a batch), or an array of bins, each one packet packed on its own (``0x03``, a
+packed batch: what :func:`seal` and :func:`encode_batch` write, so that a
+receiver can keep or forward each packet's bytes as they came).
+
+A packet is a msgpack map of its fields, or a row: an array of the same
+values in declared order, ``kind`` first. Both are read for every kind;
+status packets, the bulk of the traffic, are written as rows (smaller and
+quicker to read), every other kind as maps. ``docs/packets.md`` describes
+every field.
 
 Every failure to read a frame raises :class:`PacketError` with a one-line
 reason; nothing else escapes :func:`decode` or :func:`decode_batch`.
@@ -32,6 +40,7 @@ __all__ = [
     "MAGIC",
     "MAX_FRAME_SIZE",
     "MIN_KEY_SIZE",
+    "ROW_KINDS",
     "Packet",
     "PacketError",
     "decode",
@@ -39,6 +48,7 @@ __all__ = [
     "decode_packed",
     "encode",
     "encode_batch",
+    "open_packed",
     "pack",
     "seal",
     "unpack",
@@ -48,6 +58,7 @@ MAGIC: Final = b"MTPK"
 FRAME_VERSION: Final = 1
 SINGLE: Final = 0x01
 BATCH: Final = 0x02
+PACKED: Final = 0x03
 MAC_SIZE: Final = 32
 HEADER_SIZE: Final = len(MAGIC) + 2
 BODY_OFFSET: Final = HEADER_SIZE + MAC_SIZE
@@ -68,10 +79,13 @@ KINDS: Final[dict[str, KindSchema]] = {
 }
 """Every packet kind by its tag."""
 
+ROW_KINDS: Final = frozenset({Ack.kind, Step.kind, StatusChange.kind})
+"""Kinds written as rows rather than maps (both are read for every kind)."""
+
 _HEADERS: Final = {
-    frame_type: MAGIC + bytes((FRAME_VERSION, frame_type)) for frame_type in (SINGLE, BATCH)
+    frame_type: MAGIC + bytes((FRAME_VERSION, frame_type)) for frame_type in (SINGLE, BATCH, PACKED)
 }
-_FRAME_TYPE_NAMES: Final = {SINGLE: "single packet", BATCH: "batch"}
+_FRAME_TYPE_NAMES: Final = {SINGLE: "single packet", BATCH: "batch", PACKED: "packed batch"}
 
 
 class PacketError(Exception):
@@ -99,12 +113,13 @@ def _check_key(key: bytes) -> None:
         raise PacketError(f"signing key must be at least {MIN_KEY_SIZE} bytes")
 
 
-def _to_map(packet: Envelope) -> dict[str, object]:
+def _to_wire(packet: Envelope) -> dict[str, object] | list[object]:
+    """The packet's map, or its row for a kind of :data:`ROW_KINDS`."""
     schema = KINDS.get(getattr(type(packet), "kind", ""))
     if schema is None or schema.cls is not type(packet):
         raise PacketError(f"not a packet kind: {type(packet).__name__}")
     try:
-        return schema.to_map(packet)
+        return schema.to_row(packet) if schema.cls.kind in ROW_KINDS else schema.to_map(packet)
     except FieldError as exc:
         raise PacketError(f"cannot encode {schema.cls.kind!r} packet: {exc}") from None
 
@@ -136,43 +151,43 @@ def encode(packet: Packet, key: bytes, *, max_size: int = MAX_FRAME_SIZE) -> byt
     Raises:
         PacketError: a field holds a value of the wrong type, or the frame is too large.
     """
-    return _seal(SINGLE, _to_map(packet), key, max_size)
+    return _seal(SINGLE, _to_wire(packet), key, max_size)
 
 
 def encode_batch(packets: Iterable[Packet], key: bytes, *, max_size: int = MAX_FRAME_SIZE) -> bytes:
-    """Encode many packets (of any kinds) as one signed frame.
+    """Encode many packets (of any kinds) as one signed packed batch frame.
 
     Raises:
         PacketError: as for :func:`encode`.
     """
-    return _seal(BATCH, [_to_map(packet) for packet in packets], key, max_size)
+    return seal([pack(packet) for packet in packets], key, max_size=max_size)
 
 
 def pack(packet: Packet) -> bytes:
-    """One packet's msgpack map, unsigned: what spools and histories store.
+    """One packet's msgpack map or row, unsigned: what spools and histories store.
 
     Raises:
         PacketError: a field holds a value of the wrong type.
     """
     try:
-        packed: bytes = msgpack.packb(_to_map(packet), use_bin_type=True)
+        packed: bytes = msgpack.packb(_to_wire(packet), use_bin_type=True)
     except (ValueError, TypeError, OverflowError) as exc:
         raise PacketError(f"cannot encode packet: {exc}") from None
     return packed
 
 
-def seal(maps: Sequence[bytes], key: bytes, *, max_size: int = MAX_FRAME_SIZE) -> bytes:
-    """A signed batch frame of packets already packed with :func:`pack`.
+def seal(packed: Sequence[bytes], key: bytes, *, max_size: int = MAX_FRAME_SIZE) -> bytes:
+    """A signed packed batch frame of packets already packed with :func:`pack`.
 
     Raises:
         PacketError: the frame would be too large, or the key is too short.
     """
     _check_key(key)
-    body: bytes = msgpack.Packer().pack_array_header(len(maps)) + b"".join(maps)
+    body: bytes = msgpack.packb(packed, use_bin_type=True)
     size = BODY_OFFSET + len(body)
     if size > max_size:
         raise PacketError(f"frame of {size} bytes exceeds the limit of {max_size} bytes")
-    header = _HEADERS[BATCH]
+    header = _HEADERS[PACKED]
     return header + _mac(key, header, body) + body
 
 
@@ -186,7 +201,7 @@ def unpack(data: bytes) -> Packet:
         wire = msgpack.unpackb(data, raw=False, strict_map_key=True)
     except Exception as exc:  # msgpack raises many types; all mean "not our msgpack"
         raise PacketError(f"stored packet is not valid msgpack: {exc}", data) from None
-    return _from_map(wire, data, "stored packet")
+    return _from_wire(wire, data, "stored packet")
 
 
 def _first_line(exc: Exception) -> str:
@@ -233,19 +248,58 @@ def _open_header(data: bytes, key: bytes, max_size: int) -> tuple[int, bytes]:
     return frame_type, body
 
 
-def _from_map(wire: object, data: bytes, position: str) -> Packet:
-    if not isinstance(wire, dict):
-        raise PacketError(f"{position}: expected a map, got {type(wire).__name__}", data)
-    kind = wire.get("kind")
+def _from_wire(wire: object, data: bytes, position: str) -> Packet:
+    """The packet of a decoded map or row."""
+    if type(wire) is dict:
+        kind = wire.get("kind")
+    elif type(wire) is list:
+        kind = wire[0] if wire else None
+    else:
+        shown = type(wire).__name__
+        raise PacketError(f"{position}: expected a map or an array, got {shown}", data)
     if not isinstance(kind, str):
         raise PacketError(f"{position}: missing or non-string 'kind'", data)
     schema = KINDS.get(kind)
     if schema is None:
         raise PacketError(f"{position}: unknown kind {kind[:40]!r}", data)
     try:
-        return cast(Packet, schema.read(wire))
+        if type(wire) is dict:
+            return cast(Packet, schema.read(wire))
+        return cast(Packet, schema.read_row(cast(list[object], wire)))
     except (FieldError, ValueError, TypeError) as exc:
         raise PacketError(f"{position} ({kind!r}): {exc}", data) from None
+
+
+def _packed_body(body: bytes, data: bytes) -> list[bytes]:
+    """The packets' bins of a packed batch's body."""
+    packed = _unpack_body(body, data)
+    if type(packed) is not list:
+        raise PacketError(f"packed batch body must be an array, got {type(packed).__name__}", data)
+    if not set(map(type, packed)) <= {bytes}:
+        raise PacketError("packed batch body must be an array of bin", data)
+    return packed
+
+
+def _from_packed(packed: bytes, data: bytes, position: str) -> Packet:
+    try:
+        wire = msgpack.unpackb(packed, raw=False, strict_map_key=True)
+    except Exception as exc:  # msgpack raises many types; all mean "not our msgpack"
+        raise PacketError(f"{position} is not valid msgpack: {_first_line(exc)}", data) from None
+    return _from_wire(wire, data, position)
+
+
+def open_packed(data: bytes, key: bytes, *, max_size: int = MAX_FRAME_SIZE) -> list[bytes] | None:
+    """Check a frame and return its packets' bins if it is a packed batch, else ``None``.
+
+    The bins are not read: see :func:`pkts.columns.read_status` for the collector's way.
+
+    Raises:
+        PacketError: for any fault in the frame (other than its packets' contents).
+    """
+    frame_type, body = _open_header(data, key, max_size)
+    if frame_type != PACKED:
+        return None
+    return _packed_body(body, bytes(data))
 
 
 def decode(data: bytes, key: bytes, *, max_size: int = MAX_FRAME_SIZE) -> Packet:
@@ -265,7 +319,7 @@ def decode(data: bytes, key: bytes, *, max_size: int = MAX_FRAME_SIZE) -> Packet
     frame_type, body = _open(data, key, max_size)
     if frame_type != SINGLE:
         raise PacketError("expected a single-packet frame, got a batch", bytes(data))
-    return _from_map(body, bytes(data), "packet")
+    return _from_wire(body, bytes(data), "packet")
 
 
 def decode_batch(data: bytes, key: bytes, *, max_size: int = MAX_FRAME_SIZE) -> list[Packet]:
@@ -277,10 +331,14 @@ def decode_batch(data: bytes, key: bytes, *, max_size: int = MAX_FRAME_SIZE) -> 
     frame_type, body = _open(data, key, max_size)
     raw = bytes(data)
     if frame_type == SINGLE:
-        return [_from_map(body, raw, "packet")]
+        return [_from_wire(body, raw, "packet")]
     if not isinstance(body, list):
         raise PacketError(f"batch body must be an array, got {type(body).__name__}", raw)
-    return [_from_map(wire, raw, f"packet {index}") for index, wire in enumerate(body)]
+    if frame_type == PACKED:
+        if not set(map(type, body)) <= {bytes}:
+            raise PacketError("packed batch body must be an array of bin", raw)
+        return [_from_packed(item, raw, f"packet {index}") for index, item in enumerate(body)]
+    return [_from_wire(wire, raw, f"packet {index}") for index, wire in enumerate(body)]
 
 
 def decode_packed(
@@ -299,7 +357,12 @@ def decode_packed(
     raw = bytes(data)
     body = raw[BODY_OFFSET:]
     if frame_type == SINGLE:
-        return [(_from_map(_unpack_body(body, raw), raw, "packet"), body)]
+        return [(_from_wire(_unpack_body(body, raw), raw, "packet"), body)]
+    if frame_type == PACKED:
+        return [
+            (_from_packed(item, raw, f"packet {index}"), item)
+            for index, item in enumerate(_packed_body(body, raw))
+        ]
     unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, max_buffer_size=len(body) or 1)
     unpacker.feed(body)
     try:
@@ -308,7 +371,7 @@ def decode_packed(
         for index in range(count):
             start = unpacker.tell()
             wire = unpacker.unpack()
-            result.append((_from_map(wire, raw, f"packet {index}"), body[start : unpacker.tell()]))
+            result.append((_from_wire(wire, raw, f"packet {index}"), body[start : unpacker.tell()]))
         if unpacker.tell() != len(body):
             raise ValueError("extra data after the batch")
     except PacketError:

@@ -9,7 +9,7 @@ import enum
 import math
 import types
 import typing
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import attrgetter
 from typing import Any
 
@@ -156,6 +156,20 @@ class KindSchema:
     """Check a decoded map and build the packet from it (raises :class:`FieldError`)."""
     to_map: Callable[[Envelope], dict[str, object]]
     """The wire map of a packet, every field checked as on reading (raises :class:`FieldError`)."""
+    to_row: Callable[[Envelope], list[object]]
+    """The wire row of a packet (``[kind, v, id, …]``, the map's values in order), checked
+    as :attr:`to_map` (raises :class:`FieldError`)."""
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The names of a row's values: ``kind``, then the fields in declared order."""
+        return ("kind", *self.names)
+
+    def read_row(self, row: Sequence[object]) -> Envelope:
+        """Check a decoded row and build the packet from it (raises :class:`FieldError`)."""
+        if len(row) != len(self.names) + 1:
+            raise FieldError(f"expected {len(self.names) + 1} values, got {len(row)}")
+        return self.read(dict(zip(self.keys, row, strict=True)))
 
     def explain(self, fields: Mapping[str, object]) -> None:
         """Raise the :class:`FieldError` that names what is wrong with ``fields``.
@@ -271,19 +285,28 @@ def _slotted(cls: type[Envelope], names: tuple[str, ...]) -> bool:
     return all(isinstance(getattr(cls, name, None), types.MemberDescriptorType) for name in names)
 
 
-def _writer_source(cls: type[Envelope], names: tuple[str, ...], checks: list[str]) -> str:
-    """Source of a straight-line ``to_map(packet)`` for one kind, checking like the reader."""
-    lines = ["def to_map(packet):", "    try:"]
+def _writer_source(
+    cls: type[Envelope], names: tuple[str, ...], checks: list[str], *, row: bool = False
+) -> str:
+    """Source of a straight-line ``to_map(packet)`` (or ``to_row``) for one kind, checking
+    like the reader."""
+    lines = [f"def {'to_row' if row else 'to_map'}(packet):", "    try:"]
     lines += [f"        f{index} = packet.{name}" for index, name in enumerate(names)]
     lines += checks
     lines += [
         "    except (KeyError, TypeError, FieldError):",
         "        explain_map(packet)",
         "        raise",
-        f"    return {{'kind': {cls.kind!r}, "
-        + ", ".join(f"{name!r}: f{i}" for i, name in enumerate(names))
-        + "}",
     ]
+    if row:
+        values = ", ".join(f"f{i}" for i in range(len(names)))
+        lines.append(f"    return [{cls.kind!r}, {values}]")
+    else:
+        lines.append(
+            f"    return {{'kind': {cls.kind!r}, "
+            + ", ".join(f"{name!r}: f{i}" for i, name in enumerate(names))
+            + "}"
+        )
     return "\n".join(lines)
 
 
@@ -307,10 +330,15 @@ def schema_of(cls: type[Envelope]) -> KindSchema:
         compile(_reader_source(cls, names, checks_source), f"<reader of {cls.kind!r}>", "exec"),
         namespace,
     )
-    exec(
-        compile(_writer_source(cls, names, checks_source), f"<writer of {cls.kind!r}>", "exec"),
-        namespace,
-    )
+    for row in (False, True):
+        exec(
+            compile(
+                _writer_source(cls, names, checks_source, row=row),
+                f"<writer of {cls.kind!r}>",
+                "exec",
+            ),
+            namespace,
+        )
     schema = KindSchema(
         cls=cls,
         names=names,
@@ -318,6 +346,7 @@ def schema_of(cls: type[Envelope]) -> KindSchema:
         values=attrgetter(*names),
         read=namespace["read"],
         to_map=namespace["to_map"],
+        to_row=namespace["to_row"],
     )
     namespace["explain"] = schema.explain  # looked up when the generated functions run
     namespace["explain_map"] = schema.explain_map

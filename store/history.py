@@ -1,13 +1,11 @@
 """Rows of the ``history`` tables: every committed status packet with its stream sequence number."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Final, TypeAlias
 
 import apsw
 
-from pkts.status import StatusPacket
-
-__all__ = ["INSERT", "Row", "held", "insert", "max_seq"]
+__all__ = ["INSERT", "Key", "Row", "held", "insert", "max_seq"]
 
 Row: TypeAlias = tuple[int, bytes, str, int, str, str, str, float, bytes]
 """One ``history`` row, in :data:`INSERT`'s order: ``(seq, packet_id, origin, origin_seq,
@@ -20,22 +18,24 @@ INSERT: Final = (
 )
 
 
-def insert(conn: apsw.Connection, rows: Sequence[Row]) -> None:
+Key: TypeAlias = tuple[str, int, bytes]
+"""What a packet is looked up by: ``(origin, origin_seq, packet_id)``."""
+
+
+def insert(conn: apsw.Connection, rows: Iterable[Row]) -> None:
     """Insert history rows (inside the caller's transaction)."""
-    if rows:
-        conn.executemany(INSERT, rows)
+    conn.executemany(INSERT, rows)
 
 
-def held(
-    conn: apsw.Connection, packets: Iterable[StatusPacket], table: str = "history"
-) -> set[bytes]:
-    """The ids of ``packets`` the database's history (or ``cleaned`` table) already holds.
+def held(conn: apsw.Connection, keys: Iterable[Key], table: str = "history") -> set[bytes]:
+    """The ids of the packets of ``keys`` the database's history (or ``cleaned`` table)
+    already holds.
 
     A packet is looked up by origin, origin seq and id: the same packet sent
     twice has all three alike, and the index that leads with the origin stays
     compact (see the ``history`` table in :mod:`store.schema`).
     """
-    bindings = [(packet.origin, packet.seq, packet.id) for packet in packets]
+    bindings = list(keys)
     if not bindings:
         return set()
     found = conn.executemany(

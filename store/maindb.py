@@ -11,7 +11,6 @@ failed (or a crash came between), and :class:`store.Store` repairs it.
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from pkts.status import StatusPacket
 from store import history, schema
 from store.connection import Database, connect
 from store.errors import StoreError
@@ -137,10 +136,10 @@ class MainDb(Database):
         with self.guard("read"):
             return self.conn.execute("SELECT 1 FROM cleaned LIMIT 1").fetchone() is not None
 
-    def cleaned(self, packets: Iterable[StatusPacket]) -> set[bytes]:
-        """The ids of ``packets`` whose history rows ``clean`` removed."""
+    def cleaned(self, keys: Iterable[history.Key]) -> set[bytes]:
+        """The ids of the packets of ``keys`` whose history rows ``clean`` removed."""
         with self.guard("read"):
-            return history.held(self.conn, packets, "cleaned")
+            return history.held(self.conn, keys, "cleaned")
 
     def has_run(self, run_id: int) -> bool:
         """Whether a run of this id exists."""
@@ -172,10 +171,10 @@ class MainDb(Database):
         with self.guard("read"):
             return history.max_seq(self.conn)
 
-    def held(self, packets: Iterable[StatusPacket]) -> set[bytes]:
-        """The ids of ``packets`` the Ack history already holds."""
+    def held(self, keys: Iterable[history.Key]) -> set[bytes]:
+        """The ids of the packets of ``keys`` the Ack history already holds."""
         with self.guard("read"):
-            return history.held(self.conn, packets)
+            return history.held(self.conn, keys)
 
     def load_origins(self) -> dict[str, int]:
         """``origin → last_seq`` as committed."""
@@ -186,7 +185,7 @@ class MainDb(Database):
 
     def write(
         self,
-        acks: Sequence[Row],
+        acks: Iterable[Row],
         summaries: Mapping[int, RunSummary],
         run_heads: Mapping[int, int],
         origins: Iterable[tuple[str, int]],

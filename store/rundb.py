@@ -10,15 +10,15 @@ from the database when next needed.
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 import attrs
 
+from pkts.columns import StatusColumns
 from pkts.enums import State, Status
 from pkts.rollup import rollup
-from pkts.status import StatusChange, StatusPacket, Step
 from store import history, schema
-from store.batch import Part
+from store.batch import Share
 from store.connection import Database, connect
 from store.rows import ArchiveRow, StepRow, TestRow
 from store.tally import RunSummary, Tally
@@ -44,6 +44,8 @@ _INSERT_STEP: Final = (
 
 Key = tuple[str, str]
 """``(testname, item_path)``."""
+
+T = TypeVar("T")
 
 
 def _state(value: object) -> State:
@@ -168,10 +170,10 @@ class RunDb(Database):
         with self.guard("read"):
             return history.max_seq(self.conn)
 
-    def held(self, packets: Iterable[StatusPacket]) -> set[bytes]:
-        """The ids of ``packets`` this run's history already holds."""
+    def held(self, keys: Iterable[history.Key]) -> set[bytes]:
+        """The ids of the packets of ``keys`` this run's history already holds."""
         with self.guard("read"):
-            return history.held(self.conn, packets)
+            return history.held(self.conn, keys)
 
     def origins_since(self, seq: int) -> list[tuple[int, str, int]]:
         """``(seq, origin, origin_seq)`` of history rows after ``seq``, ascending."""
@@ -206,7 +208,7 @@ class RunDb(Database):
 
     # -- writing ------------------------------------------------------------
 
-    def write(self, part: Part, received: float) -> RunSummary:
+    def write(self, columns: StatusColumns, share: Share, received: float) -> RunSummary:
         """Write a batch's new Step and StatusChange packets, inside the open transaction.
 
         Each packet gets a history row; each Step a ``test_steps`` row (its
@@ -214,35 +216,63 @@ class RunDb(Database):
         takes the last StatusChange of the batch. Itemized tests whose items
         changed get their toplevel row rolled up from their items.
 
+        Args:
+            columns: the batch.
+            share: this run's packets of it.
+            received: the home's time of receipt.
+
         Returns:
             The run's roll-up after the batch.
         """
         with self.guard("write"):
-            tests = self._mirror()
-            history.insert(self.conn, part.rows)
-            steps: list[tuple[object, ...]] = []
-            changes: dict[Key, StatusChange] = {}
-            for packet in part.packets:
-                if type(packet) is Step:
-                    test = tests.get((packet.test, packet.item)) or self._new_test(packet, received)
-                    steps.append(
-                        (
-                            test.id,
-                            packet.step,
-                            packet.state,
-                            packet.status,
-                            packet.ts,
-                            packet.logfile,
-                        )
-                    )
-                elif type(packet) is StatusChange:
-                    changes[(packet.test, packet.item)] = packet
-            self._insert_new()
+            self._mirror()
+            history.insert(self.conn, share.history_rows(columns, received))
+            steps = share.among(columns.steps)
             if steps:
-                self.conn.executemany(_INSERT_STEP, steps)
-            self._change(changes.values(), received)
+                self._write_steps(columns, steps, received)
+            changes = share.among(columns.changes)
+            if changes:
+                self._change(columns, changes, received)
             self._roll_up_toplevels(received)
             return self._tally.summary()
+
+    def _write_steps(self, columns: StatusColumns, positions: list[int], received: float) -> None:
+        """Insert the ``test_steps`` rows of the Steps at ``positions`` of ``columns.steps``."""
+        assert self._tests is not None
+        everything = len(positions) == len(columns.steps)
+
+        def pick(column: list[T]) -> list[T]:
+            return column if everything else list(map(column.__getitem__, positions))
+
+        indices = pick(columns.steps)
+        keys = list(
+            zip(
+                map(columns.tests.__getitem__, indices),
+                map(columns.items.__getitem__, indices),
+                strict=True,
+            )
+        )
+        tests = list(map(self._tests.get, keys))
+        if None in tests:  # a Step of a test with no row yet
+            for position, test in enumerate(tests):
+                if test is None:
+                    key = keys[position]
+                    tests[position] = self._tests.get(key) or self._new_test(
+                        key, columns.ts[indices[position]], received
+                    )
+            self._insert_new()
+        self.conn.executemany(
+            _INSERT_STEP,
+            zip(
+                [test.id for test in tests],  # type: ignore[union-attr]
+                pick(columns.step_names),
+                pick(columns.step_states),
+                pick(columns.step_statuses),
+                map(columns.ts.__getitem__, indices),
+                pick(columns.step_logfiles),
+                strict=True,
+            ),
+        )
 
     def remove(self, keys: Iterable[Key], received: float) -> Removal:
         """Delete tests' rows, steps, data and history, inside the open transaction.
@@ -327,33 +357,48 @@ class RunDb(Database):
             self.conn.executemany(_INSERT_TEST, self._new_rows)
             self._new_rows = []
 
-    def _new_test(self, packet: Step, received: float) -> _Test:
-        """Insert a ``NOT_STARTED`` row for the test a Step is about."""
-        values = (
-            packet.test,
-            packet.item,
-            State.NOT_STARTED,
-            Status.NA,
-            "",
-            "",
-            packet.ts,
-            received,
-        )
-        return self._insert((packet.test, packet.item), values)
+    def _new_test(self, key: Key, ts: float, received: float) -> _Test:
+        """Add a ``NOT_STARTED`` row for the test a Step is about."""
+        name, item = key
+        return self._insert(key, (name, item, State.NOT_STARTED, Status.NA, "", "", ts, received))
 
-    def _change(self, changes: Iterable[StatusChange], received: float) -> None:
-        """Upsert the tests rows of the batch's last StatusChange per test."""
+    def _change(self, columns: StatusColumns, positions: list[int], received: float) -> None:
+        """Upsert the tests rows of the batch's last StatusChange per test (``positions``:
+        this run's, in ``columns.changes``)."""
         assert self._tests is not None
+        indices = columns.changes
+        tests, items = columns.tests, columns.items
+        # The last position of each test wins: a dict keeps the last value per key.
+        last = dict(
+            zip(
+                zip(
+                    [tests[indices[position]] for position in positions],
+                    [items[indices[position]] for position in positions],
+                    strict=True,
+                ),
+                positions,
+                strict=True,
+            )
+        )
+        states, statuses = columns.change_states, columns.change_statuses
+        hosts, comments, ts = columns.change_hosts, columns.change_comments, columns.ts
         updates = []
-        for packet in changes:
-            key = (packet.test, packet.item)
-            values = (packet.state, packet.status, packet.host, packet.comment, packet.ts, received)
+        for key, position in last.items():
+            state, status = states[position], statuses[position]
+            values = (
+                state,
+                status,
+                hosts[position],
+                comments[position],
+                ts[indices[position]],
+                received,
+            )
             test = self._tests.get(key)
             if test is None:
-                self._insert(key, (packet.test, packet.item, *values))
+                self._insert(key, (*key, *values))
                 continue
             updates.append((*values, test.id))
-            self._set(key, test, packet.state, packet.status)
+            self._set(key, test, state, status)
         self._insert_new()
         if updates:
             self.conn.executemany(_UPDATE_TEST, updates)

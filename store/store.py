@@ -4,6 +4,7 @@ import collections
 import fcntl
 import itertools
 import logging
+import operator
 import os
 import threading
 import time
@@ -12,10 +13,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final, Self
 
+import pkts
+from pkts.columns import StatusColumns
 from pkts.control import Control
 from pkts.link import Heartbeat
 from pkts.status import Ack, StatusPacket
-from store.batch import MAIN, Part, Routed, number
+from store.batch import MAIN, Share, number
 from store.connection import Database
 from store.errors import StoreError
 from store.journal import Journal
@@ -31,6 +34,11 @@ log = logging.getLogger(__name__)
 
 MAX_OPEN_RUNS: Final = 64
 """Run databases the writer keeps open between batches (least recently used are closed)."""
+
+
+def _keys(columns: StatusColumns, indices: Iterable[int]) -> list[tuple[str, int, bytes]]:
+    """``(origin, origin_seq, packet_id)`` of the packets at ``indices``: how they are held."""
+    return [(columns.origins[i], columns.seqs[i], columns.ids[i]) for i in indices]
 
 
 def _take_lock(dbdir: Path) -> int:
@@ -194,7 +202,7 @@ class Store:
             log.warning(
                 "%s: repairing %d run(s) after an interrupted batch", self.dbdir, len(self._dirty)
             )
-            self._apply([], 0, time.time())
+            self._apply(StatusColumns(), {}, None, time.time())
 
     # -- runs ---------------------------------------------------------------
 
@@ -252,7 +260,31 @@ class Store:
         received: float | None = None,
         packed: Sequence[bytes] | None = None,
     ) -> list[tuple[int, StatusPacket]]:
-        """Commit a batch of status packets.
+        """Commit a batch of status packets: :meth:`apply_columns` for packets as objects.
+
+        Args:
+            packets: the batch, in the order the senders meant.
+            received: the home's time of receipt (default: now).
+            packed: each packet's bytes as :func:`pkts.pack` makes them, when
+                the caller has them already; saves packing every packet again
+                for the history.
+
+        Returns:
+            The packets newly committed, with their stream sequence numbers, in input order.
+
+        Raises:
+            StoreError: as :meth:`apply_columns`, or a packet cannot be packed.
+        """
+        try:
+            columns = StatusColumns.of(packets, packed)
+        except pkts.PacketError as exc:
+            raise StoreError(f"cannot store a status packet: {exc}") from exc
+        return [(seq, packets[index]) for seq, index in self.apply_columns(columns, received)]
+
+    def apply_columns(
+        self, columns: StatusColumns, received: float | None = None
+    ) -> list[tuple[int, int]]:
+        """Commit a batch of status packets given by columns.
 
         Step and StatusChange packets go to their run's database (the run is
         created on first sight), Acks to ``main.db``'s history. A packet whose
@@ -265,14 +297,12 @@ class Store:
         packet is applied anyway).
 
         Args:
-            packets: the batch, in the order the senders meant.
+            columns: the batch, in the order the senders meant.
             received: the home's time of receipt (default: now).
-            packed: each packet's map as :func:`pkts.pack` makes it, when the
-                caller has it already (:func:`pkts.decode_packed`); saves
-                encoding every packet again for the history.
 
         Returns:
-            The packets newly committed, with their stream sequence numbers, in input order.
+            ``(stream seq, index in the batch)`` of each packet newly
+            committed, in input order.
 
         Raises:
             StoreError: nothing of the batch can be reported as committed
@@ -284,58 +314,78 @@ class Store:
                 a later one was, so the stream may have holes after a failure.
         """
         now = time.time() if received is None else received
-        if packed is not None and len(packed) != len(packets):
-            raise ValueError("apply: packed must have one entry per packet")
         with self._lock:
-            routed, suspects = self._route(packets, packed, now)
-            if not routed and not self._dirty:
+            kept = self._fresh(columns)
+            routes = self._route(columns, kept, now)
+            if not routes and not self._dirty:
                 return []
-            return self._apply(routed, suspects, now)
+            return self._apply(columns, routes, kept, now)
+
+    def _suspects(self, columns: StatusColumns, origins: Mapping[str, int]) -> list[int]:
+        """Indices of the packets with a seq at or below their origin's last committed one
+        (only those can be held already)."""
+        lasts = map(origins.get, columns.origins, itertools.repeat(0))
+        return list(itertools.compress(itertools.count(), map(operator.le, columns.seqs, lasts)))
+
+    def _fresh(self, columns: StatusColumns) -> list[int] | None:
+        """Indices of the packets that are not repeats within the batch nor retries of
+        cleaned ones, or ``None`` if that is all of them."""
+        ids = columns.ids
+        cleaned = self._cleaned_retries(columns) if self._any_cleaned else set()
+        if not cleaned and len(set(ids)) == len(ids):
+            return None
+        seen = set(cleaned)
+        kept = []
+        for index, packet_id in enumerate(ids):
+            if packet_id not in seen:
+                seen.add(packet_id)
+                kept.append(index)
+        return kept
+
+    def _cleaned_retries(self, columns: StatusColumns) -> set[bytes]:
+        """Ids of packets that ``clean`` removed from the history (only a retry, with a seq
+        at or below its origin's last, can be one): they are not new, and no run is made
+        for them."""
+        suspects = self._suspects(columns, self._origins)
+        return self._db().cleaned(_keys(columns, suspects)) if suspects else set()
 
     def _route(
-        self, packets: Sequence[StatusPacket], packed: Sequence[bytes] | None, now: float
-    ) -> tuple[list[Routed], int]:
-        """Drop repeats within the batch; pair each packet with its database (run id or main).
+        self, columns: StatusColumns, kept: list[int] | None, now: float
+    ) -> dict[int, list[int]]:
+        """Each database's (run id, or MAIN for Acks) indices of the packets in ``kept``."""
+        indices = range(len(columns)) if kept is None else kept
+        if not indices:
+            return {}
+        kinds, targets, runnames = columns.kinds, columns.targets, columns.runnames
+        if kept is None and Ack.kind not in set(kinds):
+            runs = dict.fromkeys(zip(targets, runnames, strict=True))  # in order of appearance
+            if len(runs) == 1:
+                ((target, runname),) = runs
+                return {self._route_run(target, runname, now): list(indices)}
+        routes: dict[int, list[int]] = collections.defaultdict(list)
+        for index in indices:
+            if kinds[index] == Ack.kind:
+                routes[MAIN].append(index)
+            else:
+                routes[self._route_run(targets[index], runnames[index], now)].append(index)
+        return dict(routes)
 
-        Returns:
-            The routed packets, and how many of them have a seq at or below
-            their origin's last committed one (only those can be held already).
-        """
-        run_ids = self._run_ids
-        origins = self._origins
-        # Retries of packets whose tests were cleaned since: not new, and no run is made for them.
-        seen = self._cleaned_retries(packets) if self._any_cleaned else set()
-        routed: list[Routed] = []
-        suspects = 0
-        for packet, raw in zip(packets, packed or itertools.repeat(None), strict=False):
-            packet_id = packet.id
-            if packet_id in seen:
-                continue
-            seen.add(packet_id)
-            if packet.seq <= origins.get(packet.origin, 0):
-                suspects += 1
-            if isinstance(packet, Ack):
-                routed.append((MAIN, packet, raw))
-                continue
-            run_id = run_ids.get((packet.target, packet.runname))
-            if run_id is None:
-                run_id = self._run(packet.target, packet.runname, now)
-                assert run_id is not None
-            routed.append((run_id, packet, raw))
-        return routed, suspects
-
-    def _cleaned_retries(self, packets: Sequence[StatusPacket]) -> set[bytes]:
-        """Ids of ``packets`` that ``clean`` removed from the history (only a retry, with a seq
-        at or below its origin's last, can be one)."""
-        origins = self._origins
-        suspects = [p for p in packets if p.seq <= origins.get(p.origin, 0)]
-        return self._db().cleaned(suspects) if suspects else set()
+    def _route_run(self, target: str, runname: str, now: float) -> int:
+        run_id = self._run_ids.get((target, runname))
+        if run_id is None:
+            run_id = self._run(target, runname, now)
+            assert run_id is not None
+        return run_id
 
     def _apply(
-        self, routed: list[Routed], suspects: int, now: float
-    ) -> list[tuple[int, StatusPacket]]:
+        self,
+        columns: StatusColumns,
+        routes: dict[int, list[int]],
+        kept: list[int] | None,
+        now: float,
+    ) -> list[tuple[int, int]]:
         main = self._db()
-        rundbs = {key: self._rundb(key) for key in sorted({key for key, _, _ in routed} - {MAIN})}
+        rundbs = {key: self._rundb(key) for key in sorted(routes.keys() - {MAIN})}
         for run_id in self._dirty:
             self._rundb(run_id)
         dbs: list[Database] = [*rundbs.values(), main]
@@ -344,25 +394,32 @@ class Store:
                 db.begin()
             origins = dict(self._origins)
             summaries, heads, changed = self._repair(origins)
-            new = self._dedupe(routed, rundbs, origins) if suspects or changed else routed
-            if not new and not summaries:
+            suspects = self._suspects(columns, origins) if routes else []
+            if suspects:
+                routes, kept = self._dedupe(columns, routes, kept, suspects, rundbs)
+            if not routes and not summaries:
                 self._abort(dbs)
                 return []
-            batch = number(new, self._head, origins, now)
-            for key, part in batch.parts.items():
+            batch = number(columns, routes, kept, self._head, origins)
+            for key, share in batch.shares.items():
                 if key != MAIN:
-                    summaries[key] = rundbs[key].write(part, now)
-                    heads[key] = part.last_seq
+                    summaries[key] = rundbs[key].write(columns, share, now)
+                    heads[key] = share.last_seq
             changed.update(batch.changed)
-            head = self._head + len(new)
-            main_part = batch.parts.get(MAIN)
+            head = self._head + len(batch.committed)
+            acks = batch.shares.get(MAIN)
             main.write(
-                main_part.rows if main_part else [], summaries, heads, changed.items(), head, now
+                acks.history_rows(columns, now) if acks else [],
+                summaries,
+                heads,
+                changed.items(),
+                head,
+                now,
             )
         except BaseException:
             self._abort(dbs)
             raise
-        self._commit(rundbs, batch.parts, head, origins)
+        self._commit(rundbs, batch.shares, head, origins)
         for gap in batch.gaps:
             log.warning("%s", gap)
         self._trim()
@@ -391,28 +448,44 @@ class Store:
         return summaries, heads, changed
 
     def _dedupe(
-        self, routed: list[Routed], rundbs: Mapping[int, RunDb], origins: Mapping[str, int]
-    ) -> list[Routed]:
-        """The routed packets whose ids their database does not hold yet.
+        self,
+        columns: StatusColumns,
+        routes: dict[int, list[int]],
+        kept: list[int] | None,
+        suspects: list[int],
+        rundbs: Mapping[int, RunDb],
+    ) -> tuple[dict[int, list[int]], list[int] | None]:
+        """The routes and kept indices without the packets their database holds already.
 
-        Only packets with a seq at or below their origin's last committed seq
-        are looked up: a database holds a packet under its origin and seq, and
-        ``origins`` (repaired first, see :meth:`_repair`) is at least the seq
-        of every packet committed from that origin. Live traffic, whose seqs
-        only grow, needs no lookups; retries do. The history's unique key
-        would refuse a repeat that slipped through, failing the batch loudly.
+        Only ``suspects``, the packets with a seq at or below their origin's
+        last committed seq, are looked up: a database holds a packet under its
+        origin and seq, and the origins (repaired first, see :meth:`_repair`)
+        are at least the seq of every packet committed from that origin. Live
+        traffic, whose seqs only grow, needs no lookups; retries do. The
+        history's unique key would refuse a repeat that slipped through,
+        failing the batch loudly.
         """
-        groups: dict[int, list[StatusPacket]] = collections.defaultdict(list)
-        for key, packet, _ in routed:
-            if packet.seq <= origins.get(packet.origin, 0):
-                groups[key].append(packet)
+        key_of = {index: key for key, indices in routes.items() for index in indices}
+        groups: dict[int, list[int]] = collections.defaultdict(list)
+        for index in suspects:
+            if index in key_of:
+                groups[key_of[index]].append(index)
         held: set[bytes] = set()
         for key, group in groups.items():
             db: MainDb | RunDb = self._db() if key == MAIN else rundbs[key]
-            held |= db.held(group)
+            held |= db.held(_keys(columns, group))
         if not held:
-            return routed
-        return [routed_packet for routed_packet in routed if routed_packet[1].id not in held]
+            return routes, kept
+        ids = columns.ids
+        fresh = {
+            key: [index for index in indices if ids[index] not in held]
+            for key, indices in routes.items()
+        }
+        order = range(len(columns)) if kept is None else kept
+        return (
+            {key: indices for key, indices in fresh.items() if indices},
+            [index for index in order if ids[index] not in held],
+        )
 
     def _abort(self, dbs: Sequence[Database]) -> None:
         for db in dbs:
@@ -423,7 +496,7 @@ class Store:
     def _commit(
         self,
         rundbs: Mapping[int, RunDb],
-        parts: Mapping[int, Part],
+        shares: Mapping[int, Share],
         head: int,
         origins: dict[str, int],
     ) -> None:
@@ -436,8 +509,8 @@ class Store:
                 rundb.commit()
                 pending.remove(rundb)
                 committed.append(run_id)
-                if run_id in parts:
-                    committed_head = max(committed_head, parts[run_id].last_seq)
+                if run_id in shares:
+                    committed_head = max(committed_head, shares[run_id].last_seq)
             self._db().commit()
         except BaseException:
             # Packets of the run databases that did commit are held now: a

@@ -63,3 +63,18 @@ def sign_raw(body: bytes, key: bytes, *, frame_type: int = SINGLE) -> bytes:
     """A correctly signed frame around any body bytes, to reach the checks behind the MAC."""
     header = MAGIC + bytes((1, frame_type))
     return header + hmac.new(key, header + body, hashlib.sha256).digest() + body
+
+
+# Bodies that are correctly signed (an insider's or a buggy sender's) but are not packets.
+msgpack_values: st.SearchStrategy[Any] = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats()
+    | st.text(max_size=20)
+    | st.binary(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=20,
+)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from strategies import KIND_CLASSES, any_packet, packets_of, sign_raw
 
 import pkts
-from pkts.codec import BATCH, BODY_OFFSET, HEADER_SIZE, MAGIC, SINGLE
+from pkts.codec import BATCH, BODY_OFFSET, HEADER_SIZE, MAGIC, PACKED, SINGLE
 from pkts.control import Archive, Run
 from pkts.status import Ack, Step
 
@@ -26,8 +26,11 @@ def sign(body_object: object, *, frame_type: int = SINGLE) -> bytes:
 
 
 def wire(packet: pkts.Packet) -> dict[str, object]:
-    """The msgpack map of a packet, as a sender would write it."""
-    result: dict[str, object] = msgpack.unpackb(pkts.encode(packet, KEY)[BODY_OFFSET:])
+    """The msgpack map of a packet (a status packet's row, as a sender writes it, made a map)."""
+    body = msgpack.unpackb(pkts.encode(packet, KEY)[BODY_OFFSET:])
+    if isinstance(body, list):
+        return dict(zip(pkts.KINDS[body[0]].keys, body, strict=True))
+    result: dict[str, object] = body
     return result
 
 
@@ -188,9 +191,14 @@ def test_bodies_that_are_not_packets() -> None:
         sign_raw(b"\xc1", KEY): "body is not valid msgpack",
         sign_raw(b"\xa1\xff", KEY): "body is not valid msgpack",  # a str of invalid UTF-8
         sign_raw(msgpack.packb({"kind": "run"}) + b"\x00", KEY): "body is not valid msgpack",
-        sign([1, 2]): "packet: expected a map, got list",
+        sign([1, 2]): "packet: missing or non-string 'kind'",
+        sign(5): "packet: expected a map or an array, got int",
         sign({"kind": "run"}, frame_type=BATCH): "batch body must be an array",
-        sign([wire(step_packet()), 5], frame_type=BATCH): "packet 1: expected a map, got int",
+        sign([wire(step_packet()), 5], frame_type=BATCH): "packet 1: expected a map or an array",
+        sign({"kind": "run"}, frame_type=PACKED): "batch body must be an array",
+        sign([pkts.pack(step_packet()), 5], frame_type=PACKED): "array of bin",
+        sign([pkts.pack(step_packet()), b"\xc1"], frame_type=PACKED): "packet 1 is not valid",
+        sign([b"\x95"], frame_type=PACKED): "packet 0 is not valid msgpack",
     }
     for frame, reason in cases.items():
         with pytest.raises(pkts.PacketError, match=reason):

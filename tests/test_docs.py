@@ -34,6 +34,13 @@ def test_identity_fields_are_those_of_step_and_status_change() -> None:
         assert list(pkts.KINDS[kind].names[5:9]) == IDENTITY
 
 
+def test_status_rows_are_laid_out_as_written() -> None:
+    rows = re.findall(r'^\["(\w+)", ([\w, ]+)\]$', DOC, flags=re.MULTILINE)
+    assert sorted(kind for kind, _ in rows) == sorted(pkts.codec.ROW_KINDS)
+    for kind, values in rows:
+        assert ["kind", *values.split(", ")] == list(pkts.KINDS[kind].keys), kind
+
+
 def test_worked_example_is_a_real_frame() -> None:
     block = DOC.split("## Worked example", 1)[1].split("```")[1]
     frame = bytes.fromhex(block)

@@ -1,0 +1,110 @@
+"""Reading status packets by columns agrees with reading them one by one."""
+
+import msgpack
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import msgpack_values, packets_of, sign_raw
+
+import pkts
+from pkts.codec import PACKED
+from pkts.columns import StatusColumns, read_status
+from pkts.control import Run
+from pkts.status import Ack, StatusChange, StatusPacket, Step
+
+KEY = b"c" * 32
+COLUMNS = [name for name in StatusColumns.__slots__ if not name.startswith("_")]
+
+status_packets = st.one_of(packets_of(Step), packets_of(StatusChange), packets_of(Ack))
+
+
+def same_columns(one: StatusColumns, other: StatusColumns) -> None:
+    for name in COLUMNS:
+        assert getattr(one, name) == getattr(other, name), name
+
+
+@settings(max_examples=300)
+@given(st.lists(status_packets, max_size=30))
+def test_a_frame_of_status_packets_reads_as_its_packets(packets: list[StatusPacket]) -> None:
+    frame = pkts.encode_batch(packets, KEY)
+    columns = read_status(frame, KEY)
+    assert columns is not None
+    same_columns(columns, StatusColumns.of(packets))
+    assert [columns.packet(index) for index in range(len(columns))] == packets
+
+
+@settings(max_examples=1000)
+@given(
+    st.lists(st.one_of(packets_of(Step), packets_of(StatusChange)), min_size=1, max_size=5),
+    st.data(),
+    msgpack_values,
+)
+def test_any_value_anywhere_is_read_as_decode_batch_reads_it(
+    packets: list[StatusPacket], data: st.DataObject, value: object
+) -> None:
+    """A row with one value replaced: refused by both readers, or read alike by both."""
+    rows = [msgpack.unpackb(pkts.pack(packet)) for packet in packets]
+    row = data.draw(st.sampled_from(rows))
+    row[data.draw(st.integers(min_value=0, max_value=len(row) - 1))] = value
+    packed = [msgpack.packb(row, use_bin_type=True) for row in rows]
+    frame = pkts.seal(packed, KEY)
+    try:
+        expected = pkts.decode_batch(frame, KEY)
+    except pkts.PacketError as exc:
+        reason = str(exc)
+    else:
+        reason = ""
+    if reason:
+        with pytest.raises(pkts.PacketError) as caught:
+            read_status(frame, KEY)
+        assert str(caught.value) == reason
+        return
+    columns = read_status(frame, KEY)
+    if not all(isinstance(packet, Step | StatusChange | Ack) for packet in expected):
+        assert columns is None
+        return
+    assert columns is not None
+    assert [columns.packet(index) for index in range(len(columns))] == expected
+    same_columns(columns, StatusColumns.of(expected, packed))  # type: ignore[arg-type]
+
+
+def test_maps_and_ints_for_floats_are_read_too() -> None:
+    step = Step(seq=1, target="a/b", runname="r", test="t", step="s", state=pkts.StepState.START)
+    wire = msgpack.unpackb(pkts.pack(step))
+    as_map = dict(zip(pkts.KINDS["step"].keys, wire, strict=True))
+    as_map["ts"] = 5
+    frame = sign_raw(msgpack.packb([msgpack.packb(as_map)]), KEY, frame_type=PACKED)
+    columns = read_status(frame, KEY)
+    assert columns is not None
+    assert columns.ts == [5.0]
+    assert columns.packet(0).ts == 5.0
+
+
+def test_other_frames_are_left_to_decode_batch() -> None:
+    run = Run(target="a/b", runname="r")
+    step = Step(seq=1, target="a/b", runname="r", test="t", step="s", state=pkts.StepState.START)
+    assert read_status(pkts.encode(step, KEY), KEY) is None  # a single-packet frame
+    assert read_status(pkts.encode_batch([step, run], KEY), KEY) is None  # not all status
+    empty = read_status(pkts.encode_batch([], KEY), KEY)
+    assert empty is not None
+    assert len(empty) == 0
+    with pytest.raises(pkts.PacketError, match="bad MAC"):
+        read_status(pkts.encode_batch([step], b"x" * 32), KEY)
+
+
+def test_joined_batches_keep_their_order() -> None:
+    make = [
+        Step(seq=n, target="a/b", runname="r", test="t", step="s", state=pkts.StepState.START)
+        for n in range(1, 4)
+    ]
+    change = StatusChange(
+        seq=4, target="a/b", runname="r", test="t", state=pkts.State.RUNNING, status=pkts.Status.NA
+    )
+    one = read_status(pkts.encode_batch([*make[:2], change], KEY), KEY)
+    other = StatusColumns.of([make[2]])
+    assert one is not None
+    joined = StatusColumns.join([one, other])
+    assert joined.steps == [0, 1, 3]
+    assert joined.changes == [2]
+    assert [joined.packet(index) for index in range(4)] == [*make[:2], change, make[2]]
+    assert joined.packed[3] == pkts.pack(make[2])
