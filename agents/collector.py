@@ -227,11 +227,32 @@ class Collector:
             StoreError: they could not be committed.
             TimeoutError: the writer did not get to them in time.
         """
+        self.submit(packets)()
+
+    def submit(self, packets: Sequence[StatusPacket]) -> Callable[[], None]:
+        """Queue status packets made in this process for commit, behind everything queued
+        before them; the function returned waits until they are committed.
+
+        Packets queued one after the other are committed in that order, maybe in
+        the same group: a caller that must keep its packets in order queues them
+        under its own lock and waits outside it.
+
+        Raises:
+            TimeoutError: the queue stayed full (from this call); as :meth:`commit`
+                (from the function returned).
+        """
         if not packets:
-            return
+            return _done
         job = _Job(columns=StatusColumns.of(packets))
-        self._jobs.put(job, timeout=REPLY_TIMEOUT)
-        job.done.result(timeout=REPLY_TIMEOUT)
+        try:
+            self._jobs.put(job, timeout=REPLY_TIMEOUT)
+        except queue.Full:
+            raise TimeoutError("the collector's queue stayed full") from None
+
+        def wait() -> None:
+            job.done.result(timeout=REPLY_TIMEOUT)
+
+        return wait
 
     def _submit(self, job: _Job, ids: list[bytes]) -> bytes:
         try:
@@ -351,6 +372,10 @@ class Collector:
                 _log.warning("agent %s is lost: no heartbeat for twice its interval", name)
         except StoreError as exc:
             self._report_store_error(exc)
+
+
+def _done() -> None:
+    """Nothing to wait for."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -51,7 +51,9 @@ _log = logging.getLogger(__name__)
 ORIGIN: Final = "home"
 """Origin of the status packets and tasks the home makes."""
 
-Commit = Callable[[Sequence[StatusPacket]], None]
+Submit = Callable[[Sequence[StatusPacket]], Callable[[], None]]
+"""Queues status packets for commit behind those queued before; the function it returns
+waits until they are committed (:meth:`agents.collector.Collector.submit`)."""
 
 _GOOD: Final = frozenset(GOOD_FOR_DEPENDENTS) - {Status.CHECK}
 """Statuses of a completed test that a plain ``run`` leaves alone."""
@@ -142,12 +144,12 @@ class Dispatcher:
     """
 
     def __init__(
-        self, area: Area, store: Store, commit: Commit, *, agent_grace: float = AGENT_GRACE
+        self, area: Area, store: Store, submit: Submit, *, agent_grace: float = AGENT_GRACE
     ) -> None:
         self.area = area
         self.store = store
         self.agent_grace = agent_grace
-        self._commit = commit
+        self._submit = submit
         self._next_liveness = 0.0
         self._started = time.time()
         self._lock = threading.RLock()
@@ -456,8 +458,11 @@ class Dispatcher:
                     launch.progress.update(ref, State.LAUNCHED, Status.NA)
                     packets.append(self._change(ref, State.LAUNCHED, Status.NA, host=agent.name))
                 tasks = list(agent.outbox.values())
-            self._commit(packets)  # LAUNCHED is committed before the agent hears of the test
-            return tasks
+            committed = self._submit(packets)
+        # LAUNCHED is committed before the agent hears of the test. Waiting outside the lock
+        # lets other pulls queue theirs meanwhile, to be committed in the same group.
+        committed()
+        return tasks
 
     def _kill_given_up(self, agent: _Agent, pull: Pull) -> None:
         """Kill what a returning agent still runs of the tests marked DEAD in its absence."""
@@ -581,6 +586,10 @@ class Dispatcher:
         return packets
 
     # -- packets the home makes ---------------------------------------------------------
+
+    def _commit(self, packets: Sequence[StatusPacket]) -> None:
+        """Commit packets; returns once they are committed."""
+        self._submit(packets)()
 
     def _report(self, changes: Sequence[Change]) -> None:
         """Commit record changes the chores made (their books follow through :meth:`observe`)."""

@@ -92,7 +92,7 @@ class Home:
             self.store = store = Store(self.area.dbdir, self.area.fields, durable=durable)
             self.collector = self._collector(listen, publish)
             self.dispatcher = Dispatcher(
-                self.area, self.store, self.collector.commit, agent_grace=agent_grace
+                self.area, self.store, self.collector.submit, agent_grace=agent_grace
             )
         except BaseException:
             if store is not None:

@@ -133,11 +133,21 @@ class SeenTasks:
     def finish(self, task_id: bytes) -> None:
         """The run task's test has ended and its end is reported (in the spool).
 
+        Committed with ``synchronous=NORMAL``, like the spool that holds the
+        test's end: it survives a crash of the process; after an OS crash or a
+        power loss the next agent may report as DEAD a test whose end was lost
+        with the spool's last packets anyway. The next :meth:`add` syncs it.
+
         Raises:
             apsw.Error: the write failed.
         """
-        with self._lock, self._db:
-            self._db.execute("DELETE FROM unfinished WHERE id = ?", (task_id,))
+        with self._lock:
+            self._db.pragma("synchronous", "NORMAL")
+            try:
+                with self._db:
+                    self._db.execute("DELETE FROM unfinished WHERE id = ?", (task_id,))
+            finally:
+                self._db.pragma("synchronous", "FULL")
 
     def unfinished(self) -> list[tuple[bytes, TestRef]]:
         """The run tasks noted unfinished, with their tests."""

@@ -16,7 +16,7 @@ import attrs
 from agents.area.config import ConfigError, Origin
 from agents.area.items import Item
 from agents.area.model import Area, RunConfig, TestConfig
-from agents.area.paths import run_dir, run_root
+from agents.area.paths import instance_path, run_root
 from agents.area.report import TestRef
 from agents.area.runner import StepSpec, TestJob
 from agents.area.testpatt import SelectionError, TestPatt
@@ -164,7 +164,7 @@ def plan_run(
             _log.warning("%s", note)
     tests: dict[str, PlannedTest] = {}
     for name in order:
-        test = _plan_test(area, read[name], chosen[name], patt, run_env, target, runname)
+        test = _plan_test(area, read[name], chosen[name], patt, run_env, (target, runname, root))
         if test.instances or test.comment:  # else the testpatt chose none of its items
             tests[name] = test
     if not tests:
@@ -178,9 +178,11 @@ def _plan_test(
     named: bool,
     patt: TestPatt,
     run_env: Mapping[str, str],
-    target: str,
-    runname: str,
+    run: tuple[str, str, Path],
 ) -> PlannedTest:
+    """Plan one test's instances; ``run`` is the target, the run name and the run's
+    checked directory (:func:`run_root`)."""
+    target, runname, root = run
     items = test.items(run_env, Path(run_env["MT_RUNPATH"]))
     steps = tuple(StepSpec(step.name, step.command) for step in test.steps())
     runtimelim = test.runtimelim(area.runtimelim)
@@ -189,7 +191,7 @@ def _plan_test(
         if named and not patt.matches(test.name, item.path):
             continue
         ref = TestRef(target, runname, test.name, item.path)
-        directory = run_dir(area.linktree, target, runname, test.name, item.path)
+        directory = instance_path(root, area.linktree, test.name, item.path)
         job = TestJob(
             ref=ref,
             rundir=directory,

@@ -21,6 +21,7 @@ this module knows nothing of sockets or config files.
 
 import contextlib
 import ctypes
+import functools
 import logging
 import os
 import shutil
@@ -31,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Final
 
 import attrs
 
@@ -268,16 +269,22 @@ class TestProcess:
         return _StepEnd(pkts.Status.FAIL, exit_code, logfile, comment=f"step {spec.name!r} {how}")
 
     def _start(self, spec: StepSpec, log: BinaryIO) -> subprocess.Popen[bytes]:
+        setpriv = _setpriv()
+        if setpriv is not None:  # $0 of the step's shell is then its full path
+            argv = [setpriv, *_SETPRIV_ARGS, _BASH, "-c", spec.command]
+            executable, hook = setpriv, None
+        else:
+            argv, executable, hook = ["bash", "-c", spec.command], _BASH, _die_with_runner()
         return subprocess.Popen(
-            ["bash", "-c", spec.command],
-            executable=_BASH,
+            argv,
+            executable=executable,
             cwd=self._job.rundir,
             env=dict(self._job.env),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # own session and process group, the unit we stop
-            preexec_fn=_die_with_runner(),
+            preexec_fn=hook,
         )
 
     def _supervise(
@@ -459,6 +466,33 @@ def _load_prctl() -> Callable[..., int] | None:
 
 
 _PRCTL = _load_prctl()
+
+
+_SETPRIV_ARGS: Final = ("--pdeathsig", "KILL", "--")
+
+
+@functools.cache
+def _setpriv() -> str | None:
+    """util-linux's ``setpriv``, if it is there and can set the parent-death signal.
+
+    Started through it, a step gets ``PR_SET_PDEATHSIG`` without Python running
+    in the child between fork and exec, so ``subprocess`` can use ``vfork``: a
+    step costs about 2 ms of CPU less in an agent of some 50 MB, where copying
+    the page tables for a full ``fork`` is most of the cost. Unlike the
+    ``preexec_fn`` below, it does not check that the runner is still there once
+    the signal is set: a runner killed in the fraction of a millisecond before
+    that leaves the step running.
+    """
+    path = shutil.which("setpriv")
+    if path is None:
+        return None
+    try:
+        probe = subprocess.run(
+            [path, *_SETPRIV_ARGS, "true"], capture_output=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return path if probe.returncode == 0 else None
 
 
 def _die_with_runner() -> Callable[[], None] | None:

@@ -111,6 +111,20 @@ def test_a_symlink_leading_out_is_refused(tmp_path: Path) -> None:
     assert check_relative("item path", "STUCK/DEAD/PASS") == "STUCK/DEAD/PASS"
 
 
+def test_a_symlink_below_the_run_directory_is_followed(tmp_path: Path) -> None:
+    linktree = tmp_path / "lt"
+    run = linktree / "ubuntu" / "x86" / "nightly"
+    (run / "t").mkdir(parents=True)
+    (linktree / "shared").mkdir()
+    (run / "t" / "a").symlink_to(tmp_path)  # an item's parent leads out
+    with pytest.raises(PathError, match="leads out of the linktree"):
+        run_dir(linktree, "ubuntu/x86", "nightly", "t", "a/1")
+    (run / "u").symlink_to(linktree / "shared")  # a test dir that stays in the linktree
+    assert run_dir(linktree, "ubuntu/x86", "nightly", "u", "a/1") == run / "u" / "a" / "1"
+    (run / "file").write_text("")  # nothing below a file can be a link
+    assert run_dir(linktree, "ubuntu/x86", "nightly", "file", "x") == run / "file" / "x"
+
+
 def test_rollup_worst_status_and_bad_endings_count_as_check() -> None:
     done = State.COMPLETED
     assert rollup([(done, Status.PASS), (done, Status.FAIL)]) == (done, Status.FAIL)
