@@ -61,6 +61,9 @@ MAX_GROUP: Final = 20000
 """Most status packets committed in one group transaction."""
 PUBLISH_BATCH: Final = 500
 """Most packets in one published frame."""
+PUBLISH_BYTES: Final = 1_000_000
+"""Packed bytes a published frame (or a query's answer) aims at; one packet of up to
+:data:`pkts.MAX_PACKET_SIZE` goes alone."""
 REPLY_TIMEOUT: Final = 30.0
 """Seconds a worker waits for the writer before answering with an error."""
 LINGER: Final = 0.003
@@ -172,7 +175,7 @@ class Collector:
         if isinstance(packets, StatusColumns):
             if not len(packets):
                 return self._receipt()
-            problem = self._check_targets(packets)
+            problem = self._check_targets(packets) or _check_sizes(packets)
             if problem:
                 return self._reject(f"status packets from {packets.origins[0]}", problem)
             return self._submit(_Job(columns=packets), packets.ids)
@@ -270,14 +273,18 @@ class Collector:
         rows = self._reader.history(
             after=query.after, limit=limit, target=query.target, runname=query.runname
         )
-        return self._frame(rows, head)
+        packed = [pkts.pack(packet) for _, packet in rows]
+        count = _fitting(packed)
+        if count < len(rows):  # cut short: the asker goes on from the last seq given
+            head = rows[count - 1][0]
+        seqs = [seq for seq, _ in rows[:count]]
+        return pkts.seal(
+            [pkts.pack(Published(origin="home", seqs=tuple(seqs), head=head)), *packed[:count]],
+            self.key,
+        )
 
     def _receipt(self, *, ids: Sequence[bytes] = (), error: str = "") -> bytes:
         return pkts.encode(Receipt(origin="home", ids=tuple(ids), error=error), self.key)
-
-    def _frame(self, rows: Sequence[tuple[int, StatusPacket]], head: int) -> bytes:
-        header = Published(origin="home", seqs=tuple(seq for seq, _ in rows), head=head)
-        return pkts.seal([pkts.pack(header), *(pkts.pack(p) for _, p in rows)], self.key)
 
     # -- the writer thread --------------------------------------------------------------
 
@@ -346,6 +353,8 @@ class Collector:
             return
         changes = set(columns.changes)
         packets = [columns.packet(index) for _, index in committed if index in changes]
+        if not packets:
+            return
         try:
             self._on_commit(cast(list[StatusChange], packets))
         except Exception:  # an observer's bug must not stop commits
@@ -359,12 +368,17 @@ class Collector:
     def _publish(self, seqs: Sequence[int], packed: Sequence[bytes]) -> None:
         """Publish committed packets: their stream seqs and their bytes, in the same order."""
         head = seqs[-1]
-        for start in range(0, len(seqs), PUBLISH_BATCH):
-            header = Published(
-                origin="home", seqs=tuple(seqs[start : start + PUBLISH_BATCH]), head=head
-            )
-            frame = pkts.seal([pkts.pack(header), *packed[start : start + PUBLISH_BATCH]], self.key)
-            self._publisher.publish(frame)
+        start = 0
+        while start < len(seqs):
+            end = start + _fitting(packed[start : start + PUBLISH_BATCH])
+            header = Published(origin="home", seqs=tuple(seqs[start:end]), head=head)
+            try:
+                frame = pkts.seal([pkts.pack(header), *packed[start:end]], self.key)
+            except pkts.PacketError as exc:  # cannot happen within the sizes checked on arrival
+                _log.error("cannot publish seqs %d to %d: %s", seqs[start], seqs[end - 1], exc)
+            else:
+                self._publisher.publish(frame)
+            start = end
 
     def _check_lost(self) -> None:
         try:
@@ -376,6 +390,28 @@ class Collector:
 
 def _done() -> None:
     """Nothing to wait for."""
+
+
+def _check_sizes(columns: StatusColumns) -> str:
+    """Why a frame's status packets cannot be committed and published, or ""."""
+    largest = max(map(len, columns.packed))
+    if largest > pkts.MAX_PACKET_SIZE:
+        return (
+            f"a status packet of {largest} bytes exceeds the limit of"
+            f" {pkts.MAX_PACKET_SIZE} bytes (it could not be published)"
+        )
+    return ""
+
+
+def _fitting(packed: Sequence[bytes]) -> int:
+    """How many of ``packed``, from the first, go in one frame: at least one, and no more
+    than :data:`PUBLISH_BYTES` together unless the first alone is larger."""
+    total = 0
+    for count, data in enumerate(packed):
+        total += len(data)
+        if total > PUBLISH_BYTES and count:
+            return count
+    return len(packed)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

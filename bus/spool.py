@@ -18,12 +18,10 @@ from pkts.status import StatusPacket
 
 __all__ = ["MAX_PACKET_SIZE", "Spool", "SpoolError"]
 
-MAX_PACKET_SIZE: Final = pkts.MAX_FRAME_SIZE - 64
-"""Largest packed packet the spool accepts: one that fits a frame on its own.
-
-64 bytes leave room for the frame header, MAC and batch array header, so a
-spooled packet can always be sent, if only alone.
-"""
+MAX_PACKET_SIZE: Final = pkts.MAX_PACKET_SIZE
+"""Largest packed packet the spool accepts: one that fits a frame on its own (also
+behind the ``published`` header of the home's live stream), so a spooled packet can
+always be sent and published, if only alone."""
 SCHEMA_VERSION: Final = 1
 _BUSY_TIMEOUT_MS: Final = 100
 _SCHEMA: Final = """

@@ -13,6 +13,7 @@ from pkts import link as link
 from pkts import status as status
 from pkts.codec import KINDS as KINDS
 from pkts.codec import MAX_FRAME_SIZE as MAX_FRAME_SIZE
+from pkts.codec import MAX_PACKET_SIZE as MAX_PACKET_SIZE
 from pkts.codec import MIN_KEY_SIZE as MIN_KEY_SIZE
 from pkts.codec import Packet as Packet
 from pkts.codec import PacketError as PacketError
@@ -62,6 +63,7 @@ __all__ = [
     # Codec
     "KINDS",
     "MAX_FRAME_SIZE",
+    "MAX_PACKET_SIZE",
     "MIN_KEY_SIZE",
     "PacketError",
     "decode",

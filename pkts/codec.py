@@ -39,6 +39,7 @@ __all__ = [
     "KINDS",
     "MAGIC",
     "MAX_FRAME_SIZE",
+    "MAX_PACKET_SIZE",
     "MIN_KEY_SIZE",
     "ROW_KINDS",
     "Packet",
@@ -64,6 +65,9 @@ HEADER_SIZE: Final = len(MAGIC) + 2
 BODY_OFFSET: Final = HEADER_SIZE + MAC_SIZE
 MAX_FRAME_SIZE: Final = 4 * 1024 * 1024
 """Largest frame accepted or produced by default (bytes). Sockets set ``recv_max_size`` to it."""
+MAX_PACKET_SIZE: Final = MAX_FRAME_SIZE - 256
+"""Largest packed status packet: one that fits a frame on its own, also with the
+``published`` header the live stream puts before it."""
 MIN_KEY_SIZE: Final = 16
 
 Packet: TypeAlias = Control | StatusPacket | Link

@@ -286,6 +286,7 @@ class RunDb(Database):
             for name in {name for name, item in doomed if item}:
                 if all((name, item) in doomed for item in self._items.get(name, ())):
                     doomed.add((name, ""))
+            doomed &= tests.keys()  # a toplevel row cleaned before its items is gone already
             rows = [(tests[key].id,) for key in doomed]
             self.conn.executemany("DELETE FROM test_steps WHERE test_id = ?", rows)
             self.conn.executemany("DELETE FROM test_data WHERE test_id = ?", rows)

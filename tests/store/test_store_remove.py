@@ -78,3 +78,13 @@ def test_a_retry_of_a_cleaned_packet_does_not_bring_it_back(
     assert store.apply(packets) == []
     assert store.runs() == []  # no run made for them
     assert store.apply([node.change("new")]) != []  # what is new still goes in
+
+
+def test_items_can_be_removed_after_their_toplevel(make_store: MakeStore) -> None:
+    store = make_store()
+    node = Sender()
+    store.apply([node.change("unit", item, State.COMPLETED, Status.PASS) for item in "12"])
+    assert store.remove_tests(TARGET, "nightly", [("unit", "")]) == [("unit", "")]
+    removed = store.remove_tests(TARGET, "nightly", [("unit", "1"), ("unit", "2")])
+    assert removed == [("unit", "1"), ("unit", "2")]
+    assert store.runs() == []
