@@ -24,6 +24,7 @@ import apsw
 import apsw.bestpractice
 
 from agents.area import TestRef
+from bus.sqlite import transaction
 
 __all__ = ["RETENTION", "SeenError", "SeenTasks"]
 
@@ -85,7 +86,7 @@ class SeenTasks:
             apsw.bestpractice.connection_wal(self._db)
             # FULL: an id is on disk before its task runs, even across a power loss.
             self._db.pragma("synchronous", "FULL")
-            with self._db:
+            with transaction(self._db):
                 self._db.execute(_SCHEMA)
             self._prune()
         except apsw.Error as exc:
@@ -107,7 +108,7 @@ class SeenTasks:
         """
         with self._lock:
             before = self._db.total_changes()
-            with self._db:
+            with transaction(self._db):
                 self._db.execute(
                     "INSERT OR IGNORE INTO seen (id, ts) VALUES (?, ?)", (task_id, time.time())
                 )
@@ -144,7 +145,7 @@ class SeenTasks:
         with self._lock:
             self._db.pragma("synchronous", "NORMAL")
             try:
-                with self._db:
+                with transaction(self._db):
                     self._db.execute("DELETE FROM unfinished WHERE id = ?", (task_id,))
             finally:
                 self._db.pragma("synchronous", "FULL")
@@ -174,7 +175,7 @@ class SeenTasks:
 
     def _prune(self) -> None:
         """Forget ids older than the retention (the caller holds the lock, or is __init__)."""
-        with self._db:
+        with transaction(self._db):
             self._db.execute("DELETE FROM seen WHERE ts < ?", (time.time() - self._retention,))
         self._added = 0
 

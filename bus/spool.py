@@ -14,6 +14,7 @@ import apsw
 import apsw.bestpractice
 
 import pkts
+from bus.sqlite import transaction
 from pkts.status import StatusPacket
 
 __all__ = ["MAX_PACKET_SIZE", "Spool", "SpoolError"]
@@ -88,7 +89,7 @@ class Spool:
         apsw.bestpractice.connection_wal(db)
         # NORMAL in WAL mode: commits survive a process crash, not a power loss (see class doc).
         db.pragma("synchronous", "NORMAL")
-        with db:
+        with transaction(db):
             version = self._scalar("PRAGMA user_version")
             if version not in (0, SCHEMA_VERSION):
                 raise SpoolError(
@@ -151,7 +152,7 @@ class Spool:
                         f" {self._next_seq + offset}"
                     )
             next_seq = self._next_seq + len(rows)
-            with self._db:
+            with transaction(self._db):
                 self._db.executemany("INSERT INTO packets (seq, id, data) VALUES (?, ?, ?)", rows)
                 self._db.execute("UPDATE meta SET value = ? WHERE key = 'next_seq'", (next_seq,))
             self._next_seq = next_seq
@@ -194,7 +195,7 @@ class Spool:
             return 0
         with self._changed:
             before = self._db.total_changes()
-            with self._db:
+            with transaction(self._db):
                 self._db.executemany("DELETE FROM packets WHERE id = ?", params)
             removed = self._db.total_changes() - before
             self._count -= removed

@@ -1,0 +1,30 @@
+"""The write transaction the agent's SQLite files use."""
+
+from pathlib import Path
+
+import apsw
+import pytest
+
+from bus.sqlite import transaction
+
+
+def insert_then_fail(conn: apsw.Connection) -> None:
+    with transaction(conn):
+        conn.execute("INSERT INTO t VALUES (2)")
+        raise RuntimeError("boom")
+
+
+def test_commits_at_the_end_and_rolls_back_on_error(tmp_path: Path) -> None:
+    conn = apsw.Connection(str(tmp_path / "t.db"))
+    conn.execute("CREATE TABLE t (a INTEGER)")
+    with transaction(conn) as inside:
+        inside.execute("INSERT INTO t VALUES (1)")
+        assert conn.in_transaction
+    assert not conn.in_transaction
+    with pytest.raises(RuntimeError, match="boom"):
+        insert_then_fail(conn)
+    assert not conn.in_transaction
+    with pytest.raises(apsw.SQLError), transaction(conn):
+        conn.execute("INSERT INTO nowhere VALUES (3)")
+    assert conn.execute("SELECT a FROM t").fetchall() == [(1,)]
+    conn.close()
