@@ -482,11 +482,7 @@ class HostAgent:
             self._trouble.report(tasks)
             return False
         self._trouble.clear()
-        acks: dict[bytes, None] = {}
-        for task in tasks:
-            if self._take(parts, task):
-                acks[task.id] = None
-        self._acks = tuple(acks)
+        self._acks = tuple(dict.fromkeys(self._take(parts, tasks)))
         return True
 
     def _read_reply(self, reply: bytes) -> list[Task] | str:
@@ -505,30 +501,42 @@ class HostAgent:
             _log.warning("agent %s: ignored %s packets in a pull's answer", self.name, others)
         return tasks
 
-    def _take(self, parts: _Parts, task: Task) -> bool:
-        """Record a task and carry it out if it is new; whether to acknowledge it."""
+    def _take(self, parts: _Parts, tasks: list[Task]) -> list[bytes]:
+        """Record a pull's new tasks (in one durable write) and carry them out; the ids to
+        acknowledge."""
+        acks: list[bytes] = []
         with self._lock:
             if self._stopping:
-                return False  # not recorded: the home sends it again to the next start
-            if task.action is Action.RUN and self._draining.is_set():
-                # Not taken: the home may give it to another agent. One run before is acked.
-                return task.id in parts.seen
-            ref = TestRef(task.target, task.runname, task.test, task.item)
+                return acks  # not recorded: the home sends them again to the next start
+            taken: list[tuple[Task, TestRef]] = []
+            for task in tasks:
+                if task.action is Action.RUN and self._draining.is_set():
+                    # Not taken: the home may give it to another agent. One run before is acked.
+                    if task.id in parts.seen:
+                        acks.append(task.id)
+                    continue
+                taken.append((task, TestRef(task.target, task.runname, task.test, task.item)))
             try:
-                new = parts.seen.add(task.id, ref if task.action is Action.RUN else None)
+                new = parts.seen.add_many(
+                    [(task.id, ref if task.action is Action.RUN else None) for task, ref in taken]
+                )
             except apsw.Error as exc:
-                self._record_trouble.report(f"cannot record task: {_one_line(exc)}")
-                return False  # not acked: it comes again
+                self._record_trouble.report(f"cannot record tasks: {_one_line(exc)}")
+                return acks  # the others are not acked: they come again
             self._record_trouble.clear()
-            if not new:
-                _log.debug("agent %s: task %s seen before, not run again", self.name, task.id.hex())
-                return True
-            match task.action:
-                case Action.RUN:
-                    self._accept(parts, task, ref)
-                case Action.KILL:
-                    self._kill(parts, task, ref)
-            return True
+            for task, ref in taken:
+                acks.append(task.id)
+                if task.id not in new:
+                    _log.debug(
+                        "agent %s: task %s seen before, not run again", self.name, task.id.hex()
+                    )
+                    continue
+                match task.action:
+                    case Action.RUN:
+                        self._accept(parts, task, ref)
+                    case Action.KILL:
+                        self._kill(parts, task, ref)
+        return acks
 
     def _accept(self, parts: _Parts, task: Task, ref: TestRef) -> None:
         """Queue a new run task and start it if a slot is free (lock held)."""

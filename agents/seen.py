@@ -17,6 +17,7 @@ reports those tests DEAD, since their processes died with the old one.
 
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
@@ -106,30 +107,47 @@ class SeenTasks:
         Raises:
             apsw.Error: the write failed (the id is then not recorded).
         """
+        return task_id in self.add_many([(task_id, unfinished)])
+
+    def add_many(self, tasks: Sequence[tuple[bytes, TestRef | None]]) -> set[bytes]:
+        """Record task ids in one durable write (see :meth:`add`).
+
+        Returns:
+            The ids that are new.
+
+        Raises:
+            apsw.Error: the write failed (none of them is then recorded).
+        """
+        if not tasks:
+            return set()
+        new: set[bytes] = set()
+        now = time.time()
         with self._lock:
-            before = self._db.total_changes()
             with transaction(self._db):
-                self._db.execute(
-                    "INSERT OR IGNORE INTO seen (id, ts) VALUES (?, ?)", (task_id, time.time())
-                )
-                new = self._db.total_changes() > before
-                if new and unfinished is not None:
+                for task_id, unfinished in tasks:
+                    before = self._db.total_changes()
                     self._db.execute(
-                        "INSERT OR REPLACE INTO unfinished (id, target, runname, test, item)"
-                        " VALUES (?, ?, ?, ?, ?)",
-                        (
-                            task_id,
-                            unfinished.target,
-                            unfinished.runname,
-                            unfinished.test,
-                            unfinished.item,
-                        ),
+                        "INSERT OR IGNORE INTO seen (id, ts) VALUES (?, ?)", (task_id, now)
                     )
-            if new:
-                self._added += 1
-                if self._added >= PRUNE_EVERY:
-                    self._prune()
-            return new
+                    if self._db.total_changes() == before:
+                        continue
+                    new.add(task_id)
+                    if unfinished is not None:
+                        self._db.execute(
+                            "INSERT OR REPLACE INTO unfinished (id, target, runname, test, item)"
+                            " VALUES (?, ?, ?, ?, ?)",
+                            (
+                                task_id,
+                                unfinished.target,
+                                unfinished.runname,
+                                unfinished.test,
+                                unfinished.item,
+                            ),
+                        )
+            self._added += len(new)
+            if self._added >= PRUNE_EVERY:
+                self._prune()
+        return new
 
     def finish(self, task_id: bytes) -> None:
         """The run task's test has ended and its end is reported (in the spool).

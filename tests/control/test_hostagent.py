@@ -19,7 +19,7 @@ import pytest
 from procs import processes_with
 
 import pkts
-from agents.area import Area
+from agents.area import Area, TestRef
 from agents.collector import Collector
 from agents.hostagent import PULL_TIMEOUT, HostAgent
 from agents.seen import SeenError, SeenTasks
@@ -545,3 +545,18 @@ def test_seen_task_ids_survive_reopening_and_old_ones_are_pruned(tmp_path: Path)
     (tmp_path / "state" / "seen.db-wal").unlink(missing_ok=True)
     with pytest.raises(SeenError, match=r"seen\.db"):
         SeenTasks(path)
+
+
+def test_a_pull_s_tasks_are_recorded_together(tmp_path: Path) -> None:
+    seen = SeenTasks(tmp_path / "seen.db")
+    old, run, kill = pkts.new_id(), pkts.new_id(), pkts.new_id()
+    ref = TestRef(TARGET, RUN, "unit", "a/1")
+    try:
+        assert seen.add(old)
+        assert seen.add_many([(old, ref), (run, ref), (kill, None)]) == {run, kill}
+        assert seen.unfinished() == [(run, ref)]  # only a new run task is noted unfinished
+        assert seen.add_many([]) == set()
+        seen.finish(run)
+        assert seen.unfinished() == []
+    finally:
+        seen.close()
