@@ -108,7 +108,7 @@ FILES = {
         summary ls $MT_RUNPATH > listing.txt
 
         [requirements]
-        waiton broken
+        waiton broken unit
         mode toplevel
     """,
     "tests/slow/testconfig": """
