@@ -31,6 +31,11 @@ BACKOFF_MAX: Final = 5.0
 """Longest wait between retries."""
 FRAME_BUDGET: Final = 1_000_000
 """Packed bytes per frame the Sender aims at (well under :data:`pkts.MAX_FRAME_SIZE`)."""
+LINGER: Final = 0.005
+"""Seconds the Sender waits for more packets when it has only a few to send: fewer, fuller
+frames for both sides to handle, at the cost of that much latency."""
+LINGER_BELOW: Final = 8
+"""A batch of fewer packets than this waits :data:`LINGER` first."""
 OFFLINE_TIMEOUT: Final = 1.0
 """Seconds the ``offline`` heartbeat may take at stop; it is best effort."""
 BEAT_TIMEOUT: Final = 5.0
@@ -187,6 +192,8 @@ class Sender:
             if not batch:
                 self._spool.wait(POLL_INTERVAL)  # wakes at once on put()
                 continue
+            if len(batch) < LINGER_BELOW and self._stop.wait(LINGER) is False:
+                batch = self._spool.pending(limit=self._batch, max_bytes=FRAME_BUDGET)
             if self._send(requester, batch):
                 backoff.reset()
             else:
