@@ -54,6 +54,14 @@ def packet(origin: str, seq: int, target: str, runname: str) -> StatusPacket:
     )
 
 
+def _wait_for(path: Path, timeout: float) -> bool:
+    """Wait until ``path`` exists; whether it does."""
+    deadline = time.monotonic() + timeout
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return path.exists()
+
+
 def main() -> int:
     """Generate, spool and send; exit 0 once everything is acknowledged."""
     parser = argparse.ArgumentParser(prog="python -m agents.loadgen", description=__doc__)
@@ -72,10 +80,20 @@ def main() -> int:
         type=Path,
         help="spool everything first, then send once this file exists (a backlog to drain)",
     )
+    parser.add_argument(
+        "--start-file",
+        type=Path,
+        help='print "ready", then make and send packets once this file exists',
+    )
     args = parser.parse_args()
     key = args.key_file.read_bytes()
     spool = Spool(args.spool)
     sender = Sender(spool, args.address, key, name=args.name)
+    if args.start_file is not None:
+        print("ready", flush=True)
+        if not _wait_for(args.start_file, args.deadline):
+            print("gave up waiting to start", flush=True)
+            return 1
     if args.go_file is None:
         sender.start()
     print(f"start at {spool.next_seq}", flush=True)
@@ -90,11 +108,10 @@ def main() -> int:
             ahead = (last - resumed_at + 1) / args.rate - (time.monotonic() - began)
             time.sleep(max(0.0, ahead))
     print(f"spooled {args.count}", flush=True)
-    deadline = time.monotonic() + args.deadline
     if args.go_file is not None:
-        while not args.go_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        _wait_for(args.go_file, args.deadline)
         sender.start()
+    deadline = time.monotonic() + args.deadline
     while len(spool) and time.monotonic() < deadline:
         time.sleep(0.05)
     sender.stop()

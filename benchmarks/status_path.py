@@ -11,10 +11,10 @@ Prints the collector's peak memory (VmHWM) and CPU time.
 
 Two modes:
 
-* live (default): the generators make, spool and send packets as fast as
-  they can while the collector commits them. On two cores, the twenty
-  generators' own work (making and spooling packets) competes with the
-  collector, so this is a floor.
+* live (default): once all have started, the generators make, spool and
+  send packets as fast as they can while the collector commits them. On two
+  cores, the twenty generators' own work (making and spooling packets)
+  competes with the collector, so this is a floor.
 * ``--backlog``: every generator first spools all its packets, then all start
   sending at once, as agents do when the home comes back after being away.
   This measures the status path itself: sending, committing, acknowledging.
@@ -56,6 +56,15 @@ def start(
     args: list[str], logs: IO[str], *, stdout: int = subprocess.DEVNULL
 ) -> "subprocess.Popen[str]":
     return subprocess.Popen([sys.executable, *args], stdout=stdout, stderr=logs, text=True)
+
+
+def wait_line(process: "subprocess.Popen[str]", word: str) -> bool:
+    """Read the process's output up to a line with ``word``; False if it ends first."""
+    assert process.stdout is not None
+    for line in process.stdout:  # ends when the process does
+        if word in line:
+            return True
+    return False
 
 
 def wait_committed(dbdir: Path, total: int, timeout: float) -> tuple[float, float] | None:
@@ -136,18 +145,23 @@ def run(agents: int, per_agent: int, durable: bool, work: Path, backlog: bool) -
                         str(per_agent),
                         "--chunk",
                         "100",
-                        *(["--go-file", str(work / "go")] if backlog else []),
+                        *(
+                            ["--go-file", str(work / "go")]
+                            if backlog
+                            else ["--start-file", str(work / "go")]
+                        ),
                     ],
                     logs,
                     stdout=subprocess.PIPE,
                 )
             )
-        if backlog:
-            for generator in processes[1:]:
-                assert generator.stdout is not None
-                while "spooled" not in generator.stdout.readline():
-                    pass
-            (work / "go").touch()
+        # Every generator first starts (and, with --backlog, spools everything), so that
+        # interpreters starting up do not compete with the measured stream.
+        for generator in processes[1:]:
+            if not wait_line(generator, "spooled" if backlog else "ready"):
+                print(f"a generator ended before it was ready: see {work / 'logs.txt'}")
+                return 1
+        (work / "go").touch()
         cpu_before = cpu_seconds(collector.pid)
         times = wait_committed(work / "db", total, timeout=600)
         memory = memory_kib(collector.pid)
