@@ -16,7 +16,7 @@ import attrs
 
 from pkts.columns import StatusColumns
 from pkts.enums import State, Status
-from pkts.rollup import rollup
+from pkts.rollup import ACTIVE, FINAL, rollup
 from store import history, schema
 from store.batch import Share
 from store.connection import Database, connect
@@ -27,11 +27,11 @@ __all__ = ["RunDb"]
 
 _INSERT_TEST: Final = (
     "INSERT INTO tests(id, run_id, testname, item_path, state, status, host, comment,"
-    " event_time, last_update) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " event_time, last_update, run_duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _UPDATE_TEST: Final = (
     "UPDATE tests SET state = ?, status = ?, host = ?, comment = ?, event_time = ?,"
-    " last_update = ? WHERE id = ?"
+    " last_update = ?, run_duration = coalesce(?, run_duration) WHERE id = ?"
 )
 _UPDATE_ROLLUP: Final = (
     "UPDATE tests SET state = ?, status = ?, pass_count = ?, fail_count = ?, last_update = ?"
@@ -62,10 +62,21 @@ def _status(value: object) -> Status:
         return Status.CHECK
 
 
+def _duration(state: State, when: float, started: float | None) -> float | None:
+    """``tests.run_duration`` after a change to ``state`` at ``when``: 0 when a run
+    starts or the record is reset, the seconds since the RUNNING change when it ends,
+    else ``None`` (unchanged)."""
+    if state in (State.RUNNING, State.NOT_STARTED):
+        return 0.0
+    if state in FINAL and started is not None:
+        return max(0.0, when - started)
+    return None
+
+
 class _Test:
     """The mirror of one ``tests`` row: what the writer needs of it."""
 
-    __slots__ = ("fail_count", "id", "pass_count", "state", "status")
+    __slots__ = ("fail_count", "id", "pass_count", "started", "state", "status")
 
     def __init__(self, test_id: int, state: State, status: Status) -> None:
         self.id = test_id
@@ -73,6 +84,8 @@ class _Test:
         self.status = status
         self.pass_count = 0
         self.fail_count = 0
+        self.started: float | None = None
+        """The ``ts`` of the StatusChange that made it RUNNING, while it runs."""
 
 
 @attrs.frozen
@@ -130,11 +143,14 @@ class RunDb(Database):
             row = self.conn.execute("SELECT max(id) FROM tests").fetchone()
             self._next_id = int(row[0] or 0) + 1 if row is not None else 1
             rows = self.conn.execute(
-                "SELECT id, testname, item_path, state, status, pass_count, fail_count FROM tests"
+                "SELECT id, testname, item_path, state, status, pass_count, fail_count,"
+                " event_time FROM tests"
             )
-            for test_id, name, item, state, status, passed, failed in rows:
+            for test_id, name, item, state, status, passed, failed, event_time in rows:
                 test = _Test(int(test_id), _state(state), _status(status))
                 test.pass_count, test.fail_count = int(passed or 0), int(failed or 0)
+                if test.state is State.RUNNING and isinstance(event_time, float | int):
+                    test.started = float(event_time)  # the time of its RUNNING change
                 self._remember((str(name), str(item or "")), test)
             self._stale.clear()
         return self._tests
@@ -361,7 +377,8 @@ class RunDb(Database):
     def _new_test(self, key: Key, ts: float, received: float) -> _Test:
         """Add a ``NOT_STARTED`` row for the test a Step is about."""
         name, item = key
-        return self._insert(key, (name, item, State.NOT_STARTED, Status.NA, "", "", ts, received))
+        values = (name, item, State.NOT_STARTED, Status.NA, "", "", ts, received, 0.0)
+        return self._insert(key, values)
 
     def _change(self, columns: StatusColumns, positions: list[int], received: float) -> None:
         """Upsert the tests rows of the batch's last StatusChange per test (``positions``:
@@ -383,26 +400,33 @@ class RunDb(Database):
         )
         states, statuses = columns.change_states, columns.change_statuses
         hosts, comments, ts = columns.change_hosts, columns.change_comments, columns.ts
+        started = self._started(columns, positions)
         updates = []
         for key, position in last.items():
-            state, status = states[position], statuses[position]
-            values = (
-                state,
-                status,
-                hosts[position],
-                comments[position],
-                ts[indices[position]],
-                received,
-            )
+            state, status, when = states[position], statuses[position], ts[indices[position]]
             test = self._tests.get(key)
+            start = started.get(key, test.started if test is not None else None)
+            duration = _duration(state, when, start)
+            values = (state, status, hosts[position], comments[position], when, received)
             if test is None:
-                self._insert(key, (*key, *values))
-                continue
-            updates.append((*values, test.id))
-            self._set(key, test, state, status)
+                test = self._insert(key, (*key, *values, duration or 0.0))
+            else:
+                updates.append((*values, duration, test.id))
+                self._set(key, test, state, status)
+            test.started = start if state in ACTIVE else None
         self._insert_new()
         if updates:
             self.conn.executemany(_UPDATE_TEST, updates)
+
+    @staticmethod
+    def _started(columns: StatusColumns, positions: list[int]) -> dict[Key, float]:
+        """The ``ts`` of each test's last RUNNING change among ``positions``."""
+        indices, states = columns.changes, columns.change_states
+        return {
+            (columns.tests[indices[p]], columns.items[indices[p]]): columns.ts[indices[p]]
+            for p in positions
+            if states[p] is State.RUNNING
+        }
 
     def _roll_up_toplevels(self, received: float) -> None:
         """Recompute the toplevel row of each itemized test whose items changed."""
@@ -416,7 +440,7 @@ class RunDb(Database):
             top = self._toplevel.get(name)
             if top is None:
                 top = self._insert(
-                    (name, ""), (name, "", state, status, "", "", received, received)
+                    (name, ""), (name, "", state, status, "", "", received, received, 0.0)
                 )
             elif (top.state, top.status, top.pass_count, top.fail_count) == (
                 state,

@@ -1,0 +1,40 @@
+"""tests.run_duration: the seconds from a test's RUNNING change to its end."""
+
+from storekit import TARGET, MakeStore, Sender, State, Status
+
+from store import Store
+
+DONE = {"state": State.COMPLETED, "status": Status.PASS}
+
+
+def durations(store: Store) -> dict[tuple[str, str], float]:
+    run_id = store.run_id(TARGET, "nightly", create=False)
+    assert run_id is not None
+    return {(row.testname, row.item_path): row.run_duration for row in store.tests(run_id)}
+
+
+def test_run_duration_from_running_to_the_end(make_store: MakeStore) -> None:
+    store = make_store()
+    node = Sender()
+    store.apply([node.change(name, ts=100.0) for name in "abd"])
+    store.apply([node.change("a", ts=112.5, **DONE)])  # separate batches
+    store.apply([node.change("c", ts=200.0), node.change("c", ts=203.0, **DONE)])  # one batch
+    store.apply([node.change("b", state=State.KILLREQ, ts=104.0)])
+    assert durations(store)[("b", "")] == 0.0  # still running
+    store.close()
+
+    store = make_store()  # reopened: d's start is read back from its row
+    store.apply(
+        [
+            node.change("b", state=State.KILLED, status=Status.ABORT, ts=109.0),
+            node.change("d", ts=107.25, **DONE),
+        ]
+    )
+    found = durations(store)
+    assert found[("a", "")] == 12.5
+    assert found[("c", "")] == 3.0
+    assert found[("d", "")] == 7.25
+    # Reopened while KILLREQ: its start is not known any more, the duration stays as it was.
+    assert found[("b", "")] == 0.0
+    store.apply([node.change("a", state=State.NOT_STARTED, ts=300.0)])  # rerunclean resets it
+    assert durations(store)[("a", "")] == 0.0
