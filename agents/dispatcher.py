@@ -383,6 +383,7 @@ class Dispatcher:
                             self._change(ref, State.COMPLETED, Status.SKIP, test.comment)
                         )
             self._commit(packets)
+            self._set_rundirs(launch)
             self.store.journal_set_state(launch.control.id, STARTED)
             _log.info(
                 "run %s/%s: %d test instance(s) to run, %d already done",
@@ -392,6 +393,26 @@ class Dispatcher:
                 len(launch.skipped),
             )
             self.tick()
+
+    def _set_rundirs(self, launch: _Launch) -> None:
+        """Record each planned test's run directory (``tests.rundir``, as in Megatest)."""
+        plan = launch.plan
+        rundirs = [
+            (instance.ref.test, instance.ref.item, str(instance.job.rundir))
+            for test in plan.tests.values()
+            for instance in test.instances
+        ]
+        rundirs += [
+            (name, "", str(plan.run_root / name))
+            for name, test in plan.tests.items()
+            if any(instance.ref.item for instance in test.instances)
+        ]
+        try:
+            self.store.set_rundirs(plan.target, plan.runname, rundirs)
+        except StoreError as exc:  # the run goes on; only the column stays empty
+            _log.warning(
+                "run %s/%s: cannot record run directories: %s", plan.target, plan.runname, exc
+            )
 
     def _active_refs(self) -> set[TestRef]:
         return {

@@ -326,6 +326,17 @@ class RunDb(Database):
             self._roll_up_toplevels(received)
             return Removal(sorted(doomed), self._tally.summary(), len(tests), packets)
 
+    def set_rundirs(self, rundirs: Iterable[tuple[str, str, str]]) -> None:
+        """Set the ``rundir`` of tests rows, ``(testname, item_path, rundir)``; commits.
+
+        Rows that do not exist are left alone.
+        """
+        rows = [(rundir, name, item) for name, item, rundir in rundirs]
+        with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE tests SET rundir = ? WHERE testname = ? AND item_path = ?", rows
+            )
+
     def record_archive(self, key: Key, archive: ArchiveRow, received: float) -> bool:
         """Record a test's newest archive and set its ``archived`` flag; commits.
 

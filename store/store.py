@@ -566,6 +566,21 @@ class Store:
             log.info("%s/%s: no tests left, run %d removed", target, runname, run_id)
             return removal.keys
 
+    def set_rundirs(
+        self, target: str, runname: str, rundirs: Iterable[tuple[str, str, str]]
+    ) -> None:
+        """Record where tests run: ``(testname, item_path, rundir)`` for rows of the run.
+
+        Rows and runs that do not exist are left alone.
+
+        Raises:
+            StoreError: SQLite failed.
+        """
+        with self._lock:
+            run_id = self._run(target, runname, time.time(), create=False)
+            if run_id is not None:
+                self._rundb(run_id).set_rundirs(rundirs)
+
     def record_archive(
         self, target: str, runname: str, key: tuple[str, str], archive: ArchiveRow
     ) -> bool:

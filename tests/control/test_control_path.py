@@ -36,6 +36,13 @@ def test_a_run_over_two_agents_then_a_kill_and_bad_requests(farm: Farm) -> None:
     hosts = {host for key, (_, _, host) in tests.items() if key != ("after_broken", "")}
     assert {"alpha", "beta"} <= hosts, tests
     assert not list((farm.area / "links").glob("**/ran.txt"))  # after_broken never ran
+    rundirs = dict(farm.query("nightly", "SELECT testname || '/' || item_path, rundir FROM tests"))
+    run_root = farm.area / "links" / TARGET / "nightly"
+    assert rundirs["unit/2"] == str(run_root / "unit" / "2")
+    assert rundirs["unit/"] == str(run_root / "unit")
+    assert (run_root / "unit" / "2" / "out.txt").is_file()  # where it ran
+    durations = farm.query("nightly", "SELECT run_duration FROM tests WHERE item_path = '1'")
+    assert durations[0][0] >= 0.2  # unit's step sleeps 0.2 s
 
     # (2) kill the long sleeper: KILLED within 5 s, no process of it left
     started = farm.send("run", "-t", TARGET, "-r", "nightly", "--testpatt", "sleeper")
