@@ -114,6 +114,8 @@ class Collector:
         self._on_commit = on_commit
         self._reader = HistoryReader(store.dbdir)
         self._jobs: queue.Queue[_Job] = queue.Queue(maxsize=1000)
+        self._submit_lock = threading.Lock()
+        self._submitted: _Job | None = None  # the last job of submit()
         self._stop = threading.Event()
         try:
             self._publisher = Publisher(publish)
@@ -238,22 +240,30 @@ class Collector:
 
         Packets queued one after the other are committed in that order, maybe in
         the same group: a caller that must keep its packets in order queues them
-        under its own lock and waits outside it.
+        under its own lock and waits outside it. With no packets, the function
+        waits for those queued last (and so for all queued before them).
 
         Raises:
             TimeoutError: the queue stayed full (from this call); as :meth:`commit`
                 (from the function returned).
         """
-        if not packets:
+        job: _Job | None
+        with self._submit_lock:
+            if packets:
+                job = _Job(columns=StatusColumns.of(packets))
+                try:
+                    self._jobs.put(job, timeout=REPLY_TIMEOUT)
+                except queue.Full:
+                    raise TimeoutError("the collector's queue stayed full") from None
+                self._submitted = job
+            else:  # nothing new, but what was queued before must be committed first
+                job = self._submitted
+        if job is None or job.done.done():  # (a failed one was reported to its own caller)
             return _done
-        job = _Job(columns=StatusColumns.of(packets))
-        try:
-            self._jobs.put(job, timeout=REPLY_TIMEOUT)
-        except queue.Full:
-            raise TimeoutError("the collector's queue stayed full") from None
+        done = job.done
 
         def wait() -> None:
-            job.done.result(timeout=REPLY_TIMEOUT)
+            done.result(timeout=REPLY_TIMEOUT)
 
         return wait
 

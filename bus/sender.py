@@ -192,7 +192,9 @@ class Sender:
             if not batch:
                 self._spool.wait(POLL_INTERVAL)  # wakes at once on put()
                 continue
-            if len(batch) < LINGER_BELOW and self._stop.wait(LINGER) is False:
+            if len(batch) < LINGER_BELOW:
+                if self._stop.wait(LINGER):
+                    break  # stopped meanwhile: the packets stay in the spool
                 batch = self._spool.pending(limit=self._batch, max_bytes=FRAME_BUDGET)
             if self._send(requester, batch):
                 backoff.reset()

@@ -62,21 +62,29 @@ def _status(value: object) -> Status:
         return Status.CHECK
 
 
-def _duration(state: State, when: float, started: float | None) -> float | None:
-    """``tests.run_duration`` after a change to ``state`` at ``when``: 0 when a run
-    starts or the record is reset, the seconds since the RUNNING change when it ends,
-    else ``None`` (unchanged)."""
+_RESETS: Final = frozenset({State.NOT_STARTED, State.LAUNCHED})
+"""Changes that begin a new attempt: the start of the one before no longer counts."""
+
+Start = tuple[float, str]
+"""When a test's run began: the ``ts`` and origin of its RUNNING change."""
+
+
+def _duration(state: State, when: float, origin: str, started: Start | None) -> float | None:
+    """``tests.run_duration`` after a change to ``state`` at ``when`` from ``origin``: 0 when
+    a run starts or the record is reset; when it ends, the seconds since the RUNNING change,
+    if both come from the same origin (the same clock; ``""``: not known); else ``None``
+    (unchanged)."""
     if state in (State.RUNNING, State.NOT_STARTED):
         return 0.0
-    if state in FINAL and started is not None:
-        return max(0.0, when - started)
+    if state in FINAL and started is not None and started[1] in (origin, ""):
+        return max(0.0, when - started[0])
     return None
 
 
 class _Test:
     """The mirror of one ``tests`` row: what the writer needs of it."""
 
-    __slots__ = ("fail_count", "id", "pass_count", "started", "state", "status")
+    __slots__ = ("fail_count", "id", "pass_count", "state", "status")
 
     def __init__(self, test_id: int, state: State, status: Status) -> None:
         self.id = test_id
@@ -84,8 +92,6 @@ class _Test:
         self.status = status
         self.pass_count = 0
         self.fail_count = 0
-        self.started: float | None = None
-        """The ``ts`` of the StatusChange that made it RUNNING, while it runs."""
 
 
 @attrs.frozen
@@ -128,6 +134,8 @@ class RunDb(Database):
         self._stale: set[str] = set()  # itemized tests whose toplevel needs a roll-up
         self._next_id = 1  # id of the next tests row
         self._new_rows: list[tuple[object, ...]] = []  # tests rows not inserted yet
+        # When each running test started; kept when the mirror is dropped and read again.
+        self._starts: dict[Key, Start] = {}
 
     # -- the mirror ---------------------------------------------------------
 
@@ -144,14 +152,16 @@ class RunDb(Database):
             self._next_id = int(row[0] or 0) + 1 if row is not None else 1
             rows = self.conn.execute(
                 "SELECT id, testname, item_path, state, status, pass_count, fail_count,"
-                " event_time FROM tests"
+                " event_time, host FROM tests"
             )
-            for test_id, name, item, state, status, passed, failed, event_time in rows:
+            for test_id, name, item, state, status, passed, failed, event_time, host in rows:
                 test = _Test(int(test_id), _state(state), _status(status))
                 test.pass_count, test.fail_count = int(passed or 0), int(failed or 0)
+                key = (str(name), str(item or ""))
+                self._remember(key, test)
                 if test.state is State.RUNNING and isinstance(event_time, float | int):
-                    test.started = float(event_time)  # the time of its RUNNING change
-                self._remember((str(name), str(item or "")), test)
+                    # Its RUNNING change, from the agent it runs on (opened again, say).
+                    self._starts.setdefault(key, (float(event_time), str(host or "")))
             self._stale.clear()
         return self._tests
 
@@ -303,6 +313,8 @@ class RunDb(Database):
                 if all((name, item) in doomed for item in self._items.get(name, ())):
                     doomed.add((name, ""))
             doomed &= tests.keys()  # a toplevel row cleaned before its items is gone already
+            for key in doomed:
+                self._starts.pop(key, None)
             rows = [(tests[key].id,) for key in doomed]
             self.conn.executemany("DELETE FROM test_steps WHERE test_id = ?", rows)
             self.conn.executemany("DELETE FROM test_data WHERE test_id = ?", rows)
@@ -415,29 +427,39 @@ class RunDb(Database):
         updates = []
         for key, position in last.items():
             state, status, when = states[position], statuses[position], ts[indices[position]]
-            test = self._tests.get(key)
-            start = started.get(key, test.started if test is not None else None)
-            duration = _duration(state, when, start)
+            start = started[key] if key in started else self._starts.get(key)
+            duration = _duration(state, when, columns.origins[indices[position]], start)
             values = (state, status, hosts[position], comments[position], when, received)
+            test = self._tests.get(key)
             if test is None:
-                test = self._insert(key, (*key, *values, duration or 0.0))
+                self._insert(key, (*key, *values, duration or 0.0))
             else:
                 updates.append((*values, duration, test.id))
                 self._set(key, test, state, status)
-            test.started = start if state in ACTIVE else None
+            if state in ACTIVE and start is not None:
+                self._starts[key] = start
+            else:
+                self._starts.pop(key, None)
         self._insert_new()
         if updates:
             self.conn.executemany(_UPDATE_TEST, updates)
 
     @staticmethod
-    def _started(columns: StatusColumns, positions: list[int]) -> dict[Key, float]:
-        """The ``ts`` of each test's last RUNNING change among ``positions``."""
+    def _started(columns: StatusColumns, positions: list[int]) -> dict[Key, Start | None]:
+        """Each test's start as of its last change among ``positions``, where they say:
+        its RUNNING change, or ``None`` after a reset (NOT_STARTED, LAUNCHED) that no
+        RUNNING followed."""
         indices, states = columns.changes, columns.change_states
-        return {
-            (columns.tests[indices[p]], columns.items[indices[p]]): columns.ts[indices[p]]
-            for p in positions
-            if states[p] is State.RUNNING
-        }
+        started: dict[Key, Start | None] = {}
+        for position in positions:
+            state = states[position]
+            if state is State.RUNNING or state in _RESETS:
+                index = indices[position]
+                key = (columns.tests[index], columns.items[index])
+                started[key] = (
+                    (columns.ts[index], columns.origins[index]) if state is State.RUNNING else None
+                )
+        return started
 
     def _roll_up_toplevels(self, received: float) -> None:
         """Recompute the toplevel row of each itemized test whose items changed."""

@@ -38,3 +38,29 @@ def test_run_duration_from_running_to_the_end(make_store: MakeStore) -> None:
     assert found[("b", "")] == 0.0
     store.apply([node.change("a", state=State.NOT_STARTED, ts=300.0)])  # rerunclean resets it
     assert durations(store)[("a", "")] == 0.0
+
+
+def test_run_duration_survives_a_clean_of_other_tests_and_ignores_old_starts(
+    make_store: MakeStore,
+) -> None:
+    store = make_store()
+    node, home = Sender(), Sender(origin="home")
+    store.apply([node.change(name, ts=100.0) for name in "abcd"])
+    store.apply([node.change("a", state=State.KILLREQ, ts=101.0)])
+    store.remove_tests(TARGET, "nightly", [("d", "")])  # reads the rows again
+    store.apply([node.change("a", state=State.KILLED, status=Status.ABORT, ts=105.0)])
+    # b ran, ended, was reset and handed out again in one batch, then killed before it ran
+    store.apply(
+        [
+            node.change("b", ts=110.0, **DONE),
+            home.change("b", state=State.NOT_STARTED, ts=120.0),
+            home.change("b", state=State.LAUNCHED, ts=121.0),
+        ]
+    )
+    store.apply([home.change("b", state=State.KILLED, status=Status.ABORT, ts=130.0)])
+    # c is ended by the home (another clock): its duration is not measured across clocks
+    store.apply([home.change("c", state=State.COMPLETED, status=Status.DEAD, ts=150.0)])
+    found = durations(store)
+    assert found[("a", "")] == 5.0
+    assert found[("b", "")] == 0.0
+    assert found[("c", "")] == 0.0
