@@ -52,6 +52,7 @@ __all__ = [
     "Requester",
     "Subscriber",
     "dial_address",
+    "refused",
 ]
 
 logger = logging.getLogger(__name__)
@@ -326,6 +327,52 @@ class Replier(_Closing):
     def __enter__(self) -> Self:
         self.start()
         return self
+
+
+PROBE_WAIT: Final = 0.5
+"""Seconds :func:`refused` waits for one dial to be accepted or refused."""
+
+
+def refused(address: str, *, within: float) -> bool:
+    """Whether ``address`` refuses connections (nothing listens there) for ``within`` seconds.
+
+    Asked again every 50 ms meanwhile, so that a peer starting up is found. A
+    peer that accepts counts as not refusing, and so does one that neither
+    accepts nor refuses at once (a host far away or behind a firewall): only
+    its requests' timeout can tell.
+    """
+    deadline = time.monotonic() + within
+    while _refuses(address):
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _refuses(address: str) -> bool:
+    """One blocking dial of ``address``, in a thread so that it cannot hang the caller."""
+    try:
+        sock = pynng.Req0()
+    except pynng.NNGException:
+        return False
+    outcome: list[bool] = []
+
+    def dial() -> None:
+        try:
+            sock.dial(address, block=True)
+        except pynng.ConnectionRefused:
+            outcome.append(True)
+        except pynng.NNGException:  # malformed, unknown transport …: the caller's dial says
+            outcome.append(False)
+        else:
+            outcome.append(False)
+
+    thread = threading.Thread(target=dial, name=f"probe {address}", daemon=True)
+    thread.start()
+    thread.join(PROBE_WAIT)
+    sock.close()  # ends a dial still waiting
+    thread.join(PROBE_WAIT)
+    return outcome == [True]
 
 
 class Requester(_Closing):

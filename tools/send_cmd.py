@@ -56,6 +56,8 @@ __all__ = [
 ]
 
 DEFAULT_TIMEOUT: Final = 10.0
+REFUSED_WAIT: Final = 2.0
+"""Seconds a home address may refuse connections (a home starting up) before send gives up."""
 """Seconds ``mtpkt send`` waits for the home's receipt by default."""
 ABORT_JOIN: Final = 5.0
 """Seconds Ctrl-C waits for a socket call to end once its socket is closed."""
@@ -467,13 +469,19 @@ def _ask(packet: pkts.Control, key: bytes, address: str, timeout: float) -> None
         CliError: no answer in time (UNREACHABLE), an answer that does not verify
             (BAD_REPLY), or a refusal (REFUSED).
     """
-    from bus.sockets import BusError, BusTimeout, Requester
+    from bus.sockets import BusError, BusTimeout, Requester, refused
     from pkts.link import Receipt
 
     try:
         requester = Requester(address, timeout=timeout)
     except BusError as exc:
         raise bad_address(address, exc) from None
+    if refused(address, within=min(timeout, REFUSED_WAIT)):
+        requester.close()
+        raise CliError(
+            f"nothing listens at {address}: the connection is refused (is `mtpkt home` running?)",
+            ExitCode.UNREACHABLE,
+        )
     frame = pkts.encode(packet, key)
     try:
         raw = _in_thread(
