@@ -53,6 +53,7 @@ from agents.area import Area, AreaError, Instance, Reporter, TestProcess, TestRe
 from agents.area.runner import KILL_WAIT
 from agents.seen import SeenTasks
 from bus import BusError, Heartbeater, Requester, Sender, Spool
+from bus.sender import Trouble
 from pkts import Action, State, Status
 from pkts.link import Pull, Receipt, Task
 
@@ -87,26 +88,6 @@ def _testpatt(test: str, item: str) -> str:
     if "," in test or "," in item or test.startswith("~"):
         return "%"
     return f"{test}/{item}" if item else test
-
-
-class _Trouble:
-    """Logs a problem when it starts or changes, not on every retry, and logs its end."""
-
-    def __init__(self, what: str) -> None:
-        self._what = what
-        self._current: str | None = None
-
-    def report(self, problem: str) -> None:
-        if problem == self._current:
-            _log.debug("%s: still %s", self._what, problem)
-            return
-        _log.warning("%s: %s (retrying)", self._what, problem)
-        self._current = problem
-
-    def clear(self) -> None:
-        if self._current is not None:
-            _log.info("%s: recovered from: %s", self._what, self._current)
-            self._current = None
 
 
 @attrs.define(eq=False)
@@ -208,8 +189,8 @@ class HostAgent:
         self._plans: collections.OrderedDict[tuple[bytes, str, str, str], dict[TestRef, Instance]]
         self._plans = collections.OrderedDict()
         self._plans_lock = threading.Lock()
-        self._trouble = _Trouble(f"agent {name}: pull from {home}")
-        self._record_trouble = _Trouble(f"agent {name}: recording tasks")
+        self._trouble = Trouble(f"agent {name}: pull from {home}", _log)
+        self._record_trouble = Trouble(f"agent {name}: recording tasks", _log)
 
     # -- life ---------------------------------------------------------------------------
 

@@ -21,7 +21,15 @@ from bus.sockets import POLL_INTERVAL, BusError, Requester
 from bus.spool import Spool
 from pkts.link import Heartbeat, Receipt
 
-__all__ = ["BACKOFF_MAX", "BACKOFF_MIN", "FRAME_BUDGET", "Heartbeater", "Sender", "SenderStats"]
+__all__ = [
+    "BACKOFF_MAX",
+    "BACKOFF_MIN",
+    "FRAME_BUDGET",
+    "Heartbeater",
+    "Sender",
+    "SenderStats",
+    "Trouble",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -61,23 +69,29 @@ class _Backoff:
         self._delay = 0.0
 
 
-class _Trouble:
-    """Logs a problem when it starts or changes, not on every retry, and logs its end."""
+class Trouble:
+    """Logs a problem when it starts or changes, not on every retry, and logs its end.
 
-    def __init__(self, name: str) -> None:
+    Args:
+        name: what is in trouble, at the start of each line.
+        log: the logger to write to (default: this module's).
+    """
+
+    def __init__(self, name: str, log: logging.Logger = logger) -> None:
         self._name = name
+        self._log = log
         self._current: str | None = None
 
     def report(self, problem: str) -> None:
         if problem == self._current:
-            logger.debug("%s: still %s", self._name, problem)
+            self._log.debug("%s: still %s", self._name, problem)
             return
-        logger.warning("%s: %s (retrying)", self._name, problem)
+        self._log.warning("%s: %s (retrying)", self._name, problem)
         self._current = problem
 
     def clear(self) -> None:
         if self._current is not None:
-            logger.info("%s: recovered from: %s", self._name, self._current)
+            self._log.info("%s: recovered from: %s", self._name, self._current)
             self._current = None
 
 
@@ -147,7 +161,7 @@ class Sender:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._requester: Requester | None = None
-        self._trouble = _Trouble(self._name)
+        self._trouble = Trouble(self._name)
         self._stats_lock = threading.Lock()
         self._stats = SenderStats()
 
@@ -280,8 +294,8 @@ class Heartbeater:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._requester: Requester | None = None
-        self._trouble = _Trouble(self._name)
-        self._load_trouble = _Trouble(self._name)
+        self._trouble = Trouble(self._name)
+        self._load_trouble = Trouble(self._name)
 
     def start(self) -> None:
         """Send ``online`` and then beats, from a daemon thread.
