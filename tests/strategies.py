@@ -8,10 +8,11 @@ import typing
 from typing import Any
 
 import attrs
+import msgpack
 from hypothesis import strategies as st
 
 import pkts
-from pkts.codec import MAGIC, SINGLE
+from pkts.codec import BODY_OFFSET, MAGIC, SINGLE
 from pkts.envelope import Envelope
 
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
@@ -78,3 +79,13 @@ msgpack_values: st.SearchStrategy[Any] = st.recursive(
     ),
     max_leaves=20,
 )
+
+
+def wire_map(packet: pkts.Packet) -> dict[str, object]:
+    """The packet's fields as a sender writes them in a single-packet frame, as a map
+    (a status packet, written as a row, made a map)."""
+    body = msgpack.unpackb(pkts.encode(packet, b"w" * 32)[BODY_OFFSET:])
+    if isinstance(body, list):
+        return dict(zip(pkts.KINDS[packet.kind].keys, body, strict=True))
+    fields: dict[str, object] = body
+    return fields

@@ -9,7 +9,7 @@ import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import KIND_CLASSES, any_packet, packets_of, sign_raw
+from strategies import KIND_CLASSES, any_packet, packets_of, sign_raw, wire_map
 
 import pkts
 from pkts.codec import BATCH, BODY_OFFSET, HEADER_SIZE, MAGIC, PACKED, SINGLE
@@ -23,15 +23,6 @@ OTHER_KEY = b"o" * 32
 def sign(body_object: object, *, frame_type: int = SINGLE) -> bytes:
     """A correctly signed frame around any msgpack value."""
     return sign_raw(msgpack.packb(body_object, use_bin_type=True), KEY, frame_type=frame_type)
-
-
-def wire(packet: pkts.Packet) -> dict[str, object]:
-    """The msgpack map of a packet (a status packet's row, as a sender writes it, made a map)."""
-    body = msgpack.unpackb(pkts.encode(packet, KEY)[BODY_OFFSET:])
-    if isinstance(body, list):
-        return dict(zip(pkts.KINDS[body[0]].keys, body, strict=True))
-    result: dict[str, object] = body
-    return result
 
 
 def run_packet() -> Run:
@@ -96,7 +87,7 @@ def test_envelope_defaults_are_fresh_and_filled() -> None:
 
 def test_wire_map_names_every_field_and_the_kind() -> None:
     packet = step_packet()
-    fields = wire(packet)
+    fields = wire_map(packet)
     assert list(fields) == ["kind", *pkts.KINDS["step"].names]
     assert fields["kind"] == "step"
     assert fields["id"] == packet.id
@@ -106,7 +97,7 @@ def test_wire_map_names_every_field_and_the_kind() -> None:
 
 def test_enum_fields_travel_as_megatest_words() -> None:
     packet = Run(target="t/x", runname="r", rerun=(pkts.Status.FAIL, pkts.Status.NA))
-    assert wire(packet)["rerun"] == ["FAIL", "n/a"]
+    assert wire_map(packet)["rerun"] == ["FAIL", "n/a"]
 
 
 def test_a_frame_signed_with_another_key_is_rejected() -> None:
@@ -149,7 +140,7 @@ def test_the_error_keeps_the_offending_bytes() -> None:
     ],
 )
 def test_bad_fields_give_one_line_reasons(mutate: object, reason: str) -> None:
-    frame = sign(mutate(wire(step_packet())))  # type: ignore[operator]
+    frame = sign(mutate(wire_map(step_packet())))  # type: ignore[operator]
     with pytest.raises(pkts.PacketError, match=reason.replace("(", r"\(").replace(")", r"\)")):
         pkts.decode(frame, KEY)
 
@@ -157,13 +148,13 @@ def test_bad_fields_give_one_line_reasons(mutate: object, reason: str) -> None:
 def test_archive_cannot_both_remove_and_restore() -> None:
     with pytest.raises(ValueError, match="cannot both"):
         Archive(target="t", runname="r", remove=True, restore=True)
-    fields = wire(Archive(target="t", runname="r", remove=True))
+    fields = wire_map(Archive(target="t", runname="r", remove=True))
     with pytest.raises(pkts.PacketError, match="cannot both"):
         pkts.decode(sign({**fields, "restore": True}), KEY)
 
 
 def test_ints_are_accepted_for_float_fields() -> None:
-    frame = sign({**wire(step_packet()), "duration": 3})
+    frame = sign({**wire_map(step_packet()), "duration": 3})
     packet = pkts.decode(frame, KEY)
     assert isinstance(packet, Step)
     assert packet.duration == 3.0
@@ -194,7 +185,9 @@ def test_bodies_that_are_not_packets() -> None:
         sign([1, 2]): "packet: missing or non-string 'kind'",
         sign(5): "packet: expected a map or an array, got int",
         sign({"kind": "run"}, frame_type=BATCH): "batch body must be an array",
-        sign([wire(step_packet()), 5], frame_type=BATCH): "packet 1: expected a map or an array",
+        sign(
+            [wire_map(step_packet()), 5], frame_type=BATCH
+        ): "packet 1: expected a map or an array",
         sign({"kind": "run"}, frame_type=PACKED): "batch body must be an array",
         sign([pkts.pack(step_packet()), 5], frame_type=PACKED): "array of bin",
         sign([pkts.pack(step_packet()), b"\xc1"], frame_type=PACKED): "packet 1 is not valid",
