@@ -21,7 +21,7 @@ A batch frame of status packets is read by columns
 is made for it on the way to the database and the stream.
 
 The home's own status packets (``LAUNCHED``, ``PREQ_FAIL`` …) go in through
-:meth:`Collector.commit`, so they are numbered, committed and published
+:meth:`Collector.submit`, so they are numbered, committed and published
 like an agent's; ``on_commit`` sees every StatusChange once it is committed.
 
 Only the writer thread touches the database, so commits are serial and the
@@ -93,8 +93,8 @@ class Collector:
         other: answers frames of other kinds (default: they are rejected).
         on_commit: called in the writer thread with each group's newly
             committed StatusChange packets, after they are committed and
-            before they are published; it must be quick and must not call
-            :meth:`commit`.
+            before they are published; it must be quick and must not wait for
+            :meth:`submit`.
     """
 
     def __init__(
@@ -224,16 +224,6 @@ class Collector:
                 return str(exc)
         return ""
 
-    def commit(self, packets: Sequence[StatusPacket]) -> None:
-        """Commit and publish status packets made in this process (not from a worker of
-        the writer); returns once they are committed.
-
-        Raises:
-            StoreError: they could not be committed.
-            TimeoutError: the writer did not get to them in time.
-        """
-        self.submit(packets)()
-
     def submit(self, packets: Sequence[StatusPacket]) -> Callable[[], None]:
         """Queue status packets made in this process for commit, behind everything queued
         before them; the function returned waits until they are committed.
@@ -244,8 +234,9 @@ class Collector:
         waits for those queued last (and so for all queued before them).
 
         Raises:
-            TimeoutError: the queue stayed full (from this call); as :meth:`commit`
-                (from the function returned).
+            TimeoutError: the queue stayed full (from this call); the writer did not
+                get to them in time (from the function returned).
+            StoreError: they could not be committed (from the function returned).
         """
         job: _Job | None
         with self._submit_lock:

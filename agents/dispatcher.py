@@ -16,7 +16,7 @@ A ``kill`` marks running instances ``KILLREQ`` and sends their agents a
 ``kill`` task; instances not handed out yet are withdrawn as ``KILLED``.
 
 The home's own status packets carry origin ``home`` and are committed
-through the collector like an agent's (``commit``). Making and committing
+through the collector like an agent's (``submit``). Making and queueing
 them happens under a commit lock, so they are committed in ``seq`` order;
 the dispatcher's books are under another lock that is never held while
 committing, because the collector calls :meth:`observe` from its writer
