@@ -10,33 +10,32 @@ Stopping a step means stopping its whole process group (SIGTERM, a grace
 period, then SIGKILL), not just the ``bash`` at its top: killing only the job
 process leaves ``sh → sleep`` children behind (salt #26490, celery #1106).
 Whatever a step leaves running in its group when it ends is stopped the same
-way, so no process outlives its step. Two escapes remain, as in every runner
-without cgroups: a process that starts its own session (``setsid``) leaves
-the group, and if the runner itself dies, only each step's top process is
-killed with it (``PR_SET_PDEATHSIG`` is not inherited by grandchildren).
+way, so no process outlives its step. Should the runner itself die, its
+:mod:`~agents.area.guard` kills the groups of the steps it was running. One
+escape remains, as in every runner without cgroups: a process that starts
+its own session (``setsid``) leaves the group.
 
 Progress goes out as status packets through a :class:`~agents.area.report.Reporter`;
 this module knows nothing of sockets or config files.
 """
 
 import contextlib
-import ctypes
-import functools
 import logging
 import os
+import select
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import BinaryIO
 
 import attrs
 
 import pkts
+from agents.area import guard
 from agents.area.report import Reporter, TestRef
 
 __all__ = ["Outcome", "StepSpec", "TestJob", "TestProcess"]
@@ -259,6 +258,7 @@ class TestProcess:
                 stopped = self._supervise(spec, process, log, deadline)
             finally:
                 self._pgid = None
+                guard.release(process.pid)
         code = process.returncode  # None only if it survived SIGKILL
         exit_code = code if code is not None and code >= 0 else None  # negative: killed by signal
         if stopped is not None:
@@ -269,23 +269,19 @@ class TestProcess:
         return _StepEnd(pkts.Status.FAIL, exit_code, logfile, comment=f"step {spec.name!r} {how}")
 
     def _start(self, spec: StepSpec, log: BinaryIO) -> subprocess.Popen[bytes]:
-        setpriv = _setpriv()
-        if setpriv is not None:  # $0 of the step's shell is then its full path
-            argv = [setpriv, *_SETPRIV_ARGS, _BASH, "-c", spec.command]
-            executable, hook = setpriv, None
-        else:
-            argv, executable, hook = ["bash", "-c", spec.command], _BASH, _die_with_runner()
-        return subprocess.Popen(
-            argv,
-            executable=executable,
+        # No preexec_fn: subprocess can then use vfork, much cheaper from a big process.
+        process = subprocess.Popen(
+            ["bash", "-c", spec.command],
+            executable=_BASH,
             cwd=self._job.rundir,
-            env=dict(self._job.env),
+            env={**self._job.env, guard.VARIABLE: guard.ready()},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # own session and process group, the unit we stop
-            preexec_fn=hook,
         )
+        guard.watch(process.pid)
+        return process
 
     def _supervise(
         self,
@@ -315,18 +311,15 @@ class TestProcess:
         return stop
 
     def _wait(self, process: subprocess.Popen[bytes], deadline: float | None) -> _Stop | None:
-        while True:
-            timeout = POLL_INTERVAL
-            if deadline is not None:
-                timeout = max(0.0, min(timeout, deadline - time.monotonic()))
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
-            else:
-                return None
-            if (stop := self._stop_requested(deadline)) is not None:
-                return stop
+        with _exit_signal(process) as ended:
+            while True:
+                timeout = POLL_INTERVAL
+                if deadline is not None:
+                    timeout = max(0.0, min(timeout, deadline - time.monotonic()))
+                if ended(timeout):
+                    return None
+                if (stop := self._stop_requested(deadline)) is not None:
+                    return stop
 
     def _change(self, state: pkts.State, status: pkts.Status, comment: str = "") -> None:
         self._reporter.change(self._job.ref, state, status, comment=comment, host=self._host)
@@ -393,6 +386,38 @@ def _signal_group(pgid: int, signum: signal.Signals) -> None:
         os.killpg(pgid, signum)
 
 
+@contextlib.contextmanager
+def _exit_signal(process: subprocess.Popen[bytes]) -> Iterator[Callable[[float], bool]]:
+    """A function that waits up to its argument's seconds for ``process`` to exit (and reaps it).
+
+    Through a pidfd where Linux has them, woken the moment the process exits;
+    else through :meth:`subprocess.Popen.wait`, which polls at growing intervals
+    (a step that ends within 3 ms may be noticed 4 ms later).
+    """
+    try:
+        pidfd = os.pidfd_open(process.pid)
+    except (AttributeError, OSError):  # not Linux 5.3+, or it was reaped already
+        pidfd = None
+
+    def ended(timeout: float) -> bool:
+        if pidfd is not None:
+            if not select.select([pidfd], [], [], timeout)[0]:
+                return False
+            process.wait()
+            return True
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    try:
+        yield ended
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+
+
 def _wait_gone(process: subprocess.Popen[bytes], timeout: float) -> bool:
     """Wait up to ``timeout`` seconds for the whole group to be gone; whether it is."""
     deadline = time.monotonic() + timeout
@@ -444,80 +469,5 @@ def _has_live_member(pgid: int) -> bool:
     return False
 
 
-# Dying with the runner
-
-
 _BASH = shutil.which("bash") or "/bin/bash"
 """The shell steps run in, found on the runner's PATH (the step's PATH is the job's business)."""
-_PR_SET_PDEATHSIG = 1
-
-
-def _load_prctl() -> Callable[..., int] | None:
-    """libc's ``prctl``, or None where there is none."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    prctl.restype = ctypes.c_int
-    return prctl
-
-
-_PRCTL = _load_prctl()
-
-
-_SETPRIV_ARGS: Final = ("--pdeathsig", "KILL", "--")
-
-
-@functools.cache
-def _setpriv() -> str | None:
-    """util-linux's ``setpriv``, if it is there and can set the parent-death signal.
-
-    Started through it, a step gets ``PR_SET_PDEATHSIG`` without Python running
-    in the child between fork and exec, so ``subprocess`` can use ``vfork``: a
-    step costs about 2 ms of CPU less in an agent of some 50 MB, where copying
-    the page tables for a full ``fork`` is most of the cost. Unlike the
-    ``preexec_fn`` below, it does not check that the runner is still there once
-    the signal is set: a runner killed in the fraction of a millisecond before
-    that leaves the step running.
-    """
-    path = shutil.which("setpriv")
-    if path is None:
-        return None
-    try:
-        probe = subprocess.run(
-            [path, *_SETPRIV_ARGS, "true"], capture_output=True, timeout=10, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return path if probe.returncode == 0 else None
-
-
-def _die_with_runner() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that has the kernel SIGKILL the step if the runner dies (Linux).
-
-    ``preexec_fn`` runs Python in the child between fork and exec, which is unsafe
-    in a threaded process only if it takes a lock another thread held at fork time.
-    This one makes two system calls through names bound beforehand: no import, no
-    allocation-heavy work, no logging. CPython (3.11 to 3.13) warns about forking
-    with threads only in ``os.fork``, not here.
-
-    The kernel's "parent" is the *thread* that started the child, so the step dies
-    when the thread in :meth:`TestProcess.run` ends; that thread waits for the step.
-    """
-    prctl = _PRCTL
-    if prctl is None:
-        return None
-    runner = os.getpid()
-    getppid = os.getppid
-    exit_now = os._exit
-    sigkill = int(signal.SIGKILL)
-
-    def hook() -> None:
-        prctl(_PR_SET_PDEATHSIG, sigkill, 0, 0, 0)
-        if getppid() != runner:  # the runner died before prctl took effect
-            exit_now(1)
-
-    return hook

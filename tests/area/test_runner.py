@@ -464,20 +464,28 @@ job = TestJob(
     ref=TestRef("t", "r", "x"),
     rundir=Path(os.environ["RUNDIR"]),
     source_dir=None,
-    steps=(StepSpec("s", "exec sleep " + os.environ["TOKEN"]),),
+    steps=(StepSpec("s", os.environ["STEP"]),),
     env={"PATH": os.environ["PATH"]},
 )
 TestProcess(job, Reporter("o", lambda packet: None)).run()
 """
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+@pytest.mark.parametrize(
+    ("step", "sleeps"),
+    [("exec sleep {token}", 1), ("sleep {token} & sleep {token}; wait", 2)],
+    ids=["the step", "its children"],
+)
 @pytest.mark.timeout(30)
-def test_a_step_dies_with_its_runner(token: str, tmp_path: Path) -> None:
-    env = {**os.environ, "RUNDIR": str(tmp_path / "run"), "TOKEN": token}
+def test_a_step_dies_with_its_runner(token: str, tmp_path: Path, step: str, sleeps: int) -> None:
+    env = {
+        **os.environ,
+        "RUNDIR": str(tmp_path / "run"),
+        "STEP": step.format(token=token),
+    }
     runner = subprocess.Popen([sys.executable, "-c", RUNNER_SCRIPT], env=env)
     try:
-        wait_for(lambda: pids_with(token, "sleep"), timeout=15.0)
+        wait_for(lambda: len(pids_with(token, "sleep")) == sleeps, timeout=15.0)
     finally:
         runner.kill()
         runner.wait(timeout=10.0)
