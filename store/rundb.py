@@ -8,6 +8,7 @@ The mirror is dropped whenever a transaction does not commit, and reloaded
 from the database when next needed.
 """
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Final, TypeVar
@@ -62,6 +63,10 @@ def _status(value: object) -> Status:
         return Status.CHECK
 
 
+_DOOMED: Final = (
+    "(SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))"
+)
+"""The ``(testname, item_path)`` pairs of a JSON list of pairs, for ``IN``."""
 _RESETS: Final = frozenset({State.NOT_STARTED, State.LAUNCHED})
 """Changes that begin a new attempt: the start of the one before no longer counts."""
 
@@ -320,17 +325,19 @@ class RunDb(Database):
             self.conn.executemany("DELETE FROM test_data WHERE test_id = ?", rows)
             self.conn.executemany("DELETE FROM archives WHERE test_id = ?", rows)
             self.conn.executemany("DELETE FROM tests WHERE id = ?", rows)
+            # History has no index by test (it would slow every insert): one pass over it,
+            # the doomed keys looked up in an index SQLite builds for the IN list.
+            doomed_json = json.dumps(sorted(doomed))
             packets = [
                 (str(origin), int(seq), bytes(packet_id))
-                for key in sorted(doomed)
                 for origin, seq, packet_id in self.conn.execute(
                     "SELECT origin, origin_seq, packet_id FROM history"
-                    " WHERE testname = ? AND item_path = ?",
-                    key,
+                    f" WHERE (testname, item_path) IN {_DOOMED} ORDER BY testname, item_path, seq",
+                    (doomed_json,),
                 )
             ]
-            self.conn.executemany(
-                "DELETE FROM history WHERE testname = ? AND item_path = ?", sorted(doomed)
+            self.conn.execute(
+                f"DELETE FROM history WHERE (testname, item_path) IN {_DOOMED}", (doomed_json,)
             )
             self.forget()
             tests = self._mirror()  # read again: the roll-up's books start from what is left
@@ -343,10 +350,12 @@ class RunDb(Database):
 
         Rows that do not exist are left alone.
         """
-        rows = [(rundir, name, item) for name, item, rundir in rundirs]
+        # run_id leads the UNIQUE index: without it each row is a scan of the table.
+        rows = [(rundir, self.run_id, name, item) for name, item, rundir in rundirs]
         with self.transaction() as conn:
             conn.executemany(
-                "UPDATE tests SET rundir = ? WHERE testname = ? AND item_path = ?", rows
+                "UPDATE tests SET rundir = ? WHERE run_id = ? AND testname = ? AND item_path = ?",
+                rows,
             )
 
     def record_archive(self, key: Key, archive: ArchiveRow, received: float) -> bool:
@@ -357,7 +366,8 @@ class RunDb(Database):
         """
         with self.guard("read"):
             row = self.conn.execute(
-                "SELECT id FROM tests WHERE testname = ? AND item_path = ?", key
+                "SELECT id FROM tests WHERE run_id = ? AND testname = ? AND item_path = ?",
+                (self.run_id, *key),
             ).fetchone()
         if row is None:
             return False
