@@ -16,6 +16,7 @@ What it yields is exactly the committed history of the selected runs, in
 commit order, each packet once.
 """
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -65,10 +66,26 @@ class Follower:
         self._subscriber = Subscriber(publish_address)
         self._requester = Requester(request_address, timeout=timeout)
         self._last_heard = time.monotonic()
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """Make a :meth:`catch_up` or :meth:`poll` running in another thread end soon (within
+        :data:`~bus.sockets.POLL_INTERVAL`, or when a query in flight is answered or times
+        out) with :class:`~bus.sockets.BusError`, and every later call at once.
+
+        Unlike :meth:`close`, safe while another thread waits in NNG: closing a socket
+        that another thread is receiving on can make NNG panic (nng #2238).
+        """
+        self._stop.set()
 
     def close(self) -> None:
+        """Close the sockets; call it when no other thread uses the follower."""
         self._subscriber.close()
         self._requester.close()
+
+    def _check_stop(self) -> None:
+        if self._stop.is_set():
+            raise BusError("the follower was stopped")
 
     def __enter__(self) -> "Follower":
         return self
@@ -87,10 +104,12 @@ class Follower:
         """Everything committed after :attr:`position`, from the home's history.
 
         Raises:
-            BusError: the home did not answer (the position is kept; call again).
+            BusError: the home did not answer (the position is kept; call again), or
+                :meth:`stop` was called.
         """
         found: list[tuple[int, StatusPacket]] = []
         while True:
+            self._check_stop()
             query = Query(
                 after=self.position, limit=self.page, target=self.target, runname=self.runname
             )
@@ -106,15 +125,17 @@ class Follower:
         """New packets within about ``timeout`` seconds (possibly none).
 
         Raises:
-            BusError: a gap needed the home's history and the home did not answer.
+            BusError: a gap needed the home's history and the home did not answer, or
+                :meth:`stop` was called.
         """
         deadline = time.monotonic() + timeout
         result: list[tuple[int, StatusPacket]] = []
         while not result:
+            self._check_stop()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            frame = self._subscriber.recv(min(remaining, IDLE_POLL))
+            frame = self._subscriber.recv(min(remaining, IDLE_POLL), stop=self._stop)
             if frame is None:
                 if time.monotonic() - self._last_heard >= IDLE_POLL:
                     self._last_heard = time.monotonic()
@@ -128,7 +149,7 @@ class Follower:
         """The history so far, then new packets as they are committed.
 
         Args:
-            until: stop at this ``time.monotonic()`` value (None: never).
+            until: stop at this ``time.monotonic()`` value (None: never, or at :meth:`stop`).
         """
         yield from self.catch_up()
         while until is None or time.monotonic() < until:
@@ -136,6 +157,8 @@ class Follower:
             try:
                 yield from self.poll(remaining)
             except BusError:
+                if self._stop.is_set():
+                    return
                 time.sleep(min(0.5, remaining))  # the home is away: the stream resumes later
 
     def _refill(self) -> list[tuple[int, StatusPacket]]:

@@ -521,10 +521,11 @@ class Subscriber(_Closing):
         """The address dialed."""
         return self._address
 
-    def recv(self, timeout: float) -> bytes | None:
-        """The next frame, or ``None`` if none came within ``timeout`` seconds.
+    def recv(self, timeout: float, *, stop: threading.Event | None = None) -> bytes | None:
+        """The next frame, or ``None`` if none came within ``timeout`` seconds (or ``stop``
+        was set).
 
-        Waits in slices of :data:`POLL_INTERVAL`, so Ctrl-C is seen promptly.
+        Waits in slices of :data:`POLL_INTERVAL`, so Ctrl-C and ``stop`` are seen promptly.
 
         Raises:
             BusError: the Subscriber is closed.
@@ -532,7 +533,7 @@ class Subscriber(_Closing):
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or (stop is not None and stop.is_set()):
                 return None
             try:
                 self._socket.recv_timeout = _ms(min(POLL_INTERVAL, remaining))

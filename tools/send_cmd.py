@@ -14,14 +14,16 @@ Run 'mtpkt send KIND --help' for the options of one kind.
 """
 
 import argparse
+import contextlib
 import functools
 import math
 import os
+import signal
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TextIO, TypeVar
 
@@ -42,6 +44,8 @@ if TYPE_CHECKING:  # imported for real inside the functions: `mtpkt --help` stay
 
 __all__ = [
     "BAD_STATUSES",
+    "check_listening",
+    "close_when_idle",
     "DEFAULT_TIMEOUT",
     "RunWatch",
     "add_parser",
@@ -49,9 +53,14 @@ __all__ = [
     "bad_address",
     "grace_seconds",
     "home_address",
+    "in_thread",
+    "interrupts_as_flag",
     "load_key",
+    "publish_address",
+    "report_watch",
     "run",
     "seconds",
+    "unreachable",
     "where_options",
 ]
 
@@ -336,28 +345,35 @@ def home_address(home: "HomeDir", given: str | None) -> str:
         raise _not_an_area(home) or CliError(str(exc), ExitCode.BAD_AREA) from None
 
 
-def _publish_address(home: "HomeDir", listen: str, args: argparse.Namespace) -> str:
-    """The home's stream address, for --wait."""
+def publish_address(
+    home: "HomeDir", listen: str, publish: str | None, *, home_given: bool, needed_by: str
+) -> str:
+    """The home's live stream address: ``publish`` if given, else the one in ``home.json``
+    (only if that file is about the home at ``listen``).
+
+    Args:
+        needed_by: the option or command that needs it, for the error messages.
+    """
     from agents.homedir import HomeError
 
-    if args.publish:
-        return str(args.publish)
+    if publish:
+        return publish
     try:
-        recorded_listen, publish = home.addresses()
+        recorded_listen, recorded_publish = home.addresses()
     except HomeError as exc:
-        if args.home:
+        if home_given:
             raise CliError(
-                "--wait needs the home's stream address too: pass --publish ADDR with --home",
+                f"{needed_by} needs the home's stream address too: pass --publish ADDR with --home",
                 ExitCode.USAGE,
             ) from None
         raise CliError(str(exc), ExitCode.BAD_AREA) from None
     if recorded_listen != listen:
         raise CliError(
-            f"--wait needs the stream address of the home at {listen}: pass --publish ADDR"
+            f"{needed_by} needs the stream address of the home at {listen}: pass --publish ADDR"
             f" ({home.address_path} is about the home at {recorded_listen})",
             ExitCode.USAGE,
         )
-    return publish
+    return recorded_publish
 
 
 # -- the packet -----------------------------------------------------------------------------
@@ -408,15 +424,21 @@ def _packet(args: argparse.Namespace) -> pkts.Control:
 # -- asking the home ------------------------------------------------------------------------
 
 
-def _in_thread(call: Callable[[], _T], name: str, *, abort: Callable[[], None]) -> _T:
+def in_thread(call: Callable[[], _T], name: str, *, stop: Callable[[], None] | None = None) -> _T:
     """``call()`` in a worker thread, so that Ctrl-C is seen while NNG blocks (pynng #49).
 
-    On Ctrl-C, ``abort()`` (which closes the socket ``call`` uses) ends the call,
-    and the worker is waited for before the interrupt goes on: a thread still inside
-    NNG when pynng's exit handler runs ``nng_fini`` makes NNG abort the process.
-    The wait is on an event of our own: in Python 3.11 a ``Thread.join`` interrupted
-    by Ctrl-C can release the thread's state lock and mark it stopped while it still
-    runs (the bpo-45274 branch of ``Thread._wait_for_tstate_lock``).
+    On Ctrl-C, ``stop()`` (if given) asks the call to end soon, and the worker is
+    waited for a while (:data:`ABORT_JOIN`) before the interrupt goes on; without
+    ``stop`` the interrupt goes on at once. A worker still running then is left to
+    end with the process: its socket must not be closed under it (NNG may panic,
+    nng #2238), which :func:`close_when_idle` sees to. The wait is on an event of our
+    own: in Python 3.11 a ``Thread.join`` interrupted by Ctrl-C can release the
+    thread's state lock and mark it stopped while it still runs (the bpo-45274
+    branch of ``Thread._wait_for_tstate_lock``).
+
+    Meanwhile Ctrl-C only sets a flag, which the wait checks: the default handler's
+    ``KeyboardInterrupt`` is lost when it is raised inside a finalizer that happens to
+    run then (a pynng socket's ``__del__`` at a garbage collection, say).
     """
     result: list[_T] = []
     failure: list[BaseException] = []
@@ -431,18 +453,69 @@ def _in_thread(call: Callable[[], _T], name: str, *, abort: Callable[[], None]) 
             done.set()
 
     thread = threading.Thread(target=work, name=name, daemon=True)
-    try:
-        thread.start()  # inside the try: Ctrl-C may come while start() waits for the thread
-        while not done.wait(0.1):
-            pass
-    except BaseException:
-        abort()
-        if thread.ident is not None:
-            done.wait(ABORT_JOIN)
-        raise
+    with interrupts_as_flag():
+        try:
+            _check_interrupt()
+            thread.start()  # inside the try: Ctrl-C may come while start() waits for the thread
+            while not done.wait(0.1):
+                _check_interrupt()
+            _check_interrupt()
+        except BaseException:
+            if stop is not None:
+                stop()
+                if thread.ident is not None:
+                    done.wait(ABORT_JOIN)
+            if not done.is_set():
+                _LEFT_RUNNING.append(done)
+            raise
     if failure:
         raise failure[0]
     return result[0]
+
+
+_LEFT_RUNNING: list[threading.Event] = []
+"""Ends of the workers :func:`in_thread` gave up waiting for."""
+
+
+def close_when_idle(close: Callable[[], None]) -> None:
+    """``close()``, unless a worker :func:`in_thread` gave up on may still wait in NNG on
+    what it would close: then that is left to the end of the process."""
+    if all(done.is_set() for done in _LEFT_RUNNING):
+        close()
+
+
+_INTERRUPTED = threading.Event()
+"""Set by Ctrl-C inside :func:`interrupts_as_flag`."""
+
+
+def _check_interrupt() -> None:
+    if _INTERRUPTED.is_set():
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def interrupts_as_flag() -> Iterator[None]:
+    """Within the block, Ctrl-C sets a flag that :func:`in_thread` turns into
+    ``KeyboardInterrupt`` (as does the end of the block), instead of raising it at once.
+
+    The default handler's ``KeyboardInterrupt`` is lost when it is raised inside a
+    finalizer that happens to run then (a pynng socket's ``__del__`` during a garbage
+    collection, say). Only in the main thread, and only where Python's own handler is
+    in place (not where SIGINT is ignored); nested blocks change nothing.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+    _INTERRUPTED.clear()
+    signal.signal(signal.SIGINT, lambda signum, frame: _INTERRUPTED.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    _check_interrupt()
 
 
 def bad_address(address: str, error: Exception) -> CliError:
@@ -455,7 +528,19 @@ def bad_address(address: str, error: Exception) -> CliError:
     )
 
 
-def _unreachable(address: str, timeout: float) -> CliError:
+def check_listening(address: str, timeout: float) -> None:
+    """Fail at once (UNREACHABLE) if ``address`` has refused connections for a while: nothing
+    listens there. A home still starting up is given up to 2 s."""
+    from bus.sockets import refused
+
+    if refused(address, within=min(timeout, REFUSED_WAIT)):
+        raise CliError(
+            f"nothing listens at {address}: the connection is refused (is `mtpkt home` running?)",
+            ExitCode.UNREACHABLE,
+        )
+
+
+def unreachable(address: str, timeout: float) -> CliError:
     return CliError(
         f"no answer from the home at {address} within {timeout:g}s (is `mtpkt home` running?)",
         ExitCode.UNREACHABLE,
@@ -469,34 +554,29 @@ def _ask(packet: pkts.Control, key: bytes, address: str, timeout: float) -> None
         CliError: no answer in time (UNREACHABLE), an answer that does not verify
             (BAD_REPLY), or a refusal (REFUSED).
     """
-    from bus.sockets import BusError, BusTimeout, Requester, refused
+    from bus.sockets import BusError, BusTimeout, Requester
     from pkts.link import Receipt
 
     try:
         requester = Requester(address, timeout=timeout)
     except BusError as exc:
         raise bad_address(address, exc) from None
-    if refused(address, within=min(timeout, REFUSED_WAIT)):
+    try:
+        check_listening(address, timeout)
+    except CliError:
         requester.close()
-        raise CliError(
-            f"nothing listens at {address}: the connection is refused (is `mtpkt home` running?)",
-            ExitCode.UNREACHABLE,
-        )
+        raise
     frame = pkts.encode(packet, key)
     try:
-        raw = _in_thread(
-            lambda: requester.request(frame, timeout=timeout),
-            "mtpkt send request",
-            abort=requester.close,
-        )
+        raw = in_thread(lambda: requester.request(frame, timeout=timeout), "mtpkt send request")
     except BusTimeout:
-        raise _unreachable(address, timeout) from None
+        raise unreachable(address, timeout) from None
     except BusError as exc:
         raise CliError(
             f"no answer from the home at {address}: {exc}", ExitCode.UNREACHABLE
         ) from None
     finally:
-        requester.close()
+        close_when_idle(requester.close)
     try:
         packets = pkts.decode_batch(raw, key)  # a single packet reads as a batch of one
     except pkts.PacketError as exc:
@@ -631,7 +711,8 @@ class RunWatch:
         return ExitCode.TESTS_FAILED if self.bad() else ExitCode.OK
 
 
-def _report(watch: RunWatch, out: TextIO) -> None:
+def report_watch(watch: RunWatch, out: TextIO) -> None:
+    """Print how the watched tests ended: a summary line, then the first bad ones."""
     print(watch.summary(), file=out, flush=True)
     bad = watch.bad()
     for name, label in bad[:SHOWN_BAD]:
@@ -674,9 +755,9 @@ def _wait(
     watch = RunWatch(packet.kind, packet.target, packet.runname, TestPatt.parse(packet.testpatt))
     deadline = None if wait_timeout is None else time.monotonic() + wait_timeout
     try:
-        snapshot = _in_thread(follower.catch_up, "mtpkt send follow", abort=follower.close)
+        snapshot = in_thread(follower.catch_up, "mtpkt send follow", stop=follower.stop)
     except BusError:
-        raise _unreachable(listen, timeout) from None
+        raise unreachable(listen, timeout) from None
     watch.add(status for _, status in snapshot)
     shown = watch.progress()
     print(shown, file=out, flush=True)
@@ -684,14 +765,14 @@ def _wait(
     while not watch.settled:
         left = math.inf if deadline is None else deadline - time.monotonic()
         if left <= 0:
-            _report(watch, out)
+            report_watch(watch, out)
             raise CliError(
                 f"not every test had settled after {wait_timeout:g}s (the run goes on)",
                 ExitCode.WAIT_TIMEOUT,
             )
         try:
             step = functools.partial(follower.poll, min(0.5, left))
-            rows = _in_thread(step, "mtpkt send follow", abort=follower.close)
+            rows = in_thread(step, "mtpkt send follow", stop=follower.stop)
         except BusError:
             time.sleep(min(0.5, left))  # the home is away; the stream resumes when it is back
             continue
@@ -704,7 +785,7 @@ def _wait(
                 shown = line
     if shown != watch.progress():
         print(watch.progress(), file=out)
-    _report(watch, out)
+    report_watch(watch, out)
     return watch.exit_code()
 
 
@@ -721,21 +802,27 @@ def run(args: argparse.Namespace) -> int:
     listen = home_address(home, args.home)
     follower = None
     if args.wait:
-        addresses = (listen, _publish_address(home, listen, args))
+        addresses = (
+            listen,
+            publish_address(
+                home, listen, args.publish, home_given=bool(args.home), needed_by="--wait"
+            ),
+        )
         follower = _follower(packet, key, addresses, args.timeout)
     try:
         _ask(packet, key, listen, args.timeout)
         print(packet.id.hex(), flush=True)
         if follower is None:
             return ExitCode.OK
-        return _wait(
-            packet,
-            follower,
-            listen=listen,
-            timeout=args.timeout,
-            wait_timeout=args.wait_timeout,
-            out=sys.stderr,
-        )
+        with interrupts_as_flag():
+            return _wait(
+                packet,
+                follower,
+                listen=listen,
+                timeout=args.timeout,
+                wait_timeout=args.wait_timeout,
+                out=sys.stderr,
+            )
     finally:
         if follower is not None:
-            follower.close()
+            close_when_idle(follower.close)

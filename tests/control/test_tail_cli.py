@@ -1,0 +1,147 @@
+"""``mtpkt tail`` against a real home and agents: what it prints is the committed history."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from farm import TARGET, Farm
+
+import pkts
+from pkts.status import StatusChange, Step
+from tools.tail_cmd import json_record, plain_line
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def started() -> Iterator[list["subprocess.Popen[str]"]]:
+    """The tail processes a test starts; any still running at its end are killed."""
+    processes: list[subprocess.Popen[str]] = []
+    yield processes
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=10)
+
+
+def tail(farm: Farm, started: list["subprocess.Popen[str]"], *args: str) -> "subprocess.Popen[str]":
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tools", "tail", *args],
+        cwd=farm.area,
+        env=farm.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    started.append(process)
+    return process
+
+
+def finish(process: "subprocess.Popen[str]", timeout: float = 90) -> tuple[int, str, str]:
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate(timeout=10)
+        pytest.fail(f"mtpkt tail did not end: {err}")
+    return process.returncode, out, err
+
+
+def history(farm: Farm, runname: str) -> list[dict[str, object]]:
+    """The run's committed history, each packet as tail --json shows it."""
+    rows = farm.query(runname, "SELECT seq, packet FROM history ORDER BY seq")
+    records = []
+    for seq, data in rows:
+        packet = pkts.unpack(bytes(data))  # type: ignore[arg-type]
+        assert isinstance(packet, StatusChange | Step)
+        records.append(json_record(int(seq), packet))  # type: ignore[call-overload]
+    return records
+
+
+def test_tail_json_is_the_runs_history_packet_for_packet(
+    farm: Farm, started: list["subprocess.Popen[str]"]
+) -> None:
+    farm.start_home()
+    farm.start_agent("a1")
+    farm.start_agent("a2")
+    # Started before the run: it sees the run begin, follows it live, and ends with it.
+    live = tail(farm, started, "-t", TARGET, "-r", "r1", "--json", "--until-done", "--timeout", "5")
+    sent = farm.send("run", "-t", TARGET, "-r", "r1", "--testpatt", "%,~sleeper")
+    assert sent.returncode == 0, sent.stderr
+
+    code, out, err = finish(live)
+
+    assert code == 3, err  # `broken` fails, so `after_broken` is PREQ_FAIL
+    assert "7 tests: 5 PASS, 1 FAIL, 1 PREQ_FAIL" in err
+    shown = [json.loads(line) for line in out.splitlines()]
+    assert shown == history(farm, "r1")
+    assert {record["kind"] for record in shown} == {"status_change", "step"}
+
+    # Started after the run: the same history, from the home's snapshot alone.
+    code, out, err = finish(tail(farm, started, "-r", "r1", "--json", "--until-done"))
+    assert code == 3, err
+    assert [json.loads(line) for line in out.splitlines()] == history(farm, "r1")
+
+    # --testpatt narrows it; --plain is one line per packet.
+    code, out, err = finish(tail(farm, started, "-r", "r1", "--testpatt", "unit/%", "--until-done"))
+    assert code == 0, err
+    lines = out.splitlines()
+    unit = [r for r in history(farm, "r1") if r["test"] == "unit" and r["item"]]
+    assert len(lines) == len(unit)
+    assert all(" unit/" in line for line in lines)
+    assert "3 tests: 3 PASS" in err
+
+
+def test_tail_says_when_it_cannot_start(
+    farm: Farm, started: list["subprocess.Popen[str]"], tmp_path: Path
+) -> None:
+    code, _, err = finish(tail(farm, started, "--testpatt", "a,,b"))
+    assert code == 2
+    assert "empty pattern" in err
+    assert len(err.strip().splitlines()) == 1
+
+    code, _, err = finish(tail(farm, started, "--area", str(tmp_path / "nowhere")))
+    assert code == 7
+    assert "not a Megatest area" in err
+
+    farm.start_home()
+    other_key = tmp_path / "other.key"
+    other_key.write_bytes(os.urandom(32))
+    other_key.chmod(0o600)
+    code, _, err = finish(tail(farm, started, "--key-file", str(other_key)))
+    assert code == 6
+    assert "is the key the area's?" in err
+
+    farm.stop("home")  # its address is on file, but nothing listens there now
+    began = time.monotonic()
+    code, _, err = finish(tail(farm, started), timeout=30)
+    assert code == 5
+    assert "nothing listens at" in err
+    assert time.monotonic() - began < 8  # not the whole 10 s timeout
+
+
+def test_plain_lines_read_as_people_expect() -> None:
+    common = {"origin": "a1", "target": TARGET, "runname": "r1", "test": "unit", "item": "1"}
+    running = StatusChange(seq=1, state=pkts.State.RUNNING, status=pkts.Status.NA, host="a1",
+                           **common)  # fmt: skip
+    failed = StatusChange(
+        seq=2, state=pkts.State.COMPLETED, status=pkts.Status.FAIL, comment="step 'x'\nfailed",
+        **common,
+    )  # fmt: skip
+    end = Step(seq=3, step="x", state=pkts.StepState.END, status=pkts.Status.FAIL, exit_code=3,
+               duration=1.5, **common)  # fmt: skip
+
+    assert plain_line(running).endswith("linux/x86 r1  unit/1  RUNNING on a1")
+    assert plain_line(failed).endswith("unit/1  FAIL: step 'x' failed")
+    assert plain_line(end).endswith("unit/1  step x end FAIL (exit 3, 1.50s)")
+    record = json_record(7, end)
+    assert record["seq"] == 7
+    assert record["origin_seq"] == 3
+    assert record["state"] == "end"
+    assert record["id"] == end.id.hex()
+    assert json.loads(json.dumps(record)) == record
