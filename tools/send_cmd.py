@@ -36,6 +36,7 @@ from pkts.rollup import ENDED_BADLY, FINAL
 from pkts.status import StatusChange
 from tools.errors import CliError
 from tools.exitcodes import ExitCode
+from tools.shown import end_label
 
 if TYPE_CHECKING:  # imported for real inside the functions: `mtpkt --help` stays quick
     from agents.area import TestPatt
@@ -675,7 +676,7 @@ class RunWatch:
     @staticmethod
     def label(state: State, status: Status) -> str:
         """How an end is shown: ``PASS`` for COMPLETED/PASS, ``KILLED/ABORT`` otherwise."""
-        return status.value if state is State.COMPLETED else f"{state.value}/{status.value}"
+        return end_label(state, status)
 
     def bad(self) -> list[tuple[str, str]]:
         """Instances that settled badly, as ``(test/item, label)``, sorted."""

@@ -2,10 +2,16 @@
 
 It starts with what the home has already committed for the selected runs
 (all runs by default), then follows the live stream; a gap in the stream is
-filled from the home's history, so every committed packet is shown once, in
-commit order. --json prints one JSON object per packet (the fields of the
-packet, with "seq", the home's stream number, and "origin_seq", the sender's
-own number); --plain one line per packet for people and logs.
+filled from the home's history, so every committed packet is counted once, in
+commit order.
+
+On a terminal it shows a live view: each run with a progress bar and counts
+by status, the running tests with their host, step and elapsed time, the
+tests that ended badly, and the newest packets; Ctrl-C leaves it. --plain
+prints one line per packet instead (the default when the output is not a
+terminal) and --json one JSON object per packet (the fields of the packet,
+with "seq", the home's stream number, and "origin_seq", the sender's own
+number).
 
 examples:
   mtpkt tail
@@ -14,18 +20,14 @@ examples:
 """
 
 import argparse
-import datetime
-import enum
 import functools
 import json
 import sys
 import time
 from typing import TYPE_CHECKING, Any, TextIO
 
-import attrs
-
 import pkts
-from pkts.status import Ack, StatusChange, StatusPacket, Step
+from pkts.status import Ack, StatusChange, StatusPacket
 from tools.errors import CliError
 from tools.exitcodes import ExitCode
 from tools.send_cmd import (
@@ -45,15 +47,19 @@ from tools.send_cmd import (
     unreachable,
     where_options,
 )
+from tools.shown import json_record, plain_line
 
 if TYPE_CHECKING:  # imported for real inside run(): `mtpkt --help` stays quick
     from agents.area import TestPatt
     from bus.follow import Follower
 
-__all__ = ["add_parser", "json_record", "plain_line", "run"]
+__all__ = ["add_parser", "run"]
 
-POLL: float = 0.5
+POLL: float = 0.25
 """Seconds of one wait for the live stream (how soon Ctrl-C and --until-done are seen)."""
+
+REFRESH: float = 4
+"""Redraws of the live view per second, at most."""
 
 
 def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
@@ -82,8 +88,8 @@ def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
     )
     how = parser.add_argument_group("output")
     form = how.add_mutually_exclusive_group()
-    form.add_argument("--plain", action="store_true", help="one line per packet (the default)")
-    form.add_argument("--json", action="store_true", help="one JSON object per packet")
+    form.add_argument("--plain", action="store_true", help="one line per packet (the default when the output is not a terminal)")
+    form.add_argument("--json", action="store_true", help="one JSON object per packet (its fields, the stream's seq)")
     how.add_argument(
         "--until-done",
         action="store_true",
@@ -98,56 +104,6 @@ def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
         help=f"seconds to wait for the home's answer (default: {DEFAULT_TIMEOUT:g})",
     )
     parser.set_defaults(run=run)
-
-
-# -- how a packet is shown ------------------------------------------------------------------
-
-
-def _value(value: object) -> object:
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, bytes):
-        return value.hex()
-    return value
-
-
-def json_record(seq: int, packet: StatusPacket) -> dict[str, object]:
-    """A packet as a JSON object: ``seq`` (the stream's number), ``kind``, then its fields,
-    its own ``seq`` named ``origin_seq``; enums as their values, ids in hex."""
-    record: dict[str, object] = {"seq": seq, "kind": packet.kind}
-    for field in attrs.fields(type(packet)):
-        name = "origin_seq" if field.name == "seq" else field.name
-        record[name] = _value(getattr(packet, field.name))
-    return record
-
-
-def _clock(ts: float) -> str:
-    return datetime.datetime.fromtimestamp(ts).strftime("%H:%M:%S.%f")[:-3]
-
-
-def plain_line(packet: StatusPacket) -> str:
-    """A packet as one line: time (the sender's clock), run, test, what happened."""
-    match packet:
-        case Ack():
-            what = f"ack of {packet.ref.hex()[:12]} from {packet.origin}: {packet.outcome.value}"
-            return f"{_clock(packet.ts)}  {what}" + (f" ({packet.reason})" if packet.reason else "")
-        case Step():
-            what = f"step {packet.step} {packet.state.value}"
-            if packet.state is pkts.StepState.END:
-                details = [f"exit {packet.exit_code}"] if packet.exit_code is not None else []
-                if packet.duration is not None:
-                    details.append(f"{packet.duration:.2f}s")
-                what += f" {packet.status.value}" + (f" ({', '.join(details)})" if details else "")
-        case StatusChange():
-            what = RunWatch.label(packet.state, packet.status)
-            if packet.state is not pkts.State.COMPLETED and packet.status is pkts.Status.NA:
-                what = packet.state.value
-            if packet.host:
-                what += f" on {packet.host}"
-            if packet.comment:
-                what += f": {' '.join(packet.comment.split())}"
-    name = f"{packet.test}/{packet.item}" if packet.item else packet.test
-    return f"{_clock(packet.ts)}  {packet.target} {packet.runname}  {name}  {what}"
 
 
 # -- following ------------------------------------------------------------------------------
@@ -181,17 +137,17 @@ class _Done:
         return code
 
 
-class _Printer:
-    """Prints the selected packets in the chosen form, and feeds ``--until-done``."""
+class _Output:
+    """Shows the selected packets in the chosen form, and feeds ``--until-done``."""
 
     def __init__(self, args: argparse.Namespace, patt: "TestPatt", out: TextIO) -> None:
-        self.json = bool(args.json)
         self.patt = patt
         self.everything = patt.text == "%"  # acks are about no test: shown only then
         self.done = _Done(patt) if args.until_done else None
         self.out = out
 
     def show(self, rows: list[tuple[int, StatusPacket]]) -> None:
+        selected = []
         for seq, packet in rows:
             if isinstance(packet, Ack):
                 if not self.everything:
@@ -200,17 +156,86 @@ class _Printer:
                 continue
             if self.done is not None:
                 self.done.add(packet)
+            selected.append((seq, packet))
+        self.draw(selected)
+
+    def draw(self, rows: list[tuple[int, StatusPacket]]) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> "_Output":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+class _Lines(_Output):
+    """``--plain`` and ``--json``: a line per packet."""
+
+    def __init__(self, args: argparse.Namespace, patt: "TestPatt", out: TextIO) -> None:
+        super().__init__(args, patt, out)
+        self.json = bool(args.json)
+
+    def draw(self, rows: list[tuple[int, StatusPacket]]) -> None:
+        for seq, packet in rows:
             line = json.dumps(json_record(seq, packet)) if self.json else plain_line(packet)
             print(line, file=self.out)
         self.out.flush()
 
 
-def _follow(follower: "Follower", printer: _Printer, listen: str, timeout: float) -> int:
+class _LiveView(_Output):
+    """The live view (a terminal, neither --plain nor --json): redrawn :data:`REFRESH`
+    times a second at most, and once a second when nothing comes (elapsed times)."""
+
+    def __init__(self, args: argparse.Namespace, patt: "TestPatt", out: TextIO) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        from tools.live import LiveModel
+
+        super().__init__(args, patt, out)
+        self.model = LiveModel()
+        where = " ".join(filter(None, (args.target, args.runname))) or "every run"
+        self.title = where if patt.text == "%" else f"{where} {patt.text}"
+        self.console = Console(file=out)
+        self.live = Live(
+            console=self.console,
+            auto_refresh=False,
+            redirect_stdout=False,
+            redirect_stderr=False,
+            vertical_overflow="crop",
+        )
+        self.drawn = 0.0
+
+    def draw(self, rows: list[tuple[int, StatusPacket]]) -> None:
+        from tools.live import render
+
+        self.model.add(packet for _, packet in rows)
+        now = time.monotonic()
+        if now - self.drawn < 1 / REFRESH and not (self.done is not None and self.done.settled):
+            return
+        self.drawn = now
+        width, height = self.console.size
+        view = render(self.model, width=width, height=height - 1, title=self.title)
+        self.live.update(view, refresh=True)
+
+    def __enter__(self) -> "_Output":
+        self.live.start()
+        self.draw([])
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.drawn = 0.0
+        self.draw([])  # the last state stays on the screen
+        self.live.stop()
+
+
+def _follow(follower: "Follower", output: _Output, listen: str, timeout: float) -> int:
     from bus.sockets import BusError
 
     check_listening(listen, timeout)
     try:
-        printer.show(in_thread(follower.catch_up, "mtpkt tail", stop=follower.stop))
+        output.show(in_thread(follower.catch_up, "mtpkt tail", stop=follower.stop))
     except BusError:
         raise unreachable(listen, timeout) from None
     except pkts.PacketError as exc:
@@ -218,16 +243,16 @@ def _follow(follower: "Follower", printer: _Printer, listen: str, timeout: float
             f"the answer from {listen} does not verify ({exc}): is the key the area's?",
             ExitCode.BAD_REPLY,
         ) from None
-    done = printer.done
-    if done is not None and not done.watches:
+    done = output.done
+    if done is not None and not done.watches and not isinstance(output, _LiveView):
         print("mtpkt tail: waiting for a selected run to start", file=sys.stderr, flush=True)
     poll = functools.partial(follower.poll, POLL)
     while done is None or not done.settled:
         try:
-            printer.show(in_thread(poll, "mtpkt tail", stop=follower.stop))
+            output.show(in_thread(poll, "mtpkt tail", stop=follower.stop))
         except BusError:
             time.sleep(POLL)  # the home is away: the stream resumes when it is back
-    return done.report(sys.stderr)
+    return ExitCode.OK
 
 
 def run(args: argparse.Namespace) -> int:
@@ -258,9 +283,12 @@ def run(args: argparse.Namespace) -> int:
         )
     except BusError as exc:
         raise bad_address(publish, exc) from None
+    live = not (args.plain or args.json) and sys.stdout.isatty()
+    output = (_LiveView if live else _Lines)(args, patt, sys.stdout)
     try:
-        with interrupts_as_flag():
-            return _follow(follower, _Printer(args, patt, sys.stdout), listen, args.timeout)
+        with interrupts_as_flag(), output:
+            _follow(follower, output, listen, args.timeout)
+        return ExitCode.OK if output.done is None else output.done.report(sys.stderr)
     except BrokenPipeError:  # `mtpkt tail | head`: the reader is gone, which is fine
         sys.stdout = None  # no flush error at exit
         return ExitCode.OK

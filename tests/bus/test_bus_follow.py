@@ -35,6 +35,7 @@ def test_stop_ends_a_poll_waiting_in_another_thread(
 
     assert not worker.is_alive()
     assert time.monotonic() - stopped < 1.0
-    assert len(ended) == 1 and isinstance(ended[0], BusError)
+    assert len(ended) == 1
+    assert isinstance(ended[0], BusError)
     with pytest.raises(BusError, match="stopped"):
         follower.catch_up()  # and every later call, at once

@@ -2,10 +2,12 @@
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from farm import TARGET, Farm
 
 import pkts
 from pkts.status import StatusChange, Step
-from tools.tail_cmd import json_record, plain_line
+from tools.shown import json_record, plain_line
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -145,3 +147,73 @@ def test_plain_lines_read_as_people_expect() -> None:
     assert record["state"] == "end"
     assert record["id"] == end.id.hex()
     assert json.loads(json.dumps(record)) == record
+
+
+class Tmux:
+    """A tmux server of the test's own (its socket under tmp_path), killed at the end."""
+
+    def __init__(self, socket: Path, cwd: Path, env: dict[str, str]) -> None:
+        self.base = ["tmux", "-S", str(socket)]
+        shell = ["env", "-i", *(f"{k}={v}" for k, v in env.items()), "PS1=ready$ ",
+                 "bash", "--norc", "--noprofile"]  # fmt: skip
+        self.run("new-session", "-d", "-x", "100", "-y", "32", "-c", str(cwd), *shell)
+
+    def run(self, *args: str) -> str:
+        done = subprocess.run([*self.base, *args], capture_output=True, text=True, timeout=10)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def type(self, *keys: str) -> None:
+        self.run("send-keys", "-t", "0", *keys)
+
+    def screen(self) -> str:
+        """The pane as shown, with its colour codes."""
+        return self.run("capture-pane", "-p", "-e", "-t", "0")
+
+    def wait(self, found: Callable[[str], bool], timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if found(screen) or time.monotonic() > deadline:
+                return screen
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        subprocess.run([*self.base, "kill-server"], capture_output=True, timeout=10)
+
+
+RED_FAIL = re.compile(r"\x1b\[(?:[0-9;]*;)?31m(?:\x1b\[[0-9;]*m)*FAIL\b")
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux for a real terminal")
+def test_live_view_in_a_real_terminal(farm: Farm, tmp_path: Path) -> None:
+    farm.start_home()
+    farm.start_agent("a1")
+    farm.start_agent("a2")
+    tmux = Tmux(tmp_path / "tmux.sock", farm.area, farm.env)
+    try:
+        tmux.wait(lambda screen: "ready$" in screen, 10)
+        tmux.type(f"{sys.executable} -m tools tail -r r1", "Enter")
+        tmux.wait(lambda screen: "waiting for a selected run" in screen, 30)
+        sent = farm.send("run", "-t", TARGET, "-r", "r1")  # with the sleeper: it keeps running
+        assert sent.returncode == 0, sent.stderr
+
+        def shown(screen: str) -> bool:
+            return bool(RED_FAIL.search(screen)) and "7/8" in screen and "running (1)" in screen
+
+        screen = tmux.wait(shown)
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", screen)
+        assert shown(screen), plain
+        assert re.search(r"linux/x86 r1 .*7/8 .*1 FAIL", plain), plain  # the run, its progress
+        assert re.search(r"sleeper +a[12] +nap +0:\d\d", plain), plain  # host, step, elapsed
+        assert re.search(r"broken +FAIL +step 'second' exited with 3", plain), plain
+
+        tmux.type("C-c")
+        tmux.wait(lambda screen: "mtpkt tail: interrupted" in screen, 10)
+        tmux.type("echo back-$((40+2))", "Enter")  # the prompt takes commands again
+        after = tmux.wait(lambda screen: "back-42" in screen, 10)
+        assert "back-42" in after
+        assert after.rstrip().endswith("ready$")
+    finally:
+        tmux.kill()
+        farm.send("kill", "-t", TARGET, "-r", "r1", "--grace", "1", "--wait", timeout=60)

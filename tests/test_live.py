@@ -1,0 +1,83 @@
+"""The live view's model and drawing: right counts, and a screenful whatever the run's size."""
+
+import io
+
+from rich.console import Console
+
+from pkts import State, Status, StepState
+from pkts.status import StatusChange, Step
+from tools.live import LiveModel, render
+
+RUN = {"origin": "a1", "target": "linux/x86", "runname": "big"}
+
+
+def change(seq: int, test: str, item: str, state: State, status: Status = Status.NA,
+           **extra: object) -> StatusChange:  # fmt: skip
+    return StatusChange(seq=seq, test=test, item=item, state=state, status=status, **RUN, **extra)  # type: ignore[arg-type]
+
+
+def big_run(tests: int) -> LiveModel:
+    """An itemized test of ``tests`` items: all passed but every 100th failed, 5 running."""
+    model = LiveModel()
+    seq = 0
+    model.add([change(seq := seq + 1, "t", "", State.NOT_STARTED)])  # toplevel, then items
+    for n in range(tests):
+        item = f"{n:05d}"
+        model.add([change(seq := seq + 1, "t", item, State.NOT_STARTED)])
+    for n in range(tests):
+        item = f"{n:05d}"
+        model.add([change(seq := seq + 1, "t", item, State.RUNNING, host=f"h{n % 8}", ts=1000.0)])
+        model.add([Step(seq=(seq := seq + 1), origin="a1", target="linux/x86", runname="big",
+                        test="t", item=item, step="sim", state=StepState.START)])  # fmt: skip
+        if n >= tests - 5:
+            continue
+        status = Status.FAIL if n % 100 == 0 else Status.PASS
+        model.add([change(seq := seq + 1, "t", item, State.COMPLETED, status, comment="x\ny")])
+    return model
+
+
+def draw(model: LiveModel, width: int, height: int) -> list[str]:
+    out = io.StringIO()
+    console = Console(file=out, width=width, height=height, color_system=None)
+    console.print(render(model, width=width, height=height - 1, now=1075.0))
+    return out.getvalue().splitlines()
+
+
+def test_ten_thousand_tests_are_counted_and_summarised_in_a_screenful() -> None:
+    model = big_run(10_000)
+    (run,) = model.runs.values()
+    assert run.total == 10_000  # the toplevel record is not a test of its own
+    assert run.settled == 9_995
+    assert run.counts == {"PASS": 9_895, "FAIL": 100, "RUNNING": 5}
+    assert len(run.active) == 5
+    assert len(run.bad) == 100
+
+    for width, height in ((80, 24), (200, 50)):
+        lines = draw(model, width, height)
+        assert len(lines) < height
+        assert max(len(line) for line in lines) <= width
+        text = "\n".join(lines)
+        assert "linux/x86 big" in text
+        assert "9995/10000" in text
+        assert "100 FAIL" in text
+        assert "running (5)" in text
+        assert "t/09995  h3  sim  1:15" in text  # host, step, elapsed
+        assert "ended badly (100)" in text
+        assert "more ended badly" in text
+
+
+def test_a_rerun_moves_a_test_between_counts() -> None:
+    model = LiveModel()
+    model.add([change(1, "u", "", State.COMPLETED, Status.FAIL)])
+    model.add([change(2, "u", "", State.NOT_STARTED)])
+    (run,) = model.runs.values()
+    assert run.counts == {"NOT_STARTED": 1}
+    assert run.settled == 0
+    assert not run.bad
+    model.add([change(3, "u", "", State.KILLED, Status.ABORT)])
+    assert run.counts == {"KILLED/ABORT": 1}
+    assert list(run.bad) == [("u", "")]
+
+
+def test_an_empty_view_says_it_waits() -> None:
+    assert "waiting for a selected run to start" in "\n".join(draw(LiveModel(), 80, 24))

@@ -1,0 +1,304 @@
+"""The live view of ``mtpkt tail`` on a terminal: what the runs look like, at a glance.
+
+:class:`LiveModel` takes the followed packets one by one (constant work per
+packet, whatever the size of the runs); :func:`render` draws it to fit the
+terminal: a line per run with a progress bar and counts by status, the
+running tests with their host, step and elapsed time, the tests that ended
+badly, and the newest packets. Lists are cut to the room there is ("… and 40
+more"): 10,000 tests never print 10,000 rows. The caller redraws a few times
+a second, not per packet.
+"""
+
+import time
+from collections import Counter, deque
+from collections.abc import Iterable
+
+import attrs
+from rich.console import Group, RenderableType
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from pkts import State, Status
+from pkts.rollup import FINAL
+from pkts.status import Ack, StatusChange, StatusPacket, Step
+from tools.shown import end_label, plain_line
+
+__all__ = ["LiveModel", "RunView", "render", "style_of"]
+
+RECENT_KEPT = 200
+"""Newest packets kept for the scrolling tail."""
+
+_ACTIVE = frozenset({State.LAUNCHED, State.REMOTEHOSTSTART, State.RUNNING, State.KILLREQ})
+
+_STYLES = {
+    "PASS": "green",
+    "WARN": "yellow",
+    "WAIVED": "cyan",
+    "SKIP": "cyan",
+    "RUNNING": "yellow",
+    "LAUNCHED": "yellow",
+    "REMOTEHOSTSTART": "yellow",
+    "KILLREQ": "magenta",
+    "NOT_STARTED": "dim",
+}
+
+
+def style_of(label: str) -> str:
+    """The colour people expect for a label: PASS green, FAIL red, running yellow …"""
+    if label in _STYLES:
+        return _STYLES[label]
+    if label.startswith("KILLED"):
+        return "magenta"
+    return "bold red"  # FAIL, ABORT, DEAD, CHECK, PREQ_FAIL, INCOMPLETE …
+
+
+def _label(state: State, status: Status) -> str:
+    return end_label(state, status) if state in FINAL else state.value
+
+
+def _good(state: State, status: Status) -> bool:
+    return state is State.COMPLETED and status in (
+        Status.PASS,
+        Status.WARN,
+        Status.WAIVED,
+        Status.SKIP,
+    )
+
+
+@attrs.define
+class _Instance:
+    state: State
+    status: Status
+    host: str = ""
+    step: str = ""
+    since: float = 0.0
+    """When it started RUNNING (the agent's clock)."""
+    comment: str = ""
+
+
+@attrs.define
+class RunView:
+    """One run's instances as the packets left them; counts kept as they change."""
+
+    target: str
+    runname: str
+    instances: dict[tuple[str, str], _Instance] = attrs.field(factory=dict)
+    counts: Counter[str] = attrs.field(factory=Counter)
+    """Instances by label; an itemized test's toplevel record is not counted."""
+    settled: int = 0
+    active: dict[tuple[str, str], None] = attrs.field(factory=dict)
+    bad: dict[tuple[str, str], None] = attrs.field(factory=dict)
+    """Instances that ended badly, oldest first."""
+    itemized: set[str] = attrs.field(factory=set)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def counted(self, key: tuple[str, str]) -> bool:
+        test, item = key
+        return bool(item) or test not in self.itemized
+
+    def _forget(self, key: tuple[str, str], old: _Instance) -> None:
+        label = _label(old.state, old.status)
+        self.counts[label] -= 1
+        if not self.counts[label]:
+            del self.counts[label]
+        self.settled -= old.state in FINAL
+        self.active.pop(key, None)
+        self.bad.pop(key, None)
+
+    def _count(self, key: tuple[str, str], new: _Instance) -> None:
+        self.counts[_label(new.state, new.status)] += 1
+        self.settled += new.state in FINAL
+        if new.state in _ACTIVE:
+            self.active[key] = None
+        elif new.state in FINAL and not _good(new.state, new.status):
+            self.bad[key] = None
+
+    def change(self, packet: StatusChange) -> None:
+        key = (packet.test, packet.item)
+        if packet.item and packet.test not in self.itemized:
+            self.itemized.add(packet.test)
+            top = self.instances.get((packet.test, ""))
+            if top is not None:
+                self._forget((packet.test, ""), top)
+        old = self.instances.get(key)
+        new = _Instance(
+            packet.state,
+            packet.status,
+            host=packet.host or (old.host if old else ""),
+            step=old.step if old else "",
+            since=packet.ts if packet.state is State.RUNNING or old is None else old.since,
+            comment=" ".join(packet.comment.split()),
+        )
+        if packet.state is State.LAUNCHED:
+            new.step = ""
+        self.instances[key] = new
+        if not self.counted(key):
+            return
+        if old is not None:
+            self._forget(key, old)
+        self._count(key, new)
+
+    def step(self, packet: Step) -> None:
+        instance = self.instances.get((packet.test, packet.item))
+        if instance is not None:
+            instance.step = packet.step
+
+
+@attrs.define
+class LiveModel:
+    """The followed runs, fed packet by packet."""
+
+    runs: dict[tuple[str, str], RunView] = attrs.field(factory=dict)
+    recent: deque[StatusPacket] = attrs.field(factory=lambda: deque(maxlen=RECENT_KEPT))
+    packets: int = 0
+
+    def add(self, packets: Iterable[StatusPacket]) -> None:
+        for packet in packets:
+            self.packets += 1
+            self.recent.append(packet)
+            if isinstance(packet, Ack):
+                continue
+            run = self.runs.get((packet.target, packet.runname))
+            if run is None:
+                run = self.runs[packet.target, packet.runname] = RunView(
+                    packet.target, packet.runname
+                )
+            if isinstance(packet, StatusChange):
+                run.change(packet)
+            else:
+                run.step(packet)
+
+
+def _elapsed(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 3600:
+        return f"{seconds // 60}:{seconds % 60:02d}"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}"
+
+
+def _counts(run: RunView) -> Text:
+    text = Text()
+    # Bad ones first, so that they are seen even when the line is cut.
+    order = sorted(run.counts.items(), key=lambda kv: (style_of(kv[0]) != "bold red", kv[0]))
+    for shown, count in order:
+        if text:
+            text.append("  ")
+        text.append(f"{count} {shown}", style=style_of(shown))
+    return text
+
+
+def _name(key: tuple[str, str]) -> str:
+    return f"{key[0]}/{key[1]}" if key[1] else key[0]
+
+
+def _more(shown: int, total: int, what: str) -> Text | None:
+    return Text(f"… and {total - shown} more {what}", style="dim") if total > shown else None
+
+
+def render(
+    model: LiveModel, *, width: int, height: int, title: str = "", now: float | None = None
+) -> Group:
+    """The view, fitting ``width`` columns and ``height`` lines; ``title`` says what is
+    followed."""
+    now = time.time() if now is None else now
+    runs = list(model.runs.values())[-max(1, height // 6) :]
+    parts: list[RenderableType] = [Text(f"mtpkt tail · {title} · Ctrl-C to stop", style="dim")]
+    parts += _runs_part(model, runs, width)
+    room = max(6, height - len(parts) - len(runs) - 4)
+    active = [(run, key) for run in runs for key in run.active]
+    bad = [(run, key) for run in runs for key in run.bad]
+    rows_active = min(len(active), max(2, room // 3))
+    rows_bad = min(len(bad), max(2, room // 3))
+    if active:
+        parts += _active_part(active, rows_active, width, now)
+    if bad:
+        parts += _bad_part(bad, rows_bad, width)
+    if model.recent:
+        parts.append(Text(f"latest packets ({model.packets} in all)", style="bold"))
+        rows_recent = max(2, room - rows_active - rows_bad)
+        parts += [_recent_line(packet, width) for packet in list(model.recent)[-rows_recent:]]
+    return Group(*parts)
+
+
+def _runs_part(model: LiveModel, runs: list[RunView], width: int) -> list[RenderableType]:
+    """A line per run: name, progress bar, settled/total, counts by status."""
+    if not runs:
+        return [Text("waiting for a selected run to start …", style="dim")]
+    bar_width = max(10, min(40, width // 4))
+    table = Table.grid(padding=(0, 1), expand=False)
+    table.add_column(no_wrap=True, overflow="ellipsis", max_width=max(12, width // 3))
+    table.add_column(width=bar_width)
+    table.add_column(no_wrap=True, justify="right")
+    table.add_column(no_wrap=True, overflow="ellipsis")
+    for run in runs:
+        total = run.total
+        table.add_row(
+            Text(f"{run.target} {run.runname}", style="bold"),
+            ProgressBar(
+                total=max(total, 1),
+                completed=run.settled,
+                width=bar_width,
+                complete_style="red" if run.bad else "yellow",
+                finished_style="red" if run.bad else "green",
+            ),
+            f"{run.settled}/{total}",
+            _counts(run),
+        )
+    parts: list[RenderableType] = [table]
+    if (hidden := len(model.runs) - len(runs)) > 0:
+        parts.append(Text(f"… and {hidden} older runs", style="dim"))
+    return parts
+
+
+def _active_part(
+    active: list[tuple[RunView, tuple[str, str]]], rows: int, width: int, now: float
+) -> list[RenderableType]:
+    """The running tests, longest running first: host, step, elapsed time."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True, overflow="ellipsis", max_width=max(16, width // 3))
+    grid.add_column(no_wrap=True, overflow="ellipsis", max_width=max(8, width // 5))
+    grid.add_column(no_wrap=True, overflow="ellipsis", max_width=max(8, width // 4))
+    grid.add_column(no_wrap=True, justify="right")
+    for run, key in sorted(active, key=lambda rk: rk[0].instances[rk[1]].since)[:rows]:
+        instance = run.instances[key]
+        grid.add_row(
+            _name(key),
+            instance.host,
+            Text(instance.step or instance.state.value, style="yellow"),
+            _elapsed(now - instance.since) if instance.since else "",
+        )
+    parts: list[RenderableType] = [Text(f"running ({len(active)})", style="bold yellow"), grid]
+    if (more := _more(rows, len(active), "running")) is not None:
+        parts.append(more)
+    return parts
+
+
+def _bad_part(
+    bad: list[tuple[RunView, tuple[str, str]]], rows: int, width: int
+) -> list[RenderableType]:
+    """The newest tests that ended badly, with their status and comment."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True, overflow="ellipsis", max_width=max(16, width // 3))
+    grid.add_column(no_wrap=True)
+    grid.add_column(no_wrap=True, overflow="ellipsis")
+    for run, key in bad[-rows:]:
+        instance = run.instances[key]
+        shown = _label(instance.state, instance.status)
+        grid.add_row(_name(key), Text(shown, style=style_of(shown)), instance.comment)
+    parts: list[RenderableType] = [Text(f"ended badly ({len(bad)})", style="bold red"), grid]
+    if (more := _more(rows, len(bad), "ended badly")) is not None:
+        parts.append(more)
+    return parts
+
+
+def _recent_line(packet: StatusPacket, width: int) -> Text:
+    line = Text(plain_line(packet), no_wrap=True, overflow="ellipsis")
+    if isinstance(packet, StatusChange):
+        shown = _label(packet.state, packet.status)
+        line.highlight_words([f"  {shown}"], style_of(shown))
+    line.truncate(width, overflow="ellipsis")
+    return line

@@ -1,0 +1,63 @@
+"""How a status packet is shown in text: a line for people, a JSON object for scripts."""
+
+import datetime
+import enum
+
+import attrs
+
+import pkts
+from pkts.status import Ack, StatusChange, StatusPacket, Step
+
+__all__ = ["end_label", "json_record", "plain_line"]
+
+
+def end_label(state: pkts.State, status: pkts.Status) -> str:
+    """How an end is shown: ``PASS`` for COMPLETED/PASS, ``KILLED/ABORT`` otherwise."""
+    return status.value if state is pkts.State.COMPLETED else f"{state.value}/{status.value}"
+
+
+def _value(value: object) -> object:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def json_record(seq: int, packet: StatusPacket) -> dict[str, object]:
+    """A packet as a JSON object: ``seq`` (the stream's number), ``kind``, then its fields,
+    its own ``seq`` named ``origin_seq``; enums as their values, ids in hex."""
+    record: dict[str, object] = {"seq": seq, "kind": packet.kind}
+    for field in attrs.fields(type(packet)):
+        name = "origin_seq" if field.name == "seq" else field.name
+        record[name] = _value(getattr(packet, field.name))
+    return record
+
+
+def _clock(ts: float) -> str:
+    return datetime.datetime.fromtimestamp(ts).strftime("%H:%M:%S.%f")[:-3]
+
+
+def plain_line(packet: StatusPacket) -> str:
+    """A packet as one line: time (the sender's clock), run, test, what happened."""
+    match packet:
+        case Ack():
+            what = f"ack of {packet.ref.hex()[:12]} from {packet.origin}: {packet.outcome.value}"
+            return f"{_clock(packet.ts)}  {what}" + (f" ({packet.reason})" if packet.reason else "")
+        case Step():
+            what = f"step {packet.step} {packet.state.value}"
+            if packet.state is pkts.StepState.END:
+                details = [f"exit {packet.exit_code}"] if packet.exit_code is not None else []
+                if packet.duration is not None:
+                    details.append(f"{packet.duration:.2f}s")
+                what += f" {packet.status.value}" + (f" ({', '.join(details)})" if details else "")
+        case StatusChange():
+            what = end_label(packet.state, packet.status)
+            if packet.state is not pkts.State.COMPLETED and packet.status is pkts.Status.NA:
+                what = packet.state.value
+            if packet.host:
+                what += f" on {packet.host}"
+            if packet.comment:
+                what += f": {' '.join(packet.comment.split())}"
+    name = f"{packet.test}/{packet.item}" if packet.item else packet.test
+    return f"{_clock(packet.ts)}  {packet.target} {packet.runname}  {name}  {what}"
