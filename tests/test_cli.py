@@ -1,10 +1,14 @@
 """The installed ``mtpkt`` command, run as a user runs it."""
 
+import os
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from procs import processes_with
 
 MTPKT = Path(sys.executable).parent / "mtpkt"
 
@@ -47,10 +51,30 @@ def test_unknown_command_is_a_usage_error_in_one_line() -> None:
     assert "invalid choice: 'frobnicate'" in result.stderr
 
 
-def test_demo_tours_the_packets_and_exits_zero() -> None:
-    result = mtpkt("demo")
+def test_demo_runs_a_small_farm_and_stops_it(tmp_path: Path) -> None:
+    area = tmp_path / "demo"
+    try:
+        result = mtpkt("demo", "--area", str(area))
+    finally:
+        left = processes_with(str(area))
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
     assert result.returncode == 0, result.stderr
-    assert "verified and decoded: run ubuntu/x86_64 demo" in result.stdout
-    assert result.stdout.count("rejected") == 3
-    assert "COMPLETED PASS" in result.stdout
+    assert not left, "the demo left processes running"
+    out = result.stdout
+    assert "run demo/x86_64 first: 11 tests: 9 PASS, 1 FAIL, 1 PREQ_FAIL" in out
+    assert "unit/parser  FAIL on host-" in out  # the packets, one line each (not a terminal)
+    assert {"host-a", "host-b"} <= set(re.findall(r"on (host-[ab])", out))  # both agents ran
+    assert f"{area}/.mtpkt/db/: main.db, and 1.db for the run" in out
+    assert (area / "logs" / "home.log").exists()
     assert result.stderr == ""
+
+
+def test_demo_does_not_write_into_a_directory_in_use(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    result = mtpkt("demo", "--area", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"mtpkt demo: error: {tmp_path} is not an empty directory: the demo writes a new area"
+        " there (pass a new or empty --area DIR)"
+    )

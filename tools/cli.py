@@ -30,7 +30,7 @@ exit codes:
   0    did what was asked
   1    could not do it; one line on stderr says why
   2    bad command line
-  3    send --wait: some tests ended FAIL, ABORT, DEAD, KILLED …
+  3    send --wait, tail --until-done: some tests ended FAIL, ABORT, DEAD …
   4    the home refused the request; the line gives its reason
   5    no answer from the home in time (not running, or not at that address)
   6    the home's answer could not be verified (most often: another area's key)

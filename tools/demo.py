@@ -1,153 +1,295 @@
-"""mtpkt demo: a guided tour of mtpkt's packets on this machine.
+"""mtpkt demo: a small farm on this machine, from an empty directory to a finished run.
 
-It builds the control packet that asks for a run, signs it with a fresh area
-key, reads it back, plays the status packets an agent reports for one test,
-and shows what happens to a tampered frame, to a frame signed with another
-area's key and to a truncated one.
+It writes an example test-suite area (Megatest's format: megatest.config,
+runconfigs.config, tests/*/testconfig) into a new directory, starts its home
+and two agents, sends a run of passing, failing, itemized and dependent
+tests, and shows it with `mtpkt tail` (the live view on a terminal, one line
+per packet otherwise). Then it prints how the run ended, where its database,
+run directories and logs are, and stops every process it started. The area
+stays, to be looked at; remove it when done.
+
+examples:
+  mtpkt demo
+  mtpkt demo --area ~/mtpkt-demo
 """
 
 import argparse
+import contextlib
 import os
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
 import time
-from typing import Any
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
 
-from rich.console import Console
-from rich.table import Table
-
-import pkts
-from pkts.codec import BODY_OFFSET, HEADER_SIZE
-from pkts.control import Run
-from pkts.status import StatusChange, Step
+from tools.errors import CliError
 from tools.exitcodes import ExitCode
 
-__all__ = ["add_parser", "run"]
+__all__ = ["AREA_FILES", "add_parser", "run"]
 
-TARGET = "ubuntu/x86_64"
-RUNNAME = "demo"
-AGENT = "agent-1"
+TARGET: Final = "demo/x86_64"
+RUNNAME: Final = "first"
+AGENTS: Final = ("host-a", "host-b")
+START_TIMEOUT: Final = 30.0
+"""Seconds the home has to say it is ready."""
+RUN_TIMEOUT: Final = 120.0
+"""Seconds the run has to finish (it takes about ten)."""
+STOP_TIMEOUT: Final = 20.0
+
+AREA_FILES: Final = {
+    "megatest.config": """
+        [fields]
+        SYSTEM TEXT
+        ARCH TEXT
+
+        [setup]
+        linktree #{getenv MT_RUN_AREA_HOME}/links
+        max_concurrent_jobs 4
+    """,
+    "runconfigs.config": """
+        [default]
+        GREETING hello from the demo
+    """,
+    "tests/setup/testconfig": """
+        [ezsteps]
+        prepare echo "$GREETING"; sleep 1
+    """,
+    "tests/compile/testconfig": """
+        [ezsteps]
+        compile echo compiling; sleep 1.5
+        link    echo linking; sleep 0.5
+
+        [requirements]
+        waiton setup
+        priority 5
+    """,
+    "tests/unit/check.sh": """
+        # Copied into each item's run directory with the testconfig, like every file here.
+        echo "checking $SUITE"
+        sleep "0.$((RANDOM % 9 + 1))"
+        if [ "$SUITE" = parser ]; then
+            echo "parser: 2 of 40 cases failed"
+            exit 1
+        fi
+    """,
+    "tests/unit/testconfig": """
+        [ezsteps]
+        check bash check.sh
+
+        [requirements]
+        waiton compile
+
+        [items]
+        SUITE lexer parser codegen runtime stdlib cli
+    """,
+    "tests/lint/testconfig": """
+        [ezsteps]
+        lint echo "style: 3 warnings"; sleep 1
+    """,
+    "tests/integration/testconfig": """
+        [ezsteps]
+        start  echo starting the service; sleep 1
+        verify echo all requests answered; sleep 1
+
+        [requirements]
+        waiton compile
+    """,
+    "tests/package/testconfig": """
+        [ezsteps]
+        pack echo packing
+
+        [requirements]
+        waiton unit integration
+    """,
+}
+"""The example area: 11 test instances, one item failing, one test not run because of it."""
+
+EXPECTED: Final = "11 tests: 9 PASS, 1 FAIL, 1 PREQ_FAIL"
+"""How the demo's run ends (`mtpkt tail --until-done`'s summary)."""
 
 
 def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
     """Register ``mtpkt demo``."""
     parser = commands.add_parser(
         "demo",
-        help="tour mtpkt's packets: build, sign, send through the codec, verify",
+        help="start a small farm on this machine and watch a run: home, two agents, a run",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--area",
+        metavar="DIR",
+        type=Path,
+        help="where to write the example area: a new or empty directory"
+        " (default: a new directory under the system's temporary directory)",
     )
     parser.set_defaults(run=run)
 
 
-def _agent_report(seq_start: int) -> list[pkts.Packet]:
-    """The status packets an agent sends for one test with two passing steps."""
-    test: dict[str, Any] = {
-        "origin": AGENT,
-        "target": TARGET,
-        "runname": RUNNAME,
-        "test": "runfirst",
-        "item": "a/1",
-    }
-    seq = iter(range(seq_start, seq_start + 100))
+def write_area(area: Path) -> None:
+    """Write the example area's config files into ``area`` (new or empty)."""
+    for name, text in AREA_FILES.items():
+        path = area / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip())
 
-    def change(state: pkts.State, status: pkts.Status) -> StatusChange:
-        return StatusChange(seq=next(seq), state=state, status=status, host=AGENT, **test)
 
-    packets: list[pkts.Packet] = [
-        change(pkts.State.LAUNCHED, pkts.Status.NA),
-        change(pkts.State.RUNNING, pkts.Status.NA),
-    ]
-    for step, seconds in (("setup", 0.4), ("simulate", 12.8)):
-        packets.append(Step(seq=next(seq), step=step, state=pkts.StepState.START, **test))
-        packets.append(
-            Step(
-                seq=next(seq),
-                step=step,
-                state=pkts.StepState.END,
-                status=pkts.Status.PASS,
-                exit_code=0,
-                logfile=f"{step}.log",
-                duration=seconds,
-                **test,
-            )
+def _new_area(given: Path | None) -> Path:
+    if given is None:
+        return Path(tempfile.mkdtemp(prefix="mtpkt-demo-"))
+    area = given.expanduser().absolute()
+    if area.exists() and (not area.is_dir() or any(area.iterdir())):
+        raise CliError(
+            f"{area} is not an empty directory: the demo writes a new area there"
+            " (pass a new or empty --area DIR)",
+            ExitCode.USAGE,
         )
-    packets.append(change(pkts.State.COMPLETED, pkts.Status.PASS))
-    return packets
-
-
-def _describe(packet: pkts.Packet) -> str:
-    match packet:
-        case Run(target=target, runname=runname, testpatt=testpatt):
-            return f"run {target} {runname} testpatt={testpatt}"
-        case StatusChange(test=test, item=item, state=state, status=status):
-            return f"{test}/{item}  {state} {status}"
-        case Step(test=test, item=item, step=step, state=state, status=status):
-            return f"{test}/{item}  step {step} {state} {status}"
-        case _:
-            return packet.kind
-
-
-def _reject(console: Console, label: str, frame: bytes, key: bytes) -> None:
     try:
-        pkts.decode(frame, key)
-    except pkts.PacketError as exc:
-        console.print(f"   {label}: [red]rejected[/], {exc}")
-    else:
-        raise AssertionError(f"{label}: decoded a frame that must be rejected")
+        area.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f"cannot create {area}: {exc.strerror}", ExitCode.ERROR) from None
+    return area
 
 
-def _speed(report: list[pkts.Packet], key: bytes) -> float:
-    """Packets/s through encode_batch and decode_batch for half a second."""
-    steps = [packet for packet in report if isinstance(packet, Step)] * 50
-    start = time.perf_counter()
-    rounds = 0
-    while time.perf_counter() - start < 0.5:
-        pkts.decode_batch(pkts.encode_batch(steps, key), key)
-        rounds += 1
-    return rounds * len(steps) / (time.perf_counter() - start)
+class _Farm:
+    """The processes the demo starts, each logging to ``logs/<name>.log``; all stopped at the
+    end."""
+
+    def __init__(self, area: Path) -> None:
+        self.area = area
+        self.logs = area / "logs"
+        self.logs.mkdir(exist_ok=True)
+        self.env = {**os.environ, "MT_RUN_AREA_HOME": str(area)}
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def mtpkt(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "tools", *args]
+
+    def start(self, name: str, *args: str) -> None:
+        with (self.logs / f"{name}.log").open("wb") as log:
+            self.processes[name] = subprocess.Popen(
+                self.mtpkt(*args),
+                cwd=self.area,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches the demo, which stops them in order
+            )
+
+    def wait_ready(self) -> None:
+        """Wait until the home says it is ready; fail with its log's last line."""
+        deadline = time.monotonic() + START_TIMEOUT
+        log = self.logs / "home.log"
+        while time.monotonic() < deadline:
+            text = log.read_text(errors="replace")
+            if "home ready" in text:
+                return
+            if self.processes["home"].poll() is not None:
+                break
+            time.sleep(0.1)
+        last = (log.read_text(errors="replace").strip().splitlines() or ["(no output)"])[-1]
+        raise CliError(f"the demo's home did not start: {last} (see {log})", ExitCode.ERROR)
+
+    def stop(self) -> None:
+        """Agents first (one SIGTERM: they have nothing left to drain), then the home."""
+        order = sorted(self.processes, key=lambda name: name == "home")
+        for name in order:
+            process = self.processes[name]
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=STOP_TIMEOUT)
+
+
+@contextlib.contextmanager
+def _farm(area: Path) -> Iterator[_Farm]:
+    farm = _Farm(area)
+    try:
+        yield farm
+    finally:
+        with _ignoring_interrupts():
+            farm.stop()
+
+
+@contextlib.contextmanager
+def _ignoring_interrupts() -> Iterator[None]:
+    """A second Ctrl-C must not leave the farm's processes running."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the tour; returns the exit status."""
-    console = Console(highlight=False)
-    key = os.urandom(32)
-    console.rule("[bold]mtpkt demo: packets")
-    console.print("A fresh area key: 32 random bytes (an area keeps its own in .mtpkt/secret).")
-
-    request = Run(target=TARGET, runname=RUNNAME, testpatt="runfirst/%")
-    frame = pkts.encode(request, key)
-    mac = frame[HEADER_SIZE:BODY_OFFSET].hex()[:12]
-    console.print("\n[bold]1. The control packet[/] that asks for a run:")
-    console.print(f"   [cyan]run[/] target {TARGET}, run {RUNNAME}, testpatt runfirst/%")
-    console.print(
-        f"   frame: {frame[:4].decode()} v{frame[4]} type {frame[5]} | MAC {mac}… | ", end=""
-    )
-    console.print(f"msgpack map, {len(frame)} bytes in all")
-    received = pkts.decode(frame, key)
-    assert received == request
-    console.print(f"   verified and decoded: [green]{_describe(received)}[/]")
-    console.print(f"   packet id {received.id.hex()}")
-
-    report = _agent_report(seq_start=1)
-    batch = pkts.encode_batch(report, key)
-    console.print(
-        f"\n[bold]2. Status packets[/] an agent reports for one test ({len(batch)} bytes):"
-    )
-    table = Table("seq", "kind", "what", box=None, padding=(0, 2))
-    for packet in pkts.decode_batch(batch, key):
-        assert isinstance(packet, Step | StatusChange)
-        colour = "green" if packet.status == pkts.Status.PASS else "yellow"
-        table.add_row(str(packet.seq), packet.kind, f"[{colour}]{_describe(packet)}[/]")
-    console.print(table)
-
-    console.print("\n[bold]3. Frames that must not be trusted:[/]")
-    tampered = bytearray(frame)
-    tampered[-3] ^= 0x01
-    _reject(console, "one bit flipped", bytes(tampered), key)
-    _reject(console, "another area's key", pkts.encode(request, os.urandom(32)), key)
-    _reject(console, "cut short", frame[:20], key)
-
-    rate = _speed(report, key)
-    console.print(f"\n[bold]4. Speed:[/] {rate:,.0f} step packets/s encoded and decoded again,")
-    console.print("   on one core, 200 to a frame.")
-    console.rule()
+    """Build the area, start the farm, run and watch, report, stop."""
+    area = _new_area(args.area)
+    write_area(area)
+    _say(f"mtpkt demo: an example area in {area}")
+    with _farm(area) as farm:
+        farm.start("home", "home", "--area", str(area))
+        farm.wait_ready()
+        for name in AGENTS:
+            farm.start(name, "agent", "--area", str(area), "--name", name, "--slots", "2")
+        _say(f"  home and agents {', '.join(AGENTS)} started; logs in {farm.logs}")
+        sent = subprocess.run(
+            farm.mtpkt("send", "run", "-t", TARGET, "-r", RUNNAME),
+            cwd=area,
+            env=farm.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT,
+        )
+        if sent.returncode != 0:
+            raise CliError(f"the run was not accepted: {sent.stderr.strip()}", ExitCode.ERROR)
+        _say(f"  sent: run -t {TARGET} -r {RUNNAME} (packet {sent.stdout.strip()})")
+        _say(f"  watching it with: mtpkt tail -r {RUNNAME} --until-done\n")
+        watched = subprocess.run(
+            farm.mtpkt("tail", "-r", RUNNAME, "--until-done"),
+            cwd=area,
+            env=farm.env,
+            stdin=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=RUN_TIMEOUT,
+        )
+    summary = watched.stderr.strip()
+    _say(f"\n{summary}")
+    if watched.returncode not in (ExitCode.OK, ExitCode.TESTS_FAILED) or EXPECTED not in summary:
+        raise CliError(f"the demo's run did not end as expected ({EXPECTED})", ExitCode.ERROR)
+    _say(_where(area))
     return ExitCode.OK
+
+
+def _where(area: Path) -> str:
+    db = area / ".mtpkt" / "db"
+    runs = " and ".join(path.name for path in sorted(db.glob("[0-9]*.db"))) or "none"
+    mtpkt = sys.argv[0] if Path(sys.argv[0]).name == "mtpkt" else "mtpkt"
+    return textwrap.dedent(f"""
+        The failures are part of the demo: unit/parser fails on purpose, so package
+        (which waits on unit) is not run: PREQ_FAIL.
+
+        Everything is still there:
+          databases       {db}/: main.db, and {runs} for the run (SQLite)
+          run directories {area}/links/{TARGET}/{RUNNAME}/<test>/<item> (step logs inside)
+          process logs    {area}/logs/
+        Every process the demo started has stopped. To go on by hand:
+          cd {area} && export MT_RUN_AREA_HOME=$PWD
+          {mtpkt} home &
+          {mtpkt} agent --name host-a &
+          {mtpkt} send run -t {TARGET} -r second --wait
+          {mtpkt} tail
+        Remove the area when done: rm -rf {area}""")

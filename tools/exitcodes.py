@@ -15,7 +15,8 @@ class ExitCode(enum.IntEnum):
     USAGE = 2
     """The command line itself was wrong (unknown command, bad flag, bad value)."""
     TESTS_FAILED = 3
-    """``send --wait``: every test settled, and some ended FAIL, ABORT, DEAD, KILLED …"""
+    """``send --wait``, ``tail --until-done``: every test settled, and some ended FAIL, ABORT,
+    DEAD, KILLED …"""
     REFUSED = 4
     """The home answered and refused the request; the line gives its reason."""
     UNREACHABLE = 5
