@@ -545,10 +545,18 @@ def main() -> int:
         args.timeout,
         not args.not_durable,
     )
-    work = Path(tempfile.mkdtemp(prefix="mtpkt-dispatch-"))
+    return in_work_dir(
+        "mtpkt-dispatch-", lambda work: measure(options, work), options.timeout, keep=args.keep
+    )
+
+
+def in_work_dir(prefix: str, measure: Callable[[Path], bool], timeout: float, *, keep: bool) -> int:
+    """``measure(work)`` in a new temporary directory, bounded by ``timeout`` (plus a minute
+    to stop everything); the exit status. The directory goes unless ``keep``."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
     try:
-        with hard_timeout(options.timeout + 60):
-            return 0 if measure(options, work) else 1
+        with hard_timeout(timeout + 60):
+            return 0 if measure(work) else 1
     except BenchError as exc:
         print(f"benchmark failed: {exc}", file=sys.stderr)
         return 1
@@ -556,7 +564,7 @@ def main() -> int:
         print(f"interrupted ({str(exc) or 'SIGINT'}): every process stopped", file=sys.stderr)
         return 130
     finally:
-        if args.keep:
+        if keep:
             print(f"kept: {work} (logs in {work / 'logs'})")
         else:
             shutil.rmtree(work, ignore_errors=True)
