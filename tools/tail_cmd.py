@@ -88,8 +88,14 @@ def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
     )
     how = parser.add_argument_group("output")
     form = how.add_mutually_exclusive_group()
-    form.add_argument("--plain", action="store_true", help="one line per packet (the default when the output is not a terminal)")
-    form.add_argument("--json", action="store_true", help="one JSON object per packet (its fields, the stream's seq)")
+    form.add_argument(
+        "--plain",
+        action="store_true",
+        help="one line per packet (the default when the output is not a terminal)",
+    )
+    form.add_argument(
+        "--json", action="store_true", help="one JSON object per packet (its fields, the stream's seq)"
+    )
     how.add_argument(
         "--until-done",
         action="store_true",
