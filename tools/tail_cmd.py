@@ -94,7 +94,9 @@ def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
         help="one line per packet (the default when the output is not a terminal)",
     )
     form.add_argument(
-        "--json", action="store_true", help="one JSON object per packet (its fields, the stream's seq)"
+        "--json",
+        action="store_true",
+        help="one JSON object per packet (its fields, the stream's seq)",
     )
     how.add_argument(
         "--until-done",
