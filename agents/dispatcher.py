@@ -77,6 +77,8 @@ AGENT_GRACE: Final = 60.0
 """Seconds an agent may stay lost before its unfinished tests become ``COMPLETED/DEAD``."""
 LIVENESS_CHECK: Final = 1.0
 """Seconds between looks at the agent registry for lost agents."""
+WORK_EVERY: Final = 1.0
+"""Least seconds between two writes of the agents' books to ``main.db`` (``mtpkt agents``)."""
 
 # Where a journaled control packet stands (the journal's ``state`` column).
 ACCEPTED: Final = "accepted"
@@ -151,6 +153,8 @@ class Dispatcher:
         self.agent_grace = agent_grace
         self._submit = submit
         self._next_liveness = 0.0
+        self._next_work = 0.0
+        self._written: dict[str, tuple[int, int]] = {}  # agent → (running, pending) recorded
         self._started = time.time()
         self._lock = threading.RLock()
         self._commit_lock = threading.RLock()
@@ -160,7 +164,12 @@ class Dispatcher:
         self.chores = Chores(area, store, report=self._report, finish=self._finish)
 
     def start(self) -> None:
-        """Start the thread that cleans and archives."""
+        """Record the grace for lost agents (for ``mtpkt agents``), and start the thread that
+        cleans and archives."""
+        try:
+            self.store.set_agent_grace(self.agent_grace)
+        except StoreError as exc:  # only what `mtpkt agents` shows is affected
+            _log.warning("cannot record the agent grace: %s", exc)
         self.chores.start()
 
     def close(self) -> None:
@@ -572,6 +581,26 @@ class Dispatcher:
             for launch in finished:
                 self.store.journal_set_state(launch.control.id, DONE)
                 _log.info("run %s/%s settled", launch.control.target, launch.control.runname)
+            self._record_work()
+
+    def _record_work(self) -> None:
+        """Write each agent's running and unacknowledged tasks to ``main.db``, where they
+        changed, at most every :data:`WORK_EVERY` seconds (for ``mtpkt agents``)."""
+        now = time.time()
+        if now < self._next_work:
+            return
+        self._next_work = now + WORK_EVERY
+        with self._lock:
+            figures = {name: (len(a.running), len(a.outbox)) for name, a in self._agents.items()}
+        changed = {name: f for name, f in figures.items() if self._written.get(name) != f}
+        if not changed:
+            return
+        try:
+            self.store.record_work(changed, now=now)
+        except StoreError as exc:  # only what `mtpkt agents` shows is late; try again next time
+            _log.warning("cannot record the agents' work: %s", exc)
+            return
+        self._written.update(changed)
 
     def _check_agents(self) -> list[StatusPacket]:
         """``COMPLETED/DEAD`` for the unfinished tests of agents lost beyond the grace period."""

@@ -5,7 +5,8 @@ through :class:`Store`. ``main.db`` holds the runs, the control journal, the
 agent registry, each origin's last status seq and the Ack history;
 ``<run_id>.db`` holds one run's tests, steps and status history. Table and
 column names are Megatest's. Other threads read the history through a
-:class:`HistoryReader` of their own::
+:class:`HistoryReader` of their own; other processes query the databases read-only
+through a :class:`StoreQuery`::
 
     with store.Store(area / ".mtpkt" / "db", ["os", "arch"]) as db:
         for seq, packet in db.apply(batch):  # committed: now ack and publish
@@ -13,6 +14,7 @@ column names are Megatest's. Other threads read the history through a
 """
 
 from store.errors import StoreError as StoreError
+from store.query import StoreQuery as StoreQuery
 from store.reader import HistoryReader as HistoryReader
 from store.rows import AgentRow as AgentRow
 from store.rows import ArchiveRow as ArchiveRow
@@ -27,6 +29,8 @@ __all__ = [
     "Store",
     # Reading from other threads
     "HistoryReader",
+    # Reading from other processes, read-only (mtpkt runs, tests, agents)
+    "StoreQuery",
     # Rows returned by queries
     "AgentRow",
     "ArchiveRow",

@@ -1,6 +1,8 @@
-"""The agent registry in ``main.db``: who is online, lost or offline, and their clocks."""
+"""The agent registry in ``main.db``: who is online, lost or offline, their clocks, and the
+dispatcher's books of each (``agent_work``), so that ``mtpkt agents`` can show them."""
 
 import logging
+from collections.abc import Mapping
 from typing import Final
 
 from pkts.enums import Phase
@@ -8,7 +10,7 @@ from pkts.link import Heartbeat
 from store.connection import Database
 from store.rows import AgentRow
 
-__all__ = ["DRIFT_WARNING", "AgentRegistry"]
+__all__ = ["DRIFT_WARNING", "GRACE_VAR", "AgentRegistry"]
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +24,14 @@ _UPSERT: Final = (
     " interval = excluded.interval, state = excluded.state, last_beat = excluded.last_beat,"
     " last_ts = excluded.last_ts, skew = excluded.skew"
 )
+
+_WORK: Final = (
+    "INSERT INTO agent_work(name, running, pending, updated) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT(name) DO UPDATE SET running = excluded.running, pending = excluded.pending,"
+    " updated = excluded.updated"
+)
+GRACE_VAR: Final = "agent_grace"
+"""``metadat`` variable: the running home's seconds of grace for a lost agent."""
 
 
 class AgentRegistry:
@@ -84,3 +94,24 @@ class AgentRegistry:
             ).fetchall()
             self._lost.update(str(row[0]) for row in rows)
         return sorted(str(row[0]) for row in rows)
+
+    def record_work(self, figures: Mapping[str, tuple[int, int]], *, now: float) -> None:
+        """Record the dispatcher's books of agents: ``name → (running, pending)``.
+
+        ``running``: run tasks handed out whose test is not final yet;
+        ``pending``: tasks sent and not acknowledged yet. One transaction.
+        """
+        with self._db.transaction() as conn:
+            conn.executemany(
+                _WORK,
+                [(name, running, pending, now) for name, (running, pending) in figures.items()],
+            )
+
+    def set_grace(self, grace: float) -> None:
+        """Record the seconds an agent may stay lost before its tests become DEAD."""
+        with self._db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO metadat(var, val) VALUES (?, ?)"
+                " ON CONFLICT(var) DO UPDATE SET val = excluded.val",
+                (GRACE_VAR, repr(float(grace))),
+            )

@@ -336,6 +336,22 @@ def _main_v2(conn: apsw.Connection, label: str, fields: Sequence[str]) -> None:
     _ensure(conn, label, (_CLEANED,))
 
 
+_AGENT_WORK: Final = Table(
+    "agent_work",  # the dispatcher's books of each agent, written at most once a second
+    (
+        ("name", "TEXT PRIMARY KEY"),
+        ("running", "INTEGER NOT NULL DEFAULT 0"),  # run tasks handed out, test not final
+        ("pending", "INTEGER NOT NULL DEFAULT 0"),  # tasks sent, not acknowledged yet
+        ("updated", "REAL"),  # home's clock
+    ),
+)
+
+
+def _main_v3(conn: apsw.Connection, label: str, fields: Sequence[str]) -> None:
+    """Version 2 → 3: the ``agent_work`` table (``mtpkt agents`` reads it)."""
+    _ensure(conn, label, (_AGENT_WORK,))
+
+
 def _run_v2(conn: apsw.Connection, label: str, fields: Sequence[str]) -> None:
     """Version 1 → 2: the ``archives`` table."""
     _ensure(conn, label, (_ARCHIVES,))
@@ -358,8 +374,9 @@ class DbSchema:
         return len(self.migrations)
 
 
-MAIN: Final = DbSchema("main", (_main_v1, _main_v2))
-"""``main.db``: runs, keys, the journal, agents, origins, Ack history, cleaned packet ids."""
+MAIN: Final = DbSchema("main", (_main_v1, _main_v2, _main_v3))
+"""``main.db``: runs, keys, the journal, agents and their work, origins, Ack history, cleaned
+packet ids."""
 RUN: Final = DbSchema("run", (_run_v1, _run_v2))
 """``<run_id>.db``: one run's tests, steps, test data, history and archives."""
 

@@ -672,6 +672,31 @@ class Store:
             self._db()
             return self._registry.mark_lost(now, up_since=up_since)
 
+    def record_work(self, figures: Mapping[str, tuple[int, int]], *, now: float) -> None:
+        """Record the dispatcher's books of agents (``agent_work``), committed.
+
+        Args:
+            figures: ``name → (running, pending)``: run tasks handed out whose
+                test is not final yet, and tasks not acknowledged yet.
+            now: the home's clock.
+
+        Raises:
+            StoreError: SQLite failed.
+        """
+        with self._lock:
+            self._db()
+            self._registry.record_work(figures, now=now)
+
+    def set_agent_grace(self, grace: float) -> None:
+        """Record the home's grace for lost agents (``metadat``), for ``mtpkt agents``.
+
+        Raises:
+            StoreError: SQLite failed.
+        """
+        with self._lock:
+            self._db()
+            self._registry.set_grace(grace)
+
     # -- control journal ----------------------------------------------------
 
     def journal_add(

@@ -14,7 +14,17 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, NoReturn, Protocol
 
-from tools import agent_cmd, demo, home_cmd, report_cmd, send_cmd, tail_cmd
+from tools import (
+    agent_cmd,
+    agents_cmd,
+    demo,
+    home_cmd,
+    report_cmd,
+    runs_cmd,
+    send_cmd,
+    tail_cmd,
+    tests_cmd,
+)
 from tools.errors import CliError
 from tools.exitcodes import ExitCode
 
@@ -51,7 +61,17 @@ class Command(Protocol):
         """Carry out the command; return the exit status or raise CliError."""
 
 
-COMMANDS: tuple[Command, ...] = (home_cmd, agent_cmd, send_cmd, tail_cmd, report_cmd, demo)
+COMMANDS: tuple[Command, ...] = (
+    home_cmd,
+    agent_cmd,
+    send_cmd,
+    tail_cmd,
+    runs_cmd,
+    tests_cmd,
+    agents_cmd,
+    report_cmd,
+    demo,
+)
 """Every command, in the order ``mtpkt --help`` lists them."""
 
 

@@ -5,6 +5,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pkts
+from pkts.link import Heartbeat
 from pkts.status import Ack, StatusChange, StatusPacket, Step
 from store import HistoryReader, Store
 
@@ -17,6 +18,7 @@ MakeReader = Callable[..., HistoryReader]
 
 State = pkts.State
 Status = pkts.Status
+Phase = pkts.Phase
 START = pkts.StepState.START
 END = pkts.StepState.END
 
@@ -63,6 +65,15 @@ class Sender:
 
     def ack(self, outcome: pkts.AckOutcome = pkts.AckOutcome.ACCEPTED) -> Ack:
         return Ack(origin=self.origin, seq=next(self._seq), ref=pkts.new_id(), outcome=outcome)
+
+
+def beat(
+    name: str, phase: pkts.Phase = Phase.BEAT, ts: float = 100.0, **extra: object
+) -> Heartbeat:
+    """A heartbeat of agent ``name``: every 10 s, 4 slots, 1 busy, pid 321 unless ``extra``
+    says otherwise."""
+    fields: dict[str, object] = {"interval": 10.0, "slots": 4, "busy": 1, "pid": 321, **extra}
+    return Heartbeat(origin=name, phase=phase, ts=ts, **fields)  # type: ignore[arg-type]
 
 
 def ids_of(committed: list[tuple[int, StatusPacket]]) -> list[bytes]:

@@ -3,20 +3,10 @@
 import logging
 
 import pytest
-from storekit import MakeStore
+from storekit import MakeStore, Phase, beat
 
 import pkts
 from pkts.control import Kill, Run
-from pkts.link import Heartbeat
-
-Phase = pkts.Phase
-
-
-def beat(
-    name: str, phase: pkts.Phase = Phase.BEAT, ts: float = 100.0, **extra: object
-) -> Heartbeat:
-    fields: dict[str, object] = {"interval": 10.0, "slots": 4, "busy": 1, "pid": 321, **extra}
-    return Heartbeat(origin=name, phase=phase, ts=ts, **fields)  # type: ignore[arg-type]
 
 
 def test_heartbeats_fill_the_registry(make_store: MakeStore) -> None:

@@ -1,0 +1,267 @@
+"""Read-only queries of a store directory, for ``mtpkt runs``, ``tests`` and ``agents``.
+
+The databases are opened read-only and every query is one short statement
+(its own read transaction), so these work beside a running home without
+holding back its checkpoints, and just as well while no home runs.
+"""
+
+import collections
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Final
+
+import attrs
+
+from pkts.enums import State
+from pkts.rollup import ACTIVE, FINAL
+from store import schema
+from store.connection import Database, connect_readonly
+from store.errors import StoreError
+from store.maindb import split_target
+from store.registry import GRACE_VAR
+from store.rows import AgentRow, RunRow, TestRow, integer, real
+
+__all__ = [
+    "DEFAULT_GRACE",
+    "NOT_STARTED",
+    "RUNNING",
+    "AgentInfo",
+    "RunInfo",
+    "StoreQuery",
+    "liveness",
+    "most_first",
+    "outcome",
+]
+
+RUNNING: Final = "running"
+"""The outcome of a test being run (LAUNCHED, REMOTEHOSTSTART, RUNNING, KILLREQ)."""
+NOT_STARTED: Final = "not_started"
+"""The outcome of a test not handed out yet."""
+DEFAULT_GRACE: Final = 60.0
+"""Seconds of grace for a lost agent when ``main.db`` does not record the home's."""
+
+_STATES: Final = {state.value: state for state in State}
+# Instances: every record but the toplevel (roll-up) record of a test with items.
+_INSTANCE_COUNTS: Final = (
+    "SELECT state, status, count(*) FROM tests AS t WHERE t.item_path != '' OR NOT EXISTS"
+    " (SELECT 1 FROM tests AS i WHERE i.run_id = t.run_id AND i.testname = t.testname"
+    " AND i.item_path != '') GROUP BY state, status"
+)
+
+
+def outcome(state: str, status: str) -> str:
+    """Where a test instance stands, in one word: its status once ``COMPLETED``
+    (``PASS``, ``FAIL`` …), its state if it ended otherwise (``KILLED`` …),
+    else :data:`RUNNING` or :data:`NOT_STARTED`."""
+    known = _STATES.get(state)
+    if known is State.COMPLETED:
+        return status
+    if known in ACTIVE:
+        return RUNNING
+    if known is State.NOT_STARTED:
+        return NOT_STARTED
+    return state
+
+
+def most_first(counts: Mapping[str, int]) -> dict[str, int]:
+    """Counts by outcome, the most first, ties by name."""
+    return dict(sorted(counts.items(), key=lambda pair: (-pair[1], pair[0])))
+
+
+@attrs.frozen(kw_only=True)
+class RunInfo:
+    """A run and how its test instances stand."""
+
+    run: RunRow
+    counts: Mapping[str, int]
+    """Test instances by :func:`outcome`, most first (the toplevel record of a test with
+    items is not counted: its items are)."""
+    settled: bool
+    """Every instance is in a final state (none running or waiting)."""
+
+    @property
+    def total(self) -> int:
+        """Test instances of the run."""
+        return sum(self.counts.values())
+
+
+@attrs.frozen(kw_only=True)
+class AgentInfo:
+    """An agent of the registry, with the dispatcher's books of it."""
+
+    agent: AgentRow
+    running: int | None
+    """Run tasks the home handed it whose test is not final (``None``: not recorded)."""
+    pending: int | None
+    """Tasks the home sent it that it has not acknowledged (``None``: not recorded)."""
+    recorded: float | None
+    """When the home recorded ``running`` and ``pending`` (home's clock)."""
+
+
+def liveness(agent: AgentRow, now: float, grace: float) -> str:
+    """How the home sees an agent at ``now``, by the time since its last heartbeat.
+
+    Returns:
+        ``offline`` (it said goodbye), ``alive`` (heard from within twice its
+        interval), ``lost`` (silent longer, within ``grace`` more seconds), or
+        ``dead`` (silent beyond that: the home marks its unfinished tests DEAD).
+    """
+    if agent.state == "offline":
+        return "offline"
+    silent = now - agent.last_beat
+    if silent <= 2 * agent.interval:
+        return "alive"
+    if silent <= 2 * agent.interval + grace:
+        return "lost"
+    return "dead"
+
+
+class StoreQuery:
+    """Read-only queries of one store directory; a context manager that closes its connections.
+
+    Raises:
+        StoreError: ``main.db`` is missing, cannot be opened, was never
+            upgraded by ``mtpkt home``, or is newer than this code.
+    """
+
+    def __init__(self, dbdir: Path) -> None:
+        self.dbdir = Path(dbdir)
+        """The store directory."""
+        path = self.dbdir / "main.db"
+        if not path.exists():
+            raise StoreError(f"no store in {self.dbdir}: main.db is missing")
+        self._main = Database(path, connect_readonly(path))
+        try:
+            with self._main.guard("read"):
+                self.version = schema.check_version(self._main.conn, schema.MAIN, str(path))
+                self.fields = schema.read_keys(self._main.conn)
+            if self.version < 1:
+                raise StoreError(f"{path} has schema version 0: let mtpkt home upgrade it")
+        except BaseException:
+            self._main.close()
+            raise
+
+    def close(self) -> None:
+        """Close the connection to ``main.db``."""
+        self._main.close()
+
+    def __enter__(self) -> "StoreQuery":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _select(self, sql: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        with self._main.guard("read"):
+            return [tuple(row) for row in self._main.conn.execute(sql, args)]
+
+    # -- runs ---------------------------------------------------------------------------
+
+    def runs(self, *, target: str = "", runname: str = "") -> list[RunRow]:
+        """Runs of ``target`` and ``runname`` (empty: any), by id.
+
+        Raises:
+            StoreError: the target does not fit the area's fields.
+        """
+        clauses: list[str] = []
+        args: list[object] = []
+        if target:
+            args += split_target(target, self.fields)
+            clauses += [f"{schema.quote(key)} = ?" for key in self.fields]
+        if runname:
+            clauses.append("runname = ?")
+            args.append(runname)
+        columns = ", ".join(schema.quote(key) for key in self.fields)
+        sql = (
+            f"SELECT id, {columns}, runname, state, status, owner, event_time, comment,"
+            " fail_count, pass_count, last_update FROM runs"
+            + (f" WHERE {' AND '.join(clauses)}" if clauses else "")
+            + " ORDER BY id"
+        )
+        return [RunRow.from_sql(row, len(self.fields)) for row in self._select(sql, args)]
+
+    def run_info(self, run: RunRow) -> RunInfo:
+        """How a run's test instances stand (none if it has no database yet).
+
+        Raises:
+            StoreError: its database cannot be read.
+        """
+        counts: collections.Counter[str] = collections.Counter()
+        settled = True
+        for state, status, number in self._run_rows(run.id, _INSTANCE_COUNTS):
+            counts[outcome(str(state), str(status))] += integer(number)
+            settled = settled and _STATES.get(str(state)) in FINAL
+        return RunInfo(run=run, counts=most_first(counts), settled=settled)
+
+    # -- tests --------------------------------------------------------------------------
+
+    def tests(
+        self, run_id: int, *, states: Iterable[str] = (), statuses: Iterable[str] = ()
+    ) -> list[TestRow]:
+        """A run's ``tests`` records by test name and item path, optionally only those in
+        one of ``states`` and with one of ``statuses``.
+
+        Raises:
+            StoreError: the run's database cannot be read.
+        """
+        clauses: list[str] = []
+        args: list[object] = []
+        for column, values in (("state", list(states)), ("status", list(statuses))):
+            if values:
+                clauses.append(f"{column} IN ({', '.join('?' for _ in values)})")
+                args += values
+        sql = (
+            f"SELECT {TestRow.COLUMNS} FROM tests"
+            + (f" WHERE {' AND '.join(clauses)}" if clauses else "")
+            + " ORDER BY testname, item_path"
+        )
+        return [TestRow.from_sql(row) for row in self._run_rows(run_id, sql, args)]
+
+    def _run_rows(
+        self, run_id: int, sql: str, args: Sequence[object] = ()
+    ) -> list[tuple[object, ...]]:
+        """Rows of a query on a run's database; none if it has no database yet."""
+        path = self.dbdir / f"{run_id}.db"
+        if not path.exists():
+            return []
+        db = Database(path, connect_readonly(path))
+        try:
+            with db.guard("read"):
+                if schema.schema_version(db.conn, str(path)) < 1:
+                    raise StoreError(f"{path} has schema version 0: let mtpkt home upgrade it")
+                return [tuple(row) for row in db.conn.execute(sql, args)]
+        finally:
+            db.close()
+
+    # -- agents -------------------------------------------------------------------------
+
+    def agent_grace(self) -> float:
+        """The seconds of grace the home gives a lost agent (as the last home recorded it)."""
+        rows = self._select("SELECT val FROM metadat WHERE var = ?", (GRACE_VAR,))
+        try:
+            return float(str(rows[0][0])) if rows else DEFAULT_GRACE
+        except ValueError:
+            return DEFAULT_GRACE
+
+    def agents(self) -> list[AgentInfo]:
+        """Every agent of the registry, by name, with the home's books of it."""
+        agents = [
+            AgentRow.from_sql(row)
+            for row in self._select(f"SELECT {AgentRow.COLUMNS} FROM agents ORDER BY name")
+        ]
+        work: dict[str, tuple[object, ...]] = {}
+        if self.version >= 3:  # agent_work came with version 3
+            sql = "SELECT name, running, pending, updated FROM agent_work"
+            work = {str(row[0]): row[1:] for row in self._select(sql)}
+        infos = []
+        for agent in agents:
+            figures = work.get(agent.name)
+            infos.append(
+                AgentInfo(
+                    agent=agent,
+                    running=None if figures is None else integer(figures[0]),
+                    pending=None if figures is None else integer(figures[1]),
+                    recorded=None if figures is None else real(figures[2]),
+                )
+            )
+        return infos

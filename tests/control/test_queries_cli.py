@@ -1,0 +1,191 @@
+"""``mtpkt runs``, ``tests`` and ``agents`` on a real area: what they print is what the
+databases hold, with the home running and after it stopped."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from farm import TARGET, Farm, make_area, readonly
+from procs import processes_with, wait_for
+
+pytestmark = pytest.mark.timeout(150)
+
+# What the runs and tests show with colours off and the width of a pipe.
+QUIET_ENV = ("COLUMNS", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "NO_COLOR")
+
+
+def mtpkt(farm: Farm, *args: str) -> tuple[int, str, str]:
+    env = {name: value for name, value in farm.env.items() if name not in QUIET_ENV}
+    result = subprocess.run(
+        [sys.executable, "-m", "tools", *args],
+        cwd=farm.area,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return result.returncode, result.stdout, result.stderr
+
+
+def query_json(farm: Farm, *args: str) -> list[dict[str, object]]:
+    code, out, err = mtpkt(farm, *args, "--json")
+    assert code == 0, err
+    records = json.loads(out)
+    assert isinstance(records, list)
+    return records
+
+
+def main_db(farm: Farm, sql: str) -> list[tuple[object, ...]]:
+    db = readonly(farm.area / ".mtpkt/db/main.db")
+    try:
+        return [tuple(row) for row in db.execute(sql)]
+    finally:
+        db.close()
+
+
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
+    """One run of the farm's area (sleeper left out) by two agents, settled; the home and
+    the agents still running."""
+    root = tmp_path_factory.mktemp("queries")
+    (root / "logs").mkdir()
+    farm = Farm(make_area(root / "area"), root / "logs")
+    try:
+        farm.start_home()
+        farm.start_agent("a1")
+        farm.start_agent("a2")
+        sent = farm.send("run", "-t", TARGET, "-r", "r1", "--testpatt", "%,~sleeper", "--wait")
+        assert sent.returncode == 3, sent.stderr  # `broken` fails
+        yield farm
+    finally:
+        farm.stop_all()
+        for pid in processes_with("3011.5"):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_runs_json_and_table(ran: Farm) -> None:
+    (run,) = query_json(ran, "runs")
+    ((run_id, state, status, created, last_update),) = main_db(
+        ran, "SELECT id, state, status, event_time, last_update FROM runs"
+    )
+    assert run == {
+        "id": run_id,
+        "target": TARGET,
+        "runname": "r1",
+        "state": state,
+        "status": status,
+        "owner": "",
+        "comment": "",
+        "created": created,
+        "last_update": last_update,
+        "tests": 7,  # unit's three items, not its toplevel record
+        "counts": {"PASS": 5, "FAIL": 1, "PREQ_FAIL": 1},
+        "settled": True,
+    }
+    assert (state, status) == ("COMPLETED", "PREQ_FAIL")
+    assert query_json(ran, "runs", "-t", TARGET, "-r", "r1") == [run]
+    assert query_json(ran, "runs", "-r", "other") == []
+
+    code, out, err = mtpkt(ran, "runs")
+    assert code == 0, err
+    assert "\x1b[" not in out  # not a terminal: no colours
+    assert all(len(line) <= 80 for line in out.splitlines())
+    assert "linux/x86" in out
+    assert "PREQ_FAIL" in out
+    assert "5 PASS" in out
+
+
+def test_tests_json_table_and_selection(ran: Farm) -> None:
+    records = query_json(ran, "tests", "-t", TARGET, "-r", "r1")
+    rows = ran.query(
+        "r1",
+        "SELECT testname, item_path, state, status, host, run_duration, comment, rundir"
+        " FROM tests ORDER BY testname, item_path",
+    )
+    fields = ("test", "item", "state", "status", "host", "run_duration", "comment", "rundir")
+    assert [tuple(record[field] for field in fields) for record in records] == rows
+    assert len(records) == 8  # unit's toplevel record too
+    broken = next(record for record in records if record["test"] == "broken")
+    assert broken["status"] == "FAIL"
+    assert broken["host"] in ("a1", "a2")
+    assert str(broken["rundir"]).endswith("/links/linux/x86/r1/broken")
+
+    unit = query_json(ran, "tests", "-t", TARGET, "-r", "r1", "--testpatt", "unit/%")
+    assert [record["item"] for record in unit] == ["", "1", "2", "3"]  # % matches ""
+    failed = query_json(ran, "tests", "-t", TARGET, "-r", "r1", "--status", "fail,preq_fail")
+    assert sorted(str(record["test"]) for record in failed) == ["after_broken", "broken"]
+
+    code, out, err = mtpkt(ran, "tests", "-t", TARGET, "-r", "r1", "--limit", "3")
+    assert code == 0, err
+    assert "\x1b[" not in out
+    assert all(len(line) <= 80 for line in out.splitlines())
+    assert out.startswith("run linux/x86 r1 (id 1): 8 records: 6 PASS, 1 FAIL, 1 PREQ_FAIL")
+    assert "after_broken" in out
+    assert "broken" in out
+    assert "… 5 more not shown" in out
+
+
+def test_agents_json_and_table(ran: Farm) -> None:
+    # The home writes its books of the agents at most once a second.
+    assert wait_for(lambda: all(a["pending"] == 0 for a in query_json(ran, "agents")), 10), (
+        query_json(ran, "agents")
+    )
+    agents = query_json(ran, "agents")
+    registry = main_db(ran, "SELECT name, slots, busy, last_beat FROM agents ORDER BY name")
+    assert [(a["name"], a["slots"], a["used"], a["last_beat"]) for a in agents] == registry
+    for agent in agents:
+        assert agent["liveness"] == "alive"
+        assert agent["state"] == "online"
+        assert (agent["slots"], agent["free"], agent["running"]) == (2, 2, 0)
+        assert isinstance(agent["silent"], float)
+        assert agent["silent"] < 30
+
+    code, out, err = mtpkt(ran, "agents")
+    assert code == 0, err
+    assert "\x1b[" not in out
+    assert "a1" in out
+    assert "a2" in out
+    assert "alive" in out
+    assert "s ago" in out
+
+
+def test_queries_work_with_the_home_stopped(ran: Farm) -> None:
+    runs = query_json(ran, "runs")
+    tests = query_json(ran, "tests", "-t", TARGET, "-r", "r1")
+    ran.stop_all()  # agents first: they say goodbye to the home
+
+    assert query_json(ran, "runs") == runs
+    assert query_json(ran, "tests", "-t", TARGET, "-r", "r1") == tests
+    agents = query_json(ran, "agents")
+    assert [(a["name"], a["liveness"], a["running"]) for a in agents] == [
+        ("a1", "offline", 0),
+        ("a2", "offline", 0),
+    ]
+
+
+def test_bad_input_is_one_line_with_its_exit_code(ran: Farm, tmp_path: Path) -> None:
+    cases = [
+        (("runs", "--area", str(tmp_path)), 7, "not a Megatest area"),
+        (("tests", "-t", TARGET, "-r", "r9"), 1, "no run r9 of target linux/x86"),
+        (("tests", "-t", "linux", "-r", "r1"), 2, "the area's fields are OS/ARCH"),
+        (("runs", "-t", "linux/x86/extra"), 2, "the area's fields are OS/ARCH"),
+        (("tests", "-t", TARGET, "-r", "r1", "--testpatt", "a,,b"), 2, "empty pattern"),
+        (("tests", "-t", TARGET, "-r", "r1", "--status", "GREEN"), 2, "unknown status 'GREEN'"),
+        (("tests", "-t", TARGET, "-r", "r1", "--limit", "-1"), 2, "give 0 (all) or more"),
+    ]
+    for args, expected, message in cases:
+        code, _, err = mtpkt(ran, *args)
+        assert (code, len(err.strip().splitlines())) == (expected, 1), (args, err)
+        assert message in err, (args, err)
+
+    fresh = make_area(tmp_path / "fresh")
+    for command in ("runs", "agents"):
+        code, _, err = mtpkt(ran, command, "--area", str(fresh))
+        assert code == 1, err
+        assert "no run yet: start `mtpkt home` and send a run" in err

@@ -1,0 +1,100 @@
+"""Read-only queries (``store.query``): runs and their counts, tests, agents and their work."""
+
+from pathlib import Path
+
+import apsw
+import pytest
+from storekit import TARGET, MakeStore, Phase, Sender, State, Status, beat
+
+from store import StoreError, schema
+from store.query import StoreQuery, liveness, outcome
+
+
+def test_runs_count_instances_and_tell_settled(make_store: MakeStore, dbdir: Path) -> None:
+    store = make_store()
+    sender = Sender()
+    store.apply(
+        [
+            sender.change("unit", "1", state=State.COMPLETED, status=Status.PASS),
+            sender.change("unit", "2", state=State.RUNNING),
+            sender.change("lint", state=State.KILLED, status=Status.ABORT),
+            sender.change("docs", state=State.NOT_STARTED),
+        ]
+    )
+    store.run_id(TARGET, "empty")
+    with StoreQuery(dbdir) as query:
+        nightly, empty = query.runs()
+        info = query.run_info(nightly)
+        # unit's toplevel record rolls up its items and is not counted
+        assert info.counts == {"KILLED": 1, "PASS": 1, "not_started": 1, "running": 1}
+        assert (info.total, info.settled) == (4, False)
+        assert (query.run_info(empty).total, query.run_info(empty).settled) == (0, True)
+        assert query.runs(target=TARGET, runname="empty") == [empty]
+        with pytest.raises(StoreError, match="the area's fields are os/arch"):
+            query.runs(target="ubuntu")
+
+        tests = query.tests(nightly.id)
+        assert [(t.testname, t.item_path) for t in tests] == [
+            ("docs", ""), ("lint", ""), ("unit", ""), ("unit", "1"), ("unit", "2"),
+        ]  # fmt: skip
+        chosen = query.tests(nightly.id, states=["RUNNING", "KILLED"], statuses=["n/a", "ABORT"])
+        assert [(t.testname, t.item_path) for t in chosen] == [("lint", ""), ("unit", "2")]
+        assert query.tests(empty.id) == []
+
+
+def test_outcome_words() -> None:
+    assert outcome("COMPLETED", "FAIL") == "FAIL"
+    assert outcome("REMOTEHOSTSTART", "n/a") == "running"
+    assert outcome("NOT_STARTED", "n/a") == "not_started"
+    assert outcome("STUCK", "n/a") == "STUCK"
+    assert outcome("SOMETHING_ELSE", "PASS") == "SOMETHING_ELSE"
+
+
+def test_agents_with_the_homes_books_and_grace(make_store: MakeStore, dbdir: Path) -> None:
+    store = make_store()
+    store.heartbeat(beat("n1", interval=10.0, slots=4, busy=3), received=100.0)
+    store.heartbeat(beat("n2", interval=10.0), received=100.0)
+    with StoreQuery(dbdir) as query:
+        assert query.agent_grace() == 60.0  # no home recorded one
+        assert [(a.running, a.pending, a.recorded) for a in query.agents()] == [(None,) * 3] * 2
+    store.record_work({"n1": (3, 1)}, now=101.0)
+    store.record_work({"n1": (2, 0)}, now=102.0)
+    store.set_agent_grace(300.0)
+    with StoreQuery(dbdir) as query:
+        assert query.agent_grace() == 300.0
+        n1, n2 = query.agents()
+    assert (n1.agent.name, n1.agent.busy, n1.running, n1.pending, n1.recorded) == (
+        "n1", 3, 2, 0, 102.0,
+    )  # fmt: skip
+    assert (n2.running, n2.pending) == (None, None)
+
+    assert liveness(n1.agent, 120.0, 300.0) == "alive"  # twice the interval
+    assert liveness(n1.agent, 120.5, 300.0) == "lost"
+    assert liveness(n1.agent, 420.0, 300.0) == "lost"
+    assert liveness(n1.agent, 420.5, 300.0) == "dead"
+    store.heartbeat(beat("n1", Phase.OFFLINE, interval=10.0), received=130.0)
+    with StoreQuery(dbdir) as query:
+        assert liveness(query.agents()[0].agent, 1000.0, 300.0) == "offline"
+
+
+def test_a_version_2_main_db_gains_agent_work(make_store: MakeStore, dbdir: Path) -> None:
+    store = make_store()
+    store.heartbeat(beat("n1"), received=100.0)
+    store.close()
+    conn = apsw.Connection(str(dbdir / "main.db"))
+    conn.execute("DROP TABLE agent_work; UPDATE metadat SET val = '2' WHERE var = 'schema_version'")
+    conn.close()
+    with StoreQuery(dbdir) as query:  # read as it is: the books are not known
+        assert query.version == 2
+        assert [(a.agent.name, a.running) for a in query.agents()] == [("n1", None)]
+
+    store = make_store()  # the writer upgrades it
+    store.record_work({"n1": (1, 1)}, now=101.0)
+    with StoreQuery(dbdir) as query:
+        assert query.version == schema.MAIN.version == 3
+        assert [(a.running, a.pending) for a in query.agents()] == [(1, 1)]
+
+
+def test_no_store_is_an_error(dbdir: Path) -> None:
+    with pytest.raises(StoreError, match=r"main\.db is missing"):
+        StoreQuery(dbdir)

@@ -1,0 +1,115 @@
+"""``mtpkt agents``: the agents the area's home knows, from its database (read-only).
+
+Each agent: its name; its liveness as the home judges it from the last
+heartbeat: alive (heard from within twice its beat interval), lost (silent
+longer), dead (silent beyond that plus the home's --agent-grace: its
+unfinished tests are marked DEAD), offline (it stopped and said so); its
+slots used and free; when its last heartbeat came; the tests the home has
+handed it that are not finished; and the tasks it has not acknowledged yet.
+The last two are the home's books, recorded at most once a second; with the
+home down they are as it left them, and no heartbeat is recorded, so every
+agent turns lost, then dead. --json prints one JSON list of objects with the
+fields "name", "liveness", "state" (as recorded: online, lost or offline),
+"pid", "slots", "used", "free", "interval", "last_beat" (seconds since the
+epoch, the home's clock), "silent" (seconds since then), "skew", "running",
+"pending" (null when not recorded) and "recorded".
+
+examples:
+  mtpkt agents
+  mtpkt agents --json | jq -r '.[] | select(.liveness != "alive") | .name'
+"""
+
+import argparse
+import time
+from typing import TYPE_CHECKING, Any
+
+from tools.errors import CliError
+from tools.exitcodes import ExitCode
+from tools.tables import ago, console, open_query, print_json, query_parser, styled, table, writing
+
+if TYPE_CHECKING:  # imported for real inside run(): `mtpkt --help` stays quick
+    from rich.table import Table
+
+    from store.query import AgentInfo
+
+__all__ = ["add_parser", "record", "run"]
+
+
+def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
+    """Register ``mtpkt agents``."""
+    parser = query_parser(
+        commands,
+        "agents",
+        "list the agents the home knows: liveness, slots, work",
+        __doc__,
+    )
+    parser.set_defaults(run=run)
+
+
+def record(info: "AgentInfo", now: float, grace: float) -> dict[str, object]:
+    """An agent as a JSON object (the fields listed in ``mtpkt agents --help``)."""
+    from store.query import liveness
+
+    agent = info.agent
+    return {
+        "name": agent.name,
+        "liveness": liveness(agent, now, grace),
+        "state": agent.state,
+        "pid": agent.pid,
+        "slots": agent.slots,
+        "used": agent.busy,
+        "free": max(0, agent.slots - agent.busy),
+        "interval": agent.interval,
+        "last_beat": agent.last_beat,
+        "silent": max(0.0, now - agent.last_beat),
+        "skew": agent.skew,
+        "running": info.running,
+        "pending": info.pending,
+        "recorded": info.recorded,
+    }
+
+
+def _table(infos: "list[AgentInfo]", now: float, grace: float) -> "Table":
+    from store.query import liveness
+
+    grid = table()
+    grid.add_column("agent", overflow="fold")
+    grid.add_column("liveness", no_wrap=True)
+    grid.add_column("used", justify="right", no_wrap=True)
+    grid.add_column("free", justify="right", no_wrap=True)
+    grid.add_column("heartbeat", no_wrap=True)
+    grid.add_column("running", justify="right", no_wrap=True)
+    grid.add_column("unacked", justify="right", no_wrap=True)
+    for info in infos:
+        agent = info.agent
+        grid.add_row(
+            agent.name,
+            styled(liveness(agent, now, grace)),
+            f"{agent.busy}/{agent.slots}",
+            str(max(0, agent.slots - agent.busy)),
+            ago(now - agent.last_beat) if agent.last_beat else "never",
+            "?" if info.running is None else str(info.running),
+            "?" if info.pending is None else str(info.pending),
+        )
+    return grid
+
+
+def run(args: argparse.Namespace) -> int:
+    """List the agents of the registry."""
+    from store import StoreError
+
+    with open_query(args.area) as query:
+        try:
+            infos = query.agents()
+            grace = query.agent_grace()
+        except StoreError as exc:
+            raise CliError(str(exc)) from None
+    now = time.time()
+    with writing():
+        if args.json:
+            print_json([record(info, now, grace) for info in infos])
+        elif not infos:
+            print("no agent has reported to the home yet")
+        else:
+            console().print(_table(infos, now, grace))
+    return ExitCode.OK

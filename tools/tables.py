@@ -1,0 +1,219 @@
+"""What ``mtpkt runs``, ``tests`` and ``agents`` share: options, opening the area's
+databases read-only, colours, times, and printing a table or JSON."""
+
+import argparse
+import contextlib
+import datetime
+import json
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from tools.errors import CliError
+from tools.exitcodes import ExitCode
+from tools.send_cmd import area_dir
+
+if TYPE_CHECKING:  # imported for real inside the functions: `mtpkt --help` stays quick
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from store.query import StoreQuery
+    from store.rows import RunRow
+
+__all__ = [
+    "NO_RUN_YET",
+    "ago",
+    "console",
+    "find_run",
+    "one_line",
+    "open_query",
+    "outcomes",
+    "print_json",
+    "query_parser",
+    "styled",
+    "table",
+    "when",
+    "writing",
+]
+
+NO_RUN_YET: Final = "no run yet: start `mtpkt home` and send a run"
+
+_GREEN: Final = ("PASS", "SKIP", "WAIVED", "COMPLETED", "alive")
+_YELLOW: Final = (
+    "WARN", "CHECK", "running", "RUNNING", "LAUNCHED", "REMOTEHOSTSTART", "lost",
+)  # fmt: skip
+_RED: Final = (
+    "FAIL", "ABORT", "DEAD", "PREQ_FAIL", "PREQ_DISCARDED", "INCOMPLETE", "STUCK", "dead",
+)  # fmt: skip
+_MAGENTA: Final = ("KILLED", "KILLREQ")
+_DIM: Final = ("n/a", "not_started", "NOT_STARTED", "offline", "ARCHIVED", "DELETED")
+STYLES: Final[Mapping[str, str]] = {
+    **dict.fromkeys(_GREEN, "green"),
+    **dict.fromkeys(_YELLOW, "yellow"),
+    **dict.fromkeys(_RED, "bold red"),
+    **dict.fromkeys(_MAGENTA, "magenta"),
+    **dict.fromkeys(_DIM, "dim"),
+}
+"""The colour of a state, status, outcome or liveness word (others are plain)."""
+
+
+def query_parser(
+    commands: "argparse._SubParsersAction[Any]", name: str, summary: str, doc: str
+) -> argparse.ArgumentParser:
+    """Register a query's sub-parser with ``--area`` and ``--json``; ``doc`` (the module's
+    docstring) is its description."""
+    return commands.add_parser(  # type: ignore[no-any-return]
+        name,
+        help=summary,
+        description=doc.replace("``", ""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[_area_options()],
+    )
+
+
+def _area_options() -> argparse.ArgumentParser:
+    """``--area`` and ``--json``, shared by the three queries."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
+        "--area",
+        type=Path,
+        metavar="DIR",
+        help="the test-suite area (default: $MT_RUN_AREA_HOME, else the current directory)",
+    )
+    options.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document (a list of objects) for scripts instead of a table",
+    )
+    return options
+
+
+def open_query(given: Path | None) -> "StoreQuery":
+    """The area's databases, opened read-only.
+
+    Raises:
+        CliError: not an area or a bad megatest.config (``BAD_AREA``); no
+            database yet, or one that cannot be read (``ERROR``).
+    """
+    from agents.area import Area, AreaError
+    from store import StoreError
+    from store.query import StoreQuery
+
+    try:
+        area = Area.load(area_dir(given))
+        # As the home reads it; a relative [setup] dbdir is taken from the area.
+        dbdir = area.home / area.dbdir
+    except AreaError as exc:
+        raise CliError(str(exc), ExitCode.BAD_AREA) from None
+    if not (dbdir / "main.db").exists():
+        raise CliError(f"{NO_RUN_YET} (no {dbdir / 'main.db'})")
+    try:
+        return StoreQuery(dbdir)
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
+
+
+def find_run(query: "StoreQuery", target: str, runname: str) -> "RunRow":
+    """The run of ``target`` and ``runname``.
+
+    Raises:
+        CliError: the target does not fit the area's fields (``USAGE``), or
+            there is no such run (``ERROR``, naming some that exist).
+    """
+    from store import StoreError
+
+    try:
+        runs = query.runs(target=target, runname=runname)
+    except StoreError as exc:
+        raise CliError(str(exc), ExitCode.USAGE) from None
+    if runs:
+        return runs[0]
+    known = [f"{run.target} {run.runname}" for run in query.runs()]
+    shown = ", ".join(known[-5:]) if known else "none"
+    raise CliError(
+        f"no run {runname} of target {target} in {query.dbdir} (see `mtpkt runs`; newest: {shown})"
+    )
+
+
+# -- showing ----------------------------------------------------------------------------
+
+
+def ago(seconds: float) -> str:
+    """A time since, for people: ``3s ago``, ``12m ago``, ``5h ago``, ``2d ago``."""
+    seconds = max(0.0, seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit} ago"
+    return f"{int(seconds)}s ago"
+
+
+def when(ts: float | None) -> str:
+    """A local time, for people: ``05-31 14:02`` (empty when not known)."""
+    if ts is None:
+        return ""
+    return datetime.datetime.fromtimestamp(ts).strftime("%m-%d %H:%M")
+
+
+def styled(word: str) -> "Text":
+    """A word in its colour (:data:`STYLES`)."""
+    from rich.text import Text
+
+    return Text(word, style=STYLES.get(word, ""))
+
+
+def one_line(text: str) -> "Text":
+    """Text cut with an ellipsis where its column ends, never wrapped (its column may still
+    be narrowed to make room)."""
+    from rich.text import Text
+
+    return Text(" ".join(text.split()), no_wrap=True, overflow="ellipsis")
+
+
+def outcomes(counts: Mapping[str, int], prefix: str = "") -> "Text":
+    """``5 PASS, 1 FAIL`` after ``prefix``, each outcome in its colour."""
+    from rich.text import Text
+
+    text = Text(prefix)
+    for index, (word, count) in enumerate(counts.items()):
+        if index:
+            text.append(", ")
+        text.append(f"{count} ")
+        text.append(word, style=STYLES.get(word, ""))
+    return text
+
+
+def table() -> "Table":
+    """An empty table with a header line and no outer frame, so that more fits in 80 columns."""
+    from rich import box
+    from rich.table import Table
+
+    return Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+
+
+def console() -> "Console":
+    """The console tables go to: colours on a terminal only; 80 columns when not a terminal
+    (``$COLUMNS`` if set)."""
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def print_json(records: Sequence[Mapping[str, object]]) -> None:
+    """One JSON document: a list of objects, one per line inside the brackets."""
+    out = sys.stdout
+    out.write("[\n" if records else "[")
+    for index, record in enumerate(records):
+        out.write(json.dumps(record) + (",\n" if index + 1 < len(records) else "\n"))
+    out.write("]\n")
+    out.flush()
+
+
+@contextlib.contextmanager
+def writing() -> Iterator[None]:
+    """Around printing: a reader that went away (``| head``) ends the command quietly."""
+    try:
+        yield
+    except BrokenPipeError:
+        sys.stdout = None  # no flush error at exit

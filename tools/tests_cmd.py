@@ -1,0 +1,239 @@
+"""``mtpkt tests``: the test records of one run, from the area's databases (read-only).
+
+Each record: test, item path, state, status, host, run duration, comment
+and run directory; an itemized test has a toplevel record (item path empty)
+that rolls up its items. The table starts with a summary line and shows at
+most --limit records (it says how many it left out); --json prints all of
+them as one JSON list of objects with the fields "test", "item", "state",
+"status", "host", "run_duration" (seconds), "comment", "rundir", "attemptnum",
+"event_time" (the sender's clock), "last_update" (the home's clock) and
+"archived". Works whether the home runs or not.
+
+examples:
+  mtpkt tests -t ubuntu/x86_64 -r nightly
+  mtpkt tests -t ubuntu/x86_64 -r nightly --status FAIL,ABORT --limit 0
+  mtpkt tests -t ubuntu/x86_64 -r nightly --testpatt 'unit/%' --state RUNNING
+  mtpkt tests -t ubuntu/x86_64 -r nightly --json > nightly.json
+"""
+
+import argparse
+import collections
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+from pkts import State, Status
+from tools.errors import CliError
+from tools.exitcodes import ExitCode
+from tools.tables import (
+    console,
+    find_run,
+    one_line,
+    open_query,
+    outcomes,
+    print_json,
+    query_parser,
+    styled,
+    table,
+    writing,
+)
+
+if TYPE_CHECKING:  # imported for real inside run(): `mtpkt --help` stays quick
+    from rich.table import Table
+    from rich.text import Text
+
+    from store.rows import RunRow, TestRow
+
+__all__ = ["DEFAULT_LIMIT", "add_parser", "record", "run"]
+
+DEFAULT_LIMIT: Final = 50
+"""Records the table shows unless --limit says otherwise."""
+WIDE: Final = 120
+"""Columns from which the table also shows each record's run directory."""
+
+
+def _words(kind: str, words: Sequence[str]) -> Callable[[str], tuple[str, ...]]:
+    """An argparse ``type``: comma-separated words of ``words`` (any case), as spelt there."""
+    known = {word.upper(): word for word in words}
+
+    def parse(text: str) -> tuple[str, ...]:
+        chosen: list[str] = []
+        for part in text.split(","):
+            word = known.get(part.strip().upper())
+            if word is None:
+                raise argparse.ArgumentTypeError(
+                    f"unknown {kind} {part.strip()!r} ({kind}s: {', '.join(words)})"
+                )
+            if word not in chosen:
+                chosen.append(word)
+        return tuple(chosen)
+
+    return parse
+
+
+def _limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of records") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give 0 (all) or more")
+    return value
+
+
+def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
+    """Register ``mtpkt tests``."""
+    parser = query_parser(
+        commands,
+        "tests",
+        "list a run's test records: state, status, host, time, comment",
+        __doc__,
+    )
+    which = parser.add_argument_group("which tests")
+    which.add_argument(
+        "-t", "--target", required=True, help="the run's key values joined by /, e.g. ubuntu/x86_64"
+    )
+    which.add_argument("-r", "--runname", required=True, help="the run's name, e.g. nightly")
+    which.add_argument(
+        "--testpatt",
+        default="%",
+        metavar="PATT",
+        help="comma-separated test/itempath patterns, %% as wildcard, ~ to exclude (default: %%)",
+    )
+    which.add_argument(
+        "--state",
+        type=_words("state", [state.value for state in State]),
+        default=(),
+        metavar="S",
+        help="only records in one of these states, comma-separated (e.g. RUNNING,KILLED)",
+    )
+    which.add_argument(
+        "--status",
+        type=_words("status", [status.value for status in Status]),
+        default=(),
+        metavar="S",
+        help="only records with one of these statuses, comma-separated (e.g. FAIL,ABORT)",
+    )
+    parser.add_argument(
+        "--limit",
+        type=_limit,
+        default=DEFAULT_LIMIT,
+        metavar="N",
+        help=f"records the table shows, 0 for all (default: {DEFAULT_LIMIT}; --json shows all)",
+    )
+    parser.set_defaults(run=run)
+
+
+def record(row: "TestRow") -> dict[str, object]:
+    """A test record as a JSON object (the fields listed in ``mtpkt tests --help``)."""
+    return {
+        "test": row.testname,
+        "item": row.item_path,
+        "state": row.state,
+        "status": row.status,
+        "host": row.host,
+        "run_duration": row.run_duration,
+        "comment": row.comment,
+        "rundir": row.rundir,
+        "attemptnum": row.attemptnum,
+        "event_time": row.event_time,
+        "last_update": row.last_update,
+        "archived": bool(row.archived),
+    }
+
+
+def _duration(seconds: float) -> str:
+    """``0.4s``, ``12s``, ``3m04s``, ``2h05m``."""
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
+def _label(row: "TestRow") -> str:
+    """How a record stands in one word: its status once COMPLETED, its state while it has
+    no status, else ``STATE/STATUS``."""
+    if row.state == State.COMPLETED:
+        return row.status
+    if row.status == Status.NA:
+        return row.state
+    return f"{row.state}/{row.status}"
+
+
+def _summary(run: "RunRow", rows: "list[TestRow]", patt: str) -> "Text":
+    from rich.text import Text
+
+    from store.query import most_first, outcome
+
+    counts = collections.Counter(outcome(row.state, row.status) for row in rows)
+    what = f"run {run.target} {run.runname} (id {run.id})"
+    if patt != "%":
+        what += f" {patt}"
+    noun = "record" if len(rows) == 1 else "records"
+    line = Text(f"{what}: {len(rows):,} {noun}")
+    if counts:
+        line.append(": ")
+        line.append_text(outcomes(most_first(counts)))
+    return line
+
+
+def _table(rows: "list[TestRow]", wide: bool) -> "Table":
+    from rich.text import Text
+
+    grid = table()
+    grid.add_column("test", overflow="fold")
+    grid.add_column("state", no_wrap=True)
+    grid.add_column("host", overflow="ellipsis", no_wrap=True, max_width=12)
+    grid.add_column("time", justify="right", no_wrap=True)
+    grid.add_column("comment")  # one line, narrowed before the names are
+    if wide:
+        grid.add_column("rundir", overflow="fold")
+    for row in rows:
+        name = f"{row.testname}/{row.item_path}" if row.item_path else row.testname
+        cells: list[str | Text] = [
+            name,
+            styled(_label(row)),
+            row.host,
+            _duration(row.run_duration) if row.run_duration else "",
+            one_line(row.comment),
+        ]
+        grid.add_row(*cells, *([row.rundir] if wide else []))
+    return grid
+
+
+def run(args: argparse.Namespace) -> int:
+    """List the selected records of one run."""
+    from agents.area import AreaError, TestPatt
+    from store import StoreError
+
+    try:
+        patt = TestPatt.parse(args.testpatt)
+    except AreaError as exc:
+        raise CliError(str(exc), ExitCode.USAGE) from None
+    with open_query(args.area) as query:
+        run_row = find_run(query, args.target, args.runname)
+        try:
+            rows = query.tests(run_row.id, states=args.state, statuses=args.status)
+        except StoreError as exc:
+            raise CliError(str(exc)) from None
+    rows = [row for row in rows if patt.matches(row.testname, row.item_path)]
+    with writing():
+        if args.json:
+            print_json([record(row) for row in rows])
+            return ExitCode.OK
+        out = console()
+        out.print(_summary(run_row, rows, patt.text))
+        shown = rows[: args.limit] if args.limit else rows
+        if shown:
+            out.print(_table(shown, out.width >= WIDE))
+        if len(shown) < len(rows):
+            out.print(
+                f"… {len(rows) - len(shown):,} more not shown (--limit 0: all; --json: scripts)",
+                style="dim",
+            )
+        if shown and out.width < WIDE:
+            out.print(f"(run directories: --json, or a terminal of {WIDE}+ columns)", style="dim")
+    return ExitCode.OK
