@@ -21,10 +21,10 @@ examples:
 
 exit codes:
   0  the report was written, whatever the tests' results
-  1  no such run (the line names the runs there are), a database that cannot
-     be read, or FILE cannot be written
+  1  no run yet, no such run (the line names the runs there are), a database
+     that cannot be read, or FILE cannot be written
   2  bad command line (e.g. a target that does not fit the area's fields)
-  7  no area here, or no database yet
+  7  no area here
 """
 
 import argparse
@@ -45,7 +45,8 @@ from pkts.rollup import ENDED_BADLY, FINAL
 from pkts.status import StatusChange, StatusPacket, Step
 from tools.errors import CliError
 from tools.exitcodes import ExitCode
-from tools.send_cmd import BAD_STATUSES, area_dir
+from tools.send_cmd import BAD_STATUSES
+from tools.tables import find_run, load_area, query_of
 
 if TYPE_CHECKING:  # imported for real inside the functions: `mtpkt --help` stays quick
     from store.rows import RunRow, TestRow
@@ -72,8 +73,6 @@ LOG_LINES: Final = 50
 """Lines of each step's log shown in a testcase's system-out."""
 LOG_BYTES: Final = 64 * 1024
 """Bytes read from the end of a log at most (a log of very long lines shows fewer lines)."""
-SHOWN_NAMES: Final = 10
-"""Targets or run names listed in the error for a run that does not exist."""
 
 ERROR_STATUSES: Final = frozenset(
     {Status.ABORT, Status.DEAD, Status.PREQ_FAIL, Status.PREQ_DISCARDED}
@@ -203,59 +202,6 @@ def latest_steps(packets: Iterable[StatusPacket]) -> dict[Key, list[StepRun]]:
     return {key: list(steps.values()) for key, steps in attempts.items()}
 
 
-def _names(values: Iterable[str]) -> str:
-    unique = sorted(set(values))
-    shown = ", ".join(unique[:SHOWN_NAMES])
-    return shown + (f" … ({len(unique)} in all)" if len(unique) > SHOWN_NAMES else "")
-
-
-def _find_run(dbdir: Path, target: str, runname: str) -> "RunRow":
-    """The run's row in ``main.db``.
-
-    Raises:
-        CliError: no ``main.db`` (BAD_AREA), a target that does not fit the fields
-            (USAGE), no such run (ERROR, naming the runs there are).
-        StoreError: ``main.db`` cannot be read.
-    """
-    from store import StoreError, schema
-    from store.connection import Database, connect_readonly
-    from store.maindb import split_target
-    from store.rows import RunRow
-
-    path = dbdir / "main.db"
-    if not path.is_file():
-        raise CliError(
-            f"no database yet in {dbdir}: start `mtpkt home` in the area and send a run first",
-            ExitCode.BAD_AREA,
-        )
-    db = Database(path, connect_readonly(path))
-    try:
-        with db.guard("read"):
-            schema.check_version(db.conn, schema.MAIN, str(path))
-            keys = schema.read_keys(db.conn)
-            # RunRow's order: the id, the keys, then the other columns of runs.
-            columns = ", ".join(["id", *map(schema.quote, keys), *schema.RUN_COLUMNS[1:]])
-            rows = db.conn.execute(f"SELECT {columns} FROM runs ORDER BY id").fetchall()
-    finally:
-        db.close()
-    try:
-        split_target(target, keys)
-    except StoreError as exc:
-        raise CliError(str(exc), ExitCode.USAGE) from None
-    runs = [RunRow.from_sql(row, len(keys)) for row in rows]
-    of_target = [row for row in runs if row.target == target]
-    for row in of_target:
-        if row.runname == runname:
-            return row
-    if of_target:
-        raise CliError(
-            f"target {target} has no run {runname!r}; its runs: "
-            + _names(row.runname for row in of_target)
-        )
-    there = f"targets with runs: {_names(row.target for row in runs)}" if runs else "no runs yet"
-    raise CliError(f"no run of target {target!r} in {path} ({there})")
-
-
 def _read_tests(path: Path) -> tuple[list["TestRow"], list[object]]:
     """The run database's ``tests`` rows and its Step and StatusChange packets (packed), read
     in one short read transaction, so that both come from the same commit."""
@@ -279,20 +225,21 @@ def _read_tests(path: Path) -> tuple[list["TestRow"], list[object]]:
     return [TestRow.from_sql(row) for row in rows], [row[0] for row in packets]
 
 
-def read_report(area: Path, dbdir: Path, target: str, runname: str) -> RunReport:
+def read_report(area: Path, dbdir: Path, run: "RunRow") -> RunReport:
     """Read what a report of the run needs.
 
     Raises:
-        CliError: as :func:`_find_run`; or the run has no database (ERROR).
+        CliError: the run has no database (ERROR).
         StoreError: a database cannot be read, or holds a packet that cannot be read back.
     """
     import pkts
     from store import StoreError
 
-    run = _find_run(dbdir, target, runname)
     path = dbdir / f"{run.id}.db"
     if not path.is_file():
-        raise CliError(f"run {target} {runname} has no database ({path}): nothing recorded yet")
+        raise CliError(
+            f"run {run.target} {run.runname} has no database ({path}): nothing recorded yet"
+        )
     rows, packed = _read_tests(path)
     packets: list[StatusPacket] = []
     for data in packed:
@@ -577,18 +524,16 @@ def summary(root: ET.Element, where: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Write the run's JUnit report; returns the exit status."""
-    from agents.area import Area, AreaError
     from store import StoreError
 
     if not args.target.strip():
         raise CliError("the target is empty: give its key values joined by /", ExitCode.USAGE)
     path = _check_file(args.junit)
+    area = load_area(args.area)
     try:
-        area = Area.load(area_dir(args.area))
-    except AreaError as exc:
-        raise CliError(str(exc), ExitCode.BAD_AREA) from None
-    try:
-        report = read_report(area.home, area.dbdir, args.target, args.runname)
+        with query_of(area) as query:
+            run = find_run(query, args.target, args.runname)
+            report = read_report(area.home, query.dbdir, run)
     except StoreError as exc:
         raise CliError(str(exc)) from None
     root = junit_xml(report)

@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TextIO, TypeVar
 
@@ -63,6 +63,7 @@ __all__ = [
     "seconds",
     "unreachable",
     "where_options",
+    "word_list",
 ]
 
 DEFAULT_TIMEOUT: Final = 10.0
@@ -139,19 +140,32 @@ def grace_seconds(text: str) -> float:
     return value
 
 
+def word_list(kind: str, words: Sequence[str]) -> Callable[[str], tuple[str, ...]]:
+    """An argparse ``type``: comma-separated words of ``words`` (any case), as spelt there,
+    each once; an unknown one is an error that lists them."""
+    known = {word.upper(): word for word in words}
+
+    def parse(text: str) -> tuple[str, ...]:
+        chosen: list[str] = []
+        for part in text.split(","):
+            word = known.get(part.strip().upper())
+            if word is None:
+                raise argparse.ArgumentTypeError(
+                    f"unknown {kind} {part.strip()!r} ({kind}s: {', '.join(words)})"
+                )
+            if word not in chosen:
+                chosen.append(word)
+        return tuple(chosen)
+
+    return parse
+
+
 def _statuses(text: str) -> tuple[Status, ...]:
     """Comma-separated statuses, e.g. ``FAIL,ABORT`` (any case), as Megatest spells them."""
-    known = {status.value.upper(): status for status in Status}
-    chosen: list[Status] = []
-    for word in text.split(","):
-        status = known.get(word.strip().upper())
-        if status is None:
-            raise argparse.ArgumentTypeError(
-                f"unknown status {word.strip()!r} (statuses: {', '.join(known.values())})"
-            )
-        if status not in chosen:
-            chosen.append(status)
-    return tuple(chosen)
+    return tuple(Status(word) for word in _STATUS_WORDS(text))
+
+
+_STATUS_WORDS: Final = word_list("status", [status.value for status in Status])
 
 
 def where_options() -> argparse.ArgumentParser:

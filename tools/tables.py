@@ -6,7 +6,7 @@ import contextlib
 import datetime
 import json
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # imported for real inside the functions: `mtpkt --help` stay
     from rich.table import Table
     from rich.text import Text
 
+    from agents.area import Area
     from store.query import StoreQuery
     from store.rows import RunRow
 
@@ -27,10 +28,13 @@ __all__ = [
     "ago",
     "console",
     "find_run",
+    "load_area",
+    "names",
     "one_line",
     "open_query",
     "outcomes",
     "print_json",
+    "query_of",
     "query_parser",
     "styled",
     "table",
@@ -91,22 +95,38 @@ def _area_options() -> argparse.ArgumentParser:
 
 
 def open_query(given: Path | None) -> "StoreQuery":
+    """The databases of the area ``--area`` names (or the one here), opened read-only.
+
+    Raises:
+        CliError: as :func:`load_area` and :func:`query_of`.
+    """
+    return query_of(load_area(given))
+
+
+def load_area(given: Path | None) -> "Area":
+    """The area ``--area`` names, or the one here.
+
+    Raises:
+        CliError: not an area, or a bad megatest.config (``BAD_AREA``).
+    """
+    from agents.area import Area, AreaError
+
+    try:
+        return Area.load(area_dir(given))
+    except AreaError as exc:
+        raise CliError(str(exc), ExitCode.BAD_AREA) from None
+
+
+def query_of(area: "Area") -> "StoreQuery":
     """The area's databases, opened read-only.
 
     Raises:
-        CliError: not an area or a bad megatest.config (``BAD_AREA``); no
-            database yet, or one that cannot be read (``ERROR``).
+        CliError: no database yet, or one that cannot be read (``ERROR``).
     """
-    from agents.area import Area, AreaError
     from store import StoreError
     from store.query import StoreQuery
 
-    try:
-        area = Area.load(area_dir(given))
-        # As the home reads it; a relative [setup] dbdir is taken from the area.
-        dbdir = area.home / area.dbdir
-    except AreaError as exc:
-        raise CliError(str(exc), ExitCode.BAD_AREA) from None
+    dbdir = area.home / area.dbdir  # as the home reads it: a relative dbdir is the area's
     if not (dbdir / "main.db").exists():
         raise CliError(f"{NO_RUN_YET} (no {dbdir / 'main.db'})")
     try:
@@ -120,7 +140,8 @@ def find_run(query: "StoreQuery", target: str, runname: str) -> "RunRow":
 
     Raises:
         CliError: the target does not fit the area's fields (``USAGE``), or
-            there is no such run (``ERROR``, naming some that exist).
+            there is no such run (``ERROR``, naming the runs of the target, or the
+            targets that have runs).
     """
     from store import StoreError
 
@@ -130,11 +151,19 @@ def find_run(query: "StoreQuery", target: str, runname: str) -> "RunRow":
         raise CliError(str(exc), ExitCode.USAGE) from None
     if runs:
         return runs[0]
-    known = [f"{run.target} {run.runname}" for run in query.runs()]
-    shown = ", ".join(known[-5:]) if known else "none"
-    raise CliError(
-        f"no run {runname} of target {target} in {query.dbdir} (see `mtpkt runs`; newest: {shown})"
-    )
+    every = query.runs()
+    of_target = [run.runname for run in every if run.target == target]
+    if of_target:
+        raise CliError(f"target {target} has no run {runname!r}; its runs: {names(of_target)}")
+    there = f"targets with runs: {names(run.target for run in every)}" if every else "no runs yet"
+    raise CliError(f"no run of target {target!r} in {query.dbdir / 'main.db'} ({there})")
+
+
+def names(values: Iterable[str], most: int = 10) -> str:
+    """Names for an error line: sorted, each once, at most ``most`` of them."""
+    unique = sorted(set(values))
+    shown = ", ".join(unique[:most])
+    return shown + (f" … ({len(unique)} in all)" if len(unique) > most else "")
 
 
 # -- showing ----------------------------------------------------------------------------

@@ -18,12 +18,12 @@ examples:
 
 import argparse
 import collections
-from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from pkts import State, Status
 from tools.errors import CliError
 from tools.exitcodes import ExitCode
+from tools.send_cmd import word_list
 from tools.tables import (
     console,
     find_run,
@@ -49,25 +49,6 @@ DEFAULT_LIMIT: Final = 50
 """Records the table shows unless --limit says otherwise."""
 WIDE: Final = 120
 """Columns from which the table also shows each record's run directory."""
-
-
-def _words(kind: str, words: Sequence[str]) -> Callable[[str], tuple[str, ...]]:
-    """An argparse ``type``: comma-separated words of ``words`` (any case), as spelt there."""
-    known = {word.upper(): word for word in words}
-
-    def parse(text: str) -> tuple[str, ...]:
-        chosen: list[str] = []
-        for part in text.split(","):
-            word = known.get(part.strip().upper())
-            if word is None:
-                raise argparse.ArgumentTypeError(
-                    f"unknown {kind} {part.strip()!r} ({kind}s: {', '.join(words)})"
-                )
-            if word not in chosen:
-                chosen.append(word)
-        return tuple(chosen)
-
-    return parse
 
 
 def _limit(text: str) -> int:
@@ -101,14 +82,14 @@ def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
     )
     which.add_argument(
         "--state",
-        type=_words("state", [state.value for state in State]),
+        type=word_list("state", [state.value for state in State]),
         default=(),
         metavar="S",
         help="only records in one of these states, comma-separated (e.g. RUNNING,KILLED)",
     )
     which.add_argument(
         "--status",
-        type=_words("status", [status.value for status in Status]),
+        type=word_list("status", [status.value for status in Status]),
         default=(),
         metavar="S",
         help="only records with one of these statuses, comma-separated (e.g. FAIL,ABORT)",

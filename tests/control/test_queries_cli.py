@@ -172,7 +172,7 @@ def test_queries_work_with_the_home_stopped(ran: Farm) -> None:
 def test_bad_input_is_one_line_with_its_exit_code(ran: Farm, tmp_path: Path) -> None:
     cases = [
         (("runs", "--area", str(tmp_path)), 7, "not a Megatest area"),
-        (("tests", "-t", TARGET, "-r", "r9"), 1, "no run r9 of target linux/x86"),
+        (("tests", "-t", TARGET, "-r", "r9"), 1, f"target {TARGET} has no run 'r9'; its runs: "),
         (("tests", "-t", "linux", "-r", "r1"), 2, "the area's fields are OS/ARCH"),
         (("runs", "-t", "linux/x86/extra"), 2, "the area's fields are OS/ARCH"),
         (("tests", "-t", TARGET, "-r", "r1", "--testpatt", "a,,b"), 2, "empty pattern"),

@@ -324,8 +324,8 @@ def test_each_bad_input_is_one_line_and_a_named_exit_code(
     out = str(tmp_path / "r.xml")
     assert run_report(tmp_path / "nowhere", "--junit", out) == 7
     assert "is not a Megatest area" in one_error_line(capsys)
-    assert run_report(area, "--junit", out) == 7
-    assert "no database yet in" in one_error_line(capsys)
+    assert run_report(area, "--junit", out) == 1
+    assert "no run yet: start `mtpkt home` and send a run" in one_error_line(capsys)
 
     rec = Recorder(area)
     rec.test("t", State.COMPLETED, Status.PASS)
