@@ -376,6 +376,7 @@ class Dispatcher:
                 for ref in list(launch.progress.records):
                     if ref in active:  # another launch has it in hand: leave it there
                         launch.skipped.add(ref)
+                self._hand_over(launch)
             if isinstance(control, RerunClean) or control.preclean:
                 self._remove_dirs(launch)  # only of what this launch runs, none in hand
             with self._lock:
@@ -402,6 +403,19 @@ class Dispatcher:
                 len(launch.skipped),
             )
             self.tick()
+
+    def _hand_over(self, launch: _Launch) -> None:
+        """The older launches leave to ``launch`` what it runs (lock held).
+
+        An older launch that still had such an instance (ended, say FAIL, and now
+        run again) would otherwise see its NOT_STARTED and hand it out once more,
+        under the task id its agent has already run: the agent would acknowledge
+        the task without running it, and the test would stay LAUNCHED for ever.
+        """
+        taken = [ref for ref in launch.progress.records if ref not in launch.skipped]
+        for older in self._launches:
+            records = older.progress.records
+            older.skipped.update(ref for ref in taken if ref in records)
 
     def _set_rundirs(self, launch: _Launch) -> None:
         """Record each planned test's run directory (``tests.rundir``, as in Megatest)."""

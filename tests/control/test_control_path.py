@@ -9,6 +9,9 @@ import pytest
 from farm import TARGET, Farm, readonly
 from procs import processes_with, wait_for
 
+import pkts
+from pkts import State
+
 
 @pytest.mark.timeout(180)
 def test_a_run_over_two_agents_then_a_kill_and_bad_requests(farm: Farm) -> None:
@@ -84,3 +87,25 @@ def _runnames(farm: Farm) -> list[str]:
         return [str(row[0]) for row in main.execute("SELECT runname FROM runs")]
     finally:
         main.close()
+
+
+@pytest.mark.timeout(120)
+def test_a_second_run_reruns_a_failed_test_the_first_still_holds(farm: Farm) -> None:
+    farm.start_home()
+    farm.start_agent("alpha")
+    # The first run goes on (the sleeper) after `broken` failed ...
+    first = farm.send("run", "-t", TARGET, "-r", "twice", "--testpatt", "broken,sleeper")
+    assert first.returncode == 0, first.stderr
+    assert wait_for(lambda: farm.tests("twice").get(("broken", ""), ("",))[0] == "COMPLETED", 30)
+    # ... when a second one asks for `broken` again: it runs again, once, and ends.
+    second = farm.send(
+        "run", "-t", TARGET, "-r", "twice", "--testpatt", "broken", "--wait", "--wait-timeout", "30"
+    )
+    assert second.returncode == 3, second.stderr  # FAIL again, not a wait that never ends
+    rows = farm.query(
+        "twice", "SELECT packet FROM history WHERE kind = 'status_change' AND testname = 'broken'"
+    )
+    states = [pkts.unpack(bytes(row[0])).state for row in rows]  # type: ignore[arg-type, attr-defined]
+    assert states.count(State.COMPLETED) == 2
+    killed = farm.send("kill", "-t", TARGET, "-r", "twice", "--grace", "1", "--wait")
+    assert killed.returncode == 0, killed.stderr
