@@ -270,10 +270,13 @@ class Collector:
 
     def _answer(self, query: Query) -> bytes:
         limit = max(1, min(query.limit, 5000))
-        head = self._reader.head()
-        rows = self._reader.history(
-            after=query.after, limit=limit, target=query.target, runname=query.runname
-        )
+        try:
+            head = self._reader.head()
+            rows = self._reader.history(
+                after=query.after, limit=limit, target=query.target, runname=query.runname
+            )
+        except StoreError as exc:  # e.g. a target that does not fit the area's fields
+            return self._receipt(error=str(exc))
         packed = [pkts.pack(packet) for _, packet in rows]
         count = _fitting(packed)
         if count < len(rows):  # cut short: the asker goes on from the last seq given

@@ -22,13 +22,18 @@ from collections.abc import Iterator
 
 import pkts
 from bus.sockets import BusError, Requester, Subscriber
-from pkts.link import Published, Query
+from pkts.link import Published, Query, Receipt
 from pkts.status import Ack, StatusChange, StatusPacket, Step
 
-__all__ = ["Follower"]
+__all__ = ["Follower", "QueryRefused"]
 
 IDLE_POLL = 1.0
 """Seconds of silence on the live stream after which the home is asked for what is new."""
+
+
+class QueryRefused(Exception):
+    """The home answered a query with an error (a target that does not fit the area's
+    fields, say); the message is its line."""
 
 
 class Follower:
@@ -106,6 +111,7 @@ class Follower:
         Raises:
             BusError: the home did not answer (the position is kept; call again), or
                 :meth:`stop` was called.
+            QueryRefused: the home refused the query.
         """
         found: list[tuple[int, StatusPacket]] = []
         while True:
@@ -190,6 +196,8 @@ def _read_frame(frame: bytes, key: bytes) -> tuple[Published, list[tuple[int, St
         PacketError: it is not a well-formed published frame.
     """
     packets = pkts.decode_batch(frame, key)
+    if len(packets) == 1 and isinstance(packets[0], Receipt) and packets[0].error:
+        raise QueryRefused(packets[0].error)
     if not packets or not isinstance(packets[0], Published):
         raise pkts.PacketError("expected a published frame")
     header = packets[0]

@@ -50,6 +50,8 @@ from tools.send_cmd import (
 from tools.shown import json_record, plain_line
 
 if TYPE_CHECKING:  # imported for real inside run(): `mtpkt --help` stays quick
+    from pathlib import Path
+
     from agents.area import TestPatt
     from bus.follow import Follower
 
@@ -239,6 +241,7 @@ class _LiveView(_Output):
 
 
 def _follow(follower: "Follower", output: _Output, listen: str, timeout: float) -> int:
+    from bus.follow import QueryRefused
     from bus.sockets import BusError
 
     check_listening(listen, timeout)
@@ -246,6 +249,8 @@ def _follow(follower: "Follower", output: _Output, listen: str, timeout: float) 
         output.show(in_thread(follower.catch_up, "mtpkt tail", stop=follower.stop))
     except BusError:
         raise unreachable(listen, timeout) from None
+    except QueryRefused as exc:
+        raise CliError(str(exc), ExitCode.REFUSED) from None
     except pkts.PacketError as exc:
         raise CliError(
             f"the answer from {listen} does not verify ({exc}): is the key the area's?",
@@ -263,6 +268,19 @@ def _follow(follower: "Follower", output: _Output, listen: str, timeout: float) 
     return ExitCode.OK
 
 
+def _check_target(area: "Path", target: str) -> None:
+    """Refuse at once a target that does not fit the area's fields (when the area is here:
+    a host that only has the key and the home's address leaves it to the home)."""
+    from agents.area import Area, AreaError
+
+    if not (area / "megatest.config").is_file():
+        return
+    try:
+        Area.load(area).split_target(target)
+    except AreaError as exc:
+        raise CliError(str(exc), ExitCode.USAGE) from None
+
+
 def run(args: argparse.Namespace) -> int:
     """Follow the selected runs' packets; with --until-done, until they settle."""
     from agents.area import AreaError, TestPatt
@@ -275,6 +293,8 @@ def run(args: argparse.Namespace) -> int:
     except AreaError as exc:
         raise CliError(str(exc), ExitCode.USAGE) from None
     home = HomeDir(area_dir(args.area))
+    if args.target:
+        _check_target(home.area, args.target)
     key = load_key(home, args.key_file)
     listen = home_address(home, args.home)
     publish = publish_address(

@@ -98,6 +98,14 @@ def test_tail_json_is_the_runs_history_packet_for_packet(
     assert all(" unit/" in line for line in lines)
     assert "3 tests: 3 PASS" in err
 
+    # From a host without the area, a target that does not fit is refused by the home.
+    addresses = json.loads((farm.area / ".mtpkt/home.json").read_text())
+    elsewhere = ("--area", "/", "--key-file", str(farm.area / ".mtpkt/secret"),
+                 "--home", addresses["listen"], "--publish", addresses["publish"])  # fmt: skip
+    code, _, err = finish(tail(farm, started, *elsewhere, "-t", "linux"), timeout=30)
+    assert code == 4, err
+    assert "target 'linux' has 1 part(s); the area's fields are OS/ARCH" in err
+
 
 def test_tail_says_when_it_cannot_start(
     farm: Farm, started: list["subprocess.Popen[str]"], tmp_path: Path
@@ -118,6 +126,10 @@ def test_tail_says_when_it_cannot_start(
     code, _, err = finish(tail(farm, started, "--key-file", str(other_key)))
     assert code == 6
     assert "is the key the area's?" in err
+
+    code, _, err = finish(tail(farm, started, "-t", "linux"), timeout=30)
+    assert code == 2  # before anything is asked of the home
+    assert "target 'linux' does not match the area's keys OS/ARCH" in err
 
     farm.stop("home")  # its address is on file, but nothing listens there now
     began = time.monotonic()
