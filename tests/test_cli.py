@@ -78,3 +78,11 @@ def test_demo_does_not_write_into_a_directory_in_use(tmp_path: Path) -> None:
         f"mtpkt demo: error: {tmp_path} is not an empty directory: the demo writes a new area"
         " there (pass a new or empty --area DIR)"
     )
+
+
+def test_an_unknown_flag_is_named_by_its_command() -> None:
+    result = mtpkt("send", "run", "-t", "a/b", "-r", "x", "--wiat")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "mtpkt send run: error: unrecognized arguments: --wiat (see 'mtpkt send run --help')"
+    )

@@ -2,6 +2,7 @@
 
 import io
 
+import attrs
 from rich.console import Console
 
 from pkts import State, Status, StepState
@@ -81,3 +82,12 @@ def test_a_rerun_moves_a_test_between_counts() -> None:
 
 def test_an_empty_view_says_it_waits() -> None:
     assert "waiting for a selected run to start" in "\n".join(draw(LiveModel(), 80, 24))
+
+
+def test_with_several_runs_each_test_names_its_run() -> None:
+    model = LiveModel()
+    model.add([change(1, "u", "", State.COMPLETED, Status.FAIL)])
+    model.add([attrs.evolve(change(2, "u", "", State.RUNNING), runname="other")])
+    text = "\n".join(draw(model, 80, 24))
+    assert "big: u  " in text  # ended badly, in run big
+    assert "other: u  " in text  # running, in run other

@@ -105,10 +105,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _chosen(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The (sub-)parser of the command line's deepest command, e.g. ``mtpkt send run``."""
+    while True:
+        for action in parser._actions:  # argparse keeps its sub-parsers only there
+            if isinstance(action, argparse._SubParsersAction):
+                name = getattr(args, action.dest or "", None)
+                if name in action.choices:
+                    parser = action.choices[name]
+                    break
+        else:
+            return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mtpkt`` console script; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # said by the parser of the command given, which names it
+        _chosen(parser, args).error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         code: int = args.run(args)
     except CliError as exc:

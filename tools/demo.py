@@ -277,7 +277,7 @@ def run(args: argparse.Namespace) -> int:
 def _where(area: Path) -> str:
     db = area / ".mtpkt" / "db"
     runs = " and ".join(path.name for path in sorted(db.glob("[0-9]*.db"))) or "none"
-    mtpkt = sys.argv[0] if Path(sys.argv[0]).name == "mtpkt" else "mtpkt"
+    mtpkt = os.path.abspath(sys.argv[0]) if Path(sys.argv[0]).name == "mtpkt" else "mtpkt"
     return textwrap.dedent(f"""
         The failures are part of the demo: unit/parser fails on purpose, so package
         (which waits on unit) is not run: PREQ_FAIL.
@@ -287,7 +287,7 @@ def _where(area: Path) -> str:
           run directories {area}/links/{TARGET}/{RUNNAME}/<test>/<item> (step logs inside)
           process logs    {area}/logs/
         Every process the demo started has stopped. To go on by hand:
-          cd {area} && export MT_RUN_AREA_HOME=$PWD
+          cd {area}                 # mtpkt finds the area it is in
           {mtpkt} home &
           {mtpkt} agent --name host-a &
           {mtpkt} send run -t {TARGET} -r second --wait

@@ -191,8 +191,10 @@ def _counts(run: RunView) -> Text:
     return text
 
 
-def _name(key: tuple[str, str]) -> str:
-    return f"{key[0]}/{key[1]}" if key[1] else key[0]
+def _name(run: RunView, key: tuple[str, str], runs: bool) -> str:
+    """``test/item``, led by the run's name when the view shows several runs."""
+    name = f"{key[0]}/{key[1]}" if key[1] else key[0]
+    return f"{run.runname}: {name}" if runs else name
 
 
 def _more(shown: int, total: int, what: str) -> Text | None:
@@ -213,10 +215,11 @@ def render(
     bad = [(run, key) for run in runs for key in run.bad]
     rows_active = min(len(active), max(2, room // 3))
     rows_bad = min(len(bad), max(2, room // 3))
+    several = len(runs) > 1  # then each test says which run it is of
     if active:
-        parts += _active_part(active, rows_active, width, now)
+        parts += _active_part(active, rows_active, width, now, several)
     if bad:
-        parts += _bad_part(bad, rows_bad, width)
+        parts += _bad_part(bad, rows_bad, width, several)
     if model.recent:
         parts.append(Text(f"latest packets ({model.packets} in all)", style="bold"))
         rows_recent = max(2, room - rows_active - rows_bad)
@@ -255,7 +258,7 @@ def _runs_part(model: LiveModel, runs: list[RunView], width: int) -> list[Render
 
 
 def _active_part(
-    active: list[tuple[RunView, tuple[str, str]]], rows: int, width: int, now: float
+    active: list[tuple[RunView, tuple[str, str]]], rows: int, width: int, now: float, runs: bool
 ) -> list[RenderableType]:
     """The running tests, longest running first: host, step, elapsed time."""
     grid = Table.grid(padding=(0, 2))
@@ -266,7 +269,7 @@ def _active_part(
     for run, key in sorted(active, key=lambda rk: rk[0].instances[rk[1]].since)[:rows]:
         instance = run.instances[key]
         grid.add_row(
-            _name(key),
+            _name(run, key, runs),
             instance.host,
             Text(instance.step or instance.state.value, style="yellow"),
             _elapsed(now - instance.since) if instance.since else "",
@@ -278,7 +281,7 @@ def _active_part(
 
 
 def _bad_part(
-    bad: list[tuple[RunView, tuple[str, str]]], rows: int, width: int
+    bad: list[tuple[RunView, tuple[str, str]]], rows: int, width: int, runs: bool
 ) -> list[RenderableType]:
     """The newest tests that ended badly, with their status and comment."""
     grid = Table.grid(padding=(0, 2))
@@ -288,7 +291,7 @@ def _bad_part(
     for run, key in bad[-rows:]:
         instance = run.instances[key]
         shown = _label(instance.state, instance.status)
-        grid.add_row(_name(key), Text(shown, style=style_of(shown)), instance.comment)
+        grid.add_row(_name(run, key, runs), Text(shown, style=style_of(shown)), instance.comment)
     parts: list[RenderableType] = [Text(f"ended badly ({len(bad)})", style="bold red"), grid]
     if (more := _more(rows, len(bad), "ended badly")) is not None:
         parts.append(more)

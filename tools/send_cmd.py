@@ -150,8 +150,9 @@ def word_list(kind: str, words: Sequence[str]) -> Callable[[str], tuple[str, ...
         for part in text.split(","):
             word = known.get(part.strip().upper())
             if word is None:
+                plural = f"{kind}es" if kind.endswith("s") else f"{kind}s"
                 raise argparse.ArgumentTypeError(
-                    f"unknown {kind} {part.strip()!r} ({kind}s: {', '.join(words)})"
+                    f"unknown {kind} {part.strip()!r} ({plural}: {', '.join(words)})"
                 )
             if word not in chosen:
                 chosen.append(word)
@@ -829,15 +830,22 @@ def run(args: argparse.Namespace) -> int:
         print(packet.id.hex(), flush=True)
         if follower is None:
             return ExitCode.OK
-        with interrupts_as_flag():
-            return _wait(
-                packet,
-                follower,
-                listen=listen,
-                timeout=args.timeout,
-                wait_timeout=args.wait_timeout,
-                out=sys.stderr,
-            )
+        try:
+            with interrupts_as_flag():
+                return _wait(
+                    packet,
+                    follower,
+                    listen=listen,
+                    timeout=args.timeout,
+                    wait_timeout=args.wait_timeout,
+                    out=sys.stderr,
+                )
+        except KeyboardInterrupt:
+            if packet.kind != "kill":
+                stop = f"mtpkt send kill -t {packet.target} -r {packet.runname}"
+                note = f"(the {packet.kind} goes on in the home; `{stop}` stops it)"
+                print(note, file=sys.stderr)
+            raise
     finally:
         if follower is not None:
             close_when_idle(follower.close)
