@@ -81,7 +81,7 @@ def _seconds(text: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     """Run the home until SIGINT or SIGTERM."""
-    from agents.area import AreaError
+    from agents.area import AreaError, not_an_area
     from agents.dispatcher import AGENT_GRACE
     from agents.home import Home
     from agents.homedir import HomeError
@@ -90,11 +90,8 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s home %(levelname)s %(message)s")
     area = area_dir(args.area)
-    if not (area / "megatest.config").is_file():
-        raise CliError(
-            f"{area} is not a Megatest area (no megatest.config): cd into the area or pass --area",
-            ExitCode.BAD_AREA,
-        )
+    if why := not_an_area(area):
+        raise CliError(f"{why}: cd into the area or pass --area DIR", ExitCode.BAD_AREA)
     try:
         home = Home(
             area,

@@ -329,11 +329,12 @@ def area_dir(given: Path | None) -> Path:
 def _not_an_area(home: "HomeDir") -> CliError | None:
     """The error for a directory that is no area at all, which explains more than what
     it lacks of ``.mtpkt/``."""
-    if (home.area / "megatest.config").is_file():
+    from agents.area import not_an_area
+
+    if not (why := not_an_area(home.area)):
         return None
     return CliError(
-        f"{home.area} is not a Megatest area (no megatest.config):"
-        " cd into the area, pass --area DIR, or give --home and --key-file",
+        f"{why}: cd into the area, pass --area DIR, or give --home and --key-file",
         ExitCode.BAD_AREA,
     )
 

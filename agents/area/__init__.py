@@ -13,6 +13,7 @@ from agents.area.model import Area as Area
 from agents.area.model import RunConfig as RunConfig
 from agents.area.model import TargetError as TargetError
 from agents.area.model import TestConfig as TestConfig
+from agents.area.model import not_an_area as not_an_area
 from agents.area.paths import PathError as PathError
 from agents.area.plan import Instance as Instance
 from agents.area.plan import Plan as Plan
@@ -41,6 +42,7 @@ __all__ = [
     "Item",
     "RunConfig",
     "TestConfig",
+    "not_an_area",
     "TestPatt",
     "read_config",
     # Planning and running

@@ -19,7 +19,26 @@ from agents.area.errors import AreaError
 from agents.area.items import Item, combine, cross_product, table_rows
 from agents.area.paths import PathError, check_name
 
-__all__ = ["Area", "RunConfig", "Step", "TargetError", "TestConfig", "parse_duration"]
+__all__ = [
+    "Area",
+    "RunConfig",
+    "Step",
+    "TargetError",
+    "TestConfig",
+    "not_an_area",
+    "parse_duration",
+]
+
+
+def not_an_area(path: Path) -> str:
+    """Why ``path`` is not an area's directory, in a few words (empty if it is one)."""
+    if (path / "megatest.config").is_file():
+        return ""
+    if not path.exists():
+        return f"{path} does not exist"
+    if not path.is_dir():
+        return f"{path} is a file, not an area's directory"
+    return f"{path} is not a Megatest area (no megatest.config)"
 
 
 class TargetError(AreaError):
@@ -248,16 +267,15 @@ class Area:
             ConfigError: the file cannot be read.
         """
         home = Path(os.path.abspath(home))
-        path = home / "megatest.config"
-        if not path.is_file():
-            raise AreaError(
-                f"{home} is not a Megatest area (no megatest.config):"
-                " cd into the area or pass --area DIR"
-            )
+        if why := not_an_area(home):
+            raise AreaError(f"{why}: cd into the area or pass --area DIR")
         base = dict(os.environ if env is None else env)
         base["MT_RUN_AREA_HOME"] = str(home)
         config, after = read_config(
-            path, env=base, env_section=lambda section: section == "env-override", cwd=home
+            home / "megatest.config",
+            env=base,
+            env_section=lambda section: section == "env-override",
+            cwd=home,
         )
         return cls(home=home, config=config, env=after)
 

@@ -323,7 +323,9 @@ def test_each_bad_input_is_one_line_and_a_named_exit_code(
 ) -> None:
     out = str(tmp_path / "r.xml")
     assert run_report(tmp_path / "nowhere", "--junit", out) == 7
-    assert "is not a Megatest area" in one_error_line(capsys)
+    assert f"{tmp_path}/nowhere does not exist: cd into the area" in one_error_line(capsys)
+    assert run_report(tmp_path, "--junit", out) == 7
+    assert f"{tmp_path} is not a Megatest area (no megatest.config)" in one_error_line(capsys)
     assert run_report(area, "--junit", out) == 1
     assert "no run yet: start `mtpkt home` and send a run" in one_error_line(capsys)
 

@@ -117,7 +117,7 @@ def test_tail_says_when_it_cannot_start(
 
     code, _, err = finish(tail(farm, started, "--area", str(tmp_path / "nowhere")))
     assert code == 7
-    assert "not a Megatest area" in err
+    assert f"{tmp_path}/nowhere does not exist: cd into the area" in err
 
     farm.start_home()
     other_key = tmp_path / "other.key"
