@@ -23,12 +23,14 @@ from bus.sockets import dial_address as dial_address
 from bus.spool import MAX_PACKET_SIZE as MAX_PACKET_SIZE
 from bus.spool import Spool as Spool
 from bus.spool import SpoolError as SpoolError
+from bus.spool import SpoolInUse as SpoolInUse
 
 __all__ = [
     # Errors
     "BusError",
     "BusTimeout",
     "SpoolError",
+    "SpoolInUse",
     # Sockets
     "Publisher",
     "Replier",

@@ -17,7 +17,7 @@ import pkts
 from bus.sqlite import transaction
 from pkts.status import StatusPacket
 
-__all__ = ["MAX_PACKET_SIZE", "Spool", "SpoolError"]
+__all__ = ["MAX_PACKET_SIZE", "Spool", "SpoolError", "SpoolInUse"]
 
 MAX_PACKET_SIZE: Final = pkts.MAX_PACKET_SIZE
 """Largest packed packet the spool accepts: one that fits a frame on its own (also
@@ -41,6 +41,10 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('next_seq', 1);
 
 class SpoolError(Exception):
     """The spool file cannot be used (held by another process, or not a spool)."""
+
+
+class SpoolInUse(SpoolError):
+    """Another process holds the spool (an agent of the same name runs)."""
 
 
 class Spool:
@@ -75,7 +79,7 @@ class Spool:
         except BaseException as exc:
             self._db.close()
             if isinstance(exc, apsw.BusyError):
-                raise SpoolError(f"spool {path} is in use by another process") from None
+                raise SpoolInUse(f"spool {path} is in use by another process") from None
             if isinstance(exc, apsw.Error):
                 raise SpoolError(f"cannot open spool {path}: {exc}") from None
             raise

@@ -178,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
     from agents.homedir import HomeDir, HomeError
     from agents.hostagent import HostAgent
     from agents.seen import SeenError
-    from bus import BusError, SpoolError
+    from bus import BusError, SpoolError, SpoolInUse
 
     name = _name(args.name)
     slots: int = args.slots or os.cpu_count() or 1
@@ -212,6 +212,12 @@ def run(args: argparse.Namespace) -> int:
         agent.start()
     except BusError as exc:
         raise bad_address(listen, exc) from None
+    except SpoolInUse:
+        raise CliError(
+            f"agent {name} already runs for this area (it holds {state_dir / 'spool.db'}):"
+            " stop it first, or give this one another --name",
+            ExitCode.ERROR,
+        ) from None
     except (SpoolError, SeenError, OSError) as exc:
         raise CliError(f"cannot use {state_dir}: {exc}", ExitCode.ERROR) from None
     print(

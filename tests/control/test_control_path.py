@@ -3,6 +3,8 @@
 Every process is a real subprocess started from the command line, on loopback.
 """
 
+import subprocess
+import sys
 import time
 
 import pytest
@@ -109,3 +111,20 @@ def test_a_second_run_reruns_a_failed_test_the_first_still_holds(farm: Farm) -> 
     assert states.count(State.COMPLETED) == 2
     killed = farm.send("kill", "-t", TARGET, "-r", "twice", "--grace", "1", "--wait")
     assert killed.returncode == 0, killed.stderr
+
+
+@pytest.mark.timeout(60)
+def test_a_second_agent_of_the_same_name_is_refused_in_one_line(farm: Farm) -> None:
+    farm.start_home()
+    farm.start_agent("alpha")
+    assert wait_for(lambda: "agent alpha ready" in farm.log("alpha"), 30), farm.log("alpha")
+    second = subprocess.run(
+        [sys.executable, "-m", "tools", "agent", "--name", "alpha"],
+        cwd=farm.area, env=farm.env, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert second.returncode == 1
+    assert second.stderr.strip().splitlines()[-1] == (
+        f"mtpkt agent: error: agent alpha already runs for this area (it holds"
+        f" {farm.area}/.mtpkt/agents/alpha/spool.db): stop it first, or give this one another"
+        " --name"
+    )
