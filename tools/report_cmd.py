@@ -45,7 +45,7 @@ from pkts.rollup import ENDED_BADLY, FINAL
 from pkts.status import StatusChange, StatusPacket, Step
 from tools.errors import CliError
 from tools.exitcodes import ExitCode
-from tools.send_cmd import BAD_STATUSES
+from tools.send_cmd import BAD_STATUSES, area_option, run_options
 from tools.tables import find_run, load_area, query_of
 
 if TYPE_CHECKING:  # imported for real inside the functions: `mtpkt --help` stays quick
@@ -98,17 +98,8 @@ def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
         description=__doc__.replace("``", ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--area",
-        type=Path,
-        metavar="DIR",
-        help="the test-suite area (default: $MT_RUN_AREA_HOME, else the current directory)",
-    )
-    which = parser.add_argument_group("which run")
-    which.add_argument(
-        "-t", "--target", required=True, help="the run's key values joined by /, e.g. ubuntu/x86_64"
-    )
-    which.add_argument("-r", "--runname", required=True, help="the run's name, e.g. nightly")
+    area_option(parser)
+    run_options(parser.add_argument_group("which run"), required=True)
     parser.add_argument(
         "--junit",
         required=True,

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from tools.errors import CliError
 from tools.exitcodes import ExitCode
+from tools.send_cmd import run_options
 from tools.tables import (
     ago,
     console,
@@ -50,9 +51,7 @@ def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
         "list the area's runs and where their tests stand",
         __doc__,
     )
-    which = parser.add_argument_group("which runs")
-    which.add_argument("-t", "--target", default="", help="only this target's runs")
-    which.add_argument("-r", "--runname", default="", help="only runs of this name")
+    run_options(parser.add_argument_group("which runs"), required=False)
     parser.set_defaults(run=run)
 
 

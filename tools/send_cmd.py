@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # imported for real inside the functions: `mtpkt --help` stay
 
 __all__ = [
     "BAD_STATUSES",
+    "area_option",
     "check_listening",
     "close_when_idle",
     "DEFAULT_TIMEOUT",
@@ -59,8 +60,10 @@ __all__ = [
     "load_key",
     "publish_address",
     "report_watch",
+    "run_options",
     "run",
     "seconds",
+    "add_testpatt",
     "unreachable",
     "where_options",
     "word_list",
@@ -173,12 +176,7 @@ def where_options() -> argparse.ArgumentParser:
     """Options that say which area, home and key; shared with ``mtpkt agent``."""
     options = argparse.ArgumentParser(add_help=False)
     where = options.add_argument_group("area and home")
-    where.add_argument(
-        "--area",
-        type=Path,
-        metavar="DIR",
-        help="the test-suite area (default: $MT_RUN_AREA_HOME, else the current directory)",
-    )
+    area_option(where)
     where.add_argument(
         "--home",
         metavar="ADDR",
@@ -193,19 +191,46 @@ def where_options() -> argparse.ArgumentParser:
     return options
 
 
+def area_option(group: "argparse._ActionsContainer") -> None:
+    """``--area DIR``, as every command takes it."""
+    group.add_argument(
+        "--area",
+        type=Path,
+        metavar="DIR",
+        help="the test-suite area (default: $MT_RUN_AREA_HOME, else the current directory)",
+    )
+
+
+def run_options(group: "argparse._ActionsContainer", *, required: bool) -> None:
+    """``-t TARGET`` and ``-r RUNNAME``: the run (``required``), or filters on the runs."""
+    if required:
+        group.add_argument(
+            "-t",
+            "--target",
+            required=True,
+            help="the run's key values joined by /, e.g. ubuntu/x86_64",
+        )
+        group.add_argument("-r", "--runname", required=True, help="the run's name, e.g. nightly")
+    else:
+        group.add_argument("-t", "--target", default="", help="only this target's runs")
+        group.add_argument("-r", "--runname", default="", help="only runs of this name")
+
+
+_TESTPATT_HELP: Final = (
+    "comma-separated test/itempath patterns, %% as wildcard, ~ to exclude (default: %%)"
+)
+
+
+def add_testpatt(group: "argparse._ActionsContainer", *, lead: str = "") -> None:
+    """``--testpatt PATT`` (Megatest's syntax), its help led by ``lead``."""
+    group.add_argument("--testpatt", default="%", metavar="PATT", help=lead + _TESTPATT_HELP)
+
+
 def _common_options() -> argparse.ArgumentParser:
     options = argparse.ArgumentParser(add_help=False, parents=[where_options()])
     which = options.add_argument_group("which tests")
-    which.add_argument(
-        "-t", "--target", required=True, help="the run's key values joined by /, e.g. ubuntu/x86_64"
-    )
-    which.add_argument("-r", "--runname", required=True, help="the run's name, e.g. nightly")
-    which.add_argument(
-        "--testpatt",
-        default="%",
-        metavar="PATT",
-        help="comma-separated test/itempath patterns, %% as wildcard, ~ to exclude (default: %%)",
-    )
+    run_options(which, required=True)
+    add_testpatt(which)
     which.add_argument("--host", metavar="H", help="only the agent of this name may take the work")
     options.add_argument(
         "--timeout",

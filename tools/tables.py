@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from tools.errors import CliError
 from tools.exitcodes import ExitCode
-from tools.send_cmd import area_dir
+from tools.send_cmd import area_dir, area_option
 
 if TYPE_CHECKING:  # imported for real inside the functions: `mtpkt --help` stays quick
     from rich.console import Console
@@ -80,12 +80,7 @@ def query_parser(
 def _area_options() -> argparse.ArgumentParser:
     """``--area`` and ``--json``, shared by the three queries."""
     options = argparse.ArgumentParser(add_help=False)
-    options.add_argument(
-        "--area",
-        type=Path,
-        metavar="DIR",
-        help="the test-suite area (default: $MT_RUN_AREA_HOME, else the current directory)",
-    )
+    area_option(options)
     options.add_argument(
         "--json",
         action="store_true",

@@ -33,6 +33,7 @@ from tools.exitcodes import ExitCode
 from tools.send_cmd import (
     DEFAULT_TIMEOUT,
     RunWatch,
+    add_testpatt,
     area_dir,
     bad_address,
     check_listening,
@@ -43,6 +44,7 @@ from tools.send_cmd import (
     load_key,
     publish_address,
     report_watch,
+    run_options,
     seconds,
     unreachable,
     where_options,
@@ -79,15 +81,8 @@ def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
         help="the home's live stream address (default: the one in AREA/.mtpkt/home.json)",
     )
     which = parser.add_argument_group("which packets")
-    which.add_argument("-t", "--target", default="", help="only this target's runs")
-    which.add_argument("-r", "--runname", default="", help="only runs of this name")
-    which.add_argument(
-        "--testpatt",
-        default="%",
-        metavar="PATT",
-        help="only these tests and items: comma-separated test/itempath patterns, %% as"
-        " wildcard, ~ to exclude (default: %%)",
-    )
+    run_options(which, required=False)
+    add_testpatt(which, lead="only these tests and items: ")
     how = parser.add_argument_group("output")
     form = how.add_mutually_exclusive_group()
     form.add_argument(

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 from pkts import State, Status
 from tools.errors import CliError
 from tools.exitcodes import ExitCode
-from tools.send_cmd import word_list
+from tools.send_cmd import add_testpatt, run_options, word_list
 from tools.tables import (
     console,
     find_run,
@@ -70,16 +70,8 @@ def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
         __doc__,
     )
     which = parser.add_argument_group("which tests")
-    which.add_argument(
-        "-t", "--target", required=True, help="the run's key values joined by /, e.g. ubuntu/x86_64"
-    )
-    which.add_argument("-r", "--runname", required=True, help="the run's name, e.g. nightly")
-    which.add_argument(
-        "--testpatt",
-        default="%",
-        metavar="PATT",
-        help="comma-separated test/itempath patterns, %% as wildcard, ~ to exclude (default: %%)",
-    )
+    run_options(which, required=True)
+    add_testpatt(which)
     which.add_argument(
         "--state",
         type=word_list("state", [state.value for state in State]),
