@@ -44,6 +44,7 @@ from typing import Final, cast
 import attrs
 
 import pkts
+from agents.awake import Awake
 from bus.sockets import Publisher, Replier
 from pkts.columns import StatusColumns, read_status
 from pkts.link import Heartbeat, Published, Query, Receipt
@@ -130,7 +131,7 @@ class Collector:
             raise
         self._writer = threading.Thread(target=self._write_loop, name="collector writer")
         self._last_error = ""
-        self._started = time.time()
+        self._awake = Awake(LOST_CHECK, "the collector's check for lost agents")
         self.rejected = 0
         """Frames refused since start (bad MAC, garbage, unknown kind …)."""
         self.groups = 0
@@ -148,7 +149,7 @@ class Collector:
 
     def start(self) -> None:
         """Start serving."""
-        self._started = time.time()
+        self._awake.restart()
         self._writer.start()
         self._replier.start()
 
@@ -386,7 +387,8 @@ class Collector:
 
     def _check_lost(self) -> None:
         try:
-            for name in self.store.mark_lost(time.time(), up_since=self._started):
+            up_since = self._awake.since()
+            for name in self.store.mark_lost(time.time(), up_since=up_since):
                 _log.warning("agent %s is lost: no heartbeat for twice its interval", name)
         except StoreError as exc:
             self._report_store_error(exc)

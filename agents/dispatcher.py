@@ -33,6 +33,7 @@ from typing import Final
 import attrs
 
 from agents.area import Area, AreaError, Instance, Plan, RunProgress, TestPatt, TestRef, plan_run
+from agents.awake import Awake
 from agents.chores import Change, Chores
 from agents.rundirs import remove_test_dir
 from pkts import AckOutcome, Action, State, Status
@@ -155,7 +156,7 @@ class Dispatcher:
         self._next_liveness = 0.0
         self._next_work = 0.0
         self._written: dict[str, tuple[int, int]] = {}  # agent → (running, pending) recorded
-        self._started = time.time()
+        self._awake = Awake(LIVENESS_CHECK, "the dispatcher's check for lost agents")
         self._lock = threading.RLock()
         self._commit_lock = threading.RLock()
         self._launches: list[_Launch] = []
@@ -622,6 +623,7 @@ class Dispatcher:
         if now < self._next_liveness:
             return []
         self._next_liveness = now + LIVENESS_CHECK
+        counts_from = self._awake.since()
         packets: list[StatusPacket] = []
         rows = self.store.agents()
         with self._lock:
@@ -629,8 +631,9 @@ class Dispatcher:
                 agent = self._agents.get(row.name)
                 if agent is None or not agent.running or row.state == "online":
                     continue
-                # A beat from before this home started counts as made at its start.
-                if now - max(row.last_beat, self._started) < 2 * row.interval + self.agent_grace:
+                # A beat from before this home started (or woke from a stall) counts as
+                # made then.
+                if now - max(row.last_beat, counts_from) < 2 * row.interval + self.agent_grace:
                     continue
                 since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.last_beat))
                 comment = f"agent {row.name} lost: no heartbeat since {since}"
