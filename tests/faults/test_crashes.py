@@ -1,0 +1,128 @@
+"""``kill -9`` of the home and of agents at random points, over several runs.
+
+Nothing is flushed and nobody says goodbye. After each kill the process is
+started again (an agent of the same name, on the same spool). At the end every
+test has settled (COMPLETED: PASS, FAIL and the rest where the area says so,
+DEAD where an agent died under it), no step started twice, every `mtpkt send`
+that exited 0 is in the journal once, no step process is left behind, and the
+books of status packets show nothing lost or doubled.
+"""
+
+import os
+import random
+import textwrap
+import time
+
+import pytest
+from farm import TARGET, Farm, readonly
+from ledger import books, record
+from procs import processes_with, wait_for
+
+SLOW = """
+    [ezsteps]
+    nap   sleep 0.29
+    done  echo done
+
+    [items]
+    N 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16
+"""
+RUNS = ("night1", "night2", "night3")
+INSTANCES = 25  # build, unit + 3 items, broken, after_broken, report, slow + 16 items
+KILLS = 7
+SEED = int(os.environ.get("MTPKT_FAULT_SEED", "0")) or random.randrange(1, 10**6)
+
+
+class Killer:
+    """Kills a process of the farm and starts it again under a new log name."""
+
+    def __init__(self, farm: Farm) -> None:
+        self.farm = farm
+        self.current = {"home": "home", "alpha": "alpha", "beta": "beta"}
+        self.kills: list[str] = []
+
+    def kill(self, role: str) -> None:
+        process = self.farm.processes[self.current[role]]
+        process.kill()  # SIGKILL
+        process.wait(timeout=10)
+        self.kills.append(role)
+
+    def restart(self, role: str) -> None:
+        name = f"{role}-{len(self.kills)}"
+        self.current[role] = name
+        if role == "home":
+            self.farm.start_home(name=name)
+        else:
+            self.farm.start(
+                name, "agent", "--area", str(self.farm.area), "--name", role, "--slots", "2",
+                "--kill-grace", "1",
+            )  # fmt: skip
+
+
+def _states(farm: Farm) -> list[str]:
+    return [state for runname in RUNS for state, _, _ in farm.tests(runname).values()]
+
+
+@pytest.mark.timeout(240)
+def test_kill_9_of_the_home_and_agents_at_random_points(farm: Farm) -> None:
+    print(f"seed {SEED} (MTPKT_FAULT_SEED={SEED} repeats this schedule)")
+    chance = random.Random(SEED)
+    (farm.area / "tests/slow").mkdir()
+    (farm.area / "tests/slow/testconfig").write_text(textwrap.dedent(SLOW).lstrip())
+    farm.start_home("--agent-grace", "2")
+    farm.start_agent("alpha")
+    farm.start_agent("beta")
+    killer = Killer(farm)
+    journaled = []
+    for runname in RUNS:
+        sent = farm.send("run", "-t", TARGET, "-r", runname, "--testpatt", "%,~sleeper")
+        if sent.returncode == 0:  # a send may meet the home dead: it says so and exits non-zero
+            journaled.append(sent.stdout.split()[-1])
+        else:
+            assert "home" in sent.stderr, sent
+        for _ in range(KILLS // len(RUNS) + 1):
+            if len(killer.kills) == KILLS:
+                break
+            time.sleep(chance.uniform(0.3, 2.0))  # a random point in the run
+            role = chance.choice(("home", "alpha", "beta"))
+            killer.kill(role)
+            time.sleep(chance.uniform(0.0, 1.5))  # down for a while; the others go on
+            killer.restart(role)
+
+    def settled() -> bool:
+        states = _states(farm)
+        return len(states) == INSTANCES * len(journaled) and set(states) == {"COMPLETED"}
+
+    assert wait_for(settled, 90), {runname: farm.tests(runname) for runname in RUNS}
+    farm.stop_all()
+    assert wait_for(lambda: not processes_with("sleep 0.29"), 10), "orphan step processes"
+
+    statuses: dict[str, int] = {}
+    for runname in RUNS:
+        for _, status, _ in farm.tests(runname).values():
+            statuses[status] = statuses.get(status, 0) + 1
+        starts = farm.query(
+            runname,
+            "SELECT t.testname, t.item_path, s.stepname, count(*) FROM test_steps s"
+            " JOIN tests t ON t.id = s.test_id WHERE s.state = 'start'"
+            " GROUP BY t.testname, t.item_path, s.stepname HAVING count(*) > 1",
+        )
+        assert not starts, (runname, starts)  # no step of an instance ran twice
+    main = readonly(farm.area / ".mtpkt/db/main.db")
+    try:
+        ids = [bytes(row[0]).hex() for row in main.execute("SELECT id FROM journal")]
+    finally:
+        main.close()
+    assert sorted(ids) == sorted(set(ids))
+    assert set(journaled) <= set(ids), (journaled, ids)
+
+    kills = ", ".join(f"{killer.kills.count(r)} of {r}" for r in ("home", "alpha", "beta"))
+    record(
+        books(
+            f"kill -9 at random points over {len(RUNS)} runs (seed {SEED}: {kills})",
+            farm.area,
+            ["alpha", "beta"],
+            detail=f"{len(journaled)} runs journaled once, {INSTANCES * len(journaled)} "
+            f"instances settled ({', '.join(f'{n} {s}' for s, n in sorted(statuses.items()))}),"
+            " no step started twice, no orphan",
+        )
+    )
