@@ -24,7 +24,7 @@ def farm(tmp_path: Path) -> Iterator[Farm]:
         yield farm
     finally:
         farm.stop_all()
-        for pid in processes_with("3011.5"):
+        for pid in processes_with("3011.5") + processes_with("3022.5"):
             os.kill(pid, signal.SIGKILL)
 
 

@@ -4,8 +4,10 @@ Nothing is flushed and nobody says goodbye. After each kill the process is
 started again (an agent of the same name, on the same spool). At the end every
 test has settled (COMPLETED: PASS, FAIL and the rest where the area says so,
 DEAD where an agent died under it), no step started twice, every `mtpkt send`
-that exited 0 is in the journal once, no step process is left behind, and the
-books of status packets show nothing lost or doubled.
+that exited 0 is in the journal once, and the books of status packets show
+nothing lost or doubled. Each run has a test that runs until it is killed: one
+whose agent was killed under it must not live on as an orphan, and the others
+are stopped with `mtpkt send kill` at the end.
 """
 
 import os
@@ -26,8 +28,12 @@ SLOW = """
     [items]
     N 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16
 """
+LINGERS = """
+    [ezsteps]
+    wait sleep 3022.5
+"""
 RUNS = ("night1", "night2", "night3")
-INSTANCES = 25  # build, unit + 3 items, broken, after_broken, report, slow + 16 items
+INSTANCES = 26  # build, unit + 3 items, broken, after_broken, report, slow + 16 items, lingers
 KILLS = 7
 SEED = int(os.environ.get("MTPKT_FAULT_SEED", "0")) or random.randrange(1, 10**6)
 
@@ -53,7 +59,7 @@ class Killer:
             self.farm.start_home(name=name)
         else:
             self.farm.start(
-                name, "agent", "--area", str(self.farm.area), "--name", role, "--slots", "2",
+                name, "agent", "--area", str(self.farm.area), "--name", role, "--slots", "3",
                 "--kill-grace", "1",
             )  # fmt: skip
 
@@ -68,9 +74,11 @@ def test_kill_9_of_the_home_and_agents_at_random_points(farm: Farm) -> None:
     chance = random.Random(SEED)
     (farm.area / "tests/slow").mkdir()
     (farm.area / "tests/slow/testconfig").write_text(textwrap.dedent(SLOW).lstrip())
+    (farm.area / "tests/lingers").mkdir()  # runs until killed: an orphan of it would show
+    (farm.area / "tests/lingers/testconfig").write_text(textwrap.dedent(LINGERS).lstrip())
     farm.start_home("--agent-grace", "2")
-    farm.start_agent("alpha")
-    farm.start_agent("beta")
+    farm.start_agent("alpha", slots=3)
+    farm.start_agent("beta", slots=3)
     killer = Killer(farm)
     journaled = []
     for runname in RUNS:
@@ -88,11 +96,23 @@ def test_kill_9_of_the_home_and_agents_at_random_points(farm: Farm) -> None:
             time.sleep(chance.uniform(0.0, 1.5))  # down for a while; the others go on
             killer.restart(role)
 
-    def settled() -> bool:
-        states = _states(farm)
-        return len(states) == INSTANCES * len(journaled) and set(states) == {"COMPLETED"}
+    def settled(but: str = "") -> bool:
+        records = [
+            (test, state)
+            for runname in RUNS
+            for (test, _), (state, _, _) in farm.tests(runname).items()
+        ]
+        return len(records) == INSTANCES * len(journaled) and all(
+            state in ("COMPLETED", "KILLED") or test == but for test, state in records
+        )
 
-    assert wait_for(settled, 90), {runname: farm.tests(runname) for runname in RUNS}
+    assert wait_for(lambda: settled(but="lingers"), 90), {r: farm.tests(r) for r in RUNS}
+    for runname in RUNS:  # what lingers on an agent that was never killed under it
+        if farm.tests(runname)[("lingers", "")][0] == "RUNNING":
+            stopped = farm.send("kill", "-t", TARGET, "-r", runname, "--testpatt", "lingers")
+            assert stopped.returncode == 0, stopped
+    assert wait_for(settled, 30), {runname: farm.tests(runname) for runname in RUNS}
+    assert not processes_with("sleep 3022.5"), "orphans of agents killed with -9"
     farm.stop_all()
     assert wait_for(lambda: not processes_with("sleep 0.29"), 10), "orphan step processes"
 
