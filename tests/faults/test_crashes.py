@@ -80,6 +80,10 @@ def test_kill_9_of_the_home_and_agents_at_random_points(farm: Farm) -> None:
     farm.start_agent("alpha", slots=3)
     farm.start_agent("beta", slots=3)
     killer = Killer(farm)
+    # Each of them at least once, the home at least twice, the rest by chance.
+    victims = ["home", "home", "alpha", "beta"]
+    victims += chance.choices(("home", "alpha", "beta"), k=KILLS - len(victims))
+    chance.shuffle(victims)
     journaled = []
     for runname in RUNS:
         sent = farm.send("run", "-t", TARGET, "-r", runname, "--testpatt", "%,~sleeper")
@@ -91,7 +95,7 @@ def test_kill_9_of_the_home_and_agents_at_random_points(farm: Farm) -> None:
             if len(killer.kills) == KILLS:
                 break
             time.sleep(chance.uniform(0.3, 2.0))  # a random point in the run
-            role = chance.choice(("home", "alpha", "beta"))
+            role = victims.pop()
             killer.kill(role)
             time.sleep(chance.uniform(0.0, 1.5))  # down for a while; the others go on
             killer.restart(role)
