@@ -6,7 +6,7 @@ from pathlib import Path
 import attrs
 import trustme
 
-__all__ = ["Pki", "make_pki"]
+__all__ = ["Pair", "Pki", "make_pki"]
 
 
 @attrs.frozen

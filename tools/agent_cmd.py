@@ -234,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if tls is not None and (problem := handshake_problem(listen, tls)):
         # Not fatal: the home may be given the right CA and restarted; pulls keep trying.
-        logging.getLogger("agent").warning("%s (retrying)", problem)
+        logging.getLogger("agent").warning("agent %s: %s (retrying)", name, problem)
     shutdown.run()
     print(f"agent {name} stopped", file=sys.stderr, flush=True)
     return ExitCode.OK
