@@ -125,8 +125,9 @@ def _endpoint(address: str, tls: Tls | None, role: str) -> str:
 def _tls_options(tls: Tls | None, role: Role, address: str, name: str) -> dict[str, Any]:
     """The ``tls_config`` socket option, set at creation so it is there before listen/dial.
 
-    The caller keeps the dict as long as the socket: NNG keeps only a pointer to the
-    config on the socket, and pynng frees the config with its Python object.
+    The caller keeps the dict as long as the socket: pynng frees the config with its
+    Python object, and NNG's documentation does not say that a socket-level option
+    holds a reference of its own.
     """
     if tls is None:
         return {}
