@@ -46,6 +46,7 @@ import attrs
 import pkts
 from agents.awake import Awake
 from bus.sockets import Publisher, Replier
+from bus.tls import Tls
 from pkts.columns import StatusColumns, read_status
 from pkts.link import Heartbeat, Published, Query, Receipt
 from pkts.status import Ack, StatusChange, StatusPacket, Step
@@ -96,6 +97,7 @@ class Collector:
             committed StatusChange packets, after they are committed and
             before they are published; it must be quick and must not wait for
             :meth:`submit`.
+        tls: both endpoints listen with TLS (``tls+tcp://``); mutual if it holds a CA.
     """
 
     def __init__(
@@ -108,6 +110,7 @@ class Collector:
         workers: int = 4,
         other: OtherHandler | None = None,
         on_commit: Callable[[Sequence[StatusChange]], None] | None = None,
+        tls: Tls | None = None,
     ) -> None:
         self.store = store
         self.key = key
@@ -119,12 +122,14 @@ class Collector:
         self._submitted: _Job | None = None  # the last job of submit()
         self._stop = threading.Event()
         try:
-            self._publisher = Publisher(publish)
+            self._publisher = Publisher(publish, tls=tls)
         except BaseException:
             self._reader.close()
             raise
         try:
-            self._replier = Replier(listen, self._handle, workers=workers, name="collector")
+            self._replier = Replier(
+                listen, self._handle, workers=workers, name="collector", tls=tls
+            )
         except BaseException:
             self._publisher.close()
             self._reader.close()

@@ -5,6 +5,10 @@ and pulls, tails' queries and ``mtpkt send``'s control packets. The live
 stream goes out on a second, publish endpoint. Both addresses are written
 to ``<area>/.mtpkt/home.json`` so that commands run inside the area need no
 address flag. Only one home may run per area (``.mtpkt/home.lock``).
+
+With TLS settings both endpoints listen on ``tls+tcp://`` (a ``tcp://``
+address given is turned into that), and ``home.json`` says so: whoever
+dials the recorded addresses knows that TLS is required.
 """
 
 import logging
@@ -20,6 +24,7 @@ from agents.collector import Collector
 from agents.dispatcher import AGENT_GRACE, ORIGIN, ControlError, Dispatcher
 from agents.homedir import HomeDir, HomeError
 from bus.sockets import BusError
+from bus.tls import Tls, TlsError, plain_address, tls_address
 from pkts.control import Archive, Clean, Control, Kill, RerunClean, Run
 from pkts.link import Pull, Receipt
 from store import Store, StoreError
@@ -42,9 +47,10 @@ _CONTROL: Final = (Run, Kill, RerunClean, Clean, Archive)
 
 def _publish_address(listen: str) -> str:
     """The stream endpoint beside a request endpoint: the next tcp port, or a sibling ipc path."""
-    if listen.startswith("tcp://"):
-        host, _, port = listen[len("tcp://") :].rpartition(":")
-        return f"tcp://{host}:0" if port in ("", "0") else f"tcp://{host}:{int(port) + 1}"
+    for scheme in ("tcp://", "tls+tcp://"):
+        if listen.startswith(scheme):
+            host, _, port = listen[len(scheme) :].rpartition(":")
+            return f"{scheme}{host}:0" if port in ("", "0") else f"{scheme}{host}:{int(port) + 1}"
     if listen.startswith("ipc://"):
         return listen + ".stream"
     raise ValueError(f"cannot derive a stream address from {listen!r}; pass --publish")
@@ -62,8 +68,10 @@ class Home:
         durable: commits survive power loss (``synchronous=FULL``).
         env: overrides the environment the area's config files see.
         agent_grace: seconds an agent may be lost before its unfinished tests become DEAD.
+        tls: listen with TLS on both endpoints (mutual if the settings hold a CA).
 
     Raises:
+        TlsError: TLS settings with an address that is not tcp.
         HomeError: another home runs for the area, or ``.mtpkt`` cannot be made.
         AreaError: the area's config files cannot be read.
         StoreError: the databases cannot be opened.
@@ -78,7 +86,11 @@ class Home:
         durable: bool = True,
         env: dict[str, str] | None = None,
         agent_grace: float = AGENT_GRACE,
+        tls: Tls | None = None,
     ) -> None:
+        self.tls = tls
+        if tls is not None:  # before anything is made: a wrong address changes nothing
+            listen, publish = (tls_address(a, tls) if a else a for a in (listen, publish))
         self.dir = HomeDir(Path(area_dir))
         self.area = Area.load(area_dir, env=env)
         self.dir.ensure()
@@ -108,11 +120,15 @@ class Home:
             except HomeError:
                 pass  # no home ran here before
             else:
+                # The last home may have had TLS and this one not, or the other way round.
+                last_listen, last_publish = (
+                    self._transport(plain_address(a)) for a in (last_listen, last_publish)
+                )
                 try:
                     return self._collector(last_listen, publish or last_publish)
                 except BusError as exc:
                     _log.warning("cannot listen where the last home did (%s); a new address", exc)
-        listen = listen or DEFAULT_LISTEN
+        listen = listen or self._transport(DEFAULT_LISTEN)
         return Collector(
             self.store,
             self.key,
@@ -121,7 +137,15 @@ class Home:
             other=self._other,
             on_commit=self._observe,
             workers=WORKERS,
+            tls=self.tls,
         )
+
+    def _transport(self, address: str) -> str:
+        """``address`` with TLS if this home has it (a tcp address then, by construction)."""
+        try:
+            return tls_address(address, self.tls)
+        except TlsError:
+            return address  # ipc, where the last home listened: refused below, a new one taken
 
     @property
     def listen_address(self) -> str:

@@ -52,7 +52,7 @@ import pkts
 from agents.area import Area, AreaError, Instance, Reporter, TestProcess, TestRef, plan_run
 from agents.area.runner import KILL_WAIT
 from agents.seen import SeenTasks
-from bus import BusError, Heartbeater, Requester, Sender, Spool
+from bus import BusError, Heartbeater, Requester, Sender, Spool, Tls
 from bus.sender import Trouble
 from pkts import Action, State, Status
 from pkts.link import Pull, Receipt, Task
@@ -130,6 +130,7 @@ class HostAgent:
         pull_interval: seconds between pulls.
         heartbeat: seconds between heartbeats.
         status_home: where status packets and heartbeats go (default: ``home``).
+        tls: dial the home with TLS (the addresses become ``tls+tcp://``).
 
     Raises:
         ValueError: a number is out of range, the name is empty or the key too short.
@@ -148,6 +149,7 @@ class HostAgent:
         pull_interval: float = 0.2,
         heartbeat: float = 2.0,
         status_home: str | None = None,
+        tls: Tls | None = None,
     ) -> None:
         if not name:
             raise ValueError("an agent needs a name")
@@ -165,6 +167,7 @@ class HostAgent:
         self.slots = slots
         self.home = home
         self.status_home = status_home or home
+        self.tls = tls
         self.state_dir = Path(state_dir)
         self.kill_grace = kill_grace
         self.pull_interval = pull_interval
@@ -211,7 +214,9 @@ class HostAgent:
                 undo.callback(spool.close)
                 seen = SeenTasks(self.state_dir / "seen.db")
                 undo.callback(seen.close)
-                sender = Sender(spool, self.status_home, self._key, name=f"{self.name} status")
+                sender = Sender(
+                    spool, self.status_home, self._key, name=f"{self.name} status", tls=self.tls
+                )
                 undo.callback(sender.stop)
                 heartbeater = Heartbeater(
                     self.status_home,
@@ -219,9 +224,10 @@ class HostAgent:
                     origin=self.name,
                     interval=self.heartbeat,
                     load=self._load,
+                    tls=self.tls,
                 )
                 undo.callback(heartbeater.stop)
-                requester = Requester(self.home, timeout=PULL_TIMEOUT)
+                requester = Requester(self.home, timeout=PULL_TIMEOUT, tls=self.tls)
                 undo.callback(requester.close)
                 parts = _Parts(
                     seen=seen,

@@ -1,8 +1,11 @@
 """Transport between mtpkt processes over NNG (pynng).
 
-Everything that touches pynng lives in this package (in :mod:`bus.sockets`);
+Everything that touches pynng lives in this package (:mod:`bus.sockets`, :mod:`bus.tls`);
 the rest of mtpkt sees typed functions and classes of ours. Frames on every
 socket are the signed frames of :mod:`pkts`.
+
+With :class:`Tls` settings, tcp endpoints speak TLS (``tls+tcp://``), mutual
+where the listener is given a CA; frames are signed either way.
 
 The agent's side of the status path sits on top: a durable :class:`Spool`
 that every status packet goes into before it is sent, a :class:`Sender` that
@@ -20,10 +23,16 @@ from bus.sockets import Replier as Replier
 from bus.sockets import Requester as Requester
 from bus.sockets import Subscriber as Subscriber
 from bus.sockets import dial_address as dial_address
+from bus.sockets import handshake_error as handshake_error
 from bus.spool import MAX_PACKET_SIZE as MAX_PACKET_SIZE
 from bus.spool import Spool as Spool
 from bus.spool import SpoolError as SpoolError
 from bus.spool import SpoolInUse as SpoolInUse
+from bus.tls import Tls as Tls
+from bus.tls import TlsError as TlsError
+from bus.tls import is_tls_address as is_tls_address
+from bus.tls import plain_address as plain_address
+from bus.tls import tls_address as tls_address
 
 __all__ = [
     # Errors
@@ -31,12 +40,19 @@ __all__ = [
     "BusTimeout",
     "SpoolError",
     "SpoolInUse",
+    "TlsError",
     # Sockets
     "Publisher",
     "Replier",
     "Requester",
     "Subscriber",
     "dial_address",
+    "handshake_error",
+    # TLS for tcp endpoints
+    "Tls",
+    "is_tls_address",
+    "plain_address",
+    "tls_address",
     # Status path of an agent
     "MAX_PACKET_SIZE",
     "Heartbeater",

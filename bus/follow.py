@@ -22,6 +22,7 @@ from collections.abc import Iterator
 
 import pkts
 from bus.sockets import BusError, Requester, Subscriber
+from bus.tls import Tls
 from pkts.link import Published, Query, Receipt
 from pkts.status import Ack, StatusChange, StatusPacket, Step
 
@@ -47,6 +48,7 @@ class Follower:
         runname: only this run name's packets (empty: all).
         page: packets asked for in one query.
         timeout: seconds to wait for an answer to a query.
+        tls: dial both endpoints with TLS.
     """
 
     def __init__(
@@ -59,6 +61,7 @@ class Follower:
         runname: str = "",
         page: int = 1000,
         timeout: float = 5.0,
+        tls: Tls | None = None,
     ) -> None:
         self.key = key
         self.target = target
@@ -68,8 +71,12 @@ class Follower:
         """Every selected packet with a stream sequence number up to this has been yielded."""
         self.refills = 0
         """How many times a gap in the live stream was filled from the home's history."""
-        self._subscriber = Subscriber(publish_address)
-        self._requester = Requester(request_address, timeout=timeout)
+        self._subscriber = Subscriber(publish_address, tls=tls)
+        try:
+            self._requester = Requester(request_address, timeout=timeout, tls=tls)
+        except BaseException:
+            self._subscriber.close()
+            raise
         self._last_heard = time.monotonic()
         self._stop = threading.Event()
 

@@ -19,6 +19,7 @@ import attrs
 import pkts
 from bus.sockets import POLL_INTERVAL, BusError, Requester
 from bus.spool import Spool
+from bus.tls import Tls
 from pkts.link import Heartbeat, Receipt
 
 __all__ = [
@@ -138,6 +139,7 @@ class Sender:
         batch: at most this many packets per frame.
         timeout: seconds to wait for each receipt.
         name: shown in logs and the thread name.
+        tls: dial the home with TLS.
     """
 
     def __init__(
@@ -149,6 +151,7 @@ class Sender:
         batch: int = 500,
         timeout: float = 5.0,
         name: str = "",
+        tls: Tls | None = None,
     ) -> None:
         if batch < 1:
             raise ValueError(f"batch must be at least 1, not {batch}")
@@ -157,6 +160,7 @@ class Sender:
         self._key = key
         self._batch = batch
         self._timeout = timeout
+        self._tls = tls
         self._name = name or f"sender to {address}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -194,7 +198,7 @@ class Sender:
         """
         if self._thread is not None:
             raise RuntimeError(f"{self._name} was already started")
-        self._requester = Requester(self._address, timeout=self._timeout)
+        self._requester = Requester(self._address, timeout=self._timeout, tls=self._tls)
         self._thread = threading.Thread(target=self._run, args=(self._requester,), name=self._name)
         self._thread.daemon = True
         self._thread.start()
@@ -272,6 +276,7 @@ class Heartbeater:
         origin: the agent's name.
         interval: seconds between beats (carried in each beat).
         load: returns ``(slots, busy)``: tests the agent can run at once and runs now.
+        tls: dial the home with TLS.
     """
 
     def __init__(
@@ -282,6 +287,7 @@ class Heartbeater:
         origin: str,
         interval: float = 5.0,
         load: Callable[[], tuple[int, int]] = lambda: (0, 0),
+        tls: Tls | None = None,
     ) -> None:
         if interval <= 0:
             raise ValueError(f"heartbeat interval must be positive, not {interval}")
@@ -290,6 +296,7 @@ class Heartbeater:
         self._origin = origin
         self._interval = interval
         self._load = load
+        self._tls = tls
         self._name = f"heartbeat of {origin} to {address}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -306,7 +313,7 @@ class Heartbeater:
         """
         if self._thread is not None:
             raise RuntimeError(f"{self._name} was already started")
-        self._requester = Requester(self._address, timeout=BEAT_TIMEOUT)
+        self._requester = Requester(self._address, timeout=BEAT_TIMEOUT, tls=self._tls)
         self._thread = threading.Thread(target=self._run, args=(self._requester,), name=self._name)
         self._thread.daemon = True
         self._thread.start()
@@ -371,7 +378,7 @@ class Heartbeater:
         if thread.is_alive():
             logger.warning("%s: thread still running after stop", self._name)
         # A fresh socket: the beating one is closed, and this must not wait behind it.
-        with Requester(self._address, timeout=OFFLINE_TIMEOUT) as requester:
+        with Requester(self._address, timeout=OFFLINE_TIMEOUT, tls=self._tls) as requester:
             outcome = self._exchange(requester, pkts.Phase.OFFLINE, OFFLINE_TIMEOUT)
         if not isinstance(outcome, Receipt):
             logger.info("%s: offline not acknowledged: %s", self._name, outcome)

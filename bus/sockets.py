@@ -1,4 +1,4 @@
-"""Typed NNG sockets: the only module of mtpkt that imports :mod:`pynng`.
+"""Typed NNG sockets: with :mod:`bus.tls`, the only module of mtpkt that imports :mod:`pynng`.
 
 Four roles, each a small class that owns one NNG socket:
 
@@ -23,6 +23,12 @@ deadlock NNG (nng #1247, #1665).
 
 A blocking NNG receive cannot be interrupted by Ctrl-C (pynng #49), so loops
 here receive with a short timeout and check a stop flag between tries.
+
+Each role takes optional :class:`~bus.tls.Tls` settings: a ``tcp://`` address
+then becomes ``tls+tcp://`` (listeners as TLS servers, dialers as clients that
+check the listener's certificate). A dialer whose handshake fails sees no
+error, only no connection: its requests time out (:func:`handshake_error`
+asks once, with a blocking dial, what went wrong).
 """
 
 import logging
@@ -39,6 +45,7 @@ from pynng import lib as _nng_lib
 from pynng.exceptions import check_err as _check_err
 
 import pkts
+from bus.tls import Role, Tls, TlsError, is_tls_address, tls_address
 
 __all__ = [
     "POLL_INTERVAL",
@@ -52,6 +59,7 @@ __all__ = [
     "Requester",
     "Subscriber",
     "dial_address",
+    "handshake_error",
     "refused",
 ]
 
@@ -97,6 +105,36 @@ def _log_pipe(role: str, event: str) -> Callable[[Any], None]:
         logger.debug("%s: pipe %s %s", role, pipe.id, event)
 
     return callback
+
+
+def _endpoint(address: str, tls: Tls | None, role: str) -> str:
+    """``address`` as the socket uses it: ``tls+tcp://`` with TLS settings, as given without.
+
+    Raises:
+        BusError: TLS settings for a transport other than tcp, or a ``tls+tcp://``
+            address without them.
+    """
+    if tls is None and is_tls_address(address):
+        raise BusError(f"{role}: {address} takes TLS only, and no TLS settings were given")
+    try:
+        return tls_address(address, tls)
+    except TlsError as exc:
+        raise BusError(f"{role}: {exc}") from None
+
+
+def _tls_options(tls: Tls | None, role: Role, address: str, name: str) -> dict[str, Any]:
+    """The ``tls_config`` socket option, set at creation so it is there before listen/dial.
+
+    The caller keeps the dict as long as the socket: pynng frees the config with its
+    Python object, and NNG's documentation does not say that a socket-level option
+    holds a reference of its own.
+    """
+    if tls is None:
+        return {}
+    try:
+        return {"tls_config": tls.config(role, address)}
+    except TlsError as exc:
+        raise BusError(f"{name}: {exc}") from None
 
 
 def _open(factory: Callable[..., Any], role: str, *, recv_timeout: float, **options: Any) -> Any:
@@ -219,9 +257,10 @@ class Replier(_Closing):
         handler: request frame in, reply frame out; called from several threads at once.
         workers: how many requests can be handled at the same time.
         name: shown in logs and thread names.
+        tls: listen with TLS (on ``tls+tcp://``); mutual if the settings hold a CA.
 
     Raises:
-        BusError: the address cannot be listened on (in use, malformed …).
+        BusError: the address cannot be listened on (in use, malformed, not tcp with TLS …).
     """
 
     def __init__(
@@ -231,13 +270,16 @@ class Replier(_Closing):
         *,
         workers: int = 4,
         name: str = "",
+        tls: Tls | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError(f"a Replier needs at least one worker, not {workers}")
         self._name = name or f"replier {address}"
         self._handler = handler
         self._workers = workers
-        self._socket = _open(pynng.Rep0, self._name, recv_timeout=POLL_INTERVAL)
+        address = _endpoint(address, tls, self._name)
+        self._tls = _tls_options(tls, "listen", address, self._name)
+        self._socket = _open(pynng.Rep0, self._name, recv_timeout=POLL_INTERVAL, **self._tls)
         self._address = _listen(self._socket, address, self._name)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -333,46 +375,64 @@ PROBE_WAIT: Final = 0.5
 """Seconds :func:`refused` waits for one dial to be accepted or refused."""
 
 
-def refused(address: str, *, within: float) -> bool:
+def refused(address: str, *, within: float, tls: Tls | None = None) -> bool:
     """Whether ``address`` refuses connections (nothing listens there) for ``within`` seconds.
 
     Asked again every 50 ms meanwhile, so that a peer starting up is found. A
     peer that accepts counts as not refusing, and so does one that neither
     accepts nor refuses at once (a host far away or behind a firewall): only
-    its requests' timeout can tell.
+    its requests' timeout can tell. So does one whose TLS handshake fails
+    (:func:`handshake_error` tells that).
     """
     deadline = time.monotonic() + within
-    while _refuses(address):
+    while isinstance(_dial_once(address, tls), pynng.ConnectionRefused):
         if time.monotonic() >= deadline:
             return True
         time.sleep(0.05)
     return False
 
 
-def _refuses(address: str) -> bool:
-    """One blocking dial of ``address``, in a thread so that it cannot hang the caller."""
+def handshake_error(address: str, tls: Tls) -> str:
+    """Why a TLS connection to ``address`` fails, from one blocking dial: NNG's reason for a
+    failed handshake (a certificate not trusted by one side or the other, a name it does
+    not carry, a peer that does not speak TLS …), or ``""`` if the handshake succeeded or
+    nothing could be told (refused, no answer in :data:`PROBE_WAIT`, bad address).
+
+    A non-blocking dial, as every socket here makes, retries such a failure silently.
+    """
+    failure = _dial_once(address, tls)
+    if isinstance(failure, pynng.CryptoError | pynng.AuthenticationError):
+        return str(failure)
+    if isinstance(failure, pynng.NNGException) and "shutdown" in str(failure).lower():
+        return f"{failure} (the peer closed the connection: it may not speak TLS)"
+    return ""
+
+
+def _dial_once(address: str, tls: Tls | None) -> BaseException | None:
+    """One blocking dial of ``address``, in a thread so that it cannot hang the caller: the
+    NNG error it ended with, or ``None`` (connected, or no outcome within :data:`PROBE_WAIT`).
+    """
     try:
-        sock = pynng.Req0()
-    except pynng.NNGException:
-        return False
-    outcome: list[bool] = []
+        address = _endpoint(address, tls, f"probe {address}")
+        # Referenced until the socket is closed, at the end (see _tls_options).
+        options = _tls_options(tls, "dial", address, f"probe {address}")
+        sock = pynng.Req0(**options)
+    except (BusError, pynng.NNGException):  # the caller's own dial says what is wrong
+        return None
+    outcome: list[BaseException] = []
 
     def dial() -> None:
         try:
             sock.dial(address, block=True)
-        except pynng.ConnectionRefused:
-            outcome.append(True)
-        except pynng.NNGException:  # malformed, unknown transport …: the caller's dial says
-            outcome.append(False)
-        else:
-            outcome.append(False)
+        except pynng.NNGException as exc:  # malformed, unknown transport …: the caller decides
+            outcome.append(exc)
 
     thread = threading.Thread(target=dial, name=f"probe {address}", daemon=True)
     thread.start()
     thread.join(PROBE_WAIT)
     sock.close()  # ends a dial still waiting
     thread.join(PROBE_WAIT)
-    return outcome == [True]
+    return outcome[0] if outcome else None
 
 
 class Requester(_Closing):
@@ -389,16 +449,21 @@ class Requester(_Closing):
     Args:
         address: the peer's address, e.g. ``tcp://home:5555``.
         timeout: default seconds :meth:`request` waits for a reply.
+        tls: dial with TLS (``tls+tcp://``), checking the peer's certificate.
 
     Raises:
-        BusError: the address is malformed or its transport unknown.
+        BusError: the address is malformed, its transport unknown, or not tcp with TLS.
     """
 
-    def __init__(self, address: str, *, timeout: float = 5.0) -> None:
-        self._address = address
+    def __init__(self, address: str, *, timeout: float = 5.0, tls: Tls | None = None) -> None:
+        name = f"requester {address}"
+        self._address = address = _endpoint(address, tls, name)
         self._timeout = timeout
-        self._socket = _open(pynng.Req0, f"requester {address}", recv_timeout=timeout)
-        _dial(self._socket, address, f"requester {address}")
+        # A failed handshake is retried silently: a timeout is all a request sees of it.
+        self._hint = " (or the TLS handshake fails: see the certificates)" if tls else ""
+        self._tls = _tls_options(tls, "dial", address, name)
+        self._socket = _open(pynng.Req0, name, recv_timeout=timeout, **self._tls)
+        _dial(self._socket, address, name)
 
     @property
     def address(self) -> str:
@@ -436,7 +501,9 @@ class Requester(_Closing):
             reply: bytes = context.recv()
             return reply
         except pynng.Timeout:
-            raise BusTimeout(f"no reply from {self._address} within {seconds:g} s") from None
+            raise BusTimeout(
+                f"no reply from {self._address} within {seconds:g} s{self._hint}"
+            ) from None
         except pynng.Closed:
             raise BusError(f"requester for {self._address} was closed") from None
         except pynng.NNGException as exc:
@@ -458,19 +525,24 @@ class Publisher(_Closing):
 
     Args:
         address: where to listen; tcp port 0 picks a free port (see :attr:`address`).
+        tls: listen with TLS (on ``tls+tcp://``); mutual if the settings hold a CA.
 
     Raises:
         BusError: the address cannot be listened on.
     """
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, *, tls: Tls | None = None) -> None:
+        name = f"publisher {address}"
+        address = _endpoint(address, tls, name)
+        self._tls = _tls_options(tls, "listen", address, name)
         self._socket = _open(
             pynng.Pub0,
-            f"publisher {address}",
+            name,
             recv_timeout=POLL_INTERVAL,
             send_buffer_size=QUEUE_LENGTH,  # per subscriber; NNG's default of 16 drops bursts
+            **self._tls,
         )
-        self._address = _listen(self._socket, address, f"publisher {address}")
+        self._address = _listen(self._socket, address, name)
 
     @property
     def address(self) -> str:
@@ -500,21 +572,21 @@ class Subscriber(_Closing):
 
     Args:
         address: the publisher's address.
+        tls: dial with TLS (``tls+tcp://``), checking the publisher's certificate.
 
     Raises:
-        BusError: the address is malformed or its transport unknown.
+        BusError: the address is malformed, its transport unknown, or not tcp with TLS.
     """
 
-    def __init__(self, address: str) -> None:
-        self._address = address
+    def __init__(self, address: str, *, tls: Tls | None = None) -> None:
+        name = f"subscriber {address}"
+        self._address = address = _endpoint(address, tls, name)
+        self._tls = _tls_options(tls, "dial", address, name)
         self._socket = _open(
-            pynng.Sub0,
-            f"subscriber {address}",
-            recv_timeout=POLL_INTERVAL,
-            recv_buffer_size=QUEUE_LENGTH,
+            pynng.Sub0, name, recv_timeout=POLL_INTERVAL, recv_buffer_size=QUEUE_LENGTH, **self._tls
         )
         self._socket.subscribe(b"")
-        _dial(self._socket, address, f"subscriber {address}")
+        _dial(self._socket, address, name)
 
     @property
     def address(self) -> str:

@@ -10,9 +10,14 @@ The first SIGTERM or Ctrl-C drains: no new tests are taken, the running ones
 finish and their status reaches the home, then the agent exits. A second one
 stops at once: running tests are killed (SIGTERM, --kill-grace, SIGKILL).
 
+A home with TLS takes the agent only with --tls-ca (and, if it asks for one,
+the agent's own --tls-cert and --tls-key). An agent that cannot reach the home,
+or whose TLS handshake fails, keeps trying and says so in its log.
+
 examples:
   mtpkt agent --area ~/suites/nightly
   mtpkt agent --name build7 --slots 4 --home tcp://home1:7400 --key-file ~/.mtpkt/nightly.key
+  mtpkt agent --tls-ca ca.crt --tls-cert build7.crt --tls-key build7.key
 """
 
 import argparse
@@ -37,6 +42,7 @@ from tools.send_cmd import (
     load_key,
     where_options,
 )
+from tools.tls_options import dial_tls, handshake_problem, tls_endpoint
 
 __all__ = ["Agent", "Shutdown", "add_parser", "run"]
 
@@ -188,7 +194,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc), ExitCode.BAD_AREA) from None
     home = HomeDir(Path(area.home))
     key = load_key(home, args.key_file)
-    listen = home_address(home, args.home)
+    tls = dial_tls(args)
+    listen = tls_endpoint(home_address(home, args.home), tls)
     try:
         state_dir = home.agent_dir(name)
     except HomeError as exc:
@@ -203,6 +210,7 @@ def run(args: argparse.Namespace) -> int:
             slots=slots,
             state_dir=state_dir,
             kill_grace=args.kill_grace,
+            tls=tls,
         )
     except ValueError as exc:
         raise CliError(str(exc), ExitCode.USAGE) from None
@@ -224,6 +232,9 @@ def run(args: argparse.Namespace) -> int:
         f"agent {name} ready: {slots} slots, home {listen}, area {area.home}",
         flush=True,
     )
+    if tls is not None and (problem := handshake_problem(listen, tls)):
+        # Not fatal: the home may be given the right CA and restarted; pulls keep trying.
+        logging.getLogger("agent").warning("agent %s: %s (retrying)", name, problem)
     shutdown.run()
     print(f"agent {name} stopped", file=sys.stderr, flush=True)
     return ExitCode.OK

@@ -42,7 +42,7 @@ exit codes:
   2    bad command line
   3    send --wait, tail --until-done: some tests ended FAIL, ABORT, DEAD …
   4    the home refused the request; the line gives its reason
-  5    no answer from the home in time (not running, or not at that address)
+  5    no answer from the home in time (not running, not at that address, TLS failed)
   6    the home's answer could not be verified (most often: another area's key)
   7    the area or its .mtpkt/ is missing or wrong (no secret, no home address …)
   8    send --wait --wait-timeout: the tests had not all settled in time

@@ -20,7 +20,8 @@ class ExitCode(enum.IntEnum):
     REFUSED = 4
     """The home answered and refused the request; the line gives its reason."""
     UNREACHABLE = 5
-    """No answer from the home in time (it is not running, or not at that address)."""
+    """No answer from the home in time (it is not running, or not at that address), or the
+    TLS handshake with it failed."""
     BAD_REPLY = 6
     """The home's answer could not be verified or read (most often: another area's key)."""
     BAD_AREA = 7

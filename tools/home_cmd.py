@@ -5,10 +5,15 @@ The first start creates ``.mtpkt/`` in the area: the secret key (mode
 its addresses to ``.mtpkt/home.json``, so ``mtpkt agent`` and ``mtpkt send``
 run inside the area (or below it) need no address. One home per area.
 
+With --tls-cert and --tls-key both endpoints take TLS only (tls+tcp://, as
+home.json records); with --tls-ca as well, only peers with a certificate
+signed by that CA (mutual TLS).
+
 example:
   mtpkt home --area ~/suites/nightly
   mtpkt home --listen tcp://0.0.0.0:7400      # agents on other hosts dial it
   mtpkt home --agent-grace 300                # tests of an agent lost 5 min become DEAD
+  mtpkt home --listen tcp://0.0.0.0:7400 --tls-cert home1.crt --tls-key home1.key --tls-ca ca.crt
 
 A home that stops (even killed) and starts again listens where it did before
 if it can, and carries on with the runs it left unfinished.
@@ -25,6 +30,7 @@ from typing import Any
 from tools.errors import CliError
 from tools.exitcodes import ExitCode
 from tools.send_cmd import area_dir
+from tools.tls_options import add_tls_options, listen_tls
 
 __all__ = ["add_parser", "run"]
 
@@ -66,6 +72,7 @@ def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
         action="store_true",
         help="commit with synchronous=NORMAL: survives a crash of the home, not of the OS",
     )
+    add_tls_options(parser, role="listen")
     parser.set_defaults(run=run)
 
 
@@ -92,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     area = area_dir(args.area)
     if why := not_an_area(area):
         raise CliError(f"{why}: cd into the area or pass --area DIR", ExitCode.BAD_AREA)
+    tls = listen_tls(args, args.listen, args.publish)
     try:
         home = Home(
             area,
@@ -99,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
             publish=args.publish,
             durable=not args.not_durable,
             agent_grace=AGENT_GRACE if args.agent_grace is None else args.agent_grace,
+            tls=tls,
         )
     except (AreaError, BusError, HomeError, StoreError, ValueError) as exc:
         raise CliError(str(exc)) from None

@@ -37,11 +37,13 @@ from pkts.status import StatusChange
 from tools.errors import CliError
 from tools.exitcodes import ExitCode
 from tools.shown import end_label
+from tools.tls_options import add_tls_options, check_handshake, dial_tls, tls_endpoint
 
 if TYPE_CHECKING:  # imported for real inside the functions: `mtpkt --help` stays quick
     from agents.area import TestPatt
     from agents.homedir import HomeDir
     from bus.follow import Follower
+    from bus.tls import Tls
 
 __all__ = [
     "BAD_STATUSES",
@@ -173,7 +175,8 @@ _STATUS_WORDS: Final = word_list("status", [status.value for status in Status])
 
 
 def where_options() -> argparse.ArgumentParser:
-    """Options that say which area, home and key; shared with ``mtpkt agent``."""
+    """Options that say which area, home, key and TLS settings; shared with ``mtpkt agent``
+    and ``mtpkt tail``."""
     options = argparse.ArgumentParser(add_help=False)
     where = options.add_argument_group("area and home")
     area_option(where)
@@ -188,6 +191,7 @@ def where_options() -> argparse.ArgumentParser:
         metavar="FILE",
         help="the area's secret, mode 0600 (default: AREA/.mtpkt/secret)",
     )
+    add_tls_options(options, role="dial")
     return options
 
 
@@ -570,26 +574,32 @@ def bad_address(address: str, error: Exception) -> CliError:
     )
 
 
-def check_listening(address: str, timeout: float) -> None:
+def check_listening(address: str, timeout: float, tls: "Tls | None" = None) -> None:
     """Fail at once (UNREACHABLE) if ``address`` has refused connections for a while: nothing
-    listens there. A home still starting up is given up to 2 s."""
+    listens there (a home still starting up is given up to 2 s); with TLS, also if the
+    handshake fails."""
     from bus.sockets import refused
 
-    if refused(address, within=min(timeout, REFUSED_WAIT)):
+    if refused(address, within=min(timeout, REFUSED_WAIT), tls=tls):
         raise CliError(
             f"nothing listens at {address}: the connection is refused (is `mtpkt home` running?)",
             ExitCode.UNREACHABLE,
         )
+    check_handshake(address, tls)
 
 
 def unreachable(address: str, timeout: float) -> CliError:
+    from bus.tls import is_tls_address
+
+    trusted = ", and its certificate trusted by --tls-ca" if is_tls_address(address) else ""
     return CliError(
-        f"no answer from the home at {address} within {timeout:g}s (is `mtpkt home` running?)",
+        f"no answer from the home at {address} within {timeout:g}s"
+        f" (is `mtpkt home` running{trusted}?)",
         ExitCode.UNREACHABLE,
     )
 
 
-def _ask(packet: pkts.Control, key: bytes, address: str, timeout: float) -> None:
+def _ask(packet: pkts.Control, key: bytes, address: str, timeout: float, tls: "Tls | None") -> None:
     """Send the packet; return once the home's receipt names it.
 
     Raises:
@@ -600,11 +610,11 @@ def _ask(packet: pkts.Control, key: bytes, address: str, timeout: float) -> None
     from pkts.link import Receipt
 
     try:
-        requester = Requester(address, timeout=timeout)
+        requester = Requester(address, timeout=timeout, tls=tls)
     except BusError as exc:
         raise bad_address(address, exc) from None
     try:
-        check_listening(address, timeout)
+        check_listening(address, timeout, tls)
     except CliError:
         requester.close()
         raise
@@ -765,7 +775,11 @@ def report_watch(watch: RunWatch, out: TextIO) -> None:
 
 
 def _follower(
-    packet: pkts.Control, key: bytes, addresses: tuple[str, str], timeout: float
+    packet: pkts.Control,
+    key: bytes,
+    addresses: tuple[str, str],
+    timeout: float,
+    tls: "Tls | None",
 ) -> "Follower":
     """A :class:`bus.follow.Follower` of the packet's run (made before the packet is sent, so
     that a bad stream address stops the command before anything happens)."""
@@ -775,7 +789,13 @@ def _follower(
     listen, publish = addresses
     try:
         return Follower(
-            listen, publish, key, target=packet.target, runname=packet.runname, timeout=timeout
+            listen,
+            publish,
+            key,
+            target=packet.target,
+            runname=packet.runname,
+            timeout=timeout,
+            tls=tls,
         )
     except BusError as exc:
         raise bad_address(publish, exc) from None
@@ -841,18 +861,16 @@ def run(args: argparse.Namespace) -> int:
     packet = _packet(args)
     home = HomeDir(area_dir(args.area))
     key = load_key(home, args.key_file)
-    listen = home_address(home, args.home)
+    tls = dial_tls(args)
+    listen = tls_endpoint(home_address(home, args.home), tls)
     follower = None
     if args.wait:
-        addresses = (
-            listen,
-            publish_address(
-                home, listen, args.publish, home_given=bool(args.home), needed_by="--wait"
-            ),
+        publish = publish_address(
+            home, listen, args.publish, home_given=bool(args.home), needed_by="--wait"
         )
-        follower = _follower(packet, key, addresses, args.timeout)
+        follower = _follower(packet, key, (listen, tls_endpoint(publish, tls)), args.timeout, tls)
     try:
-        _ask(packet, key, listen, args.timeout)
+        _ask(packet, key, listen, args.timeout, tls)
         print(packet.id.hex(), flush=True)
         if follower is None:
             return ExitCode.OK

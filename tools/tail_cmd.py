@@ -56,6 +56,7 @@ if TYPE_CHECKING:  # imported for real inside run(): `mtpkt --help` stays quick
 
     from agents.area import TestPatt
     from bus.follow import Follower
+    from bus.tls import Tls
 
 __all__ = ["add_parser", "run"]
 
@@ -235,11 +236,13 @@ class _LiveView(_Output):
         self.live.stop()
 
 
-def _follow(follower: "Follower", output: _Output, listen: str, timeout: float) -> int:
+def _follow(
+    follower: "Follower", output: _Output, listen: str, timeout: float, tls: "Tls | None"
+) -> int:
     from bus.follow import QueryRefused
     from bus.sockets import BusError
 
-    check_listening(listen, timeout)
+    check_listening(listen, timeout, tls)
     try:
         output.show(in_thread(follower.catch_up, "mtpkt tail", stop=follower.stop))
     except BusError:
@@ -282,6 +285,7 @@ def run(args: argparse.Namespace) -> int:
     from agents.homedir import HomeDir
     from bus.follow import Follower
     from bus.sockets import BusError
+    from tools.tls_options import dial_tls, tls_endpoint
 
     try:
         patt = TestPatt.parse(args.testpatt)
@@ -291,10 +295,12 @@ def run(args: argparse.Namespace) -> int:
     if args.target:
         _check_target(home.area, args.target)
     key = load_key(home, args.key_file)
-    listen = home_address(home, args.home)
+    tls = dial_tls(args)
+    listen = tls_endpoint(home_address(home, args.home), tls)
     publish = publish_address(
         home, listen, args.publish, home_given=bool(args.home), needed_by="mtpkt tail"
     )
+    publish = tls_endpoint(publish, tls)
     try:
         follower = Follower(
             listen,
@@ -303,6 +309,7 @@ def run(args: argparse.Namespace) -> int:
             target=args.target,
             runname=args.runname,
             timeout=args.timeout,
+            tls=tls,
         )
     except BusError as exc:
         raise bad_address(publish, exc) from None
@@ -310,7 +317,7 @@ def run(args: argparse.Namespace) -> int:
     output = (_LiveView if live else _Lines)(args, patt, sys.stdout)
     try:
         with interrupts_as_flag(), output:
-            _follow(follower, output, listen, args.timeout)
+            _follow(follower, output, listen, args.timeout, tls)
         return ExitCode.OK if output.done is None else output.done.report(sys.stderr)
     except BrokenPipeError:  # `mtpkt tail | head`: the reader is gone, which is fine
         sys.stdout = None  # no flush error at exit

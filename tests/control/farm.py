@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 
 import apsw
@@ -111,15 +112,19 @@ class Farm:
         self.start(name, "home", "--area", str(self.area), *args)
         assert wait_for(lambda: "home ready" in self.log(name), 30), self.log(name)
 
-    def start_agent(self, name: str, slots: int = 2) -> None:
+    def start_agent(self, name: str, slots: int = 2, *, extra: Sequence[str] = ()) -> None:
         self.start(
             name, "agent", "--area", str(self.area), "--name", name, "--slots", str(slots),
-            "--kill-grace", "1",
+            "--kill-grace", "1", *extra,
         )  # fmt: skip
 
     def send(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return self.command("send", *args, timeout=timeout)
+
+    def command(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """``mtpkt ARGS…`` in the area, run to its end."""
         return subprocess.run(
-            [sys.executable, "-m", "tools", "send", *args],
+            [sys.executable, "-m", "tools", *args],
             cwd=self.area,
             env=self.env,
             capture_output=True,
