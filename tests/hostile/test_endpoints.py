@@ -90,8 +90,9 @@ def test_hostile_frames_are_refused_logged_and_the_home_keeps_serving(farm: Farm
             tried["raw tcp"] += 1
 
     total = sum(tried.values())
+    families = ", ".join(f"{count} {family}" for family, count in tried.items())
     SUMMARY.append(
-        f"home endpoints: {total} hostile inputs ({', '.join(f'{n} {f}' for f, n in tried.items())});"
+        f"home endpoints: {total} hostile inputs ({families});"
         f" {refused} refused, {len(taken)} well-formed packets (signed with the key) taken"
     )
     assert set(FAMILIES) <= set(tried)
