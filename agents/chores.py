@@ -5,8 +5,9 @@ in turn, so requests are answered at once however many directories there are.
 
 * ``clean``: the dispatcher has already asked for the selected tests to be
   killed; this waits until none of them runs any more, removes their run
-  directories, then (unless ``keep_records``) their records. The journal
-  entry ends ``done`` with what was removed.
+  directories, then (unless ``keep_records``) their records. A test whose
+  directory is refused keeps its record. The journal entry ends ``done``
+  with what was removed.
 * ``archive``: each selected test instance that has ended gets its run
   directory packed into the area's archive and the archive recorded
   (checksum, ``tests.archived``); with ``remove`` the directory then goes
@@ -139,7 +140,7 @@ class Chores:
         rows = self._settled(packet)
         running = [row for row in rows if row.state in ACTIVE]
         rows = [row for row in rows if row.state not in ACTIVE]
-        removed_dirs, problems = 0, []
+        removed_dirs, problems, refused = 0, [], []
         for row in rows:
             try:
                 removed_dirs += remove_test_dir(
@@ -147,6 +148,10 @@ class Chores:
                 )
             except AreaError as exc:
                 problems.append(str(exc))
+                refused.append(row)
+        # A test whose directory stays (it leads out of the run tree …) keeps its record:
+        # the directory is not left behind unrecorded, and the refusal can be seen and redone.
+        rows = [row for row in rows if row not in refused]
         names = [_name(row) for row in rows]
         if packet.keep_records:
             what = f"removed the run directories of {len(rows)} test(s), kept their records"

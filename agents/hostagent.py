@@ -27,7 +27,10 @@ sends them to the home and deletes them on its receipt (DESIGN guarantee 3).
 A :class:`~bus.Heartbeater` tells the home the agent is alive.
 
 The home may be down or restart at any time: pulls time out, the problem is
-logged once, and the agent keeps trying; NNG reconnects by itself.
+logged once, and the agent keeps trying; NNG reconnects by itself. A home
+whose answers are signed with another key is not retried for ever: after
+:data:`BAD_KEY_ANSWERS` of them in a row the agent drains and stops, and
+:attr:`HostAgent.failure` says why.
 
 Shutting down: :meth:`HostAgent.drain` (first SIGTERM) takes no new tests,
 lets the running ones finish and their status reach the home, then stops;
@@ -73,6 +76,16 @@ JOIN_TIMEOUT: Final = 5.0
 """Seconds to wait for the pull thread to end, and for test threads beyond their kill time."""
 PLANS_KEPT: Final = 16
 """Tests whose plans (every item) an agent keeps, so their items are not planned again."""
+BAD_KEY_ANSWERS: Final = 3
+"""Answers in a row from the home whose MAC does not verify before the agent stops.
+
+Such a home signs with another key than the agent's (another area's home at that
+address, or the agent was given another area's key, or the area's secret was
+made anew). The agent reads its key once, at start, so retrying cannot help:
+it drains and stops with one line, for its operator (or supervisor) to start it
+again with the right key. One bad answer alone could be corruption; a few in a
+row are not.
+"""
 
 
 def _one_line(error: BaseException) -> str:
@@ -193,6 +206,9 @@ class HostAgent:
         self._plans = collections.OrderedDict()
         self._plans_lock = threading.Lock()
         self._trouble = Trouble(f"agent {name}: pull from {home}", _log)
+        self._bad_key_answers = 0  # only the pull thread touches it
+        self.failure: str | None = None
+        """Why the agent stopped by itself (the home's answers do not verify), or None."""
         self._record_trouble = Trouble(f"agent {name}: recording tasks", _log)
 
     # -- life ---------------------------------------------------------------------------
@@ -467,6 +483,8 @@ class HostAgent:
         tasks = self._read_reply(reply)
         if isinstance(tasks, str):
             self._trouble.report(tasks)
+            if self._bad_key_answers >= BAD_KEY_ANSWERS:
+                self._give_up(f"{tasks}: is the key the area's?")
             return False
         self._trouble.clear()
         self._acks = tuple(dict.fromkeys(self._take(parts, tasks)))
@@ -476,8 +494,12 @@ class HostAgent:
         """The tasks of the home's answer, or a one-line problem."""
         try:
             packets = pkts.decode_batch(reply, self._key)
+        except pkts.BadMac as exc:
+            self._bad_key_answers += 1
+            return f"the answers from {self.home} do not verify ({exc})"
         except pkts.PacketError as exc:
             return f"bad answer from {self.home}: {exc}"
+        self._bad_key_answers = 0
         if not packets or not isinstance(packets[0], Receipt):
             return f"the answer from {self.home} does not start with a receipt"
         if packets[0].error:
@@ -487,6 +509,15 @@ class HostAgent:
             others = sorted({p.kind for p in packets[1:] if not isinstance(p, Task)})
             _log.warning("agent %s: ignored %s packets in a pull's answer", self.name, others)
         return tasks
+
+    def _give_up(self, why: str) -> None:
+        """Stop pulling, and drain the agent from a thread of its own (it joins this one)."""
+        if self.failure is not None:
+            return
+        self.failure = why
+        _log.error("agent %s stops: %s", self.name, why)
+        self._pull_stop.set()
+        threading.Thread(target=self.drain, name=f"agent {self.name} gives up").start()
 
     def _take(self, parts: _Parts, tasks: list[Task]) -> list[bytes]:
         """Record a pull's new tasks (in one durable write) and carry them out; the ids to

@@ -15,6 +15,7 @@ from pkts.codec import KINDS as KINDS
 from pkts.codec import MAX_FRAME_SIZE as MAX_FRAME_SIZE
 from pkts.codec import MAX_PACKET_SIZE as MAX_PACKET_SIZE
 from pkts.codec import MIN_KEY_SIZE as MIN_KEY_SIZE
+from pkts.codec import BadMac as BadMac
 from pkts.codec import Packet as Packet
 from pkts.codec import PacketError as PacketError
 from pkts.codec import decode as decode
@@ -65,6 +66,7 @@ __all__ = [
     "MAX_FRAME_SIZE",
     "MAX_PACKET_SIZE",
     "MIN_KEY_SIZE",
+    "BadMac",
     "PacketError",
     "decode",
     "decode_batch",

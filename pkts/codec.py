@@ -42,6 +42,7 @@ __all__ = [
     "MAX_PACKET_SIZE",
     "MIN_KEY_SIZE",
     "ROW_KINDS",
+    "BadMac",
     "Packet",
     "PacketError",
     "decode",
@@ -104,6 +105,14 @@ class PacketError(Exception):
         """One line saying what is wrong."""
         self.data = data
         """The frame (or as much of it as there was) that could not be read."""
+
+
+class BadMac(PacketError):
+    """A frame whose MAC does not verify: signed with another area's key, or corrupted.
+
+    Told apart from other faults because a peer that keeps answering with it
+    will never be understood without another key (``mtpkt agent`` stops on it).
+    """
 
 
 def _mac(key: bytes, header: bytes, body: bytes) -> bytes:
@@ -248,7 +257,7 @@ def _open_header(data: bytes, key: bytes, max_size: int) -> tuple[int, bytes]:
         raise PacketError(f"unknown frame type 0x{frame_type:02x}", data)
     header, mac, body = data[:HEADER_SIZE], data[HEADER_SIZE:BODY_OFFSET], data[BODY_OFFSET:]
     if not hmac.compare_digest(mac, _mac(key, header, body)):
-        raise PacketError("bad MAC (signed with another key, or corrupted)", data)
+        raise BadMac("bad MAC (signed with another key, or corrupted)", data)
     return frame_type, body
 
 

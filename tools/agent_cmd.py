@@ -6,6 +6,9 @@ every change back. Status packets wait in a durable spool until the home has
 committed them, and task ids are recorded so that none runs twice, across
 restarts: both live in AREA/.mtpkt/agents/NAME/.
 
+An agent whose key is not the home's (its answers do not verify) stops after
+a few tries with exit code 6 and one line: start it again with the area's key.
+
 The first SIGTERM or Ctrl-C drains: no new tests are taken, the running ones
 finish and their status reaches the home, then the agent exits. A second one
 stops at once: running tests are killed (SIGTERM, --kill-grace, SIGKILL).
@@ -236,5 +239,7 @@ def run(args: argparse.Namespace) -> int:
         # Not fatal: the home may be given the right CA and restarted; pulls keep trying.
         logging.getLogger("agent").warning("agent %s: %s (retrying)", name, problem)
     shutdown.run()
+    if agent.failure is not None:
+        raise CliError(agent.failure, ExitCode.BAD_REPLY)
     print(f"agent {name} stopped", file=sys.stderr, flush=True)
     return ExitCode.OK

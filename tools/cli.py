@@ -25,7 +25,7 @@ from tools import (
     tail_cmd,
     tests_cmd,
 )
-from tools.errors import CliError
+from tools.errors import CliError, one_line
 from tools.exitcodes import ExitCode
 
 __all__ = ["COMMANDS", "Command", "build_parser", "main"]
@@ -79,6 +79,7 @@ class _Parser(argparse.ArgumentParser):
     """A bad command line is one line on stderr (pointing at ``--help``), not a usage block."""
 
     def error(self, message: str) -> NoReturn:
+        message = one_line(message)
         self.exit(ExitCode.USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
@@ -127,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.run(args)
     except CliError as exc:
-        print(f"mtpkt {args.command}: error: {exc}", file=sys.stderr)
+        print(f"mtpkt {args.command}: error: {one_line(str(exc))}", file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:
         print(f"mtpkt {args.command}: interrupted", file=sys.stderr)
