@@ -44,6 +44,7 @@ from typing import Final, cast
 import attrs
 
 import pkts
+from agents import peers
 from agents.awake import Awake
 from bus.sockets import Publisher, Replier
 from bus.tls import Tls
@@ -191,6 +192,9 @@ class Collector:
             return self._receipt()
         first = packets[0]
         if len(packets) == 1 and isinstance(first, Heartbeat):
+            problem = peers.problem(first)
+            if problem:
+                return self._reject(f"a heartbeat from {first.origin!r}", problem)
             return self._submit(_Job(beat=first), [])
         if len(packets) == 1 and isinstance(first, Query):
             return self._answer(first)

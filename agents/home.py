@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Final
 
 import pkts
+from agents import peers
 from agents.area import Area
 from agents.collector import Collector
 from agents.dispatcher import AGENT_GRACE, ORIGIN, ControlError, Dispatcher
@@ -204,6 +205,10 @@ class Home:
         if len(packets) == 1 and isinstance(first, _CONTROL):
             return self._control(first)
         if len(packets) == 1 and isinstance(first, Pull):
+            problem = peers.problem(first)
+            if problem:
+                _log.warning("rejected a pull from %r: %s", first.origin, problem)
+                return self._receipt(error=f"rejected: {problem}")
             tasks = self.dispatcher.pull(first)
             return pkts.encode_batch([Receipt(origin=ORIGIN), *tasks], self.key)
         kinds = ", ".join(sorted({p.kind for p in packets}))
