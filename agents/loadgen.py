@@ -143,6 +143,8 @@ class _Simulated:
             except (BusError, pkts.PacketError):
                 reply = []
             ok = bool(reply) and isinstance(reply[0], Receipt) and not reply[0].error
+            if self._stop.is_set():
+                return  # cut short by stop(): not the home's failure
             with self._lock:
                 if ok:
                     self.pull_rtts.append(time.monotonic() - began)
