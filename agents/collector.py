@@ -338,28 +338,53 @@ class Collector:
 
     def _write(self, jobs: list[_Job]) -> None:
         now = time.time()
+        beats = [job for job in jobs if job.beat is not None]
+        if beats:
+            self._write_beats(beats, now)
+        jobs = [job for job in jobs if job.beat is None]
         parts = [job.columns for job in jobs if job.columns]
-        columns = StatusColumns.join(parts) if parts else None
-        try:
-            for job in jobs:
-                if job.beat is not None:
-                    self.store.heartbeat(job.beat, received=now)
-            committed = self.store.apply_columns(columns, received=now) if columns else []
-        except StoreError as exc:
-            self._report_store_error(exc)
-            for job in jobs:
-                job.done.set_exception(exc)
+        if not parts:
             return
-        if self._last_error:
-            _log.warning("the database is writable again; committing resumed")
-            self._last_error = ""
-        if columns is not None and committed:
+        columns = StatusColumns.join(parts)
+        try:
+            committed = self.store.apply_columns(columns, received=now)
+        except StoreError as exc:
+            self._failed(jobs, exc)
+            return
+        self._writable()
+        if committed:
             self._observe(columns, committed)
         for job in jobs:
             job.done.set_result(None)
-        if columns is not None and committed:
+        if committed:
             seqs, indices = zip(*committed, strict=True)
             self._publish(seqs, list(map(columns.packed.__getitem__, indices)))
+
+    def _write_beats(self, jobs: list[_Job], now: float) -> None:
+        """Record a group's heartbeats in one transaction and answer them at once.
+
+        With hundreds of agents, beats arrive all the time: one commit each, and
+        an answer only after the group's status commit, made every beat wait for
+        work it has nothing to do with.
+        """
+        try:
+            self.store.heartbeats([job.beat for job in jobs if job.beat], received=now)
+        except StoreError as exc:
+            self._failed(jobs, exc)
+            return
+        self._writable()
+        for job in jobs:
+            job.done.set_result(None)
+
+    def _failed(self, jobs: list[_Job], exc: StoreError) -> None:
+        self._report_store_error(exc)
+        for job in jobs:
+            job.done.set_exception(exc)
+
+    def _writable(self) -> None:
+        if self._last_error:
+            _log.warning("the database is writable again; committing resumed")
+            self._last_error = ""
 
     def _observe(self, columns: StatusColumns, committed: list[tuple[int, int]]) -> None:
         """Show ``on_commit`` the StatusChanges just committed."""

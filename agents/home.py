@@ -36,8 +36,11 @@ _log = logging.getLogger(__name__)
 
 DEFAULT_LISTEN: Final = "tcp://127.0.0.1:0"
 """Request endpoint when none is given: loopback, a free port (written to home.json)."""
-WORKERS: Final = 8
-"""Threads answering requests: agents' pulls and status wait on commits, commands must not."""
+WORKERS: Final = 32
+"""Threads answering requests: agents' status and heartbeats wait on commits, and pulls and
+commands must not wait for a free thread behind them. With 200 agents (a pull every 0.2 s,
+status every 0.2 s, a beat every 2 s each) 8 threads were all waiting on commits most of the
+time: round trips were 2 to 4 times longer (``benchmarks/load.py``, docs/performance.md)."""
 RECOVERY_WAIT: Final = 30.0
 """Seconds a request waits for the home to pick up unfinished runs after it starts."""
 TICK: Final = 0.2

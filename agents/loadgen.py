@@ -8,20 +8,39 @@ PASS (FAIL for every seventh). A generator killed and started again resumes at
 its spool's next seq, so the stream is still exactly N packets. It prints
 "done" once the home has acknowledged everything. Used by the status path's
 tests and by ``benchmarks/status_path.py``.
+
+With ``--agents N`` one process simulates N agents named ``<name>-<k>``, each
+with its own spool (``<spool>/<name>-<k>.db``: ``--spool`` is then a
+directory), its own seqs and :class:`~bus.Sender`, and, with ``--heartbeat``
+and ``--pull``, its own :class:`~bus.Heartbeater` and pulls, as a real agent
+on the wire; each makes ``--count`` packets at ``--rate`` packets/s, and the
+swarm writes what it saw (``--report``, JSON) for ``benchmarks/load.py``.
 """
 
 import argparse
+import contextlib
+import heapq
+import json
+import math
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-from bus.sender import Sender
+import pkts
+from bus.sender import Heartbeater, Sender
+from bus.sockets import BusError, Requester
 from bus.spool import Spool
 from pkts import State, Status, StepState
+from pkts.link import Pull, Receipt
 from pkts.status import StatusChange, StatusPacket, Step
 
 TESTS_EVERY = 10  # packets per test: RUNNING, 4 steps (start+end), COMPLETED
+SLOTS: Final = 4
+"""Slots a simulated agent of a swarm reports in its heartbeats and pulls (all free)."""
+PULL_TIMEOUT: Final = 2.0
+"""Seconds a simulated pull waits for the home's answer (as a host agent's)."""
 
 
 def packet(origin: str, seq: int, target: str, runname: str) -> StatusPacket:
@@ -62,6 +81,176 @@ def _wait_for(path: Path, timeout: float) -> bool:
     return path.exists()
 
 
+class _Simulated:
+    """One agent of a swarm: its own name, spool (so its own seqs), sender, heartbeats and
+    pull socket, and the books of what it saw.
+
+    Args:
+        name: its origin name.
+        spool: its spool file.
+        address: the home's address.
+        key: the area's secret.
+        heartbeat: seconds between heartbeats (0: none).
+        pull: seconds between pulls (0: none).
+    """
+
+    def __init__(
+        self, name: str, spool: Path, address: str, key: bytes, *, heartbeat: float, pull: float
+    ) -> None:
+        self.name = name
+        self.spool = Spool(spool)
+        self.sender = Sender(self.spool, address, key, name=name)
+        self._key = key
+        self._pull_every = pull
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.beat_rtts: list[float] = []
+        self.beats_failed = 0
+        self.pull_rtts: list[float] = []
+        self.pulls_failed = 0
+        self.heartbeater = (
+            Heartbeater(
+                address, key, origin=name, interval=heartbeat,
+                load=lambda: (SLOTS, 0), on_beat=self._beaten,
+            )
+            if heartbeat
+            else None
+        )  # fmt: skip
+        self._requester = Requester(address, timeout=PULL_TIMEOUT) if pull else None
+        self._puller = threading.Thread(target=self._pull_loop, name=f"{name} pulls", daemon=True)
+
+    def _beaten(self, round_trip: float | None) -> None:
+        with self._lock:
+            if round_trip is None:
+                self.beats_failed += 1
+            else:
+                self.beat_rtts.append(round_trip)
+
+    def start(self) -> None:
+        self.sender.start()
+        if self.heartbeater is not None:
+            self.heartbeater.start()
+        if self._requester is not None:
+            self._puller.start()
+
+    def _pull_loop(self) -> None:
+        assert self._requester is not None
+        pull = pkts.encode(Pull(origin=self.name, slots=SLOTS, free=SLOTS), self._key)
+        while not self._stop.wait(self._pull_every):
+            began = time.monotonic()
+            try:
+                reply = pkts.decode_batch(self._requester.request(pull), self._key)
+            except (BusError, pkts.PacketError):
+                reply = []
+            ok = bool(reply) and isinstance(reply[0], Receipt) and not reply[0].error
+            if self._stop.is_set():
+                return  # cut short by stop(): not the home's failure
+            with self._lock:
+                if ok:
+                    self.pull_rtts.append(time.monotonic() - began)
+                else:
+                    self.pulls_failed += 1
+
+    def stop(self) -> None:
+        """Stop pulling, send ``offline``, stop sending (the spool stays open)."""
+        self._stop.set()
+        if self._requester is not None:
+            self._requester.close()
+            if self._puller.is_alive():
+                self._puller.join(PULL_TIMEOUT + 1)
+        if self.heartbeater is not None:
+            self.heartbeater.stop()
+        self.sender.stop()
+
+    def books(self, put: int) -> dict[str, Any]:
+        stats = self.sender.stats
+        with self._lock:
+            return {
+                "put": put,
+                "left": len(self.spool),
+                "acknowledged": stats.acknowledged,
+                "frames": stats.frames,
+                "retries": stats.retries,
+                "beats_acked": len(self.beat_rtts),
+                "beats_failed": self.beats_failed,
+                "pulls_acked": len(self.pull_rtts),
+                "pulls_failed": self.pulls_failed,
+            }
+
+
+def _pace(agents: list[_Simulated], count: int, rate: float, target: str, runname: str) -> None:
+    """Put ``count`` packets into each agent's spool at ``rate`` per second, the agents' phases
+    spread evenly over one period; an agent that fell behind puts all it owes at once."""
+    began = time.monotonic()
+    n = len(agents)
+    due = [(began + k / (n * rate), k) for k in range(n)]
+    while due:
+        when, k = heapq.heappop(due)
+        time.sleep(max(0.0, when - time.monotonic()))
+        agent = agents[k]
+        first = agent.spool.next_seq
+        owed = math.floor((time.monotonic() - began) * rate - k / n) + 1
+        last = min(count, max(first, owed))
+        agent.spool.put_many(
+            [packet(agent.name, seq, target, runname) for seq in range(first, last + 1)]
+        )
+        if last < count:
+            heapq.heappush(due, (began + (k / n + last) / rate, k))
+
+
+def _drained(agents: list[_Simulated], deadline: float) -> bool:
+    """Wait until every agent's spool is empty (or the deadline); whether they all are."""
+    end = time.monotonic() + deadline
+    while any(len(agent.spool) for agent in agents) and time.monotonic() < end:
+        time.sleep(0.05)
+    return not any(len(agent.spool) for agent in agents)
+
+
+def swarm(args: argparse.Namespace) -> int:
+    """Simulate ``args.agents`` agents in this process; exit 0 once the home has acknowledged
+    every packet of every one."""
+    if args.rate <= 0:
+        print("--agents needs a --rate above 0", file=sys.stderr)
+        return 2
+    key = args.key_file.read_bytes()
+    with contextlib.ExitStack() as stack:
+        agents: list[_Simulated] = []
+        for k in range(1, args.agents + 1):
+            name = f"{args.name}-{k:02d}"
+            agent = _Simulated(
+                name, args.spool / f"{name}.db", args.address, key,
+                heartbeat=args.heartbeat, pull=args.pull,
+            )  # fmt: skip
+            stack.callback(agent.spool.close)
+            stack.callback(agent.stop)
+            agents.append(agent)
+        first = agents[0].spool.next_seq
+        print("ready", flush=True)
+        if args.start_file is not None and not _wait_for(args.start_file, args.deadline):
+            print("gave up waiting to start", flush=True)
+            return 1
+        for agent in agents:
+            agent.start()
+        print(f"start at {first}", flush=True)
+        _pace(agents, args.count, args.rate, args.target, args.runname)
+        print(f"spooled {args.count} each", flush=True)
+        drained = _drained(agents, args.deadline)
+        for agent in agents:
+            agent.stop()
+        books = {agent.name: agent.books(args.count - first + 1) for agent in agents}
+        if args.report is not None:
+            report = {
+                "agents": books,
+                "beat_rtts": [rtt for agent in agents for rtt in agent.beat_rtts],
+                "pull_rtts": [rtt for agent in agents for rtt in agent.pull_rtts],
+            }
+            args.report.write_text(json.dumps(report))
+        left = sum(book["left"] for book in books.values())
+        print("done" if drained else f"gave up with {left} unacknowledged", flush=True)
+        return 0 if drained else 1
+    raise AssertionError("unreachable")  # (mypy: ExitStack may swallow exceptions)
+
+
 def main() -> int:
     """Generate, spool and send; exit 0 once everything is acknowledged."""
     parser = argparse.ArgumentParser(prog="python -m agents.loadgen", description=__doc__)
@@ -85,7 +274,16 @@ def main() -> int:
         type=Path,
         help='print "ready", then make and send packets once this file exists',
     )
+    swarming = parser.add_argument_group("a swarm of simulated agents")
+    swarming.add_argument(
+        "--agents", type=int, default=1, help="agents to simulate (--spool is then a directory)"
+    )
+    swarming.add_argument("--heartbeat", type=float, default=0.0, help="seconds between beats")
+    swarming.add_argument("--pull", type=float, default=0.0, help="seconds between pulls")
+    swarming.add_argument("--report", type=Path, help="write what the swarm saw here (JSON)")
     args = parser.parse_args()
+    if args.agents > 1:
+        return swarm(args)
     key = args.key_file.read_bytes()
     spool = Spool(args.spool)
     sender = Sender(spool, args.address, key, name=args.name)

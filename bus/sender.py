@@ -277,6 +277,9 @@ class Heartbeater:
         interval: seconds between beats (carried in each beat).
         load: returns ``(slots, busy)``: tests the agent can run at once and runs now.
         tls: dial the home with TLS.
+        on_beat: called from the beating thread after each ``online`` or ``beat`` with
+            its round-trip time in seconds, or None when no receipt came (for load
+            measurements; it must be quick).
     """
 
     def __init__(
@@ -288,6 +291,7 @@ class Heartbeater:
         interval: float = 5.0,
         load: Callable[[], tuple[int, int]] = lambda: (0, 0),
         tls: Tls | None = None,
+        on_beat: Callable[[float | None], None] | None = None,
     ) -> None:
         if interval <= 0:
             raise ValueError(f"heartbeat interval must be positive, not {interval}")
@@ -297,6 +301,7 @@ class Heartbeater:
         self._interval = interval
         self._load = load
         self._tls = tls
+        self._on_beat = on_beat
         self._name = f"heartbeat of {origin} to {address}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -357,7 +362,10 @@ class Heartbeater:
         return _check_receipt(reply, self._key, self._address)
 
     def _beat(self, requester: Requester, phase: pkts.Phase, timeout: float) -> None:
+        began = time.monotonic()
         outcome = self._exchange(requester, phase, timeout)
+        if self._on_beat is not None and not self._stop.is_set():
+            self._on_beat(time.monotonic() - began if isinstance(outcome, Receipt) else None)
         if isinstance(outcome, Receipt):
             self._trouble.clear()
         elif not self._stop.is_set():  # a beat cut short by stop() is not a problem

@@ -2,7 +2,7 @@
 dispatcher's books of each (``agent_work``), so that ``mtpkt agents`` can show them."""
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from pkts.enums import Phase
@@ -42,28 +42,30 @@ class AgentRegistry:
         self._drifting: set[str] = set()
         self._lost: set[str] = set()  # marked lost by this process, not heard from since
 
-    def heartbeat(self, beat: Heartbeat, *, received: float) -> None:
-        """Record a heartbeat (see :meth:`store.Store.heartbeat`)."""
-        state = "offline" if beat.phase is Phase.OFFLINE else "online"
-        skew = received - beat.ts
-        values = (
-            beat.origin,
-            beat.pid,
-            beat.slots,
-            beat.busy,
-            beat.interval,
-            state,
-            received,
-            received,
-            beat.ts,
-            skew,
-        )
+    def heartbeats(self, beats: Sequence[Heartbeat], *, received: float) -> None:
+        """Record heartbeats, in one transaction (see :meth:`store.Store.heartbeats`)."""
+        rows = [
+            (
+                beat.origin,
+                beat.pid,
+                beat.slots,
+                beat.busy,
+                beat.interval,
+                "offline" if beat.phase is Phase.OFFLINE else "online",
+                received,
+                received,
+                beat.ts,
+                received - beat.ts,
+            )
+            for beat in beats
+        ]
         with self._db.transaction() as conn:
-            conn.execute(_UPSERT, values)
-        if beat.origin in self._lost:
-            self._lost.discard(beat.origin)
-            log.warning("agent %s is back: heartbeats again", beat.origin)
-        self._warn_drift(beat.origin, skew)
+            conn.executemany(_UPSERT, rows)
+        for beat in beats:
+            if beat.origin in self._lost:
+                self._lost.discard(beat.origin)
+                log.warning("agent %s is back: heartbeats again", beat.origin)
+            self._warn_drift(beat.origin, received - beat.ts)
 
     def _warn_drift(self, name: str, skew: float) -> None:
         """Warn once when an agent's clock drifts too far, and once when it is back."""

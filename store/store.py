@@ -647,9 +647,20 @@ class Store:
         Raises:
             StoreError: SQLite failed.
         """
+        self.heartbeats([beat], received=received)
+
+    def heartbeats(self, beats: Sequence[Heartbeat], *, received: float) -> None:
+        """Record several agents' heartbeats, as :meth:`heartbeat` does, in one transaction.
+
+        The home gets a beat from every agent every few seconds: one commit (and
+        disk sync) for all the beats that arrived together, not one each.
+
+        Raises:
+            StoreError: SQLite failed (none of them is recorded).
+        """
         with self._lock:
             self._db()
-            self._registry.heartbeat(beat, received=received)
+            self._registry.heartbeats(beats, received=received)
 
     def agents(self) -> list[AgentRow]:
         """Every agent ever seen, by name."""

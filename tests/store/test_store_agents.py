@@ -56,6 +56,25 @@ def test_agents_silent_for_twice_their_interval_are_lost(make_store: MakeStore) 
     assert {a.name: a.state for a in store.agents()}["fast"] == "online"
 
 
+def test_the_beats_of_many_agents_are_recorded_together(
+    make_store: MakeStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = make_store()
+    store.heartbeat(beat("back", interval=1.0), received=100.0)
+    assert store.mark_lost(103.0) == ["back"]
+    beats = [beat(f"n{k}", Phase.ONLINE) for k in range(50)]
+    with caplog.at_level(logging.WARNING, logger="store"):
+        store.heartbeats(
+            [*beats, beat("back", interval=1.0), beat("n7", Phase.OFFLINE)], received=104.0
+        )
+    states = {a.name: (a.state, a.last_beat) for a in store.agents()}
+    assert len(states) == 51
+    assert states["back"] == ("online", 104.0)
+    assert states["n7"] == ("offline", 104.0)  # the later beat of one agent wins
+    assert states["n8"] == ("online", 104.0)
+    assert caplog.messages == ["agent back is back: heartbeats again"]
+
+
 def test_a_home_that_just_started_gives_agents_two_intervals(make_store: MakeStore) -> None:
     store = make_store()
     store.heartbeat(beat("node", interval=1.0), received=100.0)
