@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from disks import break_readonly, ext4_image, fill, repair, require_mounts, tmpfs, unfill
-from farm import TARGET, Farm
+from farm import TARGET, Farm, readonly
 from ledger import books, record
 from procs import processes_with, wait_for
 
@@ -79,7 +79,8 @@ def hold(began: float) -> float:
 
 
 def finish(farm: Farm, fault: str, detail: str) -> None:
-    """Wait for the run to finish, stop the farm, check the leftovers and record the books."""
+    """Wait for the run to finish, stop the farm, check the leftovers and the databases, and
+    record the books."""
     assert wait_for(lambda: states(farm) == {"COMPLETED": ITEMS + 1}, 60), (
         states(farm),
         farm.log("home"),
@@ -88,6 +89,12 @@ def finish(farm: Farm, fault: str, detail: str) -> None:
     assert farm.processes[homes[-1]].poll() is None, farm.log(homes[-1])
     farm.stop_all()
     assert not processes_with(STEP_TOKEN)
+    for path in sorted((farm.area / ".mtpkt/db").glob("*.db")):
+        db = readonly(path)
+        try:
+            assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)], path
+        finally:
+            db.close()
     record(books(fault, farm.area, AGENTS, detail))
 
 
