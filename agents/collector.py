@@ -84,6 +84,15 @@ class _Job:
     done: "Future[None]" = attrs.field(factory=Future)
 
 
+@attrs.define
+class _Fault:
+    """Commits failing since ``since`` (monotonic): how many, and the reasons logged."""
+
+    since: float
+    refused: int = 0
+    reasons: set[str] = attrs.field(factory=set)
+
+
 class Collector:
     """Serves one request endpoint and one publish endpoint for a store.
 
@@ -136,7 +145,7 @@ class Collector:
             self._reader.close()
             raise
         self._writer = threading.Thread(target=self._write_loop, name="collector writer")
-        self._last_error = ""
+        self._fault: _Fault | None = None  # while commits fail
         self._awake = Awake(LOST_CHECK, "the collector's check for lost agents")
         self.rejected = 0
         """Frames refused since start (bad MAC, garbage, unknown kind …)."""
@@ -382,9 +391,13 @@ class Collector:
             job.done.set_exception(exc)
 
     def _writable(self) -> None:
-        if self._last_error:
-            _log.warning("the database is writable again; committing resumed")
-            self._last_error = ""
+        if self._fault is not None:
+            _log.warning(
+                "the database is writable again; committing resumed (%d commits refused in %.1f s)",
+                self._fault.refused,
+                time.monotonic() - self._fault.since,
+            )
+            self._fault = None
 
     def _observe(self, columns: StatusColumns, committed: list[tuple[int, int]]) -> None:
         """Show ``on_commit`` the StatusChanges just committed."""
@@ -400,9 +413,14 @@ class Collector:
             _log.exception("on_commit handler failed")
 
     def _report_store_error(self, exc: StoreError) -> None:
-        if str(exc) != self._last_error:
+        """Log each reason of a fault once (not once per commit refused), and count them."""
+        fault = self._fault
+        if fault is None:
+            fault = self._fault = _Fault(since=time.monotonic())
+        fault.refused += 1
+        if str(exc) not in fault.reasons:
+            fault.reasons.add(str(exc))
             _log.error("NOT COMMITTED, nothing acknowledged: %s", exc)
-            self._last_error = str(exc)
 
     def _publish(self, seqs: Sequence[int], packed: Sequence[bytes]) -> None:
         """Publish committed packets: their stream seqs and their bytes, in the same order."""

@@ -36,6 +36,7 @@ from agents.area import Area, AreaError, Instance, Plan, RunProgress, TestPatt, 
 from agents.awake import Awake
 from agents.chores import Change, Chores
 from agents.rundirs import remove_test_dir
+from bus.sender import Trouble
 from pkts import AckOutcome, Action, State, Status
 from pkts.control import Archive, Clean, Control, Kill, RerunClean, Run
 from pkts.envelope import ID_SIZE
@@ -162,6 +163,8 @@ class Dispatcher:
         self._launches: list[_Launch] = []
         self._agents: dict[str, _Agent] = {}
         self._seq = store.origin_seq(ORIGIN)
+        self._unlaunched: list[StatusPacket] = []  # LAUNCHED packets whose commit failed
+        self._work_trouble = Trouble("dispatcher", _log)
         self.chores = Chores(area, store, report=self._report, finish=self._finish)
 
     def start(self) -> None:
@@ -486,10 +489,16 @@ class Dispatcher:
     # -- agents (request workers) -------------------------------------------------------
 
     def pull(self, pull: Pull) -> list[Task]:
-        """An agent's pull: note its acknowledgements, hand it ready work, return its tasks."""
+        """An agent's pull: note its acknowledgements, hand it ready work, return its tasks.
+
+        Raises:
+            StoreError, TimeoutError: the LAUNCHED records of the tasks could not be
+                committed; the agent hears of them only once they are (they are
+                committed with the next pull).
+        """
         with self._commit_lock:
-            packets: list[StatusPacket] = []
             with self._lock:
+                packets, self._unlaunched = self._unlaunched, []
                 agent = self._agents.setdefault(pull.origin, _Agent(pull.origin))
                 for acked in pull.acks:
                     agent.outbox.pop(acked, None)
@@ -503,11 +512,25 @@ class Dispatcher:
                     launch.progress.update(ref, State.LAUNCHED, Status.NA)
                     packets.append(self._change(ref, State.LAUNCHED, Status.NA, host=agent.name))
                 tasks = list(agent.outbox.values())
-            committed = self._submit(packets)
+            try:
+                committed = self._submit(packets)
+            except TimeoutError:
+                self._launch_later(packets)
+                raise
         # LAUNCHED is committed before the agent hears of the test. Waiting outside the lock
         # lets other pulls queue theirs meanwhile, to be committed in the same group.
-        committed()
+        try:
+            committed()
+        except (StoreError, TimeoutError):
+            self._launch_later(packets)
+            raise
         return tasks
+
+    def _launch_later(self, packets: Sequence[StatusPacket]) -> None:
+        """Keep LAUNCHED packets that were not committed for the next pull, in seq order."""
+        with self._lock:
+            kept = {packet.id: packet for packet in [*packets, *self._unlaunched]}
+            self._unlaunched = sorted(kept.values(), key=lambda packet: packet.seq)
 
     def _kill_given_up(self, agent: _Agent, pull: Pull) -> None:
         """Kill what a returning agent still runs of the tests marked DEAD in its absence."""
@@ -613,8 +636,9 @@ class Dispatcher:
         try:
             self.store.record_work(changed, now=now)
         except StoreError as exc:  # only what `mtpkt agents` shows is late; try again next time
-            _log.warning("cannot record the agents' work: %s", exc)
+            self._work_trouble.report(f"cannot record the agents' work: {exc}")
             return
+        self._work_trouble.clear()
         self._written.update(changed)
 
     def _check_agents(self) -> list[StatusPacket]:

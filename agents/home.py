@@ -24,10 +24,11 @@ from agents.area import Area
 from agents.collector import Collector
 from agents.dispatcher import AGENT_GRACE, ORIGIN, ControlError, Dispatcher
 from agents.homedir import HomeDir, HomeError
+from bus.sender import Trouble
 from bus.sockets import BusError
 from bus.tls import Tls, TlsError, plain_address, tls_address
 from pkts.control import Archive, Clean, Control, Kill, RerunClean, Run
-from pkts.link import Pull, Receipt
+from pkts.link import NOT_JOURNALED, Pull, Receipt
 from store import Store, StoreError
 
 __all__ = ["DEFAULT_LISTEN", "Home"]
@@ -212,7 +213,10 @@ class Home:
             if problem:
                 _log.warning("rejected a pull from %r: %s", first.origin, problem)
                 return self._receipt(error=f"rejected: {problem}")
-            tasks = self.dispatcher.pull(first)
+            try:
+                tasks = self.dispatcher.pull(first)
+            except (StoreError, TimeoutError) as exc:  # the collector logs the store's failure
+                return self._receipt(error=f"not committed: {exc}")
             return pkts.encode_batch([Receipt(origin=ORIGIN), *tasks], self.key)
         kinds = ", ".join(sorted({p.kind for p in packets}))
         _log.warning("rejected %s packets from %s: not taken by the home", kinds, first.origin)
@@ -226,7 +230,7 @@ class Home:
             return self._receipt(error=str(exc))
         except (StoreError, TimeoutError) as exc:
             _log.error("could not journal %s from %s: %s", packet.kind, packet.origin, exc)
-            return self._receipt(error=f"not journaled: {exc}")
+            return self._receipt(error=f"{NOT_JOURNALED}{exc}")
         _log.info(
             "%s %s/%s %s from %s: journaled as %s",
             packet.kind,
@@ -247,8 +251,11 @@ class Home:
         self.dispatcher.observe(packets)
 
     def _tick_loop(self) -> None:
+        trouble = Trouble("dispatcher", _log, logging.ERROR)  # once a fault, not every tick
         while not self._stop.wait(TICK):
             try:
                 self.dispatcher.tick()
             except (StoreError, TimeoutError) as exc:
-                _log.error("dispatcher: %s", exc)
+                trouble.report(str(exc))
+            else:
+                trouble.clear()

@@ -14,6 +14,14 @@ For each task the agent
    a thread of its own by :class:`agents.area.TestProcess`, one slot each) or
    stops it (``kill``).
 
+While the agent's disk fails (its spool holds status packets it cannot
+write, see :class:`~bus.Spool`) it takes no new tests: its pulls offer no
+free slot, and a run task that comes anyway is neither recorded nor
+acknowledged, so the home sends it again once the disk is fixed. The tests
+running go on; their status is held in memory and written as soon as the
+disk takes it. A task that cannot be recorded in ``seen.db`` (the same disk)
+is not acknowledged and not carried out: it comes again (exactly once).
+
 A run task that finds every slot taken waits here for one (the home gives
 no more than the pull's ``free``, but a pull that timed out may still have
 been served). A pull's ``running`` lists every run task taken and not yet
@@ -209,7 +217,9 @@ class HostAgent:
         self._bad_key_answers = 0  # only the pull thread touches it
         self.failure: str | None = None
         """Why the agent stopped by itself (the home's answers do not verify), or None."""
-        self._record_trouble = Trouble(f"agent {name}: recording tasks", _log)
+        self._record_trouble = Trouble(f"agent {name}: recording tasks", _log, logging.ERROR)
+        self._disk_trouble = Trouble(f"agent {name}", _log, logging.ERROR)
+        self._finish_trouble = Trouble(f"agent {name}: seen.db", _log, logging.ERROR)
 
     # -- life ---------------------------------------------------------------------------
 
@@ -458,11 +468,12 @@ class HostAgent:
                 delay = min(PULL_BACKOFF_MAX, max(self.pull_interval, delay * 2))
             self._wake.wait(delay)
 
-    def _make_pull(self) -> Pull:
+    def _make_pull(self, parts: _Parts) -> Pull:
         draining = self._draining.is_set()
+        full = self._disk_failing(parts)
         with self._lock:
             running = tuple(self._jobs)
-            free = 0 if draining else max(0, self.slots - len(self._jobs))
+            free = 0 if draining or full else max(0, self.slots - len(self._jobs))
         return Pull(
             origin=self.name,
             slots=self.slots,
@@ -475,7 +486,7 @@ class HostAgent:
     def _pull(self, parts: _Parts) -> bool:
         """One pull and its tasks; whether the home answered it."""
         try:
-            reply = parts.requester.request(pkts.encode(self._make_pull(), self._key))
+            reply = parts.requester.request(pkts.encode(self._make_pull(parts), self._key))
         except BusError as exc:
             if not self._pull_stop.is_set():  # a pull cut short by stop() is no problem
                 self._trouble.report(str(exc))
@@ -519,28 +530,30 @@ class HostAgent:
         self._pull_stop.set()
         threading.Thread(target=self.drain, name=f"agent {self.name} gives up").start()
 
+    def _disk_failing(self, parts: _Parts) -> bool:
+        """Whether the spool holds status packets it cannot write (logged when it changes)."""
+        if parts.spool.held:
+            self._disk_trouble.report("takes no new tests while its spool cannot be written")
+            return True
+        self._disk_trouble.clear()
+        return False
+
     def _take(self, parts: _Parts, tasks: list[Task]) -> list[bytes]:
         """Record a pull's new tasks (in one durable write) and carry them out; the ids to
         acknowledge."""
-        acks: list[bytes] = []
         with self._lock:
             if self._stopping:
-                return acks  # not recorded: the home sends them again to the next start
-            taken: list[tuple[Task, TestRef]] = []
-            for task in tasks:
-                if task.action is Action.RUN and self._draining.is_set():
-                    # Not taken: the home may give it to another agent. One run before is acked.
-                    if task.id in parts.seen:
-                        acks.append(task.id)
-                    continue
-                taken.append((task, TestRef(task.target, task.runname, task.test, task.item)))
+                return []  # not recorded: the home sends them again to the next start
+            taken, acks = self._choose(parts, tasks)
+            if not taken:
+                return acks
             try:
                 new = parts.seen.add_many(
                     [(task.id, ref if task.action is Action.RUN else None) for task, ref in taken]
                 )
             except apsw.Error as exc:
                 self._record_trouble.report(f"cannot record tasks: {_one_line(exc)}")
-                return acks  # the others are not acked: they come again
+                return acks  # the others are not acked, nor carried out: they come again
             self._record_trouble.clear()
             for task, ref in taken:
                 acks.append(task.id)
@@ -555,6 +568,25 @@ class HostAgent:
                     case Action.KILL:
                         self._kill(parts, task, ref)
         return acks
+
+    def _choose(
+        self, parts: _Parts, tasks: list[Task]
+    ) -> tuple[list[tuple[Task, TestRef]], list[bytes]]:
+        """The tasks to take now, and the ids of those left that can be acknowledged already.
+
+        A run task is left while draining (the home gives it to another agent) or while
+        the disk fails (the home sends it again); one recorded before is acknowledged.
+        """
+        taken: list[tuple[Task, TestRef]] = []
+        acks: list[bytes] = []
+        closed = self._draining.is_set() or self._disk_failing(parts)
+        for task in tasks:
+            if task.action is Action.RUN and closed:
+                if task.id in parts.seen:
+                    acks.append(task.id)
+                continue
+            taken.append((task, TestRef(task.target, task.runname, task.test, task.item)))
+        return taken, acks
 
     def _accept(self, parts: _Parts, task: Task, ref: TestRef) -> None:
         """Queue a new run task and start it if a slot is free (lock held)."""
@@ -624,12 +656,17 @@ class HostAgent:
             self._wake.set()  # pull at once: a slot is free
 
     def _finish(self, parts: _Parts, task_id: bytes, ref: TestRef) -> None:
-        """Note that a run task's test ended (its end is in the spool, or it was lost with
-        a disk that failed: then the next start of the agent reports it DEAD)."""
+        """Note that a run task's test ended (its end is in the spool, or held by it).
+
+        A note that cannot be written is kept by ``seen`` and written later; if the agent
+        stops before, its next start reports the test DEAD.
+        """
         try:
             parts.seen.finish(task_id)
         except apsw.Error as exc:
-            _log.error("agent %s: cannot note the end of %s: %s", self.name, ref, _one_line(exc))
+            self._finish_trouble.report(f"cannot note the end of tests: {_one_line(exc)}")
+        else:
+            self._finish_trouble.clear()
 
     def _execute(self, parts: _Parts, job: _Job) -> None:
         instance = self._plan(job)

@@ -15,6 +15,7 @@ of the agent before it (a crash, ``kill -9``, a power loss): the new agent
 reports those tests DEAD, since their processes died with the old one.
 """
 
+import contextlib
 import threading
 import time
 from collections.abc import Sequence
@@ -77,6 +78,7 @@ class SeenTasks:
         self._retention = retention
         self._lock = threading.Lock()
         self._added = 0
+        self._to_finish: set[bytes] = set()  # ends noted by finish() that did not reach the file
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = apsw.Connection(str(self.path))
@@ -124,6 +126,7 @@ class SeenTasks:
         now = time.time()
         with self._lock:
             with transaction(self._db):
+                self._delete_finished()
                 for task_id, unfinished in tasks:
                     before = self._db.total_changes()
                     self._db.execute(
@@ -144,6 +147,7 @@ class SeenTasks:
                                 unfinished.item,
                             ),
                         )
+            self._to_finish.clear()
             self._added += len(new)
             if self._added >= PRUNE_EVERY:
                 self._prune()
@@ -157,16 +161,29 @@ class SeenTasks:
         power loss the next agent may report as DEAD a test whose end was lost
         with the spool's last packets anyway. The next :meth:`add` syncs it.
 
+        An end that cannot be written (the disk failed) is kept in memory and
+        written with the next :meth:`finish` or :meth:`add_many` that succeeds,
+        so the next start of the agent does not report that test DEAD.
+
         Raises:
             apsw.Error: the write failed.
         """
         with self._lock:
+            self._to_finish.add(task_id)
             self._db.pragma("synchronous", "NORMAL")
             try:
                 with transaction(self._db):
-                    self._db.execute("DELETE FROM unfinished WHERE id = ?", (task_id,))
+                    self._delete_finished()
             finally:
                 self._db.pragma("synchronous", "FULL")
+            self._to_finish.clear()
+
+    def _delete_finished(self) -> None:
+        """Delete the ended tasks' unfinished notes (in the caller's transaction)."""
+        if self._to_finish:
+            self._db.executemany(
+                "DELETE FROM unfinished WHERE id = ?", [(task_id,) for task_id in self._to_finish]
+            )
 
     def unfinished(self) -> list[tuple[bytes, TestRef]]:
         """The run tasks noted unfinished, with their tests."""
@@ -198,6 +215,11 @@ class SeenTasks:
         self._added = 0
 
     def close(self) -> None:
-        """Close the file. Later calls do nothing."""
+        """Write the ends still kept in memory if the file takes them now, and close the file.
+        Later calls do nothing."""
         with self._lock:
+            if self._to_finish:
+                with contextlib.suppress(apsw.Error):  # then the next start reports them DEAD
+                    with transaction(self._db):
+                        self._delete_finished()
             self._db.close()

@@ -14,11 +14,12 @@ import time
 from collections.abc import Callable
 from typing import Final
 
+import apsw
 import attrs
 
 import pkts
 from bus.sockets import POLL_INTERVAL, BusError, Requester
-from bus.spool import Spool
+from bus.spool import RETRY_HELD, Spool
 from bus.tls import Tls
 from pkts.link import Heartbeat, Receipt
 
@@ -76,18 +77,22 @@ class Trouble:
     Args:
         name: what is in trouble, at the start of each line.
         log: the logger to write to (default: this module's).
+        level: the level of the problem's lines (its end is logged at INFO).
     """
 
-    def __init__(self, name: str, log: logging.Logger = logger) -> None:
+    def __init__(
+        self, name: str, log: logging.Logger = logger, level: int = logging.WARNING
+    ) -> None:
         self._name = name
         self._log = log
+        self._level = level
         self._current: str | None = None
 
     def report(self, problem: str) -> None:
         if problem == self._current:
             self._log.debug("%s: still %s", self._name, problem)
             return
-        self._log.warning("%s: %s (retrying)", self._name, problem)
+        self._log.log(self._level, "%s: %s (retrying)", self._name, problem)
         self._current = problem
 
     def clear(self) -> None:
@@ -206,18 +211,38 @@ class Sender:
     def _run(self, requester: Requester) -> None:
         backoff = _Backoff()
         while not self._stop.is_set():
-            batch = self._spool.pending(limit=self._batch, max_bytes=FRAME_BUDGET)
-            if not batch:
-                self._spool.wait(POLL_INTERVAL)  # wakes at once on put()
-                continue
-            if len(batch) < LINGER_BELOW:
-                if self._stop.wait(LINGER):
-                    break  # stopped meanwhile: the packets stay in the spool
-                batch = self._spool.pending(limit=self._batch, max_bytes=FRAME_BUDGET)
-            if self._send(requester, batch):
+            try:
+                sent = self._round(requester)
+            except apsw.Error as exc:  # the spool's disk failed: the packets stay, try again
+                self._count(retries=1)
+                self._trouble.report(f"spool {self._spool.path}: {' '.join(str(exc).split())}")
+                sent = False
+            if sent:
                 backoff.reset()
-            else:
+            elif sent is not None:
                 self._stop.wait(backoff.next())
+
+    def _round(self, requester: Requester) -> bool | None:
+        """Send the oldest packets once; whether the home acknowledged some (None: none to send).
+
+        Packets the spool holds in memory are written to it first (when it can take them),
+        since only what is on disk is sent.
+
+        Raises:
+            apsw.Error: the spool could not be read, or could not delete what the home
+                acknowledged (the home dedupes what is sent again).
+        """
+        if self._spool.held and not self._spool.flush():
+            self._stop.wait(RETRY_HELD)  # and send what is on disk meanwhile
+        batch = self._spool.pending(limit=self._batch, max_bytes=FRAME_BUDGET)
+        if not batch:
+            self._spool.wait(POLL_INTERVAL)  # wakes at once on put()
+            return None
+        if len(batch) < LINGER_BELOW:
+            if self._stop.wait(LINGER):
+                return None  # stopped meanwhile: the packets stay in the spool
+            batch = self._spool.pending(limit=self._batch, max_bytes=FRAME_BUDGET)
+        return self._send(requester, batch)
 
     def _send(self, requester: Requester, batch: list[tuple[bytes, bytes]]) -> bool:
         """Send one frame; True when the home acknowledged some of it."""

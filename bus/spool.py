@@ -3,9 +3,19 @@
 An agent reports through ``Reporter(origin, spool.put, next_seq=spool.next_seq)``,
 so every status packet is on disk before anything tries to send it; a
 :class:`bus.Sender` deletes packets only when the home's receipt lists them.
+
+When the spool's disk fails (full, read-only, an I/O error) the packets put
+meanwhile are *held*: kept in memory, in order, numbered as usual, and not
+sent, since only what is on disk is sent. :meth:`Spool.flush` (the Sender
+calls it while packets are held) writes them as soon as the disk takes them
+again. So a failing disk loses nothing unless the agent itself ends before it
+is fixed; then :meth:`Spool.close` says how many packets were lost. The test
+that reported them is not held up: a disk fault must not stop its steps.
 """
 
+import logging
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Final, cast
@@ -19,12 +29,17 @@ from pkts.status import StatusPacket
 
 __all__ = ["MAX_PACKET_SIZE", "Spool", "SpoolError", "SpoolInUse"]
 
+_log = logging.getLogger(__name__)
+
 MAX_PACKET_SIZE: Final = pkts.MAX_PACKET_SIZE
 """Largest packed packet the spool accepts: one that fits a frame on its own (also
 behind the ``published`` header of the home's live stream), so a spooled packet can
 always be sent and published, if only alone."""
 SCHEMA_VERSION: Final = 1
 _BUSY_TIMEOUT_MS: Final = 100
+RETRY_HELD: Final = 0.2
+"""Seconds after a failed write before a :meth:`Spool.put` tries the file again (a burst of
+puts on a failing disk appends to what is held; :meth:`Spool.flush` always tries)."""
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
@@ -54,6 +69,9 @@ class Spool:
     returned survives a crash or kill of the process; a crash of the operating
     system or a power loss may lose the last packets put (SQLite's WAL trade-off).
 
+    Packets that cannot be written are held in memory (see the module's doc):
+    ``len()`` counts them, :attr:`held` says how many, :meth:`flush` writes them.
+
     One process owns a spool at a time: the file is locked exclusively while
     open, so a second agent on the same spool fails with :class:`SpoolError`
     instead of numbering packets over the first one's. Methods are thread-safe.
@@ -71,6 +89,9 @@ class Spool:
         self.path = path
         """Where the spool lives."""
         self._changed = threading.Condition(threading.Lock())
+        self._held: list[tuple[int, bytes, bytes]] = []  # (seq, id, data) not yet written
+        self._failure = ""  # why the last write failed, while packets are held
+        self._retry_at = 0.0  # monotonic time before which put() only holds
         self._db = apsw.Connection(str(path))
         try:
             self._setup()
@@ -119,7 +140,8 @@ class Spool:
             return self._next_seq
 
     def put(self, packet: StatusPacket) -> None:
-        """Store one packet; it is durable when this returns.
+        """Store one packet; it is durable when this returns, unless the file cannot be
+        written: then it is held (see :meth:`put_many`).
 
         Raises:
             ValueError: ``packet.seq`` is not :attr:`next_seq`, or the packet is too large.
@@ -130,7 +152,9 @@ class Spool:
     def put_many(self, packets: Sequence[StatusPacket]) -> None:
         """Store packets with consecutive ``seq`` from :attr:`next_seq`, in one transaction.
 
-        All or nothing: if one is refused, none is stored.
+        All or nothing: if one is refused, none is stored. When the file cannot be
+        written, they are held in memory behind any held before, numbered all the
+        same, and written by a later :meth:`put_many`, :meth:`flush` or :meth:`close`.
 
         Raises:
             ValueError: the ``seq`` numbers do not continue :attr:`next_seq`, or a packet is
@@ -155,13 +179,61 @@ class Spool:
                         f"packet seq {seq} out of order: spool {self.path} expects"
                         f" {self._next_seq + offset}"
                     )
-            next_seq = self._next_seq + len(rows)
+            self._next_seq += len(rows)
+            self._held.extend(rows)
+            if not self._failure or time.monotonic() >= self._retry_at:
+                self._write_held()
+
+    @property
+    def held(self) -> int:
+        """Packets put but not yet written, because the file could not be written."""
+        with self._changed:
+            return len(self._held)
+
+    def flush(self) -> bool:
+        """Write the held packets, in order, if the file takes them now; whether none is held."""
+        with self._changed:
+            return self._write_held()
+
+    def _write_held(self) -> bool:
+        """Write every held packet in one transaction (the caller holds the lock)."""
+        if not self._held:
+            return True
+        rows = self._held
+        try:
             with transaction(self._db):
                 self._db.executemany("INSERT INTO packets (seq, id, data) VALUES (?, ?, ?)", rows)
-                self._db.execute("UPDATE meta SET value = ? WHERE key = 'next_seq'", (next_seq,))
-            self._next_seq = next_seq
-            self._count += len(rows)
-            self._changed.notify_all()
+                self._db.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'next_seq'", (self._next_seq,)
+                )
+        except apsw.Error as exc:
+            self._hold(exc)
+            self._retry_at = time.monotonic() + RETRY_HELD
+            return False
+        if self._failure:
+            _log.warning(
+                "spool %s can be written again: %d held status packets written",
+                self.path,
+                len(rows),
+            )
+            self._failure = ""
+        self._held = []
+        self._count += len(rows)
+        self._changed.notify_all()
+        return True
+
+    def _hold(self, exc: apsw.Error) -> None:
+        """Log the first failure of a fault, and any new reason for it (the lock is held)."""
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        if reason != self._failure:
+            _log.error(
+                "spool %s cannot be written (%s): status packets are held in memory until it"
+                " can (%d so far); they are lost if the agent stops first",
+                self.path,
+                reason,
+                len(self._held),
+            )
+            self._failure = reason
 
     def pending(self, *, limit: int = 500, max_bytes: int = 1_000_000) -> list[tuple[bytes, bytes]]:
         """The oldest packets still waiting for a receipt.
@@ -207,23 +279,36 @@ class Spool:
         return removed
 
     def __len__(self) -> int:
-        """How many packets wait for a receipt."""
+        """How many packets wait for a receipt (held ones included)."""
         with self._changed:
-            return self._count
+            return self._count + len(self._held)
 
     def wait(self, timeout: float) -> bool:
         """Wait until the spool holds a packet, at most ``timeout`` seconds.
 
         Returns at once when packets are already waiting, so a sender that checks
-        and then waits cannot miss a :meth:`put` made in between.
+        and then waits cannot miss a :meth:`put` made in between. Held packets
+        do not count: they cannot be sent yet.
 
         Returns:
-            Whether packets are waiting.
+            Whether packets are waiting in the file.
         """
         with self._changed:
             return self._changed.wait_for(lambda: self._count > 0, timeout)
 
     def close(self) -> None:
-        """Close the file (and release its lock). Later calls do nothing."""
+        """Write what is held if the file takes it now, then close the file (and release its
+        lock). Held packets that still cannot be written are lost, and logged as such.
+        Later calls do nothing."""
         with self._changed:
+            if self._held and not self._write_held():
+                first, last = self._held[0][0], self._held[-1][0]
+                _log.error(
+                    "spool %s: %d status packets (seq %d to %d) could not be written: lost",
+                    self.path,
+                    len(self._held),
+                    first,
+                    last,
+                )
+                self._held = []
             self._db.close()

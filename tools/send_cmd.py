@@ -32,6 +32,7 @@ import attrs
 import pkts
 from pkts import State, Status
 from pkts.control import Archive, Clean, Kill, RerunClean, Run
+from pkts.link import NOT_JOURNALED
 from pkts.rollup import ENDED_BADLY, FINAL
 from pkts.status import StatusChange
 from tools.errors import CliError
@@ -640,6 +641,12 @@ def _ask(packet: pkts.Control, key: bytes, address: str, timeout: float, tls: "T
     if not isinstance(reply, Receipt):
         what = f"a {reply.kind} packet" if reply is not None else "nothing"
         raise CliError(f"the home at {address} answered with {what}", ExitCode.BAD_REPLY)
+    if reply.error.startswith(NOT_JOURNALED):  # its disk failed: nothing was done
+        reason = reply.error.removeprefix(NOT_JOURNALED)
+        raise CliError(
+            f"the home could not journal the {packet.kind}, so nothing was done: {reason}",
+            ExitCode.REFUSED,
+        )
     if reply.error:
         raise CliError(f"the home refused the {packet.kind}: {reply.error}", ExitCode.REFUSED)
     if packet.id not in reply.ids:

@@ -7,14 +7,18 @@ the home and its agents: an agent's ``pull`` for work, answered with
 like every packet, but never stored as a test's history.
 """
 
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 import attrs
 
 from pkts.enums import Action, Phase
 from pkts.envelope import ID_SIZE, Envelope
 
-__all__ = ["Heartbeat", "Link", "Published", "Pull", "Query", "Receipt", "Task"]
+__all__ = ["NOT_JOURNALED", "Heartbeat", "Link", "Published", "Pull", "Query", "Receipt", "Task"]
+
+NOT_JOURNALED: Final = "not journaled: "
+"""How a Receipt's ``error`` starts when the home could not write a control packet to its
+journal (its disk failed): nothing was done, and the same packet may be sent again."""
 
 
 @attrs.frozen(kw_only=True)
@@ -44,7 +48,8 @@ class Receipt(Envelope):
     ids: tuple[bytes, ...] = attrs.field(default=(), metadata={"size": ID_SIZE})
     """Ids of the frame's packets that are committed (also those it already had)."""
     error: str = ""
-    """Empty on success; otherwise why nothing in the frame was committed."""
+    """Empty on success; otherwise why nothing in the frame was committed (see
+    :data:`NOT_JOURNALED`)."""
 
 
 @attrs.frozen(kw_only=True)
