@@ -15,7 +15,7 @@ from pathlib import Path
 import apsw
 import attrs
 
-__all__ = ["Books", "books", "record", "recorded"]
+__all__ = ["Books", "books", "record", "recorded", "tracebacks"]
 
 _RECORDED: list["Books"] = []
 
@@ -116,3 +116,8 @@ def record(result: Books) -> Books:
 def recorded() -> list[Books]:
     """Every fault's books so far, in the order the tests ran."""
     return list(_RECORDED)
+
+
+def tracebacks(logs: Path) -> list[str]:
+    """The logs in ``logs`` that hold a Python traceback (a fault must not make any)."""
+    return sorted(log.name for log in logs.glob("*.log") if "Traceback" in log.read_text())

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from farm import TARGET, Farm
-from ledger import books, record
+from ledger import books, record, tracebacks
 from procs import processes_with, wait_for
 
 SKEWED = str(Path(__file__).with_name("skewed.py"))
@@ -48,6 +48,7 @@ def test_agents_an_hour_ahead_and_behind_the_home(farm: Farm) -> None:
 
     farm.stop_all()
     assert wait_for(lambda: not processes_with(SKEWED), 10)
+    assert not tracebacks(farm.logs), tracebacks(farm.logs)
     record(
         books(
             "agent clocks an hour ahead of and behind the home's",

@@ -17,7 +17,7 @@ import time
 
 import pytest
 from farm import TARGET, Farm, readonly
-from ledger import books, record
+from ledger import books, record, tracebacks
 from procs import processes_with, wait_for
 
 SLOW = """
@@ -140,6 +140,7 @@ def test_kill_9_of_the_home_and_agents_at_random_points(farm: Farm) -> None:
     assert set(journaled) <= set(ids), (journaled, ids)
 
     kills = ", ".join(f"{killer.kills.count(r)} of {r}" for r in ("home", "alpha", "beta"))
+    assert not tracebacks(farm.logs), tracebacks(farm.logs)
     record(
         books(
             f"kill -9 at random points over {len(RUNS)} runs (seed {SEED}: {kills})",

@@ -13,7 +13,7 @@ import time
 
 import pytest
 from farm import TARGET, Farm
-from ledger import books, record
+from ledger import books, record, tracebacks
 from procs import processes_with, wait_for
 
 STEADY = """
@@ -64,6 +64,7 @@ def test_a_home_stopped_longer_than_its_agents_wait_blames_nobody(farm: Farm) ->
 
     farm.stop_all()
     assert wait_for(lambda: not processes_with("sleep 0.37"), 10)
+    assert not tracebacks(farm.logs), tracebacks(farm.logs)
     record(
         books(
             f"home SIGSTOP for {slept:.1f} s mid-run, then SIGCONT",
