@@ -6,7 +6,7 @@ from pathlib import Path
 
 import apsw
 import pytest
-from disks import fill, require_mounts, tmpfs, unfill
+from disks import break_readonly, ext4_image, fill, repair, require_mounts, tmpfs, unfill
 
 import pkts
 from agents.area.report import Reporter, TestRef
@@ -178,3 +178,39 @@ def test_a_checkpoint_without_room_loses_nothing(
         assert check.execute("SELECT count(*) FROM t").fetchall() == [(200,)]
     finally:
         check.close()
+
+
+def test_a_spool_on_a_file_system_gone_read_only_holds_and_says_what_it_lost(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The same hold as for a full disk, for EROFS: no write fails up into the runner."""
+    require_mounts(ext4=True)
+    with ext4_image(tmp_path / "disk", tmp_path / "disk.img", "8m") as disk:
+        spool = Spool(disk / "spool.db")
+        reporter = Reporter("node7", spool.put, next_seq=spool.next_seq)
+        for name in ("first", "second"):
+            reporter.step(REF, name, pkts.StepState.START)
+        break_readonly(disk)
+        put = 2 + put_until_held(spool, reporter)
+        held = spool.held
+        assert held >= 1
+        assert spool.next_seq == put + 1
+        assert not spool.flush()
+        assert "cannot be written" in caplog.text
+        with caplog.at_level(logging.ERROR):
+            spool.close()
+        assert f"{held} status packets (seq {put - held + 1} to {put}) could not be written" in (
+            caplog.text
+        )
+        repair(disk, tmp_path / "disk.img")
+        again = Spool(disk / "spool.db")
+        try:
+            # The spool syncs as SQLite's WAL with synchronous=NORMAL does: a put survives
+            # the agent's death, not the file system's. What the error kept of the puts
+            # before it is a prefix, and numbering goes on from it.
+            kept = read_seqs(again)
+            assert kept == list(range(1, len(kept) + 1))
+            assert len(kept) <= put - held
+            assert again.next_seq == len(kept) + 1
+        finally:
+            again.close()
