@@ -192,7 +192,8 @@ class TestProcess:
         try:
             job.rundir.mkdir(parents=True, exist_ok=True)
             if job.source_dir is not None:
-                shutil.copytree(job.source_dir, job.rundir, symlinks=True, dirs_exist_ok=True)
+                with _FORK_LOCK:  # no step may fork while a copied script is open for writing
+                    shutil.copytree(job.source_dir, job.rundir, symlinks=True, dirs_exist_ok=True)
         except OSError as error:
             comment = f"cannot prepare run directory {job.rundir}: {_one_line(error)}"
             return Outcome(pkts.State.INCOMPLETE, pkts.Status.ABORT, comment)
@@ -270,16 +271,18 @@ class TestProcess:
 
     def _start(self, spec: StepSpec, log: BinaryIO) -> subprocess.Popen[bytes]:
         # No preexec_fn: subprocess can then use vfork, much cheaper from a big process.
-        process = subprocess.Popen(
-            ["bash", "-c", spec.command],
-            executable=_BASH,
-            cwd=self._job.rundir,
-            env={**self._job.env, guard.VARIABLE: guard.ready()},
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # own session and process group, the unit we stop
-        )
+        env = {**self._job.env, guard.VARIABLE: guard.ready()}
+        with _FORK_LOCK:  # Popen returns once its child has exec'd: its copies are closed
+            process = subprocess.Popen(
+                ["bash", "-c", spec.command],
+                executable=_BASH,
+                cwd=self._job.rundir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # own session and process group, the unit we stop
+            )
         guard.watch(process.pid)
         return process
 
@@ -470,4 +473,13 @@ def _has_live_member(pgid: int) -> bool:
 
 
 _BASH = shutil.which("bash") or "/bin/bash"
+_FORK_LOCK = threading.Lock()
+"""Held while a test's files are copied into its run directory and while a step starts.
+
+A child forked by one thread holds copies of every descriptor of the process until it
+execs. If another thread has a test's script open for writing at that moment (copying
+it into a run directory), and that script is then executed before the child execs,
+exec fails with ETXTBSY ("Text file busy") and the step FAILs for nothing (Go's
+golang/go#22315 is the same race). ``Popen`` returns only once its child has exec'd,
+and copies are made under the same lock, so no fork overlaps an open script."""
 """The shell steps run in, found on the runner's PATH (the step's PATH is the job's business)."""
