@@ -1,15 +1,16 @@
 """A farm for end-to-end tests: an area, its home and agents, all started from the CLI."""
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import apsw
-from procs import wait_for
+from procs import processes_with, wait_for
 
 TARGET = "linux/x86"
 
@@ -176,3 +177,19 @@ class Farm:
         """(test, item) → (state, status, host), read from the run's database."""
         rows = self.query(runname, "SELECT testname, item_path, state, status, host FROM tests")
         return {(str(t), str(i)): (str(s), str(st), str(h)) for t, i, s, st, h in rows}
+
+
+@contextlib.contextmanager
+def running_farm(root: Path, sleepers: Sequence[str] = ("3011.5",)) -> Iterator[Farm]:
+    """A farm of a new area under ``root``; at the end every process it started is
+    stopped, and what is left of steps whose command line holds one of ``sleepers``
+    (their own sleeps, which outlive an agent killed under them) is killed."""
+    logs = root / "logs"
+    logs.mkdir()
+    farm = Farm(make_area(root / "area"), logs)
+    try:
+        yield farm
+    finally:
+        farm.stop_all()
+        for pid in [pid for token in sleepers for pid in processes_with(token)]:
+            os.kill(pid, signal.SIGKILL)

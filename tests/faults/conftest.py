@@ -1,7 +1,5 @@
 """Fixtures of the fault suite, and the summary of what each fault counted."""
 
-import os
-import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,22 +8,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "control"))
 
-from farm import Farm, make_area
+from farm import Farm, running_farm
 from ledger import recorded
-from procs import processes_with
 
 
 @pytest.fixture
 def farm(tmp_path: Path) -> Iterator[Farm]:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    farm = Farm(make_area(tmp_path / "area"), logs)
-    try:
+    with running_farm(tmp_path, sleepers=("3011.5", "3022.5")) as farm:
         yield farm
-    finally:
-        farm.stop_all()
-        for pid in processes_with("3011.5") + processes_with("3022.5"):
-            os.kill(pid, signal.SIGKILL)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
