@@ -65,6 +65,7 @@ from agents.area.runner import KILL_WAIT
 from agents.seen import SeenTasks
 from bus import BusError, Heartbeater, Requester, Sender, Spool, Tls
 from bus.sender import Trouble
+from bus.spool import one_line
 from pkts import Action, State, Status
 from pkts.link import Pull, Receipt, Task
 
@@ -94,10 +95,6 @@ it drains and stops with one line, for its operator (or supervisor) to start it
 again with the right key. One bad answer alone could be corruption; a few in a
 row are not.
 """
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__
 
 
 def _testpatt(test: str, item: str) -> str:
@@ -552,7 +549,7 @@ class HostAgent:
                     [(task.id, ref if task.action is Action.RUN else None) for task, ref in taken]
                 )
             except apsw.Error as exc:
-                self._record_trouble.report(f"cannot record tasks: {_one_line(exc)}")
+                self._record_trouble.report(f"cannot record tasks: {one_line(exc)}")
                 return acks  # the others are not acked, nor carried out: they come again
             self._record_trouble.clear()
             for task, ref in taken:
@@ -664,7 +661,7 @@ class HostAgent:
         try:
             parts.seen.finish(task_id)
         except apsw.Error as exc:
-            self._finish_trouble.report(f"cannot note the end of tests: {_one_line(exc)}")
+            self._finish_trouble.report(f"cannot note the end of tests: {one_line(exc)}")
         else:
             self._finish_trouble.clear()
 
@@ -709,7 +706,7 @@ class HostAgent:
         try:
             self.area.split_target(ref.target)
         except AreaError as exc:
-            _log.error("agent %s: %s not reported: %s", self.name, ref, _one_line(exc))
+            _log.error("agent %s: %s not reported: %s", self.name, ref, one_line(exc))
             return
         parts.reporter.change(ref, state, status, comment=comment, host=self.name)
 
@@ -730,10 +727,10 @@ class HostAgent:
             try:
                 plan = plan_run(self.area, task.target, task.runname, _testpatt(task.test, ""))
             except (AreaError, OSError) as exc:
-                return f"cannot plan {ref} of {where}: {_one_line(exc)}"
+                return f"cannot plan {ref} of {where}: {one_line(exc)}"
             except Exception as exc:
                 _log.exception("agent %s: planning %s of %s failed", self.name, ref, where)
-                return f"cannot plan {ref} of {where}: internal error: {_one_line(exc)}"
+                return f"cannot plan {ref} of {where}: internal error: {one_line(exc)}"
             planned = plan.tests.get(task.test)
             instances = {i.ref: i for i in planned.instances} if planned is not None else {}
             with self._plans_lock:

@@ -19,7 +19,7 @@ import attrs
 
 import pkts
 from bus.sockets import POLL_INTERVAL, BusError, Requester
-from bus.spool import RETRY_HELD, Spool
+from bus.spool import RETRY_HELD, Spool, one_line
 from bus.tls import Tls
 from pkts.link import Heartbeat, Receipt
 
@@ -215,7 +215,7 @@ class Sender:
                 sent = self._round(requester)
             except apsw.Error as exc:  # the spool's disk failed: the packets stay, try again
                 self._count(retries=1)
-                self._trouble.report(f"spool {self._spool.path}: {' '.join(str(exc).split())}")
+                self._trouble.report(f"spool {self._spool.path}: {one_line(exc)}")
                 sent = False
             if sent:
                 backoff.reset()

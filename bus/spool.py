@@ -27,7 +27,7 @@ import pkts
 from bus.sqlite import transaction
 from pkts.status import StatusPacket
 
-__all__ = ["MAX_PACKET_SIZE", "Spool", "SpoolError", "SpoolInUse"]
+__all__ = ["MAX_PACKET_SIZE", "Spool", "SpoolError", "SpoolInUse", "one_line"]
 
 _log = logging.getLogger(__name__)
 
@@ -52,6 +52,11 @@ CREATE TABLE IF NOT EXISTS packets (
 );
 INSERT OR IGNORE INTO meta (key, value) VALUES ('next_seq', 1);
 """
+
+
+def one_line(error: BaseException) -> str:
+    """An error as one line for a log (SQLite's messages may hold newlines), or its type."""
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 class SpoolError(Exception):
@@ -224,7 +229,7 @@ class Spool:
 
     def _hold(self, exc: apsw.Error) -> None:
         """Log the first failure of a fault, and any new reason for it (the lock is held)."""
-        reason = " ".join(str(exc).split()) or type(exc).__name__
+        reason = one_line(exc)
         if reason != self._failure:
             _log.error(
                 "spool %s cannot be written (%s): status packets are held in memory until it"
