@@ -14,7 +14,6 @@ to do about it.
 """
 
 import errno
-import fcntl
 import json
 import os
 import stat
@@ -23,8 +22,9 @@ import time
 from pathlib import Path
 from typing import Final
 
-from agents.area.errors import AreaError
-from pkts import MIN_KEY_SIZE
+from mtpkt.agents.area.errors import AreaError
+from mtpkt.pkts import MIN_KEY_SIZE
+from mtpkt.store.files import atomic_write, fsync_dir, lock_file
 
 __all__ = ["KEY_SIZE", "HomeDir", "HomeError"]
 
@@ -36,20 +36,6 @@ _KEY_MODE: Final = 0o600
 
 class HomeError(AreaError):
     """The area's ``.mtpkt/`` state is missing, unsafe or in use; ``str()`` is one line."""
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a new or renamed entry of ``path`` durable (best effort where dirs cannot sync)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems cannot fsync a directory; the entry is there all the same
-    finally:
-        os.close(fd)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -152,7 +138,7 @@ class HomeDir:
             raise HomeError(f"cannot create {self.secret_path}: {exc.strerror or exc}") from None
         finally:
             tmp.unlink(missing_ok=True)
-        _fsync_dir(self.path)
+        fsync_dir(self.path)
 
     def _link_secret(self, tmp: Path) -> None:
         try:
@@ -190,18 +176,11 @@ class HomeDir:
             return
         self._make_dir(self.path)
         try:
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = lock_file(self.lock_path, mode=0o600)
         except OSError as exc:
-            raise HomeError(f"cannot open {self.lock_path}: {exc.strerror}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise HomeError(f"cannot lock {self.lock_path}: {exc.strerror}") from None
-            raise HomeError(f"another home is running for {self.area} ({self._holder()})") from None
-        os.ftruncate(fd, 0)
-        _write_all(fd, f"{os.getpid()}\n".encode())
+            raise HomeError(f"cannot lock {self.lock_path}: {exc.strerror}") from None
+        if fd is None:
+            raise HomeError(f"another home is running for {self.area} ({self._holder()})")
         self._lock_fd = fd
 
     def _holder(self) -> str:
@@ -253,21 +232,10 @@ class HomeDir:
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         data = (json.dumps(record, indent=2) + "\n").encode()
-        tmp_name = ""
         try:
-            fd, tmp_name = tempfile.mkstemp(prefix=".home-", suffix=".json", dir=self.path)
-            try:
-                os.fchmod(fd, 0o644)
-                _write_all(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp_name, self.address_path)  # readers see the old file or the new one
+            atomic_write(self.address_path, data)  # readers see the old file or the new one
         except OSError as exc:
-            if tmp_name:
-                Path(tmp_name).unlink(missing_ok=True)
             raise HomeError(f"cannot write {self.address_path}: {exc.strerror or exc}") from None
-        _fsync_dir(self.path)
 
     # -- everyone else's side -----------------------------------------------------------
 

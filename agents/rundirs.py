@@ -22,8 +22,9 @@ from typing import IO
 
 import attrs
 
-from agents.area import Area, AreaError, PathError
-from agents.area.paths import check_name, inside, run_dir
+from mtpkt.agents.area import Area, AreaError, PathError
+from mtpkt.agents.area.paths import check_name, inside, run_dir
+from mtpkt.store.files import atomic_file, fsync_dir
 
 __all__ = [
     # Errors and results
@@ -83,16 +84,6 @@ def _digest(stream: IO[bytes]) -> str:
     while chunk := stream.read(1 << 20):
         digest.update(chunk)
     return digest.hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems cannot fsync a directory; the rename happened all the same
-    finally:
-        os.close(fd)
 
 
 def instance_dir(linktree: Path, target: str, runname: str, test: str, item: str = "") -> Path:
@@ -199,10 +190,10 @@ def _manifest(root: Path) -> dict[str, _Entry]:
     return entries  # sockets, FIFOs and devices hold no data: left out, as when packing
 
 
-def _listing(archive: Path) -> dict[str, _Entry]:
+def _listing(archive: IO[bytes]) -> dict[str, _Entry]:
     """The tree as the archive holds it, file contents hashed as they stream by."""
     entries: dict[str, _Entry] = {}
-    with tarfile.open(archive, "r:gz") as tar:
+    with tarfile.open(fileobj=archive, mode="r:gz") as tar:
         for member in tar:
             name = posixpath.normpath(member.name)
             if member.isreg():
@@ -246,33 +237,23 @@ def archive_test_dir(
     dest = dest.with_name(dest.name + ".tar.gz")
     if not inside(archive_root, dest):
         raise RunDirError(f"cannot archive {source}: {dest} leads out of {archive_root}")
-    tmp: Path | None = None
     try:
         expected = _manifest(source)  # first: a link leading out is refused before any writing
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-        tmp = Path(name)
-        with os.fdopen(fd, "wb") as raw:
-            os.fchmod(raw.fileno(), source.stat().st_mode & 0o644)
+        with atomic_file(dest, mode=source.stat().st_mode & 0o644) as raw:
             with tarfile.open(fileobj=raw, mode="w:gz", compresslevel=6) as tar:
                 tar.add(source, arcname=".", filter=_packable)
-            raw.flush()
-            os.fsync(raw.fileno())
-        packed = _listing(tmp)
-        if packed != expected:
-            wrong = min(n for n in set(packed) | set(expected) if packed.get(n) != expected.get(n))
-            raise RunDirError(f"archive of {source} does not match it: {wrong} differs")
-        with tmp.open("rb") as stream:
-            digest = _digest(stream)
-        size = tmp.stat().st_size
-        os.replace(tmp, dest)
-        tmp = None
-        _fsync_dir(dest.parent)
+            raw.seek(0)
+            packed = _listing(raw)
+            if packed != expected:
+                differ = set(packed) | set(expected)
+                wrong = min(n for n in differ if packed.get(n) != expected.get(n))
+                raise RunDirError(f"archive of {source} does not match it: {wrong} differs")
+            raw.seek(0)
+            digest = _digest(raw)
+            size = os.fstat(raw.fileno()).st_size
     except _FAILURES as exc:  # disk full, unreadable files, an archive that does not read back
         raise RunDirError(f"cannot archive {source} to {dest}: {_why(exc)}") from None
-    finally:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
     files = sum(entry.kind == "file" for entry in expected.values())
     return ArchiveInfo(path=dest, sha256=digest, size=size, files=files)
 
@@ -370,7 +351,7 @@ def restore_test_dir(
                 raise RunDirError(f"archive member {name!r} resolves out of {dest}: not restored")
         os.replace(tmp, dest)  # replaces an empty directory, fails on anything else
         tmp = None
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
         return sum(member.isreg() or member.islnk() for member in members)
     except _FAILURES as exc:  # refused members (tarfile.FilterError), disk full, bad gzip …
         raise RunDirError(f"cannot restore {dest} from {archive}: {_why(exc)}") from None

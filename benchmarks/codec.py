@@ -11,9 +11,9 @@ import os
 import time
 from collections.abc import Callable
 
-import pkts
-from pkts.columns import read_status
-from pkts.status import Step
+from mtpkt import pkts
+from mtpkt.pkts.columns import read_status
+from mtpkt.pkts.status import Step
 
 
 def typical_step(seq: int) -> Step:

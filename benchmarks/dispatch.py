@@ -52,14 +52,14 @@ import apsw
 import attrs
 from procstat import cpu_seconds, free_port, memory_kib
 
-import pkts
-from agents.homedir import HomeDir
-from pkts import State
-from pkts.control import Kill
-from pkts.rollup import FINAL
-from pkts.status import StatusChange
-from tools import send_cmd
-from tools.errors import CliError
+from mtpkt import pkts
+from mtpkt.agents.homedir import HomeDir
+from mtpkt.pkts import State
+from mtpkt.pkts.control import Kill
+from mtpkt.pkts.outcome import FINAL
+from mtpkt.pkts.status import StatusChange
+from mtpkt.tools import send_cmd
+from mtpkt.tools.errors import CliError
 
 TARGET: Final = "linux/x86"
 RUNNAME: Final = "bench"
@@ -141,7 +141,7 @@ class Farm:
     def start(self, name: str, *args: str) -> "subprocess.Popen[bytes]":
         with (self.logs / f"{name}.log").open("wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "tools", *args],
+                [sys.executable, "-m", "mtpkt.tools", *args],
                 cwd=self.area,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
@@ -386,7 +386,7 @@ def send_run(farm: Farm, deadline: float, *extra: str, runname: str = RUNNAME) -
     """``mtpkt send run`` as a subprocess; its wall time."""
     began = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "tools", "send", "run", "-t", TARGET, "-r", runname,
+        [sys.executable, "-m", "mtpkt.tools", "send", "run", "-t", TARGET, "-r", runname,
          "--timeout", "120", *extra],
         cwd=farm.area, env=farm.env, capture_output=True, text=True,
         timeout=max(1.0, deadline - time.monotonic()),

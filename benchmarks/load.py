@@ -5,7 +5,7 @@ Usage: python benchmarks/load.py [--agents 200] [--workers 4] [--duration 120] [
 
 Makes an area in a temporary directory and starts one real ``mtpkt home``
 (``synchronous=FULL``, as users run it) on ``tcp://127.0.0.1``, then
-``--workers`` processes of ``python -m agents.loadgen --agents N``, which
+``--workers`` processes of ``benchmarks/loadgen.py --agents N``, which
 share the agents between them. Each simulated agent is a real agent on the
 wire, without running tests: its own name, its own durable spool (so its own
 seqs) and :class:`bus.Sender`, a :class:`bus.Heartbeater` every
@@ -48,9 +48,9 @@ import attrs
 from dispatch import BenchError, Farm, in_work_dir, machine_ticks, make_area, percentile
 from procstat import cpu_seconds, memory_kib
 
-import pkts
-from agents.homedir import HomeDir
-from tools import send_cmd
+from mtpkt import pkts
+from mtpkt.agents.homedir import HomeDir
+from mtpkt.tools import send_cmd
 
 TARGET: Final = "linux/x86"
 RUNNAME: Final = "load"
@@ -102,7 +102,7 @@ def start_workers(farm: Farm, work: Path, options: Options, address: str) -> lis
         name = f"w{index + 1}"
         agents = share + (1 if index < extra else 0)
         args = [
-            sys.executable, "-m", "agents.loadgen", "--agents", str(agents),
+            sys.executable, str(Path(__file__).with_name("loadgen.py")), "--agents", str(agents),
             "--spool", str(work / "spools" / name), "--address", address,
             "--key-file", str(farm.area / ".mtpkt" / "secret"), "--name", name,
             "--count", str(options.count), "--rate", str(options.rate),

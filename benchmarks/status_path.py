@@ -3,7 +3,7 @@
 Usage: python benchmarks/status_path.py [--agents 20] [--per-agent 5000] [--not-durable]
                                        [--backlog]
 
-Starts a collector process and N load generators (``python -m agents.loadgen``,
+Starts a collector process and N load generators (``benchmarks/loadgen.py``,
 each a simulated agent with its own spool) on loopback tcp, all on this
 machine, and measures how fast packets are committed, from the first commit
 to the last, then checks that the database holds every packet exactly once.
@@ -37,8 +37,9 @@ from typing import IO
 
 from procstat import cpu_seconds, free_port, memory_kib
 
-from store import HistoryReader
+from mtpkt.store import HistoryReader
 
+LOADGEN = Path(__file__).with_name("loadgen.py")
 FIELDS = "os,arch"
 
 
@@ -113,7 +114,7 @@ def run(agents: int, per_agent: int, durable: bool, work: Path, backlog: bool) -
     request = f"tcp://127.0.0.1:{free_port()}"
     logs = (work / "logs.txt").open("w")
     collector = start(
-        ["-m", "agents.collector", "--dbdir", str(work / "db"), "--fields", FIELDS,
+        ["-m", "mtpkt.agents.home.collector", "--dbdir", str(work / "db"), "--fields", FIELDS,
          "--listen", request, "--publish", f"tcp://127.0.0.1:{free_port()}",
          "--key-file", str(key_file), *([] if durable else ["--not-durable"]),
          *os.environ.get("MTPKT_BENCH_COLLECTOR_ARGS", "").split()],
@@ -131,8 +132,7 @@ def run(agents: int, per_agent: int, durable: bool, work: Path, backlog: bool) -
             processes.append(
                 start(
                     [
-                        "-m",
-                        "agents.loadgen",
+                        str(LOADGEN),
                         "--spool",
                         str(work / f"spool{index}.db"),
                         "--address",

@@ -101,7 +101,7 @@ def start_live(farm: Farm) -> Follower:
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", LINES, COLUMNS, 0, 0))
     env = {**farm.env, "TERM": "xterm-256color", "COLUMNS": str(COLUMNS), "LINES": str(LINES)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "tools", "tail", "-r", RUNNAME, "--until-done"],
+        [sys.executable, "-m", "mtpkt.tools", "tail", "-r", RUNNAME, "--until-done"],
         cwd=farm.area,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -115,7 +115,7 @@ def start_live(farm: Farm) -> Follower:
 
 def start_json(farm: Farm) -> Follower:
     process = subprocess.Popen(
-        [sys.executable, "-m", "tools", "tail", "-r", RUNNAME, "--until-done", "--json"],
+        [sys.executable, "-m", "mtpkt.tools", "tail", "-r", RUNNAME, "--until-done", "--json"],
         cwd=farm.area,
         env=farm.env,
         stdin=subprocess.DEVNULL,

@@ -13,26 +13,26 @@ deletes packets only when the home's receipt names them, and a
 :class:`Heartbeater`.
 """
 
-from bus.sender import Heartbeater as Heartbeater
-from bus.sender import Sender as Sender
-from bus.sender import SenderStats as SenderStats
-from bus.sockets import BusError as BusError
-from bus.sockets import BusTimeout as BusTimeout
-from bus.sockets import Publisher as Publisher
-from bus.sockets import Replier as Replier
-from bus.sockets import Requester as Requester
-from bus.sockets import Subscriber as Subscriber
-from bus.sockets import dial_address as dial_address
-from bus.sockets import handshake_error as handshake_error
-from bus.spool import MAX_PACKET_SIZE as MAX_PACKET_SIZE
-from bus.spool import Spool as Spool
-from bus.spool import SpoolError as SpoolError
-from bus.spool import SpoolInUse as SpoolInUse
-from bus.tls import Tls as Tls
-from bus.tls import TlsError as TlsError
-from bus.tls import is_tls_address as is_tls_address
-from bus.tls import plain_address as plain_address
-from bus.tls import tls_address as tls_address
+from mtpkt.bus.sender import Heartbeater as Heartbeater
+from mtpkt.bus.sender import Sender as Sender
+from mtpkt.bus.sender import SenderStats as SenderStats
+from mtpkt.bus.sockets import BusError as BusError
+from mtpkt.bus.sockets import BusTimeout as BusTimeout
+from mtpkt.bus.sockets import Publisher as Publisher
+from mtpkt.bus.sockets import Replier as Replier
+from mtpkt.bus.sockets import Requester as Requester
+from mtpkt.bus.sockets import Subscriber as Subscriber
+from mtpkt.bus.sockets import dial_address as dial_address
+from mtpkt.bus.sockets import handshake_error as handshake_error
+from mtpkt.bus.spool import MAX_PACKET_SIZE as MAX_PACKET_SIZE
+from mtpkt.bus.spool import Spool as Spool
+from mtpkt.bus.spool import SpoolError as SpoolError
+from mtpkt.bus.spool import SpoolInUse as SpoolInUse
+from mtpkt.bus.tls import Tls as Tls
+from mtpkt.bus.tls import TlsError as TlsError
+from mtpkt.bus.tls import is_tls_address as is_tls_address
+from mtpkt.bus.tls import plain_address as plain_address
+from mtpkt.bus.tls import tls_address as tls_address
 
 __all__ = [
     # Errors

@@ -20,11 +20,11 @@ import threading
 import time
 from collections.abc import Iterator
 
-import pkts
-from bus.sockets import BusError, Requester, Subscriber
-from bus.tls import Tls
-from pkts.link import Published, Query, Receipt
-from pkts.status import Ack, StatusChange, StatusPacket, Step
+from mtpkt import pkts
+from mtpkt.bus.sockets import BusError, Requester, Subscriber
+from mtpkt.bus.tls import Tls
+from mtpkt.pkts.link import Published, Query, Receipt
+from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step
 
 __all__ = ["Follower", "QueryRefused"]
 

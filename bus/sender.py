@@ -17,11 +17,12 @@ from typing import Final
 import apsw
 import attrs
 
-import pkts
-from bus.sockets import POLL_INTERVAL, BusError, Requester
-from bus.spool import RETRY_HELD, Spool, one_line
-from bus.tls import Tls
-from pkts.link import Heartbeat, Receipt
+from mtpkt import pkts
+from mtpkt.bus.sockets import POLL_INTERVAL, BusError, Requester
+from mtpkt.bus.spool import RETRY_HELD, Spool
+from mtpkt.bus.tls import Tls
+from mtpkt.pkts.link import Heartbeat, Receipt
+from mtpkt.pkts.text import one_line
 
 __all__ = [
     "BACKOFF_MAX",

@@ -44,8 +44,8 @@ import pynng
 from pynng import lib as _nng_lib
 from pynng.exceptions import check_err as _check_err
 
-import pkts
-from bus.tls import Role, Tls, TlsError, is_tls_address, tls_address
+from mtpkt import pkts
+from mtpkt.bus.tls import Role, Tls, TlsError, is_tls_address, tls_address
 
 __all__ = [
     "POLL_INTERVAL",

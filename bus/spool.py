@@ -23,11 +23,12 @@ from typing import Final, cast
 import apsw
 import apsw.bestpractice
 
-import pkts
-from bus.sqlite import transaction
-from pkts.status import StatusPacket
+from mtpkt import pkts
+from mtpkt.bus.sqlite import transaction
+from mtpkt.pkts.status import StatusPacket
+from mtpkt.pkts.text import one_line
 
-__all__ = ["MAX_PACKET_SIZE", "Spool", "SpoolError", "SpoolInUse", "one_line"]
+__all__ = ["MAX_PACKET_SIZE", "Spool", "SpoolError", "SpoolInUse"]
 
 _log = logging.getLogger(__name__)
 
@@ -52,11 +53,6 @@ CREATE TABLE IF NOT EXISTS packets (
 );
 INSERT OR IGNORE INTO meta (key, value) VALUES ('next_seq', 1);
 """
-
-
-def one_line(error: BaseException) -> str:
-    """An error as one line for a log (SQLite's messages may hold newlines), or its type."""
-    return " ".join(str(error).split()) or type(error).__name__
 
 
 class SpoolError(Exception):

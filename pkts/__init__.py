@@ -8,37 +8,37 @@ gives it back or raises :class:`PacketError`::
         case pkts.control.Run(runname=name): ...
 """
 
-from pkts import control as control
-from pkts import link as link
-from pkts import status as status
-from pkts.codec import KINDS as KINDS
-from pkts.codec import MAX_FRAME_SIZE as MAX_FRAME_SIZE
-from pkts.codec import MAX_PACKET_SIZE as MAX_PACKET_SIZE
-from pkts.codec import MIN_KEY_SIZE as MIN_KEY_SIZE
-from pkts.codec import BadMac as BadMac
-from pkts.codec import Packet as Packet
-from pkts.codec import PacketError as PacketError
-from pkts.codec import decode as decode
-from pkts.codec import decode_batch as decode_batch
-from pkts.codec import decode_packed as decode_packed
-from pkts.codec import encode as encode
-from pkts.codec import encode_batch as encode_batch
-from pkts.codec import pack as pack
-from pkts.codec import seal as seal
-from pkts.codec import unpack as unpack
-from pkts.control import Control as Control
-from pkts.enums import AckOutcome as AckOutcome
-from pkts.enums import Action as Action
-from pkts.enums import Phase as Phase
-from pkts.enums import State as State
-from pkts.enums import Status as Status
-from pkts.enums import StepState as StepState
-from pkts.enums import worst as worst
-from pkts.envelope import ID_SIZE as ID_SIZE
-from pkts.envelope import Envelope as Envelope
-from pkts.envelope import default_origin as default_origin
-from pkts.envelope import new_id as new_id
-from pkts.status import StatusPacket as StatusPacket
+from mtpkt.pkts import control as control
+from mtpkt.pkts import link as link
+from mtpkt.pkts import status as status
+from mtpkt.pkts.codec import KINDS as KINDS
+from mtpkt.pkts.codec import MAX_FRAME_SIZE as MAX_FRAME_SIZE
+from mtpkt.pkts.codec import MAX_PACKET_SIZE as MAX_PACKET_SIZE
+from mtpkt.pkts.codec import MIN_KEY_SIZE as MIN_KEY_SIZE
+from mtpkt.pkts.codec import BadMac as BadMac
+from mtpkt.pkts.codec import Packet as Packet
+from mtpkt.pkts.codec import PacketError as PacketError
+from mtpkt.pkts.codec import decode as decode
+from mtpkt.pkts.codec import decode_batch as decode_batch
+from mtpkt.pkts.codec import decode_packed as decode_packed
+from mtpkt.pkts.codec import encode as encode
+from mtpkt.pkts.codec import encode_batch as encode_batch
+from mtpkt.pkts.codec import pack as pack
+from mtpkt.pkts.codec import seal as seal
+from mtpkt.pkts.codec import unpack as unpack
+from mtpkt.pkts.control import Control as Control
+from mtpkt.pkts.enums import AckOutcome as AckOutcome
+from mtpkt.pkts.enums import Action as Action
+from mtpkt.pkts.enums import Phase as Phase
+from mtpkt.pkts.enums import State as State
+from mtpkt.pkts.enums import Status as Status
+from mtpkt.pkts.enums import StepState as StepState
+from mtpkt.pkts.enums import worst as worst
+from mtpkt.pkts.envelope import ID_SIZE as ID_SIZE
+from mtpkt.pkts.envelope import Envelope as Envelope
+from mtpkt.pkts.envelope import default_origin as default_origin
+from mtpkt.pkts.envelope import new_id as new_id
+from mtpkt.pkts.status import StatusPacket as StatusPacket
 
 __all__ = [
     # Megatest's words

@@ -27,11 +27,11 @@ from typing import Final, TypeAlias, cast
 
 import msgpack
 
-from pkts.control import Archive, Clean, Control, Kill, RerunClean, Run
-from pkts.envelope import Envelope
-from pkts.link import Heartbeat, Link, Published, Pull, Query, Receipt, Task
-from pkts.schema import FieldError, KindSchema, schema_of
-from pkts.status import Ack, StatusChange, StatusPacket, Step
+from mtpkt.pkts.control import Archive, Clean, Control, Kill, RerunClean, Run
+from mtpkt.pkts.envelope import Envelope
+from mtpkt.pkts.link import Heartbeat, Link, Published, Pull, Query, Receipt, Task
+from mtpkt.pkts.schema import FieldError, KindSchema, schema_of
+from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step
 
 __all__ = [
     "FRAME_VERSION",

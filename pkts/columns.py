@@ -19,10 +19,10 @@ from typing import Any, Final, cast
 
 import msgpack
 
-from pkts.codec import KINDS, decode_packed, open_packed, pack, unpack
-from pkts.enums import State, Status, StepState
-from pkts.envelope import ID_SIZE
-from pkts.status import Ack, StatusChange, StatusPacket, Step
+from mtpkt.pkts.codec import KINDS, decode_packed, open_packed, pack, unpack
+from mtpkt.pkts.enums import State, Status, StepState
+from mtpkt.pkts.envelope import ID_SIZE
+from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step
 
 __all__ = ["StatusColumns", "read_status"]
 

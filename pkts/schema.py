@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from pkts.envelope import Envelope
+from mtpkt.pkts.envelope import Envelope
 
 __all__ = ["FieldError", "KindSchema", "schema_of"]
 

@@ -13,16 +13,16 @@ through a :class:`StoreQuery`::
             ...
 """
 
-from store.errors import StoreError as StoreError
-from store.query import StoreQuery as StoreQuery
-from store.reader import HistoryReader as HistoryReader
-from store.rows import AgentRow as AgentRow
-from store.rows import ArchiveRow as ArchiveRow
-from store.rows import JournalRow as JournalRow
-from store.rows import RunRow as RunRow
-from store.rows import StepRow as StepRow
-from store.rows import TestRow as TestRow
-from store.store import Store as Store
+from mtpkt.store.errors import StoreError as StoreError
+from mtpkt.store.query import StoreQuery as StoreQuery
+from mtpkt.store.reader import HistoryReader as HistoryReader
+from mtpkt.store.rows import AgentRow as AgentRow
+from mtpkt.store.rows import ArchiveRow as ArchiveRow
+from mtpkt.store.rows import JournalRow as JournalRow
+from mtpkt.store.rows import RunRow as RunRow
+from mtpkt.store.rows import StepRow as StepRow
+from mtpkt.store.rows import TestRow as TestRow
+from mtpkt.store.store import Store as Store
 
 __all__ = [
     # Writing

@@ -10,8 +10,8 @@ from collections.abc import Iterable, Sequence
 from itertools import repeat
 from typing import Final, TypeVar
 
-from pkts.columns import StatusColumns
-from store.history import Row
+from mtpkt.pkts.columns import StatusColumns
+from mtpkt.store.history import Row
 
 __all__ = ["MAIN", "Numbered", "Share", "number"]
 

@@ -32,7 +32,7 @@ from typing import Final
 import apsw
 import apsw.bestpractice
 
-from store.errors import StoreError
+from mtpkt.store.errors import StoreError
 
 __all__ = ["CHECKPOINT_EVERY", "Database", "connect", "connect_readonly", "reason"]
 

@@ -2,11 +2,11 @@
 
 from typing import Final
 
-import pkts
-from pkts.control import Archive, Clean, Control, Kill, RerunClean, Run
-from store.connection import Database
-from store.errors import StoreError
-from store.rows import JournalRow, real, text
+from mtpkt import pkts
+from mtpkt.pkts.control import Archive, Clean, Control, Kill, RerunClean, Run
+from mtpkt.store.connection import Database
+from mtpkt.store.errors import StoreError
+from mtpkt.store.rows import JournalRow, real, text
 
 __all__ = ["Journal"]
 

@@ -11,12 +11,12 @@ failed (or a crash came between), and :class:`store.Store` repairs it.
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from store import history, schema
-from store.connection import Database, connect
-from store.errors import StoreError
-from store.history import Row
-from store.rows import RunRow
-from store.tally import RunSummary
+from mtpkt.store import history, schema
+from mtpkt.store.connection import Database, connect
+from mtpkt.store.errors import StoreError
+from mtpkt.store.history import Row
+from mtpkt.store.rows import RunRow
+from mtpkt.store.tally import RunSummary
 
 __all__ = ["MainDb", "match_keys", "split_target"]
 

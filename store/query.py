@@ -12,14 +12,16 @@ from typing import Final
 
 import attrs
 
-from pkts.enums import State
-from pkts.rollup import ACTIVE, FINAL
-from store import schema
-from store.connection import Database, connect_readonly
-from store.errors import StoreError
-from store.maindb import split_target
-from store.registry import GRACE_VAR
-from store.rows import AgentRow, RunRow, TestRow, integer, real
+from mtpkt.pkts.enums import State
+from mtpkt.pkts.liveness import Liveness
+from mtpkt.pkts.liveness import liveness as agent_liveness
+from mtpkt.pkts.outcome import ACTIVE, FINAL
+from mtpkt.store import schema
+from mtpkt.store.connection import Database, connect_readonly
+from mtpkt.store.errors import StoreError
+from mtpkt.store.maindb import split_target
+from mtpkt.store.registry import GRACE_VAR
+from mtpkt.store.rows import AgentRow, RunRow, TestRow, integer, real
 
 __all__ = [
     "DEFAULT_GRACE",
@@ -98,22 +100,9 @@ class AgentInfo:
     """When the home recorded ``running`` and ``pending`` (home's clock)."""
 
 
-def liveness(agent: AgentRow, now: float, grace: float) -> str:
-    """How the home sees an agent at ``now``, by the time since its last heartbeat.
-
-    Returns:
-        ``offline`` (it said goodbye), ``alive`` (heard from within twice its
-        interval), ``lost`` (silent longer, within ``grace`` more seconds), or
-        ``dead`` (silent beyond that: the home marks its unfinished tests DEAD).
-    """
-    if agent.state == "offline":
-        return "offline"
-    silent = now - agent.last_beat
-    if silent <= 2 * agent.interval:
-        return "alive"
-    if silent <= 2 * agent.interval + grace:
-        return "lost"
-    return "dead"
+def liveness(agent: AgentRow, now: float, grace: float) -> Liveness:
+    """How the home sees an agent at ``now`` (:func:`mtpkt.pkts.liveness.liveness`)."""
+    return agent_liveness(agent.state == "offline", now - agent.last_beat, agent.interval, grace)
 
 
 class StoreQuery:

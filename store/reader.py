@@ -7,12 +7,12 @@ import threading
 from pathlib import Path
 from typing import Final
 
-from pkts import PacketError, unpack
-from pkts.status import Ack, StatusChange, StatusPacket, Step
-from store import schema
-from store.connection import Database, connect_readonly
-from store.errors import StoreError
-from store.maindb import split_target
+from mtpkt.pkts import PacketError, unpack
+from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step
+from mtpkt.store import schema
+from mtpkt.store.connection import Database, connect_readonly
+from mtpkt.store.errors import StoreError
+from mtpkt.store.maindb import split_target
 
 __all__ = ["MAX_OPEN_READERS", "HistoryReader"]
 

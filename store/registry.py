@@ -5,10 +5,11 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-from pkts.enums import Phase
-from pkts.link import Heartbeat
-from store.connection import Database
-from store.rows import AgentRow
+from mtpkt.pkts.enums import Phase
+from mtpkt.pkts.link import Heartbeat
+from mtpkt.pkts.liveness import LOST_AFTER
+from mtpkt.store.connection import Database
+from mtpkt.store.rows import AgentRow
 
 __all__ = ["DRIFT_WARNING", "GRACE_VAR", "AgentRegistry"]
 
@@ -83,7 +84,8 @@ class AgentRegistry:
             return [AgentRow.from_sql(row) for row in rows]
 
     def mark_lost(self, now: float, *, up_since: float = 0.0) -> list[str]:
-        """Mark online agents silent for more than twice their interval as lost.
+        """Mark online agents silent for longer than :data:`~mtpkt.pkts.liveness.LOST_AFTER`
+        intervals as lost.
 
         A beat older than ``up_since`` (when the home started) counts as made
         then: agents get two intervals to reach a home that has just started.
@@ -91,8 +93,8 @@ class AgentRegistry:
         with self._db.transaction() as conn:
             rows = conn.execute(
                 "UPDATE agents SET state = 'lost' WHERE state = 'online'"
-                " AND max(last_beat, ?) + 2 * interval < ? RETURNING name",
-                (up_since, now),
+                " AND max(last_beat, ?) + ? * interval < ? RETURNING name",
+                (up_since, LOST_AFTER, now),
             ).fetchall()
             self._lost.update(str(row[0]) for row in rows)
         return sorted(str(row[0]) for row in rows)

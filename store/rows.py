@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from pkts.control import Control
+from mtpkt.pkts.control import Control
 
 __all__ = ["AgentRow", "ArchiveRow", "JournalRow", "RunRow", "StepRow", "TestRow"]
 

@@ -15,14 +15,14 @@ from typing import Final, TypeVar
 
 import attrs
 
-from pkts.columns import StatusColumns
-from pkts.enums import State, Status
-from pkts.rollup import ACTIVE, FINAL, rollup
-from store import history, schema
-from store.batch import Share
-from store.connection import Database, connect
-from store.rows import ArchiveRow, StepRow, TestRow
-from store.tally import RunSummary, Tally
+from mtpkt.pkts.columns import StatusColumns
+from mtpkt.pkts.enums import State, Status
+from mtpkt.pkts.outcome import ACTIVE, FINAL, read_state, read_status, rollup
+from mtpkt.store import history, schema
+from mtpkt.store.batch import Share
+from mtpkt.store.connection import Database, connect
+from mtpkt.store.rows import ArchiveRow, StepRow, TestRow
+from mtpkt.store.tally import RunSummary, Tally
 
 __all__ = ["RunDb"]
 
@@ -47,20 +47,6 @@ Key = tuple[str, str]
 """``(testname, item_path)``."""
 
 T = TypeVar("T")
-
-
-def _state(value: object) -> State:
-    try:
-        return State(str(value))
-    except ValueError:  # a word some other tool wrote: treat the record as ended badly
-        return State.INCOMPLETE
-
-
-def _status(value: object) -> Status:
-    try:
-        return Status(str(value))
-    except ValueError:  # a word some other tool wrote: make someone look at it
-        return Status.CHECK
 
 
 _DOOMED: Final = (
@@ -160,7 +146,7 @@ class RunDb(Database):
                 " event_time, host FROM tests"
             )
             for test_id, name, item, state, status, passed, failed, event_time, host in rows:
-                test = _Test(int(test_id), _state(state), _status(status))
+                test = _Test(int(test_id), read_state(state), read_status(status))
                 test.pass_count, test.fail_count = int(passed or 0), int(failed or 0)
                 key = (str(name), str(item or ""))
                 self._remember(key, test)
@@ -395,7 +381,7 @@ class RunDb(Database):
 
         ``values`` are ``_INSERT_TEST``'s after ``id`` and ``run_id``.
         """
-        test = _Test(self._next_id, _state(values[2]), _status(values[3]))
+        test = _Test(self._next_id, read_state(values[2]), read_status(values[3]))
         self._next_id += 1
         self._new_rows.append((test.id, self.run_id, *values))
         self._remember(key, test)

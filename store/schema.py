@@ -16,8 +16,8 @@ from typing import Final
 import apsw
 import attrs
 
-from store.connection import reason
-from store.errors import StoreError
+from mtpkt.store.connection import reason
+from mtpkt.store.errors import StoreError
 
 __all__ = [
     "MAIN",

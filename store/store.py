@@ -1,7 +1,6 @@
 """The store's single writer: the collector's way into ``main.db`` and the run databases."""
 
 import collections
-import fcntl
 import itertools
 import logging
 import operator
@@ -13,20 +12,21 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final, Self
 
-import pkts
-from pkts.columns import StatusColumns
-from pkts.control import Control
-from pkts.link import Heartbeat
-from pkts.status import Ack, StatusPacket
-from store.batch import MAIN, Share, number
-from store.connection import Database
-from store.errors import StoreError
-from store.journal import Journal
-from store.maindb import MainDb, split_target
-from store.registry import AgentRegistry
-from store.rows import AgentRow, ArchiveRow, JournalRow, RunRow, StepRow, TestRow
-from store.rundb import RunDb
-from store.tally import RunSummary
+from mtpkt import pkts
+from mtpkt.pkts.columns import StatusColumns
+from mtpkt.pkts.control import Control
+from mtpkt.pkts.link import Heartbeat
+from mtpkt.pkts.status import Ack, StatusPacket
+from mtpkt.store.batch import MAIN, Share, number
+from mtpkt.store.connection import Database
+from mtpkt.store.errors import StoreError
+from mtpkt.store.files import lock_file
+from mtpkt.store.journal import Journal
+from mtpkt.store.maindb import MainDb, split_target
+from mtpkt.store.registry import AgentRegistry
+from mtpkt.store.rows import AgentRow, ArchiveRow, JournalRow, RunRow, StepRow, TestRow
+from mtpkt.store.rundb import RunDb
+from mtpkt.store.tally import RunSummary
 
 __all__ = ["MAX_OPEN_RUNS", "Store"]
 
@@ -45,16 +45,11 @@ def _take_lock(dbdir: Path) -> int:
     """Lock ``dbdir/writer.lock`` for this process, so only one Store writes a directory."""
     path = dbdir / "writer.lock"
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = lock_file(path)
     except OSError as exc:
-        raise StoreError(f"cannot open {path}: {exc.strerror}") from exc
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        raise StoreError(f"another store writer has {dbdir} open (lock {path} is held)") from None
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
+        raise StoreError(f"cannot lock {path}: {exc.strerror}") from exc
+    if fd is None:
+        raise StoreError(f"another store writer has {dbdir} open (lock {path} is held)")
     return fd
 
 

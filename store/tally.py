@@ -4,8 +4,8 @@ from collections import Counter
 
 import attrs
 
-from pkts.enums import State, Status, worst
-from pkts.rollup import ACTIVE, FINAL, effective_status
+from mtpkt.pkts.enums import State, Status, worst
+from mtpkt.pkts.outcome import ACTIVE, FINAL, effective_status
 
 __all__ = ["RunSummary", "Tally"]
 
@@ -23,7 +23,7 @@ class RunSummary:
 
 
 class Tally:
-    """Counts over a set of records that give what :func:`pkts.rollup.rollup` would.
+    """Counts over a set of records that give what :func:`pkts.outcome.rollup` would.
 
     Add a record when it appears, remove its old values and add the new when
     it changes; :meth:`summary` then costs O(number of statuses).
@@ -55,7 +55,7 @@ class Tally:
         self.add(state, status, -1)
 
     def summary(self) -> RunSummary:
-        """The roll-up as :func:`pkts.rollup.rollup` gives it; ``NOT_STARTED``/``n/a`` for none."""
+        """The roll-up as :func:`pkts.outcome.rollup` gives it; ``NOT_STARTED``/``n/a`` for none."""
         if self._total <= 0:
             return RunSummary(State.NOT_STARTED, Status.NA, 0, 0)
         if self._final == self._total:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
-from agents.area import guard
+from mtpkt.agents.host import guard
 
 # Generous deadlines: CI machines have 2 busy cores and timing is not what these tests check.
 settings.register_profile(
@@ -18,6 +18,6 @@ settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 @pytest.fixture(autouse=True, scope="session")
 def _stop_the_step_guard() -> Iterator[None]:
-    """Steps run in this process start its guard process (agents.area.guard): stop it at the end."""
+    """Steps run in this process start its guard process (agents.host.guard): stop it at the end."""
     yield
     guard.shutdown()

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from procs import processes_with
+
+from tests.support.procs import processes_with
 
 MTPKT = Path(sys.executable).parent / "mtpkt"
 

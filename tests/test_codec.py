@@ -9,12 +9,12 @@ import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import KIND_CLASSES, any_packet, packets_of, sign_raw, wire_map
 
-import pkts
-from pkts.codec import BATCH, BODY_OFFSET, HEADER_SIZE, MAGIC, PACKED, SINGLE
-from pkts.control import Archive, Run
-from pkts.status import Ack, Step
+from mtpkt import pkts
+from mtpkt.pkts.codec import BATCH, BODY_OFFSET, HEADER_SIZE, MAGIC, PACKED, SINGLE
+from mtpkt.pkts.control import Archive, Run
+from mtpkt.pkts.status import Ack, Step
+from tests.support.strategies import KIND_CLASSES, any_packet, packets_of, sign_raw, wire_map
 
 KEY = b"k" * 32
 OTHER_KEY = b"o" * 32

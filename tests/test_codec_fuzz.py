@@ -4,13 +4,13 @@ import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import any_packet, msgpack_values, sign_raw, wire_map
 
-import pkts
-from pkts.codec import MAGIC, SINGLE
-from pkts.columns import read_status
-from pkts.control import Archive
-from pkts.schema import FieldError
+from mtpkt import pkts
+from mtpkt.pkts.codec import MAGIC, SINGLE
+from mtpkt.pkts.columns import read_status
+from mtpkt.pkts.control import Archive
+from mtpkt.pkts.schema import FieldError
+from tests.support.strategies import any_packet, msgpack_values, sign_raw, wire_map
 
 KEY = b"k" * 32
 DECODERS = (pkts.decode, pkts.decode_batch, pkts.decode_packed, read_status)

@@ -4,13 +4,13 @@ import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import msgpack_values, packets_of, sign_raw
 
-import pkts
-from pkts.codec import PACKED
-from pkts.columns import StatusColumns, read_status
-from pkts.control import Run
-from pkts.status import Ack, StatusChange, StatusPacket, Step
+from mtpkt import pkts
+from mtpkt.pkts.codec import PACKED
+from mtpkt.pkts.columns import StatusColumns, read_status
+from mtpkt.pkts.control import Run
+from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step
+from tests.support.strategies import msgpack_values, packets_of, sign_raw
 
 KEY = b"c" * 32
 COLUMNS = [name for name in StatusColumns.__slots__ if not name.startswith("_")]

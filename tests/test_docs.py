@@ -3,8 +3,8 @@
 import re
 from pathlib import Path
 
-import pkts
-from pkts.control import Kill
+from mtpkt import pkts
+from mtpkt.pkts.control import Kill
 
 DOC = (Path(__file__).parent.parent / "docs" / "packets.md").read_text()
 ENVELOPE = ["v", "id", "ts", "origin"]
@@ -18,7 +18,7 @@ def documented_fields(kind: str) -> list[str]:
     names: list[str] = []
     for row in re.findall(r"^\| (`[^|]+) \|", section, flags=re.MULTILINE):
         names += re.findall(r"`(\w+)`", row)
-    shared = SELECTION if pkts.KINDS[kind].cls.__module__ == "pkts.control" else []
+    shared = SELECTION if pkts.KINDS[kind].cls.__module__ == "mtpkt.pkts.control" else []
     if kind in ("heartbeat", "receipt", "query", "published"):
         return ENVELOPE + names
     return ENVELOPE + shared + [name for name in names if name not in shared]

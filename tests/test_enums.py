@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pkts import Status, worst
+from mtpkt.pkts import Status, worst
 
 
 def test_order_is_megatests_best_to_worst() -> None:

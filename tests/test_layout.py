@@ -2,12 +2,20 @@
 
 import importlib
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).parent.parent
-PACKAGES = ["pkts", "pkts.control", "pkts.status", "bus", "agents", "store", "tools"]
+TOPS = ("pkts", "bus", "agents", "store", "tools")
+"""The repository's folders that are installed as ``mtpkt.<name>``."""
+PACKAGES = sorted(
+    ".".join(("mtpkt", *init.parent.relative_to(ROOT).parts))
+    for top in TOPS
+    for init in (ROOT / top).rglob("__init__.py")
+)
+"""Every package of the source tree, by its installed name."""
 
 
 @pytest.mark.parametrize("name", PACKAGES)
@@ -15,6 +23,24 @@ def test_package_imports_and_ships_py_typed(name: str) -> None:
     module = importlib.import_module(name)
     assert module.__file__ is not None
     assert (Path(module.__file__).parent / "py.typed").exists()
+
+
+def test_pyproject_lists_every_package_under_mtpkt() -> None:
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert sorted(setuptools["packages"]) == PACKAGES
+    assert setuptools["package-dir"] == {f"mtpkt.{top}": top for top in TOPS}
+
+
+def test_code_imports_mtpkt_by_its_one_installed_name() -> None:
+    """``import pkts`` works in a checkout (its root is on sys.path) but not once installed."""
+    bare = re.compile(rf"^\s*(from|import) ({'|'.join(TOPS)})\b", re.MULTILINE)
+    offenders = [
+        f"{path.relative_to(ROOT)}: {match.group(0).strip()}"
+        for folder in (*TOPS, "tests", "benchmarks")
+        for path in (ROOT / folder).rglob("*.py")
+        for match in bare.finditer(path.read_text())
+    ]
+    assert not offenders
 
 
 def readme_commands() -> list[str]:

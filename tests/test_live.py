@@ -5,9 +5,9 @@ import io
 import attrs
 from rich.console import Console
 
-from pkts import State, Status, StepState
-from pkts.status import StatusChange, Step
-from tools.live import LiveModel, render
+from mtpkt.pkts import State, Status, StepState
+from mtpkt.pkts.status import StatusChange, Step
+from mtpkt.tools.live import LiveModel, render
 
 RUN = {"origin": "a1", "target": "linux/x86", "runname": "big"}
 

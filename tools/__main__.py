@@ -1,5 +1,5 @@
-"""``python -m tools`` runs the ``mtpkt`` command."""
+"""``python -m mtpkt.tools`` runs the ``mtpkt`` command."""
 
-from tools.cli import main
+from mtpkt.tools.cli import main
 
 raise SystemExit(main())

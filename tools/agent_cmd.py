@@ -35,9 +35,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Final, Protocol, TextIO
 
-from tools.errors import CliError
-from tools.exitcodes import ExitCode
-from tools.send_cmd import (
+from mtpkt.tools.errors import CliError
+from mtpkt.tools.exitcodes import ExitCode
+from mtpkt.tools.send_cmd import (
     area_dir,
     bad_address,
     grace_seconds,
@@ -45,7 +45,7 @@ from tools.send_cmd import (
     load_key,
     where_options,
 )
-from tools.tls_options import dial_tls, handshake_problem, tls_endpoint
+from mtpkt.tools.tls_options import dial_tls, handshake_problem, tls_endpoint
 
 __all__ = ["Agent", "Shutdown", "add_parser", "run"]
 
@@ -94,7 +94,7 @@ def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
 
 
 class Agent(Protocol):
-    """What :class:`Shutdown` needs of a host agent (:class:`agents.hostagent.HostAgent`)."""
+    """What :class:`Shutdown` needs of a host agent (:class:`agents.host.agent.HostAgent`)."""
 
     @property
     def running(self) -> Sequence[object]:
@@ -172,7 +172,7 @@ class Shutdown:
 
 
 def _name(given: str | None) -> str:
-    from agents.area.paths import PathError, check_name
+    from mtpkt.agents.area.paths import PathError, check_name
 
     name = given if given is not None else socket.gethostname().split(".")[0]
     try:
@@ -183,11 +183,11 @@ def _name(given: str | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run the agent until it is drained or stopped by signals; returns the exit status."""
-    from agents.area import Area, AreaError
-    from agents.homedir import HomeDir, HomeError
-    from agents.hostagent import HostAgent
-    from agents.seen import SeenError
-    from bus import BusError, SpoolError, SpoolInUse
+    from mtpkt.agents.area import Area, AreaError
+    from mtpkt.agents.homedir import HomeDir, HomeError
+    from mtpkt.agents.host.agent import HostAgent
+    from mtpkt.agents.host.seen import SeenError
+    from mtpkt.bus import BusError, SpoolError, SpoolInUse
 
     name = _name(args.name)
     slots: int = args.slots or os.cpu_count() or 1

@@ -23,14 +23,23 @@ import argparse
 import time
 from typing import TYPE_CHECKING, Any
 
-from tools.errors import CliError
-from tools.exitcodes import ExitCode
-from tools.tables import ago, console, open_query, print_json, query_parser, styled, table, writing
+from mtpkt.tools.errors import CliError
+from mtpkt.tools.exitcodes import ExitCode
+from mtpkt.tools.tables import (
+    ago,
+    console,
+    open_query,
+    print_json,
+    query_parser,
+    styled,
+    table,
+    writing,
+)
 
 if TYPE_CHECKING:  # imported for real inside run(): `mtpkt --help` stays quick
     from rich.table import Table
 
-    from store.query import AgentInfo
+    from mtpkt.store.query import AgentInfo
 
 __all__ = ["add_parser", "record", "run"]
 
@@ -48,7 +57,7 @@ def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
 
 def record(info: "AgentInfo", now: float, grace: float) -> dict[str, object]:
     """An agent as a JSON object (the fields listed in ``mtpkt agents --help``)."""
-    from store.query import liveness
+    from mtpkt.store.query import liveness
 
     agent = info.agent
     return {
@@ -70,7 +79,7 @@ def record(info: "AgentInfo", now: float, grace: float) -> dict[str, object]:
 
 
 def _table(infos: "list[AgentInfo]", now: float, grace: float) -> "Table":
-    from store.query import liveness
+    from mtpkt.store.query import liveness
 
     grid = table()
     grid.add_column("agent", overflow="fold")
@@ -96,7 +105,7 @@ def _table(infos: "list[AgentInfo]", now: float, grace: float) -> "Table":
 
 def run(args: argparse.Namespace) -> int:
     """List the agents of the registry."""
-    from store import StoreError
+    from mtpkt.store import StoreError
 
     with open_query(args.area) as query:
         try:

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, NoReturn, Protocol
 
-from tools import (
+from mtpkt.pkts.text import one_line
+from mtpkt.tools import (
     agent_cmd,
     agents_cmd,
     demo,
@@ -25,8 +26,8 @@ from tools import (
     tail_cmd,
     tests_cmd,
 )
-from tools.errors import CliError, one_line
-from tools.exitcodes import ExitCode
+from mtpkt.tools.errors import CliError
+from mtpkt.tools.exitcodes import ExitCode
 
 __all__ = ["COMMANDS", "Command", "build_parser", "main"]
 
@@ -128,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.run(args)
     except CliError as exc:
-        print(f"mtpkt {args.command}: error: {one_line(str(exc))}", file=sys.stderr)
+        print(f"mtpkt {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:
         print(f"mtpkt {args.command}: interrupted", file=sys.stderr)

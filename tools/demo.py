@@ -26,8 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from tools.errors import CliError
-from tools.exitcodes import ExitCode
+from mtpkt.tools.errors import CliError
+from mtpkt.tools.exitcodes import ExitCode
 
 __all__ = ["AREA_FILES", "add_parser", "run"]
 
@@ -167,7 +167,7 @@ class _Farm:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
     def mtpkt(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "tools", *args]
+        return [sys.executable, "-m", "mtpkt.tools", *args]
 
     def start(self, name: str, *args: str) -> None:
         with (self.logs / f"{name}.log").open("wb") as log:

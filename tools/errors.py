@@ -1,19 +1,8 @@
 """The one error type commands raise to stop with a clear line."""
 
-from tools.exitcodes import ExitCode
+from mtpkt.tools.exitcodes import ExitCode
 
-__all__ = ["CliError", "one_line"]
-
-
-def one_line(text: str) -> str:
-    """``text`` with its line breaks and other control characters written as escapes (``\\n``).
-
-    Error lines echo what the user typed; an argument holding a newline must not
-    make two lines of one error (scripts read the last line of stderr).
-    """
-    if text.isprintable():
-        return text
-    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+__all__ = ["CliError"]
 
 
 class CliError(Exception):

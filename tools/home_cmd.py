@@ -27,10 +27,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from tools.errors import CliError
-from tools.exitcodes import ExitCode
-from tools.send_cmd import area_dir
-from tools.tls_options import add_tls_options, listen_tls
+from mtpkt.tools.errors import CliError
+from mtpkt.tools.exitcodes import ExitCode
+from mtpkt.tools.send_cmd import area_dir
+from mtpkt.tools.tls_options import add_tls_options, listen_tls
 
 __all__ = ["add_parser", "run"]
 
@@ -88,12 +88,12 @@ def _seconds(text: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     """Run the home until SIGINT or SIGTERM."""
-    from agents.area import AreaError, not_an_area
-    from agents.dispatcher import AGENT_GRACE
-    from agents.home import Home
-    from agents.homedir import HomeError
-    from bus.sockets import BusError
-    from store import StoreError
+    from mtpkt.agents.area import AreaError, not_an_area
+    from mtpkt.agents.home import Home
+    from mtpkt.agents.home.dispatcher import AGENT_GRACE
+    from mtpkt.agents.homedir import HomeError
+    from mtpkt.bus.sockets import BusError
+    from mtpkt.store import StoreError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s home %(levelname)s %(message)s")
     area = area_dir(args.area)

@@ -19,17 +19,15 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from pkts import State, Status
-from pkts.rollup import FINAL
-from pkts.status import Ack, StatusChange, StatusPacket, Step
-from tools.shown import end_label, plain_line
+from mtpkt.pkts import State, Status
+from mtpkt.pkts.outcome import ACTIVE, FINAL, ended_badly
+from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step
+from mtpkt.tools.shown import end_label, plain_line
 
 __all__ = ["LiveModel", "RunView", "render", "style_of"]
 
 RECENT_KEPT = 200
 """Newest packets kept for the scrolling tail."""
-
-_ACTIVE = frozenset({State.LAUNCHED, State.REMOTEHOSTSTART, State.RUNNING, State.KILLREQ})
 
 _STYLES = {
     "PASS": "green",
@@ -55,15 +53,6 @@ def style_of(label: str) -> str:
 
 def _label(state: State, status: Status) -> str:
     return end_label(state, status) if state in FINAL else state.value
-
-
-def _good(state: State, status: Status) -> bool:
-    return state is State.COMPLETED and status in (
-        Status.PASS,
-        Status.WARN,
-        Status.WAIVED,
-        Status.SKIP,
-    )
 
 
 @attrs.define
@@ -112,9 +101,9 @@ class RunView:
     def _count(self, key: tuple[str, str], new: _Instance) -> None:
         self.counts[_label(new.state, new.status)] += 1
         self.settled += new.state in FINAL
-        if new.state in _ACTIVE:
+        if new.state in ACTIVE:
             self.active[key] = None
-        elif new.state in FINAL and not _good(new.state, new.status):
+        elif ended_badly(new.state, new.status):
             self.bad[key] = None
 
     def change(self, packet: StatusChange) -> None:

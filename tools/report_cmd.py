@@ -40,20 +40,19 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
-from pkts import State, Status, StepState
-from pkts.rollup import ENDED_BADLY, FINAL
-from pkts.status import StatusChange, StatusPacket, Step
-from tools.errors import CliError
-from tools.exitcodes import ExitCode
-from tools.send_cmd import BAD_STATUSES, area_option, run_options
-from tools.tables import find_run, load_area, query_of
+from mtpkt.pkts import State, Status, StepState
+from mtpkt.pkts.outcome import FINAL, ended_badly, is_error, read_state, read_status
+from mtpkt.pkts.status import StatusChange, StatusPacket, Step
+from mtpkt.pkts.text import display_name, one_line
+from mtpkt.tools.errors import CliError
+from mtpkt.tools.exitcodes import ExitCode
+from mtpkt.tools.send_cmd import area_option, run_options
+from mtpkt.tools.tables import find_run, load_area, query_of
 
 if TYPE_CHECKING:  # imported for real inside the functions: `mtpkt --help` stays quick
-    from store.rows import RunRow, TestRow
+    from mtpkt.store.rows import RunRow, TestRow
 
 __all__ = [
-    "ERROR_STATUSES",
-    "FAILURE_STATUSES",
     "LOG_LINES",
     "Instance",
     "RunReport",
@@ -73,15 +72,6 @@ LOG_LINES: Final = 50
 """Lines of each step's log shown in a testcase's system-out."""
 LOG_BYTES: Final = 64 * 1024
 """Bytes read from the end of a log at most (a log of very long lines shows fewer lines)."""
-
-ERROR_STATUSES: Final = frozenset(
-    {Status.ABORT, Status.DEAD, Status.PREQ_FAIL, Status.PREQ_DISCARDED}
-)
-"""Statuses shown as ``<error>``: the test could not run, or not to its end."""
-FAILURE_STATUSES: Final = (BAD_STATUSES | {Status.CHECK}) - ERROR_STATUSES
-"""Statuses shown as ``<failure>``: the test ran and its result is bad (FAIL, CHECK).
-
-Every status ``send --wait`` calls bad is one of these or an error status."""
 
 Key = tuple[str, str]
 """``(testname, item_path)``."""
@@ -149,7 +139,7 @@ class Instance:
     def name(self) -> str:
         """``test/itempath``, or the test's name for a test without items."""
         row = self.row
-        return f"{row.testname}/{row.item_path}" if row.item_path else row.testname
+        return display_name(row.testname, row.item_path)
 
 
 @attrs.frozen(kw_only=True)
@@ -196,9 +186,9 @@ def latest_steps(packets: Iterable[StatusPacket]) -> dict[Key, list[StepRun]]:
 def _read_tests(path: Path) -> tuple[list["TestRow"], list[object]]:
     """The run database's ``tests`` rows and its Step and StatusChange packets (packed), read
     in one short read transaction, so that both come from the same commit."""
-    from store import schema
-    from store.connection import Database, connect_readonly
-    from store.rows import TestRow
+    from mtpkt.store import schema
+    from mtpkt.store.connection import Database, connect_readonly
+    from mtpkt.store.rows import TestRow
 
     db = Database(path, connect_readonly(path))
     try:
@@ -223,8 +213,8 @@ def read_report(area: Path, dbdir: Path, run: "RunRow") -> RunReport:
         CliError: the run has no database (ERROR).
         StoreError: a database cannot be read, or holds a packet that cannot be read back.
     """
-    import pkts
-    from store import StoreError
+    from mtpkt import pkts
+    from mtpkt.store import StoreError
 
     path = dbdir / f"{run.id}.db"
     if not path.is_file():
@@ -256,20 +246,6 @@ def read_report(area: Path, dbdir: Path, run: "RunRow") -> RunReport:
 # -- how a test shows -----------------------------------------------------------------------
 
 
-def _state(word: str) -> State:
-    try:
-        return State(word)
-    except ValueError:  # a word another tool wrote: it did not end well
-        return State.INCOMPLETE
-
-
-def _status(word: str) -> Status:
-    try:
-        return Status(word)
-    except ValueError:  # a word another tool wrote: someone should look at it
-        return Status.CHECK
-
-
 def verdict(state: str, status: str) -> tuple[str, str]:
     """How a test instance shows in JUnit, and why.
 
@@ -278,12 +254,10 @@ def verdict(state: str, status: str) -> tuple[str, str]:
         ``skipped``; label is ``FAIL`` for COMPLETED/FAIL, else e.g. ``KILLED/ABORT``,
         ``not run`` or ``not finished: RUNNING``.
     """
-    known_state, known_status = _state(state), _status(status)
+    known_state, known_status = read_state(state), read_status(status)
     label = status if state == State.COMPLETED else f"{state}/{status}"
-    if known_status in ERROR_STATUSES or known_state in ENDED_BADLY:
-        return "error", label
-    if known_status in FAILURE_STATUSES:
-        return "failure", label
+    if ended_badly(known_state, known_status):
+        return ("error" if is_error(known_state, known_status) else "failure"), label
     if known_state is State.NOT_STARTED:
         return "skipped", "not run"
     if known_state not in FINAL:
@@ -296,10 +270,6 @@ def verdict(state: str, status: str) -> tuple[str, str]:
 def xml_text(text: str) -> str:
     """``text`` without the characters XML 1.0 forbids (control characters, lone surrogates)."""
     return _NOT_XML.sub("", text)
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 def log_tail(path: Path, lines: int = LOG_LINES) -> tuple[list[str], bool]:
@@ -360,7 +330,7 @@ def _system_out(report: RunReport, instance: Instance) -> str:
     head += f" on {row.host}" if row.host else ""
     lines = [head + f", {row.run_duration:.2f} s"]
     if row.comment:
-        lines.append(f"comment: {_one_line(row.comment)}")
+        lines.append(f"comment: {one_line(xml_text(row.comment))}")
     rundir = _rundir(report, row)
     on_disk = rundir is not None and rundir.is_dir()
     if rundir is None:
@@ -410,7 +380,7 @@ def _testcase(suite: ET.Element, report: RunReport, instance: Instance) -> str:
         time=f"{row.run_duration:.3f}",
     )
     outcome, label = verdict(row.state, row.status)
-    message = label + (f": {_one_line(row.comment)}" if row.comment else "")
+    message = label + (f": {one_line(xml_text(row.comment))}" if row.comment else "")
     if outcome == "skipped":
         _element(case, "skipped", message=message)
     elif outcome != "passed":
@@ -482,19 +452,13 @@ def _check_file(file: str) -> Path | None:
 
 
 def _write(data: bytes, path: Path) -> None:
-    """Write ``data`` to a new file beside ``path``, then rename it over ``path``: a reader
-    never sees half a report, and a failed write leaves the old one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    created = False
+    """Replace ``path`` with ``data`` as a whole: a reader never sees half a report, and a
+    failed write leaves the old one."""
+    from mtpkt.store.files import atomic_write
+
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        created = True
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
+        atomic_write(path, data)
     except OSError as exc:
-        if created:
-            tmp.unlink(missing_ok=True)
         raise CliError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
@@ -515,7 +479,7 @@ def summary(root: ET.Element, where: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Write the run's JUnit report; returns the exit status."""
-    from store import StoreError
+    from mtpkt.store import StoreError
 
     if not args.target.strip():
         raise CliError("the target is empty: give its key values joined by /", ExitCode.USAGE)

@@ -19,10 +19,10 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from tools.errors import CliError
-from tools.exitcodes import ExitCode
-from tools.send_cmd import run_options
-from tools.tables import (
+from mtpkt.tools.errors import CliError
+from mtpkt.tools.exitcodes import ExitCode
+from mtpkt.tools.send_cmd import run_options
+from mtpkt.tools.tables import (
     ago,
     console,
     open_query,
@@ -38,7 +38,7 @@ from tools.tables import (
 if TYPE_CHECKING:  # imported for real inside run(): `mtpkt --help` stays quick
     from rich.table import Table
 
-    from store.query import RunInfo
+    from mtpkt.store.query import RunInfo
 
 __all__ = ["add_parser", "record", "run"]
 
@@ -101,7 +101,7 @@ def _table(infos: "list[RunInfo]", now: float) -> "Table":
 
 def run(args: argparse.Namespace) -> int:
     """List the selected runs."""
-    from store import StoreError
+    from mtpkt.store import StoreError
 
     with open_query(args.area) as query:
         try:

@@ -29,25 +29,25 @@ from typing import TYPE_CHECKING, Any, Final, TextIO, TypeVar
 
 import attrs
 
-import pkts
-from pkts import State, Status
-from pkts.control import Archive, Clean, Kill, RerunClean, Run
-from pkts.link import NOT_JOURNALED
-from pkts.rollup import ENDED_BADLY, FINAL
-from pkts.status import StatusChange
-from tools.errors import CliError
-from tools.exitcodes import ExitCode
-from tools.shown import end_label
-from tools.tls_options import add_tls_options, check_handshake, dial_tls, tls_endpoint
+from mtpkt import pkts
+from mtpkt.pkts import State, Status
+from mtpkt.pkts.control import Archive, Clean, Kill, RerunClean, Run
+from mtpkt.pkts.link import NOT_JOURNALED
+from mtpkt.pkts.outcome import FINAL, ended_badly
+from mtpkt.pkts.status import StatusChange
+from mtpkt.pkts.text import display_name
+from mtpkt.tools.errors import CliError
+from mtpkt.tools.exitcodes import ExitCode
+from mtpkt.tools.shown import end_label
+from mtpkt.tools.tls_options import add_tls_options, check_handshake, dial_tls, tls_endpoint
 
 if TYPE_CHECKING:  # imported for real inside the functions: `mtpkt --help` stays quick
-    from agents.area import TestPatt
-    from agents.homedir import HomeDir
-    from bus.follow import Follower
-    from bus.tls import Tls
+    from mtpkt.agents.area import TestPatt
+    from mtpkt.agents.homedir import HomeDir
+    from mtpkt.bus.follow import Follower
+    from mtpkt.bus.tls import Tls
 
 __all__ = [
-    "BAD_STATUSES",
     "area_option",
     "check_listening",
     "close_when_idle",
@@ -82,11 +82,6 @@ PROGRESS_EVERY: Final = 1.0
 """Least seconds between two progress lines of ``--wait``."""
 SHOWN_BAD: Final = 10
 """Tests named in the summary of ``--wait`` when some ended badly."""
-BAD_STATUSES: Final = frozenset(
-    {Status.FAIL, Status.PREQ_FAIL, Status.PREQ_DISCARDED, Status.ABORT, Status.DEAD}
-)
-"""Statuses that make ``send --wait`` exit with TESTS_FAILED (so do KILLED, STUCK, INCOMPLETE)."""
-
 _T = TypeVar("_T")
 
 _EXAMPLES: Final = {
@@ -359,7 +354,7 @@ def area_dir(given: Path | None) -> Path:
 def _not_an_area(home: "HomeDir") -> CliError | None:
     """The error for a directory that is no area at all, which explains more than what
     it lacks of ``.mtpkt/``."""
-    from agents.area import not_an_area
+    from mtpkt.agents.area import not_an_area
 
     if not (why := not_an_area(home.area)):
         return None
@@ -371,7 +366,7 @@ def _not_an_area(home: "HomeDir") -> CliError | None:
 
 def load_key(home: "HomeDir", key_file: Path | None) -> bytes:
     """The area's key, or a :class:`CliError` (``BAD_AREA``) saying what is wrong with it."""
-    from agents.homedir import HomeError
+    from mtpkt.agents.homedir import HomeError
 
     try:
         return home.key(key_file)
@@ -382,7 +377,7 @@ def load_key(home: "HomeDir", key_file: Path | None) -> bytes:
 
 def home_address(home: "HomeDir", given: str | None) -> str:
     """The home's request address: ``--home``, else the one in ``.mtpkt/home.json``."""
-    from agents.homedir import HomeError
+    from mtpkt.agents.homedir import HomeError
 
     if given:
         return given
@@ -401,7 +396,7 @@ def publish_address(
     Args:
         needed_by: the option or command that needs it, for the error messages.
     """
-    from agents.homedir import HomeError
+    from mtpkt.agents.homedir import HomeError
 
     if publish:
         return publish
@@ -428,8 +423,8 @@ def publish_address(
 
 def _packet(args: argparse.Namespace) -> pkts.Control:
     """The control packet the command line asks for; a USAGE error for a bad value."""
-    from agents.area import AreaError, TestPatt
-    from agents.area.paths import check_name, check_relative
+    from mtpkt.agents.area import AreaError, TestPatt
+    from mtpkt.agents.area.paths import check_name, check_relative
 
     if not args.target.strip():
         raise CliError("the target is empty: give its key values joined by /", ExitCode.USAGE)
@@ -579,7 +574,7 @@ def check_listening(address: str, timeout: float, tls: "Tls | None" = None) -> N
     """Fail at once (UNREACHABLE) if ``address`` has refused connections for a while: nothing
     listens there (a home still starting up is given up to 2 s); with TLS, also if the
     handshake fails."""
-    from bus.sockets import refused
+    from mtpkt.bus.sockets import refused
 
     if refused(address, within=min(timeout, REFUSED_WAIT), tls=tls):
         raise CliError(
@@ -590,7 +585,7 @@ def check_listening(address: str, timeout: float, tls: "Tls | None" = None) -> N
 
 
 def unreachable(address: str, timeout: float) -> CliError:
-    from bus.tls import is_tls_address
+    from mtpkt.bus.tls import is_tls_address
 
     trusted = ", and its certificate trusted by --tls-ca" if is_tls_address(address) else ""
     return CliError(
@@ -607,8 +602,8 @@ def _ask(packet: pkts.Control, key: bytes, address: str, timeout: float, tls: "T
         CliError: no answer in time (UNREACHABLE), an answer that does not verify
             (BAD_REPLY), or a refusal (REFUSED).
     """
-    from bus.sockets import BusError, BusTimeout, Requester
-    from pkts.link import Receipt
+    from mtpkt.bus.sockets import BusError, BusTimeout, Requester
+    from mtpkt.pkts.link import Receipt
 
     try:
         requester = Requester(address, timeout=timeout, tls=tls)
@@ -681,9 +676,8 @@ class RunWatch:
         self.patt = patt
         self.records: dict[tuple[str, str], tuple[State, Status]] = {}
         """Newest state and status by ``(test, item)``."""
-        expected_end = kind == "kill"
-        self._bad_states = frozenset[State]() if expected_end else ENDED_BADLY
-        self._bad_statuses = frozenset[Status]() if expected_end else BAD_STATUSES
+        self._killing = kind == "kill"
+        """A kill's tests are expected to end KILLED: none of them counts as bad."""
         self._selected: dict[tuple[str, str], bool] = {}
         self._itemized: set[str] = set()
         self._unsettled: set[tuple[str, str]] = set()
@@ -739,9 +733,9 @@ class RunWatch:
     def bad(self) -> list[tuple[str, str]]:
         """Instances that settled badly, as ``(test/item, label)``, sorted."""
         return sorted(
-            (f"{test}/{item}" if item else test, self.label(state, status))
+            (display_name(test, item), self.label(state, status))
             for (test, item), (state, status) in self.instances().items()
-            if state in FINAL and (state in self._bad_states or status in self._bad_statuses)
+            if not self._killing and ended_badly(state, status)
         )
 
     def progress(self) -> str:
@@ -790,8 +784,8 @@ def _follower(
 ) -> "Follower":
     """A :class:`bus.follow.Follower` of the packet's run (made before the packet is sent, so
     that a bad stream address stops the command before anything happens)."""
-    from bus.follow import Follower
-    from bus.sockets import BusError
+    from mtpkt.bus.follow import Follower
+    from mtpkt.bus.sockets import BusError
 
     listen, publish = addresses
     try:
@@ -818,8 +812,8 @@ def _wait(
     out: TextIO,
 ) -> int:
     """Follow the run until the selected tests have settled; the exit status says how."""
-    from agents.area import TestPatt
-    from bus.sockets import BusError
+    from mtpkt.agents.area import TestPatt
+    from mtpkt.bus.sockets import BusError
 
     watch = RunWatch(packet.kind, packet.target, packet.runname, TestPatt.parse(packet.testpatt))
     deadline = None if wait_timeout is None else time.monotonic() + wait_timeout
@@ -863,7 +857,7 @@ def _wait(
 
 def run(args: argparse.Namespace) -> int:
     """Send one control packet; with --wait, follow its run. Returns the exit status."""
-    from agents.homedir import HomeDir
+    from mtpkt.agents.homedir import HomeDir
 
     packet = _packet(args)
     home = HomeDir(area_dir(args.area))

@@ -5,8 +5,9 @@ import enum
 
 import attrs
 
-import pkts
-from pkts.status import Ack, StatusChange, StatusPacket, Step
+from mtpkt import pkts
+from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step
+from mtpkt.pkts.text import display_name
 
 __all__ = ["end_label", "json_record", "plain_line"]
 
@@ -59,5 +60,5 @@ def plain_line(packet: StatusPacket) -> str:
                 what += f" on {packet.host}"
             if packet.comment:
                 what += f": {' '.join(packet.comment.split())}"
-    name = f"{packet.test}/{packet.item}" if packet.item else packet.test
+    name = display_name(packet.test, packet.item)
     return f"{_clock(packet.ts)}  {packet.target} {packet.runname}  {name}  {what}"

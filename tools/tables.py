@@ -10,18 +10,18 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from tools.errors import CliError
-from tools.exitcodes import ExitCode
-from tools.send_cmd import area_dir, area_option
+from mtpkt.tools.errors import CliError
+from mtpkt.tools.exitcodes import ExitCode
+from mtpkt.tools.send_cmd import area_dir, area_option
 
 if TYPE_CHECKING:  # imported for real inside the functions: `mtpkt --help` stays quick
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    from agents.area import Area
-    from store.query import StoreQuery
-    from store.rows import RunRow
+    from mtpkt.agents.area import Area
+    from mtpkt.store.query import StoreQuery
+    from mtpkt.store.rows import RunRow
 
 __all__ = [
     "NO_RUN_YET",
@@ -30,7 +30,7 @@ __all__ = [
     "find_run",
     "load_area",
     "names",
-    "one_line",
+    "cell",
     "open_query",
     "outcomes",
     "print_json",
@@ -104,7 +104,7 @@ def load_area(given: Path | None) -> "Area":
     Raises:
         CliError: not an area, or a bad megatest.config (``BAD_AREA``).
     """
-    from agents.area import Area, AreaError
+    from mtpkt.agents.area import Area, AreaError
 
     try:
         return Area.load(area_dir(given))
@@ -118,8 +118,8 @@ def query_of(area: "Area") -> "StoreQuery":
     Raises:
         CliError: no database yet, or one that cannot be read (``ERROR``).
     """
-    from store import StoreError
-    from store.query import StoreQuery
+    from mtpkt.store import StoreError
+    from mtpkt.store.query import StoreQuery
 
     dbdir = area.home / area.dbdir  # as the home reads it: a relative dbdir is the area's
     if not (dbdir / "main.db").exists():
@@ -138,7 +138,7 @@ def find_run(query: "StoreQuery", target: str, runname: str) -> "RunRow":
             there is no such run (``ERROR``, naming the runs of the target, or the
             targets that have runs).
     """
-    from store import StoreError
+    from mtpkt.store import StoreError
 
     try:
         runs = query.runs(target=target, runname=runname)
@@ -187,7 +187,7 @@ def styled(word: str) -> "Text":
     return Text(word, style=STYLES.get(word, ""))
 
 
-def one_line(text: str) -> "Text":
+def cell(text: str) -> "Text":
     """Text cut with an ellipsis where its column ends, never wrapped (its column may still
     be narrowed to make room)."""
     from rich.text import Text

@@ -26,11 +26,11 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any, TextIO
 
-import pkts
-from pkts.status import Ack, StatusChange, StatusPacket
-from tools.errors import CliError
-from tools.exitcodes import ExitCode
-from tools.send_cmd import (
+from mtpkt import pkts
+from mtpkt.pkts.status import Ack, StatusChange, StatusPacket
+from mtpkt.tools.errors import CliError
+from mtpkt.tools.exitcodes import ExitCode
+from mtpkt.tools.send_cmd import (
     DEFAULT_TIMEOUT,
     RunWatch,
     add_testpatt,
@@ -49,14 +49,14 @@ from tools.send_cmd import (
     unreachable,
     where_options,
 )
-from tools.shown import json_record, plain_line
+from mtpkt.tools.shown import json_record, plain_line
 
 if TYPE_CHECKING:  # imported for real inside run(): `mtpkt --help` stays quick
     from pathlib import Path
 
-    from agents.area import TestPatt
-    from bus.follow import Follower
-    from bus.tls import Tls
+    from mtpkt.agents.area import TestPatt
+    from mtpkt.bus.follow import Follower
+    from mtpkt.bus.tls import Tls
 
 __all__ = ["add_parser", "run"]
 
@@ -197,7 +197,7 @@ class _LiveView(_Output):
         from rich.console import Console
         from rich.live import Live
 
-        from tools.live import LiveModel
+        from mtpkt.tools.live import LiveModel
 
         super().__init__(args, patt, out)
         self.model = LiveModel()
@@ -214,7 +214,7 @@ class _LiveView(_Output):
         self.drawn = 0.0
 
     def draw(self, rows: list[tuple[int, StatusPacket]]) -> None:
-        from tools.live import render
+        from mtpkt.tools.live import render
 
         self.model.add(packet for _, packet in rows)
         now = time.monotonic()
@@ -239,8 +239,8 @@ class _LiveView(_Output):
 def _follow(
     follower: "Follower", output: _Output, listen: str, timeout: float, tls: "Tls | None"
 ) -> int:
-    from bus.follow import QueryRefused
-    from bus.sockets import BusError
+    from mtpkt.bus.follow import QueryRefused
+    from mtpkt.bus.sockets import BusError
 
     check_listening(listen, timeout, tls)
     try:
@@ -269,7 +269,7 @@ def _follow(
 def _check_target(area: "Path", target: str) -> None:
     """Refuse at once a target that does not fit the area's fields (when the area is here:
     a host that only has the key and the home's address leaves it to the home)."""
-    from agents.area import Area, AreaError
+    from mtpkt.agents.area import Area, AreaError
 
     if not (area / "megatest.config").is_file():
         return
@@ -281,11 +281,11 @@ def _check_target(area: "Path", target: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Follow the selected runs' packets; with --until-done, until they settle."""
-    from agents.area import AreaError, TestPatt
-    from agents.homedir import HomeDir
-    from bus.follow import Follower
-    from bus.sockets import BusError
-    from tools.tls_options import dial_tls, tls_endpoint
+    from mtpkt.agents.area import AreaError, TestPatt
+    from mtpkt.agents.homedir import HomeDir
+    from mtpkt.bus.follow import Follower
+    from mtpkt.bus.sockets import BusError
+    from mtpkt.tools.tls_options import dial_tls, tls_endpoint
 
     try:
         patt = TestPatt.parse(args.testpatt)

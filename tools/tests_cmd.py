@@ -20,14 +20,15 @@ import argparse
 import collections
 from typing import TYPE_CHECKING, Any, Final
 
-from pkts import State, Status
-from tools.errors import CliError
-from tools.exitcodes import ExitCode
-from tools.send_cmd import add_testpatt, run_options, word_list
-from tools.tables import (
+from mtpkt.pkts import State, Status
+from mtpkt.pkts.text import display_name
+from mtpkt.tools.errors import CliError
+from mtpkt.tools.exitcodes import ExitCode
+from mtpkt.tools.send_cmd import add_testpatt, run_options, word_list
+from mtpkt.tools.tables import (
+    cell,
     console,
     find_run,
-    one_line,
     open_query,
     outcomes,
     print_json,
@@ -41,7 +42,7 @@ if TYPE_CHECKING:  # imported for real inside run(): `mtpkt --help` stays quick
     from rich.table import Table
     from rich.text import Text
 
-    from store.rows import RunRow, TestRow
+    from mtpkt.store.rows import RunRow, TestRow
 
 __all__ = ["DEFAULT_LIMIT", "add_parser", "record", "run"]
 
@@ -139,7 +140,7 @@ def _label(row: "TestRow") -> str:
 def _summary(run: "RunRow", rows: "list[TestRow]", patt: str) -> "Text":
     from rich.text import Text
 
-    from store.query import most_first, outcome
+    from mtpkt.store.query import most_first, outcome
 
     counts = collections.Counter(outcome(row.state, row.status) for row in rows)
     what = f"run {run.target} {run.runname} (id {run.id})"
@@ -165,13 +166,13 @@ def _table(rows: "list[TestRow]", wide: bool) -> "Table":
     if wide:
         grid.add_column("rundir", overflow="fold")
     for row in rows:
-        name = f"{row.testname}/{row.item_path}" if row.item_path else row.testname
+        name = display_name(row.testname, row.item_path)
         cells: list[str | Text] = [
             name,
             styled(_label(row)),
             row.host,
             _duration(row.run_duration) if row.run_duration else "",
-            one_line(row.comment),
+            cell(row.comment),
         ]
         grid.add_row(*cells, *([row.rundir] if wide else []))
     return grid
@@ -179,8 +180,8 @@ def _table(rows: "list[TestRow]", wide: bool) -> "Table":
 
 def run(args: argparse.Namespace) -> int:
     """List the selected records of one run."""
-    from agents.area import AreaError, TestPatt
-    from store import StoreError
+    from mtpkt.agents.area import AreaError, TestPatt
+    from mtpkt.store import StoreError
 
     try:
         patt = TestPatt.parse(args.testpatt)

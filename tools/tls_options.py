@@ -16,11 +16,11 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from tools.errors import CliError
-from tools.exitcodes import ExitCode
+from mtpkt.tools.errors import CliError
+from mtpkt.tools.exitcodes import ExitCode
 
 if TYPE_CHECKING:  # imported for real inside the functions: `mtpkt --help` stays quick
-    from bus.tls import Tls
+    from mtpkt.bus.tls import Tls
 
 __all__ = [
     "add_tls_options",
@@ -58,7 +58,7 @@ def add_tls_options(parser: argparse.ArgumentParser, *, role: Literal["listen", 
 
 def _load(args: argparse.Namespace, role: Literal["listen", "dial"]) -> "Tls | None":
     """The TLS settings the options give (None: no option given); USAGE errors for the rest."""
-    from bus.tls import Tls, TlsError
+    from mtpkt.bus.tls import Tls, TlsError
 
     cert, key, ca = args.tls_cert, args.tls_key, args.tls_ca
     if cert is None and key is None and ca is None:
@@ -88,7 +88,7 @@ def listen_tls(args: argparse.Namespace, *addresses: str | None) -> "Tls | None"
     Raises:
         CliError: USAGE for a bad combination or a bad file.
     """
-    from bus.tls import TlsError, is_tls_address, tls_address
+    from mtpkt.bus.tls import TlsError, is_tls_address, tls_address
 
     tls = _load(args, "listen")
     for address in filter(None, addresses):
@@ -114,7 +114,7 @@ def tls_endpoint(address: str, tls: "Tls | None") -> str:
     """The address to dial with ``tls``: with TLS a ``tcp://`` address becomes
     ``tls+tcp://``; without, a ``tls+tcp://`` one (as a home with TLS records in
     ``home.json``) is a USAGE error that says which options are missing."""
-    from bus.tls import TlsError, is_tls_address, tls_address
+    from mtpkt.bus.tls import TlsError, is_tls_address, tls_address
 
     if tls is None and is_tls_address(address):
         raise CliError(
@@ -132,7 +132,7 @@ def handshake_problem(address: str, tls: "Tls") -> str:
     """One line on why the TLS handshake with the home fails, or ``""`` if it does not."""
     from urllib.parse import urlsplit
 
-    from bus import handshake_error
+    from mtpkt.bus import handshake_error
 
     why = handshake_error(address, tls)
     if not why:

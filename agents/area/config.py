@@ -37,7 +37,7 @@ from pathlib import Path
 
 import attrs
 
-from agents.area.errors import AreaError
+from mtpkt.agents.area.errors import AreaError
 
 __all__ = ["Config", "ConfigError", "Deferred", "Entry", "Origin", "format_config", "read_config"]
 

@@ -14,10 +14,10 @@ from typing import Literal
 
 import attrs
 
-from agents.area.config import Config, ConfigError, Entry, Origin, read_config
-from agents.area.errors import AreaError
-from agents.area.items import Item, combine, cross_product, table_rows
-from agents.area.paths import PathError, check_name
+from mtpkt.agents.area.config import Config, ConfigError, Entry, Origin, read_config
+from mtpkt.agents.area.errors import AreaError
+from mtpkt.agents.area.items import Item, combine, cross_product, table_rows
+from mtpkt.agents.area.paths import PathError, check_name
 
 __all__ = [
     "Area",

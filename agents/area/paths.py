@@ -10,7 +10,7 @@ import os
 import stat
 from pathlib import Path
 
-from agents.area.errors import AreaError
+from mtpkt.agents.area.errors import AreaError
 
 __all__ = [
     "PathError",

@@ -1,7 +1,7 @@
 """Planning a run: which test instances it has, how each runs, and what waits on what.
 
 A plan is made from the area's files alone (no bus, no database): the home's
-dispatcher makes one when a ``run`` arrives, and :mod:`agents.area.local`
+dispatcher makes one when a ``run`` arrives, and :mod:`agents.host.local`
 runs one on this host.
 """
 
@@ -13,13 +13,12 @@ from typing import Literal
 
 import attrs
 
-from agents.area.config import ConfigError, Origin
-from agents.area.items import Item
-from agents.area.model import Area, RunConfig, TestConfig
-from agents.area.paths import instance_path, run_root
-from agents.area.report import TestRef
-from agents.area.runner import StepSpec, TestJob
-from agents.area.testpatt import SelectionError, TestPatt
+from mtpkt.agents.area.config import ConfigError, Origin
+from mtpkt.agents.area.items import Item
+from mtpkt.agents.area.job import StepSpec, TestJob, TestRef
+from mtpkt.agents.area.model import Area, RunConfig, TestConfig
+from mtpkt.agents.area.paths import instance_path, run_root
+from mtpkt.agents.area.testpatt import SelectionError, TestPatt
 
 __all__ = ["Instance", "Plan", "PlannedTest", "plan_run"]
 

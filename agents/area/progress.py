@@ -1,7 +1,7 @@
 """Where a run stands, and what may run next: waiton, modes and priorities.
 
 Pure bookkeeping over a :class:`~agents.area.plan.Plan`: no processes, no
-sockets. :mod:`agents.area.local` drives it on one host; the home's
+sockets. :mod:`agents.host.local` drives it on one host; the home's
 dispatcher drives it across agents.
 """
 
@@ -9,10 +9,10 @@ from collections.abc import Iterator
 
 import attrs
 
-from agents.area.plan import Instance, Plan, PlannedTest
-from agents.area.report import TestRef
-from pkts import State, Status
-from pkts.rollup import FINAL, GOOD_FOR_DEPENDENTS, rollup
+from mtpkt.agents.area.job import TestRef
+from mtpkt.agents.area.plan import Instance, Plan, PlannedTest
+from mtpkt.pkts import State, Status
+from mtpkt.pkts.outcome import FINAL, GOOD_FOR_DEPENDENTS, rollup
 
 __all__ = ["Blocked", "RunProgress"]
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import attrs
 
-from agents.area.errors import AreaError
+from mtpkt.agents.area.errors import AreaError
 
 __all__ = ["SelectionError", "TestPatt"]
 

@@ -10,8 +10,8 @@ from typing import ClassVar, TypeAlias
 
 import attrs
 
-from pkts.enums import Status
-from pkts.envelope import Envelope
+from mtpkt.pkts.enums import Status
+from mtpkt.pkts.envelope import Envelope
 
 __all__ = ["Archive", "Clean", "Control", "Kill", "RerunClean", "Run", "Selection"]
 

@@ -11,8 +11,8 @@ from typing import ClassVar, Final, TypeAlias
 
 import attrs
 
-from pkts.enums import Action, Phase
-from pkts.envelope import ID_SIZE, Envelope
+from mtpkt.pkts.enums import Action, Phase
+from mtpkt.pkts.envelope import ID_SIZE, Envelope
 
 __all__ = ["NOT_JOURNALED", "Heartbeat", "Link", "Published", "Pull", "Query", "Receipt", "Task"]
 

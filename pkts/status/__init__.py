@@ -8,8 +8,8 @@ from typing import ClassVar, TypeAlias
 
 import attrs
 
-from pkts.enums import AckOutcome, State, Status, StepState
-from pkts.envelope import ID_SIZE, Envelope
+from mtpkt.pkts.enums import AckOutcome, State, Status, StepState
+from mtpkt.pkts.envelope import ID_SIZE, Envelope
 
 __all__ = ["Ack", "Sequenced", "StatusChange", "StatusPacket", "Step", "TestIdentity"]
 

@@ -7,7 +7,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.area.config import Config, ConfigError, Deferred, Entry, format_config, read_config
+from mtpkt.agents.area.config import (
+    Config,
+    ConfigError,
+    Deferred,
+    Entry,
+    format_config,
+    read_config,
+)
 
 ENV = {"PATH": os.environ["PATH"], "HOME": "/home/ann", "USER": "ann"}
 

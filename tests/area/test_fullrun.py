@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from agents.area.config import ConfigError, read_config
-from agents.area.model import Area, RunConfig, TestConfig
+from mtpkt.agents.area.config import ConfigError, read_config
+from mtpkt.agents.area.model import Area, RunConfig, TestConfig
 
 FULLRUN = Path(__file__).resolve().parents[3] / "shared" / "megatest-examples" / "fullrun"
 TARGET = "ubuntu/nfs/none"

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from procs import processes_with, wait_for
 
-from agents.area.guard import VARIABLE, Guard, _serve
+from mtpkt.agents.host.guard import VARIABLE, Guard, _serve
+from tests.support.procs import processes_with, wait_for
 
 pytestmark = pytest.mark.timeout(30)
 

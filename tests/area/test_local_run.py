@@ -7,21 +7,20 @@ import time
 from pathlib import Path
 
 import pytest
-from procs import processes_with, wait_for
 
-from agents.area import (
+from mtpkt.agents.area import (
     Area,
     ConfigError,
     PathError,
-    Reporter,
     SelectionError,
     TargetError,
     TestRef,
 )
-from agents.area.local import LocalRun
-from agents.area.plan import plan_run
-from pkts import State, Status
-from pkts.status import StatusChange, StatusPacket, Step
+from mtpkt.agents.area.plan import plan_run
+from mtpkt.agents.host import LocalRun, Reporter
+from mtpkt.pkts import State, Status
+from mtpkt.pkts.status import StatusChange, StatusPacket, Step
+from tests.support.procs import processes_with, wait_for
 
 TARGET = "linux/x86"
 ENV = {"PATH": os.environ["PATH"], "HOME": "/home/ann", "USER": "ann", "SITE_MARK": "site-7"}
@@ -302,7 +301,7 @@ def test_reader_notes_are_logged_when_a_run_is_planned(
     root = make_area(tmp_path / "area")
     with (root / "megatest.config").open("a") as config:
         config.write("[include nosuch.config]\n")
-    with caplog.at_level("WARNING", logger="agents.area.plan"):
+    with caplog.at_level("WARNING", logger="mtpkt.agents.area.plan"):
         plan_run(Area.load(root, env=ENV), TARGET, "nightly", "build")
     assert "[include nosuch.config]" in caplog.text
     assert "not found, skipped" in caplog.text

@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.area import Area, RunProgress, plan_run
-from agents.area.plan import Plan
-from pkts import State, Status
-from pkts.rollup import FINAL
+from mtpkt.agents.area import Area, RunProgress, plan_run
+from mtpkt.agents.area.plan import Plan
+from mtpkt.pkts import State, Status
+from mtpkt.pkts.outcome import FINAL
 
 FILES = {
     "megatest.config": "[fields]\nOS TEXT\n\n[setup]\nlinktree #{getenv MT_RUN_AREA_HOME}/lt\n",

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-import pkts
-from agents.area.report import Reporter, TestRef
-from agents.area.runner import Outcome, StepSpec, TestJob, TestProcess
-from pkts.status import StatusChange, StatusPacket, Step, TestIdentity
+from mtpkt import pkts
+from mtpkt.agents.area.job import StepSpec, TestJob, TestRef
+from mtpkt.agents.host.report import Reporter
+from mtpkt.agents.host.runner import Outcome, TestProcess
+from mtpkt.pkts.status import StatusChange, StatusPacket, Step, TestIdentity
 
 REF = TestRef("ubuntu/x86_64", "nightly", "smoke", "a/1")
 ENV = {"PATH": os.environ["PATH"]}
@@ -457,8 +458,10 @@ def test_an_impossible_rundir_is_incomplete(
 RUNNER_SCRIPT = """
 import os
 from pathlib import Path
-from agents.area.report import Reporter, TestRef
-from agents.area.runner import StepSpec, TestJob, TestProcess
+from mtpkt.agents.area.job import TestRef
+from mtpkt.agents.host.report import Reporter
+from mtpkt.agents.area.job import StepSpec, TestJob
+from mtpkt.agents.host.runner import TestProcess
 
 job = TestJob(
     ref=TestRef("t", "r", "x"),

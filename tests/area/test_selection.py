@@ -6,11 +6,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.area.items import Item, combine, cross_product, table_rows
-from agents.area.paths import PathError, check_relative, run_dir
-from agents.area.testpatt import SelectionError, TestPatt
-from pkts import State, Status
-from pkts.rollup import rollup
+from mtpkt.agents.area.items import Item, combine, cross_product, table_rows
+from mtpkt.agents.area.paths import PathError, check_relative, run_dir
+from mtpkt.agents.area.testpatt import SelectionError, TestPatt
+from mtpkt.pkts import State, Status
+from mtpkt.pkts.outcome import rollup
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-import pkts
-from agents.area.report import Reporter, TestRef
-from pkts.status import StatusPacket
+from mtpkt import pkts
+from mtpkt.agents.area.job import TestRef
+from mtpkt.agents.host.report import Reporter
+from mtpkt.pkts.status import StatusPacket
 
 KEY = b"bus-tests-secret-key-0123456789ab"
 REF = TestRef("ubuntu/x86_64", "nightly", "smoke", "a/1")

@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-import pkts
-from bus import Heartbeater, Replier, Sender, Spool
-from bus.sender import OFFLINE_TIMEOUT
-from pkts.link import Heartbeat, Receipt
-from pkts.status import StatusPacket
+from mtpkt import pkts
+from mtpkt.bus import Heartbeater, Replier, Sender, Spool
+from mtpkt.bus.sender import OFFLINE_TIMEOUT
+from mtpkt.pkts.link import Heartbeat, Receipt
+from mtpkt.pkts.status import StatusPacket
 
 Packets = Callable[..., list[StatusPacket]]
 Address = Callable[[str], str]
@@ -186,9 +186,9 @@ def test_survives_the_home_going_away_and_coming_back(
 HOME_CHILD = """
 import sys
 
-import pkts
-from bus import Replier
-from pkts.link import Receipt
+from mtpkt import pkts
+from mtpkt.bus import Replier
+from mtpkt.pkts.link import Receipt
 
 address, key, log_path = sys.argv[1], sys.argv[2].encode(), sys.argv[3]
 log = open(log_path, "ab", buffering=0)
@@ -290,7 +290,7 @@ def test_an_error_receipt_deletes_nothing_and_is_retried(
     home.error = "disk full"
     packets = make_packets(10)
     spool.put_many(packets)
-    with caplog.at_level(logging.DEBUG, logger="bus.sender"):
+    with caplog.at_level(logging.DEBUG, logger="mtpkt.bus.sender"):
         sender = start_sender(home.address)
         wait_for(lambda: home.frames >= 3)  # retried (0.2 s, then 0.4 s later)
         assert len(spool) == 10
@@ -317,7 +317,7 @@ def test_a_reply_signed_with_another_key_deletes_nothing(
     home.reply_key = b"some-other-area-key-0123456789ab"
     packets = make_packets(10)
     spool.put_many(packets)
-    with caplog.at_level(logging.WARNING, logger="bus.sender"):
+    with caplog.at_level(logging.WARNING, logger="mtpkt.bus.sender"):
         sender = start_sender(home.address)
         wait_for(lambda: sender.stats.retries >= 2)
         assert len(spool) == 10

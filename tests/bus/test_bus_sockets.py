@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 import pytest
 
-import pkts
-from bus import BusError, BusTimeout, Publisher, Replier, Requester, Subscriber, dial_address
-from bus.sockets import POLL_INTERVAL, QUEUE_LENGTH, RECV_MAX_SIZE
+from mtpkt import pkts
+from mtpkt.bus import BusError, BusTimeout, Publisher, Replier, Requester, Subscriber, dial_address
+from mtpkt.bus.sockets import POLL_INTERVAL, QUEUE_LENGTH, RECV_MAX_SIZE
 
 Address = Callable[[str], str]
 
@@ -129,7 +129,7 @@ def test_handler_exception_does_not_kill_the_replier(
     replier = serve(closing, ipc_address("boom"), handler, workers=1)
     failed = "test replier: handler failed on a 4-byte request"
     req = requester(closing, replier.address)
-    with caplog.at_level(logging.ERROR, logger="bus.sockets"):
+    with caplog.at_level(logging.ERROR, logger="mtpkt.bus.sockets"):
         for _ in range(3):  # more failures than workers: the worker survives each
             with pytest.raises(BusTimeout):
                 req.request(b"boom", timeout=0.3)

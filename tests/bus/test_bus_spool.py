@@ -14,10 +14,11 @@ from pathlib import Path
 import attrs
 import pytest
 
-import pkts
-from agents.area.report import Reporter, TestRef
-from bus import MAX_PACKET_SIZE, Spool, SpoolError
-from pkts.status import StatusPacket
+from mtpkt import pkts
+from mtpkt.agents.area.job import TestRef
+from mtpkt.agents.host.report import Reporter
+from mtpkt.bus import MAX_PACKET_SIZE, Spool, SpoolError
+from mtpkt.pkts.status import StatusPacket
 
 Packets = Callable[..., list[StatusPacket]]
 
@@ -187,9 +188,10 @@ CHILD = """
 import sys
 from pathlib import Path
 
-from agents.area.report import Reporter, TestRef
-import pkts
-from bus import Spool
+from mtpkt.agents.area.job import TestRef
+from mtpkt.agents.host.report import Reporter
+from mtpkt import pkts
+from mtpkt.bus import Spool
 
 spool = Spool(Path(sys.argv[1]))
 reporter = Reporter("node7", spool.put, next_seq=spool.next_seq)

@@ -5,7 +5,7 @@ from pathlib import Path
 import apsw
 import pytest
 
-from bus.sqlite import transaction
+from mtpkt.bus.sqlite import transaction
 
 
 def insert_then_fail(conn: apsw.Connection) -> None:

@@ -4,9 +4,8 @@ import contextlib
 from pathlib import Path
 
 import pytest
-from certs import Pki, make_pki
 
-from bus import (
+from mtpkt.bus import (
     BusError,
     BusTimeout,
     Publisher,
@@ -18,7 +17,8 @@ from bus import (
     handshake_error,
     tls_address,
 )
-from bus.sockets import refused
+from mtpkt.bus.sockets import refused
+from tests.support.certs import Pki, make_pki
 
 REFUSAL_WAIT = 1.0
 """Seconds a refused client waits for an answer that must not come."""

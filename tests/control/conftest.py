@@ -4,7 +4,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from farm import Farm, running_farm
+
+from tests.support.farm import Farm, running_farm
 
 
 @pytest.fixture

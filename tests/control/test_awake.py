@@ -1,10 +1,10 @@
-"""agents.awake: a stall of the home itself moves the point from which agents' silence counts."""
+"""agents.home.awake: a stall of the home moves the point from which agents' silence counts."""
 
 import logging
 
 import pytest
 
-from agents.awake import STALL, Awake
+from mtpkt.agents.home.awake import STALL, Awake
 
 
 class Clock:

@@ -5,8 +5,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from farm import TARGET, Farm, readonly
-from procs import wait_for
+
+from tests.support.farm import TARGET, Farm, send_and_finish
 
 # broken fails until the area holds a file named "fixed"; after_broken waits on it.
 BROKEN = """
@@ -33,26 +33,6 @@ def snapshot(root: Path) -> dict[str, tuple[int, bytes]]:
                 data = b""
             found[str(path.relative_to(root))] = (info.st_mode, data)
     return found
-
-
-def journal(farm: Farm, packet_id: str) -> tuple[str, str]:
-    db = readonly(farm.area / ".mtpkt/db/main.db")
-    try:
-        row = db.execute(
-            "SELECT state, reason FROM journal WHERE id = ?", (bytes.fromhex(packet_id),)
-        ).fetchone()
-    finally:
-        db.close()
-    return ("", "") if row is None else (str(row[0]), str(row[1]))
-
-
-def send_and_finish(farm: Farm, *args: str) -> str:
-    """Send a clean or archive packet and wait until the home has journaled it done."""
-    sent = farm.send(*args)
-    assert sent.returncode == 0, sent
-    packet_id = sent.stdout.split()[0]
-    assert wait_for(lambda: journal(farm, packet_id)[0] == "done", 30), journal(farm, packet_id)
-    return journal(farm, packet_id)[1]
 
 
 def steps_started(farm: Farm, test: str) -> int:

@@ -8,11 +8,11 @@ import sys
 import time
 
 import pytest
-from farm import TARGET, Farm, readonly
-from procs import processes_with, wait_for
 
-import pkts
-from pkts import State
+from mtpkt import pkts
+from mtpkt.pkts import State
+from tests.support.farm import TARGET, Farm, readonly
+from tests.support.procs import processes_with, wait_for
 
 
 @pytest.mark.timeout(180)
@@ -119,7 +119,7 @@ def test_a_second_agent_of_the_same_name_is_refused_in_one_line(farm: Farm) -> N
     farm.start_agent("alpha")
     assert wait_for(lambda: "agent alpha ready" in farm.log("alpha"), 30), farm.log("alpha")
     second = subprocess.run(
-        [sys.executable, "-m", "tools", "agent", "--name", "alpha"],
+        [sys.executable, "-m", "mtpkt.tools", "agent", "--name", "alpha"],
         cwd=farm.area, env=farm.env, capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert second.returncode == 1

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from agents.area import AreaError
-from agents.homedir import KEY_SIZE, HomeDir, HomeError
+from mtpkt.agents.area import AreaError
+from mtpkt.agents.homedir import KEY_SIZE, HomeDir, HomeError
 
 
 def mode(path: Path) -> int:
@@ -66,7 +66,7 @@ def test_homes_starting_at_once_agree_on_one_secret(area: Path) -> None:
         """
         import sys
         from pathlib import Path
-        from agents.homedir import HomeDir
+        from mtpkt.agents.homedir import HomeDir
         home = HomeDir(Path(sys.argv[1]))
         home.ensure()
         print(home.key().hex())
@@ -185,7 +185,7 @@ def test_lock_is_per_process_and_released_by_unlock(area: Path) -> None:
 HOLDER = """
 import sys
 from pathlib import Path
-from agents.homedir import HomeDir
+from mtpkt.agents.homedir import HomeDir
 home = HomeDir(Path(sys.argv[1]))
 home.lock()
 if sys.argv[2] == "with-address":

@@ -16,18 +16,18 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from procs import processes_with
 
-import pkts
-from agents.area import Area, TestRef
-from agents.collector import Collector
-from agents.hostagent import PULL_TIMEOUT, HostAgent
-from agents.seen import SeenError, SeenTasks
-from bus import Replier, SpoolError
-from pkts import Action, State, Status
-from pkts.link import Pull, Receipt, Task
-from pkts.status import StatusChange
-from store import HistoryReader, Store, TestRow
+from mtpkt import pkts
+from mtpkt.agents.area import Area, TestRef
+from mtpkt.agents.home.collector import Collector
+from mtpkt.agents.host.agent import PULL_TIMEOUT, HostAgent
+from mtpkt.agents.host.seen import SeenError, SeenTasks
+from mtpkt.bus import Replier, SpoolError
+from mtpkt.pkts import Action, State, Status
+from mtpkt.pkts.link import Pull, Receipt, Task
+from mtpkt.pkts.status import StatusChange
+from mtpkt.store import HistoryReader, Store, TestRow
+from tests.support.procs import processes_with
 
 TARGET = "linux/x86"
 RUN = "nightly"
@@ -454,7 +454,7 @@ def test_the_home_down_then_up_then_restarted(
     pull_address = f"tcp://127.0.0.1:{free_port()}"
     status_address = f"tcp://127.0.0.1:{free_port()}"
     agent = make_agent(pull_address, status_address)
-    with caplog.at_level(logging.DEBUG, logger="agents.hostagent"):
+    with caplog.at_level(logging.DEBUG, logger="mtpkt.agents.host.agent"):
         agent.start()
         # Two pulls time out, but the trouble is logged once.
         wait_until(
@@ -463,7 +463,7 @@ def test_the_home_down_then_up_then_restarted(
         warnings = [
             r.getMessage()
             for r in caplog.records
-            if r.name == "agents.hostagent" and r.levelno == logging.WARNING
+            if r.name == "mtpkt.agents.host.agent" and r.levelno == logging.WARNING
         ]
         assert len(warnings) == 1
         assert pull_address in warnings[0]

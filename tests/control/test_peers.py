@@ -1,12 +1,12 @@
-"""agents.peers: heartbeats and pulls with values no agent sends are refused with a reason."""
+"""agents.home.peers: heartbeats and pulls with values no agent sends are refused with a reason."""
 
 import math
 
 import pytest
 
-from agents.peers import problem
-from pkts import Phase
-from pkts.link import Heartbeat, Pull
+from mtpkt.agents.home.peers import problem
+from mtpkt.pkts import Phase
+from mtpkt.pkts.link import Heartbeat, Pull
 
 
 def beat(**fields: object) -> Heartbeat:

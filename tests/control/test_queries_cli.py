@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from farm import TARGET, Farm, make_area, readonly
-from procs import processes_with, wait_for
+
+from tests.support.farm import TARGET, Farm, make_area, readonly
+from tests.support.procs import processes_with, wait_for
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -22,7 +23,7 @@ QUIET_ENV = ("COLUMNS", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "NO_
 def mtpkt(farm: Farm, *args: str) -> tuple[int, str, str]:
     env = {name: value for name, value in farm.env.items() if name not in QUIET_ENV}
     result = subprocess.run(
-        [sys.executable, "-m", "tools", *args],
+        [sys.executable, "-m", "mtpkt.tools", *args],
         cwd=farm.area,
         env=env,
         capture_output=True,

@@ -10,8 +10,9 @@ import textwrap
 import time
 
 import pytest
-from farm import TARGET, Farm
-from procs import wait_for
+
+from tests.support.farm import TARGET, Farm
+from tests.support.procs import wait_for
 
 SLOW = """
     [ezsteps]

@@ -14,25 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from farm import TARGET, Farm
 from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
-from procs import wait_for
 
-import pkts
-from pkts import State, Status, StepState
-from pkts.rollup import ENDED_BADLY
-from pkts.status import StatusChange, StatusPacket, Step
-from store import Store
-from tools.cli import main
-from tools.report_cmd import (
-    ERROR_STATUSES,
-    FAILURE_STATUSES,
-    LOG_LINES,
-    log_tail,
-    verdict,
-    xml_text,
-)
-from tools.send_cmd import BAD_STATUSES
+from mtpkt import pkts
+from mtpkt.pkts import State, Status, StepState
+from mtpkt.pkts.outcome import BAD, ENDED_BADLY, ERRORS
+from mtpkt.pkts.status import StatusChange, StatusPacket, Step
+from mtpkt.store import Store
+from mtpkt.tools.cli import main
+from mtpkt.tools.report_cmd import LOG_LINES, log_tail, verdict, xml_text
+from tests.support.farm import TARGET, Farm
+from tests.support.procs import wait_for
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -65,7 +57,7 @@ def counts(suite: TestSuite) -> tuple[int, int, int, int]:
 
 def report(farm: Farm, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tools", "report", "-t", TARGET, *args],
+        [sys.executable, "-m", "mtpkt.tools", "report", "-t", TARGET, *args],
         cwd=farm.area,
         env=farm.env,
         capture_output=True,
@@ -367,10 +359,9 @@ def test_each_bad_input_is_one_line_and_a_named_exit_code(
 
 
 def test_every_bad_status_or_end_is_a_failure_or_an_error() -> None:
-    assert BAD_STATUSES <= FAILURE_STATUSES | ERROR_STATUSES
-    assert not FAILURE_STATUSES & ERROR_STATUSES
-    for status in BAD_STATUSES:
-        assert verdict("COMPLETED", status)[0] in ("failure", "error")
+    for status in BAD:
+        expected = "error" if status in ERRORS else "failure"
+        assert verdict("COMPLETED", status) == (expected, status)
     for state in ENDED_BADLY:
         assert verdict(state, "PASS") == ("error", f"{state}/PASS")
     assert verdict("COMPLETED", "WARN") == ("passed", "WARN")
@@ -388,4 +379,4 @@ def test_log_tail_reads_the_end_of_a_large_log(tmp_path: Path) -> None:
     log.write_bytes(b"a\nb")  # no newline at its end
     assert log_tail(log) == (["a", "b"], False)
     assert xml_text("a\x00b\tc\x1b\ufffe\U0001f600") == "ab\tc\U0001f600"
-    assert pkts.Status.CHECK in FAILURE_STATUSES
+    assert verdict("COMPLETED", pkts.Status.CHECK) == ("failure", "CHECK")

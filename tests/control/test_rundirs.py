@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from agents import rundirs
-from agents.area import Area
-from agents.rundirs import RunDirError
+from mtpkt.agents import rundirs
+from mtpkt.agents.area import Area
+from mtpkt.agents.rundirs import RunDirError
 
 TARGET = "linux/x86"
 RUN = "nightly"
@@ -135,13 +135,18 @@ def test_verification_sees_a_changed_file_or_link(linktree: Path, tmp_path: Path
     # What archive_test_dir compares before renaming the archive into place.
     root = make_test_dir(linktree)
     info = rundirs.archive_test_dir(linktree, tmp_path / "ar", TARGET, RUN, "build")
-    assert rundirs._listing(info.path) == rundirs._manifest(root)
+
+    def listing() -> object:
+        with info.path.open("rb") as archive:
+            return rundirs._listing(archive)
+
+    assert listing() == rundirs._manifest(root)
     write(root / "c" / "step.log", "item C\n", 0o664)  # same size, other content
-    assert rundirs._listing(info.path) != rundirs._manifest(root)
+    assert listing() != rundirs._manifest(root)
     write(root / "c" / "step.log", "item c\n", 0o664)
     (root / "latest.log").unlink()
     (root / "latest.log").symlink_to("c/step.log")
-    assert rundirs._listing(info.path) != rundirs._manifest(root)
+    assert listing() != rundirs._manifest(root)
 
 
 def test_archive_refuses_a_missing_run_dir(linktree: Path, tmp_path: Path) -> None:

@@ -24,19 +24,19 @@ import attrs
 import pynng
 import pytest
 
-import pkts
-from agents.area import TestPatt
-from agents.collector import Collector
-from agents.homedir import HomeDir
-from bus.sockets import Replier, Requester
-from pkts import State, Status
-from pkts.control import Archive, Clean, Control, Kill, RerunClean, Run
-from pkts.link import Receipt
-from pkts.status import StatusChange
-from store import Store
-from tools.agent_cmd import Shutdown
-from tools.exitcodes import ExitCode
-from tools.send_cmd import RunWatch
+from mtpkt import pkts
+from mtpkt.agents.area import TestPatt
+from mtpkt.agents.home.collector import Collector
+from mtpkt.agents.homedir import HomeDir
+from mtpkt.bus.sockets import Replier, Requester
+from mtpkt.pkts import State, Status
+from mtpkt.pkts.control import Archive, Clean, Control, Kill, RerunClean, Run
+from mtpkt.pkts.link import Receipt
+from mtpkt.pkts.status import StatusChange
+from mtpkt.store import Store
+from mtpkt.tools.agent_cmd import Shutdown
+from mtpkt.tools.exitcodes import ExitCode
+from mtpkt.tools.send_cmd import RunWatch
 
 TARGET = "ubuntu/x86_64"
 FIELDS = ["os", "arch"]
@@ -58,7 +58,7 @@ def mtpkt(
     *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tools", *args],
+        [sys.executable, "-m", "mtpkt.tools", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -490,7 +490,7 @@ class Started:
 
     def __call__(self, *args: str, cwd: Path) -> subprocess.Popen[str]:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tools", *args],
+            [sys.executable, "-m", "mtpkt.tools", *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

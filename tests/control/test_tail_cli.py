@@ -11,11 +11,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from farm import TARGET, Farm
 
-import pkts
-from pkts.status import StatusChange, Step
-from tools.shown import json_record, plain_line
+from mtpkt import pkts
+from mtpkt.pkts.status import StatusChange, Step
+from mtpkt.tools.shown import json_record, plain_line
+from tests.support.farm import TARGET, Farm
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -33,7 +33,7 @@ def started() -> Iterator[list["subprocess.Popen[str]"]]:
 
 def tail(farm: Farm, started: list["subprocess.Popen[str]"], *args: str) -> "subprocess.Popen[str]":
     process = subprocess.Popen(
-        [sys.executable, "-m", "tools", "tail", *args],
+        [sys.executable, "-m", "mtpkt.tools", "tail", *args],
         cwd=farm.area,
         env=farm.env,
         stdout=subprocess.PIPE,
@@ -205,7 +205,7 @@ def test_live_view_in_a_real_terminal(farm: Farm, tmp_path: Path) -> None:
     tmux = Tmux(tmp_path / "tmux.sock", farm.area, farm.env)
     try:
         tmux.wait(lambda screen: "ready$" in screen, 10)
-        tmux.type(f"{sys.executable} -m tools tail -r r1", "Enter")
+        tmux.type(f"{sys.executable} -m mtpkt.tools tail -r r1", "Enter")
         tmux.wait(lambda screen: "waiting for a selected run" in screen, 30)
         sent = farm.send("run", "-t", TARGET, "-r", "r1")  # with the sleeper: it keeps running
         assert sent.returncode == 0, sent.stderr

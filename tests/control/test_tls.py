@@ -5,11 +5,11 @@ import json
 from pathlib import Path
 
 import pytest
-from certs import Pair, Pki, make_pki
-from farm import TARGET, Farm, readonly
-from procs import wait_for
 
-from tools.cli import main
+from mtpkt.tools.cli import main
+from tests.support.certs import Pair, Pki, make_pki
+from tests.support.farm import TARGET, Farm, readonly
+from tests.support.procs import wait_for
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -1,15 +1,12 @@
 """Fixtures of the fault suite, and the summary of what each fault counted."""
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "control"))
-
-from farm import Farm, running_farm
-from ledger import recorded
+from tests.support.farm import Farm, running_farm
+from tests.support.ledger import recorded
 
 
 @pytest.fixture

@@ -11,11 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from farm import TARGET, Farm
-from ledger import books, record, tracebacks
-from procs import processes_with, wait_for
 
-SKEWED = str(Path(__file__).with_name("skewed.py"))
+from tests.support.farm import TARGET, Farm
+from tests.support.ledger import books, record, tracebacks
+from tests.support.procs import processes_with, wait_for
+
+SKEWED = str(Path(__file__).parents[1] / "support" / "skewed.py")
 HOUR = 3600.0
 
 

@@ -16,9 +16,10 @@ import textwrap
 import time
 
 import pytest
-from farm import TARGET, Farm, readonly
-from ledger import books, record, tracebacks
-from procs import processes_with, wait_for
+
+from tests.support.farm import TARGET, Farm, readonly
+from tests.support.ledger import books, record, tracebacks
+from tests.support.procs import processes_with, wait_for
 
 SLOW = """
     [ezsteps]

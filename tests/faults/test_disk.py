@@ -14,10 +14,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from disks import break_readonly, ext4_image, fill, repair, require_mounts, tmpfs, unfill
-from farm import TARGET, Farm, readonly
-from ledger import books, record
-from procs import processes_with, wait_for
+
+from tests.support.disks import (
+    break_readonly,
+    ext4_image,
+    fill,
+    repair,
+    require_mounts,
+    tmpfs,
+    unfill,
+)
+from tests.support.farm import TARGET, Farm, readonly
+from tests.support.ledger import books, record
+from tests.support.procs import processes_with, wait_for
 
 RUN = "disk"
 ITEMS = 16

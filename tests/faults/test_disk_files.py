@@ -6,15 +6,24 @@ from pathlib import Path
 
 import apsw
 import pytest
-from disks import break_readonly, ext4_image, fill, repair, require_mounts, tmpfs, unfill
 
-import pkts
-from agents.area.report import Reporter, TestRef
-from agents.seen import SeenTasks
-from bus import Spool
-from pkts.status import StatusPacket
-from store import Store, StoreError
-from store.connection import CHECKPOINT_EVERY, Database, connect, connect_readonly
+from mtpkt import pkts
+from mtpkt.agents.area.job import TestRef
+from mtpkt.agents.host.report import Reporter
+from mtpkt.agents.host.seen import SeenTasks
+from mtpkt.bus import Spool
+from mtpkt.pkts.status import StatusPacket
+from mtpkt.store import Store, StoreError
+from mtpkt.store.connection import CHECKPOINT_EVERY, Database, connect, connect_readonly
+from tests.support.disks import (
+    break_readonly,
+    ext4_image,
+    fill,
+    repair,
+    require_mounts,
+    tmpfs,
+    unfill,
+)
 
 REF = TestRef("ubuntu/x86_64", "nightly", "build", "")
 MOST = 5000

@@ -1,8 +1,9 @@
 """The fault suite's books count what they should (a run with no fault at all)."""
 
 import pytest
-from farm import TARGET, Farm
-from ledger import books
+
+from tests.support.farm import TARGET, Farm
+from tests.support.ledger import books
 
 
 @pytest.mark.timeout(60)

@@ -1,15 +1,12 @@
 """Fixtures of the hostile-input suite: a farm (area, home, agents) as the control tests have."""
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "control"))
-
-from farm import Farm, running_farm
-from frames import SUMMARY
+from tests.support.farm import Farm, running_farm
+from tests.support.frames import SUMMARY
 
 
 @pytest.fixture

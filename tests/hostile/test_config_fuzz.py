@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from frames import SUMMARY
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.area.config import Config, ConfigError, read_config
+from mtpkt.agents.area.config import Config, ConfigError, read_config
+from tests.support.frames import SUMMARY
 
 EXAMPLES = 300
 FILES = ["megatest.config", "a.config", "sub/b.config"]

@@ -14,14 +14,14 @@ import socket
 import struct
 
 import pytest
-from farm import TARGET, Farm, readonly
-from frames import FAMILIES, SUMMARY, hostile_frames
 
-import pkts
-from agents.area.paths import run_root
-from agents.homedir import HomeDir
-from bus.sockets import BusTimeout, Requester
-from pkts.link import Heartbeat, Published, Receipt
+from mtpkt import pkts
+from mtpkt.agents.area.paths import run_root
+from mtpkt.agents.homedir import HomeDir
+from mtpkt.bus.sockets import BusTimeout, Requester
+from mtpkt.pkts.link import Heartbeat, Published, Receipt
+from tests.support.farm import TARGET, Farm, readonly
+from tests.support.frames import FAMILIES, SUMMARY, hostile_frames
 
 SEED = 20_261_124
 PER_FAMILY = 150

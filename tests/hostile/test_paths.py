@@ -13,8 +13,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from farm import TARGET, Farm
-from test_cleanup import send_and_finish as done
+
+from tests.support.farm import TARGET, Farm
+from tests.support.farm import send_and_finish as done
 
 EVIL = """
     [ezsteps]

@@ -10,16 +10,16 @@ import subprocess
 import sys
 
 import pytest
-from farm import TARGET, Farm, readonly
-from procs import wait_for
 
-import pkts
-from agents.homedir import HomeDir
-from bus.sockets import Requester
-from pkts.link import Heartbeat, Receipt
-from tools import send_cmd
-from tools.cli import build_parser
-from tools.exitcodes import ExitCode
+from mtpkt import pkts
+from mtpkt.agents.homedir import HomeDir
+from mtpkt.bus.sockets import Requester
+from mtpkt.pkts.link import Heartbeat, Receipt
+from mtpkt.tools import send_cmd
+from mtpkt.tools.cli import build_parser
+from mtpkt.tools.exitcodes import ExitCode
+from tests.support.farm import TARGET, Farm, readonly
+from tests.support.procs import wait_for
 
 OTHER_KEY = b"another area's key, 32 bytes ..."
 
@@ -122,7 +122,8 @@ def test_an_agent_with_another_areas_key_stops_with_one_line(farm: Farm) -> None
     sent = farm.send("run", "-t", TARGET, "-r", "waiting", "--testpatt", "build")
     assert sent.returncode == 0, sent
     agent = subprocess.run(
-        [sys.executable, "-m", "tools", "agent", "--name", "stranger", "--key-file", str(other)],
+        [sys.executable, "-m", "mtpkt.tools", "agent", "--name", "stranger",
+         "--key-file", str(other)],
         cwd=farm.area, env=farm.env, capture_output=True, text=True, timeout=40,
     )  # fmt: skip
     assert agent.returncode == ExitCode.BAD_REPLY, agent

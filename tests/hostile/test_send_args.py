@@ -11,13 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from farm import TARGET, Farm, make_area
-from frames import SUMMARY
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tools.cli import main
-from tools.exitcodes import ExitCode
+from mtpkt.tools.cli import main
+from mtpkt.tools.exitcodes import ExitCode
+from tests.support.farm import TARGET, Farm, make_area
+from tests.support.frames import SUMMARY
 
 EXAMPLES = 200
 VALUED = [

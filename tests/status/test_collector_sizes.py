@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-import pkts
-from agents.collector import PUBLISH_BYTES, Collector
-from bus.sockets import Requester, Subscriber
-from pkts.link import Published, Query, Receipt
-from pkts.status import StatusChange
-from store import Store
+from mtpkt import pkts
+from mtpkt.agents.home.collector import PUBLISH_BYTES, Collector
+from mtpkt.bus.sockets import Requester, Subscriber
+from mtpkt.pkts.link import Published, Query, Receipt
+from mtpkt.pkts.status import StatusChange
+from mtpkt.store import Store
 
 KEY = b"s" * 32
 FIELDS = ["os", "arch"]

@@ -3,12 +3,12 @@
 import threading
 from pathlib import Path
 
-import pkts
-from agents.collector import Collector, _Job
-from pkts.columns import StatusColumns
-from pkts.link import Heartbeat
-from pkts.status import StatusChange
-from store import Store
+from mtpkt import pkts
+from mtpkt.agents.home.collector import Collector, _Job
+from mtpkt.pkts.columns import StatusColumns
+from mtpkt.pkts.link import Heartbeat
+from mtpkt.pkts.status import StatusChange
+from mtpkt.store import Store
 
 KEY = b"q" * 32
 

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from procs import processes_with, wait_for
+
+from tests.support.procs import processes_with, wait_for
 
 SCRIPT = Path(__file__).parents[2] / "benchmarks" / "load.py"
 

@@ -20,13 +20,15 @@ from pathlib import Path
 
 import pytest
 
-import pkts
-from bus.sockets import Requester
-from pkts.link import Heartbeat, Receipt
-from pkts.status import StatusChange, StatusPacket, Step
-from store import HistoryReader, Store
+from mtpkt import pkts
+from mtpkt.bus.sockets import Requester
+from mtpkt.pkts.link import Heartbeat, Receipt
+from mtpkt.pkts.status import StatusChange, StatusPacket, Step
+from mtpkt.store import HistoryReader, Store
 
-HERE = Path(__file__).parent
+ROOT = Path(__file__).parents[2]
+LOADGEN = ROOT / "benchmarks" / "loadgen.py"
+FOLLOWER = ROOT / "tests" / "support" / "follower.py"
 FIELDS = ["os", "arch"]
 PRODUCERS = 20
 PER_PRODUCER = 5000
@@ -75,7 +77,6 @@ class Processes:
         self.started: list[subprocess.Popen[str]] = []
 
     def start(self, *args: str, log: str) -> subprocess.Popen[str]:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), *sys.path])}
         with (self.tmp / f"{log}.log").open("a") as errors:  # the child keeps its own copy
             process = subprocess.Popen(
                 [sys.executable, *args],
@@ -83,7 +84,6 @@ class Processes:
                 stderr=errors,
                 stdin=subprocess.DEVNULL,
                 text=True,
-                env=env,
             )
         self.started.append(process)
         return process
@@ -127,7 +127,8 @@ class Home:
     def start(self) -> None:
         self.starts += 1
         self.process = self.processes.start(
-            "-m", "agents.collector", "--dbdir", str(self.dbdir), "--fields", ",".join(FIELDS),
+            "-m", "mtpkt.agents.home.collector", "--dbdir", str(self.dbdir),
+            "--fields", ",".join(FIELDS),
             "--listen", self.request, "--publish", self.publish, "--key-file", str(self.key_file),
             log="collector",
         )  # fmt: skip
@@ -197,7 +198,7 @@ def test_nothing_lost_or_doubled_through_crashes(processes: Processes, tmp_path:
 
     def producer(index: int) -> subprocess.Popen[str]:
         return processes.start(
-            "-m", "agents.loadgen", "--spool", str(tmp_path / f"spool{index}.db"),
+            str(LOADGEN), "--spool", str(tmp_path / f"spool{index}.db"),
             "--address", home.request, "--key-file", str(home.key_file),
             "--name", f"p{index:02d}", "--count", str(PER_PRODUCER), "--rate", "350",
             log=f"producer{index}",
@@ -205,7 +206,7 @@ def test_nothing_lost_or_doubled_through_crashes(processes: Processes, tmp_path:
 
     def follower(name: str) -> subprocess.Popen[str]:
         return processes.start(
-            str(HERE / "follower.py"), "--request", home.request, "--publish", home.publish,
+            str(FOLLOWER), "--request", home.request, "--publish", home.publish,
             "--key-file", str(home.key_file), "--out", str(tmp_path / f"{name}.txt"),
             "--count", str(TOTAL), "--seconds", "400",
             log=name,

@@ -4,9 +4,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from storekit import FIELDS, MakeReader, MakeStore
 
-from store import HistoryReader, Store
+from mtpkt.store import HistoryReader, Store
+from tests.support.storekit import FIELDS, MakeReader, MakeStore
 
 
 @pytest.fixture

@@ -3,10 +3,10 @@
 import logging
 
 import pytest
-from storekit import MakeStore, Phase, beat
 
-import pkts
-from pkts.control import Kill, Run
+from mtpkt import pkts
+from mtpkt.pkts.control import Kill, Run
+from tests.support.storekit import MakeStore, Phase, beat
 
 
 def test_heartbeats_fill_the_registry(make_store: MakeStore) -> None:
@@ -63,7 +63,7 @@ def test_the_beats_of_many_agents_are_recorded_together(
     store.heartbeat(beat("back", interval=1.0), received=100.0)
     assert store.mark_lost(103.0) == ["back"]
     beats = [beat(f"n{k}", Phase.ONLINE) for k in range(50)]
-    with caplog.at_level(logging.WARNING, logger="store"):
+    with caplog.at_level(logging.WARNING, logger="mtpkt.store"):
         store.heartbeats(
             [*beats, beat("back", interval=1.0), beat("n7", Phase.OFFLINE)], received=104.0
         )
@@ -87,7 +87,7 @@ def test_clock_drift_is_warned_once(
     make_store: MakeStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = make_store()
-    with caplog.at_level(logging.WARNING, logger="store"):
+    with caplog.at_level(logging.WARNING, logger="mtpkt.store"):
         store.heartbeat(beat("node1", ts=100.0), received=160.0)
         store.heartbeat(beat("node1", ts=110.0), received=170.0)
     assert caplog.messages == ["agent node1: clock differs from the home's by 60.0 s"]

@@ -3,7 +3,11 @@
 import logging
 
 import pytest
-from storekit import (
+
+from mtpkt.pkts.status import Ack
+from mtpkt.store import StoreError, TestRow
+from mtpkt.store.store import MAX_OPEN_RUNS
+from tests.support.storekit import (
     END,
     START,
     TARGET,
@@ -15,10 +19,6 @@ from storekit import (
     ids_of,
     seqs_of,
 )
-
-from pkts.status import Ack
-from store import StoreError, TestRow
-from store.store import MAX_OPEN_RUNS
 
 
 def test_new_packets_get_consecutive_seqs_in_input_order(make_store: MakeStore) -> None:
@@ -209,13 +209,13 @@ def test_gaps_are_logged_and_applied(
     store = make_store()
     node = Sender()
     first, skipped, third = node.change("a"), node.change("b"), node.change("c")
-    with caplog.at_level(logging.WARNING, logger="store"):
+    with caplog.at_level(logging.WARNING, logger="mtpkt.store"):
         assert store.apply([first]) != []
         assert caplog.messages == []
         assert ids_of(store.apply([third])) == [third.id]
     assert caplog.messages == ["status packets from node1: seq 3 follows 1 (a gap)"]
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="store"):
+    with caplog.at_level(logging.WARNING, logger="mtpkt.store"):
         assert ids_of(store.apply([skipped])) == [skipped.id]
     assert caplog.messages == [
         "status packets from node1: seq 2 follows 3 (out of order or repeated)"

@@ -1,8 +1,7 @@
 """tests.run_duration: the seconds from a test's RUNNING change to its end."""
 
-from storekit import TARGET, MakeStore, Sender, State, Status
-
-from store import Store
+from mtpkt.store import Store
+from tests.support.storekit import TARGET, MakeStore, Sender, State, Status
 
 DONE = {"state": State.COMPLETED, "status": Status.PASS}
 

@@ -16,10 +16,19 @@ from pathlib import Path
 
 import apsw
 import pytest
-from storekit import TARGET, MakeReader, MakeStore, Sender, State, Status, ids_of, seqs_of
 
-from pkts.status import Step
-from store import StoreError
+from mtpkt.pkts.status import Step
+from mtpkt.store import StoreError
+from tests.support.storekit import (
+    TARGET,
+    MakeReader,
+    MakeStore,
+    Sender,
+    State,
+    Status,
+    ids_of,
+    seqs_of,
+)
 
 
 class DiskFull:

@@ -6,13 +6,13 @@ from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from storekit import FIELDS, TARGET
 
-import pkts
-from pkts.rollup import rollup
-from pkts.status import Ack, StatusChange, StatusPacket, Step
-from store import HistoryReader, Store
-from store.tally import Tally
+from mtpkt import pkts
+from mtpkt.pkts.outcome import rollup
+from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step
+from mtpkt.store import HistoryReader, Store
+from mtpkt.store.tally import Tally
+from tests.support.storekit import FIELDS, TARGET
 
 State, Status = pkts.State, pkts.Status
 RUNS = ("nightly", "weekly")

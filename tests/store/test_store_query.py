@@ -4,10 +4,10 @@ from pathlib import Path
 
 import apsw
 import pytest
-from storekit import TARGET, MakeStore, Phase, Sender, State, Status, beat
 
-from store import StoreError, schema
-from store.query import StoreQuery, liveness, outcome
+from mtpkt.store import StoreError, schema
+from mtpkt.store.query import StoreQuery, liveness, outcome
+from tests.support.storekit import TARGET, MakeStore, Phase, Sender, State, Status, beat
 
 
 def test_runs_count_instances_and_tell_settled(make_store: MakeStore, dbdir: Path) -> None:

@@ -4,10 +4,10 @@ import threading
 import time
 
 import pytest
-from storekit import MakeReader, MakeStore, Sender, ids_of, seqs_of
 
-from pkts.status import StatusPacket
-from store import Store, StoreError
+from mtpkt.pkts.status import StatusPacket
+from mtpkt.store import Store, StoreError
+from tests.support.storekit import MakeReader, MakeStore, Sender, ids_of, seqs_of
 
 
 def fill(store: Store) -> dict[str, list[StatusPacket]]:

@@ -2,9 +2,8 @@
 
 from pathlib import Path
 
-from storekit import TARGET, MakeStore, Sender, State, Status
-
-from store import ArchiveRow
+from mtpkt.store import ArchiveRow
+from tests.support.storekit import TARGET, MakeStore, Sender, State, Status
 
 
 def test_removing_items_rolls_up_and_removing_all_removes_the_run(

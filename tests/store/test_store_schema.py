@@ -4,9 +4,9 @@ from pathlib import Path
 
 import apsw
 import pytest
-from storekit import FIELDS, TARGET, MakeReader, MakeStore, Sender, State, Status
 
-from store import Store, StoreError, schema
+from mtpkt.store import Store, StoreError, schema
+from tests.support.storekit import FIELDS, TARGET, MakeReader, MakeStore, Sender, State, Status
 
 
 def columns(path: Path, table: str) -> list[str]:

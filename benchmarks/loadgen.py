@@ -1,6 +1,6 @@
 """A load generator: a simulated agent that spools status packets and sends them to a home.
 
-``python -m agents.loadgen --spool S --address A --key-file K --name p01 --count N``
+``python benchmarks/loadgen.py --spool S --address A --key-file K --name p01 --count N``
 
 Packet number i (its seq) is always the same packet apart from its id: test
 ``<name>_t<k>`` gets RUNNING, four steps (start and end) and COMPLETED with
@@ -28,13 +28,13 @@ import time
 from pathlib import Path
 from typing import Any, Final
 
-import pkts
-from bus.sender import Heartbeater, Sender
-from bus.sockets import BusError, Requester
-from bus.spool import Spool
-from pkts import State, Status, StepState
-from pkts.link import Pull, Receipt
-from pkts.status import StatusChange, StatusPacket, Step
+from mtpkt import pkts
+from mtpkt.bus.sender import Heartbeater, Sender
+from mtpkt.bus.sockets import BusError, Requester
+from mtpkt.bus.spool import Spool
+from mtpkt.pkts import State, Status, StepState
+from mtpkt.pkts.link import Pull, Receipt
+from mtpkt.pkts.status import StatusChange, StatusPacket, Step
 
 TESTS_EVERY = 10  # packets per test: RUNNING, 4 steps (start+end), COMPLETED
 SLOTS: Final = 4
@@ -253,7 +253,7 @@ def swarm(args: argparse.Namespace) -> int:
 
 def main() -> int:
     """Generate, spool and send; exit 0 once everything is acknowledged."""
-    parser = argparse.ArgumentParser(prog="python -m agents.loadgen", description=__doc__)
+    parser = argparse.ArgumentParser(prog="benchmarks/loadgen.py", description=__doc__)
     parser.add_argument("--spool", type=Path, required=True)
     parser.add_argument("--address", required=True)
     parser.add_argument("--key-file", type=Path, required=True)

@@ -25,8 +25,8 @@ from typing import Final
 import apsw
 import apsw.bestpractice
 
-from agents.area import TestRef
-from bus.sqlite import transaction
+from mtpkt.agents.area import TestRef
+from mtpkt.bus.sqlite import transaction
 
 __all__ = ["RETENTION", "SeenError", "SeenTasks"]
 

@@ -4,10 +4,10 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-import pkts
-from pkts.link import Heartbeat
-from pkts.status import Ack, StatusChange, StatusPacket, Step
-from store import HistoryReader, Store
+from mtpkt import pkts
+from mtpkt.pkts.link import Heartbeat
+from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step
+from mtpkt.store import HistoryReader, Store
 
 FIELDS = ("os", "arch")
 TARGET = "ubuntu/x86_64"

@@ -4,33 +4,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import attrs
+from mtpkt import pkts
+from mtpkt.agents.area.job import TestRef
+from mtpkt.pkts.status import StatusChange, StatusPacket, Step
 
-import pkts
-from pkts.status import StatusChange, StatusPacket, Step
-
-__all__ = ["Reporter", "TestRef"]
-
-
-@attrs.frozen
-class TestRef:
-    """One test instance of a run: the identity every status packet about it carries."""
-
-    __test__ = False  # not a pytest test class, despite the name
-
-    target: str
-    runname: str
-    test: str
-    item: str = ""
-    """Item path; empty for a test without items, or for an itemized test's toplevel record."""
-
-    @property
-    def toplevel(self) -> "TestRef":
-        """The record an itemized test's items roll up into."""
-        return attrs.evolve(self, item="")
-
-    def __str__(self) -> str:
-        return f"{self.test}/{self.item}" if self.item else self.test
+__all__ = ["Reporter"]
 
 
 class Reporter:

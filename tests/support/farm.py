@@ -10,7 +10,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import apsw
-from procs import processes_with, wait_for
+
+from tests.support.procs import processes_with, wait_for
 
 TARGET = "linux/x86"
 
@@ -97,7 +98,7 @@ class Farm:
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         with (self.logs / f"{name}.log").open("wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "tools", *args],
+                [sys.executable, "-m", "mtpkt.tools", *args],
                 cwd=self.area,
                 env=self.env,
                 stdout=log,
@@ -125,7 +126,7 @@ class Farm:
     def command(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """``mtpkt ARGS…`` in the area, run to its end."""
         return subprocess.run(
-            [sys.executable, "-m", "tools", *args],
+            [sys.executable, "-m", "mtpkt.tools", *args],
             cwd=self.area,
             env=self.env,
             capture_output=True,
@@ -193,3 +194,23 @@ def running_farm(root: Path, sleepers: Sequence[str] = ("3011.5",)) -> Iterator[
         farm.stop_all()
         for pid in [pid for token in sleepers for pid in processes_with(token)]:
             os.kill(pid, signal.SIGKILL)
+
+
+def journal(farm: Farm, packet_id: str) -> tuple[str, str]:
+    db = readonly(farm.area / ".mtpkt/db/main.db")
+    try:
+        row = db.execute(
+            "SELECT state, reason FROM journal WHERE id = ?", (bytes.fromhex(packet_id),)
+        ).fetchone()
+    finally:
+        db.close()
+    return ("", "") if row is None else (str(row[0]), str(row[1]))
+
+
+def send_and_finish(farm: Farm, *args: str) -> str:
+    """Send a clean or archive packet and wait until the home has journaled it done."""
+    sent = farm.send(*args)
+    assert sent.returncode == 0, sent
+    packet_id = sent.stdout.split()[0]
+    assert wait_for(lambda: journal(farm, packet_id)[0] == "done", 30), journal(farm, packet_id)
+    return journal(farm, packet_id)[1]

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from bus.follow import Follower
+from mtpkt.bus.follow import Follower
 
 
 def main() -> int:

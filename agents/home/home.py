@@ -18,18 +18,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-import pkts
-from agents import peers
-from agents.area import Area
-from agents.collector import Collector
-from agents.dispatcher import AGENT_GRACE, ORIGIN, ControlError, Dispatcher
-from agents.homedir import HomeDir, HomeError
-from bus.sender import Trouble
-from bus.sockets import BusError
-from bus.tls import Tls, TlsError, plain_address, tls_address
-from pkts.control import Archive, Clean, Control, Kill, RerunClean, Run
-from pkts.link import NOT_JOURNALED, Pull, Receipt
-from store import Store, StoreError
+from mtpkt import pkts
+from mtpkt.agents.area import Area
+from mtpkt.agents.home import peers
+from mtpkt.agents.home.collector import Collector
+from mtpkt.agents.home.dispatcher import AGENT_GRACE, ORIGIN, ControlError, Dispatcher
+from mtpkt.agents.homedir import HomeDir, HomeError
+from mtpkt.bus.sender import Trouble
+from mtpkt.bus.sockets import BusError
+from mtpkt.bus.tls import Tls, TlsError, plain_address, tls_address
+from mtpkt.pkts.control import Archive, Clean, Control, Kill, RerunClean, Run
+from mtpkt.pkts.link import NOT_JOURNALED, Pull, Receipt
+from mtpkt.store import Store, StoreError
 
 __all__ = ["DEFAULT_LISTEN", "Home"]
 

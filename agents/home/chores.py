@@ -28,17 +28,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
 
-from agents.area import Area, AreaError, TestPatt, TestRef
-from agents.rundirs import (
+from mtpkt.agents.area import Area, AreaError, TestPatt, TestRef
+from mtpkt.agents.rundirs import (
     archive_root,
     archive_test_dir,
     remove_test_dir,
     restore_test_dir,
 )
-from pkts import State, Status
-from pkts.control import Archive, Clean
-from pkts.rollup import ACTIVE
-from store import ArchiveRow, Store, StoreError, TestRow
+from mtpkt.pkts import State, Status
+from mtpkt.pkts.control import Archive, Clean
+from mtpkt.pkts.outcome import ACTIVE
+from mtpkt.pkts.text import display_name
+from mtpkt.store import ArchiveRow, Store, StoreError, TestRow
 
 __all__ = ["Change", "Chores"]
 
@@ -241,7 +242,7 @@ class Chores:
 
 
 def _name(row: TestRow) -> str:
-    return f"{row.testname}/{row.item_path}" if row.item_path else row.testname
+    return display_name(row.testname, row.item_path)
 
 
 def _reason(

@@ -14,4 +14,4 @@ skew = float(sys.argv[1])
 _time, _time_ns = time.time, time.time_ns
 time.time = lambda: _time() + skew
 time.time_ns = lambda: _time_ns() + int(skew * 1e9)
-raise SystemExit(importlib.import_module("tools.cli").main(sys.argv[2:]))
+raise SystemExit(importlib.import_module("mtpkt.tools.cli").main(sys.argv[2:]))

@@ -10,8 +10,8 @@ with a reason instead of being recorded.
 import math
 from typing import Final
 
-from agents.area.paths import PathError, check_name
-from pkts.link import Heartbeat, Pull
+from mtpkt.agents.area.paths import PathError, check_name
+from mtpkt.pkts.link import Heartbeat, Pull
 
 __all__ = ["MAX_INTERVAL", "MAX_NAME", "problem"]
 

@@ -11,11 +11,11 @@ period, then SIGKILL), not just the ``bash`` at its top: killing only the job
 process leaves ``sh → sleep`` children behind (salt #26490, celery #1106).
 Whatever a step leaves running in its group when it ends is stopped the same
 way, so no process outlives its step. Should the runner itself die, its
-:mod:`~agents.area.guard` kills the groups of the steps it was running. One
+:mod:`~agents.host.guard` kills the groups of the steps it was running. One
 escape remains, as in every runner without cgroups: a process that starts
 its own session (``setsid``) leaves the group.
 
-Progress goes out as status packets through a :class:`~agents.area.report.Reporter`;
+Progress goes out as status packets through a :class:`~agents.host.report.Reporter`;
 this module knows nothing of sockets or config files.
 """
 
@@ -28,17 +28,19 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 import attrs
 
-import pkts
-from agents.area import guard
-from agents.area.report import Reporter, TestRef
+from mtpkt import pkts
+from mtpkt.agents.area.job import StepSpec, TestJob
+from mtpkt.agents.host import guard
+from mtpkt.agents.host.report import Reporter
+from mtpkt.pkts.text import one_line
 
-__all__ = ["Outcome", "StepSpec", "TestJob", "TestProcess"]
+__all__ = ["Outcome", "TestProcess"]
 
 POLL_INTERVAL = 0.05
 """Seconds between looks at a running step: how soon a kill or the runtimelim is noticed."""
@@ -48,36 +50,6 @@ KILL_WAIT = 5.0
 """Seconds to wait for a process group to vanish after SIGKILL before giving up on it."""
 
 _log = logging.getLogger(__name__)
-
-
-@attrs.frozen
-class StepSpec:
-    """One step of a test, as its ``[ezsteps]`` section gives it."""
-
-    name: str
-    """Step name; also the stem of its log file, ``<name>.log`` in the run directory."""
-    command: str
-    """Shell command, run as ``bash -c <command>``."""
-
-
-@attrs.frozen(kw_only=True)
-class TestJob:
-    """Everything needed to run one test instance here."""
-
-    __test__ = False  # not a pytest test class, despite the name
-
-    ref: TestRef
-    """Which test instance this is; every status packet carries it."""
-    rundir: Path
-    """Absolute run directory, already validated by the caller; created if missing."""
-    source_dir: Path | None
-    """The test's ``tests/<name>`` directory, copied into :attr:`rundir` first; None: nothing."""
-    steps: tuple[StepSpec, ...]
-    """Steps in the order they run."""
-    env: Mapping[str, str]
-    """The complete environment of every step (this process's own is not added)."""
-    runtimelim: float | None = None
-    """Seconds all steps together may take; None for no limit."""
 
 
 @attrs.frozen
@@ -195,7 +167,7 @@ class TestProcess:
                 with _FORK_LOCK:  # no step may fork while a copied script is open for writing
                     shutil.copytree(job.source_dir, job.rundir, symlinks=True, dirs_exist_ok=True)
         except OSError as error:
-            comment = f"cannot prepare run directory {job.rundir}: {_one_line(error)}"
+            comment = f"cannot prepare run directory {job.rundir}: {one_line(error)}"
             return Outcome(pkts.State.INCOMPLETE, pkts.Status.ABORT, comment)
         with self._lock:
             if self._kill is None:  # no RUNNING after a KILLREQ
@@ -246,13 +218,13 @@ class TestProcess:
         try:
             log = _open_log(self._job.rundir / logfile)
         except OSError as error:
-            comment = f"step {spec.name!r}: cannot open {logfile}: {_one_line(error)}"
+            comment = f"step {spec.name!r}: cannot open {logfile}: {one_line(error)}"
             return _StepEnd(pkts.Status.FAIL, comment=comment)
         with log:
             try:
                 process = self._start(spec, log)
             except (OSError, ValueError) as error:
-                comment = f"step {spec.name!r} could not start: {_one_line(error)}"
+                comment = f"step {spec.name!r} could not start: {one_line(error)}"
                 return _StepEnd(pkts.Status.FAIL, logfile=logfile, comment=comment)
             self._pgid = process.pid
             try:
@@ -345,10 +317,6 @@ def _note(log: BinaryIO, text: str) -> None:
     """Append a line of the runner's own to a step's log."""
     with contextlib.suppress(OSError):  # a full disk must not stop the runner
         log.write(f"[mtpkt] {text}\n".encode())
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split())
 
 
 def _signal_name(number: int) -> str:

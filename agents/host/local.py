@@ -1,6 +1,6 @@
 """Run a planned run on this host: tests in threads, as many at once as allowed.
 
-Every state change goes out through a :class:`~agents.area.report.Reporter`
+Every state change goes out through a :class:`~agents.host.report.Reporter`
 as the same status packets the bus carries.
 """
 
@@ -9,12 +9,13 @@ import queue
 import threading
 import time
 
-from agents.area.plan import Instance, Plan
-from agents.area.progress import RunProgress
-from agents.area.report import Reporter, TestRef
-from agents.area.runner import Outcome, TestProcess
-from agents.area.testpatt import TestPatt
-from pkts import State, Status
+from mtpkt.agents.area.job import TestRef
+from mtpkt.agents.area.plan import Instance, Plan
+from mtpkt.agents.area.progress import RunProgress
+from mtpkt.agents.area.testpatt import TestPatt
+from mtpkt.agents.host.report import Reporter
+from mtpkt.agents.host.runner import Outcome, TestProcess
+from mtpkt.pkts import State, Status
 
 __all__ = ["LocalRun"]
 

@@ -11,9 +11,9 @@ import attrs
 import msgpack
 from hypothesis import strategies as st
 
-import pkts
-from pkts.codec import BODY_OFFSET, MAGIC, SINGLE
-from pkts.envelope import Envelope
+from mtpkt import pkts
+from mtpkt.pkts.codec import BODY_OFFSET, MAGIC, SINGLE
+from mtpkt.pkts.envelope import Envelope
 
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 FINITE = st.floats(allow_nan=False, allow_infinity=False)

@@ -43,15 +43,15 @@ from typing import Final, cast
 
 import attrs
 
-import pkts
-from agents import peers
-from agents.awake import Awake
-from bus.sockets import Publisher, Replier
-from bus.tls import Tls
-from pkts.columns import StatusColumns, read_status
-from pkts.link import Heartbeat, Published, Query, Receipt
-from pkts.status import Ack, StatusChange, StatusPacket, Step
-from store import HistoryReader, Store, StoreError
+from mtpkt import pkts
+from mtpkt.agents.home import peers
+from mtpkt.agents.home.awake import Awake
+from mtpkt.bus.sockets import Publisher, Replier
+from mtpkt.bus.tls import Tls
+from mtpkt.pkts.columns import StatusColumns, read_status
+from mtpkt.pkts.link import Heartbeat, Published, Query, Receipt
+from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step
+from mtpkt.store import HistoryReader, Store, StoreError
 
 __all__ = ["Collector", "OtherHandler"]
 
@@ -473,9 +473,9 @@ def _fitting(packed: Sequence[bytes]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m agents.collector``: a collector process on its own."""
+    """``python -m agents.home.collector``: a collector process on its own."""
     parser = argparse.ArgumentParser(
-        prog="python -m agents.collector",
+        prog="python -m agents.home.collector",
         description="Commit status packets from agents into a store and publish them.",
     )
     parser.add_argument(

@@ -13,13 +13,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import msgpack
-from strategies import sign_raw
 
-import pkts
-from pkts.codec import BODY_OFFSET, MAGIC
-from pkts.control import Archive, Clean, Kill, RerunClean, Run
-from pkts.link import Heartbeat, Pull, Query, Task
-from pkts.status import StatusChange, Step
+from mtpkt import pkts
+from mtpkt.pkts.codec import BODY_OFFSET, MAGIC
+from mtpkt.pkts.control import Archive, Clean, Kill, RerunClean, Run
+from mtpkt.pkts.link import Heartbeat, Pull, Query, Task
+from mtpkt.pkts.status import StatusChange, Step
+from tests.support.strategies import sign_raw
 
 __all__ = ["CONTROL_FIELDS", "FAMILIES", "SUMMARY", "hostile_frames", "nested"]
 

@@ -32,19 +32,29 @@ from typing import Final
 
 import attrs
 
-from agents.area import Area, AreaError, Instance, Plan, RunProgress, TestPatt, TestRef, plan_run
-from agents.awake import Awake
-from agents.chores import Change, Chores
-from agents.rundirs import remove_test_dir
-from bus.sender import Trouble
-from pkts import AckOutcome, Action, State, Status
-from pkts.control import Archive, Clean, Control, Kill, RerunClean, Run
-from pkts.envelope import ID_SIZE
-from pkts.link import Pull, Task
-from pkts.rollup import ACTIVE, FINAL, GOOD_FOR_DEPENDENTS
-from pkts.status import Ack, StatusChange, StatusPacket
-from store import Store, StoreError
-from store.rows import TestRow
+from mtpkt.agents.area import (
+    Area,
+    AreaError,
+    Instance,
+    Plan,
+    RunProgress,
+    TestPatt,
+    TestRef,
+    plan_run,
+)
+from mtpkt.agents.home.awake import Awake
+from mtpkt.agents.home.chores import Change, Chores
+from mtpkt.agents.rundirs import remove_test_dir
+from mtpkt.bus.sender import Trouble
+from mtpkt.pkts import AckOutcome, Action, State, Status
+from mtpkt.pkts.control import Archive, Clean, Control, Kill, RerunClean, Run
+from mtpkt.pkts.envelope import ID_SIZE
+from mtpkt.pkts.link import Pull, Task
+from mtpkt.pkts.liveness import dead
+from mtpkt.pkts.outcome import ACTIVE, FINAL, left_alone_by_run, rerun_by_rerunclean
+from mtpkt.pkts.status import Ack, StatusChange, StatusPacket
+from mtpkt.store import Store, StoreError
+from mtpkt.store.rows import TestRow
 
 __all__ = ["ControlError", "Dispatcher", "ORIGIN"]
 
@@ -55,22 +65,8 @@ ORIGIN: Final = "home"
 
 Submit = Callable[[Sequence[StatusPacket]], Callable[[], None]]
 """Queues status packets for commit behind those queued before; the function it returns
-waits until they are committed (:meth:`agents.collector.Collector.submit`)."""
+waits until they are committed (:meth:`agents.home.collector.Collector.submit`)."""
 
-_GOOD: Final = frozenset(GOOD_FOR_DEPENDENTS) - {Status.CHECK}
-"""Statuses of a completed test that a plain ``run`` leaves alone."""
-_BAD_STATES: Final = frozenset({State.KILLED, State.INCOMPLETE, State.STUCK, State.NOT_STARTED})
-_BAD_STATUSES: Final = frozenset(
-    {
-        Status.DEAD,
-        Status.FAIL,
-        Status.ABORT,
-        Status.CHECK,
-        Status.PREQ_FAIL,
-        Status.PREQ_DISCARDED,
-    }
-)
-"""What ``rerunclean`` reruns: a test in one of these states or with one of these statuses."""
 CLEAN_GRACE: Final = 10.0
 """Seconds between SIGTERM and SIGKILL for running tests a ``clean`` stops."""
 ACK_REASON: Final = 2000
@@ -312,9 +308,9 @@ class Dispatcher:
         for ref in progress.records:
             state, status = _record(rows.get(ref)) or (State.NOT_STARTED, Status.NA)
             if isinstance(packet, RerunClean):
-                skip = state in ACTIVE or not (state in _BAD_STATES or status in _BAD_STATUSES)
+                skip = not rerun_by_rerunclean(state, status)
             else:
-                skip = state is State.COMPLETED and status in _GOOD and status not in rerun
+                skip = left_alone_by_run(state, status, rerun)
             if skip:
                 progress.update(ref, state, status)
                 skipped.add(ref)
@@ -657,7 +653,7 @@ class Dispatcher:
                     continue
                 # A beat from before this home started (or woke from a stall) counts as
                 # made then.
-                if now - max(row.last_beat, counts_from) < 2 * row.interval + self.agent_grace:
+                if not dead(now - max(row.last_beat, counts_from), row.interval, self.agent_grace):
                     continue
                 since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.last_beat))
                 comment = f"agent {row.name} lost: no heartbeat since {since}"

@@ -6,7 +6,7 @@ once when a test ends); the home answers with a :class:`pkts.link.Receipt`
 and the agent's :class:`pkts.link.Task` packets it has not yet acknowledged.
 For each task the agent
 
-1. records the task id durably in :class:`agents.seen.SeenTasks` first, and
+1. records the task id durably in :class:`agents.host.seen.SeenTasks` first, and
    acts only if the id is new, so a task is executed at most once, across
    restarts (DESIGN guarantee 2);
 2. acknowledges the id in its next pull, whether it was new or not;
@@ -59,15 +59,16 @@ from typing import Final
 import apsw
 import attrs
 
-import pkts
-from agents.area import Area, AreaError, Instance, Reporter, TestProcess, TestRef, plan_run
-from agents.area.runner import KILL_WAIT
-from agents.seen import SeenTasks
-from bus import BusError, Heartbeater, Requester, Sender, Spool, Tls
-from bus.sender import Trouble
-from bus.spool import one_line
-from pkts import Action, State, Status
-from pkts.link import Pull, Receipt, Task
+from mtpkt import pkts
+from mtpkt.agents.area import Area, AreaError, Instance, TestRef, plan_run
+from mtpkt.agents.host.report import Reporter
+from mtpkt.agents.host.runner import KILL_WAIT, TestProcess
+from mtpkt.agents.host.seen import SeenTasks
+from mtpkt.bus import BusError, Heartbeater, Requester, Sender, Spool, Tls
+from mtpkt.bus.sender import Trouble
+from mtpkt.pkts import Action, State, Status
+from mtpkt.pkts.link import Pull, Receipt, Task
+from mtpkt.pkts.text import display_name, one_line
 
 __all__ = ["DRAIN_SPOOL", "PULL_BACKOFF_MAX", "PULL_TIMEOUT", "STOP_SPOOL", "HostAgent"]
 
@@ -105,7 +106,7 @@ def _testpatt(test: str, item: str) -> str:
     """
     if "," in test or "," in item or test.startswith("~"):
         return "%"
-    return f"{test}/{item}" if item else test
+    return display_name(test, item)
 
 
 @attrs.define(eq=False)
@@ -225,7 +226,7 @@ class HostAgent:
 
         Raises:
             bus.SpoolError: another agent uses ``state_dir``.
-            agents.seen.SeenError: ``seen.db`` cannot be used.
+            agents.host.seen.SeenError: ``seen.db`` cannot be used.
             bus.BusError: an address is malformed.
             RuntimeError: the agent was already started.
         """

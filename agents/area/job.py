@@ -1,0 +1,64 @@
+"""What one test instance is, and what running it takes: made by planning, run by a host.
+
+Plain data: nothing here starts a process (:mod:`agents.host.runner` does).
+"""
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import attrs
+
+from mtpkt.pkts.text import display_name
+
+__all__ = ["StepSpec", "TestJob", "TestRef"]
+
+
+@attrs.frozen
+class TestRef:
+    """One test instance of a run: the identity every status packet about it carries."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    target: str
+    runname: str
+    test: str
+    item: str = ""
+    """Item path; empty for a test without items, or for an itemized test's toplevel record."""
+
+    @property
+    def toplevel(self) -> "TestRef":
+        """The record an itemized test's items roll up into."""
+        return attrs.evolve(self, item="")
+
+    def __str__(self) -> str:
+        return display_name(self.test, self.item)
+
+
+@attrs.frozen
+class StepSpec:
+    """One step of a test, as its ``[ezsteps]`` section gives it."""
+
+    name: str
+    """Step name; also the stem of its log file, ``<name>.log`` in the run directory."""
+    command: str
+    """Shell command, run as ``bash -c <command>``."""
+
+
+@attrs.frozen(kw_only=True)
+class TestJob:
+    """Everything needed to run one test instance here."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    ref: TestRef
+    """Which test instance this is; every status packet carries it."""
+    rundir: Path
+    """Absolute run directory, already validated by the caller; created if missing."""
+    source_dir: Path | None
+    """The test's ``tests/<name>`` directory, copied into :attr:`rundir` first; None: nothing."""
+    steps: tuple[StepSpec, ...]
+    """Steps in the order they run."""
+    env: Mapping[str, str]
+    """The complete environment of every step (this process's own is not added)."""
+    runtimelim: float | None = None
+    """Seconds all steps together may take; None for no limit."""

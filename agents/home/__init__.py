@@ -1,0 +1,17 @@
+"""The home of an area: one long-lived process that collects, dispatches and keeps the books.
+
+* :mod:`~mtpkt.agents.home.home` wires it together: one request endpoint for
+  everyone, one live stream, ``.mtpkt/home.json``;
+* :mod:`~mtpkt.agents.home.collector` commits status packets, then acknowledges
+  and publishes them;
+* :mod:`~mtpkt.agents.home.dispatcher` turns control packets into work that
+  host agents pull;
+* :mod:`~mtpkt.agents.home.chores` cleans and archives run directories;
+* :mod:`~mtpkt.agents.home.peers` and :mod:`~mtpkt.agents.home.awake` decide
+  what to believe of agents: their values, and their silence.
+"""
+
+from mtpkt.agents.home.home import DEFAULT_LISTEN as DEFAULT_LISTEN
+from mtpkt.agents.home.home import Home as Home
+
+__all__ = ["DEFAULT_LISTEN", "Home"]

@@ -1,0 +1,145 @@
+"""Which states and statuses are final, active, good and bad: the one place these rules live.
+
+Every command (``send --wait``, ``tail --until-done``, ``report``), the
+dispatcher, the live view and the roll-ups decide with these sets and
+functions, so a test that one of them calls bad is bad to all of them.
+
+* A record is *settled* once its state is :data:`FINAL`; it is being run
+  while its state is :data:`ACTIVE`.
+* A settled record *ended badly* (:func:`ended_badly`) when its state is one
+  of :data:`ENDED_BADLY` (KILLED, STUCK, INCOMPLETE) or its status one of
+  :data:`BAD`. ``CHECK`` is bad: Megatest uses it for a result that needs a
+  person to look at it. Such a record makes ``send --wait`` and
+  ``tail --until-done`` exit 3, shows in the live view's list of bad tests,
+  and is a JUnit ``<failure>`` or ``<error>``.
+* Among the bad statuses, :data:`ERRORS` say the test could not run to its
+  end (a JUnit ``<error>``); FAIL and CHECK say it ran and its result is bad
+  (a ``<failure>``).
+* :data:`GOOD` statuses of a COMPLETED test are left alone by a plain
+  ``run``; dependents may run after :data:`GOOD_FOR_DEPENDENTS` (Megatest's
+  list in ``runs.scm``, which also lets ``CHECK`` through).
+* Roll-ups (:func:`rollup`): the worst status wins (:func:`pkts.worst`), and a
+  record that ended in one of :data:`ENDED_BADLY` counts as ``CHECK`` at least.
+"""
+
+from collections.abc import Iterable
+from typing import Final
+
+from mtpkt.pkts.enums import State, Status, worst
+
+__all__ = [
+    # States
+    "ACTIVE",
+    "ENDED_BADLY",
+    "FINAL",
+    # Statuses
+    "BAD",
+    "ERRORS",
+    "GOOD",
+    "GOOD_FOR_DEPENDENTS",
+    # Rules
+    "effective_status",
+    "ended_badly",
+    "is_error",
+    "left_alone_by_run",
+    "read_state",
+    "read_status",
+    "rerun_by_rerunclean",
+    "rollup",
+]
+
+FINAL: Final = frozenset(
+    {State.COMPLETED, State.KILLED, State.INCOMPLETE, State.STUCK, State.ARCHIVED, State.DELETED}
+)
+"""States a test does not leave by itself: it has settled."""
+ACTIVE: Final = frozenset({State.LAUNCHED, State.REMOTEHOSTSTART, State.RUNNING, State.KILLREQ})
+"""States of a test that is being run."""
+ENDED_BADLY: Final = frozenset({State.KILLED, State.STUCK, State.INCOMPLETE})
+"""Final states that are bad whatever the status."""
+
+GOOD: Final = frozenset({Status.PASS, Status.WARN, Status.WAIVED, Status.SKIP})
+"""Statuses of a result that needs nothing more; a plain ``run`` does not run it again."""
+BAD: Final = frozenset(
+    {
+        Status.CHECK,
+        Status.DEAD,
+        Status.FAIL,
+        Status.PREQ_FAIL,
+        Status.PREQ_DISCARDED,
+        Status.ABORT,
+    }
+)
+"""Statuses of a result that needs a look (``n/a`` is neither good nor bad)."""
+ERRORS: Final = frozenset({Status.ABORT, Status.DEAD, Status.PREQ_FAIL, Status.PREQ_DISCARDED})
+"""Bad statuses of a test that could not run, or not to its end."""
+GOOD_FOR_DEPENDENTS: Final = GOOD | {Status.CHECK}
+"""Statuses of a COMPLETED prerequisite that let a normal-mode dependent run."""
+_RERUN_STATES: Final = ENDED_BADLY | {State.NOT_STARTED}
+
+
+def read_state(word: object) -> State:
+    """A state read from a database, where another tool may have written any word: one
+    mtpkt does not know counts as INCOMPLETE (the record ended badly)."""
+    try:
+        return State(str(word))
+    except ValueError:
+        return State.INCOMPLETE
+
+
+def read_status(word: object) -> Status:
+    """A status read from a database: one mtpkt does not know counts as CHECK (someone
+    should look at it)."""
+    try:
+        return Status(str(word))
+    except ValueError:
+        return Status.CHECK
+
+
+def ended_badly(state: State, status: Status) -> bool:
+    """Whether a record has settled and needs a look: a bad state or a bad status."""
+    return state in FINAL and (state in ENDED_BADLY or status in BAD)
+
+
+def is_error(state: State, status: Status) -> bool:
+    """Whether a record that :func:`ended_badly` could not run to its end (rather than ran and
+    came out bad)."""
+    return state in ENDED_BADLY or status in ERRORS
+
+
+def left_alone_by_run(state: State, status: Status, rerun: Iterable[Status] = ()) -> bool:
+    """Whether a plain ``run`` skips a test: COMPLETED with a good status not named in
+    ``--rerun``."""
+    return state is State.COMPLETED and status in GOOD and status not in set(rerun)
+
+
+def rerun_by_rerunclean(state: State, status: Status) -> bool:
+    """Whether ``rerunclean`` runs a test again: not being run, and not started, ended in a
+    bad state, or with a bad status."""
+    return state not in ACTIVE and (state in _RERUN_STATES or status in BAD)
+
+
+def effective_status(state: State, status: Status) -> Status:
+    """The status a record contributes to a roll-up."""
+    if state in ENDED_BADLY:
+        return worst([status, Status.CHECK])
+    return status
+
+
+def rollup(records: Iterable[tuple[State, Status]]) -> tuple[State, Status]:
+    """Combine records into one state and status.
+
+    COMPLETED when every record is final, RUNNING while any is active or some
+    are done, NOT_STARTED before anything happened; the worst effective status.
+    """
+    states: list[State] = []
+    statuses: list[Status] = []
+    for state, status in records:
+        states.append(state)
+        statuses.append(effective_status(state, status))
+    if all(state in FINAL for state in states):
+        state = State.COMPLETED
+    elif any(state in ACTIVE or state in FINAL for state in states):
+        state = State.RUNNING
+    else:
+        state = State.NOT_STARTED
+    return state, worst(statuses)

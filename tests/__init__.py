@@ -1,0 +1,1 @@
+"""mtpkt's test suite."""

@@ -1,0 +1,97 @@
+"""One set of outcome rules (mtpkt.pkts.outcome): every place that judges a test agrees.
+
+The live view's list of bad tests, ``send --wait``'s and ``tail --until-done``'s
+exit codes and the JUnit report must say the same of every state and status:
+a test one of them calls bad is bad to all.
+"""
+
+import itertools
+
+import pytest
+
+from mtpkt.agents.area import TestPatt
+from mtpkt.pkts import State, Status
+from mtpkt.pkts.outcome import (
+    ACTIVE,
+    BAD,
+    ENDED_BADLY,
+    FINAL,
+    GOOD,
+    GOOD_FOR_DEPENDENTS,
+    ended_badly,
+    left_alone_by_run,
+    rerun_by_rerunclean,
+)
+from mtpkt.pkts.status import StatusChange
+from mtpkt.tools.exitcodes import ExitCode
+from mtpkt.tools.live import LiveModel
+from mtpkt.tools.report_cmd import verdict
+from mtpkt.tools.send_cmd import RunWatch
+
+TARGET, RUNNAME = "linux/x86", "nightly"
+EVERY = list(itertools.product(State, Status))
+
+
+def change(state: State, status: Status) -> StatusChange:
+    return StatusChange(
+        origin="a1", seq=1, target=TARGET, runname=RUNNAME, test="t", state=state, status=status
+    )
+
+
+def live_calls_bad(state: State, status: Status) -> bool:
+    model = LiveModel()
+    model.add([change(state, status)])
+    (run,) = model.runs.values()
+    return ("t", "") in run.bad
+
+
+def watch_exit(kind: str, state: State, status: Status) -> ExitCode:
+    """The exit code ``send --wait`` (kind run, rerunclean, kill) or ``tail --until-done``
+    (which watches as for a run) gives once the test settled so."""
+    watch = RunWatch(kind, TARGET, RUNNAME, TestPatt.parse("%"))
+    watch.add([change(state, status)])
+    assert watch.settled == (state in FINAL)
+    return watch.exit_code()
+
+
+def junit_calls_bad(state: State, status: Status) -> bool:
+    return verdict(state.value, status.value)[0] in ("failure", "error")
+
+
+@pytest.mark.parametrize(("state", "status"), EVERY)
+def test_the_live_view_send_wait_tail_and_junit_agree(state: State, status: Status) -> None:
+    bad = ended_badly(state, status)
+    assert live_calls_bad(state, status) == bad
+    assert junit_calls_bad(state, status) == bad
+    if state in FINAL:
+        expected = ExitCode.TESTS_FAILED if bad else ExitCode.OK
+        assert watch_exit("run", state, status) == expected  # also tail --until-done
+        assert watch_exit("rerunclean", state, status) == expected
+
+
+@pytest.mark.parametrize("status", list(Status))
+def test_check_is_bad_everywhere(status: Status) -> None:
+    assert (status in BAD) == ended_badly(State.COMPLETED, status)
+    assert ended_badly(State.COMPLETED, Status.CHECK)
+    assert watch_exit("run", State.COMPLETED, Status.CHECK) == ExitCode.TESTS_FAILED
+
+
+def test_a_kill_expects_its_tests_killed() -> None:
+    assert watch_exit("kill", State.KILLED, Status.ABORT) == ExitCode.OK
+
+
+def test_the_sets_do_not_overlap_and_cover_what_they_should() -> None:
+    assert not GOOD & BAD
+    assert set(Status) - GOOD - BAD == {Status.NA}
+    assert not FINAL & ACTIVE
+    assert ENDED_BADLY <= FINAL
+    assert GOOD_FOR_DEPENDENTS == GOOD | {Status.CHECK}
+
+
+@pytest.mark.parametrize(("state", "status"), EVERY)
+def test_run_and_rerunclean_choose_by_the_same_rules(state: State, status: Status) -> None:
+    if left_alone_by_run(state, status):
+        assert not rerun_by_rerunclean(state, status)
+    assert not left_alone_by_run(state, status, rerun=[status])
+    if state in ACTIVE:
+        assert not rerun_by_rerunclean(state, status)
