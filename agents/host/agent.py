@@ -36,7 +36,7 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Final
+from typing import Final, Self
 
 import attrs
 
@@ -270,7 +270,7 @@ class HostAgent:
         parts = self._parts
         return [] if parts is None else parts.slots.running
 
-    def __enter__(self) -> "HostAgent":
+    def __enter__(self) -> Self:
         self.start()
         return self
 
