@@ -38,11 +38,13 @@ class HomeError(AreaError):
     """The area's ``.mtpkt/`` state is missing, unsafe or in use; ``str()`` is one line."""
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
+def _write_key(fd: int, key: bytes) -> None:
+    """Write a key in full to a new file, mode 0600, and sync it; closes ``fd``."""
+    with os.fdopen(fd, "wb") as file:  # buffered: writes all of it, however many calls it takes
+        os.fchmod(fd, _KEY_MODE)
+        file.write(key)
+        file.flush()
+        os.fsync(fd)
 
 
 class HomeDir:
@@ -127,12 +129,7 @@ class HomeDir:
             raise HomeError(f"cannot create a secret in {self.path}: {exc.strerror}") from None
         tmp = Path(tmp_name)
         try:
-            try:
-                os.fchmod(fd, _KEY_MODE)
-                _write_all(fd, os.urandom(KEY_SIZE))
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            _write_key(fd, os.urandom(KEY_SIZE))
             self._link_secret(tmp)
         except OSError as exc:
             raise HomeError(f"cannot create {self.secret_path}: {exc.strerror or exc}") from None
@@ -156,11 +153,7 @@ class HomeDir:
             fd = os.open(self.secret_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _KEY_MODE)
         except FileExistsError:
             return
-        try:
-            _write_all(fd, secret)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _write_key(fd, secret)
 
     def lock(self) -> None:
         """Take ``home.lock`` for this process (one home per area); a second call does nothing.

@@ -274,26 +274,34 @@ def verify_archive(path: Path, sha256: str) -> None:
 
 
 def _unsafe(member: tarfile.TarInfo, name: str, seen: dict[str, tarfile.TarInfo]) -> str:
-    """Why a member cannot be restored, or ""."""
+    """Why a member cannot be restored, or "": what tarfile's ``data`` filter lets through.
+
+    The filter, applied as each member is extracted (:func:`_keep_modes`), refuses
+    names and links that lead out and special files. It strips a leading ``/``
+    instead of refusing it, passes a ``..`` that comes back inside (``l/../f``
+    makes a directory ``l`` where the archive's symlink ``l`` may belong), and
+    looks neither at names given twice nor at what a hard link names.
+    :func:`archive_test_dir` writes none of these.
+    """
     if member.name.startswith("/"):
         return "is an absolute path"
     if ".." in member.name.split("/"):
         return "leaves the tree"
     if name in seen:
         return "appears twice"
-    if member.issym():
-        return "is a symlink leading out" if _link_escapes(name, member.linkname) else ""
     if member.islnk():
+        # A file met before only: when tarfile cannot link, it extracts the member the link
+        # names in its place, unfiltered, or fails with a KeyError if there is none.
         first = seen.get(posixpath.normpath(member.linkname))
         return "" if first is not None and first.isreg() else "is a hard link to no file of it"
     if name == "." and not member.isdir():
         return "is the tree itself but not a directory"
-    return "" if member.isreg() or member.isdir() else "is a device or special file"
+    return ""
 
 
 def _checked_members(tar: tarfile.TarFile, dest: Path) -> list[tarfile.TarInfo]:
-    """Every member, refused unless it is a relative file, dir or link that stays inside;
-    symlinks last, so that extracting never writes through a link of the archive."""
+    """Every member, refused if :func:`_unsafe` or under a symlink of the archive; symlinks
+    last, so that extracting never writes through a link of the archive."""
     seen: dict[str, tarfile.TarInfo] = {}
     for member in tar.getmembers():
         name = posixpath.normpath(member.name)
@@ -308,9 +316,13 @@ def _checked_members(tar: tarfile.TarFile, dest: Path) -> list[tarfile.TarInfo]:
 
 
 def _keep_modes(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
-    """tarfile's ``data`` filter (no escapes, no links out, no devices), but with the
-    file and directory modes of the run directory kept (``data`` drops group/other
-    write and directory modes); setuid, setgid and sticky bits still go."""
+    """tarfile's ``data`` filter (no name or link leading out, no devices, no owners), but
+    with the file and directory modes of the run directory kept (``data`` drops group/other
+    write and directory modes); setuid, setgid and sticky bits still go.
+
+    Raises:
+        tarfile.FilterError: the member is refused.
+    """
     checked = tarfile.data_filter(member, dest)
     return checked if member.issym() else checked.replace(mode=member.mode & 0o777, deep=False)
 

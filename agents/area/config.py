@@ -15,6 +15,10 @@ The format (Megatest's ``configf.scm``)::
     [include other.config]           (relative to this file; a missing file is skipped)
     [%/%/nightly]                    (a wildcard section: its keys go to every matching section)
 
+This module reads the lines; :mod:`~mtpkt.agents.area.expand` expands the
+``#{...}`` in them, and :mod:`~mtpkt.agents.area.configdata` holds what is read
+(:class:`Config`, :class:`Entry`, :class:`ConfigError` …, importable from here too).
+
 Where this reader differs from Megatest, on purpose:
 
 * ``#{scheme ...}`` cannot be evaluated (there is no Scheme here). The value
@@ -31,27 +35,27 @@ Where this reader differs from Megatest, on purpose:
 
 import os
 import re
-import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Final
 
-import attrs
-
-from mtpkt.agents.area.errors import AreaError
+from mtpkt.agents.area.configdata import (
+    Config,
+    ConfigError,
+    Deferred,
+    Entry,
+    Origin,
+    format_config,
+)
+from mtpkt.agents.area.expand import Expander
 
 __all__ = ["Config", "ConfigError", "Deferred", "Entry", "Origin", "format_config", "read_config"]
 
-MAX_INCLUDE_DEPTH = 32
-MAX_FILE_SIZE = 16 * 1024 * 1024
+MAX_INCLUDE_DEPTH: Final = 32
+"""Includes nested at the most (deeper is taken for a loop)."""
+MAX_FILE_SIZE: Final = 16 * 1024 * 1024
 """Largest config file read (bytes)."""
-COMMAND_TIMEOUT = 300.0
-"""Seconds a ``#{shell}``, ``#{system}`` or ``[system]`` command may take."""
 
-_EXPAND = re.compile(
-    r"^(.*)#\{(scheme|scm|system|shell|sh|getenv|gv|get|g|runconfigs-get|rget|realpath|rp|mtrah)"
-    r"\s+([^}{]*)\}(.*)$",
-    re.DOTALL,
-)
 _COMMENT = re.compile(r"^\s*#(?!\{)")
 _BLANK = re.compile(r"^\s*$")
 _SETTINGS = re.compile(r"^\[configf:settings\s+(\S+)\s+(\S+)\]\s*$")
@@ -62,300 +66,19 @@ _KEY_SYSTEM = re.compile(r"^(\S+)\s+\[system\s+(\S+.*)\]\s*$")
 _KEY_VALUE = re.compile(r"^(\S+)(?:\s+(.*))?$", re.DOTALL)
 _CONTINUED = re.compile(r"^(\s+)(\S.*)$", re.DOTALL)
 _ENV_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
-_SENTINEL = re.compile("\x00(\\d+)\x00")
-
-
-class ConfigError(AreaError):
-    """A config file cannot be read, or a value in it cannot be computed.
-
-    ``str(error)`` is one line: ``path:line: message``.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], line: int, message: str) -> None:
-        super().__init__(f"{path}:{line}: {message}")
-        self.path = str(path)
-        self.line = line
-        self.message = message
-
-
-@attrs.frozen
-class Origin:
-    """Where a value was written."""
-
-    path: str
-    line: int
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}"
-
-
-@attrs.frozen
-class Deferred:
-    """A ``key [system cmd]`` value: the command's output, computed when the value is read."""
-
-    command: str
-    """The shell command; its output lines are joined with spaces."""
-
-    def run(self, origin: Origin, env: Mapping[str, str], cwd: Path) -> str:
-        """Run the command (``bash -c``) and return its output as one line.
-
-        Raises:
-            ConfigError: the command could not run, failed or took too long.
-        """
-        try:
-            done = subprocess.run(
-                ["bash", "-c", self.command],
-                cwd=cwd,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                timeout=COMMAND_TIMEOUT,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise ConfigError(origin.path, origin.line, f"[system {self.command}]: {exc}") from None
-        if done.returncode != 0:
-            detail = done.stderr.decode(errors="replace").strip().splitlines()
-            reason = f": {detail[-1]}" if detail else ""
-            raise ConfigError(
-                origin.path,
-                origin.line,
-                f"[system {self.command}] exited with {done.returncode}{reason}",
-            )
-        return " ".join(done.stdout.decode(errors="replace").split("\n")).strip()
-
-
-@attrs.frozen
-class Entry:
-    """One key's value and where it came from."""
-
-    value: str | Deferred
-    origin: Origin
-
-
-@attrs.frozen
-class _Unsupported:
-    origin: Origin
-    construct: str
-
-
-@attrs.define
-class Config:
-    """A config file read into ordered sections of ordered keys.
-
-    Values are read with :meth:`get` (or :meth:`items`), which computes
-    ``[system]`` values and raises :class:`ConfigError` for values that need
-    ``#{scheme}``.
-    """
-
-    path: str
-    sections: dict[str, dict[str, Entry]] = attrs.field(factory=dict)
-    notes: list[str] = attrs.field(factory=list)
-    """Things worth knowing that are not errors: skipped includes, unset variables."""
-    _unsupported: list[_Unsupported] = attrs.field(factory=list, alias="_unsupported")
-
-    def has(self, section: str, key: str | None = None) -> bool:
-        """Whether the section (and key) exists."""
-        keys = self.sections.get(section)
-        return keys is not None and (key is None or key in keys)
-
-    def keys(self, section: str) -> list[str]:
-        """The keys of a section, in the order written; [] for no such section."""
-        return list(self.sections.get(section, {}))
-
-    def entry(self, section: str, key: str) -> Entry | None:
-        """The raw entry, uncomputed."""
-        return self.sections.get(section, {}).get(key)
-
-    def get(
-        self,
-        section: str,
-        key: str,
-        default: str | None = None,
-        *,
-        env: Mapping[str, str] | None = None,
-        cwd: Path | None = None,
-    ) -> str | None:
-        """A value as text, or ``default`` when there is no such key.
-
-        Args:
-            section: section name.
-            key: key name.
-            default: returned when the key is absent.
-            env: environment for a ``[system]`` value's command (default: this process's).
-            cwd: working directory for that command (default: the config file's directory).
-
-        Raises:
-            ConfigError: the value needs ``#{scheme}``, or its ``[system]`` command failed.
-        """
-        entry = self.entry(section, key)
-        if entry is None:
-            return default
-        return self.resolve(entry, env=env, cwd=cwd)
-
-    def items(
-        self, section: str, *, env: Mapping[str, str] | None = None, cwd: Path | None = None
-    ) -> list[tuple[str, str]]:
-        """Every key of a section with its computed value, in order (see :meth:`get`)."""
-        return [
-            (key, self.resolve(entry, env=env, cwd=cwd))
-            for key, entry in self.sections.get(section, {}).items()
-        ]
-
-    def resolve(
-        self, entry: Entry, *, env: Mapping[str, str] | None = None, cwd: Path | None = None
-    ) -> str:
-        """Compute an entry's value (see :meth:`get`)."""
-        value = entry.value
-        if isinstance(value, Deferred):
-            self.check(value.command, entry.origin)
-            return value.run(
-                entry.origin, os.environ if env is None else env, cwd or Path(self.path).parent
-            )
-        self.check(value, entry.origin)
-        return value
-
-    def check(self, text: str, origin: Origin) -> None:
-        """Raise the error of the first ``#{scheme}`` that ``text`` depends on, if any."""
-        match = _SENTINEL.search(text)
-        if match is None:
-            return
-        use = self._unsupported[int(match.group(1))]
-        where = "" if use.origin == origin else f" (used at {origin})"
-        raise ConfigError(
-            use.origin.path,
-            use.origin.line,
-            f"#{{{use.construct}}} is not supported: mtpkt cannot evaluate Scheme{where}; "
-            "replace it with a plain value, #{shell ...} or #{getenv ...}",
-        )
-
-    def unsupported_uses(self) -> list[Origin]:
-        """Where the file (and its includes) used ``#{scheme}``."""
-        return [use.origin for use in self._unsupported]
 
 
 class _Reader:
-    """State of one read: the config being built, the environment, the settings."""
+    """State of one read: the config being built, its expander, the settings."""
 
     def __init__(
-        self,
-        config: Config,
-        *,
-        env: dict[str, str],
-        env_section: Callable[[str], bool],
-        rget: Callable[[str], str | None] | None,
-        target: str | None,
-        cwd: Path,
-        allow_commands: bool,
+        self, config: Config, expander: Expander, *, env_section: Callable[[str], bool]
     ) -> None:
         self.config = config
-        self.allow_commands = allow_commands
-        self.env = env
+        self.expander = expander
+        self.env = expander.env  # the same dict: what an env section sets, #{getenv} sees
         self.env_section = env_section
-        self.rget = rget
-        self.target = target
-        self.cwd = cwd
         self.trim_trailing_spaces = False
-
-    # -- #{...} expansion ---------------------------------------------------------------
-
-    def expand(self, line: str, origin: Origin) -> str:
-        """Expand every ``#{...}`` in a logical line, the last (innermost) first."""
-        for _ in range(1000):  # bounded: each round removes one #{...}
-            match = _EXPAND.match(line)
-            if match is None:
-                return line
-            before, kind, argument, after = match.groups()
-            line = before + self._expand_one(kind, argument.strip(), origin) + after
-        raise ConfigError(origin.path, origin.line, "too many #{...} expansions in one line")
-
-    def _expand_one(self, kind: str, argument: str, origin: Origin) -> str:
-        if kind in ("scheme", "scm"):
-            self.config._unsupported.append(_Unsupported(origin, f"{kind} {argument}"))
-            return f"\x00{len(self.config._unsupported) - 1}\x00"
-        if kind in ("getenv", "gv"):
-            return self._getenv(argument, origin)
-        if kind in ("get", "g"):
-            return self._get(argument, origin)
-        if kind in ("rget", "runconfigs-get"):
-            return self._rget(argument, origin)
-        if kind in ("shell", "sh"):
-            return self._shell(argument, origin)
-        if kind == "system":
-            self.config.check(argument, origin)
-            return str(self._run(argument, origin).returncode)
-        if kind in ("realpath", "rp"):
-            return os.path.realpath(os.path.expanduser(argument))
-        # mtrah: the area's home, with an optional path under it
-        home = self.env.get("MT_RUN_AREA_HOME", str(self.cwd))
-        return f"{home}/{argument}" if argument else home
-
-    def _getenv(self, name: str, origin: Origin) -> str:
-        value = self.env.get(name)
-        if value is None:
-            self.config.notes.append(f"{origin}: #{{getenv {name}}}: {name} is not set, using ''")
-            return ""
-        return value
-
-    def _get(self, argument: str, origin: Origin) -> str:
-        parts = argument.split()
-        if len(parts) != 2:
-            raise ConfigError(
-                origin.path, origin.line, f"#{{get {argument}}} needs a section and a key"
-            )
-        entry = self.config.entry(parts[0], parts[1])
-        if entry is None:
-            self.config.notes.append(f"{origin}: #{{get {argument}}}: no such key, using ''")
-            return ""
-        if isinstance(entry.value, Deferred):
-            if not self.allow_commands:
-                raise ConfigError(origin.path, origin.line, "commands are not allowed here")
-            return self.config.resolve(entry, env=self.env, cwd=self.cwd)
-        return entry.value
-
-    def _rget(self, name: str, origin: Origin) -> str:
-        if self.rget is not None:
-            value = self.rget(name)
-        else:  # reading runconfigs.config itself: the target's section, then [default]
-            sections = [s for s in (self.target, "default") if s is not None]
-            found = (self.config.entry(s, name) for s in sections)
-            entry = next((e for e in found if e is not None), None)
-            value = None if entry is None else self.config.resolve(entry, env=self.env)
-        if value is None:
-            self.config.notes.append(f"{origin}: #{{rget {name}}}: not set, using ''")
-            return ""
-        return value
-
-    def _shell(self, command: str, origin: Origin) -> str:
-        done = self._run(command, origin)
-        if done.returncode != 0:
-            raise ConfigError(
-                origin.path,
-                origin.line,
-                f"#{{shell {command}}} exited with {done.returncode}",
-            )
-        return " ".join(done.stdout.decode(errors="replace").rstrip("\n").split("\n"))
-
-    def _run(self, command: str, origin: Origin) -> "subprocess.CompletedProcess[bytes]":
-        self.config.check(command, origin)
-        if not self.allow_commands:
-            raise ConfigError(
-                origin.path, origin.line, f"commands are not allowed here: {command!r}"
-            )
-        try:
-            return subprocess.run(
-                ["bash", "-c", command],
-                cwd=self.cwd,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                timeout=COMMAND_TIMEOUT,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise ConfigError(origin.path, origin.line, f"cannot run {command!r}: {exc}") from None
-
-    # -- lines --------------------------------------------------------------------------
 
     def read(self, path: Path, section: str, depth: int) -> None:
         """Read one file into the config, starting in ``section``."""
@@ -379,7 +102,7 @@ class _Reader:
             if _COMMENT.match(logical) or _BLANK.match(logical):
                 continued = lead = None
                 continue
-            line = self.expand(logical, origin)
+            line = self.expander.expand(logical, origin)
             if self.trim_trailing_spaces:
                 line = line.rstrip()
             if (match := _CONTINUED.match(line)) is not None:
@@ -438,6 +161,8 @@ class _Reader:
         key, value = match.group(1), match.group(2) or ""
         if self.env_section(section):
             value = self.expand_env(value)
+            # A #{scheme} placeholder holds NUL, which no environment variable can: such a
+            # value stays in the config only, where reading it raises.
             if not key.startswith("!") and ":" not in key and "\x00" not in value:
                 self.env[key] = value
         self._store(section, key, value, origin)
@@ -480,7 +205,7 @@ class _Reader:
         if not (path.is_file() and os.access(path, os.X_OK)):
             self.config.notes.append(f"{origin}: [scriptinc {script}]: not an executable, skipped")
             return
-        done = self._run(f"{path} {params}", origin)
+        done = self.expander.run(f"{path} {params}", origin)
         if done.returncode != 0:
             raise ConfigError(origin.path, origin.line, f"[scriptinc {script}] failed")
         self.read_text(_decode(done.stdout, path), f"{path} (output)", section, depth + 1)
@@ -567,31 +292,14 @@ def read_config(
     config = Config(path=str(path))
     for name in sections:
         config.sections.setdefault(name, {})
-    reader = _Reader(
+    expander = Expander(
         config,
         env=dict(os.environ if env is None else env),
-        env_section=env_section or (lambda _section: False),
         rget=rget,
         target=target,
         cwd=cwd or path.parent,
         allow_commands=allow_commands,
     )
+    reader = _Reader(config, expander, env_section=env_section or (lambda _section: False))
     reader.read(path, "default", 0)
     return config, reader.env
-
-
-def format_config(config: Config) -> str:
-    """Write a config back as text that reads back the same (plain values only)."""
-    out: list[str] = []
-    for section, keys in config.sections.items():
-        out.append(f"[{section}]")
-        for key, entry in keys.items():
-            value = entry.value
-            if isinstance(value, Deferred):
-                out.append(f"{key} [system {value.command}]")
-                continue
-            first, *rest = value.split("\n")
-            out.append(f"{key} {first}" if first else key)
-            out.extend(f"  {line}" for line in rest)
-        out.append("")
-    return "\n".join(out)

@@ -15,12 +15,15 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import attrs
 import pytest
 
 from mtpkt import pkts
 from mtpkt.agents.area import Area, TestRef
 from mtpkt.agents.home.collector import Collector
-from mtpkt.agents.host.agent import PULL_TIMEOUT, HostAgent
+from mtpkt.agents.host.agent import HostAgent
+from mtpkt.agents.host.plans import PlanCache
+from mtpkt.agents.host.pulls import PULL_TIMEOUT
 from mtpkt.agents.host.seen import SeenError, SeenTasks
 from mtpkt.bus import Replier, SpoolError
 from mtpkt.pkts import Action, State, Status
@@ -454,7 +457,7 @@ def test_the_home_down_then_up_then_restarted(
     pull_address = f"tcp://127.0.0.1:{free_port()}"
     status_address = f"tcp://127.0.0.1:{free_port()}"
     agent = make_agent(pull_address, status_address)
-    with caplog.at_level(logging.DEBUG, logger="mtpkt.agents.host.agent"):
+    with caplog.at_level(logging.DEBUG, logger="mtpkt.agents.host.pulls"):
         agent.start()
         # Two pulls time out, but the trouble is logged once.
         wait_until(
@@ -463,7 +466,7 @@ def test_the_home_down_then_up_then_restarted(
         warnings = [
             r.getMessage()
             for r in caplog.records
-            if r.name == "mtpkt.agents.host.agent" and r.levelno == logging.WARNING
+            if r.name == "mtpkt.agents.host.pulls" and r.levelno == logging.WARNING
         ]
         assert len(warnings) == 1
         assert pull_address in warnings[0]
@@ -560,3 +563,27 @@ def test_a_pull_s_tasks_are_recorded_together(tmp_path: Path) -> None:
         assert seen.unfinished() == []
     finally:
         seen.close()
+
+
+def test_a_test_is_planned_once_per_launch_and_a_failed_plan_is_planned_again(area: Area) -> None:
+    plans = PlanCache(area, agent="node1")
+
+    def planned(test: str, item: str, control: bytes) -> str:
+        """The instance's display name, or why there is none."""
+        given = attrs.evolve(task(Action.RUN, test, item), control=control)
+        found = plans.instance(given, TestRef(TARGET, RUN, test, item))
+        return found if isinstance(found, str) else f"{found.ref.test}/{found.ref.item}"
+
+    launch = pkts.new_id()
+    assert planned("itemized", "1", launch) == "itemized/1"
+    (area.home / "tests/itemized/testconfig").write_text("[ezsteps]\nx true\n[items]\nN 1 4\n")
+    # The launch's other items come from its plan, made before the change ...
+    assert planned("itemized", "2", launch) == "itemized/2"
+    assert "has no test instance itemized/4" in planned("itemized", "4", launch)
+    # ... and a new launch plans the test anew.
+    assert planned("itemized", "4", pkts.new_id()) == "itemized/4"
+
+    assert "matches no test of the area" in planned("later", "", launch)
+    (area.home / "tests/later").mkdir()
+    (area.home / "tests/later/testconfig").write_text("[ezsteps]\nx true\n")
+    assert planned("later", "", launch) == "later/"  # the failure was not kept

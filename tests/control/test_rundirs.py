@@ -244,27 +244,35 @@ def add_device(tar: tarfile.TarFile, name: str) -> None:
     tar.addfile(member)
 
 
+def write_through_a_symlink(tar: tarfile.TarFile, out: Path) -> None:
+    add_link(tar, "./l", ".")
+    add_file(tar, "./l/evil")
+
+
+def symlink_after_a_member_under_it(tar: tarfile.TarFile, out: Path) -> None:
+    add_file(tar, "./l/evil")
+    add_link(tar, "./l", ".")
+
+
+def symlink_chain_out(tar: tarfile.TarFile, out: Path) -> None:
+    add_link(tar, "./m", "d/e/l/../../../../outside")
+    add_link(tar, "./d/e/l", "../..")
+
+
+def chain_out_by_order(tar: tarfile.TarFile, out: Path) -> None:
+    add_link(tar, "./m", "d/e/l/..")
+    add_link(tar, "./d/e/l", "../..")
+
+
 HOSTILE: dict[str, Callable[[tarfile.TarFile, Path], None]] = {
     "dotdot": lambda tar, out: add_file(tar, "./a/../../../outside/evil"),
     "absolute": lambda tar, out: add_file(tar, str(out / "evil")),
     "symlink out": lambda tar, out: add_link(tar, "./evil", str(out)),
     "relative symlink out": lambda tar, out: add_link(tar, "./sub/evil", "../../../../outside"),
-    "write through a symlink": lambda tar, out: (
-        add_link(tar, "./l", "."),
-        add_file(tar, "./l/evil"),
-    ),
-    "symlink after a member under it": lambda tar, out: (
-        add_file(tar, "./l/evil"),
-        add_link(tar, "./l", "."),
-    ),
-    "symlink chain out": lambda tar, out: (
-        add_link(tar, "./m", "d/e/l/../../../../outside"),
-        add_link(tar, "./d/e/l", "../.."),
-    ),
-    "chain out by order": lambda tar, out: (
-        add_link(tar, "./m", "d/e/l/.."),
-        add_link(tar, "./d/e/l", "../.."),
-    ),
+    "write through a symlink": write_through_a_symlink,
+    "symlink after a member under it": symlink_after_a_member_under_it,
+    "symlink chain out": symlink_chain_out,
+    "chain out by order": chain_out_by_order,
     "hardlink out": lambda tar, out: add_link(
         tar, "./evil", str(out / "keep.txt"), tarfile.LNKTYPE
     ),

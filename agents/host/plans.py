@@ -1,0 +1,85 @@
+"""The host agent's plan cache: a test is planned once per launch, not once per item.
+
+A run task names one instance (a test and an item) of one launch, the control
+packet whose id it carries. Planning reads the area's own files (DESIGN: a
+task never carries a command line) and expands every item of the test, so the
+agent keeps the instances of the latest :data:`PLANS_KEPT` tests it planned,
+by launch, target, runname and test; the tasks for the test's other items take
+theirs from there. A new launch of the same test is planned anew.
+
+A plan that fails is not kept: the next task of that test plans again (the
+area may have been fixed in between).
+"""
+
+import functools
+import logging
+from collections.abc import Mapping
+from typing import Final
+
+from mtpkt.agents.area import Area, AreaError, Instance, TestRef, plan_run
+from mtpkt.pkts.link import Task
+from mtpkt.pkts.text import display_name, one_line
+
+__all__ = ["PLANS_KEPT", "PlanCache"]
+
+_log = logging.getLogger(__name__)
+
+PLANS_KEPT: Final = 16
+"""Tests whose plans (every item) an agent keeps, so their items are not planned again."""
+
+
+def _testpatt(test: str, item: str) -> str:
+    """The testpatt that selects ``test``/``item`` (and perhaps more; the caller picks one).
+
+    ``%`` in a name is a wildcard that also matches the name itself; a ``,`` or a
+    leading ``~`` cannot be said in a testpatt, so the whole run is planned then.
+    """
+    if "," in test or "," in item or test.startswith("~"):
+        return "%"
+    return display_name(test, item)
+
+
+def _instances(
+    area: Area, launch: bytes, target: str, runname: str, test: str
+) -> Mapping[TestRef, Instance]:
+    """Every instance of ``test`` in a plan of the run (none if the area has no such test).
+
+    ``launch`` (the control packet's id) is not read: it is part of the cache's key.
+
+    Raises:
+        AreaError, OSError: the run cannot be planned; anything else planning raises.
+    """
+    plan = plan_run(area, target, runname, _testpatt(test, ""))
+    planned = plan.tests.get(test)
+    return {i.ref: i for i in planned.instances} if planned is not None else {}
+
+
+class PlanCache:
+    """The planned instances of the latest tests a host agent was given.
+
+    Thread-safe: the tests' threads plan at once. Two tasks of a test not yet
+    kept may both plan it; either plan serves.
+
+    Args:
+        area: the test-suite area the tests are planned from.
+        agent: the agent's name, for its log lines.
+        kept: how many tests' plans are kept.
+    """
+
+    def __init__(self, area: Area, *, agent: str, kept: int = PLANS_KEPT) -> None:
+        self.area = area
+        self.agent = agent
+        # lru_cache keeps what returns, never what raises: a failed plan is tried again.
+        self._instances = functools.lru_cache(maxsize=kept)(functools.partial(_instances, area))
+
+    def instance(self, task: Task, ref: TestRef) -> Instance | str:
+        """The planned instance ``ref`` of a run task, or a one-line reason why there is none."""
+        where = f"{ref.target}/{ref.runname}"
+        try:
+            instances = self._instances(task.control, task.target, task.runname, task.test)
+        except (AreaError, OSError) as exc:
+            return f"cannot plan {ref} of {where}: {one_line(exc)}"
+        except Exception as exc:
+            _log.exception("agent %s: planning %s of %s failed", self.agent, ref, where)
+            return f"cannot plan {ref} of {where}: internal error: {one_line(exc)}"
+        return instances.get(ref) or f"the area has no test instance {ref} for {where}"
