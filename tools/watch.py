@@ -208,7 +208,8 @@ def report_watch(watch: RunWatch, out: TextIO) -> None:
 
 
 def caught_up(follower: "Follower", *, listen: str, timeout: float, name: str) -> Rows:
-    """What the home has committed of the followed runs so far (a worker thread's call).
+    """What the home has committed of the followed runs so far, asked from a worker thread
+    (:func:`tools.interrupts.in_thread`) so that Ctrl-C is heard.
 
     Raises:
         CliError: no answer (UNREACHABLE), a home that will not be followed
