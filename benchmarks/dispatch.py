@@ -8,7 +8,7 @@ Builds an area in a temporary directory whose tests have one trivial step
 (``true``) and ``[items]``, so that ``--tests`` instances come from
 ``--tests / --items-per-test`` tests (``--items-per-test 10000``: one test
 with 10,000 items). Starts ``mtpkt home`` and ``--agents`` ``mtpkt agent``
-processes from the command line (``python -m tools``), all on this machine
+processes from the command line (``python -m mtpkt.tools``), all on this machine
 on ``tcp://127.0.0.1``, then ``mtpkt send run``, and polls the run's
 database until every instance has settled. Measured:
 
@@ -17,8 +17,9 @@ database until every instance has settled. Measured:
   the last, and COMPLETED from the first LAUNCHED to the last COMPLETED;
 * send→ack latency of control packets: ``kill`` packets for a run that does
   not exist (journaled, then nothing to do), sent in this process with
-  ``mtpkt send``'s own function, on a new socket each (as ``mtpkt send``
-  does), first with the home idle, then while the run is dispatched;
+  ``mtpkt send``'s own function (:func:`mtpkt.tools.reach.ask_home`), on a
+  new socket each (as ``mtpkt send`` does), first with the home idle, then
+  while the run is dispatched;
 * handed out → RUNNING: from the LAUNCHED commit to the ``ts`` of the
   agent's RUNNING packet (the agent's clock, the same machine's);
 * the home's peak memory (VmHWM) and CPU time, the agents' CPU time (their
@@ -58,8 +59,8 @@ from mtpkt.pkts import State
 from mtpkt.pkts.control import Kill
 from mtpkt.pkts.outcome import FINAL
 from mtpkt.pkts.status import StatusChange
-from mtpkt.tools import send_cmd
 from mtpkt.tools.errors import CliError
+from mtpkt.tools.reach import ask_home, home_address, load_key
 
 TARGET: Final = "linux/x86"
 RUNNAME: Final = "bench"
@@ -218,7 +219,7 @@ class Probe:
         packet = Kill(target=TARGET, runname=IDLE_RUN, testpatt=self.test)
         began = time.perf_counter()
         try:
-            send_cmd._ask(packet, self.key, self.address, 10.0)
+            ask_home(packet, self.key, self.address, 10.0, None)
         except CliError as exc:
             self.failures.append(str(exc))
             return
@@ -267,6 +268,13 @@ def _readonly(path: Path) -> apsw.Connection:
     return apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
 
 
+def _number(value: object) -> float:
+    """A numeric column's value; a BenchError for anything else."""
+    if isinstance(value, int | float):
+        return float(value)
+    raise BenchError(f"the run's database holds {value!r} where a number belongs")
+
+
 def run_db(dbdir: Path, deadline: float) -> Path:
     """The run's database file, once main.db names the run."""
     while time.monotonic() < deadline:
@@ -291,7 +299,8 @@ def wait_settled(path: Path, total: int, itemized: bool, deadline: float) -> Non
     next_line = time.monotonic() + 5
     try:
         while True:
-            done = int(db.execute(sql).fetchone()[0])
+            row = db.execute(sql).fetchone()
+            done = 0 if row is None else int(_number(row[0]))
             if done >= total:
                 return
             if time.monotonic() > deadline:
@@ -325,20 +334,22 @@ class Timeline:
             rows = db.execute(
                 "SELECT received, packet FROM history WHERE kind = 'status_change' ORDER BY seq"
             ).fetchall()
-            counts = dict(db.execute("SELECT host, count(*) FROM tests GROUP BY host").fetchall())
+            counts = db.execute("SELECT host, count(*) FROM tests GROUP BY host").fetchall()
         finally:
             db.close()
         for received, data in rows:
-            packet = pkts.unpack(bytes(data))
+            if not isinstance(data, bytes):
+                raise BenchError(f"the run's history holds {data!r} where a packet belongs")
+            packet = pkts.unpack(data)
             assert isinstance(packet, StatusChange)
             key = (packet.test, packet.item)
             if packet.state is State.LAUNCHED:
-                timeline.launched.setdefault(key, float(received))
+                timeline.launched.setdefault(key, _number(received))
             elif packet.state is State.RUNNING:
                 timeline.running.setdefault(key, packet.ts)
             elif packet.state is State.COMPLETED:
-                timeline.completed[key] = float(received)
-        timeline.hosts = {str(k): int(v) for k, v in counts.items() if k}
+                timeline.completed[key] = _number(received)
+        timeline.hosts = {str(host): int(_number(count)) for host, count in counts if host}
         return timeline
 
 
@@ -471,8 +482,8 @@ def measure(options: Options, work: Path) -> bool:
         home = farm.start_home(deadline, options.durable)
         farm.start_agents(options.agents, options.slots, deadline)
         home_dir = HomeDir(area)
-        key = send_cmd.load_key(home_dir, None)
-        address = send_cmd.home_address(home_dir, None)
+        key = load_key(home_dir, None)
+        address = home_address(home_dir, None)
         # The probes kill a test of a small run that has ended: checked, journaled, done.
         send_run(farm, deadline, "--testpatt", names[0], "--wait", runname=IDLE_RUN)
         idle = Probe(key, address, names[0])

@@ -50,7 +50,7 @@ from procstat import cpu_seconds, memory_kib
 
 from mtpkt import pkts
 from mtpkt.agents.homedir import HomeDir
-from mtpkt.tools import send_cmd
+from mtpkt.tools.reach import home_address
 
 TARGET: Final = "linux/x86"
 RUNNAME: Final = "load"
@@ -260,7 +260,7 @@ def measure(options: Options, work: Path) -> bool:
     farm = Farm(area, logs)
     try:
         home = farm.start_home(deadline, options.durable)
-        address = send_cmd.home_address(HomeDir(area), None)
+        address = home_address(HomeDir(area), None)
         workers = start_workers(farm, work, options, address)
         for name in workers:
             farm.wait_ready(name, "ready", deadline)

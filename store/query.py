@@ -1,8 +1,10 @@
-"""Read-only queries of a store directory, for ``mtpkt runs``, ``tests`` and ``agents``.
+"""Read-only queries of a store directory, for ``mtpkt runs``, ``tests``, ``agents`` and
+``report``.
 
 The databases are opened read-only and every query is one short statement
-(its own read transaction), so these work beside a running home without
-holding back its checkpoints, and just as well while no home runs.
+(its own read transaction), or a few in one short read transaction where they
+must agree (:meth:`StoreQuery.results`), so these work beside a running home
+without holding back its checkpoints, and just as well while no home runs.
 """
 
 import collections
@@ -12,10 +14,12 @@ from typing import Final
 
 import attrs
 
-from mtpkt.pkts.enums import State
+from mtpkt import pkts
+from mtpkt.pkts.enums import State, StepState
 from mtpkt.pkts.liveness import Liveness
 from mtpkt.pkts.liveness import liveness as agent_liveness
 from mtpkt.pkts.outcome import ACTIVE, FINAL
+from mtpkt.pkts.status import StatusChange, StatusPacket, Step
 from mtpkt.store import schema
 from mtpkt.store.connection import Database, connect_readonly
 from mtpkt.store.errors import StoreError
@@ -29,7 +33,9 @@ __all__ = [
     "RUNNING",
     "AgentInfo",
     "RunInfo",
+    "RunResults",
     "StoreQuery",
+    "last_attempts",
     "liveness",
     "most_first",
     "outcome",
@@ -49,6 +55,10 @@ _INSTANCE_COUNTS: Final = (
     " (SELECT 1 FROM tests AS i WHERE i.run_id = t.run_id AND i.testname = t.testname"
     " AND i.item_path != '') GROUP BY state, status"
 )
+
+
+Key = tuple[str, str]
+"""``(testname, item_path)``."""
 
 
 def outcome(state: str, status: str) -> str:
@@ -98,6 +108,40 @@ class AgentInfo:
     """Tasks the home sent it that it has not acknowledged (``None``: not recorded)."""
     recorded: float | None
     """When the home recorded ``running`` and ``pending`` (home's clock)."""
+
+
+@attrs.frozen(kw_only=True)
+class RunResults:
+    """What a run's report needs, read from one commit of its database."""
+
+    tests: tuple[TestRow, ...]
+    """Every ``tests`` record, by test name and item path."""
+    steps: Mapping[Key, tuple[Step, ...]]
+    """Each instance's steps of its last attempt (:func:`last_attempts`)."""
+
+
+def last_attempts(packets: Iterable[StatusPacket]) -> dict[Key, tuple[Step, ...]]:
+    """Each test instance's steps in its last attempt, in the order they started: each as its
+    newest packet (its END, or its START while it runs); an END that names no log file
+    carries its START's.
+
+    Args:
+        packets: a run's Step and StatusChange packets in commit order. A change
+            to NOT_STARTED or LAUNCHED begins a new attempt (a rerun): the steps
+            of the one before are dropped, as the store drops their start.
+    """
+    attempts: dict[Key, dict[str, Step]] = {}
+    for packet in packets:
+        match packet:
+            case StatusChange(state=State.NOT_STARTED | State.LAUNCHED):
+                attempts.pop((packet.test, packet.item), None)
+            case Step():
+                steps = attempts.setdefault((packet.test, packet.item), {})
+                began = steps.get(packet.step)
+                if packet.state is StepState.END and not packet.logfile and began is not None:
+                    packet = attrs.evolve(packet, logfile=began.logfile)
+                steps[packet.step] = packet
+    return {key: tuple(steps.values()) for key, steps in attempts.items()}
 
 
 def liveness(agent: AgentRow, now: float, grace: float) -> Liveness:
@@ -206,6 +250,40 @@ class StoreQuery:
         )
         return [TestRow.from_sql(row) for row in self._run_rows(run_id, sql, args)]
 
+    def results(self, run: RunRow) -> RunResults:
+        """The run's records and the steps of each instance's last attempt, from the same
+        commit (one read transaction).
+
+        Raises:
+            StoreError: the run has no database yet, it cannot be read, it is newer than
+                this code, or it holds a packet that cannot be read back.
+        """
+        path = self.dbdir / f"{run.id}.db"
+        if not path.is_file():
+            raise StoreError(
+                f"run {run.target} {run.runname} has no database ({path}): nothing recorded yet"
+            )
+        db = Database(path, connect_readonly(path))
+        try:
+            with db.guard("read"):
+                schema.check_version(db.conn, schema.RUN, str(path))
+                db.conn.execute("BEGIN")
+                rows = db.conn.execute(
+                    f"SELECT {TestRow.COLUMNS} FROM tests ORDER BY testname, item_path"
+                ).fetchall()
+                packed = db.conn.execute(
+                    "SELECT packet FROM history WHERE kind IN ('step', 'status_change')"
+                    " ORDER BY seq"
+                ).fetchall()
+        finally:
+            db.close()  # ends the read transaction (a rollback: nothing was written)
+        packets = [_unpack(path, row[0]) for row in packed]
+        changes = [packet for packet in packets if isinstance(packet, Step | StatusChange)]
+        return RunResults(
+            tests=tuple(TestRow.from_sql(row) for row in rows),
+            steps=last_attempts(changes),
+        )
+
     def _run_rows(
         self, run_id: int, sql: str, args: Sequence[object] = ()
     ) -> list[tuple[object, ...]]:
@@ -254,3 +332,17 @@ class StoreQuery:
                 )
             )
         return infos
+
+
+def _unpack(path: Path, data: object) -> pkts.Packet:
+    """A packet of a run's history.
+
+    Raises:
+        StoreError: it cannot be read back.
+    """
+    try:
+        if not isinstance(data, bytes):
+            raise pkts.PacketError(f"a {type(data).__name__} where a packet belongs", b"")
+        return pkts.unpack(data)
+    except pkts.PacketError as exc:
+        raise StoreError(f"{path} holds a packet that cannot be read: {exc}") from None

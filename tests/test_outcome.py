@@ -24,9 +24,9 @@ from mtpkt.pkts.outcome import (
 )
 from mtpkt.pkts.status import StatusChange
 from mtpkt.tools.exitcodes import ExitCode
+from mtpkt.tools.junit import verdict
 from mtpkt.tools.live import LiveModel
-from mtpkt.tools.report_cmd import verdict
-from mtpkt.tools.send_cmd import RunWatch
+from mtpkt.tools.watch import RunWatch
 
 TARGET, RUNNAME = "linux/x86", "nightly"
 EVERY = list(itertools.product(State, Status))

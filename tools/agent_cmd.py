@@ -37,15 +37,9 @@ from typing import Any, Final, Protocol, TextIO
 
 from mtpkt.tools.errors import CliError
 from mtpkt.tools.exitcodes import ExitCode
-from mtpkt.tools.send_cmd import (
-    area_dir,
-    bad_address,
-    grace_seconds,
-    home_address,
-    load_key,
-    where_options,
-)
-from mtpkt.tools.tls_options import dial_tls, handshake_problem, tls_endpoint
+from mtpkt.tools.options import command_parser, grace_seconds, where_options, whole_number
+from mtpkt.tools.reach import HomeLink, area_dir, bad_address
+from mtpkt.tools.tls_options import handshake_problem
 
 __all__ = ["Agent", "Shutdown", "add_parser", "run"]
 
@@ -53,23 +47,16 @@ POLL: Final = 0.2
 """Seconds between the main thread's looks at signals and at the agent."""
 
 
-def _slots(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: an agent needs at least one slot")
-    return value
+_slots: Final = whole_number("a whole number", 1, "an agent needs at least one slot")
 
 
 def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
     """Register ``mtpkt agent``."""
-    parser = commands.add_parser(
+    parser = command_parser(
+        commands,
         "agent",
-        help="run this host's agent: pull tests from the home, run them, report (foreground)",
-        description=__doc__.replace("``", ""),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "run this host's agent: pull tests from the home, run them, report (foreground)",
+        __doc__,
         parents=[where_options()],
     )
     parser.add_argument(
@@ -184,7 +171,7 @@ def _name(given: str | None) -> str:
 def run(args: argparse.Namespace) -> int:
     """Run the agent until it is drained or stopped by signals; returns the exit status."""
     from mtpkt.agents.area import Area, AreaError
-    from mtpkt.agents.homedir import HomeDir, HomeError
+    from mtpkt.agents.homedir import HomeError
     from mtpkt.agents.host.agent import HostAgent
     from mtpkt.agents.host.seen import SeenError
     from mtpkt.bus import BusError, SpoolError, SpoolInUse
@@ -195,12 +182,10 @@ def run(args: argparse.Namespace) -> int:
         area = Area.load(area_dir(args.area))
     except AreaError as exc:
         raise CliError(str(exc), ExitCode.BAD_AREA) from None
-    home = HomeDir(Path(area.home))
-    key = load_key(home, args.key_file)
-    tls = dial_tls(args)
-    listen = tls_endpoint(home_address(home, args.home), tls)
+    link = HomeLink.of(args, Path(area.home))
+    key, tls, listen = link.key, link.tls, link.listen
     try:
-        state_dir = home.agent_dir(name)
+        state_dir = link.home.agent_dir(name)
     except HomeError as exc:
         raise CliError(str(exc), ExitCode.BAD_AREA) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s agent %(levelname)s %(message)s")

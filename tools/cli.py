@@ -6,6 +6,13 @@ which registers its sub-parser and sets ``run`` as its default
 :class:`~tools.exitcodes.ExitCode` or raises :class:`~tools.errors.CliError`;
 then list the module in :data:`COMMANDS`. Keep heavy imports inside ``run``,
 so that ``mtpkt --help`` stays quick.
+
+A command stays thin: it parses its arguments and calls into the packages.
+What commands share has a module of its own: options and their types
+(:mod:`tools.options`, with ``command_parser`` for the sub-parser), the way to
+the home (:mod:`tools.reach`, ``ask_home``), Ctrl-C while NNG waits
+(:mod:`tools.interrupts`) and following runs until they settle
+(:mod:`tools.watch`).
 """
 
 import argparse

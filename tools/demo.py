@@ -26,13 +26,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
+from mtpkt.tools.demo_area import EXPECTED, RUNNAME, TARGET, write_area
 from mtpkt.tools.errors import CliError
 from mtpkt.tools.exitcodes import ExitCode
+from mtpkt.tools.options import command_parser
 
-__all__ = ["AREA_FILES", "add_parser", "run"]
+__all__ = ["add_parser", "run"]
 
-TARGET: Final = "demo/x86_64"
-RUNNAME: Final = "first"
 AGENTS: Final = ("host-a", "host-b")
 START_TIMEOUT: Final = 30.0
 """Seconds the home has to say it is ready."""
@@ -40,85 +40,14 @@ RUN_TIMEOUT: Final = 120.0
 """Seconds the run has to finish (it takes about ten)."""
 STOP_TIMEOUT: Final = 20.0
 
-AREA_FILES: Final = {
-    "megatest.config": """
-        [fields]
-        SYSTEM TEXT
-        ARCH TEXT
-
-        [setup]
-        linktree #{getenv MT_RUN_AREA_HOME}/links
-        max_concurrent_jobs 4
-    """,
-    "runconfigs.config": """
-        [default]
-        GREETING hello from the demo
-    """,
-    "tests/setup/testconfig": """
-        [ezsteps]
-        prepare echo "$GREETING"; sleep 1
-    """,
-    "tests/compile/testconfig": """
-        [ezsteps]
-        compile echo compiling; sleep 1.5
-        link    echo linking; sleep 0.5
-
-        [requirements]
-        waiton setup
-        priority 5
-    """,
-    "tests/unit/check.sh": """
-        # Copied into each item's run directory with the testconfig, like every file here.
-        echo "checking $SUITE"
-        sleep "0.$((RANDOM % 9 + 1))"
-        if [ "$SUITE" = parser ]; then
-            echo "parser: 2 of 40 cases failed"
-            exit 1
-        fi
-    """,
-    "tests/unit/testconfig": """
-        [ezsteps]
-        check bash check.sh
-
-        [requirements]
-        waiton compile
-
-        [items]
-        SUITE lexer parser codegen runtime stdlib cli
-    """,
-    "tests/lint/testconfig": """
-        [ezsteps]
-        lint echo "style: 3 warnings"; sleep 1
-    """,
-    "tests/integration/testconfig": """
-        [ezsteps]
-        start  echo starting the service; sleep 1
-        verify echo all requests answered; sleep 1
-
-        [requirements]
-        waiton compile
-    """,
-    "tests/package/testconfig": """
-        [ezsteps]
-        pack echo packing
-
-        [requirements]
-        waiton unit integration
-    """,
-}
-"""The example area: 11 test instances, one item failing, one test not run because of it."""
-
-EXPECTED: Final = "11 tests: 9 PASS, 1 FAIL, 1 PREQ_FAIL"
-"""How the demo's run ends (`mtpkt tail --until-done`'s summary)."""
-
 
 def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
     """Register ``mtpkt demo``."""
-    parser = commands.add_parser(
+    parser = command_parser(
+        commands,
         "demo",
-        help="start a small farm on this machine and watch a run: home, two agents, a run",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "start a small farm on this machine and watch a run: home, two agents, a run",
+        __doc__,
     )
     parser.add_argument(
         "--area",
@@ -128,14 +57,6 @@ def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
         " (default: a new directory under the system's temporary directory)",
     )
     parser.set_defaults(run=run)
-
-
-def write_area(area: Path) -> None:
-    """Write the example area's config files into ``area`` (new or empty)."""
-    for name, text in AREA_FILES.items():
-        path = area / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip())
 
 
 def _new_area(given: Path | None) -> Path:

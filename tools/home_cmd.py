@@ -24,12 +24,12 @@ import logging
 import signal
 import sys
 import threading
-from pathlib import Path
 from typing import Any
 
 from mtpkt.tools.errors import CliError
 from mtpkt.tools.exitcodes import ExitCode
-from mtpkt.tools.send_cmd import area_dir
+from mtpkt.tools.options import area_option, command_parser
+from mtpkt.tools.reach import area_dir
 from mtpkt.tools.tls_options import add_tls_options, listen_tls
 
 __all__ = ["add_parser", "run"]
@@ -37,18 +37,10 @@ __all__ = ["add_parser", "run"]
 
 def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
     """Register ``mtpkt home``."""
-    parser = commands.add_parser(
-        "home",
-        help="run the collector and dispatcher of an area (foreground)",
-        description=__doc__.replace("``", ""),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = command_parser(
+        commands, "home", "run the collector and dispatcher of an area (foreground)", __doc__
     )
-    parser.add_argument(
-        "--area",
-        type=Path,
-        default=None,
-        help="the test-suite area (default: $MT_RUN_AREA_HOME or the current directory)",
-    )
+    area_option(parser)
     parser.add_argument(
         "--listen",
         default=None,

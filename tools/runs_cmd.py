@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from mtpkt.tools.errors import CliError
 from mtpkt.tools.exitcodes import ExitCode
-from mtpkt.tools.send_cmd import run_options
+from mtpkt.tools.options import run_options
 from mtpkt.tools.tables import (
     ago,
     console,

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from mtpkt.tools.errors import CliError
 from mtpkt.tools.exitcodes import ExitCode
-from mtpkt.tools.send_cmd import area_dir, area_option
+from mtpkt.tools.options import area_option, command_parser
+from mtpkt.tools.reach import area_dir
 
 if TYPE_CHECKING:  # imported for real inside the functions: `mtpkt --help` stays quick
     from rich.console import Console
@@ -68,13 +69,7 @@ def query_parser(
 ) -> argparse.ArgumentParser:
     """Register a query's sub-parser with ``--area`` and ``--json``; ``doc`` (the module's
     docstring) is its description."""
-    return commands.add_parser(  # type: ignore[no-any-return]
-        name,
-        help=summary,
-        description=doc.replace("``", ""),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        parents=[_area_options()],
-    )
+    return command_parser(commands, name, summary, doc, parents=[_area_options()])
 
 
 def _area_options() -> argparse.ArgumentParser:

@@ -20,67 +20,44 @@ examples:
 """
 
 import argparse
-import functools
-import json
 import sys
-import time
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Final
 
-from mtpkt import pkts
-from mtpkt.pkts.status import Ack, StatusChange, StatusPacket
 from mtpkt.tools.errors import CliError
 from mtpkt.tools.exitcodes import ExitCode
-from mtpkt.tools.send_cmd import (
-    DEFAULT_TIMEOUT,
-    RunWatch,
+from mtpkt.tools.interrupts import close_when_idle, interrupts_as_flag
+from mtpkt.tools.options import (
+    add_publish,
     add_testpatt,
-    area_dir,
-    bad_address,
-    check_listening,
-    close_when_idle,
-    home_address,
-    in_thread,
-    interrupts_as_flag,
-    load_key,
-    publish_address,
-    report_watch,
+    add_timeout,
+    command_parser,
     run_options,
-    seconds,
-    unreachable,
     where_options,
 )
-from mtpkt.tools.shown import json_record, plain_line
+from mtpkt.tools.reach import HomeLink, area_dir, check_listening
 
 if TYPE_CHECKING:  # imported for real inside run(): `mtpkt --help` stays quick
     from pathlib import Path
 
-    from mtpkt.agents.area import TestPatt
     from mtpkt.bus.follow import Follower
-    from mtpkt.bus.tls import Tls
+    from mtpkt.tools.tail_output import Output
 
-__all__ = ["add_parser", "run"]
+__all__ = ["POLL", "add_parser", "run"]
 
-POLL: float = 0.25
+POLL: Final = 0.25
 """Seconds of one wait for the live stream (how soon Ctrl-C and --until-done are seen)."""
-
-REFRESH: float = 4
-"""Redraws of the live view per second, at most."""
 
 
 def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
     """Register ``mtpkt tail``."""
-    parser = commands.add_parser(
+    parser = command_parser(
+        commands,
         "tail",
-        help="follow the status packets of the area's runs as the home commits them",
-        description=__doc__.replace("``", ""),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "follow the status packets of the area's runs as the home commits them",
+        __doc__,
         parents=[where_options()],
     )
-    parser.add_argument(
-        "--publish",
-        metavar="ADDR",
-        help="the home's live stream address (default: the one in AREA/.mtpkt/home.json)",
-    )
+    add_publish(parser)
     which = parser.add_argument_group("which packets")
     run_options(which, required=False)
     add_testpatt(which, lead="only these tests and items: ")
@@ -102,168 +79,28 @@ def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
         help="exit once every selected test of the selected runs has settled; exit 3 if any"
         " ended FAIL, ABORT, DEAD, KILLED …",
     )
-    parser.add_argument(
-        "--timeout",
-        type=seconds,
-        default=DEFAULT_TIMEOUT,
-        metavar="S",
-        help=f"seconds to wait for the home's answer (default: {DEFAULT_TIMEOUT:g})",
-    )
+    add_timeout(parser)
     parser.set_defaults(run=run)
 
 
-# -- following ------------------------------------------------------------------------------
+def _follow(follower: "Follower", output: "Output", link: HomeLink, timeout: float) -> None:
+    """Show what the home has committed, then what it commits, until --until-done's runs
+    have settled (without it: until Ctrl-C)."""
+    from mtpkt.tools.tail_output import LiveScreen
+    from mtpkt.tools.watch import caught_up, follow
 
-
-class _Done:
-    """``--until-done``: a :class:`RunWatch` per run seen, settled when all are."""
-
-    def __init__(self, patt: "TestPatt") -> None:
-        self.patt = patt
-        self.watches: dict[tuple[str, str], RunWatch] = {}
-
-    def add(self, packet: StatusPacket) -> None:
-        if not isinstance(packet, StatusChange):
-            return
-        run = (packet.target, packet.runname)
-        watch = self.watches.get(run)
-        if watch is None:
-            watch = self.watches[run] = RunWatch("run", *run, self.patt)
-        watch.add([packet])
-
-    @property
-    def settled(self) -> bool:
-        return bool(self.watches) and all(w.settled for w in self.watches.values())
-
-    def report(self, out: TextIO) -> int:
-        code = ExitCode.OK
-        for _, watch in sorted(self.watches.items()):
-            report_watch(watch, out)
-            code = max(code, watch.exit_code())
-        return code
-
-
-class _Output:
-    """Shows the selected packets in the chosen form, and feeds ``--until-done``."""
-
-    def __init__(self, args: argparse.Namespace, patt: "TestPatt", out: TextIO) -> None:
-        self.patt = patt
-        self.everything = patt.text == "%"  # acks are about no test: shown only then
-        self.done = _Done(patt) if args.until_done else None
-        self.out = out
-
-    def show(self, rows: list[tuple[int, StatusPacket]]) -> None:
-        selected = []
-        for seq, packet in rows:
-            if isinstance(packet, Ack):
-                if not self.everything:
-                    continue
-            elif not self.patt.matches(packet.test, packet.item):
-                continue
-            if self.done is not None:
-                self.done.add(packet)
-            selected.append((seq, packet))
-        self.draw(selected)
-
-    def draw(self, rows: list[tuple[int, StatusPacket]]) -> None:
-        raise NotImplementedError
-
-    def __enter__(self) -> "_Output":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-
-class _Lines(_Output):
-    """``--plain`` and ``--json``: a line per packet."""
-
-    def __init__(self, args: argparse.Namespace, patt: "TestPatt", out: TextIO) -> None:
-        super().__init__(args, patt, out)
-        self.json = bool(args.json)
-
-    def draw(self, rows: list[tuple[int, StatusPacket]]) -> None:
-        for seq, packet in rows:
-            line = json.dumps(json_record(seq, packet)) if self.json else plain_line(packet)
-            print(line, file=self.out)
-        self.out.flush()
-
-
-class _LiveView(_Output):
-    """The live view (a terminal, neither --plain nor --json): redrawn :data:`REFRESH`
-    times a second at most, and once a second when nothing comes (elapsed times)."""
-
-    def __init__(self, args: argparse.Namespace, patt: "TestPatt", out: TextIO) -> None:
-        from rich.console import Console
-        from rich.live import Live
-
-        from mtpkt.tools.live import LiveModel
-
-        super().__init__(args, patt, out)
-        self.model = LiveModel()
-        where = " ".join(filter(None, (args.target, args.runname))) or "every run"
-        self.title = where if patt.text == "%" else f"{where} {patt.text}"
-        self.console = Console(file=out)
-        self.live = Live(
-            console=self.console,
-            auto_refresh=False,
-            redirect_stdout=False,
-            redirect_stderr=False,
-            vertical_overflow="crop",
-        )
-        self.drawn = 0.0
-
-    def draw(self, rows: list[tuple[int, StatusPacket]]) -> None:
-        from mtpkt.tools.live import render
-
-        self.model.add(packet for _, packet in rows)
-        now = time.monotonic()
-        if now - self.drawn < 1 / REFRESH and not (self.done is not None and self.done.settled):
-            return
-        self.drawn = now
-        width, height = self.console.size
-        view = render(self.model, width=width, height=height - 1, title=self.title)
-        self.live.update(view, refresh=True)
-
-    def __enter__(self) -> "_Output":
-        self.live.start()
-        self.draw([])
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.drawn = 0.0
-        self.draw([])  # the last state stays on the screen
-        self.live.stop()
-
-
-def _follow(
-    follower: "Follower", output: _Output, listen: str, timeout: float, tls: "Tls | None"
-) -> int:
-    from mtpkt.bus.follow import QueryRefused
-    from mtpkt.bus.sockets import BusError
-
-    check_listening(listen, timeout, tls)
-    try:
-        output.show(in_thread(follower.catch_up, "mtpkt tail", stop=follower.stop))
-    except BusError:
-        raise unreachable(listen, timeout) from None
-    except QueryRefused as exc:
-        raise CliError(str(exc), ExitCode.REFUSED) from None
-    except pkts.PacketError as exc:
-        raise CliError(
-            f"the answer from {listen} does not verify ({exc}): is the key the area's?",
-            ExitCode.BAD_REPLY,
-        ) from None
+    check_listening(link.listen, timeout, link.tls)
+    output.show(caught_up(follower, listen=link.listen, timeout=timeout, name="mtpkt tail"))
     done = output.done
-    if done is not None and not done.watches and not isinstance(output, _LiveView):
+    if done is not None and not done.watches and not isinstance(output, LiveScreen):
         print("mtpkt tail: waiting for a selected run to start", file=sys.stderr, flush=True)
-    poll = functools.partial(follower.poll, POLL)
-    while done is None or not done.settled:
-        try:
-            output.show(in_thread(poll, "mtpkt tail", stop=follower.stop))
-        except BusError:
-            time.sleep(POLL)  # the home is away: the stream resumes when it is back
-    return ExitCode.OK
+    follow(
+        follower,
+        output.show,
+        lambda: done is not None and done.settled,
+        poll=POLL,
+        name="mtpkt tail",
+    )
 
 
 def _check_target(area: "Path", target: str) -> None:
@@ -282,42 +119,24 @@ def _check_target(area: "Path", target: str) -> None:
 def run(args: argparse.Namespace) -> int:
     """Follow the selected runs' packets; with --until-done, until they settle."""
     from mtpkt.agents.area import AreaError, TestPatt
-    from mtpkt.agents.homedir import HomeDir
-    from mtpkt.bus.follow import Follower
-    from mtpkt.bus.sockets import BusError
-    from mtpkt.tools.tls_options import dial_tls, tls_endpoint
+    from mtpkt.tools.tail_output import output_for
 
     try:
         patt = TestPatt.parse(args.testpatt)
     except AreaError as exc:
         raise CliError(str(exc), ExitCode.USAGE) from None
-    home = HomeDir(area_dir(args.area))
+    area = area_dir(args.area)
     if args.target:
-        _check_target(home.area, args.target)
-    key = load_key(home, args.key_file)
-    tls = dial_tls(args)
-    listen = tls_endpoint(home_address(home, args.home), tls)
-    publish = publish_address(
-        home, listen, args.publish, home_given=bool(args.home), needed_by="mtpkt tail"
+        _check_target(area, args.target)
+    link = HomeLink.of(args, area)
+    publish = link.stream(args, needed_by="mtpkt tail")
+    follower = link.follower(
+        publish, target=args.target, runname=args.runname, timeout=args.timeout
     )
-    publish = tls_endpoint(publish, tls)
-    try:
-        follower = Follower(
-            listen,
-            publish,
-            key,
-            target=args.target,
-            runname=args.runname,
-            timeout=args.timeout,
-            tls=tls,
-        )
-    except BusError as exc:
-        raise bad_address(publish, exc) from None
-    live = not (args.plain or args.json) and sys.stdout.isatty()
-    output = (_LiveView if live else _Lines)(args, patt, sys.stdout)
+    output = output_for(args, patt, sys.stdout)
     try:
         with interrupts_as_flag(), output:
-            _follow(follower, output, listen, args.timeout, tls)
+            _follow(follower, output, link, args.timeout)
         return ExitCode.OK if output.done is None else output.done.report(sys.stderr)
     except BrokenPipeError:  # `mtpkt tail | head`: the reader is gone, which is fine
         sys.stdout = None  # no flush error at exit

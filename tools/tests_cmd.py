@@ -24,7 +24,7 @@ from mtpkt.pkts import State, Status
 from mtpkt.pkts.text import display_name
 from mtpkt.tools.errors import CliError
 from mtpkt.tools.exitcodes import ExitCode
-from mtpkt.tools.send_cmd import add_testpatt, run_options, word_list
+from mtpkt.tools.options import STATES, STATUSES, add_testpatt, run_options, whole_number
 from mtpkt.tools.tables import (
     cell,
     console,
@@ -52,14 +52,7 @@ WIDE: Final = 120
 """Columns from which the table also shows each record's run directory."""
 
 
-def _limit(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of records") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: give 0 (all) or more")
-    return value
+_limit: Final = whole_number("a number of records", 0, "give 0 (all) or more")
 
 
 def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
@@ -75,14 +68,14 @@ def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
     add_testpatt(which)
     which.add_argument(
         "--state",
-        type=word_list("state", [state.value for state in State]),
+        type=STATES,
         default=(),
         metavar="S",
         help="only records in one of these states, comma-separated (e.g. RUNNING,KILLED)",
     )
     which.add_argument(
         "--status",
-        type=word_list("status", [status.value for status in Status]),
+        type=STATUSES,
         default=(),
         metavar="S",
         help="only records with one of these statuses, comma-separated (e.g. FAIL,ABORT)",

@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
@@ -21,8 +22,10 @@ from mtpkt.pkts import State, Status, StepState
 from mtpkt.pkts.outcome import BAD, ENDED_BADLY, ERRORS
 from mtpkt.pkts.status import StatusChange, StatusPacket, Step
 from mtpkt.store import Store
+from mtpkt.store.rows import RunRow, TestRow
 from mtpkt.tools.cli import main
-from mtpkt.tools.report_cmd import LOG_LINES, log_tail, verdict, xml_text
+from mtpkt.tools.junit import Case, StepRun, Suite, junit_xml, summary, verdict, xml_text
+from mtpkt.tools.run_results import LOG_LINES, log_tail
 from tests.support.farm import TARGET, Farm
 from tests.support.procs import wait_for
 
@@ -368,6 +371,46 @@ def test_every_bad_status_or_end_is_a_failure_or_an_error() -> None:
     assert verdict("COMPLETED", "n/a") == ("skipped", "n/a")
     assert verdict("HALFWAY", "PASS") == ("error", "HALFWAY/PASS")  # words of another tool
     assert verdict("COMPLETED", "MEH") == ("failure", "MEH")
+
+
+def test_junit_is_made_from_plain_records_alone(tmp_path: Path) -> None:
+    run = RunRow(
+        id=7, target=TARGET, runname="r9", state="COMPLETED", status="FAIL", owner="", comment="",
+        event_time=None, fail_count=1, pass_count=0, last_update=None,
+    )  # fmt: skip
+    row = TestRow(
+        id=1, run_id=7, testname="unit", item_path="2", host="a1", rundir="gone/unit/2",
+        state="COMPLETED", status="FAIL", attemptnum=0, run_duration=1.5, comment="bad\x00 news",
+        event_time=None, fail_count=0, pass_count=0, archived=1, last_update=None,
+    )  # fmt: skip
+    step = Step(
+        origin="a1", target=TARGET, runname="r9", test="unit", item="2", step="check", seq=1,
+        state=StepState.END, status=Status.FAIL, exit_code=2,
+    )  # fmt: skip
+    running = attrs.evolve(
+        step, seq=2, state=StepState.START, status=Status.NA, exit_code=None, logfile="late.log"
+    )
+    suite = Suite(
+        run=run,
+        cases=(Case(row=row, rundir=tmp_path / "gone", steps=(StepRun(packet=step),
+                                                                StepRun(packet=running))),),
+    )  # fmt: skip
+
+    xml = tmp_path / "r9.xml"
+    xml.write_bytes(junit_xml(suite))
+
+    made = suite_of(JUnitXml.fromfile(str(xml)))
+    assert counts(made) == (1, 1, 0, 0)
+    [failure] = cases_of(made)["unit/2"].result
+    assert isinstance(failure, Failure)
+    assert failure.message == "FAIL: bad news"
+    assert failure.text == "step check: FAIL, exit code 2"
+    system_out = cases_of(made)["unit/2"].system_out or ""
+    assert "is no longer on disk (archived): no logs to show" in system_out
+    assert "step check: started, no end recorded, log late.log" in system_out
+    assert summary(suite, "r9.xml") == (
+        f"{TARGET}/r9: 1 test, 1 failure, 0 errors, 0 skipped; wrote r9.xml"
+    )
 
 
 def test_log_tail_reads_the_end_of_a_large_log(tmp_path: Path) -> None:

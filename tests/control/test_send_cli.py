@@ -36,7 +36,7 @@ from mtpkt.pkts.status import StatusChange
 from mtpkt.store import Store
 from mtpkt.tools.agent_cmd import Shutdown
 from mtpkt.tools.exitcodes import ExitCode
-from mtpkt.tools.send_cmd import RunWatch
+from mtpkt.tools.watch import RunWatch
 
 TARGET = "ubuntu/x86_64"
 FIELDS = ["os", "arch"]

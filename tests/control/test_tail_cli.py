@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import attrs
 import pytest
 
 from mtpkt import pkts
@@ -59,9 +60,11 @@ def history(farm: Farm, runname: str) -> list[dict[str, object]]:
     rows = farm.query(runname, "SELECT seq, packet FROM history ORDER BY seq")
     records = []
     for seq, data in rows:
-        packet = pkts.unpack(bytes(data))  # type: ignore[arg-type]
+        assert isinstance(seq, int)
+        assert isinstance(data, bytes)
+        packet = pkts.unpack(data)
         assert isinstance(packet, StatusChange | Step)
-        records.append(json_record(int(seq), packet))  # type: ignore[call-overload]
+        records.append(json_record(seq, packet))
     return records
 
 
@@ -140,15 +143,18 @@ def test_tail_says_when_it_cannot_start(
 
 
 def test_plain_lines_read_as_people_expect() -> None:
-    common = {"origin": "a1", "target": TARGET, "runname": "r1", "test": "unit", "item": "1"}
-    running = StatusChange(seq=1, state=pkts.State.RUNNING, status=pkts.Status.NA, host="a1",
-                           **common)  # fmt: skip
-    failed = StatusChange(
-        seq=2, state=pkts.State.COMPLETED, status=pkts.Status.FAIL, comment="step 'x'\nfailed",
-        **common,
+    running = StatusChange(
+        origin="a1", target=TARGET, runname="r1", test="unit", item="1",
+        seq=1, state=pkts.State.RUNNING, status=pkts.Status.NA, host="a1",
     )  # fmt: skip
-    end = Step(seq=3, step="x", state=pkts.StepState.END, status=pkts.Status.FAIL, exit_code=3,
-               duration=1.5, **common)  # fmt: skip
+    failed = attrs.evolve(
+        running, seq=2, state=pkts.State.COMPLETED, status=pkts.Status.FAIL, host="",
+        comment="step 'x'\nfailed",
+    )  # fmt: skip
+    end = Step(
+        origin="a1", target=TARGET, runname="r1", test="unit", item="1", seq=3, step="x",
+        state=pkts.StepState.END, status=pkts.Status.FAIL, exit_code=3, duration=1.5,
+    )  # fmt: skip
 
     assert plain_line(running).endswith("linux/x86 r1  unit/1  RUNNING on a1")
     assert plain_line(failed).endswith("unit/1  FAIL: step 'x' failed")

@@ -15,9 +15,9 @@ from mtpkt import pkts
 from mtpkt.agents.homedir import HomeDir
 from mtpkt.bus.sockets import Requester
 from mtpkt.pkts.link import Heartbeat, Receipt
-from mtpkt.tools import send_cmd
 from mtpkt.tools.cli import build_parser
 from mtpkt.tools.exitcodes import ExitCode
+from mtpkt.tools.send_cmd import control_packet
 from tests.support.farm import TARGET, Farm, readonly
 from tests.support.procs import wait_for
 
@@ -26,7 +26,7 @@ OTHER_KEY = b"another area's key, 32 bytes ..."
 
 def control_frame(key: bytes, *args: str) -> tuple[bytes, bytes]:
     """A control packet made by ``mtpkt send``'s own code, signed: (its id, the frame)."""
-    packet = send_cmd._packet(build_parser().parse_args(["send", *args]))
+    packet = control_packet(build_parser().parse_args(["send", *args]))
     return packet.id, pkts.encode(packet, key)
 
 

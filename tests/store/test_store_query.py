@@ -3,11 +3,12 @@
 from pathlib import Path
 
 import apsw
+import attrs
 import pytest
 
 from mtpkt.store import StoreError, schema
 from mtpkt.store.query import StoreQuery, liveness, outcome
-from tests.support.storekit import TARGET, MakeStore, Phase, Sender, State, Status, beat
+from tests.support.storekit import END, START, TARGET, MakeStore, Phase, Sender, State, Status, beat
 
 
 def test_runs_count_instances_and_tell_settled(make_store: MakeStore, dbdir: Path) -> None:
@@ -98,3 +99,37 @@ def test_a_version_2_main_db_gains_agent_work(make_store: MakeStore, dbdir: Path
 def test_no_store_is_an_error(dbdir: Path) -> None:
     with pytest.raises(StoreError, match=r"main\.db is missing"):
         StoreQuery(dbdir)
+
+
+def test_results_hold_the_records_and_each_instances_last_attempt(
+    make_store: MakeStore, dbdir: Path
+) -> None:
+    store = make_store()
+    sender = Sender()
+    store.apply(
+        [
+            sender.change("unit", "1", state=State.LAUNCHED),
+            sender.step("unit", "1", step="old", logfile="old.log"),
+            sender.step("unit", "1", step="old", state=END, status=Status.FAIL, exit_code=1),
+            sender.change("unit", "1", state=State.LAUNCHED),  # a rerun: a new attempt
+            sender.step("unit", "1", step="build", logfile="build.log"),
+            sender.step("unit", "1", step="build", state=END, status=Status.PASS, exit_code=0),
+            sender.step("unit", "1", step="check", logfile="check.log"),
+            sender.change("lint", state=State.COMPLETED, status=Status.PASS),
+        ]
+    )
+    with StoreQuery(dbdir) as query:
+        (nightly,) = query.runs()
+        results = query.results(nightly)
+        assert [(t.testname, t.item_path) for t in results.tests] == [
+            ("lint", ""), ("unit", ""), ("unit", "1"),
+        ]  # fmt: skip
+        build, check = results.steps[("unit", "1")]
+        # the END carries its START's log file; a step still running is its START
+        assert (build.step, build.state, build.status, build.logfile) == (
+            "build", END, Status.PASS, "build.log",
+        )  # fmt: skip
+        assert (check.step, check.state, check.logfile) == ("check", START, "check.log")
+        assert ("lint", "") not in results.steps
+        with pytest.raises(StoreError, match="run ubuntu/x86_64 gone has no database"):
+            query.results(attrs.evolve(nightly, id=nightly.id + 1, runname="gone"))

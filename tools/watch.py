@@ -1,0 +1,330 @@
+"""Following runs until their tests settle: ``send --wait`` and ``tail --until-done``.
+
+:class:`RunWatch` keeps the newest state and status of each selected test of
+one run and says when all have settled and how they ended (the rules of
+:mod:`mtpkt.pkts.outcome`); :class:`RunWatches` does so for every run seen.
+:func:`follow` feeds them from a :class:`bus.follow.Follower`: the home's
+history first, then its live stream, with Ctrl-C heard while NNG waits.
+"""
+
+import functools
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Final, TextIO
+
+from mtpkt import pkts
+from mtpkt.pkts import State, Status
+from mtpkt.pkts.outcome import FINAL, ended_badly
+from mtpkt.pkts.status import StatusChange, StatusPacket
+from mtpkt.pkts.text import display_name
+from mtpkt.tools.errors import CliError
+from mtpkt.tools.exitcodes import ExitCode
+from mtpkt.tools.interrupts import in_thread, interrupts_as_flag
+from mtpkt.tools.reach import unreachable
+from mtpkt.tools.shown import end_label
+
+if TYPE_CHECKING:  # imported for real inside the functions: `mtpkt --help` stays quick
+    from mtpkt.agents.area import TestPatt
+    from mtpkt.bus.follow import Follower
+
+__all__ = [
+    "PROGRESS_EVERY",
+    "SHOWN_BAD",
+    "RunWatch",
+    "RunWatches",
+    "caught_up",
+    "follow",
+    "report_watch",
+    "wait_for_run",
+]
+
+PROGRESS_EVERY: Final = 1.0
+"""Least seconds between two progress lines of ``--wait``."""
+SHOWN_BAD: Final = 10
+"""Tests named in the summary of a watch when some ended badly."""
+WAIT_POLL: Final = 0.5
+"""Seconds of one wait for the live stream in ``--wait``."""
+
+Rows = list[tuple[int, StatusPacket]]
+"""Committed status packets with the home's stream numbers, in commit order."""
+
+
+class RunWatch:
+    """The newest state and status of each selected test instance of one run.
+
+    Fed the run's committed status packets in order (the snapshot, then the
+    live stream), it tells when every instance has settled and how they ended.
+    An itemized test's toplevel record is left out once its items are known:
+    the items say all there is.
+
+    Args:
+        kind: the control packet's kind; for ``kill``, KILLED is the expected end.
+        target: the run's target.
+        runname: the run's name.
+        patt: the selected tests.
+    """
+
+    def __init__(self, kind: str, target: str, runname: str, patt: "TestPatt") -> None:
+        self.kind = kind
+        self.target = target
+        self.runname = runname
+        self.patt = patt
+        self.records: dict[tuple[str, str], tuple[State, Status]] = {}
+        """Newest state and status by ``(test, item)``."""
+        self._killing = kind == "kill"
+        """A kill's tests are expected to end KILLED: none of them counts as bad."""
+        self._selected: dict[tuple[str, str], bool] = {}
+        self._itemized: set[str] = set()
+        self._unsettled: set[tuple[str, str]] = set()
+
+    def add(self, packets: Iterable[StatusPacket]) -> None:
+        """Take note of committed status packets (others than this run's are ignored)."""
+        for packet in packets:
+            if not (
+                isinstance(packet, StatusChange)
+                and packet.target == self.target
+                and packet.runname == self.runname
+            ):
+                continue
+            key = (packet.test, packet.item)
+            selected = self._selected.get(key)
+            if selected is None:
+                selected = self._selected[key] = self.patt.matches(*key)
+            if selected:
+                self._record(key, packet.state, packet.status)
+
+    def _record(self, key: tuple[str, str], state: State, status: Status) -> None:
+        # Kept up to date packet by packet, so that `settled` costs nothing per frame.
+        self.records[key] = (state, status)
+        test, item = key
+        if item and test not in self._itemized:
+            self._itemized.add(test)
+            self._unsettled.discard((test, ""))  # the items say all there is now
+        if not item and test in self._itemized:
+            return
+        if state in FINAL:
+            self._unsettled.discard(key)
+        else:
+            self._unsettled.add(key)
+
+    def instances(self) -> dict[tuple[str, str], tuple[State, Status]]:
+        """The records that count: every one but the toplevel of a test with items."""
+        return {
+            key: value
+            for key, value in self.records.items()
+            if key[1] or key[0] not in self._itemized
+        }
+
+    @property
+    def settled(self) -> bool:
+        """Whether every selected instance is in a final state."""
+        return not self._unsettled
+
+    @staticmethod
+    def label(state: State, status: Status) -> str:
+        """How an end is shown: ``PASS`` for COMPLETED/PASS, ``KILLED/ABORT`` otherwise."""
+        return end_label(state, status)
+
+    def bad(self) -> list[tuple[str, str]]:
+        """Instances that settled badly, as ``(test/item, label)``, sorted."""
+        return sorted(
+            (display_name(test, item), self.label(state, status))
+            for (test, item), (state, status) in self.instances().items()
+            if not self._killing and ended_badly(state, status)
+        )
+
+    def progress(self) -> str:
+        """One line: ``run nightly: 12/40 settled, 1 FAIL``."""
+        instances = self.instances()
+        done = sum(state in FINAL for state, _ in instances.values())
+        counts = Counter(label for _, label in self.bad())
+        line = f"{self.kind} {self.runname}: {done}/{len(instances)} settled"
+        return line + "".join(f", {count} {label}" for label, count in sorted(counts.items()))
+
+    def summary(self) -> str:
+        """One line: how every instance ended, e.g. ``… 40 tests: 38 PASS, 1 FAIL, 1 SKIP``."""
+        instances = self.instances()
+        if not instances:
+            return (
+                f"{self.kind} {self.target} {self.runname}:"
+                f" no test matches {self.patt.text!r} in this run"
+            )
+        counts = Counter(self.label(state, status) for state, status in instances.values())
+        ends = ", ".join(f"{count} {label}" for label, count in counts.most_common())
+        tests = "test" if len(instances) == 1 else "tests"
+        return f"{self.kind} {self.target} {self.runname}: {len(instances)} {tests}: {ends}"
+
+    def exit_code(self) -> ExitCode:
+        """OK, or TESTS_FAILED if an instance settled badly."""
+        return ExitCode.TESTS_FAILED if self.bad() else ExitCode.OK
+
+
+class RunWatches:
+    """A :class:`RunWatch` (as for a run) of every run seen; settled once each is."""
+
+    def __init__(self, patt: "TestPatt") -> None:
+        self.patt = patt
+        self.watches: dict[tuple[str, str], RunWatch] = {}
+        """By ``(target, runname)``."""
+
+    def add(self, packet: StatusPacket) -> None:
+        """Take note of a committed status packet."""
+        if not isinstance(packet, StatusChange):
+            return
+        run = (packet.target, packet.runname)
+        watch = self.watches.get(run)
+        if watch is None:
+            watch = self.watches[run] = RunWatch("run", *run, self.patt)
+        watch.add([packet])
+
+    @property
+    def settled(self) -> bool:
+        """Whether a run was seen and every test of every run seen has settled."""
+        return bool(self.watches) and all(w.settled for w in self.watches.values())
+
+    def report(self, out: TextIO) -> int:
+        """Print how each run's tests ended (:func:`report_watch`); the exit status."""
+        code = ExitCode.OK
+        for _, watch in sorted(self.watches.items()):
+            report_watch(watch, out)
+            code = max(code, watch.exit_code())
+        return code
+
+
+def report_watch(watch: RunWatch, out: TextIO) -> None:
+    """Print how the watched tests ended: a summary line, then the first bad ones."""
+    print(watch.summary(), file=out, flush=True)
+    bad = watch.bad()
+    for name, label in bad[:SHOWN_BAD]:
+        print(f"  {label}  {name}", file=out)
+    if len(bad) > SHOWN_BAD:
+        print(f"  … and {len(bad) - SHOWN_BAD} more", file=out)
+    out.flush()
+
+
+# -- following ------------------------------------------------------------------------------
+
+
+def caught_up(follower: "Follower", *, listen: str, timeout: float, name: str) -> Rows:
+    """What the home has committed of the followed runs so far, asked from a worker thread
+    (:func:`tools.interrupts.in_thread`) so that Ctrl-C is heard.
+
+    Raises:
+        CliError: no answer (UNREACHABLE), a home that will not be followed
+            (REFUSED), or an answer that does not verify (BAD_REPLY).
+    """
+    from mtpkt.bus.follow import QueryRefused
+    from mtpkt.bus.sockets import BusError
+
+    try:
+        return in_thread(follower.catch_up, name, stop=follower.stop)
+    except BusError:
+        raise unreachable(listen, timeout) from None
+    except QueryRefused as exc:
+        raise CliError(str(exc), ExitCode.REFUSED) from None
+    except pkts.PacketError as exc:
+        raise CliError(
+            f"the answer from {listen} does not verify ({exc}): is the key the area's?",
+            ExitCode.BAD_REPLY,
+        ) from None
+
+
+def follow(
+    follower: "Follower",
+    take: Callable[[Rows], None],
+    done: Callable[[], bool],
+    *,
+    poll: float,
+    name: str,
+    deadline: float | None = None,
+) -> bool:
+    """Hand ``take`` what the live stream brings until ``done()`` (checked first) or the
+    ``deadline`` (``time.monotonic()``); whether ``done()`` came true.
+
+    Args:
+        poll: seconds of one wait for the stream (how soon Ctrl-C and ``done()`` are seen).
+        name: the worker threads' name.
+    """
+    from mtpkt.bus.sockets import BusError
+
+    while not done():
+        left = math.inf if deadline is None else deadline - time.monotonic()
+        if left <= 0:
+            return False
+        try:
+            step = functools.partial(follower.poll, min(poll, left))
+            rows = in_thread(step, name, stop=follower.stop)
+        except BusError:
+            time.sleep(min(poll, left))  # the home is away; the stream resumes when it is back
+            continue
+        take(rows)
+    return True
+
+
+def wait_for_run(
+    packet: pkts.Control,
+    follower: "Follower",
+    *,
+    listen: str,
+    timeout: float,
+    wait_timeout: float | None,
+    out: TextIO,
+) -> int:
+    """Follow the packet's run until its selected tests have settled (``send --wait``), with
+    a progress line a second at most on ``out``, then how they ended; the exit status.
+
+    Raises:
+        CliError: as :func:`caught_up`; WAIT_TIMEOUT once ``wait_timeout`` has passed.
+        KeyboardInterrupt: Ctrl-C (heard while NNG waits, see :mod:`tools.interrupts`).
+    """
+    from mtpkt.agents.area import TestPatt
+
+    watch = RunWatch(packet.kind, packet.target, packet.runname, TestPatt.parse(packet.testpatt))
+    with interrupts_as_flag():
+        done = _follow_watch(watch, follower, listen, timeout, wait_timeout, out)
+    if not done:
+        report_watch(watch, out)
+        raise CliError(
+            f"not every test had settled after {wait_timeout:g}s (the run goes on)",
+            ExitCode.WAIT_TIMEOUT,
+        )
+    report_watch(watch, out)
+    return watch.exit_code()
+
+
+def _follow_watch(
+    watch: RunWatch,
+    follower: "Follower",
+    listen: str,
+    timeout: float,
+    wait_timeout: float | None,
+    out: TextIO,
+) -> bool:
+    """:func:`follow` for :func:`wait_for_run`, printing progress; whether all settled."""
+    name = "mtpkt send follow"
+    deadline = None if wait_timeout is None else time.monotonic() + wait_timeout
+    rows = caught_up(follower, listen=listen, timeout=timeout, name=name)
+    watch.add(status for _, status in rows)
+    shown = watch.progress()
+    print(shown, file=out, flush=True)
+    next_progress = time.monotonic() + PROGRESS_EVERY
+
+    def take(rows: Rows) -> None:
+        nonlocal shown, next_progress
+        watch.add(status for _, status in rows)
+        if time.monotonic() >= next_progress:  # at most one line a second, however busy
+            next_progress = time.monotonic() + PROGRESS_EVERY
+            line = watch.progress()
+            if line != shown:
+                print(line, file=out, flush=True)
+                shown = line
+
+    if not follow(
+        follower, take, lambda: watch.settled, poll=WAIT_POLL, name=name, deadline=deadline
+    ):
+        return False
+    if shown != watch.progress():
+        print(watch.progress(), file=out)
+    return True
