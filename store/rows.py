@@ -7,7 +7,7 @@ database written by other tools may hold words this code does not know.
 
 import functools
 from collections.abc import Callable, Sequence
-from typing import Final, TypeVar
+from typing import Any, ClassVar, Final, Self, TypeVar
 
 import attrs
 from attrs import AttrsInstance
@@ -64,6 +64,18 @@ def _from_sql(cls: type[R], row: Sequence[object]) -> R:
     return cls(**{name: read(value) for (name, read), value in zip(readers, row, strict=True)})
 
 
+class _Row:
+    """An attrs row class whose fields are its SQL columns, in order."""
+
+    __slots__ = ()  # the subclasses are slotted
+    __attrs_attrs__: ClassVar[Any]  # set by attrs on each subclass
+
+    @classmethod
+    def from_sql(cls, row: Sequence[object]) -> Self:
+        """Build from a row of the class's ``COLUMNS``, one value per field."""
+        return _from_sql(cls, row)
+
+
 @attrs.frozen(kw_only=True)
 class RunRow:
     """One row of ``main.db``'s ``runs`` table."""
@@ -96,7 +108,7 @@ class RunRow:
 
 
 @attrs.frozen(kw_only=True)
-class TestRow:
+class TestRow(_Row):
     """One row of a run database's ``tests`` table."""
 
     __test__ = False  # not a pytest test class, despite the name
@@ -129,14 +141,9 @@ class TestRow:
     )
     """The ``SELECT`` list :meth:`from_sql` reads."""
 
-    @classmethod
-    def from_sql(cls, row: Sequence[object]) -> "TestRow":
-        """Build from a row of :attr:`COLUMNS`."""
-        return _from_sql(cls, row)
-
 
 @attrs.frozen(kw_only=True)
-class StepRow:
+class StepRow(_Row):
     """One row of ``test_steps`` (one per step packet), with its test's name and item path."""
 
     id: int
@@ -157,14 +164,9 @@ class StepRow:
     )
     """The ``SELECT`` list :meth:`from_sql` reads (``s``: test_steps, ``t``: tests)."""
 
-    @classmethod
-    def from_sql(cls, row: Sequence[object]) -> "StepRow":
-        """Build from a row of :attr:`COLUMNS`."""
-        return _from_sql(cls, row)
-
 
 @attrs.frozen(kw_only=True)
-class ArchiveRow:
+class ArchiveRow(_Row):
     """The newest archive of a test's run directory (``archives`` in its run's database)."""
 
     path: str
@@ -178,14 +180,9 @@ class ArchiveRow:
     archived_at: float | None = None
     """When the home recorded it (home's clock)."""
 
-    @classmethod
-    def from_sql(cls, row: Sequence[object]) -> "ArchiveRow":
-        """Build from ``path, sha256, size, files, archived_at``."""
-        return _from_sql(cls, row)
-
 
 @attrs.frozen(kw_only=True)
-class AgentRow:
+class AgentRow(_Row):
     """One row of ``main.db``'s agent registry."""
 
     name: str
@@ -207,11 +204,6 @@ class AgentRow:
 
     COLUMNS = "name, pid, slots, busy, interval, state, first_seen, last_beat, last_ts, skew"
     """The ``SELECT`` list :meth:`from_sql` reads."""
-
-    @classmethod
-    def from_sql(cls, row: Sequence[object]) -> "AgentRow":
-        """Build from a row of :attr:`COLUMNS`."""
-        return _from_sql(cls, row)
 
 
 @attrs.frozen(kw_only=True)
