@@ -59,7 +59,7 @@ def max_seq(conn: apsw.Connection) -> int:
 
 class HistoryDb(Database):
     """A writer's connection to a database with a ``history`` table: what the dedupe and
-    the recovery of :class:`store.Store` ask of each."""
+    the recovery of :class:`store.commit.Committer` ask of each."""
 
     def max_seq(self) -> int:
         """The newest stream sequence number this database's history holds (0 if none)."""

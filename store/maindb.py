@@ -5,7 +5,7 @@ are all committed and rolled up into ``runs``; ``run_heads`` holds the newest
 one of each run. ``main.db`` is committed after the run databases of a batch,
 so readers that see ``head`` see every packet up to it; a run database holding
 sequence numbers above it was committed by a batch whose ``main.db`` commit
-failed (or a crash came between), and :class:`store.Store` repairs it.
+failed (or a crash came between), and :class:`store.commit.Committer` repairs it.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
