@@ -1,7 +1,8 @@
 """Transport between mtpkt processes over NNG (pynng).
 
-Everything that touches pynng lives in this package (:mod:`bus.sockets`, :mod:`bus.tls`);
-the rest of mtpkt sees typed functions and classes of ours. Frames on every
+Everything that touches pynng lives in this package (the sockets of :mod:`bus.sockets`,
+by concern in :mod:`bus.reqrep`, :mod:`bus.pubsub`, :mod:`bus.probe` and :mod:`bus.nng`;
+and :mod:`bus.tls`); the rest of mtpkt sees typed functions and classes of ours. Frames on every
 socket are the signed frames of :mod:`pkts`.
 
 With :class:`Tls` settings, tcp endpoints speak TLS (``tls+tcp://``), mutual
@@ -13,17 +14,17 @@ deletes packets only when the home's receipt names them, and a
 :class:`Heartbeater`.
 """
 
+from mtpkt.bus.errors import BusError as BusError
+from mtpkt.bus.errors import BusTimeout as BusTimeout
+from mtpkt.bus.probe import dial_address as dial_address
+from mtpkt.bus.probe import handshake_error as handshake_error
+from mtpkt.bus.pubsub import Publisher as Publisher
+from mtpkt.bus.pubsub import Subscriber as Subscriber
+from mtpkt.bus.reqrep import Replier as Replier
+from mtpkt.bus.reqrep import Requester as Requester
 from mtpkt.bus.sender import Heartbeater as Heartbeater
 from mtpkt.bus.sender import Sender as Sender
 from mtpkt.bus.sender import SenderStats as SenderStats
-from mtpkt.bus.sockets import BusError as BusError
-from mtpkt.bus.sockets import BusTimeout as BusTimeout
-from mtpkt.bus.sockets import Publisher as Publisher
-from mtpkt.bus.sockets import Replier as Replier
-from mtpkt.bus.sockets import Requester as Requester
-from mtpkt.bus.sockets import Subscriber as Subscriber
-from mtpkt.bus.sockets import dial_address as dial_address
-from mtpkt.bus.sockets import handshake_error as handshake_error
 from mtpkt.bus.spool import MAX_PACKET_SIZE as MAX_PACKET_SIZE
 from mtpkt.bus.spool import Spool as Spool
 from mtpkt.bus.spool import SpoolError as SpoolError

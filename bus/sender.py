@@ -115,6 +115,53 @@ def _check_receipt(reply: bytes, key: bytes, address: str) -> Receipt | str:
     return packet
 
 
+class _Talker:
+    """A daemon thread that talks to the home through a Requester of its own.
+
+    Subclasses implement :meth:`_run`; :meth:`_halt` stops the thread, cutting
+    a request in flight short rather than waiting for its timeout.
+    """
+
+    def __init__(self, address: str, tls: Tls | None, name: str) -> None:
+        self._address = address
+        self._tls = tls
+        self._name = name
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._requester: Requester | None = None
+        self._trouble = Trouble(name)
+
+    def _start(self, timeout: float) -> None:
+        """Dial the home and start the thread.
+
+        Raises:
+            BusError: the home's address is malformed.
+            RuntimeError: already started.
+        """
+        if self._thread is not None:
+            raise RuntimeError(f"{self._name} was already started")
+        self._requester = Requester(self._address, timeout=timeout, tls=self._tls)
+        self._thread = threading.Thread(target=self._run, args=(self._requester,), name=self._name)
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _run(self, requester: Requester) -> None:
+        raise NotImplementedError
+
+    def _stopping(self) -> threading.Thread | None:
+        """The thread, if it runs and no stop was asked for yet (a second stop does nothing)."""
+        return None if self._stop.is_set() else self._thread
+
+    def _halt(self, thread: threading.Thread) -> None:
+        """Stop the thread: set the flag, close the socket, wait a little."""
+        self._stop.set()
+        if self._requester is not None:
+            self._requester.close()  # ends a request in flight now, not at its timeout
+        thread.join(_STOP_JOIN)
+        if thread.is_alive():
+            logger.warning("%s: thread still running after stop", self._name)
+
+
 @attrs.frozen(kw_only=True)
 class SenderStats:
     """What a :class:`Sender` has done so far."""
@@ -127,7 +174,7 @@ class SenderStats:
     """Sends that failed and were (or will be) tried again."""
 
 
-class Sender:
+class Sender(_Talker):
     """Sends a spool's packets to the home in batches; deletes each one its Receipt lists.
 
     A daemon thread takes the oldest pending packets (up to ``batch``, about
@@ -161,17 +208,11 @@ class Sender:
     ) -> None:
         if batch < 1:
             raise ValueError(f"batch must be at least 1, not {batch}")
+        super().__init__(address, tls, name or f"sender to {address}")
         self._spool = spool
-        self._address = address
         self._key = key
         self._batch = batch
         self._timeout = timeout
-        self._tls = tls
-        self._name = name or f"sender to {address}"
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._requester: Requester | None = None
-        self._trouble = Trouble(self._name)
         self._stats_lock = threading.Lock()
         self._stats = SenderStats()
 
@@ -202,12 +243,7 @@ class Sender:
             BusError: the home's address is malformed.
             RuntimeError: already started.
         """
-        if self._thread is not None:
-            raise RuntimeError(f"{self._name} was already started")
-        self._requester = Requester(self._address, timeout=self._timeout, tls=self._tls)
-        self._thread = threading.Thread(target=self._run, args=(self._requester,), name=self._name)
-        self._thread.daemon = True
-        self._thread.start()
+        self._start(self._timeout)
 
     def _run(self, requester: Requester) -> None:
         backoff = _Backoff()
@@ -272,21 +308,16 @@ class Sender:
         still waiting is cut short; its packets stay in the spool for the next
         start. Calling it again does nothing.
         """
-        thread = self._thread
-        if thread is None or self._stop.is_set():
+        thread = self._stopping()
+        if thread is None:
             return
         deadline = time.monotonic() + drain
         while thread.is_alive() and len(self._spool) and time.monotonic() < deadline:
             time.sleep(min(0.01, max(0.0, deadline - time.monotonic())))
-        self._stop.set()
-        if self._requester is not None:
-            self._requester.close()  # ends a request in flight now, not at its timeout
-        thread.join(_STOP_JOIN)
-        if thread.is_alive():
-            logger.warning("%s: thread still running after stop", self._name)
+        self._halt(thread)
 
 
-class Heartbeater:
+class Heartbeater(_Talker):
     """Sends Heartbeat packets: online at start, a beat every ``interval``, offline at stop.
 
     Each heartbeat is a single-packet frame; the home answers it with a
@@ -321,18 +352,12 @@ class Heartbeater:
     ) -> None:
         if interval <= 0:
             raise ValueError(f"heartbeat interval must be positive, not {interval}")
-        self._address = address
+        super().__init__(address, tls, f"heartbeat of {origin} to {address}")
         self._key = key
         self._origin = origin
         self._interval = interval
         self._load = load
-        self._tls = tls
         self._on_beat = on_beat
-        self._name = f"heartbeat of {origin} to {address}"
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._requester: Requester | None = None
-        self._trouble = Trouble(self._name)
         self._load_trouble = Trouble(self._name)
 
     def start(self) -> None:
@@ -342,12 +367,7 @@ class Heartbeater:
             BusError: the home's address is malformed.
             RuntimeError: already started.
         """
-        if self._thread is not None:
-            raise RuntimeError(f"{self._name} was already started")
-        self._requester = Requester(self._address, timeout=BEAT_TIMEOUT, tls=self._tls)
-        self._thread = threading.Thread(target=self._run, args=(self._requester,), name=self._name)
-        self._thread.daemon = True
-        self._thread.start()
+        self._start(BEAT_TIMEOUT)
 
     def _run(self, requester: Requester) -> None:
         phase = pkts.Phase.ONLINE
@@ -402,15 +422,10 @@ class Heartbeater:
 
         Calling it again does nothing.
         """
-        thread = self._thread
-        if thread is None or self._stop.is_set():
+        thread = self._stopping()
+        if thread is None:
             return
-        self._stop.set()
-        if self._requester is not None:
-            self._requester.close()  # cut a beat in flight short
-        thread.join(_STOP_JOIN)
-        if thread.is_alive():
-            logger.warning("%s: thread still running after stop", self._name)
+        self._halt(thread)  # cuts a beat in flight short
         # A fresh socket: the beating one is closed, and this must not wait behind it.
         with Requester(self._address, timeout=OFFLINE_TIMEOUT, tls=self._tls) as requester:
             outcome = self._exchange(requester, pkts.Phase.OFFLINE, OFFLINE_TIMEOUT)

@@ -1,11 +1,17 @@
-"""Rows of the ``history`` tables: every committed status packet with its stream sequence number."""
+"""Rows of the ``history`` tables: every committed status packet with its stream sequence number.
+
+``main.db`` holds the Acks' history, each ``<run_id>.db`` its run's; their
+writers share :class:`HistoryDb`.
+"""
 
 from collections.abc import Iterable
 from typing import Final, TypeAlias
 
 import apsw
 
-__all__ = ["INSERT", "Key", "Row", "held", "insert", "max_seq"]
+from mtpkt.store.connection import Database
+
+__all__ = ["INSERT", "HistoryDb", "Key", "Row", "held", "insert", "max_seq"]
 
 Row: TypeAlias = tuple[int, bytes, str, int, str, str, str, float, bytes]
 """One ``history`` row, in :data:`INSERT`'s order: ``(seq, packet_id, origin, origin_seq,
@@ -49,3 +55,18 @@ def max_seq(conn: apsw.Connection) -> int:
     """The newest stream sequence number in the database's history (0 if none)."""
     row = conn.execute("SELECT max(seq) FROM history").fetchone()
     return int(row[0]) if row is not None and row[0] is not None else 0
+
+
+class HistoryDb(Database):
+    """A writer's connection to a database with a ``history`` table: what the dedupe and
+    the recovery of :class:`store.commit.Committer` ask of each."""
+
+    def max_seq(self) -> int:
+        """The newest stream sequence number this database's history holds (0 if none)."""
+        with self.guard("read"):
+            return max_seq(self.conn)
+
+    def held(self, keys: Iterable[Key]) -> set[bytes]:
+        """The ids of the packets of ``keys`` this database's history already holds."""
+        with self.guard("read"):
+            return held(self.conn, keys)

@@ -22,13 +22,14 @@ class Journal:
     def add(
         self, packet: Control, *, received: float, state: str = "accepted", reason: str = ""
     ) -> bool:
-        """Journal a control packet (committed before this returns).
+        """Journal a control packet durably (per the store's ``durable``), committed before
+        this returns: before its sender is answered.
 
         Returns:
             ``True`` if it is new, ``False`` if its id was already journaled (nothing changes).
 
         Raises:
-            StoreError: SQLite failed (nothing was journaled).
+            StoreError: the packet cannot be packed, or SQLite failed (nothing was journaled).
         """
         try:
             packed = pkts.pack(packet)

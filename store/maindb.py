@@ -5,16 +5,16 @@ are all committed and rolled up into ``runs``; ``run_heads`` holds the newest
 one of each run. ``main.db`` is committed after the run databases of a batch,
 so readers that see ``head`` see every packet up to it; a run database holding
 sequence numbers above it was committed by a batch whose ``main.db`` commit
-failed (or a crash came between), and :class:`store.Store` repairs it.
+failed (or a crash came between), and :class:`store.commit.Committer` repairs it.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from mtpkt.store import history, schema
-from mtpkt.store.connection import Database, connect
+from mtpkt.store.connection import connect
 from mtpkt.store.errors import StoreError
-from mtpkt.store.history import Row
+from mtpkt.store.history import HistoryDb, Row
 from mtpkt.store.rows import RunRow
 from mtpkt.store.tally import RunSummary
 
@@ -48,8 +48,9 @@ def split_target(target: str, fields: Sequence[str]) -> list[str]:
     return values
 
 
-class MainDb(Database):
-    """Writes ``main.db``; used only by :class:`store.Store`, under its lock."""
+class MainDb(HistoryDb):
+    """Writes ``main.db`` (its history holds the Acks); used only by :class:`store.Store`,
+    under its lock."""
 
     def __init__(self, dbdir: Path, fields: Sequence[str], *, durable: bool) -> None:
         """Open (creating or upgrading) ``dbdir/main.db``.
@@ -165,16 +166,6 @@ class MainDb(Database):
         with self.guard("read"):
             row = self.conn.execute("SELECT val FROM metadat WHERE var = 'head'").fetchone()
         return int(row[0]) if row is not None and row[0] is not None else 0
-
-    def max_seq(self) -> int:
-        """The newest stream sequence number of ``main.db``'s own (Ack) history."""
-        with self.guard("read"):
-            return history.max_seq(self.conn)
-
-    def held(self, keys: Iterable[history.Key]) -> set[bytes]:
-        """The ids of the packets of ``keys`` the Ack history already holds."""
-        with self.guard("read"):
-            return history.held(self.conn, keys)
 
     def load_origins(self) -> dict[str, int]:
         """``origin → last_seq`` as committed."""

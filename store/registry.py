@@ -44,7 +44,19 @@ class AgentRegistry:
         self._lost: set[str] = set()  # marked lost by this process, not heard from since
 
     def heartbeats(self, beats: Sequence[Heartbeat], *, received: float) -> None:
-        """Record heartbeats, in one transaction (see :meth:`store.Store.heartbeats`)."""
+        """Record agents' heartbeats in the registry, in one transaction.
+
+        The home gets a beat from every agent every few seconds: one commit (and
+        disk sync) for all the beats that arrived together, not one each.
+
+        ``online`` and ``beat`` make the agent ``online``, ``offline`` makes it
+        ``offline``. ``last_beat`` is ``received`` (home's clock), ``last_ts``
+        the beat's ``ts`` (agent's clock), ``skew`` their difference; a skew
+        over :data:`DRIFT_WARNING` seconds logs a warning.
+
+        Raises:
+            StoreError: SQLite failed (none of them is recorded).
+        """
         rows = [
             (
                 beat.origin,
@@ -84,11 +96,20 @@ class AgentRegistry:
             return [AgentRow.from_sql(row) for row in rows]
 
     def mark_lost(self, now: float, *, up_since: float = 0.0) -> list[str]:
-        """Mark online agents silent for longer than :data:`~mtpkt.pkts.liveness.LOST_AFTER`
-        intervals as lost.
+        """Mark ``online`` agents silent for longer than
+        :data:`~mtpkt.pkts.liveness.LOST_AFTER` intervals ``lost``; committed.
 
-        A beat older than ``up_since`` (when the home started) counts as made
-        then: agents get two intervals to reach a home that has just started.
+        Args:
+            now: the home's clock.
+            up_since: when the home started: a beat older than that counts as
+                made then, so that agents are not lost merely because the home
+                was away (they get two intervals to reach a home just started).
+
+        Returns:
+            The names of the agents just marked, sorted.
+
+        Raises:
+            StoreError: SQLite failed.
         """
         with self._db.transaction() as conn:
             rows = conn.execute(
@@ -100,10 +121,15 @@ class AgentRegistry:
         return sorted(str(row[0]) for row in rows)
 
     def record_work(self, figures: Mapping[str, tuple[int, int]], *, now: float) -> None:
-        """Record the dispatcher's books of agents: ``name → (running, pending)``.
+        """Record the dispatcher's books of agents (``agent_work``), in one transaction.
 
-        ``running``: run tasks handed out whose test is not final yet;
-        ``pending``: tasks sent and not acknowledged yet. One transaction.
+        Args:
+            figures: ``name → (running, pending)``: run tasks handed out whose
+                test is not final yet, and tasks not acknowledged yet.
+            now: the home's clock.
+
+        Raises:
+            StoreError: SQLite failed.
         """
         with self._db.transaction() as conn:
             conn.executemany(
@@ -112,7 +138,12 @@ class AgentRegistry:
             )
 
     def set_grace(self, grace: float) -> None:
-        """Record the seconds an agent may stay lost before its tests become DEAD."""
+        """Record the home's grace for lost agents (``metadat``): the seconds an agent may
+        stay lost before its tests become DEAD.
+
+        Raises:
+            StoreError: SQLite failed.
+        """
         with self._db.transaction() as conn:
             conn.execute(
                 "INSERT INTO metadat(var, val) VALUES (?, ?)"

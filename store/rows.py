@@ -5,9 +5,12 @@ State and status are plain strings here: they are Megatest's words
 database written by other tools may hold words this code does not know.
 """
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Final, Self, TypeVar
 
 import attrs
+from attrs import AttrsInstance
 
 from mtpkt.pkts.control import Control
 
@@ -31,6 +34,46 @@ def real(value: object) -> float | None:
     if isinstance(value, int | float):
         return float(value)
     return None
+
+
+def _real_or_zero(value: object) -> float:
+    return real(value) or 0.0
+
+
+_READERS: Final[dict[object, Callable[[object], object]]] = {
+    str: text,
+    int: integer,
+    float: _real_or_zero,
+    float | None: real,
+}
+"""How a column's value is read, by the type of the field it fills."""
+
+R = TypeVar("R", bound=AttrsInstance)
+
+
+@functools.cache
+def _readers(cls: type[AttrsInstance]) -> tuple[tuple[str, Callable[[object], object]], ...]:
+    return tuple((field.name, _READERS[field.type]) for field in attrs.fields(cls))
+
+
+def _from_sql(cls: type[R], row: Sequence[object]) -> R:
+    """A row of ``cls`` from SQL values in the order of its fields, each read as its
+    field's type says (``str``: :func:`text`, ``int``: :func:`integer`, ``float``:
+    :func:`real` or 0.0, ``float | None``: :func:`real`)."""
+    readers = _readers(cls)
+    return cls(**{name: read(value) for (name, read), value in zip(readers, row, strict=True)})
+
+
+class _Row:
+    """An attrs row class whose fields are its SQL columns, in order."""
+
+    __slots__ = ()  # the subclasses are slotted
+    __attrs_attrs__: ClassVar[Any]  # set by attrs on each subclass
+
+    @classmethod
+    def from_sql(cls, row: Sequence[object]) -> Self:
+        """Build from a row of the class's ``COLUMNS``, one value per field."""
+        return _from_sql(cls, row)
 
 
 @attrs.frozen(kw_only=True)
@@ -60,25 +103,12 @@ class RunRow:
     def from_sql(cls, row: Sequence[object], nkeys: int) -> "RunRow":
         """Build from ``SELECT id, <keys…>, runname, state, status, owner, event_time, comment,
         fail_count, pass_count, last_update``."""
-        keys = [text(value) for value in row[1 : 1 + nkeys]]
-        rest = row[1 + nkeys :]
-        return cls(
-            id=integer(row[0]),
-            target="/".join(keys),
-            runname=text(rest[0]),
-            state=text(rest[1]),
-            status=text(rest[2]),
-            owner=text(rest[3]),
-            event_time=real(rest[4]),
-            comment=text(rest[5]),
-            fail_count=integer(rest[6]),
-            pass_count=integer(rest[7]),
-            last_update=real(rest[8]),
-        )
+        target = "/".join(text(value) for value in row[1 : 1 + nkeys])
+        return _from_sql(cls, (row[0], target, *row[1 + nkeys :]))
 
 
 @attrs.frozen(kw_only=True)
-class TestRow:
+class TestRow(_Row):
     """One row of a run database's ``tests`` table."""
 
     __test__ = False  # not a pytest test class, despite the name
@@ -111,31 +141,9 @@ class TestRow:
     )
     """The ``SELECT`` list :meth:`from_sql` reads."""
 
-    @classmethod
-    def from_sql(cls, row: Sequence[object]) -> "TestRow":
-        """Build from a row of :attr:`COLUMNS`."""
-        return cls(
-            id=integer(row[0]),
-            run_id=integer(row[1]),
-            testname=text(row[2]),
-            item_path=text(row[3]),
-            host=text(row[4]),
-            rundir=text(row[5]),
-            state=text(row[6]),
-            status=text(row[7]),
-            attemptnum=integer(row[8]),
-            run_duration=real(row[9]) or 0.0,
-            comment=text(row[10]),
-            event_time=real(row[11]),
-            fail_count=integer(row[12]),
-            pass_count=integer(row[13]),
-            archived=integer(row[14]),
-            last_update=real(row[15]),
-        )
-
 
 @attrs.frozen(kw_only=True)
-class StepRow:
+class StepRow(_Row):
     """One row of ``test_steps`` (one per step packet), with its test's name and item path."""
 
     id: int
@@ -156,25 +164,9 @@ class StepRow:
     )
     """The ``SELECT`` list :meth:`from_sql` reads (``s``: test_steps, ``t``: tests)."""
 
-    @classmethod
-    def from_sql(cls, row: Sequence[object]) -> "StepRow":
-        """Build from a row of :attr:`COLUMNS`."""
-        return cls(
-            id=integer(row[0]),
-            test_id=integer(row[1]),
-            testname=text(row[2]),
-            item_path=text(row[3]),
-            stepname=text(row[4]),
-            state=text(row[5]),
-            status=text(row[6]),
-            event_time=real(row[7]),
-            comment=text(row[8]),
-            logfile=text(row[9]),
-        )
-
 
 @attrs.frozen(kw_only=True)
-class ArchiveRow:
+class ArchiveRow(_Row):
     """The newest archive of a test's run directory (``archives`` in its run's database)."""
 
     path: str
@@ -188,20 +180,9 @@ class ArchiveRow:
     archived_at: float | None = None
     """When the home recorded it (home's clock)."""
 
-    @classmethod
-    def from_sql(cls, row: Sequence[object]) -> "ArchiveRow":
-        """Build from ``path, sha256, size, files, archived_at``."""
-        return cls(
-            path=text(row[0]),
-            sha256=text(row[1]),
-            size=integer(row[2]),
-            files=integer(row[3]),
-            archived_at=real(row[4]),
-        )
-
 
 @attrs.frozen(kw_only=True)
-class AgentRow:
+class AgentRow(_Row):
     """One row of ``main.db``'s agent registry."""
 
     name: str
@@ -223,22 +204,6 @@ class AgentRow:
 
     COLUMNS = "name, pid, slots, busy, interval, state, first_seen, last_beat, last_ts, skew"
     """The ``SELECT`` list :meth:`from_sql` reads."""
-
-    @classmethod
-    def from_sql(cls, row: Sequence[object]) -> "AgentRow":
-        """Build from a row of :attr:`COLUMNS`."""
-        return cls(
-            name=text(row[0]),
-            pid=integer(row[1]),
-            slots=integer(row[2]),
-            busy=integer(row[3]),
-            interval=real(row[4]) or 0.0,
-            state=text(row[5]),
-            first_seen=real(row[6]) or 0.0,
-            last_beat=real(row[7]) or 0.0,
-            last_ts=real(row[8]) or 0.0,
-            skew=real(row[9]) or 0.0,
-        )
 
 
 @attrs.frozen(kw_only=True)

@@ -1,11 +1,8 @@
 """The writer of one run's database, ``<run_id>.db``: tests, steps and history.
 
-It keeps a mirror of the run's ``tests`` rows (id, state, status) in memory,
-so a batch needs no reads besides the dedupe lookup, and the roll-ups are
-computed without queries. As the only writer it also numbers new ``tests``
-rows itself, so they are inserted together rather than one statement each.
-The mirror is dropped whenever a transaction does not commit, and reloaded
-from the database when next needed.
+It keeps a mirror of the run's ``tests`` rows in memory (:mod:`store.mirror`),
+so a batch needs no reads besides the dedupe lookup; the mirror is dropped
+whenever a transaction does not commit, and read again when next needed.
 """
 
 import json
@@ -16,38 +13,28 @@ from typing import Final, TypeVar
 import attrs
 
 from mtpkt.pkts.columns import StatusColumns
-from mtpkt.pkts.enums import State, Status
-from mtpkt.pkts.outcome import ACTIVE, FINAL, read_state, read_status, rollup
+from mtpkt.pkts.enums import State
+from mtpkt.pkts.outcome import ACTIVE, FINAL
 from mtpkt.store import history, schema
 from mtpkt.store.batch import Share
-from mtpkt.store.connection import Database, connect
+from mtpkt.store.connection import connect
+from mtpkt.store.history import HistoryDb
+from mtpkt.store.mirror import Key, Mirror, Start
 from mtpkt.store.rows import ArchiveRow, StepRow, TestRow
-from mtpkt.store.tally import RunSummary, Tally
+from mtpkt.store.tally import RunSummary
 
 __all__ = ["RunDb"]
 
-_INSERT_TEST: Final = (
-    "INSERT INTO tests(id, run_id, testname, item_path, state, status, host, comment,"
-    " event_time, last_update, run_duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
 _UPDATE_TEST: Final = (
     "UPDATE tests SET state = ?, status = ?, host = ?, comment = ?, event_time = ?,"
     " last_update = ?, run_duration = coalesce(?, run_duration) WHERE id = ?"
-)
-_UPDATE_ROLLUP: Final = (
-    "UPDATE tests SET state = ?, status = ?, pass_count = ?, fail_count = ?, last_update = ?"
-    " WHERE id = ?"
 )
 _INSERT_STEP: Final = (
     "INSERT INTO test_steps(test_id, stepname, state, status, event_time, comment, logfile)"
     " VALUES (?, ?, ?, ?, ?, '', ?)"
 )
 
-Key = tuple[str, str]
-"""``(testname, item_path)``."""
-
 T = TypeVar("T")
-
 
 _DOOMED: Final = (
     "(SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))"
@@ -55,9 +42,6 @@ _DOOMED: Final = (
 """The ``(testname, item_path)`` pairs of a JSON list of pairs, for ``IN``."""
 _RESETS: Final = frozenset({State.NOT_STARTED, State.LAUNCHED})
 """Changes that begin a new attempt: the start of the one before no longer counts."""
-
-Start = tuple[float, str]
-"""When a test's run began: the ``ts`` and origin of its RUNNING change."""
 
 
 def _duration(state: State, when: float, origin: str, started: Start | None) -> float | None:
@@ -70,19 +54,6 @@ def _duration(state: State, when: float, origin: str, started: Start | None) -> 
     if state in FINAL and started is not None and started[1] in (origin, ""):
         return max(0.0, when - started[0])
     return None
-
-
-class _Test:
-    """The mirror of one ``tests`` row: what the writer needs of it."""
-
-    __slots__ = ("fail_count", "id", "pass_count", "state", "status")
-
-    def __init__(self, test_id: int, state: State, status: Status) -> None:
-        self.id = test_id
-        self.state = state
-        self.status = status
-        self.pass_count = 0
-        self.fail_count = 0
 
 
 @attrs.frozen
@@ -99,7 +70,7 @@ class Removal:
     """``(origin, origin_seq, packet_id)`` of the history rows removed."""
 
 
-class RunDb(Database):
+class RunDb(HistoryDb):
     """Writes one run's database; used only by :class:`store.Store`, under its lock."""
 
     def __init__(self, path: Path, run_id: int, *, durable: bool) -> None:
@@ -118,13 +89,7 @@ class RunDb(Database):
         self.optimize_on_close = True
         self.run_id = run_id
         """The run's id (``runs.id`` in ``main.db``)."""
-        self._tests: dict[Key, _Test] | None = None
-        self._items: dict[str, set[str]] = {}  # testname -> its item paths
-        self._toplevel: dict[str, _Test] = {}  # testname -> its row with item path ''
-        self._tally = Tally()  # over the toplevel-level rows
-        self._stale: set[str] = set()  # itemized tests whose toplevel needs a roll-up
-        self._next_id = 1  # id of the next tests row
-        self._new_rows: list[tuple[object, ...]] = []  # tests rows not inserted yet
+        self._mirrored: Mirror | None = None
         # When each running test started; kept when the mirror is dropped and read again.
         self._starts: dict[Key, Start] = {}
 
@@ -132,65 +97,14 @@ class RunDb(Database):
 
     def forget(self) -> None:
         """Drop the mirror (after a transaction that did not commit)."""
-        self._tests = None
+        self._mirrored = None
 
-    def _mirror(self) -> dict[Key, _Test]:
-        if self._tests is None:
-            self._tests, self._items, self._toplevel = {}, {}, {}
-            self._tally, self._stale = Tally(), set()
-            self._new_rows = []
-            row = self.conn.execute("SELECT max(id) FROM tests").fetchone()
-            self._next_id = int(row[0] or 0) + 1 if row is not None else 1
-            rows = self.conn.execute(
-                "SELECT id, testname, item_path, state, status, pass_count, fail_count,"
-                " event_time, host FROM tests"
-            )
-            for test_id, name, item, state, status, passed, failed, event_time, host in rows:
-                test = _Test(int(test_id), read_state(state), read_status(status))
-                test.pass_count, test.fail_count = int(passed or 0), int(failed or 0)
-                key = (str(name), str(item or ""))
-                self._remember(key, test)
-                if test.state is State.RUNNING and isinstance(event_time, float | int):
-                    # Its RUNNING change, from the agent it runs on (opened again, say).
-                    self._starts.setdefault(key, (float(event_time), str(host or "")))
-            self._stale.clear()
-        return self._tests
-
-    def _remember(self, key: Key, test: _Test) -> None:
-        """Add a row to the mirror."""
-        assert self._tests is not None
-        self._tests[key] = test
-        name, item = key
-        if item:
-            self._items.setdefault(name, set()).add(item)
-            self._stale.add(name)
-        else:
-            self._toplevel[name] = test
-            self._tally.add(test.state, test.status)
-
-    def _set(self, key: Key, test: _Test, state: State, status: Status) -> None:
-        """Change a mirrored row's state and status, keeping the roll-ups' books."""
-        if test.state is state and test.status is status:
-            return
-        name, item = key
-        if not item:
-            self._tally.remove(test.state, test.status)
-            self._tally.add(state, status)
-        if item or name in self._items:  # an item changed, or a toplevel row was overwritten
-            self._stale.add(name)
-        test.state, test.status = state, status
+    def _mirror(self) -> Mirror:
+        if self._mirrored is None:
+            self._mirrored = Mirror(self.conn, self.run_id, self._starts)
+        return self._mirrored
 
     # -- reading ------------------------------------------------------------
-
-    def max_seq(self) -> int:
-        """The newest stream sequence number this run's history holds."""
-        with self.guard("read"):
-            return history.max_seq(self.conn)
-
-    def held(self, keys: Iterable[history.Key]) -> set[bytes]:
-        """The ids of the packets of ``keys`` this run's history already holds."""
-        with self.guard("read"):
-            return history.held(self.conn, keys)
 
     def origins_since(self, seq: int) -> list[tuple[int, str, int]]:
         """``(seq, origin, origin_seq)`` of history rows after ``seq``, ascending."""
@@ -203,8 +117,7 @@ class RunDb(Database):
     def summary(self) -> RunSummary:
         """The run's roll-up: its toplevel-level records' state, worst status and counts."""
         with self.guard("read"):
-            self._mirror()
-        return self._tally.summary()
+            return self._mirror().summary()
 
     def tests(self) -> list[TestRow]:
         """Every row of ``tests``, by test name and item path."""
@@ -242,20 +155,21 @@ class RunDb(Database):
             The run's roll-up after the batch.
         """
         with self.guard("write"):
-            self._mirror()
+            mirror = self._mirror()
             history.insert(self.conn, share.history_rows(columns, received))
             steps = share.among(columns.steps)
             if steps:
-                self._write_steps(columns, steps, received)
+                self._write_steps(mirror, columns, steps, received)
             changes = share.among(columns.changes)
             if changes:
-                self._change(columns, changes, received)
-            self._roll_up_toplevels(received)
-            return self._tally.summary()
+                self._change(mirror, columns, changes, received)
+            mirror.roll_up(self.conn, received)
+            return mirror.summary()
 
-    def _write_steps(self, columns: StatusColumns, positions: list[int], received: float) -> None:
+    def _write_steps(
+        self, mirror: Mirror, columns: StatusColumns, positions: list[int], received: float
+    ) -> None:
         """Insert the ``test_steps`` rows of the Steps at ``positions`` of ``columns.steps``."""
-        assert self._tests is not None
         everything = len(positions) == len(columns.steps)
 
         def pick(column: list[T]) -> list[T]:
@@ -269,15 +183,15 @@ class RunDb(Database):
                 strict=True,
             )
         )
-        tests = list(map(self._tests.get, keys))
+        tests = list(map(mirror.tests.get, keys))
         if None in tests:  # a Step of a test with no row yet
             for position, test in enumerate(tests):
                 if test is None:
                     key = keys[position]
-                    tests[position] = self._tests.get(key) or self._new_test(
+                    tests[position] = mirror.tests.get(key) or mirror.add_not_started(
                         key, columns.ts[indices[position]], received
                     )
-            self._insert_new()
+            mirror.flush(self.conn)
         self.conn.executemany(
             _INSERT_STEP,
             zip(
@@ -298,10 +212,11 @@ class RunDb(Database):
         that keeps some gets its toplevel rolled up again.
         """
         with self.guard("write"):
-            tests = self._mirror()
+            mirror = self._mirror()
+            tests = mirror.tests
             doomed = {key for key in keys if key in tests}
             for name in {name for name, item in doomed if item}:
-                if all((name, item) in doomed for item in self._items.get(name, ())):
+                if all((name, item) in doomed for item in mirror.items.get(name, ())):
                     doomed.add((name, ""))
             doomed &= tests.keys()  # a toplevel row cleaned before its items is gone already
             for key in doomed:
@@ -326,10 +241,10 @@ class RunDb(Database):
                 f"DELETE FROM history WHERE (testname, item_path) IN {_DOOMED}", (doomed_json,)
             )
             self.forget()
-            tests = self._mirror()  # read again: the roll-up's books start from what is left
-            self._stale = {name for name, item in doomed if item and name in self._items}
-            self._roll_up_toplevels(received)
-            return Removal(sorted(doomed), self._tally.summary(), len(tests), packets)
+            mirror = self._mirror()  # read again: the roll-up's books start from what is left
+            mirror.stale = {name for name, item in doomed if item and name in mirror.items}
+            mirror.roll_up(self.conn, received)
+            return Removal(sorted(doomed), mirror.summary(), len(mirror.tests), packets)
 
     def set_rundirs(self, rundirs: Iterable[tuple[str, str, str]]) -> None:
         """Set the ``rundir`` of tests rows, ``(testname, item_path, rundir)``; commits.
@@ -376,33 +291,11 @@ class RunDb(Database):
             ).fetchone()
         return None if row is None else ArchiveRow.from_sql(row)
 
-    def _insert(self, key: Key, values: tuple[object, ...]) -> _Test:
-        """Add a tests row to the mirror, to be inserted by :meth:`_insert_new`.
-
-        ``values`` are ``_INSERT_TEST``'s after ``id`` and ``run_id``.
-        """
-        test = _Test(self._next_id, read_state(values[2]), read_status(values[3]))
-        self._next_id += 1
-        self._new_rows.append((test.id, self.run_id, *values))
-        self._remember(key, test)
-        return test
-
-    def _insert_new(self) -> None:
-        """Insert the tests rows :meth:`_insert` added (before anything updates them)."""
-        if self._new_rows:
-            self.conn.executemany(_INSERT_TEST, self._new_rows)
-            self._new_rows = []
-
-    def _new_test(self, key: Key, ts: float, received: float) -> _Test:
-        """Add a ``NOT_STARTED`` row for the test a Step is about."""
-        name, item = key
-        values = (name, item, State.NOT_STARTED, Status.NA, "", "", ts, received, 0.0)
-        return self._insert(key, values)
-
-    def _change(self, columns: StatusColumns, positions: list[int], received: float) -> None:
+    def _change(
+        self, mirror: Mirror, columns: StatusColumns, positions: list[int], received: float
+    ) -> None:
         """Upsert the tests rows of the batch's last StatusChange per test (``positions``:
         this run's, in ``columns.changes``)."""
-        assert self._tests is not None
         indices = columns.changes
         tests, items = columns.tests, columns.items
         # The last position of each test wins: a dict keeps the last value per key.
@@ -426,17 +319,17 @@ class RunDb(Database):
             start = started[key] if key in started else self._starts.get(key)
             duration = _duration(state, when, columns.origins[indices[position]], start)
             values = (state, status, hosts[position], comments[position], when, received)
-            test = self._tests.get(key)
+            test = mirror.tests.get(key)
             if test is None:
-                self._insert(key, (*key, *values, duration or 0.0))
+                mirror.add(key, (*key, *values, duration or 0.0))
             else:
                 updates.append((*values, duration, test.id))
-                self._set(key, test, state, status)
+                mirror.set(key, test, state, status)
             if state in ACTIVE and start is not None:
                 self._starts[key] = start
             else:
                 self._starts.pop(key, None)
-        self._insert_new()
+        mirror.flush(self.conn)
         if updates:
             self.conn.executemany(_UPDATE_TEST, updates)
 
@@ -456,32 +349,3 @@ class RunDb(Database):
                     (columns.ts[index], columns.origins[index]) if state is State.RUNNING else None
                 )
         return started
-
-    def _roll_up_toplevels(self, received: float) -> None:
-        """Recompute the toplevel row of each itemized test whose items changed."""
-        assert self._tests is not None
-        updates = []
-        for name in sorted(self._stale):
-            items = [self._tests[(name, item)] for item in self._items[name]]
-            state, status = rollup((test.state, test.status) for test in items)
-            passed = sum(1 for test in items if test.status == Status.PASS)
-            failed = sum(1 for test in items if test.status == Status.FAIL)
-            top = self._toplevel.get(name)
-            if top is None:
-                top = self._insert(
-                    (name, ""), (name, "", state, status, "", "", received, received, 0.0)
-                )
-            elif (top.state, top.status, top.pass_count, top.fail_count) == (
-                state,
-                status,
-                passed,
-                failed,
-            ):
-                continue
-            updates.append((state, status, passed, failed, received, top.id))
-            self._set((name, ""), top, state, status)
-            top.pass_count, top.fail_count = passed, failed
-        self._stale.clear()
-        self._insert_new()
-        if updates:
-            self.conn.executemany(_UPDATE_ROLLUP, updates)

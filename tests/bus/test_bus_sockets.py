@@ -129,7 +129,7 @@ def test_handler_exception_does_not_kill_the_replier(
     replier = serve(closing, ipc_address("boom"), handler, workers=1)
     failed = "test replier: handler failed on a 4-byte request"
     req = requester(closing, replier.address)
-    with caplog.at_level(logging.ERROR, logger="mtpkt.bus.sockets"):
+    with caplog.at_level(logging.ERROR, logger="mtpkt.bus.reqrep"):
         for _ in range(3):  # more failures than workers: the worker survives each
             with pytest.raises(BusTimeout):
                 req.request(b"boom", timeout=0.3)
@@ -286,8 +286,8 @@ def test_pub_sub_burst_arrives_in_order_up_to_the_queue_length(
     for frame in sent:
         publisher.publish(frame)
     received: list[bytes] = []
-    while (frame := subscriber.recv(0.5)) is not None and len(received) < len(sent):
-        received.append(frame)
+    while (got := subscriber.recv(0.5)) is not None and len(received) < len(sent):
+        received.append(got)
     # Lossy by design, but a burst within the queue length is not dropped.
     assert received == sent
 

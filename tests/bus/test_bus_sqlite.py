@@ -19,7 +19,7 @@ def test_commits_at_the_end_and_rolls_back_on_error(tmp_path: Path) -> None:
     conn.execute("CREATE TABLE t (a INTEGER)")
     with transaction(conn) as inside:
         inside.execute("INSERT INTO t VALUES (1)")
-        assert conn.in_transaction
+        assert inside.in_transaction  # conn itself: asked as conn, mypy calls the next line dead
     assert not conn.in_transaction
     with pytest.raises(RuntimeError, match="boom"):
         insert_then_fail(conn)

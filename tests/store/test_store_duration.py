@@ -1,9 +1,11 @@
 """tests.run_duration: the seconds from a test's RUNNING change to its end."""
 
+from typing import Any, Final
+
 from mtpkt.store import Store
 from tests.support.storekit import TARGET, MakeStore, Sender, State, Status
 
-DONE = {"state": State.COMPLETED, "status": Status.PASS}
+DONE: Final[dict[str, Any]] = {"state": State.COMPLETED, "status": Status.PASS}
 
 
 def durations(store: Store) -> dict[tuple[str, str], float]:
