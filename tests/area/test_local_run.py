@@ -156,7 +156,10 @@ def run(
 @pytest.mark.timeout(90)
 def test_a_run_yields_the_right_state_and_status_for_every_test_and_item(area: Area) -> None:
     results, packets = run(area)
-    ref = lambda test, item="": TestRef(TARGET, "nightly", test, item)  # noqa: E731
+
+    def ref(test: str, item: str = "") -> TestRef:
+        return TestRef(TARGET, "nightly", test, item)
+
     done = State.COMPLETED
     items = ["1/x/p", "1/y/q", "2/x/p", "2/y/q"]
     assert results == {

@@ -18,7 +18,7 @@ from mtpkt import pkts
 from mtpkt.agents.area.job import TestRef
 from mtpkt.agents.host.report import Reporter
 from mtpkt.bus import MAX_PACKET_SIZE, Spool, SpoolError
-from mtpkt.pkts.status import StatusPacket
+from mtpkt.pkts.status import StatusPacket, Step
 
 Packets = Callable[..., list[StatusPacket]]
 
@@ -146,6 +146,7 @@ def test_a_packet_too_large_for_a_frame_is_refused(
 ) -> None:
     spool = open_spool()
     (packet,) = make_packets(1)
+    assert isinstance(packet, Step)
     huge = attrs.evolve(packet, logfile="x" * MAX_PACKET_SIZE)
     with pytest.raises(ValueError, match="frame"):
         spool.put(huge)

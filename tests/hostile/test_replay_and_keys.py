@@ -6,19 +6,17 @@ interleaved with other packets, after the home restarted, and after the run
 was cleaned away.
 """
 
-import subprocess
-import sys
-
 import pytest
 
 from mtpkt import pkts
 from mtpkt.agents.homedir import HomeDir
 from mtpkt.bus.sockets import Requester
 from mtpkt.pkts.link import Heartbeat, Receipt
+from mtpkt.pkts.status import StatusChange
 from mtpkt.tools import send_cmd
 from mtpkt.tools.cli import build_parser
 from mtpkt.tools.exitcodes import ExitCode
-from tests.support.farm import TARGET, Farm, readonly
+from tests.support.farm import TARGET, Farm
 from tests.support.procs import wait_for
 
 OTHER_KEY = b"another area's key, 32 bytes ..."
@@ -39,11 +37,7 @@ def ask(farm: Farm, frame: bytes, key: bytes) -> Receipt:
 
 
 def journal_ids(farm: Farm) -> list[bytes]:
-    db = readonly(farm.area / ".mtpkt/db/main.db")
-    try:
-        return [bytes(row[0]) for row in db.execute("SELECT id FROM journal")]
-    finally:
-        db.close()
+    return [bytes.fromhex(str(id_)) for (id_,) in farm.main_query("SELECT hex(id) FROM journal")]
 
 
 def steps_started(farm: Farm, runname: str) -> int:
@@ -52,11 +46,11 @@ def steps_started(farm: Farm, runname: str) -> int:
 
 
 def launches(farm: Farm, runname: str) -> int:
-    rows = farm.query(
-        runname, "SELECT packet FROM history WHERE kind = 'status_change' AND origin = 'home'"
+    history = farm.history(runname, "kind = 'status_change' AND origin = 'home'")
+    return sum(
+        isinstance(change, StatusChange) and change.state is pkts.State.LAUNCHED
+        for _, change in history
     )
-    changes = [pkts.unpack(bytes(row[0])) for row in rows]  # type: ignore[arg-type]
-    return sum(change.state is pkts.State.LAUNCHED for change in changes)  # type: ignore[union-attr]
 
 
 @pytest.mark.timeout(120)
@@ -121,11 +115,7 @@ def test_an_agent_with_another_areas_key_stops_with_one_line(farm: Farm) -> None
     other.chmod(0o600)
     sent = farm.send("run", "-t", TARGET, "-r", "waiting", "--testpatt", "build")
     assert sent.returncode == 0, sent
-    agent = subprocess.run(
-        [sys.executable, "-m", "mtpkt.tools", "agent", "--name", "stranger",
-         "--key-file", str(other)],
-        cwd=farm.area, env=farm.env, capture_output=True, text=True, timeout=40,
-    )  # fmt: skip
+    agent = farm.command("agent", "--name", "stranger", "--key-file", str(other), timeout=40)
     assert agent.returncode == ExitCode.BAD_REPLY, agent
     last = agent.stderr.strip().splitlines()[-1]
     listen = HomeDir(farm.area).addresses()[0]

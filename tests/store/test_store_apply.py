@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from mtpkt.pkts.status import Ack
+from mtpkt.pkts.status import Ack, StatusPacket
 from mtpkt.store import StoreError, TestRow
 from mtpkt.store.store import MAX_OPEN_RUNS
 from tests.support.storekit import (
@@ -24,11 +24,16 @@ from tests.support.storekit import (
 def test_new_packets_get_consecutive_seqs_in_input_order(make_store: MakeStore) -> None:
     store = make_store()
     node = Sender()
-    batch = [node.change("a"), node.step("a"), node.change("b"), node.step("b")]
+    batch: list[StatusPacket] = [
+        node.change("a"),
+        node.step("a"),
+        node.change("b"),
+        node.step("b"),
+    ]
     committed = store.apply(batch)
     assert committed == list(enumerate(batch, start=1))
     assert store.head() == 4
-    more = [node.change("c"), node.ack()]
+    more: list[StatusPacket] = [node.change("c"), node.ack()]
     assert store.apply(more) == [(5, more[0]), (6, more[1])]
     assert store.head() == 6
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import apsw
 import pytest
 
-from mtpkt.pkts.status import Step
+from mtpkt.pkts.status import StatusPacket, Step
 from mtpkt.store import StoreError
 from tests.support.storekit import (
     TARGET,
@@ -74,7 +74,10 @@ def test_full_disk_commits_nothing_then_a_retry_commits_each_packet_once(
     disk_full.names.add(full)
     store = make_store()
     reader = make_reader()
-    batch = [*bulky(node, 100), node.change("t", "i1", State.COMPLETED, Status.PASS)]
+    batch: list[StatusPacket] = [
+        *bulky(node, 100),
+        node.change("t", "i1", State.COMPLETED, Status.PASS),
+    ]
     batch += [home.ack() for _ in range(100)]
     with pytest.raises(StoreError, match=f"cannot write .*{full}: database or disk is full"):
         store.apply(batch)
@@ -136,11 +139,15 @@ def test_main_db_commit_fails_after_the_run_db_committed(
     node, home = Sender(), Sender(origin="home")
     store = make_store()
     reader = make_reader()
-    first = [node.change("t", "1"), home.ack()]
+    first: list[StatusPacket] = [node.change("t", "1"), home.ack()]
     store.apply(first)
 
     full_files.full.add("main.db-wal")
-    second = [node.change("t", "1", State.COMPLETED, Status.PASS), home.ack(), node.step("u")]
+    second: list[StatusPacket] = [
+        node.change("t", "1", State.COMPLETED, Status.PASS),
+        home.ack(),
+        node.step("u"),
+    ]
     with pytest.raises(StoreError, match=r"cannot commit to .*main\.db: .*full"):
         store.apply(second)
     # 1.db did commit: its packets are held and the stream's head moved past them;
@@ -149,7 +156,7 @@ def test_main_db_commit_fails_after_the_run_db_committed(
     assert reader.head() == 2
 
     full_files.full.clear()
-    third = [node.change("t", "2", State.COMPLETED, Status.FAIL)]
+    third: list[StatusPacket] = [node.change("t", "2", State.COMPLETED, Status.FAIL)]
     committed = store.apply(second + third)
     assert committed == [(6, second[1]), (7, third[0])]  # 4 went with the failed commit
     assert reader.head() == 7
@@ -168,7 +175,11 @@ def test_a_later_run_db_commit_fails(
     first = [a.change("t"), b.change("t")]
     store.apply(first)  # runs 1 and 2
     full_files.full.add("2.db-wal")
-    batch = [a.change("t", state=State.COMPLETED, status=Status.PASS), b.change("t"), a.step("t")]
+    batch: list[StatusPacket] = [
+        a.change("t", state=State.COMPLETED, status=Status.PASS),
+        b.change("t"),
+        a.step("t"),
+    ]
     with pytest.raises(StoreError, match=r"cannot commit to .*2\.db: .*full"):
         store.apply(batch)
     full_files.full.clear()
@@ -192,13 +203,13 @@ def test_crash_between_run_and_main_commits_is_repaired_on_open(
 ) -> None:
     node, home = Sender(), Sender(origin="home")
     store = make_store()
-    first = [node.change("t", "1"), home.ack()]
+    first: list[StatusPacket] = [node.change("t", "1"), home.ack()]
     store.apply(first)
     store.close()
     copy_db(dbdir / "main.db", tmp_path / "main-before.db")
 
     store = make_store()
-    second = [
+    second: list[StatusPacket] = [
         node.change("t", "1", State.COMPLETED, Status.FAIL),
         node.change("u", "", State.COMPLETED, Status.PASS),
         home.ack(),
@@ -213,7 +224,7 @@ def test_crash_between_run_and_main_commits_is_repaired_on_open(
     assert make_reader().head() == 4
     (run,) = store.runs()
     assert (run.state, run.status, run.pass_count, run.fail_count) == ("COMPLETED", "FAIL", 1, 1)
-    third = [node.change("u", "", State.RUNNING)]
+    third: list[StatusPacket] = [node.change("u", "", State.RUNNING)]
     # The Ack is applied now, the run's packets are not applied again.
     assert store.apply(second + third) == [(5, second[2]), (6, third[0])]
     assert ids_of(make_reader().history()) == [p.id for p in first + second + third]
