@@ -8,7 +8,6 @@ sending each again until the agent acknowledges it, as the home does.
 
 import logging
 import os
-import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +25,7 @@ from mtpkt.pkts import Action, State, Status
 from mtpkt.pkts.link import Pull, Receipt, Task
 from mtpkt.pkts.status import StatusChange
 from mtpkt.store import HistoryReader, Store, TestRow
+from tests.support.farm import write_area
 from tests.support.procs import free_port, processes_with, wait_until
 
 TARGET = "linux/x86"
@@ -177,11 +177,7 @@ def key() -> bytes:
 
 @pytest.fixture
 def area(tmp_path: Path) -> Area:
-    root = tmp_path / "area"
-    for name, text in FILES.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip())
+    root = write_area(tmp_path / "area", FILES)
     return Area.load(root, env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)})
 
 

@@ -5,7 +5,7 @@ import os
 import signal
 import subprocess
 import textwrap
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from mtpkt.pkts.status import StatusPacket
@@ -22,6 +22,7 @@ __all__ = [
     "make_area",
     "running_farm",
     "send_and_finish",
+    "write_area",
 ]
 
 TARGET = "linux/x86"
@@ -88,13 +89,19 @@ FILES = {
 }
 
 
-def make_area(root: Path) -> Path:
-    """The farm's area (:data:`FILES`) written under ``root``; ``root``."""
-    for name, text in FILES.items():
+def write_area(root: Path, files: Mapping[str, str]) -> Path:
+    """An area's ``files`` (path under ``root`` → text, indented as in the test that holds
+    it) written under ``root``; ``root``."""
+    for name, text in files.items():
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(text).lstrip())
     return root
+
+
+def make_area(root: Path) -> Path:
+    """The farm's area (:data:`FILES`) written under ``root``; ``root``."""
+    return write_area(root, FILES)
 
 
 class Farm:
