@@ -132,7 +132,7 @@ def test_kill_9_of_the_home_and_agents_at_random_points(farm: Farm) -> None:
             " GROUP BY t.testname, t.item_path, s.stepname HAVING count(*) > 1",
         )
         assert not starts, (runname, starts)  # no step of an instance ran twice
-    ids = [str(packet_id) for (packet_id,) in farm.main_query("SELECT hex(id) FROM journal")]
+    ids = [packet_id.hex() for packet_id in farm.journal_ids()]
     assert sorted(ids) == sorted(set(ids))
     assert set(journaled) <= set(ids), (journaled, ids)
 

@@ -36,10 +36,6 @@ def ask(farm: Farm, frame: bytes, key: bytes) -> Receipt:
     return reply
 
 
-def journal_ids(farm: Farm) -> list[bytes]:
-    return [bytes.fromhex(str(id_)) for (id_,) in farm.main_query("SELECT hex(id) FROM journal")]
-
-
 def steps_started(farm: Farm, runname: str) -> int:
     rows = farm.query(runname, "SELECT count(*) FROM test_steps WHERE state = 'start'")
     return int(str(rows[0][0])) if rows else 0
@@ -73,8 +69,8 @@ def test_a_replayed_run_is_journaled_once_and_runs_once(farm: Farm) -> None:
     again = ask(farm, frame, key)  # after a restart: the journal in main.db remembers
     assert (again.ids, again.error) == ((run_id,), "")
 
-    assert journal_ids(farm).count(run_id) == 1
-    assert journal_ids(farm).count(kill_id) == 1
+    assert farm.journal_ids().count(run_id) == 1
+    assert farm.journal_ids().count(kill_id) == 1
     assert steps_started(farm, "replay") == 2  # build's two steps, once
     assert launches(farm, "replay") == 1
     assert [key for key in farm.tests("replay")] == [("build", "")]
@@ -85,7 +81,7 @@ def test_a_replayed_run_is_journaled_once_and_runs_once(farm: Farm) -> None:
     assert wait_for(lambda: farm.run_db("replay") is None, 30)
     assert ask(farm, frame, key).error == ""
     assert farm.run_db("replay") is None
-    assert journal_ids(farm).count(run_id) == 1
+    assert farm.journal_ids().count(run_id) == 1
 
 
 @pytest.mark.timeout(60)
@@ -93,14 +89,14 @@ def test_a_control_packet_with_another_areas_key_runs_nothing(farm: Farm) -> Non
     farm.start_home()
     farm.start_agent("alpha")
     key = HomeDir(farm.area).key()
-    before = journal_ids(farm)
+    before = farm.journal_ids()
     for kind in ("run", "kill", "rerunclean", "clean", "archive"):
         _, forged = control_frame(OTHER_KEY, kind, "-t", TARGET, "-r", "forged")
         reply = ask(farm, forged, key)  # the home answers with its own key
         assert reply.error == "rejected: bad MAC (signed with another key, or corrupted)", reply
         with pytest.raises(pkts.BadMac):  # which the forger cannot read
             ask(farm, forged, OTHER_KEY)
-    assert journal_ids(farm) == before
+    assert farm.journal_ids() == before
     assert farm.run_db("forged") is None
     assert not (farm.area / "links").exists()  # no test ever started
     farm.stop("home")

@@ -166,6 +166,14 @@ class Farm:
         """Rows of a query on the home's ``main.db``."""
         return rows(self.area / ".mtpkt/db/main.db", sql, params)
 
+    def journal_ids(self) -> list[bytes]:
+        """The ids of the control packets in the home's journal, in its order."""
+        found = []
+        for (packet_id,) in self.main_query("SELECT id FROM journal"):
+            assert isinstance(packet_id, bytes), packet_id
+            found.append(packet_id)
+        return found
+
     def run_db(self, runname: str) -> Path | None:
         """The run's database, if the run exists."""
         found = self.main_query("SELECT id FROM runs WHERE runname = ?", (runname,))
