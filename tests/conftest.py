@@ -2,11 +2,13 @@
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from mtpkt.agents.host import guard
+from tests.support.farm import Farm, running_farm
 
 # Generous deadlines: CI machines have 2 busy cores and timing is not what these tests check.
 settings.register_profile(
@@ -21,3 +23,11 @@ def _stop_the_step_guard() -> Iterator[None]:
     """Steps run in this process start its guard process (agents.host.guard): stop it at the end."""
     yield
     guard.shutdown()
+
+
+@pytest.fixture
+def farm(tmp_path: Path) -> Iterator[Farm]:
+    """A farm of a new area (its home and agents started by the test, from the CLI); every
+    process it started is stopped at the end. The fault suite has its own."""
+    with running_farm(tmp_path) as farm:
+        yield farm

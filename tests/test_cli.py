@@ -4,27 +4,15 @@ import os
 import re
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
+from tests.support.cli import run_mtpkt
 from tests.support.procs import processes_with
 
-MTPKT = Path(sys.executable).parent / "mtpkt"
 
-
-def mtpkt(*args: str) -> subprocess.CompletedProcess[str]:
-    if not MTPKT.exists():
-        pytest.fail(f"{MTPKT} is missing: install the project first (README, second command)")
-    return subprocess.run(
-        [str(MTPKT), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+def mtpkt(*args: str) -> "subprocess.CompletedProcess[str]":
+    """The installed console script, not ``python -m``: what a user runs."""
+    return run_mtpkt(*args, installed=True)
 
 
 def test_help_lists_the_commands_and_exit_codes() -> None:

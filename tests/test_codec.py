@@ -68,7 +68,7 @@ def test_the_eight_design_kinds_and_the_link_kinds() -> None:
 
 
 def test_pack_seal_unpack_build_the_same_frames_as_encode_batch() -> None:
-    packets = [run_packet(), step_packet()]
+    packets: list[pkts.Packet] = [run_packet(), step_packet()]
     maps = [pkts.pack(packet) for packet in packets]
     assert [pkts.unpack(m) for m in maps] == packets
     assert pkts.seal(maps, KEY) == pkts.encode_batch(packets, KEY)
@@ -262,6 +262,7 @@ def test_decode_packed_gives_the_packets_and_their_own_maps(batch: list[pkts.Pac
 
 def test_decoded_packets_are_as_frozen_as_constructed_ones() -> None:
     decoded = pkts.decode(pkts.encode(step_packet(), KEY), KEY)
+    assert isinstance(decoded, Step)
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         decoded.seq = 8  # type: ignore[misc]
     assert hash(decoded) == hash(attrs.evolve(decoded))

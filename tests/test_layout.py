@@ -60,6 +60,13 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert readme_commands()[1] in ci
 
 
+def test_ci_runs_every_benchmark() -> None:
+    assert ".ci/benchmarks-smoke" in (ROOT / ".ci" / "run").read_text()
+    smoke = (ROOT / ".ci" / "benchmarks-smoke").read_text()
+    for path in (ROOT / "benchmarks").glob("*.py"):
+        assert f"[{path.name}]=" in smoke, f"{path.name}: no small size in .ci/benchmarks-smoke"
+
+
 def test_changelog_has_an_unreleased_section() -> None:
     assert re.search(r"^## \[Unreleased\]", (ROOT / "CHANGELOG.md").read_text(), re.MULTILINE)
 

@@ -1,10 +1,13 @@
 """Megatest's own ``fullrun`` area (in ../shared) read as real-world input.
 
-The expectations below are what the files say, read by eye from them.
+The expectations below are what the files say, read by eye from them. The
+area is read from a copy: the shared folder is read-only, and the copy
+restores the one symbolic link its git export stores as a plain file.
 """
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,11 +15,13 @@ import pytest
 from mtpkt.agents.area.config import ConfigError, read_config
 from mtpkt.agents.area.model import Area, RunConfig, TestConfig
 
-FULLRUN = Path(__file__).resolve().parents[3] / "shared" / "megatest-examples" / "fullrun"
+EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "megatest-examples"
+SHARED = EXAMPLES / "tests" / "fullrun"
+"""The real folder; ``megatest-examples/fullrun`` at the top is a link to it."""
+LINKED = Path("tests") / "ez_pass_linked"
+"""A symbolic link in Megatest's area, a plain file holding its text in a git export."""
 TARGET = "ubuntu/nfs/none"
 ENV = {"PATH": os.environ["PATH"], "HOME": "/home/ann", "USER": "ann"}
-
-pytestmark = pytest.mark.skipif(not FULLRUN.is_dir(), reason=f"{FULLRUN} is not there")
 
 TOPLEVEL_WAITON = (
     "exit_0 exit_1 ez_exit2_fail ez_fail ez_pass ezlog_fail ezlog_fail_then_pass ezlog_pass "
@@ -34,6 +39,7 @@ STEPS = {
     "ez_fail": ["lookittmp", "lookithome", "lookitnada", "lookitusr"],
     "ez_fail_quick": ["lookitnada"],
     "ez_pass": ["lookittmp", "lookithome", "isrunname1", "isrunname2"],
+    "ez_pass_linked": ["lookittmp", "lookithome"],  # read through the link
     "ezlog_fail": ["lookittmp", "lookithome"],
     "ezlog_fail_then_pass": ["firststep"],
     "ezlog_pass": ["lookittmp", "lookithome"],
@@ -79,9 +85,34 @@ PRIORITY = {
 TOPLEVEL_MODE = {"all_toplevel", "db_sync", "special"}
 
 
+def copy_of_fullrun(where: Path) -> Path:
+    """The shared fullrun area copied to ``where``, writable, its linked test a link again."""
+    if not (SHARED / "megatest.config").is_file():
+        pytest.fail(
+            f"{SHARED} is missing: the suite needs Megatest's examples in ../shared beside the"
+            " checkout (see its README.md)"
+        )
+    copy = Path(shutil.copytree(SHARED, where / "fullrun", symlinks=True))
+    for path in [copy, *copy.rglob("*")]:
+        if path.is_dir() and not path.is_symlink():
+            path.chmod(0o755)  # copied read-only, as the shared folder is
+    linked = copy / LINKED
+    if not linked.is_symlink():
+        text = linked.read_text().strip()
+        linked.unlink()
+        linked.symlink_to(text)
+    assert linked.resolve() == (copy / "ez_pass_linked").resolve(), linked
+    return copy
+
+
 @pytest.fixture(scope="module")
-def area() -> Area:
-    return Area.load(FULLRUN, env=ENV)
+def fullrun(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return copy_of_fullrun(tmp_path_factory.mktemp("megatest"))
+
+
+@pytest.fixture(scope="module")
+def area(fullrun: Path) -> Area:
+    return Area.load(fullrun, env=ENV)
 
 
 @pytest.fixture(scope="module")
@@ -95,10 +126,10 @@ def tests(area: Area, runconfig: RunConfig) -> dict[str, TestConfig]:
     return {name: area.testconfig(name, runconfig, env) for name in area.test_names()}
 
 
-def scheme_uses() -> set[tuple[str, int]]:
+def scheme_uses(fullrun: Path) -> set[tuple[str, int]]:
     """Every (file, line) that uses #{scheme}, found with a plain text search."""
     found = set()
-    for path in FULLRUN.rglob("*"):
+    for path in fullrun.rglob("*"):
         if path.is_file():
             for number, line in enumerate(path.read_text().splitlines(), start=1):
                 if "#{scheme" in line and not line.lstrip().startswith("#"):
@@ -106,15 +137,15 @@ def scheme_uses() -> set[tuple[str, int]]:
     return found
 
 
-def test_the_test_list_is_the_tests_directory(area: Area) -> None:
-    assert area.test_names() == sorted(p.name for p in (FULLRUN / "tests").iterdir())
-    assert len(area.test_names()) == 42
+def test_the_test_list_is_the_tests_directory(area: Area, fullrun: Path) -> None:
+    assert area.test_names() == sorted(p.name for p in (fullrun / "tests").iterdir())
+    assert len(area.test_names()) == 43  # ez_pass_linked among them: a link to a folder
 
 
-def test_megatest_config(area: Area) -> None:
+def test_megatest_config(area: Area, fullrun: Path) -> None:
     assert area.fields == ["sysname", "fsname", "datapath"]
     assert area.max_concurrent_jobs == 250  # from configs/mt_include_1.config
-    assert area.linktree == FULLRUN / "tmp" / "mt_links"
+    assert area.linktree == fullrun / "tmp" / "mt_links"
     assert area.runtimelim == 20 * 60
     assert area.deadtime == 600
     assert area.archive == {"useflavors": "plain", "targsize": "2G", "minspace": "10"}
@@ -144,12 +175,14 @@ def test_ezsteps(tests: dict[str, TestConfig], name: str) -> None:
 def test_runscript_is_the_one_step(tests: dict[str, TestConfig], name: str) -> None:
     (step,) = tests[name].steps()
     assert step.name == "main.sh"
-    assert step.command == "main.sh"  # the script is not among the shipped files
+    assert step.command == "./main.sh"  # the test's own script, as Megatest runs it
 
 
 def test_step_commands_are_the_rest_of_the_line(tests: dict[str, TestConfig]) -> None:
     commands = {step.name: step.command for step in tests["ez_fail"].steps()}
     assert commands["lookitnada"] == "sleep 3;ls /nada"
+    # A runscript found in the test's folder runs from there (launch.scm: fullrunscript).
+    assert [step.command for step in tests["sqlitespeed"].steps()] == ["./runscript.rb"]
     emptyvars = {s.name: s.command for s in tests["test_mt_vars"].steps()}["emptyvars"]
     assert emptyvars.startswith('bash -c \'if [[ $VARNOVAL == "" ]];then')
 
@@ -166,7 +199,7 @@ def test_waiton_mode_and_priority(tests: dict[str, TestConfig], name: str) -> No
     assert test.priority() == PRIORITY.get(name, 0)
 
 
-def test_items(area: Area, tests: dict[str, TestConfig], tmp_path: Path) -> None:
+def test_items(area: Area, fullrun: Path, tests: dict[str, TestConfig], tmp_path: Path) -> None:
     env = {**area.base_env(TARGET, "nightly"), "PATH": os.environ["PATH"]}
     runfirst = tests["runfirst"].items(env, tmp_path)
     assert [item.path for item in runfirst] == [
@@ -187,7 +220,7 @@ def test_items(area: Area, tests: dict[str, TestConfig], tmp_path: Path) -> None
     numnum = next(
         n
         for n, line in enumerate(
-            (FULLRUN / "tests/test_mt_vars/testconfig").read_text().splitlines(), 1
+            (fullrun / "tests/test_mt_vars/testconfig").read_text().splitlines(), 1
         )
         if line.startswith("NUMNUM")
     )
@@ -196,35 +229,35 @@ def test_items(area: Area, tests: dict[str, TestConfig], tmp_path: Path) -> None
 
 
 def test_every_scheme_use_gives_its_file_and_line(
-    area: Area, runconfig: RunConfig, tests: dict[str, TestConfig]
+    area: Area, fullrun: Path, runconfig: RunConfig, tests: dict[str, TestConfig]
 ) -> None:
     configs = [area.config, runconfig.config, *(test.config for test in tests.values())]
     uses = {(os.path.abspath(o.path), o.line) for c in configs for o in c.unsupported_uses()}
-    assert uses == scheme_uses()
+    assert uses == scheme_uses(fullrun)
     raised = set()
     for config in configs:
         for section in config.sections:
             for key in config.keys(section):
                 try:
-                    config.get(section, key, env=ENV, cwd=FULLRUN)
+                    config.get(section, key, env=ENV, cwd=fullrun)
                 except ConfigError as exc:
                     if "is not supported" in str(exc):
                         raised.add((os.path.abspath(exc.path), exc.line))
-    assert raised == scheme_uses()
+    assert raised == scheme_uses(fullrun)
 
 
 @pytest.mark.parametrize(
     "name", ["afs.config", "nfs.config", "common_runconfigs.config", "ez_pass_linked/testconfig"]
 )
-def test_other_files_load_on_their_own(name: str) -> None:
-    config, _ = read_config(FULLRUN / name, env=ENV)
+def test_other_files_load_on_their_own(fullrun: Path, name: str) -> None:
+    config, _ = read_config(fullrun / name, env=ENV)
     assert config.sections
     assert not config.unsupported_uses()
-    for path in (FULLRUN / "configs").iterdir():
+    for path in (fullrun / "configs").iterdir():
         read_config(path, env=ENV)
 
 
-def test_errors_name_the_file_relative_to_nothing_surprising(area: Area) -> None:
+def test_errors_name_the_file_relative_to_nothing_surprising(area: Area, fullrun: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         area.config.get("setup", "dbdirmkdir")
-    assert re.match(rf"^{FULLRUN}/megatest\.config:38: ", str(caught.value))
+    assert re.match(rf"^{fullrun}/megatest\.config:38: ", str(caught.value))

@@ -1,7 +1,6 @@
 """A small area written here, planned and run end to end on this host with real processes."""
 
 import os
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from mtpkt.agents.area.plan import plan_run
 from mtpkt.agents.host import LocalRun, Reporter
 from mtpkt.pkts import State, Status
 from mtpkt.pkts.status import StatusChange, StatusPacket, Step
+from tests.support.farm import write_area
 from tests.support.procs import processes_with, wait_for
 
 TARGET = "linux/x86"
@@ -129,10 +129,7 @@ FILES = {
 
 
 def make_area(root: Path) -> Path:
-    for name, text in FILES.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip())
+    write_area(root, FILES)
     script = root / "tests" / "scripted" / "main.sh"
     script.write_text("#!/bin/bash\necho scripted in $PWD\n")
     script.chmod(0o755)

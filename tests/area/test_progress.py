@@ -1,6 +1,5 @@
 """RunProgress.take_ready: the kept queue always agrees with a fresh look (ready())."""
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ from mtpkt.agents.area import Area, RunProgress, plan_run
 from mtpkt.agents.area.plan import Plan
 from mtpkt.pkts import State, Status
 from mtpkt.pkts.outcome import FINAL
+from tests.support.farm import write_area
 
 FILES = {
     "megatest.config": "[fields]\nOS TEXT\n\n[setup]\nlinktree #{getenv MT_RUN_AREA_HOME}/lt\n",
@@ -32,10 +32,7 @@ ENDS = [
 
 @pytest.fixture(scope="module")
 def plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
-    root = tmp_path_factory.mktemp("area")
-    for name, text in FILES.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(textwrap.dedent(text))
+    root = write_area(tmp_path_factory.mktemp("area"), FILES)
     area = Area.load(Path(root), env={"MT_RUN_AREA_HOME": str(root)})
     return plan_run(area, "linux", "r1")
 

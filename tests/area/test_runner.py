@@ -19,6 +19,7 @@ from mtpkt.agents.area.job import StepSpec, TestJob, TestRef
 from mtpkt.agents.host.report import Reporter
 from mtpkt.agents.host.runner import Outcome, TestProcess
 from mtpkt.pkts.status import StatusChange, StatusPacket, Step, TestIdentity
+from tests.support.procs import processes_with, wait_until
 
 REF = TestRef("ubuntu/x86_64", "nightly", "smoke", "a/1")
 ENV = {"PATH": os.environ["PATH"]}
@@ -31,33 +32,6 @@ END = pkts.StepState.END
 
 
 # Helpers
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 10.0) -> None:
-    """Poll until ``predicate()`` is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"not true within {timeout}s: {predicate}")
-        time.sleep(0.02)
-
-
-def pids_with(token: str, program: str = "") -> list[int]:
-    """Live processes whose command line holds ``token`` (and, if given, runs ``program``).
-
-    Zombies have an empty command line, so they are not found: they are dead.
-    """
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if any(token.encode() in arg for arg in argv) and argv[0].endswith(program.encode()):
-            found.append(int(entry.name))
-    return found
 
 
 def pgid_of(pid: int) -> int:
@@ -128,7 +102,7 @@ def token() -> Iterator[str]:
     """A unique duration for long sleeps, to find their processes by; none may outlive the test."""
     value = f"3001.{secrets.randbelow(10**9):09d}"
     yield value
-    left = pids_with(value)
+    left = processes_with(value)
     for pid in left:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
@@ -274,7 +248,7 @@ def test_a_background_process_left_by_a_step_is_stopped(
 
     assert outcome == Outcome(State.COMPLETED, Status.PASS)
     assert [(e.status, e.exit_code) for e in ends(packets).values()] == [(Status.PASS, 0)] * 2
-    assert pids_with(token) == []
+    assert processes_with(token) == []
     log = (job.rundir / "leaky.log").read_text()
     assert "left processes" in log
     assert "stopped with SIGTERM" in log
@@ -310,7 +284,7 @@ def test_runtimelim_stops_the_step_and_its_grandchildren(
     assert ends(packets)["slow"].exit_code is None  # bash died of SIGTERM
     assert changes(packets)[-1].comment == "runtimelim of 0.5s exceeded"
     assert changes(packets)[-1].host == HOST
-    assert pids_with(token) == []
+    assert processes_with(token) == []
     assert not (job.rundir / "never-ran").exists()
     assert "runtimelim of 0.5s exceeded" in (job.rundir / "slow.log").read_text()
 
@@ -330,11 +304,11 @@ def test_kill_from_another_thread_stops_even_what_ignores_sigterm(
     process = TestProcess(job, reporter, host=HOST, kill_grace=30.0)
     running = InThread(process)
     # Both sleeps running means the trap is set: the second sleep starts after it.
-    wait_for(lambda: len(pids_with(token, "sleep")) == 2)
+    wait_until(lambda: len(processes_with(token, "sleep")) == 2)
     pgid = process.pgid
     assert pgid is not None
     assert pgid != os.getpgid(0)
-    assert {pgid_of(pid) for pid in pids_with(token, "sleep")} == {pgid}
+    assert {pgid_of(pid) for pid in processes_with(token, "sleep")} == {pgid}
     started = time.monotonic()
 
     process.kill("operator said stop", grace=0.5)
@@ -352,7 +326,7 @@ def test_kill_from_another_thread_stops_even_what_ignores_sigterm(
     ]
     assert ends(packets)["stubborn"].exit_code is None
     assert changes(packets)[-1].comment == "operator said stop"
-    assert pids_with(token) == []
+    assert processes_with(token) == []
     assert process.pgid is None
     assert "SIGKILL" in (job.rundir / "stubborn.log").read_text()
     assert any("SIGKILL" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
@@ -488,9 +462,9 @@ def test_a_step_dies_with_its_runner(token: str, tmp_path: Path, step: str, slee
     }
     runner = subprocess.Popen([sys.executable, "-c", RUNNER_SCRIPT], env=env)
     try:
-        wait_for(lambda: len(pids_with(token, "sleep")) == sleeps, timeout=15.0)
+        wait_until(lambda: len(processes_with(token, "sleep")) == sleeps, timeout=15.0)
     finally:
         runner.kill()
         runner.wait(timeout=10.0)
 
-    wait_for(lambda: not pids_with(token), timeout=5.0)
+    wait_until(lambda: not processes_with(token), timeout=5.0)

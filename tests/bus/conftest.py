@@ -1,7 +1,6 @@
 """Fixtures for the bus tests: real NNG sockets, real SQLite files, real threads."""
 
 import contextlib
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,8 +13,6 @@ from mtpkt.pkts.status import StatusPacket
 
 KEY = b"bus-tests-secret-key-0123456789ab"
 REF = TestRef("ubuntu/x86_64", "nightly", "smoke", "a/1")
-
-WaitFor = Callable[..., None]
 
 
 @pytest.fixture
@@ -41,22 +38,6 @@ def ipc_address(tmp_path: Path) -> Callable[[str], str]:
         return f"ipc://{path}"
 
     return make
-
-
-def _wait_for(
-    predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.01
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"not true within {timeout} s: {predicate}")
-        time.sleep(interval)
-
-
-@pytest.fixture
-def wait_for() -> WaitFor:
-    """Poll ``predicate()`` until it is true; fail the test after ``timeout`` seconds."""
-    return _wait_for
 
 
 @pytest.fixture

@@ -25,10 +25,10 @@ from mtpkt.bus import Heartbeater, Replier, Sender, Spool
 from mtpkt.bus.sender import OFFLINE_TIMEOUT
 from mtpkt.pkts.link import Heartbeat, Receipt
 from mtpkt.pkts.status import StatusPacket
+from tests.support.procs import wait_until
 
 Packets = Callable[..., list[StatusPacket]]
 Address = Callable[[str], str]
-WaitFor = Callable[..., None]
 ROOT = Path(__file__).parent.parent.parent
 
 
@@ -119,7 +119,6 @@ def test_delivers_everything_exactly_once(
     start_sender: Callable[..., Sender],
     make_packets: Packets,
     ipc_address: Address,
-    wait_for: WaitFor,
 ) -> None:
     home = start_home(ipc_address("home"))
     packets = make_packets(2000)
@@ -127,7 +126,7 @@ def test_delivers_everything_exactly_once(
     sender = start_sender(home.address, batch=100)
     for packet in packets[500:]:  # and arriving while it runs
         spool.put(packet)
-    wait_for(lambda: len(spool) == 0)
+    wait_until(lambda: len(spool) == 0)
     assert home.committed == ids_of(packets)
     assert len(home.received) == len(packets)  # nothing was lost, so nothing went twice
     stats = sender.stats
@@ -142,14 +141,13 @@ def test_a_lost_receipt_means_sending_again_and_the_home_dedupes(
     start_sender: Callable[..., Sender],
     make_packets: Packets,
     ipc_address: Address,
-    wait_for: WaitFor,
 ) -> None:
     home = start_home(ipc_address("home"))
     home.lose_replies = 2
     packets = make_packets(300)
     spool.put_many(packets)
     sender = start_sender(home.address, batch=100, timeout=0.5)
-    wait_for(lambda: len(spool) == 0)
+    wait_until(lambda: len(spool) == 0)
     assert home.committed == ids_of(packets)
     assert len(home.received) > len(home.committed)  # duplicates arrived …
     assert set(home.received) == ids_of(packets)  # … and deduping leaves exactly the set put
@@ -165,20 +163,19 @@ def test_survives_the_home_going_away_and_coming_back(
     start_sender: Callable[..., Sender],
     make_packets: Packets,
     ipc_address: Address,
-    wait_for: WaitFor,
 ) -> None:
     first = start_home(ipc_address("home") if transport == "ipc" else "tcp://127.0.0.1:0")
     packets = make_packets(100)
     sender = start_sender(first.address, timeout=0.5)
     spool.put_many(packets[:50])
-    wait_for(lambda: len(spool) == 0)
+    wait_until(lambda: len(spool) == 0)
     first.close()
     for packet in packets[50:]:
         spool.put(packet)  # while nobody is there
-    wait_for(lambda: sender.stats.retries >= 1)
+    wait_until(lambda: sender.stats.retries >= 1)
     assert len(spool) == 50  # nothing deleted without a receipt
     second = start_home(first.address)  # the same address, a new process's socket
-    wait_for(lambda: len(spool) == 0)
+    wait_until(lambda: len(spool) == 0)
     assert first.committed | second.committed == ids_of(packets)
     assert first.committed == ids_of(packets[:50])
 
@@ -241,7 +238,6 @@ def test_a_home_killed_with_sigkill_and_restarted_loses_nothing(
     make_packets: Packets,
     ipc_address: Address,
     tmp_path: Path,
-    wait_for: WaitFor,
     closing: contextlib.ExitStack,
 ) -> None:
     address = ipc_address("home")
@@ -265,15 +261,15 @@ def test_a_home_killed_with_sigkill_and_restarted_loses_nothing(
     with home_process(address, key, log) as first:
         start_sender(address, batch=50, timeout=0.5)
         producer.start()
-        wait_for(lambda: len(committed_in(log)) >= 500, timeout=20)
+        wait_until(lambda: len(committed_in(log)) >= 500, timeout=20)
         first.send_signal(signal.SIGKILL)  # mid-stream
         first.wait(10)
     assert first.returncode == -signal.SIGKILL
-    wait_for(lambda: len(spool) > 0)  # packets wait through the outage
+    wait_until(lambda: len(spool) > 0)  # packets wait through the outage
     with home_process(address, key, log):
         producer.join(20)
         assert produced.is_set()
-        wait_for(lambda: len(spool) == 0, timeout=20)
+        wait_until(lambda: len(spool) == 0, timeout=20)
     assert committed_in(log) == ids_of(packets)
 
 
@@ -283,7 +279,6 @@ def test_an_error_receipt_deletes_nothing_and_is_retried(
     start_sender: Callable[..., Sender],
     make_packets: Packets,
     ipc_address: Address,
-    wait_for: WaitFor,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     home = start_home(ipc_address("home"))
@@ -292,14 +287,14 @@ def test_an_error_receipt_deletes_nothing_and_is_retried(
     spool.put_many(packets)
     with caplog.at_level(logging.DEBUG, logger="mtpkt.bus.sender"):
         sender = start_sender(home.address)
-        wait_for(lambda: home.frames >= 3)  # retried (0.2 s, then 0.4 s later)
+        wait_until(lambda: home.frames >= 3)  # retried (0.2 s, then 0.4 s later)
         assert len(spool) == 10
         assert home.committed == set()
         warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
         assert len([r for r in warnings if "disk full" in r.getMessage()]) == 1  # once, not per try
         home.error = ""
-        wait_for(lambda: len(spool) == 0)
-        wait_for(lambda: "recovered" in caplog.text)  # logged just after the delete
+        wait_until(lambda: len(spool) == 0)
+        wait_until(lambda: "recovered" in caplog.text)  # logged just after the delete
     assert home.committed == ids_of(packets)
     assert sender.stats.retries >= 3
 
@@ -310,7 +305,6 @@ def test_a_reply_signed_with_another_key_deletes_nothing(
     start_sender: Callable[..., Sender],
     make_packets: Packets,
     ipc_address: Address,
-    wait_for: WaitFor,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     home = start_home(ipc_address("home"))
@@ -319,11 +313,11 @@ def test_a_reply_signed_with_another_key_deletes_nothing(
     spool.put_many(packets)
     with caplog.at_level(logging.WARNING, logger="mtpkt.bus.sender"):
         sender = start_sender(home.address)
-        wait_for(lambda: sender.stats.retries >= 2)
+        wait_until(lambda: sender.stats.retries >= 2)
         assert len(spool) == 10
         assert "bad MAC" in caplog.text
     home.reply_key = home.key
-    wait_for(lambda: len(spool) == 0)
+    wait_until(lambda: len(spool) == 0)
     assert sender.stats.acknowledged == 10
 
 
@@ -365,13 +359,13 @@ def test_stop_with_drain_returns_once_the_spool_is_empty(
 
 
 def test_heartbeats_online_beats_offline(
-    start_home: Callable[[str], Home], key: bytes, ipc_address: Address, wait_for: WaitFor
+    start_home: Callable[[str], Home], key: bytes, ipc_address: Address
 ) -> None:
     home = start_home(ipc_address("home"))
     beater = Heartbeater(home.address, key, origin="node7", interval=0.1, load=lambda: (4, 1))
     beater.start()
     try:
-        wait_for(lambda: len(home.heartbeats) >= 4)
+        wait_until(lambda: len(home.heartbeats) >= 4)
     finally:
         beater.stop()
     phases = [beat.phase for beat in home.heartbeats]
@@ -386,7 +380,7 @@ def test_heartbeats_online_beats_offline(
 
 
 def test_heartbeats_reach_a_home_that_starts_later_and_stop_is_bounded_without_one(
-    start_home: Callable[[str], Home], key: bytes, ipc_address: Address, wait_for: WaitFor
+    start_home: Callable[[str], Home], key: bytes, ipc_address: Address
 ) -> None:
     address = ipc_address("home")
     failing_load = iter([(2, 0)])
@@ -396,7 +390,7 @@ def test_heartbeats_reach_a_home_that_starts_later_and_stop_is_bounded_without_o
     beater.start()
     time.sleep(0.3)  # "online" waits for a home
     home = start_home(address)
-    wait_for(lambda: len(home.heartbeats) >= 3)
+    wait_until(lambda: len(home.heartbeats) >= 3)
     home.close()
     started = time.monotonic()
     beater.stop()  # the offline beat has nobody to go to

@@ -12,6 +12,7 @@ import pytest
 from mtpkt import pkts
 from mtpkt.bus import BusError, BusTimeout, Publisher, Replier, Requester, Subscriber, dial_address
 from mtpkt.bus.sockets import POLL_INTERVAL, QUEUE_LENGTH, RECV_MAX_SIZE
+from tests.support.procs import wait_until
 
 Address = Callable[[str], str]
 
@@ -119,7 +120,6 @@ def test_handler_exception_does_not_kill_the_replier(
     closing: contextlib.ExitStack,
     ipc_address: Address,
     caplog: pytest.LogCaptureFixture,
-    wait_for: Callable[..., None],
 ) -> None:
     def handler(frame: bytes) -> bytes:
         if frame == b"boom":
@@ -133,7 +133,7 @@ def test_handler_exception_does_not_kill_the_replier(
         for _ in range(3):  # more failures than workers: the worker survives each
             with pytest.raises(BusTimeout):
                 req.request(b"boom", timeout=0.3)
-        wait_for(lambda: [r.getMessage() for r in caplog.records].count(failed) == 3)
+        wait_until(lambda: [r.getMessage() for r in caplog.records].count(failed) == 3)
     assert req.request(b"fine") == b"re:fine"
 
 

@@ -3,15 +3,13 @@
 Every process is a real subprocess started from the command line, on loopback.
 """
 
-import subprocess
-import sys
 import time
 
 import pytest
 
-from mtpkt import pkts
 from mtpkt.pkts import State
-from tests.support.farm import TARGET, Farm, readonly
+from mtpkt.pkts.status import StatusChange
+from tests.support.farm import SLEEP, TARGET, Farm
 from tests.support.procs import processes_with, wait_for
 
 
@@ -41,19 +39,25 @@ def test_a_run_over_two_agents_then_a_kill_and_bad_requests(farm: Farm) -> None:
     hosts = {host for key, (_, _, host) in tests.items() if key != ("after_broken", "")}
     assert {"alpha", "beta"} <= hosts, tests
     assert not list((farm.area / "links").glob("**/ran.txt"))  # after_broken never ran
-    rundirs = dict(farm.query("nightly", "SELECT testname || '/' || item_path, rundir FROM tests"))
+    rundirs = {
+        str(instance): str(rundir)
+        for instance, rundir in farm.query(
+            "nightly", "SELECT testname || '/' || item_path, rundir FROM tests"
+        )
+    }
     run_root = farm.area / "links" / TARGET / "nightly"
     assert rundirs["unit/2"] == str(run_root / "unit" / "2")
     assert rundirs["unit/"] == str(run_root / "unit")
     assert (run_root / "unit" / "2" / "out.txt").is_file()  # where it ran
-    durations = farm.query("nightly", "SELECT run_duration FROM tests WHERE item_path = '1'")
-    assert durations[0][0] >= 0.2  # unit's step sleeps 0.2 s
+    ((duration,),) = farm.query("nightly", "SELECT run_duration FROM tests WHERE item_path = '1'")
+    assert isinstance(duration, float)
+    assert duration >= 0.2  # unit's step sleeps 0.2 s
 
     # (2) kill the long sleeper: KILLED within 5 s, no process of it left
     started = farm.send("run", "-t", TARGET, "-r", "nightly", "--testpatt", "sleeper")
     assert started.returncode == 0, started
     assert wait_for(lambda: farm.tests("nightly")[("sleeper", "")][0] == "RUNNING", 30)
-    assert wait_for(lambda: len(processes_with("3011.5")) >= 2, 10)
+    assert wait_for(lambda: len(processes_with(SLEEP)) >= 2, 10)
     began = time.monotonic()
     # One of its processes ignores SIGTERM: it goes at SIGKILL, after the 2 s grace.
     killed = farm.send(
@@ -64,7 +68,7 @@ def test_a_run_over_two_agents_then_a_kill_and_bad_requests(farm: Farm) -> None:
         "nightly"
     )
     assert time.monotonic() - began < 5
-    assert wait_for(lambda: not processes_with("3011.5"), 5), processes_with("3011.5")
+    assert wait_for(lambda: not processes_with(SLEEP), 5), processes_with(SLEEP)
 
     # (5) bad requests: a clear error, nothing run, the home keeps serving
     unknown = farm.send("run", "-t", TARGET, "-r", "other", "--testpatt", "nosuch")
@@ -84,11 +88,7 @@ def test_a_run_over_two_agents_then_a_kill_and_bad_requests(farm: Farm) -> None:
 
 
 def _runnames(farm: Farm) -> list[str]:
-    main = readonly(farm.area / ".mtpkt/db/main.db")
-    try:
-        return [str(row[0]) for row in main.execute("SELECT runname FROM runs")]
-    finally:
-        main.close()
+    return [str(runname) for (runname,) in farm.main_query("SELECT runname FROM runs")]
 
 
 @pytest.mark.timeout(120)
@@ -104,10 +104,8 @@ def test_a_second_run_reruns_a_failed_test_the_first_still_holds(farm: Farm) -> 
         "run", "-t", TARGET, "-r", "twice", "--testpatt", "broken", "--wait", "--wait-timeout", "30"
     )
     assert second.returncode == 3, second.stderr  # FAIL again, not a wait that never ends
-    rows = farm.query(
-        "twice", "SELECT packet FROM history WHERE kind = 'status_change' AND testname = 'broken'"
-    )
-    states = [pkts.unpack(bytes(row[0])).state for row in rows]  # type: ignore[arg-type, attr-defined]
+    history = farm.history("twice", "kind = 'status_change' AND testname = 'broken'")
+    states = [change.state for _, change in history if isinstance(change, StatusChange)]
     assert states.count(State.COMPLETED) == 2
     killed = farm.send("kill", "-t", TARGET, "-r", "twice", "--grace", "1", "--wait")
     assert killed.returncode == 0, killed.stderr
@@ -118,10 +116,7 @@ def test_a_second_agent_of_the_same_name_is_refused_in_one_line(farm: Farm) -> N
     farm.start_home()
     farm.start_agent("alpha")
     assert wait_for(lambda: "agent alpha ready" in farm.log("alpha"), 30), farm.log("alpha")
-    second = subprocess.run(
-        [sys.executable, "-m", "mtpkt.tools", "agent", "--name", "alpha"],
-        cwd=farm.area, env=farm.env, capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+    second = farm.command("agent", "--name", "alpha", timeout=30)
     assert second.returncode == 1
     assert second.stderr.strip().splitlines()[-1] == (
         f"mtpkt agent: error: agent alpha already runs for this area (it holds"

@@ -15,6 +15,7 @@ import pytest
 
 from mtpkt.agents.area import AreaError
 from mtpkt.agents.homedir import KEY_SIZE, HomeDir, HomeError
+from tests.support.procs import stop_process
 
 
 def mode(path: Path) -> int:
@@ -223,12 +224,7 @@ def holder(area: Path) -> Iterator[Holder]:
 
     yield start
     if process is not None:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
-        for stream in (process.stdin, process.stdout):
-            if stream is not None:
-                stream.close()
+        stop_process(process)
 
 
 def test_a_second_home_is_told_who_holds_the_area(area: Path, holder: Holder) -> None:

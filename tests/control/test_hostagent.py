@@ -8,8 +8,6 @@ sending each again until the agent acknowledges it, as the home does.
 
 import logging
 import os
-import socket
-import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,7 +28,8 @@ from mtpkt.pkts import Action, State, Status
 from mtpkt.pkts.link import Pull, Receipt, Task
 from mtpkt.pkts.status import StatusChange
 from mtpkt.store import HistoryReader, Store, TestRow
-from tests.support.procs import processes_with
+from tests.support.farm import write_area
+from tests.support.procs import free_port, processes_with, wait_until
 
 TARGET = "linux/x86"
 RUN = "nightly"
@@ -78,21 +77,6 @@ FILES = {
         waiton nosuch
     """,
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_until(check: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def task(action: Action, test: str, item: str = "", *, grace: float = 10.0) -> Task:
@@ -196,11 +180,7 @@ def key() -> bytes:
 
 @pytest.fixture
 def area(tmp_path: Path) -> Area:
-    root = tmp_path / "area"
-    for name, text in FILES.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip())
+    root = write_area(tmp_path / "area", FILES)
     return Area.load(root, env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)})
 
 

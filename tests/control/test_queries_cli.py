@@ -2,17 +2,14 @@
 databases hold, with the home running and after it stopped."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.farm import TARGET, Farm, make_area, readonly
-from tests.support.procs import processes_with, wait_for
+from tests.support.cli import run_mtpkt
+from tests.support.farm import TARGET, Farm, make_area, running_farm
+from tests.support.procs import wait_for
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -22,15 +19,7 @@ QUIET_ENV = ("COLUMNS", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "NO_
 
 def mtpkt(farm: Farm, *args: str) -> tuple[int, str, str]:
     env = {name: value for name, value in farm.env.items() if name not in QUIET_ENV}
-    result = subprocess.run(
-        [sys.executable, "-m", "mtpkt.tools", *args],
-        cwd=farm.area,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_mtpkt(*args, cwd=farm.area, env=env)
     return result.returncode, result.stdout, result.stderr
 
 
@@ -42,38 +31,23 @@ def query_json(farm: Farm, *args: str) -> list[dict[str, object]]:
     return records
 
 
-def main_db(farm: Farm, sql: str) -> list[tuple[object, ...]]:
-    db = readonly(farm.area / ".mtpkt/db/main.db")
-    try:
-        return [tuple(row) for row in db.execute(sql)]
-    finally:
-        db.close()
-
-
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
     """One run of the farm's area (sleeper left out) by two agents, settled; the home and
     the agents still running."""
-    root = tmp_path_factory.mktemp("queries")
-    (root / "logs").mkdir()
-    farm = Farm(make_area(root / "area"), root / "logs")
-    try:
+    with running_farm(tmp_path_factory.mktemp("queries")) as farm:
         farm.start_home()
         farm.start_agent("a1")
         farm.start_agent("a2")
         sent = farm.send("run", "-t", TARGET, "-r", "r1", "--testpatt", "%,~sleeper", "--wait")
         assert sent.returncode == 3, sent.stderr  # `broken` fails
         yield farm
-    finally:
-        farm.stop_all()
-        for pid in processes_with("3011.5"):
-            os.kill(pid, signal.SIGKILL)
 
 
 def test_runs_json_and_table(ran: Farm) -> None:
     (run,) = query_json(ran, "runs")
-    ((run_id, state, status, created, last_update),) = main_db(
-        ran, "SELECT id, state, status, event_time, last_update FROM runs"
+    ((run_id, state, status, created, last_update),) = ran.main_query(
+        "SELECT id, state, status, event_time, last_update FROM runs"
     )
     assert run == {
         "id": run_id,
@@ -137,9 +111,19 @@ def test_agents_json_and_table(ran: Farm) -> None:
     assert wait_for(lambda: all(a["pending"] == 0 for a in query_json(ran, "agents")), 10), (
         query_json(ran, "agents")
     )
+    # A heartbeat may be recorded between two reads of the registry: it is read before and
+    # after the command, which must show what both hold and a last beat between the two.
+    sql = "SELECT name, slots, busy, last_beat FROM agents ORDER BY name"
+    before = ran.main_query(sql)
     agents = query_json(ran, "agents")
-    registry = main_db(ran, "SELECT name, slots, busy, last_beat FROM agents ORDER BY name")
-    assert [(a["name"], a["slots"], a["used"], a["last_beat"]) for a in agents] == registry
+    after = ran.main_query(sql)
+    shown = [(a["name"], a["slots"], a["used"], a["last_beat"]) for a in agents]
+    assert [row[:3] for row in shown] == [row[:3] for row in before] == [row[:3] for row in after]
+    for (*_, beat), (*_, first), (*_, last) in zip(shown, before, after, strict=True):
+        assert isinstance(beat, float)
+        assert isinstance(first, float)
+        assert isinstance(last, float)
+        assert first <= beat <= last, (first, beat, last)
     for agent in agents:
         assert agent["liveness"] == "alive"
         assert agent["state"] == "online"

@@ -3,6 +3,7 @@
 Every process is a real subprocess started from the command line, on loopback.
 """
 
+import functools
 import json
 import os
 import signal
@@ -99,11 +100,12 @@ def test_tests_of_a_killed_agent_become_dead(farm: Farm) -> None:
     for runname, host in (("left", "alpha"), ("back", "beta")):
         sent = farm.send("run", "-t", TARGET, "-r", runname, "--testpatt=sleeper", "--host", host)
         assert sent.returncode == 0, sent
+
+    def running(runname: str) -> bool:
+        return farm.tests(runname).get(("sleeper", ""), ("",))[0] == "RUNNING"
+
     for runname in ("left", "back"):
-        assert wait_for(
-            lambda runname=runname: farm.tests(runname).get(("sleeper", ""), ("",))[0] == "RUNNING",
-            30,
-        ), farm.tests(runname)
+        assert wait_for(functools.partial(running, runname), 30), farm.tests(runname)
     for name in ("alpha", "beta"):
         os.kill(farm.processes[name].pid, signal.SIGKILL)
         farm.processes[name].wait(timeout=10)

@@ -8,7 +8,6 @@ command in this process, which keeps the error cases fast.
 import itertools
 import shutil
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -59,14 +58,7 @@ def counts(suite: TestSuite) -> tuple[int, int, int, int]:
 
 
 def report(farm: Farm, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mtpkt.tools", "report", "-t", TARGET, *args],
-        cwd=farm.area,
-        env=farm.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return farm.command("report", "-t", TARGET, *args, timeout=60)
 
 
 def test_report_of_a_real_run_reads_as_junit(farm: Farm, tmp_path: Path) -> None:

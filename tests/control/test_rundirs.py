@@ -226,22 +226,30 @@ def test_corrupted_archive_is_refused_and_leaves_nothing(linktree: Path, tmp_pat
 # -- hostile archives ---------------------------------------------------------------------
 
 
-def add_file(tar: tarfile.TarFile, name: str, data: bytes = b"x") -> None:
+def add_file(tar: tarfile.TarFile, name: str, data: bytes = b"x") -> tarfile.TarInfo:
+    """A file member added to ``tar``; the member."""
     member = tarfile.TarInfo(name)
     member.size = len(data)
     tar.addfile(member, io.BytesIO(data))
+    return member
 
 
-def add_link(tar: tarfile.TarFile, name: str, target: str, kind: bytes = tarfile.SYMTYPE) -> None:
+def add_link(
+    tar: tarfile.TarFile, name: str, target: str, kind: bytes = tarfile.SYMTYPE
+) -> tarfile.TarInfo:
+    """A link member (symbolic unless ``kind`` says hard) added to ``tar``; the member."""
     member = tarfile.TarInfo(name)
     member.type, member.linkname = kind, target
     tar.addfile(member)
+    return member
 
 
-def add_device(tar: tarfile.TarFile, name: str) -> None:
+def add_device(tar: tarfile.TarFile, name: str) -> tarfile.TarInfo:
+    """A character device member added to ``tar``; the member."""
     member = tarfile.TarInfo(name)
     member.type, member.devmajor, member.devminor = tarfile.CHRTYPE, 1, 3
     tar.addfile(member)
+    return member
 
 
 def write_through_a_symlink(tar: tarfile.TarFile, out: Path) -> None:
@@ -264,7 +272,7 @@ def chain_out_by_order(tar: tarfile.TarFile, out: Path) -> None:
     add_link(tar, "./d/e/l", "../..")
 
 
-HOSTILE: dict[str, Callable[[tarfile.TarFile, Path], None]] = {
+HOSTILE: dict[str, Callable[[tarfile.TarFile, Path], object]] = {
     "dotdot": lambda tar, out: add_file(tar, "./a/../../../outside/evil"),
     "absolute": lambda tar, out: add_file(tar, str(out / "evil")),
     "symlink out": lambda tar, out: add_link(tar, "./evil", str(out)),

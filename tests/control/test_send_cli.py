@@ -9,16 +9,13 @@ collector as an agent sends them.
 
 import os
 import re
-import selectors
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
 
 import attrs
 import pynng
@@ -37,36 +34,13 @@ from mtpkt.store import Store
 from mtpkt.tools.agent_cmd import Shutdown
 from mtpkt.tools.exitcodes import ExitCode
 from mtpkt.tools.watch import RunWatch
+from tests.support.cli import clean_env, start_mtpkt
+from tests.support.cli import run_mtpkt as mtpkt
+from tests.support.procs import free_port, read_line, stop_process, wait_for
 
 TARGET = "ubuntu/x86_64"
 FIELDS = ["os", "arch"]
 CONTROL = (Run, Kill, RerunClean, Clean, Archive)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "MT_RUN_AREA_HOME"}
-    return {**env, "PYTHONUNBUFFERED": "1", **extra}
-
-
-def mtpkt(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mtpkt.tools", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        cwd=cwd,
-        env=env or clean_env(),
-        check=False,
-    )
 
 
 def one_error_line(result: subprocess.CompletedProcess[str], code: ExitCode) -> str:
@@ -77,27 +51,6 @@ def one_error_line(result: subprocess.CompletedProcess[str], code: ExitCode) -> 
     assert re.match(r"mtpkt( \w+)*: ", lines[0]), lines[0]
     assert "Traceback" not in result.stderr
     return lines[0]
-
-
-def read_line(stream: IO[str], needle: str, timeout: float) -> str:
-    """The first line of ``stream`` holding ``needle``, within ``timeout`` seconds."""
-    selector = selectors.DefaultSelector()
-    selector.register(stream, selectors.EVENT_READ)
-    deadline = time.monotonic() + timeout
-    seen: list[str] = []
-    try:
-        while time.monotonic() < deadline:
-            if not selector.select(timeout=0.2):
-                continue
-            line = stream.readline()
-            if not line:
-                break
-            seen.append(line)
-            if needle in line:
-                return line
-    finally:
-        selector.close()
-    raise AssertionError(f"no line with {needle!r} within {timeout}s; got {seen!r}")
 
 
 @pytest.fixture
@@ -489,26 +442,13 @@ class Started:
         self.processes: list[subprocess.Popen[str]] = []
 
     def __call__(self, *args: str, cwd: Path) -> subprocess.Popen[str]:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "mtpkt.tools", *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=cwd,
-            env=clean_env(),
-        )
+        process = start_mtpkt(*args, cwd=cwd)
         self.processes.append(process)
         return process
 
     def stop_all(self) -> None:
         for process in self.processes:
-            if process.poll() is None:
-                process.kill()
-            process.wait(timeout=10)
-            for stream in (process.stdout, process.stderr):
-                if stream is not None:
-                    stream.close()
+            stop_process(process)
 
 
 @pytest.fixture
@@ -735,9 +675,7 @@ def test_shutdown_drains_on_the_first_signal_and_stops_on_the_second(tmp_path: P
         assert agent.calls == []
         shutdown.handle_signal(signal.SIGTERM)
         shutdown.step()
-        deadline = time.monotonic() + 10
-        while agent.calls != ["drain"] and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(lambda: agent.calls == ["drain"], 10, interval=0.01)
         assert agent.calls == ["drain"]
         assert not agent.wait(0.05)  # draining goes on
         shutdown.handle_signal(signal.SIGINT)

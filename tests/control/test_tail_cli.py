@@ -10,13 +10,15 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import attrs
 import pytest
 
 from mtpkt import pkts
 from mtpkt.pkts.status import StatusChange, Step
 from mtpkt.tools.shown import json_record, plain_line
+from tests.support.cli import start_mtpkt
 from tests.support.farm import TARGET, Farm
+from tests.support.procs import stop_process
+from tests.support.storekit import Sender
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -27,20 +29,11 @@ def started() -> Iterator[list["subprocess.Popen[str]"]]:
     processes: list[subprocess.Popen[str]] = []
     yield processes
     for process in processes:
-        if process.poll() is None:
-            process.kill()
-        process.communicate(timeout=10)
+        stop_process(process)
 
 
 def tail(farm: Farm, started: list["subprocess.Popen[str]"], *args: str) -> "subprocess.Popen[str]":
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mtpkt.tools", "tail", *args],
-        cwd=farm.area,
-        env=farm.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_mtpkt("tail", *args, cwd=farm.area, env=farm.env)
     started.append(process)
     return process
 
@@ -57,12 +50,8 @@ def finish(process: "subprocess.Popen[str]", timeout: float = 90) -> tuple[int, 
 
 def history(farm: Farm, runname: str) -> list[dict[str, object]]:
     """The run's committed history, each packet as tail --json shows it."""
-    rows = farm.query(runname, "SELECT seq, packet FROM history ORDER BY seq")
     records = []
-    for seq, data in rows:
-        assert isinstance(seq, int)
-        assert isinstance(data, bytes)
-        packet = pkts.unpack(data)
+    for seq, packet in farm.history(runname):
         assert isinstance(packet, StatusChange | Step)
         records.append(json_record(seq, packet))
     return records
@@ -143,18 +132,12 @@ def test_tail_says_when_it_cannot_start(
 
 
 def test_plain_lines_read_as_people_expect() -> None:
-    running = StatusChange(
-        origin="a1", target=TARGET, runname="r1", test="unit", item="1",
-        seq=1, state=pkts.State.RUNNING, status=pkts.Status.NA, host="a1",
-    )  # fmt: skip
-    failed = attrs.evolve(
-        running, seq=2, state=pkts.State.COMPLETED, status=pkts.Status.FAIL, host="",
-        comment="step 'x'\nfailed",
-    )  # fmt: skip
-    end = Step(
-        origin="a1", target=TARGET, runname="r1", test="unit", item="1", seq=3, step="x",
-        state=pkts.StepState.END, status=pkts.Status.FAIL, exit_code=3, duration=1.5,
-    )  # fmt: skip
+    a1 = Sender("a1", TARGET, "r1")  # numbers its packets 1, 2, 3
+    running = a1.change("unit", "1", pkts.State.RUNNING, pkts.Status.NA, host="a1")
+    failed = a1.change(
+        "unit", "1", pkts.State.COMPLETED, pkts.Status.FAIL, comment="step 'x'\nfailed"
+    )
+    end = a1.step("unit", "1", "x", pkts.StepState.END, pkts.Status.FAIL, exit_code=3, duration=1.5)
 
     assert plain_line(running).endswith("linux/x86 r1  unit/1  RUNNING on a1")
     assert plain_line(failed).endswith("unit/1  FAIL: step 'x' failed")

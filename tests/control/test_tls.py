@@ -8,7 +8,7 @@ import pytest
 
 from mtpkt.tools.cli import main
 from tests.support.certs import Pair, Pki, make_pki
-from tests.support.farm import TARGET, Farm, readonly
+from tests.support.farm import TARGET, Farm
 from tests.support.procs import wait_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -20,11 +20,7 @@ def tls_args(ca: Path, pair: Pair | None = None) -> list[str]:
 
 
 def known_agents(farm: Farm) -> set[str]:
-    main = readonly(farm.area / ".mtpkt/db/main.db")
-    try:
-        return {str(row[0]) for row in main.execute("SELECT name FROM agents")}
-    finally:
-        main.close()
+    return {str(name) for (name,) in farm.main_query("SELECT name FROM agents")}
 
 
 def test_a_mutual_tls_home_serves_only_trusted_peers(farm: Farm, tmp_path: Path) -> None:

@@ -5,13 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.farm import Farm, running_farm
+from tests.support.farm import SLEEP, Farm, running_farm
 from tests.support.ledger import recorded
 
 
 @pytest.fixture
 def farm(tmp_path: Path) -> Iterator[Farm]:
-    with running_farm(tmp_path, sleepers=("3011.5", "3022.5")) as farm:
+    with running_farm(tmp_path, sleepers=(SLEEP, "3022.5")) as farm:
         yield farm
 
 

@@ -30,7 +30,7 @@ def test_agents_an_hour_ahead_and_behind_the_home(farm: Farm) -> None:
                     sys.executable, SKEWED, str(skew), "agent", "--area", str(farm.area),
                     "--name", name, "--slots", "1", "--kill-grace", "1",
                 ],
-                cwd=farm.area, env=farm.env, stdout=log, stderr=subprocess.STDOUT,
+                cwd=farm.area, env=farm.env, stdout=log, stderr=subprocess.STDOUT, text=True,
             )  # fmt: skip
     assert wait_for(lambda: all("ready" in farm.log(n) for n in ("ahead", "behind")), 30)
     sent = farm.send("run", "-t", TARGET, "-r", "skew", "--testpatt", "%,~sleeper", "--wait")

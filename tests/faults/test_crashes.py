@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from tests.support.farm import TARGET, Farm, readonly
+from tests.support.farm import TARGET, Farm
 from tests.support.ledger import books, record, tracebacks
 from tests.support.procs import processes_with, wait_for
 
@@ -132,11 +132,7 @@ def test_kill_9_of_the_home_and_agents_at_random_points(farm: Farm) -> None:
             " GROUP BY t.testname, t.item_path, s.stepname HAVING count(*) > 1",
         )
         assert not starts, (runname, starts)  # no step of an instance ran twice
-    main = readonly(farm.area / ".mtpkt/db/main.db")
-    try:
-        ids = [bytes(row[0]).hex() for row in main.execute("SELECT id FROM journal")]
-    finally:
-        main.close()
+    ids = [packet_id.hex() for packet_id in farm.journal_ids()]
     assert sorted(ids) == sorted(set(ids))
     assert set(journaled) <= set(ids), (journaled, ids)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.dbs import rows
 from tests.support.disks import (
     break_readonly,
     ext4_image,
@@ -24,7 +25,7 @@ from tests.support.disks import (
     tmpfs,
     unfill,
 )
-from tests.support.farm import TARGET, Farm, readonly
+from tests.support.farm import TARGET, Farm
 from tests.support.ledger import books, record
 from tests.support.procs import processes_with, wait_for
 
@@ -99,11 +100,7 @@ def finish(farm: Farm, fault: str, detail: str) -> None:
     farm.stop_all()
     assert not processes_with(STEP_TOKEN)
     for path in sorted((farm.area / ".mtpkt/db").glob("*.db")):
-        db = readonly(path)
-        try:
-            assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)], path
-        finally:
-            db.close()
+        assert rows(path, "PRAGMA integrity_check") == [("ok",)], path
     record(books(fault, farm.area, AGENTS, detail))
 
 

@@ -1,18 +1,8 @@
-"""Fixtures of the hostile-input suite: a farm (area, home, agents) as the control tests have."""
-
-from collections.abc import Iterator
-from pathlib import Path
+"""The hostile-input suite's summary: how many hostile inputs each test tried."""
 
 import pytest
 
-from tests.support.farm import Farm, running_farm
 from tests.support.frames import SUMMARY
-
-
-@pytest.fixture
-def farm(tmp_path: Path) -> Iterator[Farm]:
-    with running_farm(tmp_path) as farm:
-        yield farm
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -20,7 +20,7 @@ from mtpkt.agents.area.paths import run_root
 from mtpkt.agents.homedir import HomeDir
 from mtpkt.bus.sockets import BusTimeout, Requester
 from mtpkt.pkts.link import Heartbeat, Published, Receipt
-from tests.support.farm import TARGET, Farm, readonly
+from tests.support.farm import TARGET, Farm
 from tests.support.frames import FAMILIES, SUMMARY, hostile_frames
 
 SEED = 20_261_124
@@ -47,12 +47,10 @@ def _kinds(frame: bytes, key: bytes) -> str:
 
 
 def _journal(farm: Farm) -> list[tuple[str, str, str, str]]:
-    db = readonly(farm.area / ".mtpkt/db/main.db")
-    try:
-        rows = db.execute("SELECT kind, target, runname, testpatt FROM journal").fetchall()
-    finally:
-        db.close()
-    return [tuple(map(str, row)) for row in rows]  # type: ignore[misc]
+    rows = farm.main_query("SELECT kind, target, runname, testpatt FROM journal")
+    return [
+        (str(kind), str(target), str(runname), str(patt)) for kind, target, runname, patt in rows
+    ]
 
 
 @pytest.mark.timeout(180)

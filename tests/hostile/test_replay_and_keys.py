@@ -6,19 +6,17 @@ interleaved with other packets, after the home restarted, and after the run
 was cleaned away.
 """
 
-import subprocess
-import sys
-
 import pytest
 
 from mtpkt import pkts
 from mtpkt.agents.homedir import HomeDir
 from mtpkt.bus.sockets import Requester
 from mtpkt.pkts.link import Heartbeat, Receipt
+from mtpkt.pkts.status import StatusChange
 from mtpkt.tools.cli import build_parser
 from mtpkt.tools.exitcodes import ExitCode
 from mtpkt.tools.send_cmd import control_packet
-from tests.support.farm import TARGET, Farm, readonly
+from tests.support.farm import TARGET, Farm
 from tests.support.procs import wait_for
 
 OTHER_KEY = b"another area's key, 32 bytes ..."
@@ -38,25 +36,17 @@ def ask(farm: Farm, frame: bytes, key: bytes) -> Receipt:
     return reply
 
 
-def journal_ids(farm: Farm) -> list[bytes]:
-    db = readonly(farm.area / ".mtpkt/db/main.db")
-    try:
-        return [bytes(row[0]) for row in db.execute("SELECT id FROM journal")]
-    finally:
-        db.close()
-
-
 def steps_started(farm: Farm, runname: str) -> int:
     rows = farm.query(runname, "SELECT count(*) FROM test_steps WHERE state = 'start'")
     return int(str(rows[0][0])) if rows else 0
 
 
 def launches(farm: Farm, runname: str) -> int:
-    rows = farm.query(
-        runname, "SELECT packet FROM history WHERE kind = 'status_change' AND origin = 'home'"
+    history = farm.history(runname, "kind = 'status_change' AND origin = 'home'")
+    return sum(
+        isinstance(change, StatusChange) and change.state is pkts.State.LAUNCHED
+        for _, change in history
     )
-    changes = [pkts.unpack(bytes(row[0])) for row in rows]  # type: ignore[arg-type]
-    return sum(change.state is pkts.State.LAUNCHED for change in changes)  # type: ignore[union-attr]
 
 
 @pytest.mark.timeout(120)
@@ -79,8 +69,8 @@ def test_a_replayed_run_is_journaled_once_and_runs_once(farm: Farm) -> None:
     again = ask(farm, frame, key)  # after a restart: the journal in main.db remembers
     assert (again.ids, again.error) == ((run_id,), "")
 
-    assert journal_ids(farm).count(run_id) == 1
-    assert journal_ids(farm).count(kill_id) == 1
+    assert farm.journal_ids().count(run_id) == 1
+    assert farm.journal_ids().count(kill_id) == 1
     assert steps_started(farm, "replay") == 2  # build's two steps, once
     assert launches(farm, "replay") == 1
     assert [key for key in farm.tests("replay")] == [("build", "")]
@@ -91,7 +81,7 @@ def test_a_replayed_run_is_journaled_once_and_runs_once(farm: Farm) -> None:
     assert wait_for(lambda: farm.run_db("replay") is None, 30)
     assert ask(farm, frame, key).error == ""
     assert farm.run_db("replay") is None
-    assert journal_ids(farm).count(run_id) == 1
+    assert farm.journal_ids().count(run_id) == 1
 
 
 @pytest.mark.timeout(60)
@@ -99,14 +89,14 @@ def test_a_control_packet_with_another_areas_key_runs_nothing(farm: Farm) -> Non
     farm.start_home()
     farm.start_agent("alpha")
     key = HomeDir(farm.area).key()
-    before = journal_ids(farm)
+    before = farm.journal_ids()
     for kind in ("run", "kill", "rerunclean", "clean", "archive"):
         _, forged = control_frame(OTHER_KEY, kind, "-t", TARGET, "-r", "forged")
         reply = ask(farm, forged, key)  # the home answers with its own key
         assert reply.error == "rejected: bad MAC (signed with another key, or corrupted)", reply
         with pytest.raises(pkts.BadMac):  # which the forger cannot read
             ask(farm, forged, OTHER_KEY)
-    assert journal_ids(farm) == before
+    assert farm.journal_ids() == before
     assert farm.run_db("forged") is None
     assert not (farm.area / "links").exists()  # no test ever started
     farm.stop("home")
@@ -121,11 +111,7 @@ def test_an_agent_with_another_areas_key_stops_with_one_line(farm: Farm) -> None
     other.chmod(0o600)
     sent = farm.send("run", "-t", TARGET, "-r", "waiting", "--testpatt", "build")
     assert sent.returncode == 0, sent
-    agent = subprocess.run(
-        [sys.executable, "-m", "mtpkt.tools", "agent", "--name", "stranger",
-         "--key-file", str(other)],
-        cwd=farm.area, env=farm.env, capture_output=True, text=True, timeout=40,
-    )  # fmt: skip
+    agent = farm.command("agent", "--name", "stranger", "--key-file", str(other), timeout=40)
     assert agent.returncode == ExitCode.BAD_REPLY, agent
     last = agent.stderr.strip().splitlines()[-1]
     listen = HomeDir(farm.area).addresses()[0]

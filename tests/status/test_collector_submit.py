@@ -31,7 +31,12 @@ def test_an_empty_submit_waits_for_what_was_queued_before(tmp_path: Path) -> Non
         collector.submit([launched])  # queued; the writer has not started yet
         wait = collector.submit([])
         waited = threading.Event()
-        waiter = threading.Thread(target=lambda: (wait(), waited.set()), daemon=True)
+
+        def wait_then_say() -> None:
+            wait()
+            waited.set()
+
+        waiter = threading.Thread(target=wait_then_say, daemon=True)
         waiter.start()
         assert not waited.wait(0.3)  # LAUNCHED is not committed: nothing may go out yet
         collector.start()

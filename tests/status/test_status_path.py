@@ -8,12 +8,10 @@ mid-stream and one paused for a while, must end with exactly the history.
 
 import os
 import random
-import selectors
 import signal
 import socket
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +23,7 @@ from mtpkt.bus.sockets import Requester
 from mtpkt.pkts.link import Heartbeat, Receipt
 from mtpkt.pkts.status import StatusChange, StatusPacket, Step
 from mtpkt.store import HistoryReader, Store
+from tests.support.procs import free_port, read_line, stop_process, wait_until
 
 ROOT = Path(__file__).parents[2]
 LOADGEN = ROOT / "benchmarks" / "loadgen.py"
@@ -33,40 +32,6 @@ FIELDS = ["os", "arch"]
 PRODUCERS = 20
 PER_PRODUCER = 5000
 TOTAL = PRODUCERS * PER_PRODUCER
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def read_line(process: subprocess.Popen[str], needle: str, timeout: float) -> str:
-    """The first line of the process's stdout that holds ``needle``."""
-    assert process.stdout is not None
-    selector = selectors.DefaultSelector()
-    selector.register(process.stdout, selectors.EVENT_READ)
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            if selector.select(timeout=0.2):
-                line = process.stdout.readline()
-                if needle in line:
-                    return line
-                if not line and process.poll() is not None:
-                    break
-    finally:
-        selector.close()
-    raise AssertionError(f"{process.args!r} did not print {needle!r} in {timeout}s")
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class Processes:
@@ -90,15 +55,7 @@ class Processes:
 
     def stop_all(self) -> None:
         for process in self.started:
-            if process.poll() is None:
-                process.send_signal(signal.SIGCONT)
-                process.kill()
-        for process in self.started:
-            try:
-                process.wait(timeout=10)
-            finally:
-                if process.stdout:
-                    process.stdout.close()
+            stop_process(process)
 
 
 @pytest.fixture
@@ -215,7 +172,9 @@ def test_nothing_lost_or_doubled_through_crashes(processes: Processes, tmp_path:
     paused = follower("paused")
     read_line(paused, "following", timeout=30)
     producers = [producer(index) for index in range(PRODUCERS)]
-    progress = lambda n: lambda: head(home.dbdir) >= n  # noqa: E731
+
+    def progress(n: int) -> Callable[[], bool]:
+        return lambda: head(home.dbdir) >= n
 
     wait_until(progress(TOTAL // 5), 120, "a fifth of the stream")
     home.kill()  # 1st collector crash

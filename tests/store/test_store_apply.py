@@ -24,7 +24,12 @@ from tests.support.storekit import (
 def test_new_packets_get_consecutive_seqs_in_input_order(make_store: MakeStore) -> None:
     store = make_store()
     node = Sender()
-    batch: list[StatusPacket] = [node.change("a"), node.step("a"), node.change("b"), node.step("b")]
+    batch: list[StatusPacket] = [
+        node.change("a"),
+        node.step("a"),
+        node.change("b"),
+        node.step("b"),
+    ]
     committed = store.apply(batch)
     assert committed == list(enumerate(batch, start=1))
     assert store.head() == 4

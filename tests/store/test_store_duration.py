@@ -1,11 +1,20 @@
 """tests.run_duration: the seconds from a test's RUNNING change to its end."""
 
-from typing import Any, Final
+from typing import TypedDict
 
+from mtpkt import pkts
 from mtpkt.store import Store
 from tests.support.storekit import TARGET, MakeStore, Sender, State, Status
 
-DONE: Final[dict[str, Any]] = {"state": State.COMPLETED, "status": Status.PASS}
+
+class Ending(TypedDict):
+    """How a change ends a test (keywords of ``Sender.change``)."""
+
+    state: pkts.State
+    status: pkts.Status
+
+
+DONE: Ending = {"state": State.COMPLETED, "status": Status.PASS}
 
 
 def durations(store: Store) -> dict[tuple[str, str], float]:

@@ -6,15 +6,12 @@ import apsw
 import pytest
 
 from mtpkt.store import Store, StoreError, schema
+from tests.support.dbs import rows
 from tests.support.storekit import FIELDS, TARGET, MakeReader, MakeStore, Sender, State, Status
 
 
 def columns(path: Path, table: str) -> list[str]:
-    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-    try:
-        return [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
-    finally:
-        conn.close()
+    return [str(row[1]) for row in rows(path, f"PRAGMA table_info({table})")]
 
 
 def sql(path: Path, statements: str, bindings: tuple[object, ...] = ()) -> list[tuple[object, ...]]:

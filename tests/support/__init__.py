@@ -1,1 +1,2 @@
-"""What the suites share: a farm of real processes, polling, /proc, certificates, strategies."""
+"""What the suites share: a farm of real processes, the mtpkt command line (cli), polling and
+/proc (procs), read-only database reads (dbs), certificates, strategies, fault books."""

@@ -4,16 +4,31 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import textwrap
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-import apsw
-
+from mtpkt.pkts.status import StatusPacket
+from tests.support.cli import run_mtpkt, start_mtpkt
+from tests.support.dbs import Value, rows, status_packet
 from tests.support.procs import processes_with, wait_for
 
+__all__ = [
+    "FILES",
+    "SLEEP",
+    "TARGET",
+    "Farm",
+    "journal",
+    "make_area",
+    "running_farm",
+    "send_and_finish",
+    "write_area",
+]
+
 TARGET = "linux/x86"
+SLEEP = f"3011.{os.getpid():07d}"
+"""How the sleeper test's processes are found in /proc: this run's own, even while another
+run of the suite (and its clean-up of what it left) goes on beside it."""
 
 FILES = {
     "megatest.config": """
@@ -67,23 +82,26 @@ FILES = {
         waiton broken
         mode toplevel
     """,
-    "tests/sleeper/testconfig": """
+    "tests/sleeper/testconfig": f"""
         [ezsteps]
-        nap bash -c 'trap "" TERM; sleep 3011.5' & sleep 3011.5 & wait
+        nap bash -c 'trap "" TERM; sleep {SLEEP}' & sleep {SLEEP} & wait
     """,
 }
 
 
-def make_area(root: Path) -> Path:
-    for name, text in FILES.items():
+def write_area(root: Path, files: Mapping[str, str]) -> Path:
+    """An area's ``files`` (path under ``root`` → text, indented as in the test that holds
+    it) written under ``root``; ``root``."""
+    for name, text in files.items():
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(text).lstrip())
     return root
 
 
-def readonly(path: Path) -> apsw.Connection:
-    return apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+def make_area(root: Path) -> Path:
+    """The farm's area (:data:`FILES`) written under ``root``; ``root``."""
+    return write_area(root, FILES)
 
 
 class Farm:
@@ -93,16 +111,13 @@ class Farm:
         self.area = area
         self.logs = logs
         self.env = {**os.environ, "MT_RUN_AREA_HOME": str(area), "PYTHONUNBUFFERED": "1"}
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.processes: dict[str, subprocess.Popen[str]] = {}
 
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        with (self.logs / f"{name}.log").open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "mtpkt.tools", *args],
-                cwd=self.area,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+    def start(self, name: str, *args: str) -> "subprocess.Popen[str]":
+        """``mtpkt ARGS…`` started in the area, its output in the log ``name``."""
+        with (self.logs / f"{name}.log").open("wb") as log:  # the child keeps its own copy
+            process = start_mtpkt(
+                *args, cwd=self.area, env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
         self.processes[name] = process
         return process
@@ -125,14 +140,7 @@ class Farm:
 
     def command(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """``mtpkt ARGS…`` in the area, run to its end."""
-        return subprocess.run(
-            [sys.executable, "-m", "mtpkt.tools", *args],
-            cwd=self.area,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        return run_mtpkt(*args, cwd=self.area, env=self.env, timeout=timeout)
 
     def stop(self, name: str, sig: int = signal.SIGTERM) -> None:
         process = self.processes[name]
@@ -154,25 +162,36 @@ class Farm:
             if name.startswith("home"):
                 self.stop(name)
 
+    def main_query(self, sql: str, params: Sequence[Value] = ()) -> list[tuple[object, ...]]:
+        """Rows of a query on the home's ``main.db``."""
+        return rows(self.area / ".mtpkt/db/main.db", sql, params)
+
+    def journal_ids(self) -> list[bytes]:
+        """The ids of the control packets in the home's journal, in its order."""
+        found = []
+        for (packet_id,) in self.main_query("SELECT id FROM journal"):
+            assert isinstance(packet_id, bytes), packet_id
+            found.append(packet_id)
+        return found
+
     def run_db(self, runname: str) -> Path | None:
         """The run's database, if the run exists."""
-        main = readonly(self.area / ".mtpkt/db/main.db")
-        try:
-            row = main.execute("SELECT id FROM runs WHERE runname = ?", (runname,)).fetchone()
-        finally:
-            main.close()
-        return None if row is None else self.area / f".mtpkt/db/{row[0]}.db"
+        found = self.main_query("SELECT id FROM runs WHERE runname = ?", (runname,))
+        return self.area / f".mtpkt/db/{found[0][0]}.db" if found else None
 
     def query(self, runname: str, sql: str) -> list[tuple[object, ...]]:
         """Rows of a query on the run's database (none if the run does not exist)."""
         path = self.run_db(runname)
-        if path is None:
-            return []
-        db = readonly(path)
-        try:
-            return [tuple(row) for row in db.execute(sql)]
-        finally:
-            db.close()
+        return [] if path is None else rows(path, sql)
+
+    def history(self, runname: str, where: str = "1") -> list[tuple[int, StatusPacket]]:
+        """The run's committed status packets (those ``where`` picks), by stream seq."""
+        found = []
+        sql = f"SELECT seq, packet FROM history WHERE {where} ORDER BY seq"
+        for seq, data in self.query(runname, sql):
+            assert isinstance(seq, int), seq
+            found.append((seq, status_packet(data)))
+        return found
 
     def tests(self, runname: str) -> dict[tuple[str, str], tuple[str, str, str]]:
         """(test, item) → (state, status, host), read from the run's database."""
@@ -181,7 +200,7 @@ class Farm:
 
 
 @contextlib.contextmanager
-def running_farm(root: Path, sleepers: Sequence[str] = ("3011.5",)) -> Iterator[Farm]:
+def running_farm(root: Path, sleepers: Sequence[str] = (SLEEP,)) -> Iterator[Farm]:
     """A farm of a new area under ``root``; at the end every process it started is
     stopped, and what is left of steps whose command line holds one of ``sleepers``
     (their own sleeps, which outlive an agent killed under them) is killed."""
@@ -197,14 +216,11 @@ def running_farm(root: Path, sleepers: Sequence[str] = ("3011.5",)) -> Iterator[
 
 
 def journal(farm: Farm, packet_id: str) -> tuple[str, str]:
-    db = readonly(farm.area / ".mtpkt/db/main.db")
-    try:
-        row = db.execute(
-            "SELECT state, reason FROM journal WHERE id = ?", (bytes.fromhex(packet_id),)
-        ).fetchone()
-    finally:
-        db.close()
-    return ("", "") if row is None else (str(row[0]), str(row[1]))
+    """(state, reason) of a control packet in the home's journal; empty if not there."""
+    found = farm.main_query(
+        "SELECT state, reason FROM journal WHERE id = ?", (bytes.fromhex(packet_id),)
+    )
+    return (str(found[0][0]), str(found[0][1])) if found else ("", "")
 
 
 def send_and_finish(farm: Farm, *args: str) -> str:

@@ -172,7 +172,7 @@ def _other_kinds(rng: random.Random, key: bytes) -> bytes:
             StatusChange(origin="fuzz", seq=1, target="/etc", runname="..", test="..", item="/",
                          state=pkts.State.RUNNING, status=pkts.Status.NA),
             Step(origin="fuzz", seq=1, target="a/b/c/d", runname="r", test="t", item="",
-                 step="s", state="start", status=pkts.Status.NA),
+                 step="s", state=pkts.StepState.START, status=pkts.Status.NA),
         )
     )  # fmt: skip
     if rng.random() < 0.5:

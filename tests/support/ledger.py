@@ -12,8 +12,9 @@ all at the end of the session.
 from collections import Counter
 from pathlib import Path
 
-import apsw
 import attrs
+
+from tests.support.dbs import rows
 
 __all__ = ["Books", "books", "record", "recorded", "tracebacks"]
 
@@ -42,32 +43,25 @@ class Books:
         return f"{text}; {self.detail}" if self.detail else text
 
 
-def _readonly(path: Path) -> apsw.Connection:
-    return apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-
-
 def _spool(path: Path) -> tuple[int, int]:
     """(packets numbered, packets still waiting) of one agent's spool."""
-    db = _readonly(path)
-    try:
-        (next_seq,) = db.execute("SELECT value FROM meta WHERE key = 'next_seq'").fetchone()
-        (waiting,) = db.execute("SELECT count(*) FROM packets").fetchone()
-    finally:
-        db.close()
-    return int(next_seq) - 1, int(waiting)
+    ((next_seq, waiting),) = rows(
+        path,
+        "SELECT (SELECT value FROM meta WHERE key = 'next_seq'), (SELECT count(*) FROM packets)",
+    )
+    assert isinstance(next_seq, int), next_seq
+    assert isinstance(waiting, int), waiting
+    return next_seq - 1, waiting
 
 
 def _history(dbdir: Path) -> Counter[tuple[str, int]]:
     """How many history rows each (origin, origin seq) has, over every database."""
-    rows: Counter[tuple[str, int]] = Counter()
+    counted: Counter[tuple[str, int]] = Counter()
     for path in sorted(dbdir.glob("*.db")):
-        db = _readonly(path)
-        try:
-            for origin, seq in db.execute("SELECT origin, origin_seq FROM history"):
-                rows[(str(origin), int(seq))] += 1
-        finally:
-            db.close()
-    return rows
+        for origin, seq in rows(path, "SELECT origin, origin_seq FROM history"):
+            assert isinstance(seq, int), seq
+            counted[(str(origin), seq)] += 1
+    return counted
 
 
 def books(fault: str, area: Path, agents: list[str], detail: str = "") -> Books:
