@@ -192,6 +192,14 @@ class Home:
         self.collector.close()
         self.store.close()
         self.dir.unlock()
+        writer = self.collector.writer
+        if writer.groups:
+            _log.info(
+                "committed %d status packet(s) in %d group commit(s), %.0f each",
+                writer.grouped,
+                writer.groups,
+                writer.grouped / writer.groups,
+            )
 
     def __enter__(self) -> "Home":
         self.start()
