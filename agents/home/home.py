@@ -22,7 +22,9 @@ from mtpkt import pkts
 from mtpkt.agents.area import Area
 from mtpkt.agents.home import peers
 from mtpkt.agents.home.collector import Collector
-from mtpkt.agents.home.dispatcher import AGENT_GRACE, ORIGIN, ControlError, Dispatcher
+from mtpkt.agents.home.dispatcher import ControlError, Dispatcher
+from mtpkt.agents.home.liveness import AGENT_GRACE
+from mtpkt.agents.home.own import ORIGIN
 from mtpkt.agents.homedir import HomeDir, HomeError
 from mtpkt.bus.sender import Trouble
 from mtpkt.bus.sockets import BusError
@@ -190,6 +192,14 @@ class Home:
         self.collector.close()
         self.store.close()
         self.dir.unlock()
+        writer = self.collector.writer
+        if writer.groups:
+            _log.info(
+                "committed %d status packet(s) in %d group commit(s), %.0f each",
+                writer.grouped,
+                writer.groups,
+                writer.grouped / writer.groups,
+            )
 
     def __enter__(self) -> "Home":
         self.start()

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from mtpkt import pkts
-from mtpkt.agents.home.collector import PUBLISH_BYTES, Collector
+from mtpkt.agents.home.collector import Collector
+from mtpkt.agents.home.writer import PUBLISH_BYTES
 from mtpkt.bus.sockets import Requester, Subscriber
 from mtpkt.pkts.link import Published, Query, Receipt
 from mtpkt.pkts.status import StatusChange

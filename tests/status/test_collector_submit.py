@@ -4,7 +4,8 @@ import threading
 from pathlib import Path
 
 from mtpkt import pkts
-from mtpkt.agents.home.collector import Collector, _Job
+from mtpkt.agents.home.collector import Collector
+from mtpkt.agents.home.writer import Job
 from mtpkt.pkts.columns import StatusColumns
 from mtpkt.pkts.link import Heartbeat
 from mtpkt.pkts.status import StatusChange
@@ -32,11 +33,11 @@ def test_an_empty_submit_waits_for_what_was_queued_before(tmp_path: Path) -> Non
         wait = collector.submit([])
         waited = threading.Event()
 
-        def wait_then_say() -> None:
+        def waiter_body() -> None:
             wait()
             waited.set()
 
-        waiter = threading.Thread(target=wait_then_say, daemon=True)
+        waiter = threading.Thread(target=waiter_body, daemon=True)
         waiter.start()
         assert not waited.wait(0.3)  # LAUNCHED is not committed: nothing may go out yet
         collector.start()
@@ -67,13 +68,13 @@ def test_heartbeats_are_answered_before_the_status_commit_of_their_group(tmp_pat
         origin="a1", seq=1, target="linux/x86", runname="r", test="t",
         state=pkts.State.RUNNING, status=pkts.Status.NA,
     )  # fmt: skip
-    status = _Job(columns=StatusColumns.of([change]))
+    status = Job(columns=StatusColumns.of([change]))
     beats = [
-        _Job(beat=Heartbeat(origin=f"a{n}", phase=pkts.Phase.BEAT, interval=2.0))
+        Job(beat=Heartbeat(origin=f"a{n}", phase=pkts.Phase.BEAT, interval=2.0))
         for n in range(1, 4)
     ]
     # One group, written as the writer thread writes it (that thread is idle: nothing queued).
-    writer = threading.Thread(target=collector._write, args=([status, *beats],), daemon=True)
+    writer = threading.Thread(target=collector.writer.write, args=([status, *beats],), daemon=True)
     collector.start()
     try:
         writer.start()

@@ -1,9 +1,10 @@
 """The status path end to end, with real processes, sockets and files, under faults.
 
 Nothing an agent reports may be lost or doubled: 20 producers send 5,000
-status packets each through their spools while the collector is killed
-(SIGKILL) and restarted twice and one producer once. Followers, one joining
-mid-stream and one paused for a while, must end with exactly the history.
+status packets each through their spools while the home (``mtpkt home``, whose
+collector commits them) is killed (SIGKILL) and restarted twice and one
+producer once. Followers, one joining mid-stream and one paused for a while,
+must end with exactly the history.
 """
 
 import os
@@ -23,12 +24,13 @@ from mtpkt.bus.sockets import Requester
 from mtpkt.pkts.link import Heartbeat, Receipt
 from mtpkt.pkts.status import StatusChange, StatusPacket, Step
 from mtpkt.store import HistoryReader, Store
-from tests.support.procs import free_port, read_line, stop_process, wait_until
+from tests.support.procs import free_port, read_line, stop_process, wait_for
 
 ROOT = Path(__file__).parents[2]
 LOADGEN = ROOT / "benchmarks" / "loadgen.py"
 FOLLOWER = ROOT / "tests" / "support" / "follower.py"
 FIELDS = ["os", "arch"]
+"""The area's ``[fields]``: the load generators send target ``linux/x86``."""
 PRODUCERS = 20
 PER_PRODUCER = 5000
 TOTAL = PRODUCERS * PER_PRODUCER
@@ -68,28 +70,34 @@ def processes(tmp_path: Path) -> Iterator[Processes]:
 
 
 class Home:
-    """A collector process on fixed loopback ports, so it can be killed and started again."""
+    """An area's home (``mtpkt home``) on fixed loopback ports, so it can be killed and
+    started again where its producers and followers find it."""
 
     def __init__(self, processes: Processes, tmp: Path) -> None:
         self.processes = processes
-        self.key_file = tmp / "secret"
-        self.key_file.write_bytes(os.urandom(32))
-        self.key = self.key_file.read_bytes()
-        self.dbdir = tmp / "db"
+        self.area = tmp / "area"
+        self.area.mkdir()
+        fields = "".join(f"{field} TEXT\n" for field in FIELDS)
+        (self.area / "megatest.config").write_text(f"[fields]\n{fields}")
+        self.key_file = self.area / ".mtpkt" / "secret"  # made by the first home
+        self.dbdir = self.area / ".mtpkt" / "db"
         self.request = f"tcp://127.0.0.1:{free_port()}"
         self.publish = f"tcp://127.0.0.1:{free_port()}"
         self.process: subprocess.Popen[str] | None = None
         self.starts = 0
 
+    @property
+    def key(self) -> bytes:
+        return self.key_file.read_bytes()
+
     def start(self) -> None:
         self.starts += 1
         self.process = self.processes.start(
-            "-m", "mtpkt.agents.home.collector", "--dbdir", str(self.dbdir),
-            "--fields", ",".join(FIELDS),
-            "--listen", self.request, "--publish", self.publish, "--key-file", str(self.key_file),
-            log="collector",
+            "-m", "mtpkt.tools", "home", "--area", str(self.area),
+            "--listen", self.request, "--publish", self.publish,
+            log="home",
         )  # fmt: skip
-        read_line(self.process, "collector ready", timeout=30)
+        read_line(self.process, "home ready", timeout=30)
 
     def kill(self) -> None:
         assert self.process is not None
@@ -173,24 +181,24 @@ def test_nothing_lost_or_doubled_through_crashes(processes: Processes, tmp_path:
     read_line(paused, "following", timeout=30)
     producers = [producer(index) for index in range(PRODUCERS)]
 
-    def progress(n: int) -> Callable[[], bool]:
-        return lambda: head(home.dbdir) >= n
+    def progress(count: int) -> Callable[[], bool]:
+        return lambda: head(home.dbdir) >= count
 
-    wait_until(progress(TOTAL // 5), 120, "a fifth of the stream")
-    home.kill()  # 1st collector crash
+    assert wait_for(progress(TOTAL // 5), 120), "a fifth of the stream"
+    home.kill()  # 1st home crash
     home.start()
 
     paused.send_signal(signal.SIGSTOP)  # a subscriber that stops reading for a while
-    wait_until(progress(TOTAL * 2 // 5), 120, "two fifths of the stream")
+    assert wait_for(progress(TOTAL * 2 // 5), 120), "two fifths of the stream"
     producers[3].kill()  # a producer crash: its spool keeps what it had not sent
     producers[3].wait(timeout=10)
     producers[3] = producer(3)
     paused.send_signal(signal.SIGCONT)
 
-    wait_until(progress(TOTAL // 2), 120, "half the stream")
+    assert wait_for(progress(TOTAL // 2), 120), "half the stream"
     late = follower("late")  # joins mid-stream
-    wait_until(progress(TOTAL * 7 // 10), 120, "seven tenths of the stream")
-    home.kill()  # 2nd collector crash
+    assert wait_for(progress(TOTAL * 7 // 10), 120), "seven tenths of the stream"
+    home.kill()  # 2nd home crash
     home.start()
 
     for index, process in enumerate(producers):
@@ -249,6 +257,6 @@ def test_hostile_frames_are_rejected_and_logged_and_the_home_keeps_serving(
     assert home.process is not None
     assert home.process.poll() is None
     home.stop()
-    log = (tmp_path / "collector.log").read_text()
+    log = (tmp_path / "home.log").read_text()
     assert log.count("rejected a frame") >= 4
     assert "bad MAC" in log

@@ -1,0 +1,277 @@
+"""The launches: a ``run`` planned into test instances, booked, followed until it settles.
+
+A ``run`` (or ``rerunclean``) is planned from the area
+(:func:`~mtpkt.agents.area.plan_run`) into a launch whose instances are
+recorded ``NOT_STARTED`` before the sender is answered; instances that are
+good already, or in another launch's hands, are left alone. After a restart
+a started run gets its books back from its records (:meth:`Launcher.resume`).
+A ``kill`` withdraws what was not handed out yet (``KILLED``) and asks the
+agents for the rest (``KILLREQ`` and a ``kill`` task). A prerequisite that
+ends badly makes its dependents ``COMPLETED/PREQ_FAIL`` without running, as
+Megatest does; a launch whose instances all ended is retired.
+
+Locks as :mod:`~mtpkt.agents.home.books` says: the commit lock first, the
+books lock inside it and never while committing.
+"""
+
+import logging
+
+from mtpkt.agents.area import Area, AreaError, RunProgress, TestPatt, TestRef, plan_run
+from mtpkt.agents.home.books import Books, Launch, make_task, record
+from mtpkt.agents.home.own import OwnPackets
+from mtpkt.agents.rundirs import remove_test_dir
+from mtpkt.pkts import Action, State, Status
+from mtpkt.pkts.control import Clean, Kill, RerunClean, Run
+from mtpkt.pkts.outcome import ACTIVE, FINAL, left_alone_by_run, rerun_by_rerunclean
+from mtpkt.pkts.status import StatusPacket
+from mtpkt.store import Store, StoreError
+from mtpkt.store.rows import TestRow
+
+__all__ = ["Launcher"]
+
+_log = logging.getLogger(__name__)
+
+
+class Launcher:
+    """Plans, starts, resumes, kills in and settles launches.
+
+    Args:
+        area: the loaded area (plans are made from its config files).
+        store: the home's store (records read, run directories recorded).
+        books: the dispatcher's books.
+        own: makes and commits the home's status packets.
+    """
+
+    def __init__(self, area: Area, store: Store, books: Books, own: OwnPackets) -> None:
+        self.area = area
+        self.store = store
+        self._books = books
+        self._own = own
+
+    def plan(self, packet: Run | RerunClean, *, resume: bool = False) -> Launch:
+        """The launch of a ``run`` or ``rerunclean``: which instances it runs, which it skips.
+
+        A ``run`` skips tests that completed with a good status (unless told
+        to rerun them), a ``rerunclean`` every test that did not end badly.
+        Resuming (:meth:`resume`), nothing is skipped here: the records say where each is.
+
+        Raises:
+            AreaError: the run cannot be planned from the area.
+        """
+        plan = plan_run(self.area, packet.target, packet.runname, packet.testpatt)
+        progress = RunProgress(plan)
+        skipped: set[TestRef] = set()
+        if resume or (isinstance(packet, Run) and packet.rerun_all):
+            return Launch(packet, plan, progress, skipped)
+        rows = self._rows(packet.target, packet.runname)
+        rerun = set(packet.rerun) if isinstance(packet, Run) else set()
+        for ref in progress.records:
+            state, status = record(rows.get(ref)) or (State.NOT_STARTED, Status.NA)
+            if isinstance(packet, RerunClean):
+                skip = not rerun_by_rerunclean(state, status)
+            else:
+                skip = left_alone_by_run(state, status, rerun)
+            if skip:
+                progress.update(ref, state, status)
+                skipped.add(ref)
+        return Launch(packet, plan, progress, skipped)
+
+    def _rows(self, target: str, runname: str) -> dict[TestRef, TestRow]:
+        """The run's records, by instance."""
+        run_id = self.store.run_id(target, runname, create=False)
+        if run_id is None:
+            return {}
+        return {
+            TestRef(target, runname, row.testname, row.item_path): row
+            for row in self.store.tests(run_id)
+        }
+
+    # -- starting -----------------------------------------------------------------------
+
+    def start(self, launch: Launch) -> None:
+        """Book a new launch and commit its ``NOT_STARTED`` records (and ``SKIP`` for tests
+        without instances). The caller holds the commit lock until it has journaled the
+        run ``started``."""
+        control = launch.control
+        books = self._books
+        with self._own.lock:  # no pull hands anything out until the launch is booked
+            with books.lock:
+                active = books.active_refs()
+                for ref in list(launch.progress.records):
+                    if ref in active:  # another launch has it in hand: leave it there
+                        launch.skipped.add(ref)
+                books.hand_over(launch)
+            if isinstance(control, RerunClean) or control.preclean:
+                self._remove_dirs(launch)  # only of what this launch runs, none in hand
+            with books.lock:
+                books.launches.append(launch)
+                packets = [
+                    self._own.change(ref, State.NOT_STARTED, Status.NA)
+                    for ref in launch.progress.records
+                    if ref not in launch.skipped
+                ]
+                for test in launch.plan.tests.values():
+                    if not test.instances:
+                        ref = launch.plan.toplevel(test.name)
+                        packets.append(
+                            self._own.change(ref, State.COMPLETED, Status.SKIP, test.comment)
+                        )
+            self._own.commit(packets)
+            self._set_rundirs(launch)
+            _log.info(
+                "run %s/%s: %d test instance(s) to run, %d already done",
+                control.target,
+                control.runname,
+                len(launch.progress.records) - len(launch.skipped),
+                len(launch.skipped),
+            )
+
+    def _remove_dirs(self, launch: Launch) -> None:
+        """Remove the run directories of the instances a ``rerunclean`` (or ``run --preclean``)
+        is about to run."""
+        linktree = self.area.linktree
+        for ref in launch.progress.records:
+            if ref in launch.skipped:
+                continue
+            try:
+                remove_test_dir(linktree, ref.target, ref.runname, ref.test, ref.item)
+            except AreaError as exc:
+                _log.warning("rerunclean: %s", exc)
+
+    def _set_rundirs(self, launch: Launch) -> None:
+        """Record each planned test's run directory (``tests.rundir``, as in Megatest)."""
+        plan = launch.plan
+        rundirs = [
+            (instance.ref.test, instance.ref.item, str(instance.job.rundir))
+            for test in plan.tests.values()
+            for instance in test.instances
+        ]
+        rundirs += [
+            (name, "", str(plan.run_root / name))
+            for name, test in plan.tests.items()
+            if any(instance.ref.item for instance in test.instances)
+        ]
+        try:
+            self.store.set_rundirs(plan.target, plan.runname, rundirs)
+        except StoreError as exc:  # the run goes on; only the column stays empty
+            _log.warning(
+                "run %s/%s: cannot record run directories: %s", plan.target, plan.runname, exc
+            )
+
+    # -- resuming after a restart ---------------------------------------------------------
+
+    def resume(self, packet: Run | RerunClean) -> None:
+        """Rebuild the books of a started run from its records.
+
+        Instances in an agent's hands are adopted (their tasks sent again under
+        the same ids, which the agent acknowledges without running them twice);
+        instances with no readable record are recorded ``NOT_STARTED`` again.
+
+        Raises:
+            AreaError: the run cannot be planned from the area any more.
+        """
+        launch = self.plan(packet, resume=True)
+        books = self._books
+        with self._own.lock:
+            with books.lock:
+                # Read under the lock: what the collector commits meanwhile is either in
+                # these rows or reaches this launch through observe() once it is booked.
+                rows = self._rows(packet.target, packet.runname)
+                active = books.active_refs()
+                missing = []
+                for ref in launch.progress.records:
+                    row = rows.get(ref)
+                    known = record(row)
+                    if ref in active:
+                        launch.skipped.add(ref)
+                    elif row is None or known is None or (known[0] in ACTIVE and not row.host):
+                        missing.append(ref)
+                    else:
+                        launch.progress.update(ref, *known)
+                        if known[0] in ACTIVE:
+                            self._adopt(launch, ref, known[0], row.host)
+                books.launches.append(launch)
+                packets = [self._own.change(ref, State.NOT_STARTED, Status.NA) for ref in missing]
+            self._own.commit(packets)
+        _log.info(
+            "run %s/%s picked up again: %d of %d test instance(s) settled",
+            packet.target,
+            packet.runname,
+            sum(state in FINAL for state, _ in launch.progress.records.values()),
+            len(launch.progress.records),
+        )
+
+    def _adopt(self, launch: Launch, ref: TestRef, state: State, host: str) -> None:
+        """Book an instance an earlier home handed to agent ``host`` (books lock held)."""
+        agent = self._books.agent(host)
+        task = make_task(Action.RUN, ref, launch.control.id)
+        agent.running[ref] = task
+        agent.outbox[task.id] = task
+        if state is State.KILLREQ:
+            kill = make_task(Action.KILL, ref, launch.control.id)
+            agent.outbox[kill.id] = kill
+
+    # -- killing --------------------------------------------------------------------------
+
+    def kill(self, packet: Kill | Clean, grace: float) -> None:
+        """Withdraw the selected instances not handed out yet (``KILLED``), and send the
+        agents running the others a ``kill`` task (``KILLREQ``)."""
+        books = self._books
+        with self._own.lock:
+            patt = TestPatt.parse(packet.testpatt)
+            packets: list[StatusPacket] = []
+            with books.lock:
+                for launch in books.launches:
+                    if not launch.of(packet.target, packet.runname):
+                        continue
+                    for ref, (state, _) in list(launch.progress.records.items()):
+                        if ref in launch.skipped or not patt.matches(ref.test, ref.item):
+                            continue
+                        if state is State.NOT_STARTED:
+                            launch.progress.update(ref, State.KILLED, Status.ABORT)
+                            packets.append(
+                                self._own.change(
+                                    ref, State.KILLED, Status.ABORT, "killed before it ran"
+                                )
+                            )
+                        elif state in ACTIVE and state is not State.KILLREQ:
+                            packets += self._kill_running(launch, ref, packet.id, grace)
+            self._own.commit(packets)
+
+    def _kill_running(
+        self, launch: Launch, ref: TestRef, control: bytes, grace: float
+    ) -> list[StatusPacket]:
+        for agent in self._books.agents.values():
+            if ref in agent.running:
+                task = make_task(Action.KILL, ref, launch.control.id, control=control, grace=grace)
+                agent.outbox[task.id] = task
+                launch.progress.update(ref, State.KILLREQ, Status.NA)
+                return [
+                    self._own.change(ref, State.KILLREQ, Status.NA, "kill requested", agent.name)
+                ]
+        return []
+
+    # -- following up ---------------------------------------------------------------------
+
+    def settle(self) -> tuple[list[StatusPacket], list[Launch]]:
+        """``COMPLETED/PREQ_FAIL`` for the dependents of instances that ended badly, and the
+        launches that settled, now out of the books (commit lock held)."""
+        packets: list[StatusPacket] = []
+        finished: list[Launch] = []
+        books = self._books
+        with books.lock:
+            for launch in books.launches:
+                for blocked in launch.progress.blocked():
+                    for instance in launch.plan.tests[blocked.test].instances:
+                        if instance.ref in launch.skipped:
+                            continue
+                        packets.append(
+                            self._own.change(
+                                instance.ref, State.COMPLETED, Status.PREQ_FAIL, blocked.reason
+                            )
+                        )
+                if launch.progress.settled():
+                    finished.append(launch)
+            for launch in finished:
+                books.launches.remove(launch)
+        return packets, finished
