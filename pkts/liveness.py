@@ -11,10 +11,13 @@ own absence.
 
 from typing import Final, Literal
 
-__all__ = ["LOST_AFTER", "Liveness", "dead", "liveness", "lost"]
+__all__ = ["GRACE", "LOST_AFTER", "Liveness", "dead", "liveness", "lost"]
 
 LOST_AFTER: Final = 2
 """Heartbeat intervals of silence after which an agent counts as lost."""
+GRACE: Final = 60.0
+"""Seconds a lost agent has to come back before its unfinished tests become DEAD, unless
+``mtpkt home --agent-grace`` says otherwise."""
 
 Liveness = Literal["offline", "alive", "lost", "dead"]
 
@@ -40,8 +43,6 @@ def liveness(offline: bool, silent: float, interval: float, grace: float) -> Liv
     """
     if offline:
         return "offline"
-    if not lost(silent, interval):
-        return "alive"
-    if silent <= LOST_AFTER * interval + grace:
-        return "lost"
-    return "dead"
+    if dead(silent, interval, grace):
+        return "dead"
+    return "lost" if lost(silent, interval) else "alive"

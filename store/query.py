@@ -16,7 +16,7 @@ import attrs
 
 from mtpkt import pkts
 from mtpkt.pkts.enums import State, StepState
-from mtpkt.pkts.liveness import Liveness
+from mtpkt.pkts.liveness import GRACE, Liveness
 from mtpkt.pkts.liveness import liveness as agent_liveness
 from mtpkt.pkts.outcome import ACTIVE, FINAL
 from mtpkt.pkts.status import StatusChange, StatusPacket, Step
@@ -28,7 +28,6 @@ from mtpkt.store.registry import GRACE_VAR
 from mtpkt.store.rows import AgentRow, RunRow, TestRow, integer, real
 
 __all__ = [
-    "DEFAULT_GRACE",
     "NOT_STARTED",
     "RUNNING",
     "AgentInfo",
@@ -45,8 +44,6 @@ RUNNING: Final = "running"
 """The outcome of a test being run (LAUNCHED, REMOTEHOSTSTART, RUNNING, KILLREQ)."""
 NOT_STARTED: Final = "not_started"
 """The outcome of a test not handed out yet."""
-DEFAULT_GRACE: Final = 60.0
-"""Seconds of grace for a lost agent when ``main.db`` does not record the home's."""
 
 _STATES: Final = {state.value: state for state in State}
 # Instances: every record but the toplevel (roll-up) record of a test with items.
@@ -306,9 +303,9 @@ class StoreQuery:
         """The seconds of grace the home gives a lost agent (as the last home recorded it)."""
         rows = self._select("SELECT val FROM metadat WHERE var = ?", (GRACE_VAR,))
         try:
-            return float(str(rows[0][0])) if rows else DEFAULT_GRACE
+            return float(str(rows[0][0])) if rows else GRACE
         except ValueError:
-            return DEFAULT_GRACE
+            return GRACE
 
     def agents(self) -> list[AgentInfo]:
         """Every agent of the registry, by name, with the home's books of it."""

@@ -82,9 +82,9 @@ def run(args: argparse.Namespace) -> int:
     """Run the home until SIGINT or SIGTERM."""
     from mtpkt.agents.area import AreaError, not_an_area
     from mtpkt.agents.home import Home
-    from mtpkt.agents.home.dispatcher import AGENT_GRACE
     from mtpkt.agents.homedir import HomeError
     from mtpkt.bus.sockets import BusError
+    from mtpkt.pkts.liveness import GRACE
     from mtpkt.store import StoreError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s home %(levelname)s %(message)s")
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             listen=args.listen,
             publish=args.publish,
             durable=not args.not_durable,
-            agent_grace=AGENT_GRACE if args.agent_grace is None else args.agent_grace,
+            agent_grace=GRACE if args.agent_grace is None else args.agent_grace,
             tls=tls,
         )
     except (AreaError, BusError, HomeError, StoreError, ValueError) as exc:

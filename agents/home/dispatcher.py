@@ -30,16 +30,17 @@ from mtpkt.agents.area import Area
 from mtpkt.agents.home.assign import Assigner
 from mtpkt.agents.home.books import Books
 from mtpkt.agents.home.chores import Change, Chores
-from mtpkt.agents.home.intake import DONE, ControlError, Intake
+from mtpkt.agents.home.intake import DONE, Intake
 from mtpkt.agents.home.launches import Launcher
-from mtpkt.agents.home.liveness import AGENT_GRACE, AgentWatch
+from mtpkt.agents.home.liveness import AgentWatch
 from mtpkt.agents.home.own import ACK_REASON, ORIGIN, OwnPackets, Submit
 from mtpkt.pkts.control import Control
 from mtpkt.pkts.link import Pull, Task
+from mtpkt.pkts.liveness import GRACE
 from mtpkt.pkts.status import StatusPacket
 from mtpkt.store import Store, StoreError
 
-__all__ = ["AGENT_GRACE", "ControlError", "Dispatcher"]
+__all__ = ["Dispatcher"]
 
 _log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class Dispatcher:
     """
 
     def __init__(
-        self, area: Area, store: Store, submit: Submit, *, agent_grace: float = AGENT_GRACE
+        self, area: Area, store: Store, submit: Submit, *, agent_grace: float = GRACE
     ) -> None:
         self.area = area
         self.store = store

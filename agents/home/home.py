@@ -22,8 +22,8 @@ from mtpkt import pkts
 from mtpkt.agents.area import Area
 from mtpkt.agents.home import peers
 from mtpkt.agents.home.collector import Collector
-from mtpkt.agents.home.dispatcher import ControlError, Dispatcher
-from mtpkt.agents.home.liveness import AGENT_GRACE
+from mtpkt.agents.home.dispatcher import Dispatcher
+from mtpkt.agents.home.intake import ControlError
 from mtpkt.agents.home.own import ORIGIN
 from mtpkt.agents.homedir import HomeDir, HomeError
 from mtpkt.bus.sender import Trouble
@@ -31,6 +31,7 @@ from mtpkt.bus.sockets import BusError
 from mtpkt.bus.tls import Tls, TlsError, plain_address, tls_address
 from mtpkt.pkts.control import Archive, Clean, Control, Kill, RerunClean, Run
 from mtpkt.pkts.link import NOT_JOURNALED, Pull, Receipt
+from mtpkt.pkts.liveness import GRACE
 from mtpkt.store import Store, StoreError
 
 __all__ = ["DEFAULT_LISTEN", "Home"]
@@ -92,7 +93,7 @@ class Home:
         publish: str | None = None,
         durable: bool = True,
         env: dict[str, str] | None = None,
-        agent_grace: float = AGENT_GRACE,
+        agent_grace: float = GRACE,
         tls: Tls | None = None,
     ) -> None:
         self.tls = tls

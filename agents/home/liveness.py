@@ -27,12 +27,10 @@ from mtpkt.pkts.liveness import dead
 from mtpkt.pkts.status import StatusPacket
 from mtpkt.store import Store, StoreError
 
-__all__ = ["AGENT_GRACE", "AgentWatch", "kill_given_up"]
+__all__ = ["AgentWatch", "kill_given_up"]
 
 _log = logging.getLogger(__name__)
 
-AGENT_GRACE: Final = 60.0
-"""Seconds an agent may stay lost before its unfinished tests become ``COMPLETED/DEAD``."""
 LIVENESS_CHECK: Final = 1.0
 """Seconds between looks at the agent registry for lost agents."""
 WORK_EVERY: Final = 1.0

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from mtpkt.agents.area import Area
-from mtpkt.agents.home.dispatcher import ControlError, Dispatcher
+from mtpkt.agents.home.dispatcher import Dispatcher
+from mtpkt.agents.home.intake import ControlError
 from mtpkt.pkts import Action, Phase, State, Status
 from mtpkt.pkts.control import Kill, Run
 from mtpkt.pkts.link import Heartbeat, Pull, Task
