@@ -1,10 +1,13 @@
-"""Text that every role writes the same way: a one-line error, a test instance's name.
+"""Text that every role writes the same way: a one-line error, a test instance's name,
+where a record stands.
 
-Logs, error lines, comments and tables all name test instances and echo
-errors; these two helpers keep them alike everywhere.
+Logs, error lines, comments and tables all name test instances, echo errors
+and say how tests stand; these helpers keep them alike everywhere.
 """
 
-__all__ = ["display_name", "one_line"]
+from mtpkt.pkts.enums import State, Status
+
+__all__ = ["display_name", "end_label", "one_line"]
 
 
 def one_line(what: BaseException | str) -> str:
@@ -26,3 +29,23 @@ def one_line(what: BaseException | str) -> str:
 def display_name(test: str, item: str = "") -> str:
     """How a test instance is named to people: ``test/item``, or ``test`` without an item."""
     return f"{test}/{item}" if item else test
+
+
+def end_label(state: str, status: str, *, with_status: bool = True) -> str:
+    """Where a record stands, in one word: its status once ``COMPLETED`` (``PASS``), else its
+    state and status (``KILLED/ABORT``), or its state alone (``RUNNING``) when the status is
+    ``n/a`` or ``with_status`` is false.
+
+    It works on the words (a :class:`State` and a :class:`Status` are words too), so that
+    records read from a database show as they are, a word mtpkt does not know included.
+
+    Args:
+        with_status: whether a record that is not COMPLETED shows its status too: the
+            live view shows it only once a test has settled, ``mtpkt runs`` never.
+    """
+    state, status = str(state), str(status)
+    if state == State.COMPLETED:
+        return status
+    if not with_status or status == Status.NA:
+        return state
+    return f"{state}/{status}"

@@ -18,12 +18,14 @@ from mtpkt import pkts
 from mtpkt.pkts.enums import State, StepState
 from mtpkt.pkts.liveness import GRACE, Liveness
 from mtpkt.pkts.liveness import liveness as agent_liveness
-from mtpkt.pkts.outcome import ACTIVE, FINAL
+from mtpkt.pkts.outcome import ACTIVE, FINAL, read_state
 from mtpkt.pkts.status import StatusChange, StatusPacket, Step
+from mtpkt.pkts.text import end_label
 from mtpkt.store import schema
 from mtpkt.store.connection import Database, connect_readonly
 from mtpkt.store.errors import StoreError
 from mtpkt.store.maindb import split_target
+from mtpkt.store.mirror import Key
 from mtpkt.store.registry import GRACE_VAR
 from mtpkt.store.rows import AgentRow, RunRow, TestRow, integer, real
 
@@ -37,16 +39,16 @@ __all__ = [
     "last_attempts",
     "liveness",
     "most_first",
-    "outcome",
+    "standing",
 ]
 
 RUNNING: Final = "running"
-"""The outcome of a test being run (LAUNCHED, REMOTEHOSTSTART, RUNNING, KILLREQ)."""
+"""Where a test being run stands (LAUNCHED, REMOTEHOSTSTART, RUNNING, KILLREQ)."""
 NOT_STARTED: Final = "not_started"
-"""The outcome of a test not handed out yet."""
+"""Where a test not handed out yet stands."""
 
-_STATES: Final = {state.value: state for state in State}
-# Instances: every record but the toplevel (roll-up) record of a test with items.
+# Instances: every record but the toplevel (roll-up) record of a test with items, which only
+# sums up its items: the rule mtpkt.tools.itemized.Itemized keeps for the other commands.
 _INSTANCE_COUNTS: Final = (
     "SELECT state, status, count(*) FROM tests AS t WHERE t.item_path != '' OR NOT EXISTS"
     " (SELECT 1 FROM tests AS i WHERE i.run_id = t.run_id AND i.testname = t.testname"
@@ -54,26 +56,20 @@ _INSTANCE_COUNTS: Final = (
 )
 
 
-Key = tuple[str, str]
-"""``(testname, item_path)``."""
-
-
-def outcome(state: str, status: str) -> str:
+def standing(state: str, status: str) -> str:
     """Where a test instance stands, in one word: its status once ``COMPLETED``
-    (``PASS``, ``FAIL`` …), its state if it ended otherwise (``KILLED`` …),
-    else :data:`RUNNING` or :data:`NOT_STARTED`."""
-    known = _STATES.get(state)
-    if known is State.COMPLETED:
-        return status
+    (``PASS``, ``FAIL`` …), its state if it ended otherwise (``KILLED`` …, or a word
+    mtpkt does not know), else :data:`RUNNING` or :data:`NOT_STARTED`."""
+    known = read_state(state)  # a word mtpkt does not know: INCOMPLETE, it ended
     if known in ACTIVE:
         return RUNNING
     if known is State.NOT_STARTED:
         return NOT_STARTED
-    return state
+    return end_label(state, status, with_status=False)
 
 
 def most_first(counts: Mapping[str, int]) -> dict[str, int]:
-    """Counts by outcome, the most first, ties by name."""
+    """Counts by where they stand (:func:`standing`), the most first, ties by name."""
     return dict(sorted(counts.items(), key=lambda pair: (-pair[1], pair[0])))
 
 
@@ -83,7 +79,7 @@ class RunInfo:
 
     run: RunRow
     counts: Mapping[str, int]
-    """Test instances by :func:`outcome`, most first (the toplevel record of a test with
+    """Test instances by :func:`standing`, most first (the toplevel record of a test with
     items is not counted: its items are)."""
     settled: bool
     """Every instance is in a final state (none running or waiting)."""
@@ -219,8 +215,8 @@ class StoreQuery:
         counts: collections.Counter[str] = collections.Counter()
         settled = True
         for state, status, number in self._run_rows(run.id, _INSTANCE_COUNTS):
-            counts[outcome(str(state), str(status))] += integer(number)
-            settled = settled and _STATES.get(str(state)) in FINAL
+            counts[standing(str(state), str(status))] += integer(number)
+            settled = settled and read_state(state) in FINAL
         return RunInfo(run=run, counts=most_first(counts), settled=settled)
 
     # -- tests --------------------------------------------------------------------------

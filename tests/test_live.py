@@ -91,3 +91,26 @@ def test_with_several_runs_each_test_names_its_run() -> None:
     text = "\n".join(draw(model, 80, 24))
     assert "big: u  " in text  # ended badly, in run big
     assert "other: u  " in text  # running, in run other
+
+
+def test_a_comment_reaches_the_screen_as_one_line_without_its_control_characters() -> None:
+    model = LiveModel()
+    model.add([change(1, "u", "", State.COMPLETED, Status.FAIL, comment="red\x1b[31m\nnow")])
+    (run,) = model.runs.values()
+    assert run.instances["u", ""].comment == "red\\x1b[31m now"
+    assert "\x1b" not in "\n".join(draw(model, 80, 24))
+
+
+def test_labels_take_the_colours_of_the_outcome_rules() -> None:
+    model = LiveModel()
+    model.add([change(1, "u", "", State.COMPLETED, Status.CHECK)])
+    model.add([change(2, "v", "", State.RUNNING)])
+    model.add([change(3, "w", "", State.COMPLETED, Status.PASS)])
+    out = io.StringIO()
+    Console(file=out, width=80, height=24, color_system="standard").print(
+        render(model, width=80, height=23, now=1075.0)
+    )
+    text = out.getvalue()
+    assert "\x1b[1;31m1 CHECK" in text  # bad: bold red, and first
+    assert "\x1b[33m1 RUNNING" in text
+    assert "\x1b[32m1 PASS" in text

@@ -1,8 +1,8 @@
 """One set of outcome rules (mtpkt.pkts.outcome): every place that judges a test agrees.
 
 The live view's list of bad tests, ``send --wait``'s and ``tail --until-done``'s
-exit codes and the JUnit report must say the same of every state and status:
-a test one of them calls bad is bad to all.
+exit codes, the JUnit report and the colours of the views and tables must say
+the same of every state and status: a test one of them calls bad is bad to all.
 """
 
 import itertools
@@ -23,6 +23,8 @@ from mtpkt.pkts.outcome import (
     rerun_by_rerunclean,
 )
 from mtpkt.pkts.status import StatusChange
+from mtpkt.pkts.text import end_label
+from mtpkt.tools.colours import BAD_STYLE, STYLES, style_of
 from mtpkt.tools.exitcodes import ExitCode
 from mtpkt.tools.junit import verdict
 from mtpkt.tools.live import LiveModel
@@ -95,3 +97,32 @@ def test_run_and_rerunclean_choose_by_the_same_rules(state: State, status: Statu
     assert not left_alone_by_run(state, status, rerun=[status])
     if state in ACTIVE:
         assert not rerun_by_rerunclean(state, status)
+
+
+@pytest.mark.parametrize(("state", "status"), EVERY)
+def test_a_label_is_red_exactly_when_its_record_ended_badly(state: State, status: Status) -> None:
+    for with_status in (True, state in FINAL):  # as tables and tail --plain, as the live view
+        label = end_label(state, status, with_status=with_status)
+        assert (style_of(label) == BAD_STYLE) == ended_badly(state, status), label
+    assert style_of(end_label(state, status, with_status=False)), "a label without a colour"
+
+
+def test_every_word_has_its_colour() -> None:
+    assert set(State) | set(Status) <= set(STYLES)
+    assert {word for word, style in STYLES.items() if style == BAD_STYLE} == {
+        *BAD,
+        *ENDED_BADLY,
+        "dead",
+    }
+    assert {STYLES[state] for state in ACTIVE} == {"yellow"}
+    assert style_of("SOMETHING_ELSE") == style_of("SOMETHING/ELSE") == ""
+
+
+def test_labels() -> None:
+    assert end_label(State.COMPLETED, Status.PASS) == "PASS"
+    assert end_label(State.KILLED, Status.ABORT) == "KILLED/ABORT"
+    assert end_label(State.RUNNING, Status.NA) == "RUNNING"
+    assert end_label("RUNNING", "PASS") == "RUNNING/PASS"
+    assert end_label("RUNNING", "PASS", with_status=False) == "RUNNING"
+    assert end_label("SOMETHING", "ELSE") == "SOMETHING/ELSE"  # words as they are
+    assert type(end_label(State.COMPLETED, Status.PASS)) is str

@@ -37,8 +37,9 @@ from typing import Any, Final, Protocol, TextIO
 
 from mtpkt.tools.errors import CliError
 from mtpkt.tools.exitcodes import ExitCode
+from mtpkt.tools.local_area import load_area
 from mtpkt.tools.options import command_parser, grace_seconds, where_options, whole_number
-from mtpkt.tools.reach import HomeLink, area_dir, bad_address
+from mtpkt.tools.reach import HomeLink, bad_address
 from mtpkt.tools.tls_options import handshake_problem
 
 __all__ = ["Agent", "Shutdown", "add_parser", "run"]
@@ -170,7 +171,6 @@ def _name(given: str | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run the agent until it is drained or stopped by signals; returns the exit status."""
-    from mtpkt.agents.area import Area, AreaError
     from mtpkt.agents.homedir import HomeError
     from mtpkt.agents.host.agent import HostAgent
     from mtpkt.agents.host.seen import SeenError
@@ -178,10 +178,7 @@ def run(args: argparse.Namespace) -> int:
 
     name = _name(args.name)
     slots: int = args.slots or os.cpu_count() or 1
-    try:
-        area = Area.load(area_dir(args.area))
-    except AreaError as exc:
-        raise CliError(str(exc), ExitCode.BAD_AREA) from None
+    area = load_area(args.area)
     link = HomeLink.of(args, Path(area.home))
     key, tls, listen = link.key, link.tls, link.listen
     try:

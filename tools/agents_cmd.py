@@ -23,18 +23,12 @@ import argparse
 import time
 from typing import TYPE_CHECKING, Any
 
+from mtpkt.tools.colours import styled
 from mtpkt.tools.errors import CliError
 from mtpkt.tools.exitcodes import ExitCode
-from mtpkt.tools.tables import (
-    ago,
-    console,
-    open_query,
-    print_json,
-    query_parser,
-    styled,
-    table,
-    writing,
-)
+from mtpkt.tools.local_area import open_query
+from mtpkt.tools.options import query_parser
+from mtpkt.tools.tables import ago, console, print_json, table, writing
 
 if TYPE_CHECKING:  # imported for real inside run(): `mtpkt --help` stays quick
     from rich.table import Table

@@ -9,10 +9,11 @@ so that ``mtpkt --help`` stays quick.
 
 A command stays thin: it parses its arguments and calls into the packages.
 What commands share has a module of its own: options and their types
-(:mod:`tools.options`, with ``command_parser`` for the sub-parser), the way to
-the home (:mod:`tools.reach`, ``ask_home``), Ctrl-C while NNG waits
-(:mod:`tools.interrupts`) and following runs until they settle
-(:mod:`tools.watch`).
+(:mod:`tools.options`, with ``command_parser`` for the sub-parser), the area
+and its databases (:mod:`tools.local_area`), the way to the home
+(:mod:`tools.reach`, ``ask_home``), Ctrl-C while NNG waits
+(:mod:`tools.interrupts`), following runs until they settle
+(:mod:`tools.watch`) and the colour of each word (:mod:`tools.colours`).
 """
 
 import argparse
@@ -25,7 +26,7 @@ from mtpkt.pkts.text import one_line
 from mtpkt.tools import (
     agent_cmd,
     agents_cmd,
-    demo,
+    demo_cmd,
     home_cmd,
     report_cmd,
     runs_cmd,
@@ -78,7 +79,7 @@ COMMANDS: tuple[Command, ...] = (
     tests_cmd,
     agents_cmd,
     report_cmd,
-    demo,
+    demo_cmd,
 )
 """Every command, in the order ``mtpkt --help`` lists them."""
 

@@ -28,8 +28,8 @@ from typing import Any
 
 from mtpkt.tools.errors import CliError
 from mtpkt.tools.exitcodes import ExitCode
+from mtpkt.tools.local_area import area_dir
 from mtpkt.tools.options import area_option, command_parser
-from mtpkt.tools.reach import area_dir
 from mtpkt.tools.tls_options import add_tls_options, listen_tls
 
 __all__ = ["add_parser", "run"]

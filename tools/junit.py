@@ -20,7 +20,7 @@ import attrs
 from mtpkt.pkts import State, Status, StepState
 from mtpkt.pkts.outcome import FINAL, ended_badly, is_error, read_state, read_status
 from mtpkt.pkts.status import Step
-from mtpkt.pkts.text import display_name, one_line
+from mtpkt.pkts.text import display_name, end_label, one_line
 from mtpkt.store.rows import RunRow, TestRow
 
 __all__ = ["Case", "StepRun", "Suite", "junit_xml", "outcomes", "summary", "verdict", "xml_text"]
@@ -88,11 +88,11 @@ def verdict(state: str, status: str) -> tuple[str, str]:
 
     Returns:
         ``(outcome, label)``: outcome is ``passed``, ``failure``, ``error`` or
-        ``skipped``; label is ``FAIL`` for COMPLETED/FAIL, else e.g. ``KILLED/ABORT``,
-        ``not run`` or ``not finished: RUNNING``.
+        ``skipped``; label is the record's :func:`~mtpkt.pkts.text.end_label` (``FAIL``
+        for COMPLETED/FAIL, ``KILLED/ABORT``), ``not run`` or ``not finished: RUNNING``.
     """
     known_state, known_status = read_state(state), read_status(status)
-    label = status if state == State.COMPLETED else f"{state}/{status}"
+    label = end_label(state, status)
     if ended_badly(known_state, known_status):
         return ("error" if is_error(known_state, known_status) else "failure"), label
     if known_state is State.NOT_STARTED:

@@ -22,37 +22,20 @@ from rich.text import Text
 from mtpkt.pkts import State, Status
 from mtpkt.pkts.outcome import ACTIVE, FINAL, ended_badly
 from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step
-from mtpkt.tools.shown import end_label, plain_line
+from mtpkt.pkts.text import end_label, one_line
+from mtpkt.tools.colours import BAD_STYLE, style_of, styled
+from mtpkt.tools.itemized import Itemized
+from mtpkt.tools.shown import plain_line
 
-__all__ = ["LiveModel", "RunView", "render", "style_of"]
+__all__ = ["LiveModel", "RunView", "render"]
 
 RECENT_KEPT = 200
 """Newest packets kept for the scrolling tail."""
 
-_STYLES = {
-    "PASS": "green",
-    "WARN": "yellow",
-    "WAIVED": "cyan",
-    "SKIP": "cyan",
-    "RUNNING": "yellow",
-    "LAUNCHED": "yellow",
-    "REMOTEHOSTSTART": "yellow",
-    "KILLREQ": "magenta",
-    "NOT_STARTED": "dim",
-}
-
-
-def style_of(label: str) -> str:
-    """The colour people expect for a label: PASS green, FAIL red, running yellow …"""
-    if label in _STYLES:
-        return _STYLES[label]
-    if label.startswith("KILLED"):
-        return "magenta"
-    return "bold red"  # FAIL, ABORT, DEAD, CHECK, PREQ_FAIL, INCOMPLETE …
-
 
 def _label(state: State, status: Status) -> str:
-    return end_label(state, status) if state in FINAL else state.value
+    """A test's label in the view: its status shows once it has settled."""
+    return end_label(state, status, with_status=state in FINAL)
 
 
 @attrs.define
@@ -79,15 +62,12 @@ class RunView:
     active: dict[tuple[str, str], None] = attrs.field(factory=dict)
     bad: dict[tuple[str, str], None] = attrs.field(factory=dict)
     """Instances that ended badly, oldest first."""
-    itemized: set[str] = attrs.field(factory=set)
+    itemized: Itemized = attrs.field(factory=Itemized)
+    """The tests with items, whose toplevel records are not counted."""
 
     @property
     def total(self) -> int:
         return sum(self.counts.values())
-
-    def counted(self, key: tuple[str, str]) -> bool:
-        test, item = key
-        return bool(item) or test not in self.itemized
 
     def _forget(self, key: tuple[str, str], old: _Instance) -> None:
         label = _label(old.state, old.status)
@@ -108,8 +88,7 @@ class RunView:
 
     def change(self, packet: StatusChange) -> None:
         key = (packet.test, packet.item)
-        if packet.item and packet.test not in self.itemized:
-            self.itemized.add(packet.test)
+        if self.itemized.add(*key):
             top = self.instances.get((packet.test, ""))
             if top is not None:
                 self._forget((packet.test, ""), top)
@@ -120,12 +99,12 @@ class RunView:
             host=packet.host or (old.host if old else ""),
             step=old.step if old else "",
             since=packet.ts if packet.state is State.RUNNING or old is None else old.since,
-            comment=" ".join(packet.comment.split()),
+            comment=one_line(packet.comment),
         )
         if packet.state is State.LAUNCHED:
             new.step = ""
         self.instances[key] = new
-        if not self.counted(key):
+        if not self.itemized.counts(*key):
             return
         if old is not None:
             self._forget(key, old)
@@ -172,7 +151,7 @@ def _elapsed(seconds: float) -> str:
 def _counts(run: RunView) -> Text:
     text = Text()
     # Bad ones first, so that they are seen even when the line is cut.
-    order = sorted(run.counts.items(), key=lambda kv: (style_of(kv[0]) != "bold red", kv[0]))
+    order = sorted(run.counts.items(), key=lambda kv: (style_of(kv[0]) != BAD_STYLE, kv[0]))
     for shown, count in order:
         if text:
             text.append("  ")
@@ -260,7 +239,7 @@ def _active_part(
         grid.add_row(
             _name(run, key, runs),
             instance.host,
-            Text(instance.step or instance.state.value, style="yellow"),
+            Text(instance.step or instance.state.value, style=style_of(instance.state)),
             _elapsed(now - instance.since) if instance.since else "",
         )
     parts: list[RenderableType] = [Text(f"running ({len(active)})", style="bold yellow"), grid]
@@ -280,8 +259,8 @@ def _bad_part(
     for run, key in bad[-rows:]:
         instance = run.instances[key]
         shown = _label(instance.state, instance.status)
-        grid.add_row(_name(run, key, runs), Text(shown, style=style_of(shown)), instance.comment)
-    parts: list[RenderableType] = [Text(f"ended badly ({len(bad)})", style="bold red"), grid]
+        grid.add_row(_name(run, key, runs), styled(shown), instance.comment)
+    parts: list[RenderableType] = [Text(f"ended badly ({len(bad)})", style=BAD_STYLE), grid]
     if (more := _more(rows, len(bad), "ended badly")) is not None:
         parts.append(more)
     return parts
@@ -290,7 +269,7 @@ def _bad_part(
 def _recent_line(packet: StatusPacket, width: int) -> Text:
     line = Text(plain_line(packet), no_wrap=True, overflow="ellipsis")
     if isinstance(packet, StatusChange):
-        shown = _label(packet.state, packet.status)
+        shown = end_label(packet.state, packet.status)  # as plain_line writes it
         line.highlight_words([f"  {shown}"], style_of(shown))
     line.truncate(width, overflow="ellipsis")
     return line

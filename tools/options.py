@@ -24,6 +24,7 @@ __all__ = [
     "area_option",
     "command_parser",
     "grace_seconds",
+    "query_parser",
     "run_options",
     "seconds",
     "statuses",
@@ -154,6 +155,21 @@ def area_option(group: "argparse._ActionsContainer") -> None:
         metavar="DIR",
         help="the test-suite area (default: $MT_RUN_AREA_HOME, else the current directory)",
     )
+
+
+def query_parser(
+    commands: "argparse._SubParsersAction[Any]", name: str, summary: str, doc: str
+) -> argparse.ArgumentParser:
+    """Register a query's sub-parser (``mtpkt runs``, ``tests``, ``agents``) with ``--area``
+    and ``--json``; ``doc`` (the module's docstring) is its description."""
+    options = argparse.ArgumentParser(add_help=False)
+    area_option(options)
+    options.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document (a list of objects) for scripts instead of a table",
+    )
+    return command_parser(commands, name, summary, doc, parents=[options])
 
 
 def where_options() -> argparse.ArgumentParser:

@@ -1,4 +1,4 @@
-"""The way from a command to an area's home: the area, its key, the home's addresses, and
+"""The way from a command to an area's home: the area's key, the home's addresses, and
 asking the home to take a control packet (:func:`ask_home`).
 
 Every failure is a :class:`CliError` with the exit code that says which part
@@ -7,7 +7,6 @@ is wrong: the area (``BAD_AREA``), the address (``USAGE``), the home's silence
 """
 
 import argparse
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -18,6 +17,7 @@ from mtpkt.pkts.link import NOT_JOURNALED
 from mtpkt.tools.errors import CliError
 from mtpkt.tools.exitcodes import ExitCode
 from mtpkt.tools.interrupts import close_when_idle, in_thread
+from mtpkt.tools.local_area import area_dir
 from mtpkt.tools.tls_options import check_handshake, dial_tls, tls_endpoint
 
 if TYPE_CHECKING:  # imported for real inside the functions: `mtpkt --help` stays quick
@@ -28,7 +28,6 @@ if TYPE_CHECKING:  # imported for real inside the functions: `mtpkt --help` stay
 __all__ = [
     "REFUSED_WAIT",
     "HomeLink",
-    "area_dir",
     "ask_home",
     "bad_address",
     "check_listening",
@@ -43,20 +42,7 @@ REFUSED_WAIT: Final = 2.0
 up."""
 
 
-# -- the area, its key and its home's addresses ---------------------------------------------
-
-
-def area_dir(given: Path | None) -> Path:
-    """The area: ``--area``, else ``$MT_RUN_AREA_HOME``, else the nearest directory from the
-    current one up that holds a ``megatest.config`` (else the current directory)."""
-    chosen = given or os.environ.get("MT_RUN_AREA_HOME")
-    if chosen:
-        return Path(os.path.abspath(chosen))
-    here = Path(os.path.abspath("."))
-    for directory in (here, *here.parents):
-        if (directory / "megatest.config").is_file():
-            return directory
-    return here
+# -- the area's key and its home's addresses -----------------------------------------------
 
 
 def _not_an_area(home: "HomeDir") -> CliError | None:

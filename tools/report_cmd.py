@@ -34,8 +34,8 @@ from typing import Any
 
 from mtpkt.tools.errors import CliError
 from mtpkt.tools.exitcodes import ExitCode
+from mtpkt.tools.local_area import find_run, load_area, query_of
 from mtpkt.tools.options import area_option, command_parser, run_options
-from mtpkt.tools.tables import find_run, load_area, query_of
 
 __all__ = ["add_parser", "run"]
 

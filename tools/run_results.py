@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from mtpkt.tools.itemized import Itemized
 from mtpkt.tools.junit import Case, StepRun, Suite
 
 if TYPE_CHECKING:  # imported for real by the caller: `mtpkt --help` stays quick
@@ -35,11 +36,11 @@ def read_suite(area: Path, query: "StoreQuery", run: "RunRow") -> Suite:
         StoreError: the run has no database, or it cannot be read.
     """
     results = query.results(run)
-    itemized = {row.testname for row in results.tests if row.item_path}
+    itemized = Itemized.of((row.testname, row.item_path) for row in results.tests)
     cases = tuple(
         _case(area, row, results.steps.get((row.testname, row.item_path), ()))
         for row in results.tests
-        if row.item_path or row.testname not in itemized
+        if itemized.counts(row.testname, row.item_path)
     )
     return Suite(run=run, cases=cases)
 

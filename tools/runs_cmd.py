@@ -19,21 +19,13 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+from mtpkt.pkts.text import end_label
+from mtpkt.tools.colours import styled
 from mtpkt.tools.errors import CliError
 from mtpkt.tools.exitcodes import ExitCode
-from mtpkt.tools.options import run_options
-from mtpkt.tools.tables import (
-    ago,
-    console,
-    open_query,
-    outcomes,
-    print_json,
-    query_parser,
-    styled,
-    table,
-    when,
-    writing,
-)
+from mtpkt.tools.local_area import open_query
+from mtpkt.tools.options import query_parser, run_options
+from mtpkt.tools.tables import ago, console, outcomes, print_json, table, when, writing
 
 if TYPE_CHECKING:  # imported for real inside run(): `mtpkt --help` stays quick
     from rich.table import Table
@@ -85,7 +77,7 @@ def _table(infos: "list[RunInfo]", now: float) -> "Table":
     grid.add_column("tests")
     for info in infos:
         run = info.run
-        shown = run.status if run.state == "COMPLETED" else run.state
+        shown = end_label(run.state, run.status, with_status=False)  # a roll-up's state
         changed = run.last_update or run.event_time
         grid.add_row(
             str(run.id),

@@ -7,14 +7,9 @@ import attrs
 
 from mtpkt import pkts
 from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step
-from mtpkt.pkts.text import display_name
+from mtpkt.pkts.text import display_name, end_label, one_line
 
-__all__ = ["end_label", "json_record", "plain_line"]
-
-
-def end_label(state: pkts.State, status: pkts.Status) -> str:
-    """How an end is shown: ``PASS`` for COMPLETED/PASS, ``KILLED/ABORT`` otherwise."""
-    return status.value if state is pkts.State.COMPLETED else f"{state.value}/{status.value}"
+__all__ = ["json_record", "plain_line"]
 
 
 def _value(value: object) -> object:
@@ -54,11 +49,9 @@ def plain_line(packet: StatusPacket) -> str:
                 what += f" {packet.status.value}" + (f" ({', '.join(details)})" if details else "")
         case StatusChange():
             what = end_label(packet.state, packet.status)
-            if packet.state is not pkts.State.COMPLETED and packet.status is pkts.Status.NA:
-                what = packet.state.value
             if packet.host:
                 what += f" on {packet.host}"
             if packet.comment:
-                what += f": {' '.join(packet.comment.split())}"
+                what += f": {one_line(packet.comment)}"
     name = display_name(packet.test, packet.item)
     return f"{_clock(packet.ts)}  {packet.target} {packet.runname}  {name}  {what}"

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 from mtpkt.tools.errors import CliError
 from mtpkt.tools.exitcodes import ExitCode
 from mtpkt.tools.interrupts import close_when_idle, interrupts_as_flag
+from mtpkt.tools.local_area import area_dir
 from mtpkt.tools.options import (
     add_publish,
     add_testpatt,
@@ -34,7 +35,7 @@ from mtpkt.tools.options import (
     run_options,
     where_options,
 )
-from mtpkt.tools.reach import HomeLink, area_dir, check_listening
+from mtpkt.tools.reach import HomeLink, check_listening
 
 if TYPE_CHECKING:  # imported for real inside run(): `mtpkt --help` stays quick
     from pathlib import Path

@@ -5,6 +5,7 @@ An output is a context manager: the live view takes the screen on entry and
 leaves its last state there on exit.
 """
 
+import abc
 import argparse
 import json
 import time
@@ -23,7 +24,7 @@ REFRESH: Final = 4
 """Redraws of the live view per second, at most."""
 
 
-class Output:
+class Output(abc.ABC):
     """Shows the selected packets in the chosen form, and feeds ``--until-done``
     (:attr:`done`)."""
 
@@ -48,15 +49,15 @@ class Output:
             selected.append((seq, packet))
         self.draw(selected)
 
+    @abc.abstractmethod
     def draw(self, rows: list[tuple[int, StatusPacket]]) -> None:
         """Show ``rows``, selected already."""
-        raise NotImplementedError
 
     def __enter__(self) -> "Output":
         return self
 
     def __exit__(self, *exc: object) -> None:
-        pass
+        self.out.flush()  # all that was shown is out before the summary on stderr
 
 
 class Lines(Output):

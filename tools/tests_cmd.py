@@ -20,23 +20,20 @@ import argparse
 import collections
 from typing import TYPE_CHECKING, Any, Final
 
-from mtpkt.pkts import State, Status
-from mtpkt.pkts.text import display_name
+from mtpkt.pkts.text import display_name, end_label
+from mtpkt.tools.colours import styled
 from mtpkt.tools.errors import CliError
 from mtpkt.tools.exitcodes import ExitCode
-from mtpkt.tools.options import STATES, STATUSES, add_testpatt, run_options, whole_number
-from mtpkt.tools.tables import (
-    cell,
-    console,
-    find_run,
-    open_query,
-    outcomes,
-    print_json,
+from mtpkt.tools.local_area import find_run, open_query
+from mtpkt.tools.options import (
+    STATES,
+    STATUSES,
+    add_testpatt,
     query_parser,
-    styled,
-    table,
-    writing,
+    run_options,
+    whole_number,
 )
+from mtpkt.tools.tables import cell, console, outcomes, print_json, table, writing
 
 if TYPE_CHECKING:  # imported for real inside run(): `mtpkt --help` stays quick
     from rich.table import Table
@@ -120,22 +117,12 @@ def _duration(seconds: float) -> str:
     return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
 
 
-def _label(row: "TestRow") -> str:
-    """How a record stands in one word: its status once COMPLETED, its state while it has
-    no status, else ``STATE/STATUS``."""
-    if row.state == State.COMPLETED:
-        return row.status
-    if row.status == Status.NA:
-        return row.state
-    return f"{row.state}/{row.status}"
-
-
 def _summary(run: "RunRow", rows: "list[TestRow]", patt: str) -> "Text":
     from rich.text import Text
 
-    from mtpkt.store.query import most_first, outcome
+    from mtpkt.store.query import most_first, standing
 
-    counts = collections.Counter(outcome(row.state, row.status) for row in rows)
+    counts = collections.Counter(standing(row.state, row.status) for row in rows)
     what = f"run {run.target} {run.runname} (id {run.id})"
     if patt != "%":
         what += f" {patt}"
@@ -162,7 +149,7 @@ def _table(rows: "list[TestRow]", wide: bool) -> "Table":
         name = display_name(row.testname, row.item_path)
         cells: list[str | Text] = [
             name,
-            styled(_label(row)),
+            styled(end_label(row.state, row.status)),
             row.host,
             _duration(row.run_duration) if row.run_duration else "",
             cell(row.comment),

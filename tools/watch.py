@@ -18,12 +18,12 @@ from mtpkt import pkts
 from mtpkt.pkts import State, Status
 from mtpkt.pkts.outcome import FINAL, ended_badly
 from mtpkt.pkts.status import StatusChange, StatusPacket
-from mtpkt.pkts.text import display_name
+from mtpkt.pkts.text import display_name, end_label
 from mtpkt.tools.errors import CliError
 from mtpkt.tools.exitcodes import ExitCode
 from mtpkt.tools.interrupts import in_thread, interrupts_as_flag
+from mtpkt.tools.itemized import Itemized
 from mtpkt.tools.reach import unreachable
-from mtpkt.tools.shown import end_label
 
 if TYPE_CHECKING:  # imported for real inside the functions: `mtpkt --help` stays quick
     from mtpkt.agents.area import TestPatt
@@ -76,7 +76,7 @@ class RunWatch:
         self._killing = kind == "kill"
         """A kill's tests are expected to end KILLED: none of them counts as bad."""
         self._selected: dict[tuple[str, str], bool] = {}
-        self._itemized: set[str] = set()
+        self._itemized = Itemized()
         self._unsettled: set[tuple[str, str]] = set()
 
     def add(self, packets: Iterable[StatusPacket]) -> None:
@@ -98,11 +98,9 @@ class RunWatch:
     def _record(self, key: tuple[str, str], state: State, status: Status) -> None:
         # Kept up to date packet by packet, so that `settled` costs nothing per frame.
         self.records[key] = (state, status)
-        test, item = key
-        if item and test not in self._itemized:
-            self._itemized.add(test)
-            self._unsettled.discard((test, ""))  # the items say all there is now
-        if not item and test in self._itemized:
+        if self._itemized.add(*key):
+            self._unsettled.discard((key[0], ""))  # the items say all there is now
+        if not self._itemized.counts(*key):
             return
         if state in FINAL:
             self._unsettled.discard(key)
@@ -111,26 +109,17 @@ class RunWatch:
 
     def instances(self) -> dict[tuple[str, str], tuple[State, Status]]:
         """The records that count: every one but the toplevel of a test with items."""
-        return {
-            key: value
-            for key, value in self.records.items()
-            if key[1] or key[0] not in self._itemized
-        }
+        return {key: value for key, value in self.records.items() if self._itemized.counts(*key)}
 
     @property
     def settled(self) -> bool:
         """Whether every selected instance is in a final state."""
         return not self._unsettled
 
-    @staticmethod
-    def label(state: State, status: Status) -> str:
-        """How an end is shown: ``PASS`` for COMPLETED/PASS, ``KILLED/ABORT`` otherwise."""
-        return end_label(state, status)
-
     def bad(self) -> list[tuple[str, str]]:
         """Instances that settled badly, as ``(test/item, label)``, sorted."""
         return sorted(
-            (display_name(test, item), self.label(state, status))
+            (display_name(test, item), end_label(state, status))
             for (test, item), (state, status) in self.instances().items()
             if not self._killing and ended_badly(state, status)
         )
@@ -151,7 +140,7 @@ class RunWatch:
                 f"{self.kind} {self.target} {self.runname}:"
                 f" no test matches {self.patt.text!r} in this run"
             )
-        counts = Counter(self.label(state, status) for state, status in instances.values())
+        counts = Counter(end_label(state, status) for state, status in instances.values())
         ends = ", ".join(f"{count} {label}" for label, count in counts.most_common())
         tests = "test" if len(instances) == 1 else "tests"
         return f"{self.kind} {self.target} {self.runname}: {len(instances)} {tests}: {ends}"

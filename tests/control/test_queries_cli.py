@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mtpkt.tools.tables import cell, outcomes
 from tests.support.cli import run_mtpkt
 from tests.support.farm import TARGET, Farm, make_area, running_farm
 from tests.support.procs import wait_for
@@ -74,6 +75,15 @@ def test_runs_json_and_table(ran: Farm) -> None:
     assert "linux/x86" in out
     assert "PREQ_FAIL" in out
     assert "5 PASS" in out
+
+
+def test_a_cell_is_one_line_and_words_take_the_colours_the_live_view_uses() -> None:
+    assert cell("a\x1b[31m\n b").plain == "a\\x1b[31m b"  # no escape reaches the terminal
+    text = outcomes({"PASS": 2, "CHECK": 1, "KILLED": 1, "running": 1})
+    styles = {text.plain[span.start : span.end]: span.style for span in text.spans}
+    assert styles == {
+        "PASS": "green", "CHECK": "bold red", "KILLED": "bold red", "running": "yellow",
+    }  # fmt: skip
 
 
 def test_tests_json_table_and_selection(ran: Farm) -> None:

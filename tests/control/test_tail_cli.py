@@ -150,6 +150,16 @@ def test_plain_lines_read_as_people_expect() -> None:
     assert json.loads(json.dumps(record)) == record
 
 
+def test_a_plain_line_escapes_the_control_characters_of_a_comment() -> None:
+    # `tail --plain` goes to a terminal too: a comment must not move its cursor or colour it.
+    packet = Sender("a1", TARGET, "r1").change(
+        "unit", "1", pkts.State.COMPLETED, pkts.Status.FAIL, comment="\x1b[2J\x1b[31mgone\r\n!"
+    )
+    line = plain_line(packet)
+    assert line.endswith("unit/1  FAIL: \\x1b[2J\\x1b[31mgone !")
+    assert line.isprintable()
+
+
 class Tmux:
     """A tmux server of the test's own (its socket under tmp_path), killed at the end."""
 

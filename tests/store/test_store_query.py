@@ -7,7 +7,7 @@ import attrs
 import pytest
 
 from mtpkt.store import StoreError, schema
-from mtpkt.store.query import StoreQuery, liveness, outcome
+from mtpkt.store.query import StoreQuery, liveness, standing
 from tests.support.storekit import END, START, TARGET, MakeStore, Phase, Sender, State, Status, beat
 
 
@@ -43,12 +43,26 @@ def test_runs_count_instances_and_tell_settled(make_store: MakeStore, dbdir: Pat
         assert query.tests(empty.id) == []
 
 
-def test_outcome_words() -> None:
-    assert outcome("COMPLETED", "FAIL") == "FAIL"
-    assert outcome("REMOTEHOSTSTART", "n/a") == "running"
-    assert outcome("NOT_STARTED", "n/a") == "not_started"
-    assert outcome("STUCK", "n/a") == "STUCK"
-    assert outcome("SOMETHING_ELSE", "PASS") == "SOMETHING_ELSE"
+def test_standing_words() -> None:
+    assert standing("COMPLETED", "FAIL") == "FAIL"
+    assert standing("REMOTEHOSTSTART", "n/a") == "running"
+    assert standing("NOT_STARTED", "n/a") == "not_started"
+    assert standing("STUCK", "n/a") == "STUCK"
+    assert standing("KILLED", "ABORT") == "KILLED"
+    assert standing("SOMETHING_ELSE", "PASS") == "SOMETHING_ELSE"
+
+
+def test_a_state_another_tool_wrote_counts_as_ended(make_store: MakeStore, dbdir: Path) -> None:
+    store = make_store()
+    store.apply([Sender().change("unit", state=State.COMPLETED, status=Status.PASS)])
+    store.close()
+    (run_db,) = (path for path in dbdir.glob("*.db") if path.name != "main.db")
+    conn = apsw.Connection(str(run_db))
+    conn.execute("UPDATE tests SET state = 'SOMETHING_ELSE'")  # INCOMPLETE to mtpkt: final
+    conn.close()
+    with StoreQuery(dbdir) as query:
+        info = query.run_info(query.runs()[0])
+    assert (dict(info.counts), info.settled) == ({"SOMETHING_ELSE": 1}, True)
 
 
 def test_agents_with_the_homes_books_and_grace(make_store: MakeStore, dbdir: Path) -> None:
