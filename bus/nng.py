@@ -1,4 +1,4 @@
-"""What every socket of :mod:`bus.sockets` shares: pynng options, listening, dialing, closing.
+"""What every socket of :mod:`bus` shares: pynng options, listening, dialing, closing.
 
 Every socket is made by :func:`open_socket`, with ``recv_timeout``,
 ``send_timeout``, ``recv_max_size`` (:data:`RECV_MAX_SIZE`; NNG drops a larger

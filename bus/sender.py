@@ -18,7 +18,9 @@ import apsw
 import attrs
 
 from mtpkt import pkts
-from mtpkt.bus.sockets import POLL_INTERVAL, BusError, Requester
+from mtpkt.bus.errors import BusError
+from mtpkt.bus.nng import POLL_INTERVAL
+from mtpkt.bus.reqrep import Requester
 from mtpkt.bus.spool import RETRY_HELD, Spool
 from mtpkt.bus.tls import Tls
 from mtpkt.pkts.link import Heartbeat, Receipt
