@@ -25,6 +25,7 @@ from mtpkt.bus.spool import RETRY_HELD, Spool
 from mtpkt.bus.tls import Tls
 from mtpkt.pkts.link import Heartbeat, Receipt
 from mtpkt.pkts.text import one_line
+from mtpkt.pkts.trouble import Trouble
 
 __all__ = [
     "BACKOFF_MAX",
@@ -33,7 +34,6 @@ __all__ = [
     "Heartbeater",
     "Sender",
     "SenderStats",
-    "Trouble",
 ]
 
 logger = logging.getLogger(__name__)
@@ -74,36 +74,6 @@ class _Backoff:
         self._delay = 0.0
 
 
-class Trouble:
-    """Logs a problem when it starts or changes, not on every retry, and logs its end.
-
-    Args:
-        name: what is in trouble, at the start of each line.
-        log: the logger to write to (default: this module's).
-        level: the level of the problem's lines (its end is logged at INFO).
-    """
-
-    def __init__(
-        self, name: str, log: logging.Logger = logger, level: int = logging.WARNING
-    ) -> None:
-        self._name = name
-        self._log = log
-        self._level = level
-        self._current: str | None = None
-
-    def report(self, problem: str) -> None:
-        if problem == self._current:
-            self._log.debug("%s: still %s", self._name, problem)
-            return
-        self._log.log(self._level, "%s: %s (retrying)", self._name, problem)
-        self._current = problem
-
-    def clear(self) -> None:
-        if self._current is not None:
-            self._log.info("%s: recovered from: %s", self._name, self._current)
-            self._current = None
-
-
 def _check_receipt(reply: bytes, key: bytes, address: str) -> Receipt | str:
     """The reply as a successful receipt, or a one-line problem."""
     try:
@@ -131,7 +101,7 @@ class _Talker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._requester: Requester | None = None
-        self._trouble = Trouble(name)
+        self._trouble = Trouble(name, logger)
 
     def _start(self, timeout: float) -> None:
         """Dial the home and start the thread.
@@ -360,7 +330,7 @@ class Heartbeater(_Talker):
         self._interval = interval
         self._load = load
         self._on_beat = on_beat
-        self._load_trouble = Trouble(self._name)
+        self._load_trouble = Trouble(self._name, logger)
 
     def start(self) -> None:
         """Send ``online`` and then beats, from a daemon thread.
