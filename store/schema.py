@@ -18,6 +18,7 @@ import attrs
 
 from mtpkt.store.connection import reason
 from mtpkt.store.errors import StoreError
+from mtpkt.store.journal import ACCEPTED
 
 __all__ = [
     "MAIN",
@@ -142,7 +143,7 @@ def _main_tables_v1(fields: Sequence[str]) -> tuple[Table, ...]:
                 ("testpatt", "TEXT NOT NULL DEFAULT '%'"),
                 ("host", "TEXT"),
                 ("packet", "BLOB"),
-                ("state", "TEXT NOT NULL DEFAULT 'accepted'"),
+                ("state", f"TEXT NOT NULL DEFAULT '{ACCEPTED}'"),
                 ("reason", "TEXT NOT NULL DEFAULT ''"),
             ),
         ),

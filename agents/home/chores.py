@@ -40,6 +40,7 @@ from mtpkt.pkts.control import Archive, Clean
 from mtpkt.pkts.outcome import ACTIVE
 from mtpkt.pkts.text import display_name
 from mtpkt.store import ArchiveRow, Store, StoreError, TestRow
+from mtpkt.store.journal import FAILED
 
 __all__ = ["Change", "Chores"]
 
@@ -106,7 +107,7 @@ class Chores:
     def _failed(self, packet: Clean | Archive, reason: str) -> None:
         """Journal a chore that could not be done (the next home does not try it again)."""
         try:
-            self.store.journal_set_state(packet.id, "failed", reason)
+            self.store.journal_set_state(packet.id, FAILED, reason)
         except StoreError as exc:
             _log.error("cannot journal the failure of %s: %s", packet.id.hex(), exc)
 
