@@ -37,7 +37,7 @@ from mtpkt.agents.rundirs import (
 )
 from mtpkt.pkts import State, Status
 from mtpkt.pkts.control import Archive, Clean
-from mtpkt.pkts.outcome import ACTIVE
+from mtpkt.pkts.outcome import ACTIVE, read_status
 from mtpkt.pkts.text import display_name
 from mtpkt.store import ArchiveRow, Store, StoreError, TestRow
 from mtpkt.store.journal import FAILED
@@ -221,7 +221,11 @@ class Chores:
                 self.area.linktree, packet.target, packet.runname, row.testname, row.item_path
             )
             comment = f"archived to {info.path}, run directory removed"
-            self._report([(self._ref(packet, row), State.ARCHIVED, Status(row.status), comment)])
+            # The record keeps its status; a word another tool wrote, which no packet can
+            # carry, becomes CHECK, as every reader of records counts it.
+            self._report(
+                [(self._ref(packet, row), State.ARCHIVED, read_status(row.status), comment)]
+            )
 
     def _restore_one(self, packet: Archive, row: TestRow) -> None:
         key = (row.testname, row.item_path)
@@ -239,7 +243,9 @@ class Chores:
         )
         if row.state == State.ARCHIVED:
             comment = f"restored from {archive.path}"
-            self._report([(self._ref(packet, row), State.COMPLETED, Status(row.status), comment)])
+            self._report(
+                [(self._ref(packet, row), State.COMPLETED, read_status(row.status), comment)]
+            )
 
 
 def _name(row: TestRow) -> str:
