@@ -7,6 +7,7 @@ a receipt with an error) means the same packets are sent again after a back-off;
 the home dedupes by packet id, so nothing is lost and nothing is doubled.
 """
 
+import abc
 import logging
 import os
 import threading
@@ -87,7 +88,7 @@ def _check_receipt(reply: bytes, key: bytes, address: str) -> Receipt | str:
     return packet
 
 
-class _Talker:
+class _Talker(abc.ABC):
     """A daemon thread that talks to the home through a Requester of its own.
 
     Subclasses implement :meth:`_run`; :meth:`_halt` stops the thread, cutting
@@ -117,8 +118,9 @@ class _Talker:
         self._thread.daemon = True
         self._thread.start()
 
+    @abc.abstractmethod
     def _run(self, requester: Requester) -> None:
-        raise NotImplementedError
+        """The thread's work, talking through ``requester``, until the stop flag is set."""
 
     def _stopping(self) -> threading.Thread | None:
         """The thread, if it runs and no stop was asked for yet (a second stop does nothing)."""

@@ -19,14 +19,14 @@ from mtpkt.pkts.control import Control
 from mtpkt.pkts.link import Heartbeat
 from mtpkt.pkts.status import StatusPacket
 from mtpkt.store.commit import Committer
-from mtpkt.store.databases import MAX_OPEN_RUNS, Databases
+from mtpkt.store.databases import Databases
 from mtpkt.store.errors import StoreError
 from mtpkt.store.journal import ACCEPTED, Journal
 from mtpkt.store.maindb import MainDb, split_target
 from mtpkt.store.registry import AgentRegistry
 from mtpkt.store.rows import AgentRow, ArchiveRow, JournalRow, RunRow, StepRow, TestRow
 
-__all__ = ["MAX_OPEN_RUNS", "Store"]
+__all__ = ["Store"]
 
 
 class Store:
