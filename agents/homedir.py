@@ -211,7 +211,7 @@ class HomeDir:
 
         Args:
             listen: the request endpoint, as peers on other hosts dial it
-                (see :func:`bus.sockets.dial_address`).
+                (see :func:`bus.dial_address`).
             publish: the live stream endpoint, likewise.
 
         Raises:

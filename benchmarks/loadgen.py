@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from mtpkt import pkts
+from mtpkt.bus import BusError, Requester
 from mtpkt.bus.sender import Heartbeater, Sender
-from mtpkt.bus.sockets import BusError, Requester
 from mtpkt.bus.spool import Spool
 from mtpkt.pkts import State, Status, StepState
 from mtpkt.pkts.link import Pull, Receipt

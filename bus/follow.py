@@ -21,7 +21,9 @@ import time
 from collections.abc import Iterator
 
 from mtpkt import pkts
-from mtpkt.bus.sockets import BusError, Requester, Subscriber
+from mtpkt.bus.errors import BusError
+from mtpkt.bus.pubsub import Subscriber
+from mtpkt.bus.reqrep import Requester
 from mtpkt.bus.tls import Tls
 from mtpkt.pkts.link import Published, Query, Receipt
 from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step
@@ -82,8 +84,8 @@ class Follower:
 
     def stop(self) -> None:
         """Make a :meth:`catch_up` or :meth:`poll` running in another thread end soon (within
-        :data:`~bus.sockets.POLL_INTERVAL`, or when a query in flight is answered or times
-        out) with :class:`~bus.sockets.BusError`, and every later call at once.
+        :data:`~bus.nng.POLL_INTERVAL`, or when a query in flight is answered or times
+        out) with :class:`~bus.errors.BusError`, and every later call at once.
 
         Unlike :meth:`close`, safe while another thread waits in NNG: closing a socket
         that another thread is receiving on can make NNG panic (nng #2238).

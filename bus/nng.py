@@ -1,4 +1,4 @@
-"""What every socket of :mod:`bus.sockets` shares: pynng options, listening, dialing, closing.
+"""What every socket of :mod:`bus` shares: pynng options, listening, dialing, closing.
 
 Every socket is made by :func:`open_socket`, with ``recv_timeout``,
 ``send_timeout``, ``recv_max_size`` (:data:`RECV_MAX_SIZE`; NNG drops a larger
@@ -6,6 +6,7 @@ message silently) and pipe callbacks that only log. Listeners report the
 address really listened on; dialers dial with ``block=False``.
 """
 
+import abc
 import logging
 from collections.abc import Callable
 from typing import Any, Final, Self
@@ -158,11 +159,12 @@ def set_context_ms(context: Any, option: bytes, seconds: float) -> None:
     _check_err(_nng_lib.nng_ctx_set_ms(context.context, option, ms(seconds)))
 
 
-class Closing:
+class Closing(abc.ABC):
     """Closes itself at the end of a ``with`` block."""
 
+    @abc.abstractmethod
     def close(self) -> None:
-        raise NotImplementedError
+        """Close the socket, and whatever else the role holds."""
 
     def __enter__(self) -> Self:
         return self

@@ -1,6 +1,6 @@
 """Addresses and probes: the address a peer dials, and whether (and why) a dial fails.
 
-A dialer of :mod:`bus.sockets` dials without blocking and retries in the
+A dialer of :mod:`bus` dials without blocking and retries in the
 background, so a peer that refuses or a TLS handshake that fails shows only as
 requests that time out. The probes here make one blocking dial to tell those
 apart, for error messages.
@@ -81,7 +81,7 @@ def handshake_error(address: str, tls: Tls) -> str:
     not carry, a peer that does not speak TLS …), or ``""`` if the handshake succeeded or
     nothing could be told (refused, no answer in :data:`PROBE_WAIT`, bad address).
 
-    A non-blocking dial, as every socket of :mod:`bus.sockets` makes, retries such a
+    A non-blocking dial, as every socket of :mod:`bus` makes, retries such a
     failure silently.
     """
     failure = _dial_once(address, tls)
@@ -98,7 +98,7 @@ def _dial_once(address: str, tls: Tls | None) -> BaseException | None:
     """
     try:
         address = nng.endpoint(address, tls, f"probe {address}")
-        # Referenced until the socket is closed, at the end (see bus.tls_options).
+        # Referenced until the socket is closed, at the end (see bus.nng.tls_options).
         options = nng.tls_options(tls, "dial", address, f"probe {address}")
         sock = pynng.Req0(**options)
     except (BusError, pynng.NNGException):  # the caller's own dial says what is wrong

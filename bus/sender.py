@@ -7,6 +7,7 @@ a receipt with an error) means the same packets are sent again after a back-off;
 the home dedupes by packet id, so nothing is lost and nothing is doubled.
 """
 
+import abc
 import logging
 import os
 import threading
@@ -18,11 +19,14 @@ import apsw
 import attrs
 
 from mtpkt import pkts
-from mtpkt.bus.sockets import POLL_INTERVAL, BusError, Requester
+from mtpkt.bus.errors import BusError
+from mtpkt.bus.nng import POLL_INTERVAL
+from mtpkt.bus.reqrep import Requester
 from mtpkt.bus.spool import RETRY_HELD, Spool
 from mtpkt.bus.tls import Tls
 from mtpkt.pkts.link import Heartbeat, Receipt
 from mtpkt.pkts.text import one_line
+from mtpkt.pkts.trouble import Trouble
 
 __all__ = [
     "BACKOFF_MAX",
@@ -31,7 +35,6 @@ __all__ = [
     "Heartbeater",
     "Sender",
     "SenderStats",
-    "Trouble",
 ]
 
 logger = logging.getLogger(__name__)
@@ -72,36 +75,6 @@ class _Backoff:
         self._delay = 0.0
 
 
-class Trouble:
-    """Logs a problem when it starts or changes, not on every retry, and logs its end.
-
-    Args:
-        name: what is in trouble, at the start of each line.
-        log: the logger to write to (default: this module's).
-        level: the level of the problem's lines (its end is logged at INFO).
-    """
-
-    def __init__(
-        self, name: str, log: logging.Logger = logger, level: int = logging.WARNING
-    ) -> None:
-        self._name = name
-        self._log = log
-        self._level = level
-        self._current: str | None = None
-
-    def report(self, problem: str) -> None:
-        if problem == self._current:
-            self._log.debug("%s: still %s", self._name, problem)
-            return
-        self._log.log(self._level, "%s: %s (retrying)", self._name, problem)
-        self._current = problem
-
-    def clear(self) -> None:
-        if self._current is not None:
-            self._log.info("%s: recovered from: %s", self._name, self._current)
-            self._current = None
-
-
 def _check_receipt(reply: bytes, key: bytes, address: str) -> Receipt | str:
     """The reply as a successful receipt, or a one-line problem."""
     try:
@@ -115,7 +88,7 @@ def _check_receipt(reply: bytes, key: bytes, address: str) -> Receipt | str:
     return packet
 
 
-class _Talker:
+class _Talker(abc.ABC):
     """A daemon thread that talks to the home through a Requester of its own.
 
     Subclasses implement :meth:`_run`; :meth:`_halt` stops the thread, cutting
@@ -129,7 +102,7 @@ class _Talker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._requester: Requester | None = None
-        self._trouble = Trouble(name)
+        self._trouble = Trouble(name, logger)
 
     def _start(self, timeout: float) -> None:
         """Dial the home and start the thread.
@@ -145,8 +118,9 @@ class _Talker:
         self._thread.daemon = True
         self._thread.start()
 
+    @abc.abstractmethod
     def _run(self, requester: Requester) -> None:
-        raise NotImplementedError
+        """The thread's work, talking through ``requester``, until the stop flag is set."""
 
     def _stopping(self) -> threading.Thread | None:
         """The thread, if it runs and no stop was asked for yet (a second stop does nothing)."""
@@ -358,7 +332,7 @@ class Heartbeater(_Talker):
         self._interval = interval
         self._load = load
         self._on_beat = on_beat
-        self._load_trouble = Trouble(self._name)
+        self._load_trouble = Trouble(self._name, logger)
 
     def start(self) -> None:
         """Send ``online`` and then beats, from a daemon thread.

@@ -126,24 +126,31 @@ class Database:
             raise StoreError(f"cannot {action} {self.path}: {reason(exc)}") from exc
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[apsw.Connection]:
+    def transaction(self, action: str = "write") -> Iterator[apsw.Connection]:
         """A write transaction around the block: committed at its end, rolled back on error.
+
+        The store's one way to write in a transaction; :class:`store.commit.Committer`
+        calls :meth:`begin`, :meth:`commit` and :meth:`rollback` itself to commit several
+        databases in an order of its choosing.
+
+        Args:
+            action: what the block does, for errors (``cannot <action> <path>: …``).
 
         Raises:
             StoreError: SQLite failed inside the block or at commit (nothing was committed).
         """
-        self.begin()
+        self.begin(action)
         try:
-            with self.guard("write"):
+            with self.guard(action):
                 yield self.conn
             self.commit()
         except BaseException:
             self.rollback()
             raise
 
-    def begin(self) -> None:
+    def begin(self, action: str = "write") -> None:
         """Start a write transaction (taking the write lock now, not at the first write)."""
-        with self.guard("write"):
+        with self.guard(action):
             self.conn.execute("BEGIN IMMEDIATE")
 
     def commit(self) -> None:

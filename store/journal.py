@@ -1,4 +1,8 @@
-"""The control journal in ``main.db``: every control packet the home accepted, durably."""
+"""The control journal in ``main.db``: every control packet the home accepted, durably.
+
+Each entry has a state, one of :data:`ACCEPTED`, :data:`STARTED`, :data:`DONE` and
+:data:`FAILED` (the journal's ``state`` column), and a reason.
+"""
 
 from typing import Final
 
@@ -8,7 +12,17 @@ from mtpkt.store.connection import Database
 from mtpkt.store.errors import StoreError
 from mtpkt.store.rows import JournalRow, real, text
 
-__all__ = ["Journal"]
+__all__ = ["ACCEPTED", "DONE", "FAILED", "STARTED", "Journal"]
+
+# Where a journaled control packet stands (the journal's ``state`` column).
+ACCEPTED: Final = "accepted"
+"""Journaled; its effects may not all be committed yet."""
+STARTED: Final = "started"
+"""A run whose records are committed: after a restart, its books are rebuilt from them."""
+DONE: Final = "done"
+"""Carried out (a run: every instance settled)."""
+FAILED: Final = "failed"
+"""Could not be carried out (the reason says why); a restarted home does not try it again."""
 
 _CONTROL: Final = (Run, Kill, RerunClean, Clean, Archive)
 
@@ -20,7 +34,7 @@ class Journal:
         self._db = db
 
     def add(
-        self, packet: Control, *, received: float, state: str = "accepted", reason: str = ""
+        self, packet: Control, *, received: float, state: str = ACCEPTED, reason: str = ""
     ) -> bool:
         """Journal a control packet durably (per the store's ``durable``), committed before
         this returns: before its sender is answered.

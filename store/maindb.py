@@ -63,7 +63,7 @@ class MainDb(HistoryDb):
         path = dbdir / "main.db"
         super().__init__(path, connect(path, durable=durable))
         try:
-            schema.open_schema(self.conn, schema.MAIN, str(path), keys)
+            schema.open_schema(self, schema.MAIN, keys)
             with self.guard("read"):
                 match_keys(schema.read_keys(self.conn), keys, str(path))
         except BaseException:

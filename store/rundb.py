@@ -82,7 +82,7 @@ class RunDb(HistoryDb):
         conn = connect(path, durable=durable)
         super().__init__(path, conn)
         try:
-            schema.open_schema(conn, schema.RUN, str(path), ())
+            schema.open_schema(self, schema.RUN, ())
         except BaseException:
             self.close()
             raise

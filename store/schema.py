@@ -16,8 +16,9 @@ from typing import Final
 import apsw
 import attrs
 
-from mtpkt.store.connection import reason
+from mtpkt.store.connection import Database
 from mtpkt.store.errors import StoreError
+from mtpkt.store.journal import ACCEPTED
 
 __all__ = [
     "MAIN",
@@ -142,7 +143,7 @@ def _main_tables_v1(fields: Sequence[str]) -> tuple[Table, ...]:
                 ("testpatt", "TEXT NOT NULL DEFAULT '%'"),
                 ("host", "TEXT"),
                 ("packet", "BLOB"),
-                ("state", "TEXT NOT NULL DEFAULT 'accepted'"),
+                ("state", f"TEXT NOT NULL DEFAULT '{ACCEPTED}'"),
                 ("reason", "TEXT NOT NULL DEFAULT ''"),
             ),
         ),
@@ -421,7 +422,7 @@ def check_version(conn: apsw.Connection, schema: DbSchema, label: str) -> int:
     return version
 
 
-def open_schema(conn: apsw.Connection, schema: DbSchema, label: str, fields: Sequence[str]) -> None:
+def open_schema(db: Database, schema: DbSchema, fields: Sequence[str]) -> None:
     """Bring a writer's database to the current schema, or refuse it.
 
     Nothing is written to a database that is current or newer. Migrations of
@@ -431,19 +432,12 @@ def open_schema(conn: apsw.Connection, schema: DbSchema, label: str, fields: Seq
         StoreError: the database is newer than this code, a migration cannot
             apply (e.g. ``main.db`` made with other fields), or SQLite failed.
     """
-    try:
-        if check_version(conn, schema, label) == schema.version:
+    label = str(db.path)
+    with db.guard("prepare"):
+        if check_version(db.conn, schema, label) == schema.version:
             return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            version = check_version(conn, schema, label)  # again, under the write lock
-            for migration in schema.migrations[version:]:
-                migration(conn, label, fields)
-            _set_version(conn, schema.version)
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-    except apsw.Error as exc:
-        raise StoreError(f"cannot prepare {label}: {reason(exc)}") from exc
+    with db.transaction("prepare") as conn:
+        version = check_version(conn, schema, label)  # again, under the write lock
+        for migration in schema.migrations[version:]:
+            migration(conn, label, fields)
+        _set_version(conn, schema.version)

@@ -19,14 +19,14 @@ from mtpkt.pkts.control import Control
 from mtpkt.pkts.link import Heartbeat
 from mtpkt.pkts.status import StatusPacket
 from mtpkt.store.commit import Committer
-from mtpkt.store.databases import MAX_OPEN_RUNS, Databases
+from mtpkt.store.databases import Databases
 from mtpkt.store.errors import StoreError
-from mtpkt.store.journal import Journal
+from mtpkt.store.journal import ACCEPTED, Journal
 from mtpkt.store.maindb import MainDb, split_target
 from mtpkt.store.registry import AgentRegistry
 from mtpkt.store.rows import AgentRow, ArchiveRow, JournalRow, RunRow, StepRow, TestRow
 
-__all__ = ["MAX_OPEN_RUNS", "Store"]
+__all__ = ["Store"]
 
 
 class Store:
@@ -327,14 +327,14 @@ class Store:
     # -- control journal: see store.journal ---------------------------------
 
     def journal_add(
-        self, packet: Control, *, received: float, state: str = "accepted", reason: str = ""
+        self, packet: Control, *, received: float, state: str = ACCEPTED, reason: str = ""
     ) -> bool:
         """:meth:`store.journal.Journal.add`: durably, before its sender hears back."""
         with self._open():
             return self._journal.add(packet, received=received, state=state, reason=reason)
 
     def journal_set_state(self, packet_id: bytes, state: str, reason: str = "") -> bool:
-        """Change a journaled packet's state (e.g. to ``done``); ``False`` if unknown."""
+        """:meth:`store.journal.Journal.set_state`: ``False`` if no such packet."""
         with self._open():
             return self._journal.set_state(packet_id, state, reason)
 

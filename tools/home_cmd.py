@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from mtpkt.agents.area import AreaError, not_an_area
     from mtpkt.agents.home import Home
     from mtpkt.agents.homedir import HomeError
-    from mtpkt.bus.sockets import BusError
+    from mtpkt.bus import BusError
     from mtpkt.pkts.liveness import GRACE
     from mtpkt.store import StoreError
 

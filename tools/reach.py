@@ -129,7 +129,7 @@ def check_listening(address: str, timeout: float, tls: "Tls | None" = None) -> N
     """Fail at once (UNREACHABLE) if ``address`` has refused connections for a while: nothing
     listens there (a home still starting up is given up to 2 s); with TLS, also if the
     handshake fails."""
-    from mtpkt.bus.sockets import refused
+    from mtpkt.bus import refused
 
     if refused(address, within=min(timeout, REFUSED_WAIT), tls=tls):
         raise CliError(
@@ -165,7 +165,7 @@ def ask_home(
             (UNREACHABLE), an answer that does not verify (BAD_REPLY), or a
             refusal (REFUSED).
     """
-    from mtpkt.bus.sockets import BusError, BusTimeout, Requester
+    from mtpkt.bus import BusError, BusTimeout, Requester
     from mtpkt.pkts.link import Receipt
 
     try:
@@ -259,8 +259,8 @@ class HomeLink:
     def follower(self, publish: str, *, target: str, runname: str, timeout: float) -> "Follower":
         """A :class:`bus.follow.Follower` of the runs of ``target`` and ``runname`` (empty:
         any); a USAGE error for a stream address NNG cannot dial."""
+        from mtpkt.bus import BusError
         from mtpkt.bus.follow import Follower
-        from mtpkt.bus.sockets import BusError
 
         try:
             return Follower(

@@ -204,8 +204,8 @@ def caught_up(follower: "Follower", *, listen: str, timeout: float, name: str) -
         CliError: no answer (UNREACHABLE), a home that will not be followed
             (REFUSED), or an answer that does not verify (BAD_REPLY).
     """
+    from mtpkt.bus import BusError
     from mtpkt.bus.follow import QueryRefused
-    from mtpkt.bus.sockets import BusError
 
     try:
         return in_thread(follower.catch_up, name, stop=follower.stop)
@@ -236,7 +236,7 @@ def follow(
         poll: seconds of one wait for the stream (how soon Ctrl-C and ``done()`` are seen).
         name: the worker threads' name.
     """
-    from mtpkt.bus.sockets import BusError
+    from mtpkt.bus import BusError
 
     while not done():
         left = math.inf if deadline is None else deadline - time.monotonic()

@@ -1,8 +1,8 @@
 """Planning a run: which test instances it has, how each runs, and what waits on what.
 
 A plan is made from the area's files alone (no bus, no database): the home's
-dispatcher makes one when a ``run`` arrives, and :mod:`agents.host.local`
-runs one on this host.
+dispatcher makes one when a ``run`` arrives, and a host agent plans a test
+again to find how to run the instance a task names (:mod:`agents.host.plans`).
 """
 
 import graphlib

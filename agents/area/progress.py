@@ -1,8 +1,7 @@
 """Where a run stands, and what may run next: waiton, modes and priorities.
 
 Pure bookkeeping over a :class:`~agents.area.plan.Plan`: no processes, no
-sockets. :mod:`agents.host.local` drives it on one host; the home's
-dispatcher drives it across agents.
+sockets. The home's dispatcher drives it across agents.
 """
 
 from collections.abc import Iterator

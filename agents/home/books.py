@@ -28,7 +28,7 @@ from mtpkt.pkts import Action, State, Status
 from mtpkt.pkts.control import RerunClean, Run
 from mtpkt.pkts.envelope import ID_SIZE
 from mtpkt.pkts.link import Task
-from mtpkt.pkts.outcome import FINAL
+from mtpkt.pkts.outcome import FINAL, read_state, read_status
 from mtpkt.pkts.status import StatusChange, StatusPacket
 from mtpkt.store.rows import TestRow
 
@@ -164,10 +164,14 @@ def make_task(
 
 
 def record(row: TestRow | None) -> tuple[State, Status] | None:
-    """A record's state and status; None if missing or not readable."""
+    """A record's state and status, None if missing.
+
+    A word mtpkt does not know (another tool wrote it) is read as every reader
+    of records reads it (:func:`pkts.outcome.read_state`, :func:`~pkts.outcome.read_status`):
+    an unknown state as INCOMPLETE, an unknown status as CHECK. So the dispatcher's books
+    agree with the roll-ups and the live view: such a record ended badly, and is run
+    again by a ``run`` or ``rerunclean``.
+    """
     if row is None:
         return None
-    try:
-        return State(row.state), Status(row.status)
-    except ValueError:
-        return None
+    return read_state(row.state), read_status(row.status)

@@ -37,9 +37,10 @@ from mtpkt.agents.rundirs import (
 )
 from mtpkt.pkts import State, Status
 from mtpkt.pkts.control import Archive, Clean
-from mtpkt.pkts.outcome import ACTIVE
+from mtpkt.pkts.outcome import ACTIVE, read_status
 from mtpkt.pkts.text import display_name
 from mtpkt.store import ArchiveRow, Store, StoreError, TestRow
+from mtpkt.store.journal import FAILED
 
 __all__ = ["Change", "Chores"]
 
@@ -106,7 +107,7 @@ class Chores:
     def _failed(self, packet: Clean | Archive, reason: str) -> None:
         """Journal a chore that could not be done (the next home does not try it again)."""
         try:
-            self.store.journal_set_state(packet.id, "failed", reason)
+            self.store.journal_set_state(packet.id, FAILED, reason)
         except StoreError as exc:
             _log.error("cannot journal the failure of %s: %s", packet.id.hex(), exc)
 
@@ -220,7 +221,11 @@ class Chores:
                 self.area.linktree, packet.target, packet.runname, row.testname, row.item_path
             )
             comment = f"archived to {info.path}, run directory removed"
-            self._report([(self._ref(packet, row), State.ARCHIVED, Status(row.status), comment)])
+            # The record keeps its status; a word another tool wrote, which no packet can
+            # carry, becomes CHECK, as every reader of records counts it.
+            self._report(
+                [(self._ref(packet, row), State.ARCHIVED, read_status(row.status), comment)]
+            )
 
     def _restore_one(self, packet: Archive, row: TestRow) -> None:
         key = (row.testname, row.item_path)
@@ -238,7 +243,9 @@ class Chores:
         )
         if row.state == State.ARCHIVED:
             comment = f"restored from {archive.path}"
-            self._report([(self._ref(packet, row), State.COMPLETED, Status(row.status), comment)])
+            self._report(
+                [(self._ref(packet, row), State.COMPLETED, read_status(row.status), comment)]
+            )
 
 
 def _name(row: TestRow) -> str:

@@ -41,7 +41,7 @@ from typing import Final
 from mtpkt import pkts
 from mtpkt.agents.home import peers
 from mtpkt.agents.home.writer import Job, OnCommit, Writer, fitting
-from mtpkt.bus.sockets import Publisher, Replier
+from mtpkt.bus import Publisher, Replier
 from mtpkt.bus.tls import Tls
 from mtpkt.pkts.columns import StatusColumns, read_status
 from mtpkt.pkts.link import Heartbeat, Published, Query, Receipt

@@ -30,7 +30,7 @@ from mtpkt.agents.area import Area
 from mtpkt.agents.home.assign import Assigner
 from mtpkt.agents.home.books import Books
 from mtpkt.agents.home.chores import Change, Chores
-from mtpkt.agents.home.intake import DONE, Intake
+from mtpkt.agents.home.intake import Intake
 from mtpkt.agents.home.launches import Launcher
 from mtpkt.agents.home.liveness import AgentWatch
 from mtpkt.agents.home.own import ACK_REASON, ORIGIN, OwnPackets, Submit
@@ -39,6 +39,7 @@ from mtpkt.pkts.link import Pull, Task
 from mtpkt.pkts.liveness import GRACE
 from mtpkt.pkts.status import StatusPacket
 from mtpkt.store import Store, StoreError
+from mtpkt.store.journal import DONE
 
 __all__ = ["Dispatcher"]
 

@@ -26,12 +26,12 @@ from mtpkt.agents.home.dispatcher import Dispatcher
 from mtpkt.agents.home.intake import ControlError
 from mtpkt.agents.home.own import ORIGIN
 from mtpkt.agents.homedir import HomeDir, HomeError
-from mtpkt.bus.sender import Trouble
-from mtpkt.bus.sockets import BusError
+from mtpkt.bus import BusError
 from mtpkt.bus.tls import Tls, TlsError, plain_address, tls_address
 from mtpkt.pkts.control import Archive, Clean, Control, Kill, RerunClean, Run
 from mtpkt.pkts.link import NOT_JOURNALED, Pull, Receipt
 from mtpkt.pkts.liveness import GRACE
+from mtpkt.pkts.trouble import Trouble
 from mtpkt.store import Store, StoreError
 
 __all__ = ["DEFAULT_LISTEN", "Home"]

@@ -25,23 +25,14 @@ from mtpkt.agents.home.launches import Launcher
 from mtpkt.agents.home.own import OwnPackets
 from mtpkt.pkts.control import Archive, Clean, Control, Kill, RerunClean, Run
 from mtpkt.store import Store, StoreError
+from mtpkt.store.journal import ACCEPTED, DONE, FAILED, STARTED
 
-__all__ = ["ACCEPTED", "DONE", "FAILED", "STARTED", "ControlError", "Intake"]
+__all__ = ["ControlError", "Intake"]
 
 _log = logging.getLogger(__name__)
 
 CLEAN_GRACE: Final = 10.0
 """Seconds between SIGTERM and SIGKILL for running tests a ``clean`` stops."""
-
-# Where a journaled control packet stands (the journal's ``state`` column).
-ACCEPTED: Final = "accepted"
-"""Journaled; its effects may not all be committed yet."""
-STARTED: Final = "started"
-"""A run whose records are committed: after a restart, its books are rebuilt from them."""
-DONE: Final = "done"
-"""Carried out (a run: every instance settled)."""
-FAILED: Final = "failed"
-"""Could not be carried out after a restart (the reason says why)."""
 
 
 class ControlError(Exception):

@@ -165,7 +165,9 @@ class Launcher:
 
         Instances in an agent's hands are adopted (their tasks sent again under
         the same ids, which the agent acknowledges without running them twice);
-        instances with no readable record are recorded ``NOT_STARTED`` again.
+        instances with no record, or being run with no host named, are recorded
+        ``NOT_STARTED`` again (a record in a word mtpkt does not know is read as
+        :func:`~agents.home.books.record` reads it).
 
         Raises:
             AreaError: the run cannot be planned from the area any more.

@@ -20,11 +20,11 @@ from mtpkt.agents.area import TestRef
 from mtpkt.agents.home.awake import Awake
 from mtpkt.agents.home.books import AgentBook, Books, make_task
 from mtpkt.agents.home.own import OwnPackets
-from mtpkt.bus.sender import Trouble
 from mtpkt.pkts import Action, State, Status
 from mtpkt.pkts.link import Pull
 from mtpkt.pkts.liveness import dead
 from mtpkt.pkts.status import StatusPacket
+from mtpkt.pkts.trouble import Trouble
 from mtpkt.store import Store, StoreError
 
 __all__ = ["AgentWatch", "kill_given_up"]

@@ -25,7 +25,7 @@ import attrs
 
 from mtpkt import pkts
 from mtpkt.agents.home.awake import Awake
-from mtpkt.bus.sockets import Publisher
+from mtpkt.bus import Publisher
 from mtpkt.pkts.columns import StatusColumns
 from mtpkt.pkts.link import Heartbeat, Published
 from mtpkt.pkts.status import StatusChange

@@ -9,14 +9,12 @@
 * :mod:`~mtpkt.agents.host.runner` runs one test instance, each step in its own
   process group, and :mod:`~mtpkt.agents.host.guard` kills what its steps leave
   should the runner die;
-* :mod:`~mtpkt.agents.host.report` turns what happens into status packets;
-* :mod:`~mtpkt.agents.host.local` runs a whole plan on this host, with no home.
+* :mod:`~mtpkt.agents.host.report` turns what happens into status packets.
 """
 
 from mtpkt.agents.host.agent import HostAgent as HostAgent
-from mtpkt.agents.host.local import LocalRun as LocalRun
 from mtpkt.agents.host.report import Reporter as Reporter
 from mtpkt.agents.host.runner import Outcome as Outcome
 from mtpkt.agents.host.runner import TestProcess as TestProcess
 
-__all__ = ["HostAgent", "LocalRun", "Outcome", "Reporter", "TestProcess"]
+__all__ = ["HostAgent", "Outcome", "Reporter", "TestProcess"]

@@ -1,6 +1,6 @@
 """Steps die with the process that runs them, grandchildren included, however it dies.
 
-Every process that runs steps (an agent, a local run) starts one guard: a
+Every process that runs steps (an agent, or a test driving the runner) starts one guard: a
 small Python process, this file run as a script (standard library only),
 that reads from a pipe the process groups of the steps running now. When
 the runner ends in any way, ``kill -9`` included, the kernel closes the

@@ -18,7 +18,7 @@ from typing import Final
 
 from mtpkt.agents.area import Area, AreaError, Instance, TestRef, plan_run
 from mtpkt.pkts.link import Task
-from mtpkt.pkts.text import display_name, one_line
+from mtpkt.pkts.text import one_line
 
 __all__ = ["PLANS_KEPT", "PlanCache"]
 
@@ -28,15 +28,16 @@ PLANS_KEPT: Final = 16
 """Tests whose plans (every item) an agent keeps, so their items are not planned again."""
 
 
-def _testpatt(test: str, item: str) -> str:
-    """The testpatt that selects ``test``/``item`` (and perhaps more; the caller picks one).
+def _testpatt(test: str) -> str:
+    """The testpatt that selects ``test`` with all its items (and perhaps more; the caller
+    picks it out).
 
     ``%`` in a name is a wildcard that also matches the name itself; a ``,`` or a
     leading ``~`` cannot be said in a testpatt, so the whole run is planned then.
     """
-    if "," in test or "," in item or test.startswith("~"):
+    if "," in test or test.startswith("~"):
         return "%"
-    return display_name(test, item)
+    return test
 
 
 def _instances(
@@ -49,7 +50,7 @@ def _instances(
     Raises:
         AreaError, OSError: the run cannot be planned; anything else planning raises.
     """
-    plan = plan_run(area, target, runname, _testpatt(test, ""))
+    plan = plan_run(area, target, runname, _testpatt(test))
     planned = plan.tests.get(test)
     return {i.ref: i for i in planned.instances} if planned is not None else {}
 

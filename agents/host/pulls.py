@@ -45,10 +45,10 @@ from mtpkt.agents.area import TestRef
 from mtpkt.agents.host.seen import SeenTasks
 from mtpkt.agents.host.slots import JOIN_TIMEOUT, SlotTable
 from mtpkt.bus import BusError, Requester, Spool, Tls
-from mtpkt.bus.sender import Trouble
 from mtpkt.pkts import Action
 from mtpkt.pkts.link import Pull, Receipt, Task
 from mtpkt.pkts.text import one_line
+from mtpkt.pkts.trouble import Trouble
 
 __all__ = ["BAD_KEY_ANSWERS", "PULL_BACKOFF_MAX", "PULL_TIMEOUT", "PullLoop"]
 

@@ -32,10 +32,10 @@ from mtpkt.agents.host.plans import PlanCache
 from mtpkt.agents.host.report import Reporter
 from mtpkt.agents.host.runner import KILL_WAIT, TestProcess
 from mtpkt.agents.host.seen import SeenTasks
-from mtpkt.bus.sender import Trouble
 from mtpkt.pkts import State, Status
 from mtpkt.pkts.link import Task
 from mtpkt.pkts.text import one_line
+from mtpkt.pkts.trouble import Trouble
 
 __all__ = ["JOIN_TIMEOUT", "SlotTable"]
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
+from mtpkt.bus import BusError
 from mtpkt.bus.follow import Follower
-from mtpkt.bus.sockets import BusError
 
 
 @pytest.mark.timeout(30)

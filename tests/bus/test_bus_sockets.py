@@ -1,4 +1,4 @@
-"""bus.sockets over real NNG sockets: request/reply, timeouts, size limit, pub/sub."""
+"""bus sockets over real NNG sockets: request/reply, timeouts, size limit, pub/sub."""
 
 import contextlib
 import logging
@@ -11,7 +11,7 @@ import pytest
 
 from mtpkt import pkts
 from mtpkt.bus import BusError, BusTimeout, Publisher, Replier, Requester, Subscriber, dial_address
-from mtpkt.bus.sockets import POLL_INTERVAL, QUEUE_LENGTH, RECV_MAX_SIZE
+from mtpkt.bus.nng import POLL_INTERVAL, QUEUE_LENGTH, RECV_MAX_SIZE
 from tests.support.procs import wait_until
 
 Address = Callable[[str], str]

@@ -15,9 +15,9 @@ from mtpkt.bus import (
     Tls,
     TlsError,
     handshake_error,
+    refused,
     tls_address,
 )
-from mtpkt.bus.sockets import refused
 from tests.support.certs import Pki, make_pki
 
 REFUSAL_WAIT = 1.0

@@ -12,16 +12,19 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+import apsw
 import pytest
 
 from mtpkt.agents.area import Area
 from mtpkt.agents.home.dispatcher import Dispatcher
 from mtpkt.agents.home.intake import ControlError
+from mtpkt.agents.rundirs import instance_dir
 from mtpkt.pkts import Action, Phase, State, Status
-from mtpkt.pkts.control import Kill, Run
+from mtpkt.pkts.control import Archive, Kill, Run
 from mtpkt.pkts.link import Heartbeat, Pull, Task
 from mtpkt.pkts.status import StatusChange, StatusPacket
-from mtpkt.store import HistoryReader, Store
+from mtpkt.store import HistoryReader, JournalRow, Store
+from mtpkt.store.journal import DONE, FAILED
 from tests.support.farm import TARGET, make_area
 
 
@@ -117,6 +120,64 @@ def test_the_home_numbers_its_packets_on_from_the_last_one_committed(
     seqs = home_seqs(store)
     assert len(seqs) > len(before)
     assert seqs == list(range(1, len(seqs) + 1))  # one numbering: none reused, none skipped
+
+
+def write_foreign_word(area: Area, store: Store, test: str) -> None:
+    """Record ``test`` of run r1 as another tool might: COMPLETED with a status mtpkt does
+    not know."""
+    run_id = store.run_id(TARGET, "r1", create=False)
+    conn = apsw.Connection(str(area.dbdir / f"{run_id}.db"))
+    try:
+        conn.execute(
+            "UPDATE tests SET state = 'COMPLETED', status = 'GREEN' WHERE testname = ?", (test,)
+        )
+    finally:
+        conn.close()
+
+
+def test_a_restarted_home_reads_a_word_another_tool_wrote_as_every_reader_does(
+    area: Area, store: Store
+) -> None:
+    """A status mtpkt does not know counts as CHECK (pkts.outcome.read_status): the record
+    has settled, and the run picked up again leaves it alone instead of running it anew."""
+    first = InlineCollector(area, store)
+    first.dispatcher.control(Run(target=TARGET, runname="r1", testpatt="sleeper,build"))
+    write_foreign_word(area, store, "build")
+
+    second = InlineCollector(area, store)  # a home that restarted
+    second.dispatcher.recover()
+    handed = second.dispatcher.pull(Pull(origin="a1", slots=4, free=4))
+    assert [task.test for task in handed] == ["sleeper"]
+    assert records(store, "r1")["build"][:2] == ("COMPLETED", "GREEN")
+
+
+def test_an_archive_keeps_a_status_no_packet_can_carry_as_check(area: Area, store: Store) -> None:
+    home = InlineCollector(area, store)
+    home.dispatcher.control(Run(target=TARGET, runname="r1", testpatt="build"))
+    write_foreign_word(area, store, "build")
+    rundir = instance_dir(area.linktree, TARGET, "r1", "build")
+    rundir.mkdir(parents=True)
+    (rundir / "build.log").write_text("compiled\n")
+
+    archive = Archive(target=TARGET, runname="r1", testpatt="build", remove=True)
+    home.dispatcher.start()
+    try:
+        home.dispatcher.control(archive)
+        deadline = time.monotonic() + 30
+        while (entry := journal_entry(store, archive.id)).state not in (DONE, FAILED):
+            assert time.monotonic() < deadline, entry
+            time.sleep(0.05)
+    finally:
+        home.dispatcher.close()
+    assert entry.state == DONE, entry
+    assert entry.reason.startswith("archived and removed 1 test(s): build"), entry
+    assert records(store, "r1")["build"][:2] == ("ARCHIVED", "CHECK")
+    assert not rundir.exists()
+
+
+def journal_entry(store: Store, packet_id: bytes) -> JournalRow:
+    (entry,) = [row for row in store.journal() if row.packet.id == packet_id]
+    return entry
 
 
 def test_a_refused_packet_changes_nothing(area: Area, store: Store) -> None:

@@ -25,7 +25,7 @@ from mtpkt import pkts
 from mtpkt.agents.area import TestPatt
 from mtpkt.agents.home.collector import Collector
 from mtpkt.agents.homedir import HomeDir
-from mtpkt.bus.sockets import Replier, Requester
+from mtpkt.bus import Replier, Requester
 from mtpkt.pkts import State, Status
 from mtpkt.pkts.control import Archive, Clean, Control, Kill, RerunClean, Run
 from mtpkt.pkts.link import Receipt

@@ -18,7 +18,7 @@ import pytest
 from mtpkt import pkts
 from mtpkt.agents.area.paths import run_root
 from mtpkt.agents.homedir import HomeDir
-from mtpkt.bus.sockets import BusTimeout, Requester
+from mtpkt.bus import BusTimeout, Requester
 from mtpkt.pkts.link import Heartbeat, Published, Receipt
 from tests.support.farm import TARGET, Farm
 from tests.support.frames import FAMILIES, SUMMARY, hostile_frames

@@ -10,7 +10,7 @@ import pytest
 
 from mtpkt import pkts
 from mtpkt.agents.homedir import HomeDir
-from mtpkt.bus.sockets import Requester
+from mtpkt.bus import Requester
 from mtpkt.pkts.link import Heartbeat, Receipt
 from mtpkt.pkts.status import StatusChange
 from mtpkt.tools.cli import build_parser

@@ -10,7 +10,7 @@ import pytest
 from mtpkt import pkts
 from mtpkt.agents.home.collector import Collector
 from mtpkt.agents.home.writer import PUBLISH_BYTES
-from mtpkt.bus.sockets import Requester, Subscriber
+from mtpkt.bus import Requester, Subscriber
 from mtpkt.pkts.link import Published, Query, Receipt
 from mtpkt.pkts.status import StatusChange
 from mtpkt.store import Store

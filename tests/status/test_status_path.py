@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from mtpkt import pkts
-from mtpkt.bus.sockets import Requester
+from mtpkt.bus import Requester
 from mtpkt.pkts.link import Heartbeat, Receipt
 from mtpkt.pkts.status import StatusChange, StatusPacket, Step
 from mtpkt.store import HistoryReader, Store

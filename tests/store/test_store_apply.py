@@ -6,7 +6,7 @@ import pytest
 
 from mtpkt.pkts.status import Ack, StatusPacket
 from mtpkt.store import StoreError, TestRow
-from mtpkt.store.store import MAX_OPEN_RUNS
+from mtpkt.store.databases import MAX_OPEN_RUNS
 from tests.support.storekit import (
     END,
     START,

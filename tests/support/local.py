@@ -1,7 +1,12 @@
-"""Run a planned run on this host: tests in threads, as many at once as allowed.
+"""Run a planned run on this host, with no home: tests in threads, as many at once as allowed.
 
-Every state change goes out through a :class:`~agents.host.report.Reporter`
-as the same status packets the bus carries.
+Test support: it drives planning (:mod:`agents.area.plan`), the runner
+(:mod:`agents.host.runner`) and :class:`~agents.area.progress.RunProgress`
+together without sockets or a store, so the host's tests can check what a run
+does end to end. mtpkt itself runs tests only through the home and its agents,
+whose scheduling rules this repeats in small. Every state change goes out
+through a :class:`~agents.host.report.Reporter` as the same status packets the
+bus carries.
 """
 
 import os

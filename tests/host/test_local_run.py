@@ -16,10 +16,11 @@ from mtpkt.agents.area import (
     TestRef,
 )
 from mtpkt.agents.area.plan import plan_run
-from mtpkt.agents.host import LocalRun, Reporter
+from mtpkt.agents.host import Reporter
 from mtpkt.pkts import State, Status
 from mtpkt.pkts.status import StatusChange, StatusPacket, Step
 from tests.support.farm import write_area
+from tests.support.local import LocalRun
 from tests.support.procs import processes_with, wait_for
 
 TARGET = "linux/x86"
