@@ -3,6 +3,7 @@
 import importlib
 import re
 import tomllib
+import types
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,33 @@ def test_readme_tour_runs(capsys: pytest.CaptureFixture[str]) -> None:
     code = (ROOT / "README.md").read_text().split("```python\n", 1)[1].split("```", 1)[0]
     exec(compile(code, "README.md", "exec"), {})
     assert capsys.readouterr().out == "run ubuntu/x86_64 nightly\n"
+
+
+MODULE_LINES = 500
+"""Most lines of a module of the shipped packages: past that, it is doing more than one job."""
+COMMAND_LINES = 250
+"""Most lines of a command module: a command parses its arguments and calls the packages."""
+
+
+def test_modules_stay_small_and_commands_thin() -> None:
+    too_long = [
+        f"{path.relative_to(ROOT)}: {lines} lines (at most {limit})"
+        for top in TOPS
+        for path in sorted((ROOT / top).rglob("*.py"))
+        for lines, limit in [
+            (
+                len(path.read_text().splitlines()),
+                COMMAND_LINES if path.name.endswith("_cmd.py") else MODULE_LINES,
+            )
+        ]
+        if lines > limit
+    ]
+    assert not too_long
+
+
+def test_every_command_module_is_named_for_its_command() -> None:
+    from mtpkt.tools.cli import COMMANDS
+
+    modules = [command for command in COMMANDS if isinstance(command, types.ModuleType)]
+    assert len(modules) == len(COMMANDS)
+    assert [m.__name__ for m in modules if not m.__name__.endswith("_cmd")] == []
