@@ -24,6 +24,7 @@ from mtpkt.bus import Requester
 from mtpkt.pkts.link import Heartbeat, Receipt
 from mtpkt.pkts.status import StatusChange, StatusPacket, Step
 from mtpkt.store import HistoryReader, Store
+from tests.support.cli import mtpkt_argv
 from tests.support.procs import free_port, read_line, stop_process, wait_for
 
 ROOT = Path(__file__).parents[2]
@@ -43,10 +44,10 @@ class Processes:
         self.tmp = tmp
         self.started: list[subprocess.Popen[str]] = []
 
-    def start(self, *args: str, log: str) -> subprocess.Popen[str]:
+    def start(self, *argv: str, log: str) -> subprocess.Popen[str]:
         with (self.tmp / f"{log}.log").open("a") as errors:  # the child keeps its own copy
             process = subprocess.Popen(
-                [sys.executable, *args],
+                argv,
                 stdout=subprocess.PIPE,
                 stderr=errors,
                 stdin=subprocess.DEVNULL,
@@ -93,7 +94,7 @@ class Home:
     def start(self) -> None:
         self.starts += 1
         self.process = self.processes.start(
-            "-m", "mtpkt.tools", "home", "--area", str(self.area),
+            *mtpkt_argv("home", "--area", str(self.area)),
             "--listen", self.request, "--publish", self.publish,
             log="home",
         )  # fmt: skip
@@ -163,7 +164,7 @@ def test_nothing_lost_or_doubled_through_crashes(processes: Processes, tmp_path:
 
     def producer(index: int) -> subprocess.Popen[str]:
         return processes.start(
-            str(LOADGEN), "--spool", str(tmp_path / f"spool{index}.db"),
+            sys.executable, str(LOADGEN), "--spool", str(tmp_path / f"spool{index}.db"),
             "--address", home.request, "--key-file", str(home.key_file),
             "--name", f"p{index:02d}", "--count", str(PER_PRODUCER), "--rate", "350",
             log=f"producer{index}",
@@ -171,7 +172,7 @@ def test_nothing_lost_or_doubled_through_crashes(processes: Processes, tmp_path:
 
     def follower(name: str) -> subprocess.Popen[str]:
         return processes.start(
-            str(FOLLOWER), "--request", home.request, "--publish", home.publish,
+            sys.executable, str(FOLLOWER), "--request", home.request, "--publish", home.publish,
             "--key-file", str(home.key_file), "--out", str(tmp_path / f"{name}.txt"),
             "--count", str(TOTAL), "--seconds", "400",
             log=name,
