@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 
 from mtpkt import pkts
-from mtpkt.pkts.columns import read_status
+from mtpkt.pkts.columns import read_status_frame
 from mtpkt.pkts.status import Step
 
 
@@ -74,8 +74,8 @@ def main() -> int:
         args.seconds,
     )
     measure(
-        f"read_status ({args.batch}/frame)",
-        lambda: read_status(frame, key),
+        f"read_status_frame ({args.batch}/frame)",
+        lambda: read_status_frame(frame, key),
         args.batch,
         args.seconds,
     )

@@ -304,7 +304,7 @@ def _from_packed(packed: bytes, data: bytes, position: str) -> Packet:
 def open_packed(data: bytes, key: bytes, *, max_size: int = MAX_FRAME_SIZE) -> list[bytes] | None:
     """Check a frame and return its packets' bins if it is a packed batch, else ``None``.
 
-    The bins are not read: see :func:`pkts.columns.read_status` for the collector's way.
+    The bins are not read: see :func:`pkts.columns.read_status_frame` for the collector's way.
 
     Raises:
         PacketError: for any fault in the frame (other than its packets' contents).

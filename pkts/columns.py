@@ -2,7 +2,7 @@
 
 Reading packets one by one into objects costs several microseconds of Python
 each, which at tens of thousands a second is most of the collector's time.
-:func:`read_status` reads the rows of a packed batch frame into columns
+:func:`read_status_frame` reads the rows of a packed batch frame into columns
 instead (one list per field), so that checking a field is one pass in C over
 its column (the set of its values' types, the set of its values) and the
 store can hand columns to SQLite as they are. It checks exactly what
@@ -24,7 +24,7 @@ from mtpkt.pkts.enums import State, Status, StepState
 from mtpkt.pkts.envelope import ID_SIZE
 from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step
 
-__all__ = ["StatusColumns", "read_status"]
+__all__ = ["StatusColumns", "read_status_frame"]
 
 _INT_MIN: Final = -(2**63)
 _INT_MAX: Final = 2**63 - 1
@@ -190,7 +190,7 @@ class StatusColumns:
         return cast(StatusPacket, unpack(self.packed[index]))
 
 
-def read_status(frame: bytes, key: bytes) -> StatusColumns | None:
+def read_status_frame(frame: bytes, key: bytes) -> StatusColumns | None:
     """The status packets of a packed batch frame, by columns.
 
     Returns:

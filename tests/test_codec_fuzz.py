@@ -7,13 +7,13 @@ from hypothesis import strategies as st
 
 from mtpkt import pkts
 from mtpkt.pkts.codec import MAGIC, SINGLE
-from mtpkt.pkts.columns import read_status
+from mtpkt.pkts.columns import read_status_frame
 from mtpkt.pkts.control import Archive
 from mtpkt.pkts.schema import FieldError
 from tests.support.strategies import any_packet, msgpack_values, sign_raw, wire_map
 
 KEY = b"k" * 32
-DECODERS = (pkts.decode, pkts.decode_batch, pkts.decode_packed, read_status)
+DECODERS = (pkts.decode, pkts.decode_batch, pkts.decode_packed, read_status_frame)
 
 
 def decode_fails_cleanly(frame: bytes) -> None:

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from mtpkt import pkts
 from mtpkt.pkts.codec import PACKED
-from mtpkt.pkts.columns import StatusColumns, read_status
+from mtpkt.pkts.columns import StatusColumns, read_status_frame
 from mtpkt.pkts.control import Run
 from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step
 from tests.support.strategies import msgpack_values, packets_of, sign_raw
@@ -27,7 +27,7 @@ def same_columns(one: StatusColumns, other: StatusColumns) -> None:
 @given(st.lists(status_packets, max_size=30))
 def test_a_frame_of_status_packets_reads_as_its_packets(packets: list[StatusPacket]) -> None:
     frame = pkts.encode_batch(packets, KEY)
-    columns = read_status(frame, KEY)
+    columns = read_status_frame(frame, KEY)
     assert columns is not None
     same_columns(columns, StatusColumns.of(packets))
     assert [columns.packet(index) for index in range(len(columns))] == packets
@@ -56,10 +56,10 @@ def test_any_value_anywhere_is_read_as_decode_batch_reads_it(
         reason = ""
     if reason:
         with pytest.raises(pkts.PacketError) as caught:
-            read_status(frame, KEY)
+            read_status_frame(frame, KEY)
         assert str(caught.value) == reason
         return
-    columns = read_status(frame, KEY)
+    columns = read_status_frame(frame, KEY)
     if not all(isinstance(packet, Step | StatusChange | Ack) for packet in expected):
         assert columns is None
         return
@@ -74,7 +74,7 @@ def test_maps_and_ints_for_floats_are_read_too() -> None:
     as_map = dict(zip(pkts.KINDS["step"].keys, wire, strict=True))
     as_map["ts"] = 5
     frame = sign_raw(msgpack.packb([msgpack.packb(as_map)]), KEY, frame_type=PACKED)
-    columns = read_status(frame, KEY)
+    columns = read_status_frame(frame, KEY)
     assert columns is not None
     assert columns.ts == [5.0]
     assert columns.packet(0).ts == 5.0
@@ -83,13 +83,13 @@ def test_maps_and_ints_for_floats_are_read_too() -> None:
 def test_other_frames_are_left_to_decode_batch() -> None:
     run = Run(target="a/b", runname="r")
     step = Step(seq=1, target="a/b", runname="r", test="t", step="s", state=pkts.StepState.START)
-    assert read_status(pkts.encode(step, KEY), KEY) is None  # a single-packet frame
-    assert read_status(pkts.encode_batch([step, run], KEY), KEY) is None  # not all status
-    empty = read_status(pkts.encode_batch([], KEY), KEY)
+    assert read_status_frame(pkts.encode(step, KEY), KEY) is None  # a single-packet frame
+    assert read_status_frame(pkts.encode_batch([step, run], KEY), KEY) is None  # not all status
+    empty = read_status_frame(pkts.encode_batch([], KEY), KEY)
     assert empty is not None
     assert len(empty) == 0
     with pytest.raises(pkts.PacketError, match="bad MAC"):
-        read_status(pkts.encode_batch([step], b"x" * 32), KEY)
+        read_status_frame(pkts.encode_batch([step], b"x" * 32), KEY)
 
 
 def test_joined_batches_keep_their_order() -> None:
@@ -100,7 +100,7 @@ def test_joined_batches_keep_their_order() -> None:
     change = StatusChange(
         seq=4, target="a/b", runname="r", test="t", state=pkts.State.RUNNING, status=pkts.Status.NA
     )
-    one = read_status(pkts.encode_batch([*make[:2], change], KEY), KEY)
+    one = read_status_frame(pkts.encode_batch([*make[:2], change], KEY), KEY)
     other = StatusColumns.of([make[2]])
     assert one is not None
     joined = StatusColumns.join([one, other])

@@ -5,9 +5,10 @@ import io
 import attrs
 from rich.console import Console
 
-from mtpkt.pkts import State, Status, StepState
-from mtpkt.pkts.status import StatusChange, Step
+from mtpkt.pkts import AckOutcome, State, Status, StepState
+from mtpkt.pkts.status import Ack, StatusChange, Step
 from mtpkt.tools.live import LiveModel, render
+from mtpkt.tools.shown import plain_line
 
 RUN = {"origin": "a1", "target": "linux/x86", "runname": "big"}
 
@@ -99,6 +100,13 @@ def test_a_comment_reaches_the_screen_as_one_line_without_its_control_characters
     (run,) = model.runs.values()
     assert run.instances["u", ""].comment == "red\\x1b[31m now"
     assert "\x1b" not in "\n".join(draw(model, 80, 24))
+
+
+def test_an_acks_reason_is_one_line_without_its_control_characters() -> None:
+    ack = Ack(
+        origin="home", seq=1, ref=b"\x01" * 16, outcome=AckOutcome.DONE, reason="a\x1b[31m\nb"
+    )
+    assert plain_line(ack).endswith("done (a\\x1b[31m b)")
 
 
 def test_labels_take_the_colours_of_the_outcome_rules() -> None:

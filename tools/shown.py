@@ -39,7 +39,9 @@ def plain_line(packet: StatusPacket) -> str:
     match packet:
         case Ack():
             what = f"ack of {packet.ref.hex()[:12]} from {packet.origin}: {packet.outcome.value}"
-            return f"{_clock(packet.ts)}  {what}" + (f" ({packet.reason})" if packet.reason else "")
+            return f"{_clock(packet.ts)}  {what}" + (
+                f" ({one_line(packet.reason)})" if packet.reason else ""
+            )
         case Step():
             what = f"step {packet.step} {packet.state.value}"
             if packet.state is pkts.StepState.END:

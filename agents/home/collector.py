@@ -17,7 +17,7 @@ logged with its reason and answered with a ``receipt`` carrying the error.
 Nothing a sender sends can stop the collector.
 
 A batch frame of status packets is read by columns
-(:func:`pkts.columns.read_status`) and committed as such: no packet object
+(:func:`pkts.columns.read_status_frame`) and committed as such: no packet object
 is made for it on the way to the database and the stream.
 
 The home's own status packets (``LAUNCHED``, ``PREQ_FAIL`` …) go in through
@@ -43,7 +43,7 @@ from mtpkt.agents.home import peers
 from mtpkt.agents.home.writer import Job, OnCommit, Writer, fitting
 from mtpkt.bus import Publisher, Replier
 from mtpkt.bus.tls import Tls
-from mtpkt.pkts.columns import StatusColumns, read_status
+from mtpkt.pkts.columns import StatusColumns, read_status_frame
 from mtpkt.pkts.link import Heartbeat, Published, Query, Receipt
 from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step
 from mtpkt.store import HistoryReader, Store, StoreError
@@ -169,7 +169,7 @@ class Collector:
         Raises:
             PacketError: it cannot be read.
         """
-        columns = read_status(frame, self.key)
+        columns = read_status_frame(frame, self.key)
         if columns is not None:
             return columns
         packets = pkts.decode_batch(frame, self.key)
