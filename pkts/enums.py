@@ -24,13 +24,21 @@ class State(enum.StrEnum):
     STUCK = "STUCK"
     ARCHIVED = "ARCHIVED"
     DELETED = "DELETED"
+    STALE = "STALE"
+    """Completed, but a later run of the same run resolved its configs differently."""
 
 
 class Status(enum.StrEnum):
     """How a test or step came out (Megatest's ``status`` column).
 
-    Members are declared best to worst; :attr:`rank` gives that order and
-    :func:`worst` picks the one a roll-up reports.
+    :attr:`rank` orders them best to worst and :func:`worst` picks the one a
+    roll-up reports. The order is Megatest's ``*common:std-statuses*``
+    (common.scm:538-551), ``n/a`` to ``ABORT``. The statuses Megatest's
+    scheduler gives a test that is not started (runs.scm: ZERO_ITEMS :773,
+    TIMED_OUT :837, BLOCKED :1107, KEEP_TRYING :1137, TEN_STRIKES :1148) are not
+    in that list, and Megatest's roll-up sorts a status it does not list below
+    every one it does (``common:special-sort``, common.scm:578-585): they rank
+    below ``n/a``.
     """
 
     NA = "n/a"
@@ -44,14 +52,42 @@ class Status(enum.StrEnum):
     PREQ_FAIL = "PREQ_FAIL"
     PREQ_DISCARDED = "PREQ_DISCARDED"
     ABORT = "ABORT"
+    ZERO_ITEMS = "ZERO_ITEMS"
+    """Not started: an itemized test whose items are none, or none the testpatt selects."""
+    BLOCKED = "BLOCKED"
+    """Not started: a prerequisite cannot let it run."""
+    TIMED_OUT = "TIMED_OUT"
+    """Not started: nothing of it was seen running in a while."""
+    KEEP_TRYING = "KEEP_TRYING"
+    """Not started yet: its prerequisites are not done; the scheduler tries again."""
+    TEN_STRIKES = "TEN_STRIKES"
+    """Not started: the scheduler gave up trying after many rounds."""
 
     @property
     def rank(self) -> int:
-        """Position from best (0, ``n/a``) to worst (``ABORT``)."""
+        """Position from best (the scheduling statuses, then ``n/a``) to worst (``ABORT``)."""
         return _RANK[self]
 
 
-_RANK: dict[Status, int] = {status: index for index, status in enumerate(Status)}
+_ORDER: tuple[Status, ...] = (
+    Status.ZERO_ITEMS,
+    Status.BLOCKED,
+    Status.TIMED_OUT,
+    Status.KEEP_TRYING,
+    Status.TEN_STRIKES,
+    Status.NA,
+    Status.PASS,
+    Status.SKIP,
+    Status.WARN,
+    Status.WAIVED,
+    Status.CHECK,
+    Status.DEAD,
+    Status.FAIL,
+    Status.PREQ_FAIL,
+    Status.PREQ_DISCARDED,
+    Status.ABORT,
+)
+_RANK: dict[Status, int] = {status: index for index, status in enumerate(_ORDER)}
 
 
 def worst(statuses: Iterable[Status]) -> Status:

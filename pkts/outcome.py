@@ -4,12 +4,16 @@ Every command (``send --wait``, ``tail --until-done``, ``report``), the
 dispatcher, the live view and the roll-ups decide with these sets and
 functions, so a test that one of them calls bad is bad to all of them.
 
-* A record is *settled* once its state is :data:`FINAL`; it is being run
-  while its state is :data:`ACTIVE`.
+* A record is *settled* (:func:`settled`) once its state is :data:`FINAL`,
+  or while it is NOT_STARTED with one of the statuses by which Megatest's
+  scheduler says it will never run (:data:`NEVER_RUNS`: PREQ_DISCARDED,
+  ZERO_ITEMS …; runs.scm:1168-1182). It is being run while its state is
+  :data:`ACTIVE`.
 * A settled record *ended badly* (:func:`ended_badly`) when its state is one
   of :data:`ENDED_BADLY` (KILLED, STUCK, INCOMPLETE) or its status one of
-  :data:`BAD`. ``CHECK`` is bad: Megatest uses it for a result that needs a
-  person to look at it. Such a record makes ``send --wait`` and
+  :data:`BAD` (a test that will never run is bad: it gave no result).
+  ``CHECK`` is bad: Megatest uses it for a result that needs a person to
+  look at it. Such a record makes ``send --wait`` and
   ``tail --until-done`` exit 3, shows in the live view's list of bad tests,
   and is a JUnit ``<failure>`` or ``<error>``.
 * Among the bad statuses, :data:`ERRORS` say the test could not run to its
@@ -37,6 +41,7 @@ __all__ = [
     "ERRORS",
     "GOOD",
     "GOOD_FOR_DEPENDENTS",
+    "NEVER_RUNS",
     # Rules
     "effective_status",
     "ended_badly",
@@ -46,10 +51,19 @@ __all__ = [
     "read_status",
     "rerun_by_rerunclean",
     "rollup",
+    "settled",
 ]
 
 FINAL: Final = frozenset(
-    {State.COMPLETED, State.KILLED, State.INCOMPLETE, State.STUCK, State.ARCHIVED, State.DELETED}
+    {
+        State.COMPLETED,
+        State.KILLED,
+        State.INCOMPLETE,
+        State.STUCK,
+        State.ARCHIVED,
+        State.DELETED,
+        State.STALE,
+    }
 )
 """States a test does not leave by itself: it has settled."""
 ACTIVE: Final = frozenset({State.LAUNCHED, State.REMOTEHOSTSTART, State.RUNNING, State.KILLREQ})
@@ -59,19 +73,23 @@ ENDED_BADLY: Final = frozenset({State.KILLED, State.STUCK, State.INCOMPLETE})
 
 GOOD: Final = frozenset({Status.PASS, Status.WARN, Status.WAIVED, Status.SKIP})
 """Statuses of a result that needs nothing more; a plain ``run`` does not run it again."""
-BAD: Final = frozenset(
+NEVER_RUNS: Final = frozenset(
     {
-        Status.CHECK,
-        Status.DEAD,
-        Status.FAIL,
+        Status.TEN_STRIKES,
+        Status.BLOCKED,
         Status.PREQ_FAIL,
+        Status.ZERO_ITEMS,
         Status.PREQ_DISCARDED,
-        Status.ABORT,
+        Status.TIMED_OUT,
     }
 )
-"""Statuses of a result that needs a look (``n/a`` is neither good nor bad)."""
-ERRORS: Final = frozenset({Status.ABORT, Status.DEAD, Status.PREQ_FAIL, Status.PREQ_DISCARDED})
+"""Statuses of a NOT_STARTED test that Megatest's scheduler will not run
+(``runs:runable-tests``, runs.scm:1168-1182)."""
+ERRORS: Final = frozenset({Status.ABORT, Status.DEAD, *NEVER_RUNS})
 """Bad statuses of a test that could not run, or not to its end."""
+BAD: Final = frozenset({Status.CHECK, Status.FAIL, *ERRORS})
+"""Statuses of a result that needs a look (``n/a`` and ``KEEP_TRYING`` are neither good
+nor bad)."""
 GOOD_FOR_DEPENDENTS: Final = GOOD | {Status.CHECK}
 """Statuses of a COMPLETED prerequisite that let a normal-mode dependent run."""
 _RERUN_STATES: Final = ENDED_BADLY | {State.NOT_STARTED}
@@ -95,9 +113,15 @@ def read_status(word: object) -> Status:
         return Status.CHECK
 
 
+def settled(state: State, status: Status) -> bool:
+    """Whether a record will not change by itself: a final state, or not started with a
+    status that says it never will be (:data:`NEVER_RUNS`)."""
+    return state in FINAL or (state is State.NOT_STARTED and status in NEVER_RUNS)
+
+
 def ended_badly(state: State, status: Status) -> bool:
     """Whether a record has settled and needs a look: a bad state or a bad status."""
-    return state in FINAL and (state in ENDED_BADLY or status in BAD)
+    return settled(state, status) and (state in ENDED_BADLY or status in BAD)
 
 
 def is_error(state: State, status: Status) -> bool:
@@ -128,15 +152,17 @@ def effective_status(state: State, status: Status) -> Status:
 def rollup(records: Iterable[tuple[State, Status]]) -> tuple[State, Status]:
     """Combine records into one state and status.
 
-    COMPLETED when every record is final, RUNNING while any is active or some
+    COMPLETED when every record is settled, RUNNING while any is active or some
     are done, NOT_STARTED before anything happened; the worst effective status.
     """
     states: list[State] = []
     statuses: list[Status] = []
+    done = True
     for state, status in records:
         states.append(state)
         statuses.append(effective_status(state, status))
-    if all(state in FINAL for state in states):
+        done = done and settled(state, status)
+    if done:
         state = State.COMPLETED
     elif any(state in ACTIVE or state in FINAL for state in states):
         state = State.RUNNING

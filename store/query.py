@@ -18,7 +18,8 @@ from mtpkt import pkts
 from mtpkt.pkts.enums import State, StepState
 from mtpkt.pkts.liveness import GRACE, Liveness
 from mtpkt.pkts.liveness import liveness as agent_liveness
-from mtpkt.pkts.outcome import ACTIVE, FINAL, read_state
+from mtpkt.pkts.outcome import ACTIVE, read_state, read_status
+from mtpkt.pkts.outcome import settled as is_settled
 from mtpkt.pkts.status import StatusChange, StatusPacket, Step
 from mtpkt.pkts.text import end_label
 from mtpkt.store import schema
@@ -216,7 +217,7 @@ class StoreQuery:
         settled = True
         for state, status, number in self._run_rows(run.id, _INSTANCE_COUNTS):
             counts[standing(str(state), str(status))] += integer(number)
-            settled = settled and read_state(state) in FINAL
+            settled = settled and is_settled(read_state(state), read_status(status))
         return RunInfo(run=run, counts=most_first(counts), settled=settled)
 
     # -- tests --------------------------------------------------------------------------

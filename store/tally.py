@@ -5,7 +5,7 @@ from collections import Counter
 import attrs
 
 from mtpkt.pkts.enums import State, Status, worst
-from mtpkt.pkts.outcome import ACTIVE, FINAL, effective_status
+from mtpkt.pkts.outcome import ACTIVE, FINAL, effective_status, settled
 
 __all__ = ["RunSummary", "Tally"]
 
@@ -32,6 +32,7 @@ class Tally:
     def __init__(self) -> None:
         self._total = 0
         self._final = 0
+        self._settled = 0
         self._active = 0
         self._statuses: Counter[Status] = Counter()
         self._passed = 0
@@ -40,6 +41,8 @@ class Tally:
     def add(self, state: State, status: Status, count: int = 1) -> None:
         """Count a record (``count=-1`` removes one)."""
         self._total += count
+        if settled(state, status):
+            self._settled += count
         if state in FINAL:
             self._final += count
         elif state in ACTIVE:
@@ -58,7 +61,7 @@ class Tally:
         """The roll-up as :func:`pkts.outcome.rollup` gives it; ``NOT_STARTED``/``n/a`` for none."""
         if self._total <= 0:
             return RunSummary(State.NOT_STARTED, Status.NA, 0, 0)
-        if self._final == self._total:
+        if self._settled == self._total:
             state = State.COMPLETED
         elif self._final or self._active:
             state = State.RUNNING

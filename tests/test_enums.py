@@ -7,10 +7,18 @@ from mtpkt.pkts import Status, worst
 
 
 def test_order_is_megatests_best_to_worst() -> None:
+    """common.scm:538-551; statuses Megatest does not list sort below them all (common.scm:583)."""
     assert [status.value for status in sorted(Status, key=lambda s: s.rank)] == [
+        "ZERO_ITEMS", "BLOCKED", "TIMED_OUT", "KEEP_TRYING", "TEN_STRIKES",
         "n/a", "PASS", "SKIP", "WARN", "WAIVED", "CHECK", "DEAD", "FAIL",
         "PREQ_FAIL", "PREQ_DISCARDED", "ABORT",
     ]  # fmt: skip
+    assert len({status.rank for status in Status}) == len(Status)
+
+
+def test_a_scheduling_status_never_outranks_a_result() -> None:
+    assert worst([Status.ZERO_ITEMS, Status.PASS]) is Status.PASS
+    assert worst([Status.KEEP_TRYING]) is Status.KEEP_TRYING
 
 
 def test_worst_of_nothing_is_na() -> None:

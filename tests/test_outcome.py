@@ -18,9 +18,12 @@ from mtpkt.pkts.outcome import (
     FINAL,
     GOOD,
     GOOD_FOR_DEPENDENTS,
+    NEVER_RUNS,
     ended_badly,
     left_alone_by_run,
     rerun_by_rerunclean,
+    rollup,
+    settled,
 )
 from mtpkt.pkts.status import StatusChange
 from mtpkt.pkts.text import end_label
@@ -52,7 +55,7 @@ def watch_exit(kind: str, state: State, status: Status) -> ExitCode:
     (which watches as for a run) gives once the test settled so."""
     watch = RunWatch(kind, TARGET, RUNNAME, TestPatt.parse("%"))
     watch.add([change(state, status)])
-    assert watch.settled == (state in FINAL)
+    assert watch.settled == settled(state, status)
     return watch.exit_code()
 
 
@@ -65,7 +68,7 @@ def test_the_live_view_send_wait_tail_and_junit_agree(state: State, status: Stat
     bad = ended_badly(state, status)
     assert live_calls_bad(state, status) == bad
     assert junit_calls_bad(state, status) == bad
-    if state in FINAL:
+    if settled(state, status):
         expected = ExitCode.TESTS_FAILED if bad else ExitCode.OK
         assert watch_exit("run", state, status) == expected  # also tail --until-done
         assert watch_exit("rerunclean", state, status) == expected
@@ -78,13 +81,31 @@ def test_check_is_bad_everywhere(status: Status) -> None:
     assert watch_exit("run", State.COMPLETED, Status.CHECK) == ExitCode.TESTS_FAILED
 
 
+@pytest.mark.parametrize("status", sorted(NEVER_RUNS))
+def test_a_test_the_scheduler_will_not_run_has_settled_and_is_bad(status: Status) -> None:
+    """runs.scm:1168-1182 (runs:runable-tests): NOT_STARTED with one of these is not runnable."""
+    assert settled(State.NOT_STARTED, status)
+    assert ended_badly(State.NOT_STARTED, status)
+    assert watch_exit("run", State.NOT_STARTED, status) == ExitCode.TESTS_FAILED
+    assert (
+        rollup([(State.COMPLETED, Status.PASS), (State.NOT_STARTED, status)])[0] is State.COMPLETED
+    )
+
+
+def test_a_test_still_waiting_has_not_settled() -> None:
+    assert not settled(State.NOT_STARTED, Status.KEEP_TRYING)
+    assert not settled(State.NOT_STARTED, Status.NA)
+    assert settled(State.STALE, Status.PASS)
+    assert not ended_badly(State.STALE, Status.PASS)
+
+
 def test_a_kill_expects_its_tests_killed() -> None:
     assert watch_exit("kill", State.KILLED, Status.ABORT) == ExitCode.OK
 
 
 def test_the_sets_do_not_overlap_and_cover_what_they_should() -> None:
     assert not GOOD & BAD
-    assert set(Status) - GOOD - BAD == {Status.NA}
+    assert set(Status) - GOOD - BAD == {Status.NA, Status.KEEP_TRYING}
     assert not FINAL & ACTIVE
     assert ENDED_BADLY <= FINAL
     assert GOOD_FOR_DEPENDENTS == GOOD | {Status.CHECK}
@@ -101,7 +122,8 @@ def test_run_and_rerunclean_choose_by_the_same_rules(state: State, status: Statu
 
 @pytest.mark.parametrize(("state", "status"), EVERY)
 def test_a_label_is_red_exactly_when_its_record_ended_badly(state: State, status: Status) -> None:
-    for with_status in (True, state in FINAL):  # as tables and tail --plain, as the live view
+    # As the tables and tail --plain show it, and as the live view does.
+    for with_status in (True, settled(state, status)):
         label = end_label(state, status, with_status=with_status)
         assert (style_of(label) == BAD_STYLE) == ended_badly(state, status), label
     assert style_of(end_label(state, status, with_status=False)), "a label without a colour"

@@ -6,7 +6,8 @@ Red comes from the outcome rules (:mod:`mtpkt.pkts.outcome`): a bad status
 ``INCOMPLETE``) is red, and a ``STATE/STATUS`` label is red exactly when the
 record it shows :func:`~mtpkt.pkts.outcome.ended_badly`. The rest: ``PASS``
 green, the other good statuses (``WARN``, ``WAIVED``, ``SKIP``: good, but not a
-plain pass) cyan, a test being run yellow, one not started (or archived) dim.
+plain pass) cyan, a test being run yellow, one not started (or archived) dim, a
+STALE one (its configs changed since it ran) magenta.
 """
 
 from typing import TYPE_CHECKING, Final
@@ -33,6 +34,8 @@ STYLES: Final[dict[str, str]] = {
     **dict.fromkeys(ENDED_BADLY, BAD_STYLE),
     State.COMPLETED: "green",
     **dict.fromkeys((State.NOT_STARTED, State.ARCHIVED, State.DELETED), "dim"),
+    State.STALE: "magenta",  # completed, but its configs changed since
+    Status.KEEP_TRYING: "dim",  # not started yet, neither good nor bad
     # Where a test instance stands in `mtpkt runs` (mtpkt.store.query.standing).
     "running": "yellow",
     "not_started": "dim",

@@ -18,7 +18,7 @@ from typing import Final
 import attrs
 
 from mtpkt.pkts import State, Status, StepState
-from mtpkt.pkts.outcome import FINAL, ended_badly, is_error, read_state, read_status
+from mtpkt.pkts.outcome import ended_badly, is_error, read_state, read_status, settled
 from mtpkt.pkts.status import Step
 from mtpkt.pkts.text import display_name, end_label, one_line
 from mtpkt.store.rows import RunRow, TestRow
@@ -97,7 +97,7 @@ def verdict(state: str, status: str) -> tuple[str, str]:
         return ("error" if is_error(known_state, known_status) else "failure"), label
     if known_state is State.NOT_STARTED:
         return "skipped", "not run"
-    if known_state not in FINAL:
+    if not settled(known_state, known_status):
         return "skipped", f"not finished: {state}"
     if known_status in (Status.SKIP, Status.NA):
         return "skipped", label

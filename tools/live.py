@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mtpkt.pkts import State, Status
-from mtpkt.pkts.outcome import ACTIVE, FINAL, ended_badly
+from mtpkt.pkts.outcome import ACTIVE, ended_badly, settled
 from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step
 from mtpkt.pkts.text import end_label, one_line
 from mtpkt.tools.colours import BAD_STYLE, style_of, styled
@@ -35,7 +35,7 @@ RECENT_KEPT = 200
 
 def _label(state: State, status: Status) -> str:
     """A test's label in the view: its status shows once it has settled."""
-    return end_label(state, status, with_status=state in FINAL)
+    return end_label(state, status, with_status=settled(state, status))
 
 
 @attrs.define
@@ -74,13 +74,13 @@ class RunView:
         self.counts[label] -= 1
         if not self.counts[label]:
             del self.counts[label]
-        self.settled -= old.state in FINAL
+        self.settled -= settled(old.state, old.status)
         self.active.pop(key, None)
         self.bad.pop(key, None)
 
     def _count(self, key: tuple[str, str], new: _Instance) -> None:
         self.counts[_label(new.state, new.status)] += 1
-        self.settled += new.state in FINAL
+        self.settled += settled(new.state, new.status)
         if new.state in ACTIVE:
             self.active[key] = None
         elif ended_badly(new.state, new.status):

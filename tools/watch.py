@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Final, TextIO
 
 from mtpkt import pkts
 from mtpkt.pkts import State, Status
-from mtpkt.pkts.outcome import FINAL, ended_badly
+from mtpkt.pkts.outcome import ended_badly, settled
 from mtpkt.pkts.status import StatusChange, StatusPacket
 from mtpkt.pkts.text import display_name, end_label
 from mtpkt.tools.errors import CliError
@@ -102,7 +102,7 @@ class RunWatch:
             self._unsettled.discard((key[0], ""))  # the items say all there is now
         if not self._itemized.counts(*key):
             return
-        if state in FINAL:
+        if settled(state, status):
             self._unsettled.discard(key)
         else:
             self._unsettled.add(key)
@@ -127,7 +127,7 @@ class RunWatch:
     def progress(self) -> str:
         """One line: ``run nightly: 12/40 settled, 1 FAIL``."""
         instances = self.instances()
-        done = sum(state in FINAL for state, _ in instances.values())
+        done = sum(settled(*record) for record in instances.values())
         counts = Counter(label for _, label in self.bad())
         line = f"{self.kind} {self.runname}: {done}/{len(instances)} settled"
         return line + "".join(f", {count} {label}" for label, count in sorted(counts.items()))

@@ -11,7 +11,7 @@ import attrs
 from mtpkt.agents.area.job import TestRef
 from mtpkt.agents.area.plan import Instance, Plan, PlannedTest
 from mtpkt.pkts import State, Status
-from mtpkt.pkts.outcome import FINAL, GOOD_FOR_DEPENDENTS, rollup
+from mtpkt.pkts.outcome import GOOD_FOR_DEPENDENTS, rollup, settled
 
 __all__ = ["Blocked", "RunProgress"]
 
@@ -45,7 +45,7 @@ class RunProgress:
         self.records[ref] = (state, status)
         if old is None:
             return
-        was_final, final = old[0] in FINAL, state in FINAL
+        was_final, final = settled(*old), settled(state, status)
         if was_final != final:
             self._open[ref.test] += -1 if final else 1
         if self._queue is None:

@@ -28,7 +28,7 @@ from mtpkt.pkts import Action, State, Status
 from mtpkt.pkts.control import RerunClean, Run
 from mtpkt.pkts.envelope import ID_SIZE
 from mtpkt.pkts.link import Task
-from mtpkt.pkts.outcome import FINAL, read_state, read_status
+from mtpkt.pkts.outcome import read_state, read_status, settled
 from mtpkt.pkts.status import StatusChange, StatusPacket
 from mtpkt.store.rows import TestRow
 
@@ -88,8 +88,8 @@ class Books:
         return {
             ref
             for launch in self.launches
-            for ref, (state, _) in launch.progress.records.items()
-            if ref not in launch.skipped and state not in FINAL
+            for ref, record in launch.progress.records.items()
+            if ref not in launch.skipped and not settled(*record)
         }
 
     def hand_over(self, launch: Launch) -> None:
@@ -118,7 +118,7 @@ class Books:
                 for launch in self.launches:
                     if ref in launch.progress.records:
                         launch.progress.update(ref, packet.state, packet.status)
-                if packet.state in FINAL:
+                if settled(packet.state, packet.status):
                     for agent in self.agents.values():
                         agent.running.pop(ref, None)
 

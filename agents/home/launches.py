@@ -22,7 +22,7 @@ from mtpkt.agents.home.own import OwnPackets
 from mtpkt.agents.rundirs import remove_test_dir
 from mtpkt.pkts import Action, State, Status
 from mtpkt.pkts.control import Clean, Kill, RerunClean, Run
-from mtpkt.pkts.outcome import ACTIVE, FINAL, left_alone_by_run, rerun_by_rerunclean
+from mtpkt.pkts.outcome import ACTIVE, left_alone_by_run, rerun_by_rerunclean, settled
 from mtpkt.pkts.status import StatusPacket
 from mtpkt.store import Store, StoreError
 from mtpkt.store.rows import TestRow
@@ -199,7 +199,7 @@ class Launcher:
             "run %s/%s picked up again: %d of %d test instance(s) settled",
             packet.target,
             packet.runname,
-            sum(state in FINAL for state, _ in launch.progress.records.values()),
+            sum(settled(*record) for record in launch.progress.records.values()),
             len(launch.progress.records),
         )
 
