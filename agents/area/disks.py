@@ -31,7 +31,7 @@ import attrs
 
 from mtpkt.agents.area.configdata import Config, ConfigError, Origin, run_bash
 
-__all__ = ["MINSPACE", "Disk", "Disks", "read_disks"]
+__all__ = ["MINSPACE", "Disk", "Disks", "disk_roots", "read_disks"]
 
 _log = logging.getLogger(__name__)
 
@@ -155,3 +155,22 @@ def read_disks(
         ) from None
     script = (config.get("setup", "free-space-script", env=env, cwd=cwd) or "").strip()
     return Disks(tuple(disks), minspace, first, script, dict(env))
+
+
+def disk_roots(config: Config, env: Mapping[str, str], cwd: Path) -> list[Path]:
+    """The resolved paths of megatest.config's ``[disks]``: where a test's directory in the
+    linktree may lead (see :mod:`mtpkt.agents.rundirs`). A value that cannot be computed
+    leaves its disk out (with a warning): links into it are then refused, never followed.
+    """
+    roots = []
+    for name in config.keys("disks"):
+        entry = config.entry("disks", name)
+        assert entry is not None
+        try:
+            path = config.resolve(entry, env=env, cwd=cwd).strip()
+        except ConfigError as exc:
+            _log.warning("disk %s left out: %s", name, exc)
+            continue
+        if path.startswith("/"):
+            roots.append(Path(os.path.realpath(path)))
+    return roots
