@@ -99,6 +99,7 @@ def instance_dir(
     runname: str,
     test: str,
     item: str = "",
+    *,
     disks: Sequence[Path] = (),
 ) -> Path:
     """``<linktree>/<target>/<runname>/<test>[/<item>]``, checked.
@@ -109,7 +110,7 @@ def instance_dir(
             every disk of ``disks``.
     """
     try:
-        return run_dir(linktree, target, runname, test, item, disks)
+        return run_dir(linktree, target, runname, test, item, disks=disks)
     except PathError as exc:
         raise RunDirError(str(exc)) from None
 
@@ -147,6 +148,7 @@ def remove_test_dir(
     runname: str,
     test: str,
     item: str = "",
+    *,
     disks: Sequence[Path] = (),
 ) -> bool:
     """Remove a test instance's run directory, then the parents it leaves empty.
@@ -163,7 +165,7 @@ def remove_test_dir(
     Raises:
         RunDirError: the path is unsafe (see :func:`instance_dir`) or removing failed.
     """
-    path = instance_dir(linktree, target, runname, test, item, disks)
+    path = instance_dir(linktree, target, runname, test, item, disks=disks)
     if not os.path.lexists(path):
         return False
     try:
@@ -272,6 +274,7 @@ def archive_test_dir(
     runname: str,
     test: str,
     item: str = "",
+    *,
     disks: Sequence[Path] = (),
 ) -> ArchiveInfo:
     """Pack a run directory into ``<archive_root>/<target>/<runname>/<test>[/<item>].tar.gz``.
@@ -289,7 +292,7 @@ def archive_test_dir(
             out of it, cannot be read, the archive cannot be written (disk full …)
             or does not match the run directory.
     """
-    source = instance_dir(linktree, target, runname, test, item, disks)
+    source = instance_dir(linktree, target, runname, test, item, disks=disks)
     source = _on_disk(source, linktree, disks) or source
     if source.is_symlink() or not source.is_dir():
         why = "it is a symlink" if source.is_symlink() else "no such run directory"
@@ -396,6 +399,7 @@ def restore_test_dir(
     runname: str,
     test: str,
     item: str = "",
+    *,
     disks: Sequence[Path] = (),
 ) -> int:
     """Unpack an archive made by :func:`archive_test_dir` back into its run directory.
@@ -415,7 +419,7 @@ def restore_test_dir(
             is absolute, holds ``..``, is a device, or is a link leading out; the run
             directory exists and is not an empty directory; or writing failed.
     """
-    dest = instance_dir(linktree, target, runname, test, item, disks)
+    dest = instance_dir(linktree, target, runname, test, item, disks=disks)
     dest = _on_disk(dest, linktree, disks) or dest
     verify_archive(archive, sha256)
     tmp: Path | None = None

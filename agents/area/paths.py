@@ -84,6 +84,7 @@ def run_dir(
     runname: str,
     test: str,
     item: str = "",
+    *,
     disks: Sequence[Path] = (),
 ) -> Path:
     """The run directory of one test instance, checked.

@@ -157,7 +157,7 @@ class Chores:
                     packet.runname,
                     row.testname,
                     row.item_path,
-                    disks,
+                    disks=disks,
                 )
             except AreaError as exc:
                 problems.append(str(exc))
@@ -221,7 +221,7 @@ class Chores:
             packet.runname,
             row.testname,
             row.item_path,
-            self._disks(),
+            disks=self._disks(),
         )
         archive = ArchiveRow(
             path=str(info.path), sha256=info.sha256, size=info.size, files=info.files
@@ -235,7 +235,7 @@ class Chores:
                 packet.runname,
                 row.testname,
                 row.item_path,
-                self._disks(),
+                disks=self._disks(),
             )
             comment = f"archived to {info.path}, run directory removed"
             # The record keeps its status; a word another tool wrote, which no packet can
@@ -257,7 +257,7 @@ class Chores:
             packet.runname,
             row.testname,
             row.item_path,
-            self._disks(),
+            disks=self._disks(),
         )
         if row.state == State.ARCHIVED:
             comment = f"restored from {archive.path}"

@@ -194,7 +194,7 @@ class Launcher:
             if ref in launch.skipped:
                 continue
             try:
-                remove_test_dir(linktree, ref.target, ref.runname, ref.test, ref.item, disks)
+                remove_test_dir(linktree, ref.target, ref.runname, ref.test, ref.item, disks=disks)
             except AreaError as exc:
                 _log.warning("rerunclean: %s", exc)
 

@@ -107,7 +107,8 @@ def test_no_disk_with_enough_space_is_an_error_naming_the_section(tmp_path: Path
     script = free_script(tmp_path, {str(disk): 10000})
     area = area_of(tmp_path / "area", f"[setup]\nfree-space-script {script}\n[disks]\nd {disk}\n")
     disks = read_disks(area.config, None, area.env, area.home)
-    assert disks is not None and disks.minspace == 10000
+    assert disks is not None
+    assert disks.minspace == 10000
     with pytest.raises(ConfigError, match=r"megatest.config:\d+: no valid disk in \[disks\]"):
         disks.best()
 
@@ -129,8 +130,10 @@ def test_a_testconfig_disks_section_replaces_the_area_one(tmp_path: Path) -> Non
     plan = plan_run(area, "linux", "r1", "%")
     plain = plan.tests["plain"].instances[0].job
     special = plan.tests["special"].instances[0].job
-    assert plain.disks is not None and [d.name for d in plain.disks.disks] == ["d0"]
-    assert special.disks is not None and [d.name for d in special.disks.disks] == ["x"]
+    assert plain.disks is not None
+    assert [d.name for d in plain.disks.disks] == ["d0"]
+    assert special.disks is not None
+    assert [d.name for d in special.disks.disks] == ["x"]
     assert special.rundir == area.home / "lt/linux/r1/special"
 
 
@@ -143,7 +146,7 @@ def test_a_test_directory_linked_out_of_linktree_and_disks_is_refused(tmp_path: 
     area = area_of(tmp_path / "area", f"[disks]\nd0 {disk}\n", {"tests/t/testconfig": STEP})
     (area.home / "lt/linux/r1").mkdir(parents=True)
     (area.home / "lt/linux/r1/t").symlink_to(elsewhere)
-    with pytest.raises(Exception, match="leads out of the linktree .* and its disks"):
+    with pytest.raises(Exception, match=r"leads out of the linktree .* and its disks"):
         plan_run(area, "linux", "r1", "%")
 
 
@@ -224,12 +227,14 @@ def test_one_warning_line_names_each_launcher_that_cannot_be_honoured(tmp_path: 
     line = run_warning(launchers, [("runfirst", "summer"), ("runfirst", "winter")])
     assert "\n" not in line
     assert line.startswith("warning: launcher 'bsub -q normal' (")
-    assert "for 1 test instance(s)" in line and "not honoured yet" in line
+    assert "for 1 test instance(s)" in line
+    assert "not honoured yet" in line
     plan = plan_run(area, "linux", "r1", "%")
     assert plan_warning(area.config, plan, area.home) == line
     odd_area = area_of(tmp_path / "odd", "[jobtools]\nlauncher #{scheme (no-such-thing 1)}\n")
     odd = run_warning(Launchers(odd_area.config, ENV, tmp_path), [("oddone", "")])
-    assert "launcher not computed" in odd and "megatest.config" in odd
+    assert "launcher not computed" in odd
+    assert "megatest.config" in odd
     quiet = area_of(tmp_path / "quiet", "[jobtools]\nlauncher nbfake\n")
     assert run_warning(Launchers(quiet.config, ENV, tmp_path), [("x", "")]) == ""
 

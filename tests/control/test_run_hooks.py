@@ -1,34 +1,31 @@
 """What the home does around a run as Megatest's ``megatest -run`` does: the runs' pre-hook and
 post-hook, ``[triggers]`` on state changes, and one warning for a launcher it cannot honour."""
 
+import textwrap
 from pathlib import Path
 
 import pytest
 
 from mtpkt.pkts.status import StatusChange
-from tests.support.farm import TARGET, Farm, write_area
+from tests.support.farm import FILES, TARGET, Farm, write_area
 from tests.support.procs import wait_for
 
+EXTRA = """
+    [setup]
+    run-wait yes
+
+    [runs]
+    pre-hook bash -c 'echo pre $MT_RUNNAME $GREETING; sleep 1; touch $MT_RUN_AREA_HOME/pre.done'
+    post-hook echo post $MT_RUNNAME
+
+    [jobtools]
+    launcher bsub -q night
+
+    [triggers]
+    COMPLETED/ echo area-trigger
+"""
 AREA = {
-    "megatest.config": """
-        [fields]
-        OS TEXT
-        ARCH TEXT
-
-        [setup]
-        linktree #{getenv MT_RUN_AREA_HOME}/links
-        run-wait yes
-
-        [runs]
-        pre-hook bash -c 'echo pre $MT_RUNNAME $GREETING; sleep 1; touch $MT_RUN_AREA_HOME/pre.done'
-        post-hook echo post $MT_RUNNAME
-
-        [jobtools]
-        launcher bsub -q night
-
-        [triggers]
-        COMPLETED/ echo area-trigger
-    """,
+    "megatest.config": textwrap.dedent(FILES["megatest.config"]) + textwrap.dedent(EXTRA),
     "runconfigs.config": "[default]\nGREETING hello\n",
     "tests/first/testconfig": """
         [ezsteps]
@@ -78,7 +75,8 @@ def test_hooks_triggers_and_the_launcher_warning(farm: Farm) -> None:
     completed = rundir / "mtconfig-last-trigger-COMPLETED-.log"
     assert wait_for(lambda: running.is_file() and completed.is_file(), 30)
     words = running.read_text().split()
-    assert words[:3] == ["test-trigger", "first", words[2]] and words[2].isdigit()
+    assert words[:3] == ["test-trigger", "first", words[2]]
+    assert words[2].isdigit()
     assert words[3:] == [str(rundir), "RUNNING/", "first", "RUNNING", "n/a", words[-1]]
     assert completed.read_text().split()[4:8] == ["first", "COMPLETED", "PASS", words[-1]][:4]
 
@@ -87,7 +85,8 @@ def test_hooks_triggers_and_the_launcher_warning(farm: Farm) -> None:
         for _, packet in farm.history("r1")
         if isinstance(packet, StatusChange) and packet.comment.startswith("warning:")
     ]
-    assert len(warnings) == 1 and "launcher 'bsub -q night'" in warnings[0], warnings
+    assert len(warnings) == 1, warnings
+    assert "launcher 'bsub -q night'" in warnings[0], warnings
     assert farm.log("home").count("launcher 'bsub -q night'") == 1
 
     again = farm.send("run", "-t", TARGET, "-r", "r1", "--wait")

@@ -468,11 +468,14 @@ def test_clean_of_a_test_on_a_disk_removes_its_directory_there_and_the_link(
     an item goes through the link; the disk's emptied directories go, the disk stays."""
     disk = tmp_path / "disk"
     real = on_disk(linktree, disk)
-    assert rundirs.remove_test_dir(linktree, TARGET, RUN, "build", "c", [disk])
-    assert not (real / "c").exists() and (real / "a").is_dir()
-    assert rundirs.remove_test_dir(linktree, TARGET, RUN, "build", "", [disk])
+    assert rundirs.remove_test_dir(linktree, TARGET, RUN, "build", "c", disks=[disk])
+    assert not (real / "c").exists()
+    assert (real / "a").is_dir()
+    assert rundirs.remove_test_dir(linktree, TARGET, RUN, "build", "", disks=[disk])
     assert not os.path.lexists(linktree / TARGET / RUN / "build")
-    assert not real.exists() and disk.is_dir() and not any(disk.iterdir())
+    assert not real.exists()
+    assert disk.is_dir()
+    assert not any(disk.iterdir())
     assert (outside / "keep.txt").read_text() == "precious"
 
 
@@ -484,7 +487,7 @@ def test_a_link_into_no_listed_disk_is_refused_and_left_alone(
     disk = tmp_path / "disk"
     real = on_disk(linktree, disk)
     for call in (
-        lambda: rundirs.remove_test_dir(linktree, TARGET, RUN, "build", "", [tmp_path / "other"]),
+        lambda: rundirs.remove_test_dir(linktree, TARGET, RUN, "build", disks=[tmp_path / "o"]),
         lambda: rundirs.remove_test_dir(linktree, TARGET, RUN, "build", "a"),
         lambda: rundirs.archive_test_dir(linktree, tmp_path / "arch", TARGET, RUN, "build"),
     ):
@@ -499,7 +502,8 @@ def test_archive_and_restore_of_a_test_on_a_disk(linktree: Path, tmp_path: Path)
     disk = tmp_path / "disk"
     real = on_disk(linktree, disk)
     before = snapshot(real)
-    info = rundirs.archive_test_dir(linktree, tmp_path / "arch", TARGET, RUN, "build", "", [disk])
+    archives = tmp_path / "arch"
+    info = rundirs.archive_test_dir(linktree, archives, TARGET, RUN, "build", disks=[disk])
     assert info.files == 6
     for name in os.listdir(real):  # the disk's directory emptied, the link kept
         path = real / name
@@ -508,7 +512,7 @@ def test_archive_and_restore_of_a_test_on_a_disk(linktree: Path, tmp_path: Path)
         else:
             path.unlink()
     restored = rundirs.restore_test_dir(
-        linktree, info.path, info.sha256, TARGET, RUN, "build", "", [disk]
+        linktree, info.path, info.sha256, TARGET, RUN, "build", "", disks=[disk]
     )
     assert restored == 6
     assert (linktree / TARGET / RUN / "build").is_symlink()

@@ -62,7 +62,8 @@ def test_a_test_runs_on_the_disk_with_most_free_space_behind_a_link(tmp_path: Pa
     area = area_with_disks(tmp_path / "area", {"small": small, "big": big})
     run_all(area)
     link = area.home / "lt/linux/r1/sum"
-    assert link.is_symlink() and Path(os.readlink(link)) == big / "linux/r1/sum"
+    assert link.is_symlink()
+    assert Path(os.readlink(link)) == big / "linux/r1/sum"
     for item in "ab":
         assert (big / "linux/r1/sum" / item / "where.txt").read_text().strip() == str(
             big / "linux/r1/sum" / item
@@ -81,7 +82,8 @@ def test_no_disk_that_can_take_the_test_ends_it_incomplete_naming_the_line(
     packets: list[StatusPacket] = []
     outcome = TestProcess(plan.instances()[0].job, Reporter("n", packets.append)).run()
     assert outcome.state is pkts.State.INCOMPLETE
-    assert "megatest.config:" in outcome.comment and "no valid disk" in outcome.comment
+    assert "megatest.config:" in outcome.comment
+    assert "no valid disk" in outcome.comment
 
 
 def test_testrollup_runs_in_the_toplevel_directory_after_each_item(tmp_path: Path) -> None:
