@@ -4,6 +4,13 @@ The filesystem side of ``clean``, ``rerunclean`` and ``archive``. Nothing here
 leaves the run tree: names are checked by :func:`agents.area.paths.run_dir`,
 symlinks are never followed (removed or stored as links), and an archive is
 only restored after its checksum matches and every member stays inside.
+
+One link is followed: with ``[disks]`` a test's directory in the linktree is a
+link to ``<disk>/<target>/<runname>/<test>`` (:mod:`agents.area.disks`). Given
+the area's disks, such a link is taken for the directory it leads to, once
+that is checked to lie inside one of them: ``clean`` removes that directory
+and then the link (as Megatest's ``runs:remove-test-directory``,
+runs.scm:2243-2290), ``archive`` packs it, ``restore`` unpacks into it.
 Files are streamed, never read whole. Every failure is a :class:`RunDirError`
 whose ``str()`` is one line naming the path and the reason.
 """
@@ -16,14 +23,14 @@ import stat
 import tarfile
 import tempfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
 import attrs
 
 from mtpkt.agents.area import Area, AreaError, PathError
-from mtpkt.agents.area.paths import check_name, inside, run_dir
+from mtpkt.agents.area.paths import check_name, inside, inside_any, run_dir
 from mtpkt.store.files import atomic_file, fsync_dir
 
 __all__ = [
@@ -86,26 +93,71 @@ def _digest(stream: IO[bytes]) -> str:
     return digest.hexdigest()
 
 
-def instance_dir(linktree: Path, target: str, runname: str, test: str, item: str = "") -> Path:
+def instance_dir(
+    linktree: Path,
+    target: str,
+    runname: str,
+    test: str,
+    item: str = "",
+    *,
+    disks: Sequence[Path] = (),
+) -> Path:
     """``<linktree>/<target>/<runname>/<test>[/<item>]``, checked.
 
     Raises:
         RunDirError: a part is absolute, empty or ``..``, or a symlink on the way
-            (the run dir itself included) leads out of the linktree.
+            (the run dir itself included) leads out of the linktree and out of
+            every disk of ``disks``.
     """
     try:
-        return run_dir(linktree, target, runname, test, item)
+        return run_dir(linktree, target, runname, test, item, disks=disks)
     except PathError as exc:
         raise RunDirError(str(exc)) from None
 
 
-def remove_test_dir(linktree: Path, target: str, runname: str, test: str, item: str = "") -> bool:
+def _on_disk(path: Path, linktree: Path, disks: Sequence[Path]) -> Path | None:
+    """Where ``path``, a symlink into one of ``disks`` (not into the linktree), leads;
+    None for anything else."""
+    if not disks or not path.is_symlink():
+        return None
+    real = Path(os.path.realpath(path))
+    if inside(linktree, real) or not inside_any(disks, real):
+        return None
+    return real
+
+
+def _remove_disk_dir(link: Path, real: Path, disks: Sequence[Path]) -> None:
+    """Remove a test's directory on a disk, then the link to it, then the disk's
+    directories it leaves empty (up to the disk)."""
+    if real.is_dir() and not real.is_symlink():
+        shutil.rmtree(real)
+    link.unlink()
+    top = next(Path(os.path.realpath(disk)) for disk in disks if inside(disk, real))
+    for parent in real.parents:
+        if parent == top or not inside(top, parent):
+            break
+        try:
+            parent.rmdir()
+        except OSError:
+            break
+
+
+def remove_test_dir(
+    linktree: Path,
+    target: str,
+    runname: str,
+    test: str,
+    item: str = "",
+    *,
+    disks: Sequence[Path] = (),
+) -> bool:
     """Remove a test instance's run directory, then the parents it leaves empty.
 
     Symlinks inside are removed as links; what they point to is never touched.
     With ``item=""`` the test's own directory goes, and with it the directories
     of all its items. Emptied parents are removed up to, not including, the
-    linktree (best effort: a parent that cannot go stays).
+    linktree (best effort: a parent that cannot go stays). A test's directory
+    that is a link into one of ``disks`` goes with the directory it leads to.
 
     Returns:
         Whether there was something to remove.
@@ -113,11 +165,13 @@ def remove_test_dir(linktree: Path, target: str, runname: str, test: str, item: 
     Raises:
         RunDirError: the path is unsafe (see :func:`instance_dir`) or removing failed.
     """
-    path = instance_dir(linktree, target, runname, test, item)
+    path = instance_dir(linktree, target, runname, test, item, disks=disks)
     if not os.path.lexists(path):
         return False
     try:
-        if path.is_dir() and not path.is_symlink():
+        if (real := _on_disk(path, linktree, disks)) is not None:
+            _remove_disk_dir(path, real, disks)
+        elif path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)  # fd-based on Linux: does not follow links, even if swapped in
         else:
             path.unlink()  # a link (leading inside, instance_dir checked) or a stray file
@@ -214,7 +268,14 @@ def _packable(member: tarfile.TarInfo) -> tarfile.TarInfo | None:
 
 
 def archive_test_dir(
-    linktree: Path, archive_root: Path, target: str, runname: str, test: str, item: str = ""
+    linktree: Path,
+    archive_root: Path,
+    target: str,
+    runname: str,
+    test: str,
+    item: str = "",
+    *,
+    disks: Sequence[Path] = (),
 ) -> ArchiveInfo:
     """Pack a run directory into ``<archive_root>/<target>/<runname>/<test>[/<item>].tar.gz``.
 
@@ -223,13 +284,16 @@ def archive_test_dir(
     back and compared with the run directory (every file, directory and symlink;
     sizes, modes, content hashes, link targets), and only then renamed into place.
     Member names are relative (``./step.log``); symlinks are stored as links.
+    A test's directory that is a link into one of ``disks`` is packed as the
+    directory it leads to.
 
     Raises:
         RunDirError: the run directory is missing or unsafe, holds a symlink leading
             out of it, cannot be read, the archive cannot be written (disk full …)
             or does not match the run directory.
     """
-    source = instance_dir(linktree, target, runname, test, item)
+    source = instance_dir(linktree, target, runname, test, item, disks=disks)
+    source = _on_disk(source, linktree, disks) or source
     if source.is_symlink() or not source.is_dir():
         why = "it is a symlink" if source.is_symlink() else "no such run directory"
         raise RunDirError(f"cannot archive {source}: {why}")
@@ -328,14 +392,24 @@ def _keep_modes(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
 
 
 def restore_test_dir(
-    linktree: Path, archive: Path, sha256: str, target: str, runname: str, test: str, item: str = ""
+    linktree: Path,
+    archive: Path,
+    sha256: str,
+    target: str,
+    runname: str,
+    test: str,
+    item: str = "",
+    *,
+    disks: Sequence[Path] = (),
 ) -> int:
     """Unpack an archive made by :func:`archive_test_dir` back into its run directory.
 
     The checksum is checked first. The archive is unpacked into a temporary
     directory beside the run directory, checked again (no symlink resolving out
     of it) and renamed into place, so the run directory appears whole or not at
-    all. Contents, modes, mtimes and symlinks come back as they were.
+    all. Contents, modes, mtimes and symlinks come back as they were. Where
+    the test's directory is a link into one of ``disks``, the archive is
+    unpacked on the disk, where the link leads.
 
     Returns:
         The number of regular files restored.
@@ -345,7 +419,8 @@ def restore_test_dir(
             is absolute, holds ``..``, is a device, or is a link leading out; the run
             directory exists and is not an empty directory; or writing failed.
     """
-    dest = instance_dir(linktree, target, runname, test, item)
+    dest = instance_dir(linktree, target, runname, test, item, disks=disks)
+    dest = _on_disk(dest, linktree, disks) or dest
     verify_archive(archive, sha256)
     tmp: Path | None = None
     try:

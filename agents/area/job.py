@@ -8,6 +8,7 @@ from pathlib import Path
 
 import attrs
 
+from mtpkt.agents.area.disks import Disks
 from mtpkt.pkts.text import display_name
 
 __all__ = ["StepSpec", "TestJob", "TestRef"]
@@ -62,3 +63,16 @@ class TestJob:
     """The complete environment of every step (this process's own is not added)."""
     runtimelim: float | None = None
     """Seconds all steps together may take; None for no limit."""
+    disks: Disks | None = None
+    """``[disks]``: the test's directory is made on the best of them and linked from the
+    linktree when the test starts (:mod:`~mtpkt.agents.host.workarea`); None: in the
+    linktree itself."""
+    rollup: str = ""
+    """``[testrollup]`` command of an itemized test, run in its toplevel directory after
+    each item ends (:mod:`~mtpkt.agents.host.rollup`); "" for none."""
+
+    @property
+    def test_dir(self) -> Path:
+        """The test's own directory: :attr:`rundir` without the item path's parts."""
+        depth = len(self.ref.item.split("/")) if self.ref.item else 0
+        return self.rundir.parents[depth - 1] if depth else self.rundir

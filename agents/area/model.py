@@ -18,6 +18,7 @@ from mtpkt.agents.area.config import Config, ConfigError, Entry, Origin, read_co
 from mtpkt.agents.area.errors import AreaError
 from mtpkt.agents.area.items import Item, combine, cross_product, table_rows
 from mtpkt.agents.area.paths import PathError, check_name
+from mtpkt.agents.area.testpaths import find_test, test_registry
 
 __all__ = [
     "Area",
@@ -361,15 +362,14 @@ class Area:
     def tests_dir(self) -> Path:
         return self.home / "tests"
 
+    def test_dirs(self) -> dict[str, Path]:
+        """Every test of the area and its directory: ``[tests-paths]``, then ``tests/``
+        (:mod:`~mtpkt.agents.area.testpaths`)."""
+        return test_registry(self.config, self.home, self.env)
+
     def test_names(self) -> list[str]:
-        """Every test of the area: the directories under ``tests/`` with a testconfig."""
-        if not self.tests_dir.is_dir():
-            return []
-        return sorted(
-            entry.name
-            for entry in self.tests_dir.iterdir()
-            if (entry / "testconfig").is_file() and not entry.name.startswith(".")
-        )
+        """Every test of the area: the directories with a testconfig (:meth:`test_dirs`)."""
+        return sorted(self.test_dirs())
 
     # -- per target ---------------------------------------------------------------------
 
@@ -421,7 +421,8 @@ class Area:
             ConfigError: the file cannot be read.
             PathError: the name cannot be a test directory.
         """
-        directory = self.tests_dir / check_name("test name", name)
+        check_name("test name", name)
+        directory = find_test(self.config, self.home, name, self.env) or self.tests_dir / name
         config, _ = read_config(
             directory / "testconfig",
             env=env,

@@ -3,11 +3,14 @@
 A test runs in ``<linktree>/<target>/<runname>/<test>/<itempath>``. Names come
 from config files and packets, so each part is checked: no ``..``, no absolute
 paths, no empty parts, no NUL, and no symlink on the way that leads out of the
-linktree.
+linktree, unless it leads into one of the area's ``[disks]``
+(:mod:`~mtpkt.agents.area.disks`: the test's directory is then a link to
+``<disk>/<target>/<runname>/<test>``).
 """
 
 import os
 import stat
+from collections.abc import Sequence
 from pathlib import Path
 
 from mtpkt.agents.area.errors import AreaError
@@ -17,6 +20,7 @@ __all__ = [
     "check_name",
     "check_relative",
     "inside",
+    "inside_any",
     "run_dir",
     "run_root",
     "instance_path",
@@ -59,6 +63,11 @@ def inside(root: Path, path: Path) -> bool:
     return real == real_root or real.startswith(real_root.rstrip("/") + "/")
 
 
+def inside_any(roots: Sequence[Path], path: Path) -> bool:
+    """Whether ``path``, resolved, stays in one of ``roots`` (see :func:`inside`)."""
+    return any(inside(root, path) for root in roots)
+
+
 def run_root(linktree: Path, target: str, runname: str) -> Path:
     """``<linktree>/<target>/<runname>``, the directory of one run (``MT_RUNPATH``)."""
     check_relative("target", target)
@@ -69,27 +78,40 @@ def run_root(linktree: Path, target: str, runname: str) -> Path:
     return path
 
 
-def run_dir(linktree: Path, target: str, runname: str, test: str, item: str = "") -> Path:
+def run_dir(
+    linktree: Path,
+    target: str,
+    runname: str,
+    test: str,
+    item: str = "",
+    *,
+    disks: Sequence[Path] = (),
+) -> Path:
     """The run directory of one test instance, checked.
 
     Raises:
-        PathError: a part is unsafe, or a symlink on the way leads out of the linktree.
+        PathError: a part is unsafe, or a symlink on the way leads out of the linktree
+            and out of every disk of ``disks``.
     """
-    return instance_path(run_root(linktree, target, runname), linktree, test, item)
+    return instance_path(run_root(linktree, target, runname), linktree, test, item, disks)
 
 
-def instance_path(root: Path, linktree: Path, test: str, item: str = "") -> Path:
+def instance_path(
+    root: Path, linktree: Path, test: str, item: str = "", disks: Sequence[Path] = ()
+) -> Path:
     """The run directory of one test instance of the run whose directory is ``root``
     (as :func:`run_root` gave it, checked), checked.
 
     Only the parts below ``root`` are looked at, an ``lstat`` each until one
     does not exist (nothing below it can be a link yet); a symlink among them
-    is resolved and must stay in the linktree. Planning a run looks up every
+    is resolved and must stay in the linktree or in one of ``disks`` (the
+    resolved ``[disks]`` paths). Planning a run looks up every
     instance's directory, so this matters: resolving each whole path took
     most of an agent's time with 100 items a test.
 
     Raises:
-        PathError: a part is unsafe, or a symlink below ``root`` leads out of the linktree.
+        PathError: a part is unsafe, or a symlink below ``root`` leads out of the
+            linktree and out of every disk.
     """
     parts = [check_name("test name", test)]
     if item:
@@ -103,7 +125,8 @@ def instance_path(root: Path, linktree: Path, test: str, item: str = "") -> Path
             break
         if is_link:
             path = root.joinpath(*parts)
-            if not inside(linktree, path):
-                raise PathError(f"run directory {path} leads out of the linktree {linktree}")
+            if not inside(linktree, path) and not inside_any(disks, path):
+                where = f"the linktree {linktree}" + (" and its disks" if disks else "")
+                raise PathError(f"run directory {path} leads out of {where}")
             break
     return root.joinpath(*parts)

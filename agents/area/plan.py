@@ -14,11 +14,13 @@ from typing import Literal
 import attrs
 
 from mtpkt.agents.area.config import ConfigError, Origin
+from mtpkt.agents.area.disks import Disks, read_disks
 from mtpkt.agents.area.items import Item
 from mtpkt.agents.area.job import StepSpec, TestJob, TestRef
 from mtpkt.agents.area.model import Area, RunConfig, TestConfig
 from mtpkt.agents.area.paths import instance_path, run_root
 from mtpkt.agents.area.testpatt import SelectionError, TestPatt
+from mtpkt.agents.area.testrollup import rollup_command
 
 __all__ = ["Instance", "Plan", "PlannedTest", "plan_run"]
 
@@ -60,6 +62,8 @@ class Plan:
     tests: Mapping[str, PlannedTest]
     max_jobs: int | None
     """``[setup] max_concurrent_jobs`` of the area."""
+    env: Mapping[str, str] = attrs.field(factory=dict)
+    """The run's environment (runconfig variables, ``MT_RUNPATH`` …), before any test's."""
 
     def instances(self) -> list[Instance]:
         return [instance for test in self.tests.values() for instance in test.instances]
@@ -155,6 +159,7 @@ def plan_run(
     run_env.update(runconfig.exported(run_env, root))
     run_env["MT_RUNPATH"] = str(root)
 
+    disks = read_disks(area.config, None, run_env, area.home)
     read = _TestConfigs(area, runconfig, run_env)
     chosen = _select(area, patt, read)
     order = _dependency_order({name: read[name].waiton() for name in chosen}, read)
@@ -163,12 +168,13 @@ def plan_run(
             _log.warning("%s", note)
     tests: dict[str, PlannedTest] = {}
     for name in order:
-        test = _plan_test(area, read[name], chosen[name], patt, run_env, (target, runname, root))
+        run = (target, runname, root)
+        test = _plan_test(area, read[name], chosen[name], patt, run_env, run, disks)
         if test.instances or test.comment:  # else the testpatt chose none of its items
             tests[name] = test
     if not tests:
         raise SelectionError(f"testpatt {testpatt!r} selects no test instance")
-    return Plan(target, runname, root, tests, area.max_concurrent_jobs)
+    return Plan(target, runname, root, tests, area.max_concurrent_jobs, run_env)
 
 
 def _plan_test(
@@ -178,19 +184,26 @@ def _plan_test(
     patt: TestPatt,
     run_env: Mapping[str, str],
     run: tuple[str, str, Path],
+    area_disks: Disks | None,
 ) -> PlannedTest:
     """Plan one test's instances; ``run`` is the target, the run name and the run's
-    checked directory (:func:`run_root`)."""
+    checked directory (:func:`run_root`); ``area_disks`` megatest.config's ``[disks]``."""
     target, runname, root = run
+    disks = area_disks
+    if test.config.has("disks"):  # a testconfig's [disks] replace the area's (launch.scm:1112)
+        disks = read_disks(area.config, test.config, run_env, test.directory)
+    roots = disks.roots() if disks is not None else []
     items = test.items(run_env, Path(run_env["MT_RUNPATH"]))
     steps = tuple(StepSpec(step.name, step.command) for step in test.steps())
     runtimelim = test.runtimelim(area.runtimelim)
+    itemized = any(item.path for item in items)
+    rollup = rollup_command(area.config, test.name, run_env, area.home) if itemized else ""
     instances = []
     for item in items:
         if named and not patt.matches(test.name, item.path):
             continue
         ref = TestRef(target, runname, test.name, item.path)
-        directory = instance_path(root, area.linktree, test.name, item.path)
+        directory = instance_path(root, area.linktree, test.name, item.path, roots)
         job = TestJob(
             ref=ref,
             rundir=directory,
@@ -198,6 +211,8 @@ def _plan_test(
             steps=steps,
             env=_instance_env(run_env, test, item, directory),
             runtimelim=runtimelim,
+            disks=disks,
+            rollup=rollup,
         )
         instances.append(Instance(ref, item, job))
     comment = ""

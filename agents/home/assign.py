@@ -92,8 +92,8 @@ class Assigner:
         busy = sum(len(a.running) for a in self._books.agents.values())
         for launch in self._books.launches:
             pin = launch.control.host
-            if pin is not None and pin != agent:
-                continue
+            if launch.held or (pin is not None and pin != agent):
+                continue  # its pre-hook runs, or it is pinned to another agent
             limit = launch.plan.max_jobs
             for instance in launch.progress.take_ready():
                 if instance.ref in launch.skipped:

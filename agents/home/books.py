@@ -45,6 +45,9 @@ class Launch:
     skipped: set[TestRef]
     """Instances this launch does not run: complete and good already, or in the hands of
     another launch (whose progress this one follows)."""
+    held: bool = False
+    """None of its instances is handed out yet: its ``pre-hook`` runs
+    (:mod:`~mtpkt.agents.home.hooks`)."""
 
     def of(self, target: str, runname: str) -> bool:
         """Whether this launch is of run ``runname`` of ``target``."""

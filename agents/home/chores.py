@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Final
 
 from mtpkt.agents.area import Area, AreaError, TestPatt, TestRef
+from mtpkt.agents.area.disks import disk_roots
 from mtpkt.agents.rundirs import (
     archive_root,
     archive_test_dir,
@@ -127,6 +128,10 @@ class Chores:
         key = (row.testname, row.item_path)
         return self.store.archive(packet.target, packet.runname, key) is not None
 
+    def _disks(self) -> list[Path]:
+        """The area's ``[disks]``: test directories may be links into them."""
+        return disk_roots(self.area.config, self.area.env, self.area.home)
+
     def _ref(self, packet: Clean | Archive, row: TestRow) -> TestRef:
         return TestRef(packet.target, packet.runname, row.testname, row.item_path)
 
@@ -143,10 +148,16 @@ class Chores:
         running = [row for row in rows if row.state in ACTIVE]
         rows = [row for row in rows if row.state not in ACTIVE]
         removed_dirs, problems, refused = 0, [], []
+        disks = self._disks()
         for row in rows:
             try:
                 removed_dirs += remove_test_dir(
-                    self.area.linktree, packet.target, packet.runname, row.testname, row.item_path
+                    self.area.linktree,
+                    packet.target,
+                    packet.runname,
+                    row.testname,
+                    row.item_path,
+                    disks=disks,
                 )
             except AreaError as exc:
                 problems.append(str(exc))
@@ -210,6 +221,7 @@ class Chores:
             packet.runname,
             row.testname,
             row.item_path,
+            disks=self._disks(),
         )
         archive = ArchiveRow(
             path=str(info.path), sha256=info.sha256, size=info.size, files=info.files
@@ -218,7 +230,12 @@ class Chores:
         self.store.record_archive(packet.target, packet.runname, key, archive)
         if packet.remove:
             remove_test_dir(
-                self.area.linktree, packet.target, packet.runname, row.testname, row.item_path
+                self.area.linktree,
+                packet.target,
+                packet.runname,
+                row.testname,
+                row.item_path,
+                disks=self._disks(),
             )
             comment = f"archived to {info.path}, run directory removed"
             # The record keeps its status; a word another tool wrote, which no packet can
@@ -240,6 +257,7 @@ class Chores:
             packet.runname,
             row.testname,
             row.item_path,
+            disks=self._disks(),
         )
         if row.state == State.ARCHIVED:
             comment = f"restored from {archive.path}"

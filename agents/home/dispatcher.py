@@ -34,6 +34,7 @@ from mtpkt.agents.home.intake import Intake
 from mtpkt.agents.home.launches import Launcher
 from mtpkt.agents.home.liveness import AgentWatch
 from mtpkt.agents.home.own import ACK_REASON, ORIGIN, OwnPackets, Submit
+from mtpkt.agents.home.triggers import Triggers
 from mtpkt.pkts.control import Control
 from mtpkt.pkts.link import Pull, Task
 from mtpkt.pkts.liveness import GRACE
@@ -68,6 +69,7 @@ class Dispatcher:
         self._assigner = Assigner(books, own)
         self._watch = AgentWatch(store, books, own, grace=agent_grace)
         self.chores = Chores(area, store, report=self._report, finish=self._finish)
+        self._triggers = Triggers(area, store)
         self._intake = Intake(
             area, store, books, own, self._launcher, self.chores, follow_up=self.tick
         )
@@ -84,10 +86,14 @@ class Dispatcher:
         except StoreError as exc:  # only what `mtpkt agents` shows is affected
             _log.warning("cannot record the agent grace: %s", exc)
         self.chores.start()
+        self._launcher.hooks.start()
+        self._triggers.start()
 
     def close(self) -> None:
-        """Stop the chores after the one in hand."""
+        """Stop the chores after the one in hand, the hooks and the triggers."""
         self.chores.close()
+        self._launcher.hooks.close()
+        self._triggers.close()
 
     def control(self, packet: Control) -> None:
         """Check, journal and carry out a control packet (:meth:`Intake.control
@@ -120,6 +126,7 @@ class Dispatcher:
     def observe(self, packets: Sequence[StatusPacket]) -> None:
         """Take note of committed status packets (called by the collector after each commit)."""
         self._books.observe(packets)
+        self._triggers.observe(packets)  # queued for the triggers' thread: never waits
 
     def tick(self) -> None:
         """Follow up on what changed: mark the tests of long-lost agents DEAD, block

@@ -15,9 +15,15 @@ books lock inside it and never while committing.
 """
 
 import logging
+from collections.abc import Callable
+
+import attrs
 
 from mtpkt.agents.area import Area, AreaError, RunProgress, TestPatt, TestRef, plan_run
+from mtpkt.agents.area.disks import disk_roots
+from mtpkt.agents.area.launchers import plan_warning
 from mtpkt.agents.home.books import Books, Launch, make_task, record
+from mtpkt.agents.home.hooks import Hooks
 from mtpkt.agents.home.own import OwnPackets
 from mtpkt.agents.rundirs import remove_test_dir
 from mtpkt.pkts import Action, State, Status
@@ -47,8 +53,26 @@ class Launcher:
         self.store = store
         self._books = books
         self._own = own
+        self.hooks = Hooks(area)
+        """The runs' pre-hook and post-hook (started and closed by the dispatcher)."""
+        self._warnings: dict[bytes, str] = {}  # by control id, from plan() to start()
+        self._post_hooked: set[bytes] = set()
 
     def plan(self, packet: Run | RerunClean, *, resume: bool = False) -> Launch:
+        """:meth:`_plan`; and the run's launcher warning (:mod:`~mtpkt.agents.area.launchers`)
+        kept for :meth:`start`, and the launch held for the ``pre-hook`` of a run that has no
+        tests yet (:mod:`~mtpkt.agents.home.hooks`).
+
+        Raises:
+            AreaError: the run cannot be planned from the area.
+        """
+        launch = self._plan(packet, resume=resume)
+        self._warnings[packet.id] = plan_warning(self.area.config, launch.plan, self.area.home)
+        if not resume and self.hooks.configured("pre-hook"):
+            launch.held = not self._rows(packet.target, packet.runname)
+        return launch
+
+    def _plan(self, packet: Run | RerunClean, *, resume: bool = False) -> Launch:
         """The launch of a ``run`` or ``rerunclean``: which instances it runs, which it skips.
 
         A ``run`` skips tests that completed with a good status (unless told
@@ -116,8 +140,17 @@ class Launcher:
                         packets.append(
                             self._own.change(ref, State.COMPLETED, Status.SKIP, test.comment)
                         )
+            warning = self._warnings.pop(control.id, "")
+            if warning and packets:  # the first record of the run says it (tail, tests)
+                packets[0] = attrs.evolve(packets[0], comment=warning)
             self._own.commit(packets)
             self._set_rundirs(launch)
+            if warning:
+                _log.warning("run %s/%s: %s", control.target, control.runname, warning)
+            if launch.held:
+                plan = launch.plan
+                release = self._release(launch)
+                self.hooks.submit("pre-hook", plan.target, plan.runname, plan.env, then=release)
             _log.info(
                 "run %s/%s: %d test instance(s) to run, %d already done",
                 control.target,
@@ -126,15 +159,42 @@ class Launcher:
                 len(launch.skipped),
             )
 
+    def _release(self, launch: Launch) -> Callable[[], None]:
+        def release() -> None:
+            with self._books.lock:
+                launch.held = False
+
+        return release
+
+    def _post_hook(self, launch: Launch) -> None:
+        """Run the ``post-hook`` once the launch is as far as Megatest's ``-run`` at its end
+        (books lock held)."""
+        if launch.control.id in self._post_hooked or not self.hooks.configured("post-hook"):
+            return
+        progress = launch.progress
+        if self.hooks.run_wait():
+            due = progress.settled()
+        else:
+            due = all(
+                state is not State.NOT_STARTED
+                for ref, (state, _) in progress.records.items()
+                if ref not in launch.skipped
+            )
+        if due:
+            self._post_hooked.add(launch.control.id)
+            plan = launch.plan
+            self.hooks.submit("post-hook", plan.target, plan.runname, plan.env)
+
     def _remove_dirs(self, launch: Launch) -> None:
         """Remove the run directories of the instances a ``rerunclean`` (or ``run --preclean``)
         is about to run."""
         linktree = self.area.linktree
+        disks = disk_roots(self.area.config, self.area.env, self.area.home)
         for ref in launch.progress.records:
             if ref in launch.skipped:
                 continue
             try:
-                remove_test_dir(linktree, ref.target, ref.runname, ref.test, ref.item)
+                remove_test_dir(linktree, ref.target, ref.runname, ref.test, ref.item, disks=disks)
             except AreaError as exc:
                 _log.warning("rerunclean: %s", exc)
 
@@ -272,8 +332,10 @@ class Launcher:
                                 instance.ref, State.COMPLETED, Status.PREQ_FAIL, blocked.reason
                             )
                         )
+                self._post_hook(launch)
                 if launch.progress.settled():
                     finished.append(launch)
             for launch in finished:
                 books.launches.remove(launch)
+                self._post_hooked.discard(launch.control.id)
         return packets, finished

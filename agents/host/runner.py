@@ -35,8 +35,9 @@ from typing import BinaryIO
 import attrs
 
 from mtpkt import pkts
+from mtpkt.agents.area.errors import AreaError
 from mtpkt.agents.area.job import StepSpec, TestJob
-from mtpkt.agents.host import guard
+from mtpkt.agents.host import guard, rollup, workarea
 from mtpkt.agents.host.report import Reporter
 from mtpkt.pkts.text import one_line
 
@@ -137,6 +138,7 @@ class TestProcess:
             # The kill was accepted (and KILLREQ reported) before the test finished.
             outcome = Outcome(pkts.State.KILLED, pkts.Status.ABORT, kill.comment)
         self._change(outcome.state, outcome.status, outcome.comment)
+        rollup.after_item(self._job)  # [testrollup], after the item's end as in Megatest
         return outcome
 
     def kill(self, reason: str = "killed by request", *, grace: float | None = None) -> None:
@@ -162,11 +164,11 @@ class TestProcess:
         if self._kill is not None:
             return Outcome(pkts.State.KILLED, pkts.Status.ABORT, self._kill.comment)
         try:
-            job.rundir.mkdir(parents=True, exist_ok=True)
+            workarea.prepare(job)  # with [disks]: on a disk, linked from the linktree
             if job.source_dir is not None:
                 with _FORK_LOCK:  # no step may fork while a copied script is open for writing
                     shutil.copytree(job.source_dir, job.rundir, symlinks=True, dirs_exist_ok=True)
-        except OSError as error:
+        except (OSError, AreaError) as error:
             comment = f"cannot prepare run directory {job.rundir}: {one_line(error)}"
             return Outcome(pkts.State.INCOMPLETE, pkts.Status.ABORT, comment)
         with self._lock:

@@ -3,6 +3,7 @@
 import hashlib
 import io
 import os
+import shutil
 import stat
 import tarfile
 import textwrap
@@ -447,3 +448,72 @@ def test_archive_root_relative_disk_and_default_testsuite(tmp_path: Path) -> Non
 def test_archive_root_defaults_to_the_area_state_dir(tmp_path: Path) -> None:
     area = make_area(tmp_path / "suite", "[fields]\nOS TEXT\n")
     assert rundirs.archive_root(area) == tmp_path / "suite" / ".mtpkt" / "archive"
+
+
+# [disks]: a test's directory in the linktree is a link into a disk (launch.scm:1173-1240).
+
+
+def on_disk(linktree: Path, disk: Path, test: str = "build") -> Path:
+    """A test's run dir made on ``disk``, with its link in the linktree, as the agent makes it."""
+    real = make_test_dir(disk, test)
+    (linktree / TARGET / RUN).mkdir(parents=True, exist_ok=True)
+    (linktree / TARGET / RUN / test).symlink_to(real)
+    return real
+
+
+def test_clean_of_a_test_on_a_disk_removes_its_directory_there_and_the_link(
+    linktree: Path, tmp_path: Path, outside: Path
+) -> None:
+    """runs.scm:2243-2290 (runs:remove-test-directory): the real directory goes, then the link;
+    an item goes through the link; the disk's emptied directories go, the disk stays."""
+    disk = tmp_path / "disk"
+    real = on_disk(linktree, disk)
+    assert rundirs.remove_test_dir(linktree, TARGET, RUN, "build", "c", disks=[disk])
+    assert not (real / "c").exists()
+    assert (real / "a").is_dir()
+    assert rundirs.remove_test_dir(linktree, TARGET, RUN, "build", "", disks=[disk])
+    assert not os.path.lexists(linktree / TARGET / RUN / "build")
+    assert not real.exists()
+    assert disk.is_dir()
+    assert not any(disk.iterdir())
+    assert (outside / "keep.txt").read_text() == "precious"
+
+
+def test_a_link_into_no_listed_disk_is_refused_and_left_alone(
+    linktree: Path, tmp_path: Path
+) -> None:
+    """DESIGN (clean and archive stay inside the run's tree): without the disk in the list, the
+    link leads out and nothing is removed, packed or followed."""
+    disk = tmp_path / "disk"
+    real = on_disk(linktree, disk)
+    for call in (
+        lambda: rundirs.remove_test_dir(linktree, TARGET, RUN, "build", disks=[tmp_path / "o"]),
+        lambda: rundirs.remove_test_dir(linktree, TARGET, RUN, "build", "a"),
+        lambda: rundirs.archive_test_dir(linktree, tmp_path / "arch", TARGET, RUN, "build"),
+    ):
+        with pytest.raises(RunDirError, match="leads out of the linktree"):
+            call()
+    assert (real / "megatest.log").is_file()
+
+
+def test_archive_and_restore_of_a_test_on_a_disk(linktree: Path, tmp_path: Path) -> None:
+    """The archive packs the directory the link leads to; removed, then restored, it comes back
+    on the disk behind the same link when the link is there, whole."""
+    disk = tmp_path / "disk"
+    real = on_disk(linktree, disk)
+    before = snapshot(real)
+    archives = tmp_path / "arch"
+    info = rundirs.archive_test_dir(linktree, archives, TARGET, RUN, "build", disks=[disk])
+    assert info.files == 6
+    for name in os.listdir(real):  # the disk's directory emptied, the link kept
+        path = real / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    restored = rundirs.restore_test_dir(
+        linktree, info.path, info.sha256, TARGET, RUN, "build", "", disks=[disk]
+    )
+    assert restored == 6
+    assert (linktree / TARGET / RUN / "build").is_symlink()
+    assert snapshot(real) == before
