@@ -2,6 +2,7 @@
 post-hook, ``[triggers]`` on state changes, and one warning for a launcher it cannot honour."""
 
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,7 @@ AREA = {
 
 
 @pytest.fixture
-def farm(tmp_path: Path) -> "Farm":
+def farm(tmp_path: Path) -> Iterator[Farm]:
     logs = tmp_path / "logs"
     logs.mkdir()
     farm = Farm(write_area(tmp_path / "area", AREA), logs)
