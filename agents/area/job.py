@@ -8,6 +8,7 @@ from pathlib import Path
 
 import attrs
 
+from mtpkt.agents.area.environment import BLACKLISTVARS
 from mtpkt.pkts.text import display_name
 
 __all__ = ["StepSpec", "TestJob", "TestRef"]
@@ -42,6 +43,9 @@ class StepSpec:
     """Step name; also the stem of its log file, ``<name>.log`` in the run directory."""
     command: str
     """Shell command, run as ``bash -c <command>``."""
+    ezstep: bool = False
+    """An ``[ezsteps]`` step: it runs with ``.`` at the end of ``PATH`` (``launch.scm:134-135``),
+    so ``hello hello.sh`` finds the script in the run directory; a runscript does not."""
 
 
 @attrs.frozen(kw_only=True)
@@ -62,3 +66,6 @@ class TestJob:
     """The complete environment of every step (this process's own is not added)."""
     runtimelim: float | None = None
     """Seconds all steps together may take; None for no limit."""
+    blacklistvars: tuple[str, ...] = BLACKLISTVARS
+    """Variables written commented out in ``megatest.sh``/``megatest.csh`` (``[setup]
+    blacklistvars``), which record :attr:`env` in the run directory before the steps run."""

@@ -14,6 +14,7 @@ from typing import Literal
 import attrs
 
 from mtpkt.agents.area.config import ConfigError, Origin
+from mtpkt.agents.area.environment import RunEnvironment, run_environment, test_environment
 from mtpkt.agents.area.items import Item
 from mtpkt.agents.area.job import StepSpec, TestJob, TestRef
 from mtpkt.agents.area.model import Area, RunConfig, TestConfig
@@ -107,20 +108,6 @@ def _select(area: Area, patt: TestPatt, read: Mapping[str, TestConfig]) -> dict[
     return chosen
 
 
-def _instance_env(
-    run_env: Mapping[str, str], test: TestConfig, item: Item, directory: Path
-) -> dict[str, str]:
-    env = dict(run_env)
-    env.update(
-        MT_TEST_NAME=test.name,
-        MT_ITEMPATH=item.path,
-        MT_TEST_RUN_DIR=str(directory),
-    )
-    env.update(item.variables)
-    env.update(test.pre_launch_env())
-    return env
-
-
 def plan_run(
     area: Area,
     target: str,
@@ -148,14 +135,10 @@ def plan_run(
     patt.check_tests(area.test_names())
     root = run_root(area.linktree, target, runname)
     runconfig = area.runconfig(target, runname)
-    run_env = area.base_env(target, runname)
-    if env is not None:
-        run_env.update(env)
-    root.mkdir(parents=True, exist_ok=True)  # [system] items and runconfig values run here
-    run_env.update(runconfig.exported(run_env, root))
-    run_env["MT_RUNPATH"] = str(root)
+    root.mkdir(parents=True, exist_ok=True)  # [system] items run here
+    run_env = run_environment(area, runconfig, runname, root, env)
 
-    read = _TestConfigs(area, runconfig, run_env)
+    read = _TestConfigs(area, runconfig, run_env.env)
     chosen = _select(area, patt, read)
     order = _dependency_order({name: read[name].waiton() for name in chosen}, read)
     for config in (area.config, runconfig.config, *(read[name].config for name in order)):
@@ -176,14 +159,15 @@ def _plan_test(
     test: TestConfig,
     named: bool,
     patt: TestPatt,
-    run_env: Mapping[str, str],
+    run_env: RunEnvironment,
     run: tuple[str, str, Path],
 ) -> PlannedTest:
     """Plan one test's instances; ``run`` is the target, the run name and the run's
     checked directory (:func:`run_root`)."""
     target, runname, root = run
-    items = test.items(run_env, Path(run_env["MT_RUNPATH"]))
-    steps = tuple(StepSpec(step.name, step.command) for step in test.steps())
+    items = test.items(run_env.env, run_env.runpath)
+    ezsteps = bool(test.config.keys("ezsteps"))  # else the one step is the runscript
+    steps = tuple(StepSpec(step.name, step.command, ezsteps) for step in test.steps())
     runtimelim = test.runtimelim(area.runtimelim)
     instances = []
     for item in items:
@@ -196,8 +180,9 @@ def _plan_test(
             rundir=directory,
             source_dir=test.directory,
             steps=steps,
-            env=_instance_env(run_env, test, item, directory),
+            env=test_environment(run_env, test, item, directory, runtimelim),
             runtimelim=runtimelim,
+            blacklistvars=run_env.blacklistvars,
         )
         instances.append(Instance(ref, item, job))
     comment = ""
