@@ -6,7 +6,7 @@ the same names therefore win here, later layers over earlier ones:
 
 1. the environment the run is planned in (the agent's; Megatest: the launching
    process's), with megatest.config's ``[env-override]`` set as it is read
-   (``$VAR`` replaced, ``configf.scm:429-432``) and the testconfig's
+   (``$VAR`` replaced, ``configf.scm:431-443``) and the testconfig's
    ``[pre-launch-env-overrides]`` (``launch.scm:1497-1498``);
 2. the target's keys (``sysname=ubuntu`` …), ``MT_RUN_AREA_HOME``,
    ``MT_TARGET``, ``MT_RUNNAME``, ``MT_LINKTREE``, ``MT_TESTSUITENAME``
