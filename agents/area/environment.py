@@ -48,13 +48,13 @@ from mtpkt.agents.area.model import Area, RunConfig, TestConfig
 __all__ = [
     "BLACKLISTVARS",
     "RunEnvironment",
+    "area_name",
     "cmdinfo_text",
     "encode_cmdinfo",
     "env_files",
+    "instance_environment",
     "megatest_command",
     "run_environment",
-    "test_environment",
-    "testsuite_name",
 ]
 
 BLACKLISTVARS: Final = (
@@ -68,7 +68,7 @@ _QUOTED: Final = re.compile(r"[^a-zA-Z0-9_\-:,./%$]")
 """A character that makes Megatest put a value in double quotes (and a name in a comment)."""
 
 
-def testsuite_name(area: Area) -> str:
+def area_name(area: Area) -> str:
     """``MT_TESTSUITENAME``: ``[setup] area-name``, else ``testsuite``, else
     ``$MT_TESTSUITE_NAME``, else the area directory's name (``common.scm:655-661``)."""
     for key in ("area-name", "testsuite"):
@@ -96,8 +96,9 @@ def _blacklist(area: Area) -> tuple[str, ...]:
 
 
 def _exported(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The pairs that can be environment variables: Megatest skips ``a:b`` names
-    (``common.scm:54-63``); ``!VAR`` names are never exported (the seed roadmap)."""
+    """The pairs that can be environment variables: Megatest skips ``a:b`` names, and
+    names ``setenv`` refuses (``common.scm:54-63``); ``!VAR`` names are never exported
+    (the seed roadmap)."""
     return [(k, v) for k, v in pairs if ":" not in k and not k.startswith("!") and "=" not in k]
 
 
@@ -119,6 +120,8 @@ class RunEnvironment:
     megatest: str
     testsuite: str
     blacklistvars: tuple[str, ...]
+    cmdinfo: Mapping[str, str]
+    """The run's part of ``MT_CMDINFO``, each value written as Scheme data."""
 
     @property
     def env(self) -> dict[str, str]:
@@ -147,28 +150,29 @@ def run_environment(
     """
     target = runconfig.target
     inherited = {**area.env, **(env or {})}
-    run_vars = {**area.run_keys(target, runname), "MT_TESTSUITENAME": testsuite_name(area)}
+    run_vars = {**area.run_keys(target, runname), "MT_TESTSUITENAME": area_name(area)}
     # Megatest computes runconfig values with the area as its working directory
     # (launch.scm:633-635), [system ...] ones included.
-    run_vars.update(runconfig.exported({**inherited, **run_vars}, area.home))
+    run_vars.update(_exported(runconfig.exported({**inherited, **run_vars}, area.home).items()))
     run_vars["MT_RUNPATH"] = str(runpath)
-    overrides = area.config.items("env-override", env=area.env, cwd=area.home)
+    overrides = tuple(_exported(area.config.items("env-override", env=area.env, cwd=area.home)))
     return RunEnvironment(
         inherited=inherited,
         run_vars=run_vars,
-        overrides=tuple(_exported(overrides)),
+        overrides=overrides,
         target=target,
         runname=runname,
         home=area.home,
         linktree=area.linktree,
         runpath=runpath,
         megatest=megatest_command(area),
-        testsuite=testsuite_name(area),
+        testsuite=area_name(area),
         blacklistvars=_blacklist(area),
+        cmdinfo=_run_cmdinfo(area, target, runname, overrides),
     )
 
 
-def test_environment(
+def instance_environment(
     run: RunEnvironment,
     test: TestConfig,
     item: Item,
@@ -235,6 +239,37 @@ def _display(pairs: Sequence[tuple[str, str]]) -> str:
     return f"({' '.join(f'({name} {value})' for name, value in pairs)})"
 
 
+_CMDINFO_KEYS: Final = (
+    "testpath", "homehost", "serverurl", "areaname", "toppath", "work-area", "test-name",
+    "runscript", "run-id", "test-id", "itemdat", "megatest", "ezsteps", "subrun", "target",
+    "contour", "runtlim", "env-ovrd", "set-vars", "runname", "mt-bindir-path",
+)  # fmt: skip
+"""The keys of Megatest's command data, in its order (``launch.scm:1435-1463``)."""
+
+
+def _run_cmdinfo(
+    area: Area, target: str, runname: str, overrides: Sequence[Datum]
+) -> dict[str, str]:
+    """The values of the command data that are the same for every test of a run, written."""
+    megatest = megatest_command(area)
+    values: dict[str, Datum] = {
+        "homehost": None,
+        "serverurl": None,
+        "areaname": area_name(area),
+        "toppath": str(area.home),
+        "run-id": None,
+        "test-id": None,
+        "megatest": megatest,
+        "target": target,
+        "contour": None,
+        "env-ovrd": overrides,
+        "set-vars": None,
+        "runname": runname,
+        "mt-bindir-path": os.path.dirname(megatest) or None,
+    }
+    return {key: _write(value) for key, value in values.items()}
+
+
 def cmdinfo_text(
     run: RunEnvironment, test: TestConfig, item: Item, rundir: Path, runtimelim: float | None
 ) -> str:
@@ -246,31 +281,18 @@ def cmdinfo_text(
     run name, test and item path, which the ``MT_*`` variables carry),
     ``contour`` and ``set-vars``.
     """
-    runscript = test.config.get("setup", "runscript")
-    fields: list[tuple[str, Datum]] = [
-        ("testpath", str(test.directory)),
-        ("homehost", None),
-        ("serverurl", None),
-        ("areaname", run.testsuite),
-        ("toppath", str(run.home)),
-        ("work-area", str(rundir)),
-        ("test-name", test.name),
-        ("runscript", runscript),
-        ("run-id", None),
-        ("test-id", None),
-        ("itemdat", [list(pair) for pair in item.variables]),
-        ("megatest", run.megatest),
-        ("ezsteps", bool(test.config.keys("ezsteps"))),
-        ("subrun", bool(test.config.keys("subrun"))),
-        ("target", run.target),
-        ("contour", None),
-        ("runtlim", runtimelim),
-        ("env-ovrd", [list(pair) for pair in run.overrides]),
-        ("set-vars", None),
-        ("runname", run.runname),
-        ("mt-bindir-path", os.path.dirname(run.megatest) or None),
-    ]
-    return f"({' '.join(f'({key} {_write(value)})' for key, value in fields)})"
+    values: dict[str, Datum] = {
+        "testpath": str(test.directory),
+        "work-area": str(rundir),
+        "test-name": test.name,
+        "runscript": test.config.get("setup", "runscript"),
+        "itemdat": item.variables,
+        "ezsteps": bool(test.config.keys("ezsteps")),
+        "subrun": bool(test.config.keys("subrun")),
+        "runtlim": runtimelim,
+    }
+    written = {**run.cmdinfo, **{key: _write(value) for key, value in values.items()}}
+    return f"({' '.join(f'({key} {written[key]})' for key in _CMDINFO_KEYS)})"
 
 
 def encode_cmdinfo(text: str) -> str:
@@ -282,7 +304,7 @@ def encode_cmdinfo(text: str) -> str:
     Megatest's reader (``common:read-encoded-string``, ``common.scm:456-466``)
     reads either.
     """
-    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
     data = compressor.compress(text.encode()) + compressor.flush()
     return base64.b64encode(data).decode("ascii")
 

@@ -14,7 +14,7 @@ from typing import Literal
 import attrs
 
 from mtpkt.agents.area.config import ConfigError, Origin
-from mtpkt.agents.area.environment import RunEnvironment, run_environment, test_environment
+from mtpkt.agents.area.environment import RunEnvironment, instance_environment, run_environment
 from mtpkt.agents.area.items import Item
 from mtpkt.agents.area.job import StepSpec, TestJob, TestRef
 from mtpkt.agents.area.model import Area, RunConfig, TestConfig
@@ -180,7 +180,7 @@ def _plan_test(
             rundir=directory,
             source_dir=test.directory,
             steps=steps,
-            env=test_environment(run_env, test, item, directory, runtimelim),
+            env=instance_environment(run_env, test, item, directory, runtimelim),
             runtimelim=runtimelim,
             blacklistvars=run_env.blacklistvars,
         )
