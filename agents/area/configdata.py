@@ -13,7 +13,7 @@ the :class:`ConfigError` naming where it was written (:meth:`Config.check`).
 import os
 import re
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -158,6 +158,22 @@ class Config:
     def entry(self, section: str, key: str) -> Entry | None:
         """The raw entry, uncomputed."""
         return self.sections.get(section, {}).get(key)
+
+    def find_var(self, sections: Sequence[str], name: str) -> Entry | None:
+        """A variable as ``#{rget name}`` finds it: in the first of ``sections`` that has it.
+
+        ``name`` also finds ``!name``, a variable that is kept from the environment
+        but can be read (the seed roadmap's ``!VARS``); a section's plain ``name``
+        comes first. ``#{rget !name}`` names the entry exactly, as in Megatest.
+        """
+        for section in sections:
+            keys = self.sections.get(section, {})
+            entry = keys.get(name)
+            if entry is None and not name.startswith("!"):
+                entry = keys.get(f"!{name}")
+            if entry is not None:
+                return entry
+        return None
 
     def get(
         self,

@@ -139,9 +139,7 @@ def _rget(expander: Expander, name: str, origin: Origin) -> str:
     if expander.rget is not None:
         value = expander.rget(name)
     else:  # reading runconfigs.config itself: the target's section, then [default]
-        sections = [s for s in (expander.target, "default") if s is not None]
-        found = (config.entry(s, name) for s in sections)
-        entry = next((e for e in found if e is not None), None)
+        entry = config.find_var([s for s in (expander.target, "default") if s is not None], name)
         value = None if entry is None else config.resolve(entry, env=expander.env)
     if value is None:
         config.notes.append(f"{origin}: #{{rget {name}}}: not set, using ''")

@@ -9,6 +9,7 @@ from pathlib import Path
 import attrs
 
 from mtpkt.agents.area.disks import Disks
+from mtpkt.agents.area.environment import BLACKLISTVARS
 from mtpkt.pkts.text import display_name
 
 __all__ = ["StepSpec", "TestJob", "TestRef"]
@@ -43,6 +44,9 @@ class StepSpec:
     """Step name; also the stem of its log file, ``<name>.log`` in the run directory."""
     command: str
     """Shell command, run as ``bash -c <command>``."""
+    ezstep: bool = False
+    """An ``[ezsteps]`` step: it runs with ``.`` at the end of ``PATH`` (``launch.scm:134-135``),
+    so ``hello hello.sh`` finds the script in the run directory; a runscript does not."""
 
 
 @attrs.frozen(kw_only=True)
@@ -76,3 +80,7 @@ class TestJob:
         """The test's own directory: :attr:`rundir` without the item path's parts."""
         depth = len(self.ref.item.split("/")) if self.ref.item else 0
         return self.rundir.parents[depth - 1] if depth else self.rundir
+
+    blacklistvars: tuple[str, ...] = BLACKLISTVARS
+    """Variables written commented out in ``megatest.sh``/``megatest.csh`` (``[setup]
+    blacklistvars``), which record :attr:`env` in the run directory before the steps run."""

@@ -99,12 +99,9 @@ class RunConfig:
         return list(merged.items())
 
     def get(self, name: str) -> str | None:
-        """A runconfig variable for this target (``#{rget}``), or None."""
-        for section in (self.target, "default"):
-            entry = self.config.entry(section, name)
-            if entry is not None:
-                return self.config.resolve(entry, env=self.env)
-        return None
+        """A runconfig variable for this target (``#{rget}``; ``!VAR`` too), or None."""
+        entry = self.config.find_var((self.target, "default"), name)
+        return None if entry is None else self.config.resolve(entry, env=self.env)
 
     def exported(self, env: Mapping[str, str], cwd: Path) -> dict[str, str]:
         """The variables tests see: every one but ``!VAR`` entries, values computed.
@@ -374,15 +371,19 @@ class Area:
     # -- per target ---------------------------------------------------------------------
 
     def base_env(self, target: str, runname: str) -> dict[str, str]:
-        """The environment every test of a run starts from: the area's, the key values,
-        ``MT_TARGET``, ``MT_RUNNAME``, ``MT_RUN_AREA_HOME``, ``MT_LINKTREE``."""
-        env = dict(self.env)
-        env.update(self.split_target(target))
-        env["MT_TARGET"] = target
-        env["MT_RUNNAME"] = runname
-        env["MT_RUN_AREA_HOME"] = str(self.home)
-        env["MT_LINKTREE"] = str(self.linktree)
-        return env
+        """The environment every test of a run starts from: the area's, then :meth:`run_keys`."""
+        return {**self.env, **self.run_keys(target, runname)}
+
+    def run_keys(self, target: str, runname: str) -> dict[str, str]:
+        """What a run adds to the area's environment before runconfigs.config is read: the
+        key values, ``MT_TARGET``, ``MT_RUNNAME``, ``MT_RUN_AREA_HOME``, ``MT_LINKTREE``."""
+        return {
+            **self.split_target(target),
+            "MT_TARGET": target,
+            "MT_RUNNAME": runname,
+            "MT_RUN_AREA_HOME": str(self.home),
+            "MT_LINKTREE": str(self.linktree),
+        }
 
     def runconfig(self, target: str, runname: str = "") -> RunConfig:
         """Read ``runconfigs.config`` for a target.

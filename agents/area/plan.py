@@ -15,6 +15,7 @@ import attrs
 
 from mtpkt.agents.area.config import ConfigError, Origin
 from mtpkt.agents.area.disks import Disks, read_disks
+from mtpkt.agents.area.environment import RunEnvironment, instance_environment, run_environment
 from mtpkt.agents.area.items import Item
 from mtpkt.agents.area.job import StepSpec, TestJob, TestRef
 from mtpkt.agents.area.model import Area, RunConfig, TestConfig
@@ -111,20 +112,6 @@ def _select(area: Area, patt: TestPatt, read: Mapping[str, TestConfig]) -> dict[
     return chosen
 
 
-def _instance_env(
-    run_env: Mapping[str, str], test: TestConfig, item: Item, directory: Path
-) -> dict[str, str]:
-    env = dict(run_env)
-    env.update(
-        MT_TEST_NAME=test.name,
-        MT_ITEMPATH=item.path,
-        MT_TEST_RUN_DIR=str(directory),
-    )
-    env.update(item.variables)
-    env.update(test.pre_launch_env())
-    return env
-
-
 def plan_run(
     area: Area,
     target: str,
@@ -152,15 +139,11 @@ def plan_run(
     patt.check_tests(area.test_names())
     root = run_root(area.linktree, target, runname)
     runconfig = area.runconfig(target, runname)
-    run_env = area.base_env(target, runname)
-    if env is not None:
-        run_env.update(env)
-    root.mkdir(parents=True, exist_ok=True)  # [system] items and runconfig values run here
-    run_env.update(runconfig.exported(run_env, root))
-    run_env["MT_RUNPATH"] = str(root)
+    root.mkdir(parents=True, exist_ok=True)  # [system] items run here
+    run_env = run_environment(area, runconfig, runname, root, env)
 
-    disks = read_disks(area.config, None, run_env, area.home)
-    read = _TestConfigs(area, runconfig, run_env)
+    disks = read_disks(area.config, None, run_env.env, area.home)
+    read = _TestConfigs(area, runconfig, run_env.env)
     chosen = _select(area, patt, read)
     order = _dependency_order({name: read[name].waiton() for name in chosen}, read)
     for config in (area.config, runconfig.config, *(read[name].config for name in order)):
@@ -174,7 +157,7 @@ def plan_run(
             tests[name] = test
     if not tests:
         raise SelectionError(f"testpatt {testpatt!r} selects no test instance")
-    return Plan(target, runname, root, tests, area.max_concurrent_jobs, run_env)
+    return Plan(target, runname, root, tests, area.max_concurrent_jobs, run_env.env)
 
 
 def _plan_test(
@@ -182,7 +165,7 @@ def _plan_test(
     test: TestConfig,
     named: bool,
     patt: TestPatt,
-    run_env: Mapping[str, str],
+    run_env: RunEnvironment,
     run: tuple[str, str, Path],
     area_disks: Disks | None,
 ) -> PlannedTest:
@@ -191,13 +174,14 @@ def _plan_test(
     target, runname, root = run
     disks = area_disks
     if test.config.has("disks"):  # a testconfig's [disks] replace the area's (launch.scm:1112)
-        disks = read_disks(area.config, test.config, run_env, test.directory)
+        disks = read_disks(area.config, test.config, run_env.env, test.directory)
     roots = disks.roots() if disks is not None else []
-    items = test.items(run_env, Path(run_env["MT_RUNPATH"]))
-    steps = tuple(StepSpec(step.name, step.command) for step in test.steps())
+    items = test.items(run_env.env, run_env.runpath)
+    ezsteps = bool(test.config.keys("ezsteps"))  # else the one step is the runscript
+    steps = tuple(StepSpec(step.name, step.command, ezsteps) for step in test.steps())
     runtimelim = test.runtimelim(area.runtimelim)
     itemized = any(item.path for item in items)
-    rollup = rollup_command(area.config, test.name, run_env, area.home) if itemized else ""
+    rollup = rollup_command(area.config, test.name, run_env.env, area.home) if itemized else ""
     instances = []
     for item in items:
         if named and not patt.matches(test.name, item.path):
@@ -209,10 +193,11 @@ def _plan_test(
             rundir=directory,
             source_dir=test.directory,
             steps=steps,
-            env=_instance_env(run_env, test, item, directory),
+            env=instance_environment(run_env, test, item, directory, runtimelim),
             runtimelim=runtimelim,
             disks=disks,
             rollup=rollup,
+            blacklistvars=run_env.blacklistvars,
         )
         instances.append(Instance(ref, item, job))
     comment = ""

@@ -35,6 +35,7 @@ from typing import BinaryIO
 import attrs
 
 from mtpkt import pkts
+from mtpkt.agents.area.environment import env_files
 from mtpkt.agents.area.errors import AreaError
 from mtpkt.agents.area.job import StepSpec, TestJob
 from mtpkt.agents.host import guard, rollup, workarea
@@ -165,9 +166,10 @@ class TestProcess:
             return Outcome(pkts.State.KILLED, pkts.Status.ABORT, self._kill.comment)
         try:
             workarea.prepare(job)  # with [disks]: on a disk, linked from the linktree
-            if job.source_dir is not None:
-                with _FORK_LOCK:  # no step may fork while a copied script is open for writing
+            with _FORK_LOCK:  # no step may fork while a copied script is open for writing
+                if job.source_dir is not None:
                     shutil.copytree(job.source_dir, job.rundir, symlinks=True, dirs_exist_ok=True)
+                _write_env_files(job)
         except (OSError, AreaError) as error:
             comment = f"cannot prepare run directory {job.rundir}: {one_line(error)}"
             return Outcome(pkts.State.INCOMPLETE, pkts.Status.ABORT, comment)
@@ -246,6 +248,8 @@ class TestProcess:
     def _start(self, spec: StepSpec, log: BinaryIO) -> subprocess.Popen[bytes]:
         # No preexec_fn: subprocess can then use vfork, much cheaper from a big process.
         env = {**self._job.env, guard.VARIABLE: guard.ready()}
+        if spec.ezstep:  # Megatest runs ezsteps with "." last on PATH (launch.scm:134-135)
+            env["PATH"] = f"{env['PATH']}:." if "PATH" in env else "."
         with _FORK_LOCK:  # Popen returns once its child has exec'd: its copies are closed
             process = subprocess.Popen(
                 ["bash", "-c", spec.command],
@@ -305,6 +309,19 @@ class TestProcess:
 def _unsafe_name(name: str) -> bool:
     """Whether ``<name>.log`` could land outside the run directory, or is no file name at all."""
     return name in ("", ".", "..") or "/" in name or "\0" in name
+
+
+def _write_env_files(job: TestJob) -> None:
+    """Write ``megatest.sh`` and ``megatest.csh``: the steps' environment, as Megatest records it
+    in the run directory before the steps run (``launch.scm:719-723``)."""
+    sh, csh = env_files(job.env, job.blacklistvars)
+    for name, text in (("megatest.sh", sh), ("megatest.csh", csh)):
+        path = job.rundir / name
+        if path.is_symlink():  # copied in from the test's source: replace it, never write through
+            path.unlink()
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+        with open(os.open(path, flags, 0o644), "wb") as file:
+            file.write(text.encode(errors="surrogateescape"))
 
 
 def _open_log(path: Path) -> BinaryIO:

@@ -186,11 +186,25 @@ def test_scheme_in_a_section_header_or_include_fails_at_once(tmp_path: Path) -> 
         read(path)
 
 
-def test_comments_are_not_expanded(tmp_path: Path) -> None:
-    marker = tmp_path / "ran"
-    config = read(write(tmp_path, "m.config", f"# #{{system touch {marker}}}\n[a]\nk v\n"))
+def test_comments_are_expanded_for_their_effects_as_in_megatest(tmp_path: Path) -> None:
+    """Megatest expands every line before it tells what the line is, comments too
+    (configf.scm:161-183, 284-307): fullrun's runconfigs.config:12 writes a config file
+    from a comment, and includes it on the next line."""
+    marker = tmp_path / "made.config"
+    text = (
+        f"# #{{system echo 'MADE #{{shell echo yes}}' > {marker}}}\n"
+        "[include made.config]\n"
+        "# #{scheme (nothing)} #{shell exit 3} #{get nosuch key}\n"
+        "[a]\nk v\n"
+    )
+    config = read(write(tmp_path, "m.config", text))
+    assert config.get("default", "MADE") == "yes"  # written by the comment, then included
     assert config.get("a", "k") == "v"
-    assert not marker.exists()
+    # A comment's failure is a note, as Megatest only warns; nothing in it is ever an error.
+    assert [note.split(": ", 1)[1] for note in config.notes] == [
+        "#{shell exit 3} exited with 3 (in a comment, which is otherwise ignored)"
+    ]
+    assert config.unsupported_uses() == []
 
 
 def test_trim_trailing_spaces_setting(tmp_path: Path) -> None:

@@ -379,7 +379,8 @@ def test_an_unsafe_step_name_fails_without_writing_outside_rundir(
     end = ends(packets)[name]
     assert (end.status, end.exit_code, end.logfile) == (Status.FAIL, None, "")
     assert "never" not in ends(packets)
-    assert set(tmp_path.rglob("*")) == before  # no log anywhere, and the step never ran
+    env_files = {job.rundir / "megatest.sh", job.rundir / "megatest.csh"}
+    assert set(tmp_path.rglob("*")) == before | env_files  # no log anywhere, the step never ran
 
 
 def test_a_log_symlink_from_the_source_is_not_followed(
@@ -401,6 +402,61 @@ def test_a_log_symlink_from_the_source_is_not_followed(
     assert "step.log" in outcome.comment
     assert ends(packets)["step"].status is Status.FAIL
     assert outside.read_text() == "keep me\n"
+
+
+def test_megatest_sh_and_csh_hold_the_environment_before_the_first_step(
+    tmp_path: Path, reporter: Reporter, make_job: Callable[..., TestJob]
+) -> None:
+    """launch.scm:719-723 writes megatest.sh/.csh into the run directory before the steps
+    (common.scm:1747-1789 for their lines); a link of that name copied in from the test's
+    source is replaced, never written through."""
+    outside = tmp_path / "precious.txt"
+    outside.write_text("keep me\n")
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "megatest.sh").symlink_to(outside)
+    env = {**ENV, "GREETING": "hello world", "PROMPT": "$ "}
+    job = make_job(
+        StepSpec("first", 'cat megatest.sh; source ./megatest.sh; echo "$GREETING"'),
+        source_dir=source,
+        env=env,
+        blacklistvars=("PROMPT",),
+    )
+
+    assert TestProcess(job, reporter).run() == Outcome(State.COMPLETED, Status.PASS)
+
+    sh = f'export PATH={ENV["PATH"]}\nexport GREETING="hello world"\n# export PROMPT="$ "\n'
+    assert (job.rundir / "megatest.sh").read_text() == sh
+    assert not (job.rundir / "megatest.sh").is_symlink()
+    assert outside.read_text() == "keep me\n"
+    assert (job.rundir / "megatest.csh").read_text() == (
+        f'setenv PATH {ENV["PATH"]}\nsetenv GREETING "hello world"\n# setenv PROMPT "$ "\n'
+    )
+    assert (job.rundir / "first.log").read_text() == sh + "hello world\n"
+
+
+@pytest.mark.parametrize("ezstep", [True, False])
+def test_only_an_ezstep_finds_scripts_through_dot_on_path(
+    ezstep: bool, tmp_path: Path, reporter: Reporter, make_job: Callable[..., TestJob]
+) -> None:
+    """launch.scm:134-135: an ezstep runs with "." last on PATH, so `hello hello.sh` runs
+    the test's own script; megatest.sh (written before) and a runscript do not get it."""
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "hello.sh").write_text('#!/bin/bash\necho "hello, PATH=$PATH"\n')
+    (source / "hello.sh").chmod(0o755)
+    job = make_job(StepSpec("hello", "hello.sh", ezstep=ezstep), source_dir=source)
+
+    outcome = TestProcess(job, reporter).run()
+
+    log = (job.rundir / "hello.log").read_text()
+    if ezstep:
+        assert outcome == Outcome(State.COMPLETED, Status.PASS)
+        assert log == f"hello, PATH={ENV['PATH']}:.\n"
+    else:
+        assert (outcome.state, outcome.status) == (State.COMPLETED, Status.FAIL)
+        assert "hello.sh: command not found" in log
+    assert f"export PATH={ENV['PATH']}\n" in (job.rundir / "megatest.sh").read_text()
 
 
 @pytest.mark.parametrize("broken", ["rundir under a file", "missing source"])
