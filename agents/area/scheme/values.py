@@ -311,7 +311,14 @@ def to_text(value: Value) -> str:
 
 def eqv(a: Value, b: Value) -> bool:
     """Scheme's ``eqv?``: the same number (and exactness), symbol or boolean, both empty
-    lists, or the very same object (a string is ``eqv?`` only to itself)."""
+    lists, or the very same procedure or list.
+
+    Two strings are never ``eqv?`` here: Chicken compares string objects, so that
+    ``(case "a" (("a") 1))`` never matches, and Python shares equal short strings, which
+    would make it match only sometimes.
+    """
+    if isinstance(a, str) or isinstance(b, str):
+        return False
     if isinstance(a, bool) or isinstance(b, bool):
         return a is b
     if is_number(a) and is_number(b):
