@@ -1,14 +1,10 @@
 """A Megatest test-suite area: megatest.config, runconfigs.config and tests/*/testconfig.
 
-Everything is read from the area's own files. Values that run commands
-(``[system ...]``) are computed only when asked for, and so is the error of a
-``#{scheme}`` that fails while no run is being planned, so a whole area loads
-even when a few of its values could never be used without a run.
-
-An area is read once without a run (:meth:`Area.load`, when the home or an
-agent starts) and again for each run planned (:meth:`Area.for_run`): then
-``#{scheme}`` sees the run's ``-target``, ``-runname`` and ``-testpatt``, and
-an edited megatest.config takes effect.
+Everything is read from the area's own files, again for each run planned
+(:meth:`Area.for_run`, where ``#{scheme}`` sees the run's command line).
+``[system ...]`` values are computed only when asked for, and so is the error
+of a ``#{scheme}`` that fails with no run, so a whole area loads even when a
+few of its values could never be used without one.
 """
 
 import os
@@ -276,13 +272,8 @@ class Area:
         *,
         args: RunArgs | None = None,
     ) -> "Area":
-        """Read ``<home>/megatest.config``.
-
-        Args:
-            home: the area's directory.
-            env: the environment it is read in (default: this process's).
-            args: the run being planned, for ``#{scheme (args:get-arg ...)}``; without one
-                a failing ``#{scheme}`` fails only the value that holds it, when read.
+        """Read ``<home>/megatest.config`` in ``env`` (default: this process's), for the run
+        ``args`` (``#{scheme (args:get-arg ...)}``), or for none.
 
         Raises:
             AreaError: ``home`` has no megatest.config.

@@ -8,27 +8,21 @@ home goes on running. Megatest reads its configs afresh for each command
 with that command's arguments (``configf.scm`` lines 100 and 130).
 """
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
-from tests.support.farm import Farm, write_area
+from tests.support.farm import FILES as FARM_FILES
+from tests.support.farm import TARGET, Farm, write_area
 
-TARGET = "linux/x86"
+RUN_TARGET = 'RUN_TARGET #{scheme (args:get-arg "-target")}'
 FILES = {
-    "megatest.config": """
-        [fields]
-        OS TEXT
-        ARCH TEXT
-
-        [setup]
-        linktree #{getenv MT_RUN_AREA_HOME}/links
-
+    "megatest.config": FARM_FILES["megatest.config"]
+    + f"""
         [env-override]
-        RUN_TARGET #{scheme (args:get-arg "-target")}
+        {RUN_TARGET}
     """,
-    "runconfigs.config": """
-        [default]
-        GREETING hello
-    """,
+    "runconfigs.config": FARM_FILES["runconfigs.config"],
     "tests/show/testconfig": """
         [ezsteps]
         show echo "$RUN_TARGET $GREETING ${EDITED:-unset}" > seen.txt
@@ -36,20 +30,33 @@ FILES = {
 }
 
 
+@contextlib.contextmanager
+def started(root: Path, files: dict[str, str]) -> Iterator[Farm]:
+    """A home and one agent of an area of ``files``; stopped at the end."""
+    (root / "logs").mkdir()
+    farm = Farm(write_area(root / "area", files), root / "logs")
+    try:
+        farm.start_home()
+        farm.start_agent("a1", 1)
+        yield farm
+    finally:
+        farm.stop_all()
+
+
+def run_to_its_end(farm: Farm, runname: str) -> None:
+    done = farm.send("run", "-t", TARGET, "-r", runname, "--wait")
+    assert done.returncode == 0, (done.stderr, farm.log("home"), farm.log("a1"))
+
+
 def seen(farm: Farm, runname: str) -> str:
     return (farm.area / "links" / TARGET / runname / "show" / "seen.txt").read_text().strip()
 
 
 def test_an_edited_or_broken_megatest_config_counts_at_the_next_run(tmp_path: Path) -> None:
-    (tmp_path / "logs").mkdir()
-    farm = Farm(write_area(tmp_path / "area", FILES), tmp_path / "logs")
-    config = farm.area / "megatest.config"
-    try:
-        farm.start_home()
-        farm.start_agent("a1", 1)
-        first = farm.send("run", "-t", TARGET, "-r", "r1", "--wait")
-        assert first.returncode == 0, (first.stderr, farm.log("home"), farm.log("a1"))
-        assert seen(farm, "r1") == "linux/x86 hello unset"  # -target of the run, not of home
+    with started(tmp_path, FILES) as farm:
+        config = farm.area / "megatest.config"
+        run_to_its_end(farm, "r1")
+        assert seen(farm, "r1") == f"{TARGET} hello unset"  # -target of the run, not of home
 
         good = config.read_text()
         line = len(good.splitlines()) + 1
@@ -61,11 +68,8 @@ def test_an_edited_or_broken_megatest_config_counts_at_the_next_run(tmp_path: Pa
         assert farm.processes["home"].poll() is None  # the home goes on
 
         config.write_text(good + 'EDITED #{scheme (string-upcase "yes")}\n')
-        fixed = farm.send("run", "-t", TARGET, "-r", "r3", "--wait")
-        assert fixed.returncode == 0, (fixed.stderr, farm.log("home"), farm.log("a1"))
-        assert seen(farm, "r3") == "linux/x86 hello YES"
-    finally:
-        farm.stop_all()
+        run_to_its_end(farm, "r3")
+        assert seen(farm, "r3") == f"{TARGET} hello YES"
 
 
 def test_the_home_starts_unless_megatest_config_is_broken_without_a_run(tmp_path: Path) -> None:
@@ -74,20 +78,11 @@ def test_the_home_starts_unless_megatest_config_is_broken_without_a_run(tmp_path
     home never reads, so the home starts. A value the home needs, or a syntax error, keeps
     it from starting, naming the line."""
     needs_a_run = 'RUN_TARGET #{scheme (string-append "t=" (args:get-arg "-target"))}'
-    files = {**FILES, "megatest.config": FILES["megatest.config"].replace(
-        'RUN_TARGET #{scheme (args:get-arg "-target")}', needs_a_run
-    )}  # fmt: skip
-    (tmp_path / "logs").mkdir()
-    farm = Farm(write_area(tmp_path / "area", files), tmp_path / "logs")
+    megatest_config = FILES["megatest.config"].replace(RUN_TARGET, needs_a_run)
+    with started(tmp_path, {**FILES, "megatest.config": megatest_config}) as farm:
+        run_to_its_end(farm, "r1")
+        assert seen(farm, "r1") == f"t={TARGET} hello unset"
     config = farm.area / "megatest.config"
-    try:
-        farm.start_home()
-        farm.start_agent("a1", 1)
-        done = farm.send("run", "-t", TARGET, "-r", "r1", "--wait")
-        assert done.returncode == 0, (done.stderr, farm.log("home"), farm.log("a1"))
-        assert seen(farm, "r1") == "t=linux/x86 hello unset"
-    finally:
-        farm.stop_all()
     good = config.read_text()
     for broken, why in [
         ("[setup]\ndbdir #{scheme (car '())}\n", "car of the empty list"),
