@@ -122,7 +122,7 @@ def _scheme(name: str, expander: Expander, argument: str, origin: Origin) -> str
             expander.scheme,
             env=expander.env,
             where=(origin.path, origin.line),
-            allow_effects=expander.allow_commands,
+            effects_in=expander.cwd if expander.allow_commands else None,
         )
     except SchemeError as exc:
         message = f"#{{{name}}}: {exc.detail}"

@@ -30,10 +30,8 @@ def fullrun(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return copy_of_fullrun(tmp_path_factory.mktemp("scheme"))
 
 
-def scheme(code: str, **env: str) -> str:
-    return evaluate_config(
-        code, SchemeContext(), env=env, where=("t.config", 1), allow_effects=True
-    )
+def scheme(code: str, cwd: Path = Path("/"), **env: str) -> str:
+    return evaluate_config(code, SchemeContext(), env=env, where=("t.config", 1), effects_in=cwd)
 
 
 # -- each use in fullrun ------------------------------------------------------------------------
@@ -98,9 +96,11 @@ def test_create_directory_with_parents_makes_the_path_and_returns_it(
     with pytest.raises(SchemeError, match="not allowed here"):
         evaluate_config(
             f'(create-directory "{tmp_path}/c")', SchemeContext(), env={},
-            where=("t.config", 1), allow_effects=False,
+            where=("t.config", 1), effects_in=None,
         )  # fmt: skip
     assert not (tmp_path / "c").exists()
+    assert scheme('(create-directory "rel/dir" #t)', cwd=tmp_path) == "rel/dir"
+    assert (tmp_path / "rel" / "dir").is_dir()  # where the read runs its commands
 
 
 def test_dynamic_waiton_is_the_tests_the_runs_testpatt_selects(fullrun: Path) -> None:

@@ -102,7 +102,7 @@ def test_no_text_makes_the_reader_or_evaluator_crash(text: str) -> None:
     _fine(text)
 
 
-CONFIG = config_builtins(SchemeContext(toppath="/area"), {"A": "1"}, allow_effects=False)
+CONFIG = config_builtins(SchemeContext(toppath="/area"), {"A": "1"}, effects_in=None)
 names = st.sampled_from(sorted({*CONFIG, *SPECIAL_FORMS, "else", "=>", "x", "y", "f", "loop"}))
 programs = st.recursive(
     integers | strings | st.booleans() | names.map(Symbol),

@@ -19,7 +19,8 @@ Megatest's:
 * ``(get-host-name)``: this host's name;
 * ``(create-directory path [parents])``: makes the directory (and its parents
   when the flag is true) and returns the path, as Chicken's does; the only
-  effect on files, refused where commands are (``allow_commands``);
+  effect on files, a relative path taken from where the read runs commands,
+  refused where commands are not allowed;
 * ``(tests:get-all)``: the area's tests, a hash table of name → directory
   (``tests.scm`` line 43), for ``hash-table-keys``;
 * ``(tests:filter-test-names names testpatt)``: the names a testpatt selects,
@@ -38,6 +39,7 @@ import os
 import re
 import socket
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Final
 
 import attrs
@@ -118,18 +120,19 @@ def _getenv(env: Mapping[str, str]) -> Callable[[Value], Value]:
     return getenv
 
 
-def _create_directory(allowed: bool) -> Callable[..., Value]:
+def _create_directory(cwd: Path | None) -> Callable[..., Value]:
     def create_directory(path: Value, parents: Value = False) -> Value:
         """Chicken 4's ``create-directory``: returns the path (``~`` expanded); without
-        ``parents`` a directory that exists already is an error."""
+        ``parents`` a directory that exists already is an error. A relative path is taken
+        from ``cwd``, where the read runs commands."""
         name = os.path.expanduser(check_string(path, "create-directory"))
-        if not allowed:
+        if cwd is None:
             raise BuiltinError(f"create-directory {name!r}: not allowed here")
         try:
             if is_true(parents):
-                os.makedirs(name, exist_ok=True)
+                os.makedirs(cwd / name, exist_ok=True)
             else:
-                os.mkdir(name)
+                os.mkdir(cwd / name)
         except OSError as exc:
             raise BuiltinError(f"cannot create directory {name!r}: {exc.strerror}") from None
         return name
@@ -178,21 +181,22 @@ def _filter_test_names(names: Value, testpatt: Value) -> Value:
 
 
 def config_builtins(
-    context: SchemeContext, env: Mapping[str, str], *, allow_effects: bool
+    context: SchemeContext, env: Mapping[str, str], *, effects_in: Path | None
 ) -> dict[str, Value]:
     """The builtins of ``#{scheme}`` in a config: :data:`~.builtins.CORE` and Megatest's.
 
     Args:
         context: the run and the area.
         env: the environment of the read (read as it is when the code runs).
-        allow_effects: whether ``create-directory`` may make directories.
+        effects_in: where ``create-directory`` takes a relative path from; None: it may
+            make no directory.
     """
     names: dict[str, Value] = dict(CORE)
     register = functools.partial(builtin, names)
     register("getenv", "get-environment-variable", least=1, most=1)(_getenv(env))
     register("args:get-arg", least=1, most=1)(_option(context))
     register("get-host-name", most=0)(socket.gethostname)
-    register("create-directory", least=1, most=2)(_create_directory(allow_effects))
+    register("create-directory", least=1, most=2)(_create_directory(effects_in))
     register("tests:filter-test-names", least=2, most=2)(_filter_test_names)
 
     def all_tests() -> Value:
@@ -221,16 +225,18 @@ def evaluate_config(
     *,
     env: Mapping[str, str],
     where: tuple[str, int],
-    allow_effects: bool,
+    effects_in: Path | None,
 ) -> str:
-    """The config text of ``#{scheme code}`` written at ``where`` (file, line).
+    """The config text of ``#{scheme code}`` written at ``where`` (file, line), evaluated
+    in the environment of the read (``env``) and its working directory (``effects_in``,
+    None where commands are not allowed: see :func:`config_builtins`).
 
     Raises:
         SchemeError: the code does not read or cannot be evaluated, or its value has no
             text (a procedure); the error names the file, the line and the form.
     """
     source = Source(where[0], code, line=where[1])
-    value = evaluate(source, config_builtins(context, env, allow_effects=allow_effects), LIMITS)
+    value = evaluate(source, config_builtins(context, env, effects_in=effects_in), LIMITS)
     try:
         return to_text(value)
     except BuiltinError as exc:
