@@ -11,7 +11,8 @@ The format (Megatest's ``configf.scm``)::
       indented lines continue the previous value, joined with a newline
     items [system ls /data]          (a value computed by a shell command when needed)
     path #{getenv HOME}/x            (also #{get section key}, #{rget VAR}, #{shell cmd},
-                                      #{system cmd}, #{realpath p}, #{mtrah p})
+                                      #{system cmd}, #{realpath p}, #{mtrah p},
+                                      #{scheme (code)})
     # #{system make-it}              (even in a comment, as in Megatest: the command runs)
     [include other.config]           (relative to this file; a missing file is skipped)
     [%/%/nightly]                    (a wildcard section: its keys go to every matching section)
@@ -22,9 +23,14 @@ This module reads the lines; :mod:`~mtpkt.agents.area.expand` expands the
 
 Where this reader differs from Megatest, on purpose:
 
-* ``#{scheme ...}`` cannot be evaluated (there is no Scheme here). The value
-  that uses it raises :class:`ConfigError` naming the file and line when it is
-  read, not before; in a section header or include path it fails at once.
+* ``#{scheme ...}`` runs in a small evaluator of its own
+  (:mod:`mtpkt.agents.area.scheme`), not in Chicken Scheme: what it does not
+  have is an error naming the file and line. Without a run being planned, a
+  failing one fails the value that uses it when that value is read, and a
+  section header or include path at once.
+* A line is a comment or blank when it is one after expansion too, as in
+  Megatest (``#{scheme (unsetenv "X")}`` alone on a line gives
+  ``#<unspecified>``, a comment).
 * ``$VAR`` in an environment section is expanded here (``$VAR`` and
   ``${VAR}``, unset variables give "") instead of by ``echo`` in a shell, so
   there is no globbing or quote removal.
@@ -48,6 +54,7 @@ from mtpkt.agents.area.configdata import (
     format_config,
 )
 from mtpkt.agents.area.expand import Expander
+from mtpkt.agents.area.scheme import SchemeContext
 
 __all__ = ["Config", "ConfigError", "Deferred", "Entry", "Origin", "format_config", "read_config"]
 
@@ -57,6 +64,7 @@ MAX_FILE_SIZE: Final = 16 * 1024 * 1024
 """Largest config file read (bytes)."""
 
 _COMMENT = re.compile(r"^\s*#(?!\{)")
+_EXPANDED_COMMENT = re.compile(r"^\s*#")
 _BLANK = re.compile(r"^\s*$")
 _SETTINGS = re.compile(r"^\[configf:settings\s+(\S+)\s+(\S+)\]\s*$")
 _INCLUDE = re.compile(r"^\[include\s+(.*)\]\s*$")
@@ -111,6 +119,9 @@ class _Reader:
             line = self.expander.expand(logical, origin)
             if self.trim_trailing_spaces:
                 line = line.rstrip()
+            if _EXPANDED_COMMENT.match(line) or _BLANK.match(line):  # configf.scm: after expansion
+                continued = lead = None
+                continue
             if (match := _CONTINUED.match(line)) is not None:
                 if continued is not None:
                     whitespace, rest = match.groups()
@@ -281,6 +292,7 @@ def read_config(
     sections: tuple[str, ...] = (),
     cwd: Path | None = None,
     allow_commands: bool = True,
+    scheme: SchemeContext | None = None,
 ) -> tuple[Config, dict[str, str]]:
     """Read a Megatest config file (and its includes).
 
@@ -294,8 +306,11 @@ def read_config(
         target: the target, for ``#{rget}`` while reading runconfigs.config.
         sections: sections that exist before reading (so wildcard sections apply to them).
         cwd: working directory for commands (default: the file's directory).
-        allow_commands: run ``#{shell}``, ``#{system}`` and ``[scriptinc]`` while
-            reading; when False they are errors (``[system]`` values stay deferred).
+        allow_commands: run ``#{shell}``, ``#{system}``, ``[scriptinc]`` and Scheme's
+            ``create-directory`` while reading; when False they are errors (``[system]``
+            values stay deferred).
+        scheme: what ``#{scheme}`` sees: the run being planned and the area (default:
+            no run, the area from ``MT_RUN_AREA_HOME``).
 
     Returns:
         The config, and the environment as the file left it.
@@ -314,6 +329,7 @@ def read_config(
         target=target,
         cwd=cwd or path.parent,
         allow_commands=allow_commands,
+        scheme=scheme,
     )
     reader = _Reader(config, expander, env_section=env_section or (lambda _section: False))
     reader.read(path, "default", 0)

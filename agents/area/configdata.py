@@ -5,9 +5,10 @@ area reads: a :class:`Config` of sections, each key an :class:`Entry` whose
 value is text or a :class:`Deferred` ``[system cmd]`` computed when read, and
 whose :class:`Origin` names file and line for every error about it.
 
-A use of what cannot be evaluated (``#{scheme ...}``) stands in a value as a
-placeholder (:meth:`Config.placeholder`); reading a value that holds one raises
-the :class:`ConfigError` naming where it was written (:meth:`Config.check`).
+A ``#{scheme ...}`` that fails while no run is being planned (the area read
+when ``mtpkt home`` starts) stands in a value as a placeholder
+(:meth:`Config.placeholder`); reading a value that holds one raises its
+:class:`ConfigError`, naming where it was written (:meth:`Config.check`).
 """
 
 import os
@@ -126,9 +127,9 @@ class Entry:
 
 
 @attrs.frozen
-class _Unsupported:
+class _Failed:
     origin: Origin
-    construct: str
+    message: str
 
 
 @attrs.define
@@ -136,15 +137,15 @@ class Config:
     """A config file read into ordered sections of ordered keys.
 
     Values are read with :meth:`get` (or :meth:`items`), which computes
-    ``[system]`` values and raises :class:`ConfigError` for values that need
-    ``#{scheme}``.
+    ``[system]`` values and raises :class:`ConfigError` for values that need a
+    ``#{scheme}`` that failed.
     """
 
     path: str
     sections: dict[str, dict[str, Entry]] = attrs.field(factory=dict)
     notes: list[str] = attrs.field(factory=list)
     """Things worth knowing that are not errors: skipped includes, unset variables."""
-    _unsupported: list[_Unsupported] = attrs.field(factory=list, alias="_unsupported")
+    _failed: list[_Failed] = attrs.field(factory=list, alias="_failed")
 
     def has(self, section: str, key: str | None = None) -> bool:
         """Whether the section (and key) exists."""
@@ -194,7 +195,8 @@ class Config:
             cwd: working directory for that command (default: the config file's directory).
 
         Raises:
-            ConfigError: the value needs ``#{scheme}``, or its ``[system]`` command failed.
+            ConfigError: the value needs a ``#{scheme}`` that failed, or its ``[system]``
+                command failed.
         """
         entry = self.entry(section, key)
         if entry is None:
@@ -223,29 +225,24 @@ class Config:
         self.check(value, entry.origin)
         return value
 
-    def placeholder(self, origin: Origin, construct: str) -> str:
-        """Record a use of ``#{construct}``, which cannot be evaluated; the text that stands
-        for it in values, so that reading one raises (see :meth:`check`)."""
-        self._unsupported.append(_Unsupported(origin, construct))
-        return f"\x00{len(self._unsupported) - 1}\x00"
+    def placeholder(self, origin: Origin, message: str) -> str:
+        """Record a ``#{scheme}`` at ``origin`` that failed with ``message``; the text that
+        stands for it in values, so that reading one raises (see :meth:`check`)."""
+        self._failed.append(_Failed(origin, message))
+        return f"\x00{len(self._failed) - 1}\x00"
 
     def check(self, text: str, origin: Origin) -> None:
-        """Raise the error of the first ``#{scheme}`` that ``text`` depends on, if any."""
+        """Raise the error of the first failed ``#{scheme}`` that ``text`` depends on."""
         match = _PLACEHOLDER.search(text)
         if match is None:
             return
-        use = self._unsupported[int(match.group(1))]
+        use = self._failed[int(match.group(1))]
         where = "" if use.origin == origin else f" (used at {origin})"
-        raise ConfigError(
-            use.origin.path,
-            use.origin.line,
-            f"#{{{use.construct}}} is not supported: mtpkt cannot evaluate Scheme{where}; "
-            "replace it with a plain value, #{shell ...} or #{getenv ...}",
-        )
+        raise ConfigError(use.origin.path, use.origin.line, f"{use.message}{where}")
 
-    def unsupported_uses(self) -> list[Origin]:
-        """Where the file (and its includes) used ``#{scheme}``."""
-        return [use.origin for use in self._unsupported]
+    def failed_uses(self) -> list[Origin]:
+        """Where the file (and its includes) has a ``#{scheme}`` that failed."""
+        return [use.origin for use in self._failed]
 
 
 def format_config(config: Config) -> str:

@@ -13,13 +13,17 @@ short names:
   ``#{system cmd}``: its exit code;
 * ``#{realpath p}`` (``rp``), ``#{mtrah p}``: a resolved path; a path under the
   area's home;
-* ``#{scheme ...}`` (``scm``): cannot be evaluated here; it becomes a
-  placeholder that raises, naming file and line, when a value holding it is
-  read (:meth:`Config.placeholder`).
+* ``#{scheme ...}`` (``scm``): the code's value, written as Megatest writes
+  it, from the evaluator of :mod:`mtpkt.agents.area.scheme` with the read's
+  :class:`~mtpkt.agents.area.scheme.SchemeContext` (the run being planned, the
+  area) and its environment. Code that fails is an error naming file, line
+  and form; while no run is being planned (the area read when ``mtpkt home``
+  starts) the error waits in a placeholder instead, raised when a value
+  holding it is read (:meth:`Config.placeholder`), so that a line that only
+  works in a run does not keep the home from starting.
 
 Each form is a function of the read's :class:`Expander`, its argument and its
-origin, listed by name in :data:`FORMS`; an expander can be given other forms
-(a Scheme evaluator, a module of its own, would replace ``scheme``).
+origin, listed by name in :data:`FORMS`; an expander can be given other forms.
 """
 
 import functools
@@ -32,6 +36,7 @@ from types import MappingProxyType
 from typing import Final
 
 from mtpkt.agents.area.configdata import Config, ConfigError, Deferred, Origin, run_bash
+from mtpkt.agents.area.scheme import SchemeContext, SchemeError, evaluate_config
 
 __all__ = ["FORMS", "MAX_EXPANSIONS", "Expander", "Form"]
 
@@ -52,7 +57,10 @@ class Expander:
             ``target`` section, then ``[default]``).
         target: the target, for ``#{rget}`` while reading runconfigs.config.
         cwd: working directory for commands.
-        allow_commands: whether ``#{shell}``, ``#{system}`` and ``[scriptinc]`` may run.
+        allow_commands: whether ``#{shell}``, ``#{system}``, ``[scriptinc]`` and
+            Scheme's ``create-directory`` may run.
+        scheme: what ``#{scheme}`` sees (default: no run; ``*toppath*`` from
+            ``MT_RUN_AREA_HOME`` in ``env``).
         forms: the forms by name (default: :data:`FORMS`).
     """
 
@@ -65,6 +73,7 @@ class Expander:
         target: str | None,
         cwd: Path,
         allow_commands: bool,
+        scheme: SchemeContext | None = None,
         forms: Mapping[str, Form] | None = None,
     ) -> None:
         self.config = config
@@ -73,6 +82,7 @@ class Expander:
         self.target = target
         self.cwd = cwd
         self.allow_commands = allow_commands
+        self.scheme = scheme or SchemeContext(toppath=env.get("MT_RUN_AREA_HOME"))
         self.forms = FORMS if forms is None else forms
         names = "|".join(re.escape(name) for name in sorted(self.forms))
         self._pattern = re.compile(rf"^(.*)#\{{({names})\s+([^}}{{]*)\}}(.*)$", re.DOTALL)
@@ -106,7 +116,19 @@ class Expander:
 
 
 def _scheme(name: str, expander: Expander, argument: str, origin: Origin) -> str:
-    return expander.config.placeholder(origin, f"{name} {argument}")
+    try:
+        return evaluate_config(
+            argument,
+            expander.scheme,
+            env=expander.env,
+            where=(origin.path, origin.line),
+            effects_in=expander.cwd if expander.allow_commands else None,
+        )
+    except SchemeError as exc:
+        message = f"#{{{name}}}: {exc.detail}"
+    if expander.scheme.planning:
+        raise ConfigError(origin.path, origin.line, message)
+    return expander.config.placeholder(origin, message)
 
 
 def _getenv(expander: Expander, name: str, origin: Origin) -> str:

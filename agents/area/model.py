@@ -1,9 +1,10 @@
 """A Megatest test-suite area: megatest.config, runconfigs.config and tests/*/testconfig.
 
-Everything is read from the area's own files. Values that need something this
-reader cannot do (``#{scheme}``) or that run commands (``[system ...]``) are
-computed only when asked for, so a whole area loads even when a few of its
-values could never be used.
+Everything is read from the area's own files, again for each run planned
+(:meth:`Area.for_run`, where ``#{scheme}`` sees the run's command line).
+``[system ...]`` values are computed only when asked for, and so is the error
+of a ``#{scheme}`` that fails with no run, so a whole area loads even when a
+few of its values could never be used without one.
 """
 
 import os
@@ -18,6 +19,7 @@ from mtpkt.agents.area.config import Config, ConfigError, Entry, Origin, read_co
 from mtpkt.agents.area.errors import AreaError
 from mtpkt.agents.area.items import Item, combine, cross_product, table_rows
 from mtpkt.agents.area.paths import PathError, check_name
+from mtpkt.agents.area.scheme import RunArgs, SchemeContext
 from mtpkt.agents.area.testpaths import find_test, test_registry
 
 __all__ = [
@@ -255,10 +257,21 @@ class Area:
     config: Config
     env: dict[str, str]
     """The environment after megatest.config (its ``[env-override]`` applied)."""
+    base: Mapping[str, str] = attrs.field(factory=dict)
+    """The environment megatest.config was read in (to read it again for a run)."""
+    args: RunArgs | None = None
+    """The run the area was read for (None: read without one)."""
 
     @classmethod
-    def load(cls, home: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> "Area":
-        """Read ``<home>/megatest.config``.
+    def load(
+        cls,
+        home: str | os.PathLike[str],
+        env: Mapping[str, str] | None = None,
+        *,
+        args: RunArgs | None = None,
+    ) -> "Area":
+        """Read ``<home>/megatest.config`` in ``env`` (default: this process's), for the run
+        ``args`` (``#{scheme (args:get-arg ...)}``), or for none.
 
         Raises:
             AreaError: ``home`` has no megatest.config.
@@ -269,13 +282,36 @@ class Area:
             raise AreaError(f"{why}: cd into the area or pass --area DIR")
         base = dict(os.environ if env is None else env)
         base["MT_RUN_AREA_HOME"] = str(home)
+        scheme = SchemeContext(args=args, toppath=str(home))
         config, after = read_config(
             home / "megatest.config",
             env=base,
             env_section=lambda section: section == "env-override",
             cwd=home,
+            scheme=scheme,
         )
-        return cls(home=home, config=config, env=after)
+        return cls(home=home, config=config, env=after, base=base, args=args)
+
+    def for_run(self, args: RunArgs) -> "Area":
+        """The area read again for a run: megatest.config as it is now, and ``#{scheme}``
+        evaluated with the run's command line.
+
+        Raises:
+            AreaError: the area's directory is gone.
+            ConfigError: megatest.config cannot be read (now).
+        """
+        return Area.load(self.home, self.base, args=args)
+
+    def scheme_context(self) -> SchemeContext:
+        """What ``#{scheme}`` sees in the area's other files: the run, the area, its
+        tests and database directory."""
+        return SchemeContext(
+            args=self.args,
+            fields=tuple(self.fields),
+            toppath=str(self.home),
+            tests=lambda: {name: str(self.tests_dir / name) for name in self.test_names()},
+            dbdir=lambda: str(self.home / self.dbdir),
+        )
 
     # -- megatest.config ----------------------------------------------------------------
 
@@ -407,6 +443,7 @@ class Area:
             target=target,
             sections=(target,),
             cwd=self.home,
+            scheme=self.scheme_context(),
         )
         return RunConfig(target, config, after)
 
@@ -430,5 +467,6 @@ class Area:
             env_section=lambda section: section == "pre-launch-env-vars",
             rget=runconfig.get,
             cwd=directory,
+            scheme=self.scheme_context(),
         )
         return TestConfig(name=name, directory=directory, config=config)

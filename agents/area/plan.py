@@ -3,6 +3,9 @@
 A plan is made from the area's files alone (no bus, no database): the home's
 dispatcher makes one when a ``run`` arrives, and a host agent plans a test
 again to find how to run the instance a task names (:mod:`agents.host.plans`).
+Each plan reads the area's files anew (megatest.config included) with the
+run's command line (:class:`~mtpkt.agents.area.scheme.RunArgs`), so both
+sides read them alike and an edited file takes effect at the next run.
 """
 
 import graphlib
@@ -20,6 +23,7 @@ from mtpkt.agents.area.items import Item
 from mtpkt.agents.area.job import StepSpec, TestJob, TestRef
 from mtpkt.agents.area.model import Area, RunConfig, TestConfig
 from mtpkt.agents.area.paths import instance_path, run_root
+from mtpkt.agents.area.scheme import RunArgs
 from mtpkt.agents.area.testpatt import SelectionError, TestPatt
 from mtpkt.agents.area.testrollup import rollup_command
 
@@ -65,6 +69,8 @@ class Plan:
     """``[setup] max_concurrent_jobs`` of the area."""
     env: Mapping[str, str] = attrs.field(factory=dict)
     """The run's environment (runconfig variables, ``MT_RUNPATH`` …), before any test's."""
+    linktree: Path | None = None
+    """``[setup] linktree`` as the plan read it."""
 
     def instances(self) -> list[Instance]:
         return [instance for test in self.tests.values() for instance in test.instances]
@@ -119,15 +125,19 @@ def plan_run(
     testpatt: str = "%",
     *,
     env: Mapping[str, str] | None = None,
+    args: RunArgs | None = None,
 ) -> Plan:
-    """Plan a run of the area.
+    """Plan a run of the area, its files (megatest.config too) read anew for it.
 
     Args:
-        area: the loaded area.
+        area: the loaded area (its directory and environment are read again).
         target: e.g. ``ubuntu/nfs/none``; must fit the area's ``[fields]``.
         runname: the run's name.
         testpatt: which tests and items (Megatest syntax); their prerequisites come too.
         env: overrides the area's environment (tests see it plus Megatest's variables).
+        args: the run's command line, as ``#{scheme (args:get-arg ...)}`` sees it
+            (default: ``target``, ``runname`` and ``testpatt``); a host agent planning one
+            test of a run gives the run's.
 
     Raises:
         AreaError: a config value needed for the plan is wrong or unsupported (the
@@ -135,6 +145,7 @@ def plan_run(
             no test, a waiton names an unknown test or forms a cycle, or a name would
             leave the run tree.
     """
+    area = area.for_run(args or RunArgs(target, runname, testpatt))
     patt = TestPatt.parse(testpatt)
     patt.check_tests(area.test_names())
     root = run_root(area.linktree, target, runname)
@@ -157,7 +168,7 @@ def plan_run(
             tests[name] = test
     if not tests:
         raise SelectionError(f"testpatt {testpatt!r} selects no test instance")
-    return Plan(target, runname, root, tests, area.max_concurrent_jobs, run_env.env)
+    return Plan(target, runname, root, tests, area.max_concurrent_jobs, run_env.env, area.linktree)
 
 
 def _plan_test(

@@ -56,7 +56,9 @@ class Assigner:
                 free = 0 if pull.draining else pull.free - _unstarted(agent, pull)
                 for launch, instance in self._ready(agent.name, free):
                     ref = instance.ref
-                    task = make_task(Action.RUN, ref, launch.control.id)
+                    task = make_task(
+                        Action.RUN, ref, launch.control.id, testpatt=launch.control.testpatt
+                    )
                     agent.outbox[task.id] = task
                     agent.running[ref] = task
                     launch.progress.update(ref, State.LAUNCHED, Status.NA)

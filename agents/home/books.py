@@ -151,8 +151,10 @@ def make_task(
     *,
     control: bytes | None = None,
     grace: float = 10.0,
+    testpatt: str = "%",
 ) -> Task:
-    """A task for the launch of control packet ``launch`` (``control`` if another asked)."""
+    """A task for the launch of control packet ``launch`` (``control`` if another asked);
+    ``testpatt`` is the run's, with which the agent reads the test's configs."""
     return Task(
         id=task_id(action, ref, launch),
         origin=ORIGIN,
@@ -163,6 +165,7 @@ def make_task(
         item=ref.item,
         control=control or launch,
         grace=grace,
+        testpatt=testpatt,
     )
 
 

@@ -42,7 +42,7 @@ class Launcher:
     """Plans, starts, resumes, kills in and settles launches.
 
     Args:
-        area: the loaded area (plans are made from its config files).
+        area: the loaded area (each plan reads its config files anew).
         store: the home's store (records read, run directories recorded).
         books: the dispatcher's books.
         own: makes and commits the home's status packets.
@@ -188,7 +188,7 @@ class Launcher:
     def _remove_dirs(self, launch: Launch) -> None:
         """Remove the run directories of the instances a ``rerunclean`` (or ``run --preclean``)
         is about to run."""
-        linktree = self.area.linktree
+        linktree = launch.plan.linktree or self.area.linktree
         disks = disk_roots(self.area.config, self.area.env, self.area.home)
         for ref in launch.progress.records:
             if ref in launch.skipped:
@@ -266,7 +266,7 @@ class Launcher:
     def _adopt(self, launch: Launch, ref: TestRef, state: State, host: str) -> None:
         """Book an instance an earlier home handed to agent ``host`` (books lock held)."""
         agent = self._books.agent(host)
-        task = make_task(Action.RUN, ref, launch.control.id)
+        task = make_task(Action.RUN, ref, launch.control.id, testpatt=launch.control.testpatt)
         agent.running[ref] = task
         agent.outbox[task.id] = task
         if state is State.KILLREQ:

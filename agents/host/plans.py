@@ -7,6 +7,10 @@ agent keeps the instances of the latest :data:`PLANS_KEPT` tests it planned,
 by launch, target, runname and test; the tasks for the test's other items take
 theirs from there. A new launch of the same test is planned anew.
 
+A plan reads the area's files anew with the run's command line (the task
+carries the run's testpatt), as the home did when it planned the run, so
+``#{scheme (args:get-arg "-testpatt")}`` means the same on both sides.
+
 A plan that fails is not kept: the next task of that test plans again (the
 area may have been fixed in between).
 """
@@ -17,6 +21,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from mtpkt.agents.area import Area, AreaError, Instance, TestRef, plan_run
+from mtpkt.agents.area.scheme import RunArgs
 from mtpkt.pkts.link import Task
 from mtpkt.pkts.text import one_line
 
@@ -41,16 +46,18 @@ def _testpatt(test: str) -> str:
 
 
 def _instances(
-    area: Area, launch: bytes, target: str, runname: str, test: str
+    area: Area, launch: bytes, target: str, runname: str, test: str, testpatt: str
 ) -> Mapping[TestRef, Instance]:
-    """Every instance of ``test`` in a plan of the run (none if the area has no such test).
+    """Every instance of ``test`` in a plan of the run (none if the area has no such test),
+    the configs read with the run's ``testpatt``.
 
     ``launch`` (the control packet's id) is not read: it is part of the cache's key.
 
     Raises:
         AreaError, OSError: the run cannot be planned; anything else planning raises.
     """
-    plan = plan_run(area, target, runname, _testpatt(test))
+    args = RunArgs(target, runname, testpatt)
+    plan = plan_run(area, target, runname, _testpatt(test), args=args)
     planned = plan.tests.get(test)
     return {i.ref: i for i in planned.instances} if planned is not None else {}
 
@@ -77,7 +84,9 @@ class PlanCache:
         """The planned instance ``ref`` of a run task, or a one-line reason why there is none."""
         where = f"{ref.target}/{ref.runname}"
         try:
-            instances = self._instances(task.control, task.target, task.runname, task.test)
+            instances = self._instances(
+                task.control, task.target, task.runname, task.test, task.testpatt
+            )
         except (AreaError, OSError) as exc:
             return f"cannot plan {ref} of {where}: {one_line(exc)}"
         except Exception as exc:

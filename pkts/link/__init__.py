@@ -127,6 +127,9 @@ class Task(Envelope):
     """Id of the control packet (``run``, ``kill`` …) this task carries out."""
     grace: float = 10.0
     """For ``kill``: seconds between SIGTERM and SIGKILL."""
+    testpatt: str = "%"
+    """The run's testpatt (Megatest's ``-testpatt``): the agent reads the test's configs
+    with it, as the home did when it planned the run."""
 
 
 Link: TypeAlias = Heartbeat | Receipt | Query | Published | Pull | Task

@@ -15,6 +15,7 @@ from mtpkt.agents.area.config import (
     format_config,
     read_config,
 )
+from mtpkt.agents.area.scheme import RunArgs, SchemeContext
 
 ENV = {"PATH": os.environ["PATH"], "HOME": "/home/ann", "USER": "ann"}
 
@@ -165,25 +166,58 @@ def test_a_failing_system_value_names_file_and_line(tmp_path: Path) -> None:
         read(path).get("items", "X")
 
 
-def test_scheme_fails_only_when_needed_naming_file_and_line(tmp_path: Path) -> None:
+def test_scheme_is_evaluated_where_it_stands(tmp_path: Path) -> None:
+    """``#{scheme}`` is replaced by its value as Megatest's ``conc`` writes it
+    (configf.scm lines 100, 130 and 138); a later ``#{get}`` sees the value."""
     path = write(
         tmp_path,
         "m.config",
-        "[setup]\nplain ok\nlazy #{scheme (+ 1 2)}\ncopy #{get setup lazy}/x\n",
+        '[setup]\nsum #{scheme (+ 1 2)}\ncopy #{get setup sum}/x\nyes #{scm (string? "a")}\n',
+    )
+    config = read(path)
+    assert config.get("setup", "sum") == "3"
+    assert config.get("setup", "copy") == "3/x"
+    assert config.get("setup", "yes") == "#t"
+
+
+def test_scheme_that_fails_without_a_run_fails_only_when_needed(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "m.config",
+        "[setup]\nplain ok\nlazy #{scheme (frob 1 2)}\ncopy #{get setup lazy}/x\n",
     )
     config = read(path)
     assert config.get("setup", "plain") == "ok"
-    assert config.unsupported_uses()[0].line == 3
-    with pytest.raises(ConfigError, match=rf"^{path}:3: #\{{scheme \(\+ 1 2\)\}} is not supported"):
+    assert config.failed_uses()[0].line == 3
+    with pytest.raises(ConfigError, match=rf"^{path}:3: #\{{scheme\}}: unknown name 'frob'"):
         config.get("setup", "lazy")
     with pytest.raises(ConfigError, match=rf"^{path}:3: .*\(used at {path}:4\)"):
         config.get("setup", "copy")
 
 
+def test_scheme_that_fails_in_a_run_fails_the_read(tmp_path: Path) -> None:
+    path = write(tmp_path, "m.config", "[setup]\nplain ok\nbad #{scheme (car '())}\n")
+    with pytest.raises(ConfigError, match=rf"^{path}:3: #\{{scheme\}}: car of the empty list"):
+        read(path, scheme=SchemeContext(args=RunArgs("a/b", "r1")))
+
+
 def test_scheme_in_a_section_header_or_include_fails_at_once(tmp_path: Path) -> None:
     path = write(tmp_path, "m.config", "[a]\nk v\n[include #{scheme (foo)}.config]\n")
-    with pytest.raises(ConfigError, match=rf"^{path}:3: #\{{scheme \(foo\)\}} is not supported"):
+    with pytest.raises(ConfigError, match=rf"^{path}:3: #\{{scheme\}}: unknown name 'foo'"):
         read(path)
+
+
+def test_a_line_that_expands_to_a_comment_or_nothing_is_one(tmp_path: Path) -> None:
+    """configf.scm matches comments and blank lines after expanding the line
+    (configf:read-line, line 161, before the regex-case of line 304)."""
+    path = write(
+        tmp_path,
+        "m.config",
+        "[a]\n#{scheme (if #f #f)}\n#{getenv NOT_SET_AT_ALL}\nk v\n  #{scheme #f}\n",
+    )
+    config = read(path)
+    assert config.keys("a") == ["k"]
+    assert config.get("a", "k") == "v"
 
 
 def test_comments_are_expanded_for_their_effects_as_in_megatest(tmp_path: Path) -> None:
@@ -204,7 +238,7 @@ def test_comments_are_expanded_for_their_effects_as_in_megatest(tmp_path: Path) 
     assert [note.split(": ", 1)[1] for note in config.notes] == [
         "#{shell exit 3} exited with 3 (in a comment, which is otherwise ignored)"
     ]
-    assert config.unsupported_uses() == []
+    assert config.failed_uses() == []
 
 
 def test_trim_trailing_spaces_setting(tmp_path: Path) -> None:
@@ -320,4 +354,4 @@ def test_no_input_crashes_the_reader(tmp_path: Path, data: bytes) -> None:
                     config.get(section, key)
                 except ConfigError as exc:
                     problems.append(str(exc))
-    assert all("is not supported" in problem for problem in problems)
+    assert all("#{scheme" in problem or "#{scm" in problem for problem in problems)

@@ -48,11 +48,6 @@ ENVIRONMENT_STEPS = [
 ]  # fmt: skip
 """test_mt_vars's steps that check the environment (the others list /tmp and /home)."""
 
-NEEDS_SCHEME = pytest.mark.skip(
-    reason="needs the #{scheme} evaluator (agents/area/scheme/, branch scheme): fullrun's "
-    "runconfigs.config:17 and megatest.config:139,141 use #{scheme} in exported variables"
-)
-
 SCHEME_VALUES = [
     (r'#\{scheme \(args:get-arg "-target"\)\}', TARGET),
     (r"#\{scheme \(\+ 5 6 7\)\}", "18"),
@@ -133,7 +128,7 @@ def test_every_environment_step_exits_0_with_scheme_values_written_in(
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("step", [pytest.param(s, marks=NEEDS_SCHEME) for s in ENVIRONMENT_STEPS])
+@pytest.mark.parametrize("step", ENVIRONMENT_STEPS)
 def test_every_environment_step_exits_0_in_fullrun_as_it_is(
     fullrun_run: dict[str, list[Step]], step: str
 ) -> None:

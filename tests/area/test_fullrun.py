@@ -6,7 +6,6 @@ restores the one symbolic link its git export stores as a plain file.
 """
 
 import os
-import re
 import shutil
 from pathlib import Path
 
@@ -190,9 +189,8 @@ def test_step_commands_are_the_rest_of_the_line(tests: dict[str, TestConfig]) ->
 @pytest.mark.parametrize("name", sorted(set(STEPS) | set(RUNSCRIPT_TESTS)))
 def test_waiton_mode_and_priority(tests: dict[str, TestConfig], name: str) -> None:
     test = tests[name]
-    if name == "dynamic_waiton":
-        with pytest.raises(ConfigError, match=r"dynamic_waiton/testconfig:5: #\{scheme"):
-            test.waiton()
+    if name == "dynamic_waiton":  # without a run, -testpatt is #f: "" selects no test
+        assert test.waiton() == []
         return
     assert test.waiton() == WAITON.get(name, [])
     assert test.mode() == ("toplevel" if name in TOPLEVEL_MODE else "normal")
@@ -228,22 +226,13 @@ def test_items(area: Area, fullrun: Path, tests: dict[str, TestConfig], tmp_path
         tests["test_mt_vars"].items(env, tmp_path)
 
 
-def test_every_scheme_use_gives_its_file_and_line(
+def test_every_scheme_use_is_evaluated(
     area: Area, fullrun: Path, runconfig: RunConfig, tests: dict[str, TestConfig]
 ) -> None:
     configs = [area.config, runconfig.config, *(test.config for test in tests.values())]
-    uses = {(os.path.abspath(o.path), o.line) for c in configs for o in c.unsupported_uses()}
-    assert uses == scheme_uses(fullrun)
-    raised = set()
-    for config in configs:
-        for section in config.sections:
-            for key in config.keys(section):
-                try:
-                    config.get(section, key, env=ENV, cwd=fullrun)
-                except ConfigError as exc:
-                    if "is not supported" in str(exc):
-                        raised.add((os.path.abspath(exc.path), exc.line))
-    assert raised == scheme_uses(fullrun)
+    assert scheme_uses(fullrun)  # there are some, and none of them failed
+    assert not [origin for config in configs for origin in config.failed_uses()]
+    assert area.env["WACKYVAR4"] == "18"  # (+ 5 6 7), megatest.config line 139
 
 
 @pytest.mark.parametrize(
@@ -252,12 +241,14 @@ def test_every_scheme_use_gives_its_file_and_line(
 def test_other_files_load_on_their_own(fullrun: Path, name: str) -> None:
     config, _ = read_config(fullrun / name, env=ENV)
     assert config.sections
-    assert not config.unsupported_uses()
+    assert not config.failed_uses()
     for path in (fullrun / "configs").iterdir():
         read_config(path, env=ENV)
 
 
-def test_errors_name_the_file_relative_to_nothing_surprising(area: Area, fullrun: Path) -> None:
-    with pytest.raises(ConfigError) as caught:
-        area.config.get("setup", "dbdirmkdir")
-    assert re.match(rf"^{fullrun}/megatest\.config:38: ", str(caught.value))
+def test_create_directory_makes_the_directory_and_gives_its_path(area: Area, fullrun: Path) -> None:
+    """megatest.config line 38 and configs/mt_include_2.config line 2; Chicken's
+    create-directory returns its path (common.scm lines 904-905 rely on it)."""
+    assert area.config.get("setup", "dbdirmkdir") == "/tmp/ann//db"
+    assert area.disks["disk0"] == f"{fullrun}/tmp/mt_runs"
+    assert (fullrun / "tmp" / "mt_runs").is_dir()
