@@ -11,7 +11,7 @@ area (issue 17, acceptance 1).
 Two copies of the area run here, with this host's runner (no home): Megatest's
 own files as they are, and a copy where each ``#{scheme …}`` is replaced by the
 value Megatest's Scheme gives it for this target, so the environment rules are
-checked before the Scheme evaluator is there.
+checked apart from mtpkt's Scheme evaluator.
 
 The copies differ from the shared folder in one more way: ``test_mt_vars``'s
 scripts get their execute bits back. The export in ``../shared`` holds them
