@@ -48,6 +48,6 @@ def test_take_ready_agrees_with_ready(
     for index, (state, status), block in steps:
         progress.update(refs[index % len(refs)], state, status)
         if block:
-            progress.blocked()
+            progress.resolve()
         assert list(progress.take_ready()) == progress.ready()
         assert progress.settled() == all(state in FINAL for state, _ in progress.records.values())

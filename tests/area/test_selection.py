@@ -3,10 +3,7 @@
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from mtpkt.agents.area.items import Item, combine, cross_product, table_rows
 from mtpkt.agents.area.paths import PathError, check_relative, run_dir
 from mtpkt.agents.area.testpatt import SelectionError, TestPatt
 from mtpkt.pkts import State, Status
@@ -43,39 +40,6 @@ def test_an_unknown_test_name_is_an_error_not_an_empty_run() -> None:
         patt.check_tests(["runfirst", "ez_pass"])
     with pytest.raises(SelectionError, match="has an empty pattern"):
         TestPatt.parse("a,,b")
-
-
-def test_items_cross_product_first_variable_slowest() -> None:
-    items = cross_product([("A", ["1", "2"]), ("B", ["x", "y", "z"])])
-    assert [item.path for item in items] == ["1/x", "1/y", "1/z", "2/x", "2/y", "2/z"]
-
-
-def test_itemstable_zips_columns_padding_short_ones() -> None:
-    rows = table_rows([("BLOCK", ["a", "b", "c"]), ("TOCK", ["1", "2"])])
-    assert [row.path for row in rows] == ["a/1", "b/2", "c/-"]
-
-
-def test_items_and_itemstable_combine_as_a_cross_product() -> None:
-    items = cross_product([("SEASON", ["summer", "winter"])])
-    table = table_rows([("BLOCK", ["a", "b"]), ("TOCK", ["1", "2"])])
-    assert [i.path for i in combine(items, table)] == [
-        "summer/a/1",
-        "summer/b/2",
-        "winter/a/1",
-        "winter/b/2",
-    ]
-    assert combine(None, None) == [Item()]
-    assert combine(cross_product([("FOO", [])]), None) == []
-
-
-@given(
-    st.lists(st.tuples(st.text(min_size=1), st.lists(st.text(min_size=1), max_size=3)), max_size=3)
-)
-def test_cross_product_size(columns: list[tuple[str, list[str]]]) -> None:
-    expected = 1
-    for _, values in columns:
-        expected *= len(values)
-    assert len(cross_product(columns)) == expected
 
 
 @pytest.mark.parametrize("item", ["../x", "a/../../b", "/etc", "a//b", "./a", "a/\x00"])
