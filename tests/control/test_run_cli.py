@@ -1,7 +1,9 @@
-"""Selection errors through the command line: ``mtpkt send run`` against a real home."""
+"""``mtpkt send run`` against a real home: selection errors and what a plain run reruns."""
 
 import pytest
 
+from mtpkt.pkts import State
+from mtpkt.pkts.status import StatusChange
 from mtpkt.tools.exitcodes import ExitCode
 from tests.support.farm import TARGET, Farm
 from tests.support.procs import wait_for
@@ -41,3 +43,27 @@ def test_a_target_without_its_runconfigs_section_runs_with_a_warning_in_the_home
         " (sections: linux/arm): only [default] applies"
     )
     assert wait_for(lambda: warning in farm.log("home"), 10), farm.log("home")
+
+
+@pytest.mark.timeout(120)
+def test_a_plain_run_leaves_a_completed_test_alone_whatever_its_status(farm: Farm) -> None:
+    """runs.scm:1739-1747: without -rerun, a COMPLETED test is not run again, FAIL or not
+    ("use -rerun ... to override"); -rerun FAIL runs it again (:1748-1755)."""
+    farm.start_home()
+    farm.start_agent("alpha")
+
+    def runs_of_broken() -> int:
+        history = farm.history("r1", "kind = 'status_change' AND testname = 'broken'")
+        return sum(
+            1 for _, p in history if isinstance(p, StatusChange) and p.state is State.COMPLETED
+        )
+
+    args = ("run", "-t", TARGET, "-r", "r1", "--testpatt", "broken", "--wait")
+    first = farm.send(*args)
+    assert first.returncode == 3, first  # broken FAILs
+    again = farm.send(*args)
+    assert again.returncode == 3, again  # still FAIL: its record, left alone
+    assert runs_of_broken() == 1
+    rerun = farm.send(*args, "--rerun", "FAIL")
+    assert rerun.returncode == 3, rerun
+    assert runs_of_broken() == 2
