@@ -66,6 +66,10 @@ class RunProgress:
         }
         """Prerequisites whose every item matters to a waiter (or to a test without
         instances, whose verdict is not a start)."""
+        self._waiting_refs = {name: len(refs) for name, refs in self._refs.items()}
+        """Records of each test waiting to start (:meth:`_waiting`)."""
+        self._views: dict[str, Records] = {}
+        """What waiters see of a prerequisite, kept until one of its records changes."""
         self._queue: list[Instance] | None = None  # ready() as last computed, for take_ready
         self._front = 0  # entries before it in _queue have left NOT_STARTED
 
@@ -73,11 +77,13 @@ class RunProgress:
         """Record an instance's new state and status."""
         old = self.records.get(ref)
         self.records[ref] = (state, status)
-        if old is None:
+        if old is None or old == (state, status):
             return
+        self._views.pop(ref.test, None)
         was_final, final = settled(*old), settled(state, status)
         if was_final != final:
             self._open[ref.test] += -1 if final else 1
+        self._waiting_refs[ref.test] += _waits(state, status) - _waits(*old)
         if self._queue is None:
             return
         if state is State.NOT_STARTED and old[0] is not State.NOT_STARTED:
@@ -94,12 +100,17 @@ class RunProgress:
             return self.records[refs[0]]
         return rollup(self.records[ref] for ref in refs)
 
-    def _views(self) -> "_Views":
-        """What waiters see of each prerequisite now, each looked at on first use."""
-        return _Views(self)
+    def _view(self, name: str) -> Records:
+        """What waiters see of prerequisite ``name`` now."""
+        view = self._views.get(name)
+        if view is None:
+            test = self.plan.tests[name]
+            items = {i.ref.item: self.records[i.ref] for i in test.instances if test.itemized}
+            view = self._views[name] = Records.of(name, self.test_state(name), items)
+        return view
 
-    def _decide(self, test: PlannedTest, item: str, views: "_Views") -> Decision:
-        waitons = [views[name] for name in test.waiton]
+    def _decide(self, test: PlannedTest, item: str = "") -> Decision:
+        waitons = [self._view(name) for name in test.waiton]
         return decide(test.name, item, test.mode, test.itemmap, waitons)
 
     def _item_decisions(self, test: PlannedTest) -> bool:
@@ -116,8 +127,7 @@ class RunProgress:
         """
         found: list[Resolved] = []
         while True:
-            views = self._views()
-            more = [r for test in self.plan.tests.values() for r in self._resolve(test, views)]
+            more = [r for test in self.plan.tests.values() for r in self._resolve(test)]
             if not more:
                 return found
             for resolved in more:
@@ -125,12 +135,14 @@ class RunProgress:
                     self.update(ref, resolved.state, resolved.status)
             found += more
 
-    def _resolve(self, test: PlannedTest, views: "_Views") -> list[Resolved]:
-        waiting = [ref for ref in self._refs[test.name] if self._waiting(ref)]
-        if not waiting:
+    def _resolve(self, test: PlannedTest) -> list[Resolved]:
+        if not self._waiting_refs[test.name] or (test.instances and not test.waiton):
+            return []  # cheap: this runs after every commit
+        gate = self._decide(test)
+        if gate.verdict is READY and test.instances and not self._item_decisions(test):
             return []
-        gate = self._decide(test, "", views)
-        if gate.verdict is Verdict.READY and not test.instances:
+        waiting = [ref for ref in self._refs[test.name] if self._waiting(ref)]
+        if gate.verdict is READY and not test.instances:
             return [
                 Resolved(
                     test.name, tuple(waiting), State.NOT_STARTED, Status.ZERO_ITEMS, test.comment
@@ -138,11 +150,11 @@ class RunProgress:
             ]
         if gate.verdict in _ENDS:
             return [Resolved(test.name, tuple(waiting), *_ENDS[gate.verdict], gate.comment)]
-        if gate.verdict is not Verdict.READY or not self._item_decisions(test):
+        if gate.verdict is not READY:
             return []
         found = []
         for ref in waiting:
-            decision = self._decide(test, ref.item, views)
+            decision = self._decide(test, ref.item)
             if decision.verdict in _ENDS:
                 found.append(
                     Resolved(test.name, (ref,), *_ENDS[decision.verdict], decision.comment)
@@ -151,16 +163,13 @@ class RunProgress:
 
     def ready(self) -> list[Instance]:
         """Instances not started whose prerequisites all allow them, highest priority first."""
-        views = self._views()
         ready = []
         for test in self.plan.tests.values():
-            waiting = [i for i in test.instances if self._waiting(i.ref)]
-            if not waiting or self._decide(test, "", views).verdict is not READY:
+            if not self._waiting_refs[test.name] or self._decide(test).verdict is not READY:
                 continue
+            waiting = [i for i in test.instances if self._waiting(i.ref)]
             if self._item_decisions(test):
-                waiting = [
-                    i for i in waiting if self._decide(test, i.ref.item, views).verdict is READY
-                ]
+                waiting = [i for i in waiting if self._decide(test, i.ref.item).verdict is READY]
             ready += waiting
         return sorted(
             ready,
@@ -186,7 +195,7 @@ class RunProgress:
 
     def _waiting(self, ref: TestRef) -> bool:
         """Not started, and not ended without starting either."""
-        return self.records[ref][0] is State.NOT_STARTED and not settled(*self.records[ref])
+        return _waits(*self.records[ref])
 
     def settled(self) -> bool:
         """Whether every record has settled (:func:`~mtpkt.pkts.outcome.settled`)."""
@@ -208,17 +217,6 @@ def _own_refs(plan: Plan, test: PlannedTest) -> Sequence[TestRef]:
     return (plan.toplevel(test.name),)
 
 
-class _Views(dict[str, Records]):
-    """What waiters see of each prerequisite, looked at on first use (a fresh one each time
-    a decision is made, so it is never out of date)."""
-
-    def __init__(self, progress: RunProgress) -> None:
-        super().__init__()
-        self.progress = progress
-
-    def __missing__(self, name: str) -> Records:
-        progress = self.progress
-        test = progress.plan.tests[name]
-        items = {i.ref.item: progress.records[i.ref] for i in test.instances if test.itemized}
-        self[name] = Records.of(name, progress.test_state(name), items)
-        return self[name]
+def _waits(state: State, status: Status) -> bool:
+    """Whether a record waits to start: NOT_STARTED, and not settled so."""
+    return state is State.NOT_STARTED and not settled(state, status)
