@@ -2,17 +2,17 @@
 
 ``[items]`` gives, per variable, a space-separated list of values; every
 combination is an item, the first variable varying slowest
-(``process-itemlist``, items.scm:18-37). ``[itemstable]`` gives columns that
+(``process-itemlist``, items.scm:22-38). ``[itemstable]`` gives columns that
 are read row by row, a short column giving ``-`` (``item-table->item-list``,
-items.scm:80-110). When a test has both, the table's rows are *appended* to the
-combinations (``items:get-items-from-config``, items.scm:144-147): ``4``
+items.scm:77-110). When a test has both, the table's rows are *appended* to the
+combinations (``items:get-items-from-config``, items.scm:139-142): ``4``
 seasons and a ``2``-row table make ``6`` items, not ``8``, and the rows have
 only the table's variables.
 
 A variable with no values makes no combination at all, so ``[items] FOO``
 alone gives a test with no items, which Megatest records
 ``NOT_STARTED/ZERO_ITEMS`` (runs.scm:773). A section with no keys at all
-counts as absent: the test runs once, as a plain test (items.scm:144-147).
+counts as absent: the test runs once, as a plain test (items.scm:139-142).
 
 An item's path is its values joined with ``/`` in variable order, e.g.
 ``summer`` or ``a/1``.

@@ -12,9 +12,9 @@ As Megatest's ``runs:run-tests`` does (runs.scm:440-578):
   (``tests:extend-test-patts``, tests.scm:228-254; manual ``reference.txt``,
   "Complex mapping example");
 * a waiton naming no test of the area is dropped with a warning, as Megatest
-  drops it with an error message and runs on (tests.scm:200-215: fullrun's
+  drops it with an error message and runs on (tests.scm:192-206: fullrun's
   ``all_toplevel`` waits on ``test1`` and ``test2``, which it no longer has);
-  so is a test waiting on itself (runs.scm:461-466).
+  so is a test waiting on itself (runs.scm:495-500).
 """
 
 import graphlib
@@ -105,11 +105,11 @@ def _waitons(test: TestConfig, known: set[str], notes: list[str]) -> tuple[str, 
     kept = []
     for waiton in test.waiton():
         if waiton == test.name:
-            notes.append(f"{origin}: {test.name} waits on itself: left out (runs.scm:461)")
+            notes.append(f"{origin}: {test.name} waits on itself: left out (runs.scm:495-500)")
         elif waiton not in known:
             notes.append(
                 f"{origin}: waiton {waiton} is no test of the area: left out, as Megatest"
-                " does (tests.scm:200-215)"
+                " does (tests.scm:192-206)"
             )
         elif waiton not in kept:
             kept.append(waiton)
@@ -153,7 +153,7 @@ def _item_patterns(name: str, patt: TestPatt, choice: _Choice) -> set[str]:
 
 
 def _itemized(test: TestConfig) -> bool:
-    """Whether the test has an ``[items]`` or ``[itemstable]`` section (runs.scm:514-517)."""
+    """Whether the test has an ``[items]`` or ``[itemstable]`` section (runs.scm:530-532)."""
     return test.config.has("items") or test.config.has("itemstable")
 
 

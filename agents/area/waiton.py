@@ -1,6 +1,6 @@
 """Megatest's waiton rules: when a test instance may run, and when it never will.
 
-A test's ``[requirements] mode`` is a list of words (runs.scm:1389-1390; no
+A test's ``[requirements] mode`` is a list of words (runs.scm:1346-1347; no
 ``mode`` means ``normal``):
 
 * ``normal``: a prerequisite must be COMPLETED (or another of Megatest's ended
@@ -12,7 +12,7 @@ A test's ``[requirements] mode`` is a list of words (runs.scm:1389-1390; no
 
 :func:`unmet` is Megatest's ``db:get-prereqs-not-met`` (db.scm:4241-4383)
 for one prerequisite and one instance; :func:`decide` is what the scheduler
-makes of the result (runs.scm:684-880 for a test, :1085-1150 for an item):
+makes of the result (runs.scm:684-880 for a test, :1068-1150 for an item):
 
 * nothing unmet, or in ``toplevel`` mode nothing unmet that has not ended →
   the instance may run;
@@ -24,9 +24,9 @@ makes of the result (runs.scm:684-880 for a test, :1085-1150 for an item):
 * ``normal`` mode, or an item not in ``toplevel`` mode, with an unmet
   prerequisite COMPLETED/INCOMPLETE with another status →
   ``COMPLETED/PREQ_FAIL`` "Failed to run due to failed prerequisites"
-  (runs.scm:853, :1094);
+  (runs.scm:853, :1088);
 * otherwise it waits; but where every unmet record has settled, Megatest would
-  wait for ever (runs.scm:795-819, :1104) and mtpkt ends the instance instead:
+  wait for ever (runs.scm:795-819, :1077-1084) and mtpkt ends the instance instead:
   ``NOT_STARTED/PREQ_DISCARDED`` when a prerequisite will never run (as
   Megatest's ``toplevel`` give-up does, runs.scm:812), else ``COMPLETED/PREQ_FAIL``.
 

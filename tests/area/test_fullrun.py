@@ -202,7 +202,7 @@ def test_waiton_mode_and_priority(tests: dict[str, TestConfig], name: str) -> No
 def test_items(area: Area, fullrun: Path, tests: dict[str, TestConfig], tmp_path: Path) -> None:
     env = {**area.base_env(TARGET, "nightly"), "PATH": os.environ["PATH"]}
     runfirst = tests["runfirst"].items(env, tmp_path)
-    # [itemstable] rows are appended to the [items] combinations (items.scm:144-147)
+    # [itemstable] rows are appended to the [items] combinations (items.scm:139-142)
     assert [item.path for item in runfirst] == ["summer", "winter", "fall", "spring", "a/1", "b/2"]
     assert runfirst[0].variables == (("SEASON", "summer"),)
     assert runfirst[-1].variables == (("BLOCK", "b"), ("TOCK", "2"))

@@ -55,7 +55,7 @@ def ref(test: str, item: str = "") -> TestRef:
 
 
 def test_items_vary_the_first_variable_slowest() -> None:
-    """items.scm:18-37 (process-itemlist) and the example at :39-44."""
+    """items.scm:22-38 (process-itemlist) and the example at :40-44."""
     items = cross_product([("ANIMAL", ["Elephant", "Lion"]), ("SEASON", ["Spring", "Fall"])])
     assert [item.path for item in items] == [
         "Elephant/Spring",
@@ -66,13 +66,13 @@ def test_items_vary_the_first_variable_slowest() -> None:
 
 
 def test_itemstable_zips_columns_padding_short_ones() -> None:
-    """items.scm:76-110 (item-table->item-list): row by row, a short column gives "-"."""
+    """items.scm:77-110 (item-table->item-list): row by row, a short column gives "-"."""
     rows = table_rows([("BLOCK", ["a", "b", "c"]), ("TOCK", ["1", "2"])])
     assert [row.path for row in rows] == ["a/1", "b/2", "c/-"]
 
 
 def test_items_and_itemstable_are_appended_not_crossed() -> None:
-    """items.scm:144-147: ``(append (item-assoc->item-list items) (item-table->item-list
+    """items.scm:139-142: ``(append (item-assoc->item-list items) (item-table->item-list
     itemstable))`` -- fullrun's runfirst has 4 seasons and a 2-row table: 6 items."""
     items = [("SEASON", ["summer", "winter", "fall", "spring"])]
     table = [("BLOCK", ["a", "b"]), ("TOCK", ["1", "2"])]
@@ -89,14 +89,14 @@ def test_items_and_itemstable_are_appended_not_crossed() -> None:
 
 
 def test_a_variable_without_values_makes_no_items_but_the_table_still_does() -> None:
-    """items.scm:18-37: no values, no combination; :144-147 appends the table's rows."""
+    """items.scm:22-38: no values, no combination; :144-147 appends the table's rows."""
     assert combine([("FOO", [])], None) == []
     assert [item.path for item in combine([("FOO", [])], [("B", ["x"])])] == ["x"]
     assert combine([("FOO", [])], [("B", [])]) == []
 
 
 def test_no_sections_or_empty_ones_make_one_plain_instance() -> None:
-    """items.scm:144-147: with no entries in either section the result is ``'(())``, one
+    """items.scm:139-142: with no entries in either section the result is ``'(())``, one
     instance with no item (fullrun's wait_no_items1 and dynamic_waiton have an empty
     ``[items]``)."""
     assert combine(None, None) == [Item()]
@@ -110,7 +110,7 @@ def test_no_sections_or_empty_ones_make_one_plain_instance() -> None:
 def test_the_count_is_the_product_plus_the_rows(
     items: list[tuple[str, list[str]]], table: list[tuple[str, list[str]]]
 ) -> None:
-    """items.scm:144-147: combinations, then rows."""
+    """items.scm:139-142: combinations, then rows."""
     product = 1
     for _, values in items:
         product *= len(values)
@@ -123,9 +123,9 @@ def test_the_count_is_the_product_plus_the_rows(
 
 
 def test_item_values_from_shell_system_and_a_system_value(tmp_path: Path) -> None:
-    """configf.scm:84-120 (#{shell}, #{system} expanded as the line is read) and
-    configf.scm:380-412 (``[system ...]`` values, computed when the items are asked for,
-    items.scm:133-140)."""
+    """configf.scm:81-140 (#{shell}, #{system} expanded as the line is read) and
+    configf.scm:383-412 (``[system ...]`` values, computed when the items are asked for,
+    items.scm:125-136)."""
     area = area_of(
         tmp_path,
         {
@@ -150,7 +150,7 @@ def test_item_values_from_shell_system_and_a_system_value(tmp_path: Path) -> Non
     reason="#{scheme} comes with agents/area/scheme (another change)",
 )
 def test_item_values_from_scheme(tmp_path: Path) -> None:
-    """items.scm:133-140 and configf.scm (#{scheme}): the values are the expression's, read
+    """items.scm:125-136 and configf.scm (#{scheme}): the values are the expression's, read
     through the same resolver as every other value."""
     area = area_of(
         tmp_path,
@@ -207,7 +207,7 @@ def test_a_test_without_items_is_zero_items_and_its_dependents_are_discarded(
 def test_a_zero_items_test_logs_where_its_empty_item_list_comes_from(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """items.scm:141-142 warns of an ``[items]`` section without entries; mtpkt names the
+    """items.scm:137-138 warns of an ``[items]`` section without entries; mtpkt names the
     line of the variable without values."""
     plan = plan_run(area_of(tmp_path, NO_ITEMS), TARGET, "r1", "no_items")
     assert not plan.tests["no_items"].instances

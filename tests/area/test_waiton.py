@@ -102,7 +102,7 @@ def test_a_killed_prerequisite_blocks_a_normal_waiter() -> None:
 
 def test_itemwait_waits_item_by_item() -> None:
     """db.scm:4337-4344 and :4375-4376: an item waits for the prerequisite's item of the
-    same path; its failure is the item's PREQ_FAIL (runs.scm:1090-1100); the waiter's
+    same path; its failure is the item's PREQ_FAIL (runs.scm:1077-1088); the waiter's
     toplevel (whether its items start at all) needs one ended item (db.scm:4321-4322)."""
     wait = frozenset({"itemwait"})
     a = records("a", RUNNING, i1=PASS, i2=FAIL, i3=RUNNING)
@@ -196,7 +196,7 @@ ITEMWAIT = {
 def test_itemwait_items_run_as_their_prerequisite_items_end(tmp_path: Path) -> None:
     """manual reference.txt "Mode": "A item based waiton will start items in a test when
     the same-named item is COMPLETED and PASS, CHECK or WAIVED in the prior test";
-    db.scm:4337-4344 with runs.scm:1090-1100 for the item whose prerequisite failed;
+    db.scm:4337-4344 with runs.scm:1077-1088 for the item whose prerequisite failed;
     ``itemmap x/`` removes ``x/`` (reference.txt); a test without items in itemwait mode
     runs once an item ended (db.scm:4321-4322); a normal waiter is PREQ_FAIL as soon as
     an item failed (db.scm:4377-4378, runs.scm:853)."""
@@ -280,10 +280,10 @@ OUTSIDE = {
 def test_a_waiton_outside_the_area_is_left_out_with_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """tests.scm:200-215: Megatest prints "test solo has unrecognised waiton testname
+    """tests.scm:192-206: Megatest prints "test solo has unrecognised waiton testname
     nobody" and runs without it (fullrun's all_toplevel and db_sync wait on test1 and test2,
     which the area no longer has); a test that waits on itself loses that waiton
-    (runs.scm:461-466). A waiton outside the testpatt is brought into the run
+    (runs.scm:495-500). A waiton outside the testpatt is brought into the run
     (runs.scm:506-570)."""
     area = area_of(tmp_path, OUTSIDE)
     plan = plan_run(area, TARGET, "r1", "solo")

@@ -159,7 +159,7 @@ def test_a_run_yields_the_right_state_and_status_for_every_test_and_item(area: A
         return TestRef(TARGET, "nightly", test, item)
 
     done = State.COMPLETED
-    items = ["1", "2", "x/p", "y/q"]  # [itemstable] rows after [items] (items.scm:144-147)
+    items = ["1", "2", "x/p", "y/q"]  # [itemstable] rows after [items] (items.scm:139-142)
     assert results == {
         ref("build"): (done, Status.PASS),
         **{ref("unit", item): (done, Status.PASS) for item in items},
