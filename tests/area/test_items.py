@@ -34,7 +34,9 @@ def area_of(root: Path, tests: dict[str, str]) -> Area:
     return Area.load(home, env={**ENV, "MT_RUN_AREA_HOME": str(home)})
 
 
-def run(area: Area, testpatt: str = "%") -> tuple[dict[TestRef, tuple[State, Status]], dict]:
+def run(
+    area: Area, testpatt: str = "%"
+) -> tuple[dict[TestRef, tuple[State, Status]], dict[TestRef, str]]:
     """Run the area on this host; the results, and the last comment of every record."""
     packets: list[StatusPacket] = []
     plan = plan_run(area, TARGET, "r1", testpatt)
@@ -212,3 +214,20 @@ def test_a_zero_items_test_logs_where_its_empty_item_list_comes_from(
     plan = plan_run(area_of(tmp_path, NO_ITEMS), TARGET, "r1", "no_items")
     assert not plan.tests["no_items"].instances
     assert "no_items/testconfig:5: [items] gives no items: no_items is ZERO_ITEMS" in caplog.text
+
+
+FULLRUN = Path(__file__).resolve().parents[3] / "shared" / "megatest-examples" / "tests" / "fullrun"
+
+
+@pytest.mark.timeout(90)
+def test_fullruns_no_items_tests_end_as_megatests_release_check_expects(tmp_path: Path) -> None:
+    """tests/release/tests/fullrun/results.logpro: ``no_items`` NOT_STARTED/ZERO_ITEMS
+    ("no items") and ``wait_no_items1``-``4`` NOT_STARTED/PREQ_DISCARDED (nost-specs),
+    with fullrun's own testconfigs."""
+    names = ["no_items", *(f"wait_no_items{n}" for n in range(1, 5))]
+    tests = {name: (FULLRUN / "tests" / name / "testconfig").read_text() for name in names}
+    results, _ = run(area_of(tmp_path, tests))
+    assert results == {
+        ref("no_items"): (State.NOT_STARTED, Status.ZERO_ITEMS),
+        **{ref(name): (State.NOT_STARTED, Status.PREQ_DISCARDED) for name in names[1:]},
+    }

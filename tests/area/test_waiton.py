@@ -35,7 +35,9 @@ def ref(test: str, item: str = "") -> TestRef:
     return TestRef(TARGET, "r1", test, item)
 
 
-def run(area: Area, testpatt: str = "%") -> tuple[dict[TestRef, tuple[State, Status]], list]:
+def run(
+    area: Area, testpatt: str = "%"
+) -> tuple[dict[TestRef, tuple[State, Status]], list[StatusChange]]:
     packets: list[StatusPacket] = []
     plan = plan_run(area, TARGET, "r1", testpatt)
     results = LocalRun(plan, Reporter("here", packets.append), kill_grace=1.0).run(timeout=60)
