@@ -19,9 +19,10 @@ functions, so a test that one of them calls bad is bad to all of them.
 * Among the bad statuses, :data:`ERRORS` say the test could not run to its
   end (a JUnit ``<error>``); FAIL and CHECK say it ran and its result is bad
   (a ``<failure>``).
-* :data:`GOOD` statuses of a COMPLETED test are left alone by a plain
-  ``run``; dependents may run after :data:`GOOD_FOR_DEPENDENTS` (Megatest's
-  list in ``runs.scm``, which also lets ``CHECK`` through).
+* A plain ``run`` leaves a COMPLETED test alone whatever its status, as
+  Megatest's ``-run`` does (:func:`left_alone_by_run`); dependents may run
+  after :data:`GOOD_FOR_DEPENDENTS` (Megatest's list in ``runs.scm``, which also
+  lets ``CHECK`` through).
 * Roll-ups (:func:`rollup`): the worst status wins (:func:`pkts.worst`), and a
   record that ended in one of :data:`ENDED_BADLY` counts as ``CHECK`` at least.
 """
@@ -72,7 +73,7 @@ ENDED_BADLY: Final = frozenset({State.KILLED, State.STUCK, State.INCOMPLETE})
 """Final states that are bad whatever the status."""
 
 GOOD: Final = frozenset({Status.PASS, Status.WARN, Status.WAIVED, Status.SKIP})
-"""Statuses of a result that needs nothing more; a plain ``run`` does not run it again."""
+"""Statuses of a result that needs nothing more."""
 NEVER_RUNS: Final = frozenset(
     {
         Status.TEN_STRIKES,
@@ -93,6 +94,8 @@ nor bad)."""
 GOOD_FOR_DEPENDENTS: Final = GOOD | {Status.CHECK}
 """Statuses of a COMPLETED prerequisite that let a normal-mode dependent run."""
 _RERUN_STATES: Final = ENDED_BADLY | {State.NOT_STARTED}
+_LEFT_ALONE: Final = frozenset({State.KILLED, State.STUCK, State.ARCHIVED})
+"""States besides COMPLETED a plain ``run`` leaves alone (runs.scm:1817-1833)."""
 
 
 def read_state(word: object) -> State:
@@ -131,9 +134,13 @@ def is_error(state: State, status: Status) -> bool:
 
 
 def left_alone_by_run(state: State, status: Status, rerun: Iterable[Status] = ()) -> bool:
-    """Whether a plain ``run`` skips a test: COMPLETED with a good status not named in
-    ``--rerun``."""
-    return state is State.COMPLETED and status in GOOD and status not in set(rerun)
+    """Whether a plain ``run`` skips a test, as Megatest's ``-run`` does (runs.scm:1731-1760,
+    :1817-1833): COMPLETED whatever its status, unless ``--rerun`` names the status; KILLED,
+    STUCK or ARCHIVED always (Megatest needs ``-force``). NOT_STARTED, INCOMPLETE, DELETED
+    and STALE run again; a test being run is left to the launch that has it."""
+    if state is State.COMPLETED:
+        return status not in set(rerun)
+    return state in _LEFT_ALONE
 
 
 def rerun_by_rerunclean(state: State, status: Status) -> bool:

@@ -112,10 +112,15 @@ def test_the_sets_do_not_overlap_and_cover_what_they_should() -> None:
 
 
 @pytest.mark.parametrize(("state", "status"), EVERY)
-def test_run_and_rerunclean_choose_by_the_same_rules(state: State, status: Status) -> None:
-    if left_alone_by_run(state, status):
-        assert not rerun_by_rerunclean(state, status)
-    assert not left_alone_by_run(state, status, rerun=[status])
+def test_a_plain_run_leaves_alone_what_megatests_run_does(state: State, status: Status) -> None:
+    """runs.scm:1731-1760 (COMPLETED: only with -rerun naming its status), :1817-1833
+    (KILLED, and any other state but NOT_STARTED, DELETED, INCOMPLETE and running)."""
+    kept = state in (State.COMPLETED, State.KILLED, State.STUCK, State.ARCHIVED)
+    assert left_alone_by_run(state, status) is kept
+    if state is not State.COMPLETED:
+        assert left_alone_by_run(state, status, rerun=[status]) is kept
+    else:
+        assert not left_alone_by_run(state, status, rerun=[status])
     if state in ACTIVE:
         assert not rerun_by_rerunclean(state, status)
 

@@ -40,7 +40,8 @@ __all__ = ["add_parser", "control_packet", "run"]
 
 _EXAMPLES: Final = {
     "run": (
-        "run the selected tests, creating the run if it is new",
+        "run the selected tests, creating the run if it is new; as Megatest's -run, tests"
+        " already COMPLETED (whatever their status), KILLED, STUCK or ARCHIVED are left alone",
         "mtpkt send run -t ubuntu/x86_64 -r nightly --wait\n"
         "  mtpkt send run -t ubuntu/x86_64 -r nightly --testpatt 'ez_%' --rerun FAIL,ABORT",
     ),
@@ -87,10 +88,12 @@ def _kind_options(kind: str, parser: argparse.ArgumentParser) -> None:
                 type=statuses,
                 default=(),
                 metavar="STATUS[,STATUS]",
-                help="also rerun tests that completed with one of these statuses, e.g. FAIL,ABORT",
+                help="also rerun COMPLETED tests with one of these statuses, e.g. FAIL,ABORT",
             )
             parser.add_argument(
-                "--rerun-all", action="store_true", help="rerun every selected test, whatever it is"
+                "--rerun-all",
+                action="store_true",
+                help="rerun every selected test, whatever it is (KILLED ones too)",
             )
             parser.add_argument(
                 "--preclean",

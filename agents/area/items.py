@@ -1,14 +1,21 @@
-"""Item expansion: the variations an itemized test runs as.
+"""Item expansion: the variations an itemized test runs as, as Megatest makes them.
 
 ``[items]`` gives, per variable, a space-separated list of values; every
-combination is an item (the first variable varies slowest). ``[itemstable]``
-gives columns that are read row by row (a short column is padded with
-``-``). When a test has both, each ``[items]`` combination is run with each
-``[itemstable]`` row, so ``4`` seasons and a ``2``-row table make ``8`` items.
-(Megatest itself appends the table rows to the combinations instead.)
+combination is an item, the first variable varying slowest
+(``process-itemlist``, items.scm:22-38). ``[itemstable]`` gives columns that
+are read row by row, a short column giving ``-`` (``item-table->item-list``,
+items.scm:77-110). When a test has both, the table's rows are *appended* to the
+combinations (``items:get-items-from-config``, items.scm:139-142): ``4``
+seasons and a ``2``-row table make ``6`` items, not ``8``, and the rows have
+only the table's variables.
+
+A variable with no values makes no combination at all, so ``[items] FOO``
+alone gives a test with no items, which Megatest records
+``NOT_STARTED/ZERO_ITEMS`` (runs.scm:773). A section with no keys at all
+counts as absent: the test runs once, as a plain test (items.scm:139-142).
 
 An item's path is its values joined with ``/`` in variable order, e.g.
-``summer/a/1``.
+``summer`` or ``a/1``.
 """
 
 import itertools
@@ -16,7 +23,10 @@ from collections.abc import Sequence
 
 import attrs
 
-__all__ = ["Item", "combine", "cross_product", "table_rows"]
+__all__ = ["Columns", "Item", "combine", "cross_product", "table_rows"]
+
+Columns = Sequence[tuple[str, Sequence[str]]]
+"""A section's variables in order, each with its values (already computed)."""
 
 
 @attrs.frozen
@@ -30,11 +40,8 @@ class Item:
         """The item path; empty for a test without items."""
         return "/".join(value for _, value in self.variables)
 
-    def __add__(self, other: "Item") -> "Item":
-        return Item(self.variables + other.variables)
 
-
-def cross_product(columns: Sequence[tuple[str, Sequence[str]]]) -> list[Item]:
+def cross_product(columns: Columns) -> list[Item]:
     """Every combination of the values of ``[items]`` variables, first variable slowest."""
     names = [name for name, _ in columns]
     return [
@@ -43,7 +50,7 @@ def cross_product(columns: Sequence[tuple[str, Sequence[str]]]) -> list[Item]:
     ]
 
 
-def table_rows(columns: Sequence[tuple[str, Sequence[str]]]) -> list[Item]:
+def table_rows(columns: Columns) -> list[Item]:
     """The rows of an ``[itemstable]``; a short column gives ``-``."""
     length = max((len(values) for _, values in columns), default=0)
     return [
@@ -52,12 +59,15 @@ def table_rows(columns: Sequence[tuple[str, Sequence[str]]]) -> list[Item]:
     ]
 
 
-def combine(items: list[Item] | None, table: list[Item] | None) -> list[Item]:
-    """The items of a test from its ``[items]`` and ``[itemstable]`` (None: section absent).
+def combine(items: Columns | None, table: Columns | None) -> list[Item]:
+    """The items of a test from its ``[items]`` and ``[itemstable]`` columns (None, or no
+    columns: the section is absent or has no keys).
 
-    A test with neither has one instance, the empty item. A section that names
-    variables but gives them no values yields no items at all.
+    Returns:
+        The ``[items]`` combinations followed by the ``[itemstable]`` rows; one empty
+        item for a test with neither; ``[]`` when the sections name variables but
+        give no item (Megatest's ZERO_ITEMS).
     """
-    if items == [] or table == []:
-        return []
-    return [left + right for left in items or [Item()] for right in table or [Item()]]
+    if not items and not table:
+        return [Item()]
+    return (cross_product(items) if items else []) + (table_rows(table) if table else [])

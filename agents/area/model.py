@@ -11,16 +11,16 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
 
 import attrs
 
 from mtpkt.agents.area.config import Config, ConfigError, Entry, Origin, read_config
 from mtpkt.agents.area.errors import AreaError
-from mtpkt.agents.area.items import Item, combine, cross_product, table_rows
+from mtpkt.agents.area.items import Item, combine
 from mtpkt.agents.area.paths import PathError, check_name
 from mtpkt.agents.area.scheme import RunArgs, SchemeContext
 from mtpkt.agents.area.testpaths import find_test, test_registry
+from mtpkt.agents.area.waiton import mode_refused
 
 __all__ = [
     "Area",
@@ -105,6 +105,18 @@ class RunConfig:
         entry = self.config.find_var((self.target, "default"), name)
         return None if entry is None else self.config.resolve(entry, env=self.env)
 
+    def unmatched_note(self) -> str:
+        """A warning when the file has target sections but none for this target (its
+        variables then come from ``[default]`` alone); empty otherwise."""
+        others = [name for name in self.config.sections if name not in ("default", self.target)]
+        if not others or self.config.keys(self.target):
+            return ""
+        shown = ", ".join(others[:12]) + (" …" if len(others) > 12 else "")
+        return (
+            f"{self.config.path}: target {self.target} matches no section"
+            f" (sections: {shown}): only [default] applies"
+        )
+
     def exported(self, env: Mapping[str, str], cwd: Path) -> dict[str, str]:
         """The variables tests see: every one but ``!VAR`` entries, values computed.
 
@@ -171,15 +183,26 @@ class TestConfig:
         """Tests this one waits for (``[requirements] waiton``)."""
         return (self.config.get("requirements", "waiton") or "").split()
 
-    def mode(self) -> Literal["normal", "toplevel"]:
-        """``[requirements] mode``: ``toplevel`` needs its prerequisites only COMPLETED."""
-        mode = (self.config.get("requirements", "mode") or "normal").strip()
-        if mode not in ("normal", "toplevel"):
+    def mode(self) -> frozenset[str]:
+        """``[requirements] mode``: its words (``normal`` when not given); see
+        :mod:`~mtpkt.agents.area.waiton`.
+
+        Raises:
+            ConfigError: a word mtpkt does not know, or ``exclusive`` (refused).
+        """
+        text = self.config.get("requirements", "mode")
+        words = frozenset((text or "").split()) or frozenset({"normal"})
+        if why := mode_refused(words):
             origin = self._origin("requirements", "mode")
-            raise ConfigError(
-                origin.path, origin.line, f"mode {mode!r}: expected normal or toplevel"
-            )
-        return "toplevel" if mode == "toplevel" else "normal"
+            raise ConfigError(origin.path, origin.line, why)
+        return words
+
+    def itemmaps(self) -> list[tuple[str, str]]:
+        """``[requirements] itemmap`` (for every waiton, as ``%``) then the ``[itemmap]``
+        section's lines (``waiton-pattern map``), in Megatest's order (tests.scm:101-110)."""
+        base = self.config.get("requirements", "itemmap")
+        found = [("%", base)] if base is not None else []
+        return found + self.config.items("itemmap")
 
     def priority(self) -> int:
         """``[requirements] priority``; higher runs first (default 0)."""
@@ -206,7 +229,13 @@ class TestConfig:
         return seconds
 
     def items(self, env: Mapping[str, str], cwd: Path) -> list[Item]:
-        """Every item of the test (one empty item for a test without items).
+        """Every item of the test, as Megatest makes them (:mod:`~mtpkt.agents.area.items`):
+        one empty item for a test without items, ``[]`` for one whose sections give none.
+
+        Values are computed here, through the config's resolver: ``#{shell}`` and
+        ``#{system}`` were expanded when the file was read, ``[system ...]`` runs now,
+        and ``#{scheme}`` is whatever the resolver (:mod:`~mtpkt.agents.area.expand`)
+        makes of it; this method needs no change when the resolver learns more.
 
         Args:
             env: environment for ``[system ...]`` item values.
@@ -214,21 +243,16 @@ class TestConfig:
                 sources (commands like ``env > envfile.txt`` write there).
 
         Raises:
-            ConfigError: a value needs ``#{scheme}`` or its command failed.
+            ConfigError: a value cannot be computed (its command failed, or it needs
+                what the resolver cannot do).
         """
 
-        def columns(section: str) -> list[tuple[str, list[str]]] | None:
-            if not self.config.keys(section):
-                return None
+        def columns(section: str) -> list[tuple[str, list[str]]]:
             return [
                 (key, value.split()) for key, value in self.config.items(section, env=env, cwd=cwd)
             ]
 
-        items, table = columns("items"), columns("itemstable")
-        return combine(
-            None if items is None else cross_product(items),
-            None if table is None else table_rows(table),
-        )
+        return combine(columns("items"), columns("itemstable"))
 
     def meta(self) -> dict[str, str]:
         """``[test_meta]`` (author, owner, description, tags …), values that can be read."""

@@ -10,9 +10,8 @@ sides read them alike and an edited file takes effect at the next run.
 
 import graphlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
 
 import attrs
 
@@ -24,12 +23,17 @@ from mtpkt.agents.area.job import StepSpec, TestJob, TestRef
 from mtpkt.agents.area.model import Area, RunConfig, TestConfig
 from mtpkt.agents.area.paths import instance_path, run_root
 from mtpkt.agents.area.scheme import RunArgs
+from mtpkt.agents.area.selection import Selection, itemmaps_of, select
 from mtpkt.agents.area.testpatt import SelectionError, TestPatt
 from mtpkt.agents.area.testrollup import rollup_command
+from mtpkt.agents.area.waiton import ItemMap, lookup_itemmap
 
-__all__ = ["Instance", "Plan", "PlannedTest", "plan_run"]
+__all__ = ["ZERO_ITEMS_COMMENT", "Instance", "Plan", "PlannedTest", "plan_run"]
 
 _log = logging.getLogger(__name__)
+
+ZERO_ITEMS_COMMENT = "This test has no items which match test pattern."
+"""The comment Megatest leaves on a test with no items to run (runs.scm:1500)."""
 
 
 @attrs.frozen
@@ -47,7 +51,8 @@ class PlannedTest:
 
     name: str
     waiton: tuple[str, ...]
-    mode: Literal["normal", "toplevel"]
+    mode: frozenset[str]
+    """Its ``[requirements] mode`` words (:mod:`~mtpkt.agents.area.waiton`)."""
     priority: int
     itemized: bool
     """Whether the test has items (and so a separate toplevel record)."""
@@ -55,6 +60,8 @@ class PlannedTest:
     comment: str = ""
     """Why the test has no instances, when it has none."""
     meta: Mapping[str, str] = attrs.field(factory=dict)
+    itemmap: ItemMap | None = None
+    """The itemmap its items wait by (looked up by its own name, db.scm:4187)."""
 
 
 @attrs.frozen
@@ -89,33 +96,6 @@ class _TestConfigs(dict[str, TestConfig]):
     def __missing__(self, name: str) -> TestConfig:
         self[name] = self.area.testconfig(name, self.runconfig, self.env)
         return self[name]
-
-
-def _select(area: Area, patt: TestPatt, read: Mapping[str, TestConfig]) -> dict[str, bool]:
-    """Tests the testpatt names, plus (transitively) every test they wait on.
-
-    Returns:
-        Test name → whether its items are filtered by the testpatt (False: it is a
-        prerequisite of another chosen test, and runs with every item).
-    """
-    known = set(area.test_names())
-    chosen = {name: True for name in sorted(known) if patt.may_match_test(name)}
-    queue = list(chosen)
-    while queue:
-        name = queue.pop()
-        test = read[name]
-        missing = [waiton for waiton in test.waiton() if waiton not in known]
-        if missing:
-            entry = test.config.entry("requirements", "waiton")
-            origin = entry.origin if entry else Origin(str(test.path), 1)
-            raise ConfigError(
-                origin.path, origin.line, f"waiton names unknown test(s): {', '.join(missing)}"
-            )
-        for waiton in test.waiton():
-            if waiton not in chosen:
-                queue.append(waiton)
-            chosen[waiton] = False  # a prerequisite runs whole, with every item
-    return chosen
 
 
 def plan_run(
@@ -155,27 +135,44 @@ def plan_run(
 
     disks = read_disks(area.config, None, run_env.env, area.home)
     read = _TestConfigs(area, runconfig, run_env.env)
-    chosen = _select(area, patt, read)
-    order = _dependency_order({name: read[name].waiton() for name in chosen}, read)
+    itemmaps = _ItemMapsOf(read)
+    chosen = select(patt, area.test_names(), read, itemmaps)
+    order = _dependency_order(dict(chosen.waitons), read)
+    notes = [runconfig.unmatched_note()] if runconfig.unmatched_note() else []
     for config in (area.config, runconfig.config, *(read[name].config for name in order)):
-        for note in config.notes:  # a skipped include or an unset variable: worth a line
-            _log.warning("%s", note)
-    tests: dict[str, PlannedTest] = {}
-    for name in order:
-        run = (target, runname, root)
-        test = _plan_test(area, read[name], chosen[name], patt, run_env, run, disks)
-        if test.instances or test.comment:  # else the testpatt chose none of its items
-            tests[name] = test
-    if not tests:
+        notes += config.notes  # a skipped include or an unset variable: worth a line
+    for note in [*notes, *chosen.notes]:
+        _log.warning("%s", note)
+    items = {name: read[name].items(run_env.env, run_env.runpath) for name in order}
+    patt.check_items({name: [i.path for i in items[name]] for name in order if chosen.named(name)})
+    run = (target, runname, root)
+    tests = {
+        name: _plan_test(area, read[name], items[name], chosen, run_env, run, disks)
+        for name in order
+        if not chosen.excluded(name, [item.path for item in items[name]])
+    }
+    if not tests:  # a ~ pattern took back everything the others named
         raise SelectionError(f"testpatt {testpatt!r} selects no test instance")
     return Plan(target, runname, root, tests, area.max_concurrent_jobs, run_env.env, area.linktree)
+
+
+class _ItemMapsOf(dict[str, list[tuple[str, ItemMap]]]):
+    """Each test's itemmaps, compiled on first use."""
+
+    def __init__(self, read: Mapping[str, TestConfig]) -> None:
+        super().__init__()
+        self.read = read
+
+    def __missing__(self, name: str) -> list[tuple[str, ItemMap]]:
+        self[name] = itemmaps_of(self.read[name])
+        return self[name]
 
 
 def _plan_test(
     area: Area,
     test: TestConfig,
-    named: bool,
-    patt: TestPatt,
+    items: list[Item],
+    chosen: Selection,
     run_env: RunEnvironment,
     run: tuple[str, str, Path],
     area_disks: Disks | None,
@@ -187,7 +184,6 @@ def _plan_test(
     if test.config.has("disks"):  # a testconfig's [disks] replace the area's (launch.scm:1112)
         disks = read_disks(area.config, test.config, run_env.env, test.directory)
     roots = disks.roots() if disks is not None else []
-    items = test.items(run_env.env, run_env.runpath)
     ezsteps = bool(test.config.keys("ezsteps"))  # else the one step is the runscript
     steps = tuple(StepSpec(step.name, step.command, ezsteps) for step in test.steps())
     runtimelim = test.runtimelim(area.runtimelim)
@@ -195,7 +191,7 @@ def _plan_test(
     rollup = rollup_command(area.config, test.name, run_env.env, area.home) if itemized else ""
     instances = []
     for item in items:
-        if named and not patt.matches(test.name, item.path):
+        if not chosen.selects(test.name, item.path):
             continue
         ref = TestRef(target, runname, test.name, item.path)
         directory = instance_path(root, area.linktree, test.name, item.path, roots)
@@ -212,23 +208,29 @@ def _plan_test(
         )
         instances.append(Instance(ref, item, job))
     comment = ""
-    if not items:
-        sections = [s for s in ("items", "itemstable") if test.config.keys(s)]
-        entry = test.config.entry(sections[0], test.config.keys(sections[0])[0])
-        comment = f"[{sections[0]}] gives no items ({entry.origin if entry else test.path})"
+    if not instances:
+        comment = ZERO_ITEMS_COMMENT
+        if not items:  # worth a line in the log: where the empty item list comes from
+            section = "items" if test.config.keys("items") else "itemstable"
+            entry = test.config.entry(section, test.config.keys(section)[0])
+            where = entry.origin if entry else test.path
+            _log.warning("%s: [%s] gives no items: %s is ZERO_ITEMS", where, section, test.name)
     return PlannedTest(
         name=test.name,
-        waiton=tuple(test.waiton()),
+        waiton=chosen.waitons[test.name],
         mode=test.mode(),
         priority=test.priority(),
-        itemized=bool(items) and any(item.variables for item in items),
+        itemized=any(item.variables for item in items),
         instances=tuple(instances),
         comment=comment,
         meta=test.meta(),
+        itemmap=lookup_itemmap(itemmaps_of(test), test.name),
     )
 
 
-def _dependency_order(graph: Mapping[str, list[str]], read: Mapping[str, TestConfig]) -> list[str]:
+def _dependency_order(
+    graph: Mapping[str, Sequence[str]], read: Mapping[str, TestConfig]
+) -> list[str]:
     """Tests with their prerequisites first; a cycle is an error naming it."""
     sorter = graphlib.TopologicalSorter(graph)
     try:

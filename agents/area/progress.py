@@ -1,26 +1,46 @@
-"""Where a run stands, and what may run next: waiton, modes and priorities.
+"""Where a run stands, and what may run next: waiton, modes, items and priorities.
 
 Pure bookkeeping over a :class:`~agents.area.plan.Plan`: no processes, no
-sockets. The home's dispatcher drives it across agents.
+sockets. The home's launches (and, for the host's tests, a run on one host)
+drive it: :meth:`RunProgress.ready` says which instances may start,
+:meth:`RunProgress.resolve` which will never run and how they end (Megatest's
+rules, :mod:`~mtpkt.agents.area.waiton`).
+
+A test with no instance to run (its items are none, or none the testpatt
+selects) is followed through its toplevel record: it waits on its
+prerequisites like any test, and once they would let it start it becomes
+``NOT_STARTED/ZERO_ITEMS``, as Megatest marks it when it comes to expand its
+items (runs.scm:773, :1496-1500); if they fail first it ends as any blocked
+test does.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import attrs
 
 from mtpkt.agents.area.job import TestRef
 from mtpkt.agents.area.plan import Instance, Plan, PlannedTest
+from mtpkt.agents.area.waiton import ITEM_MODES, Decision, Records, Verdict, decide, looked_at
 from mtpkt.pkts import State, Status
-from mtpkt.pkts.outcome import GOOD_FOR_DEPENDENTS, rollup, settled
+from mtpkt.pkts.outcome import rollup, settled
 
-__all__ = ["Blocked", "RunProgress"]
+__all__ = ["Resolved", "RunProgress"]
+
+READY = Verdict.READY
+_ENDS = {
+    Verdict.PREQ_FAIL: (State.COMPLETED, Status.PREQ_FAIL),
+    Verdict.PREQ_DISCARDED: (State.NOT_STARTED, Status.PREQ_DISCARDED),
+}
 
 
 @attrs.frozen
-class Blocked:
-    """A test that will not run because a prerequisite did not end well."""
+class Resolved:
+    """Instances of a test that will not run, and how they end (already recorded)."""
 
     test: str
+    refs: tuple[TestRef, ...]
+    state: State
+    status: Status
     reason: str
 
 
@@ -29,13 +49,27 @@ class RunProgress:
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
+        self._refs = {name: _own_refs(plan, test) for name, test in plan.tests.items()}
         self.records: dict[TestRef, tuple[State, Status]] = {
-            instance.ref: (State.NOT_STARTED, Status.NA) for instance in plan.instances()
+            ref: (State.NOT_STARTED, Status.NA) for refs in self._refs.values() for ref in refs
         }
+        """Every instance's record, and the toplevel record of each test without instances."""
         self._order = {ref: index for index, ref in enumerate(self.records)}
-        self._open = {name: len(test.instances) for name, test in plan.tests.items()}
-        """Instances of each test not in a final state."""
+        self._open = {name: len(refs) for name, refs in self._refs.items()}
+        """Records of each test not settled."""
         self._prerequisites = {name for test in plan.tests.values() for name in test.waiton}
+        self._itemwise = {
+            name
+            for test in plan.tests.values()
+            if test.mode & ITEM_MODES or not test.instances
+            for name in test.waiton
+        }
+        """Prerequisites whose every item matters to a waiter (or to a test without
+        instances, whose verdict is not a start)."""
+        self._waiting_refs = {name: len(refs) for name, refs in self._refs.items()}
+        """Records of each test waiting to start (:meth:`_waiting`)."""
+        self._views: dict[str, Records] = {}
+        """What waiters see of a prerequisite, kept until one of its records changes."""
         self._queue: list[Instance] | None = None  # ready() as last computed, for take_ready
         self._front = 0  # entries before it in _queue have left NOT_STARTED
 
@@ -43,73 +77,100 @@ class RunProgress:
         """Record an instance's new state and status."""
         old = self.records.get(ref)
         self.records[ref] = (state, status)
-        if old is None:
+        if old is None or old == (state, status):
             return
+        self._views.pop(ref.test, None)
         was_final, final = settled(*old), settled(state, status)
         if was_final != final:
             self._open[ref.test] += -1 if final else 1
+        self._waiting_refs[ref.test] += _waits(state, status) - _waits(*old)
         if self._queue is None:
             return
         if state is State.NOT_STARTED and old[0] is not State.NOT_STARTED:
             self._queue = None  # back in the queue: sort again
-        elif ref.test in self._prerequisites and old != (state, status):
-            if was_final or (final and not self._open[ref.test]):
-                self._queue = None  # a prerequisite settled, or changed its end
+        elif ref.test in self._prerequisites and looked_at(*old) != looked_at(state, status):
+            whole = ref.test in self._itemwise or not self.plan.tests[ref.test].itemized
+            if whole or was_final or (final and not self._open[ref.test]):
+                self._queue = None  # what its waiters look at changed
 
     def test_state(self, name: str) -> tuple[State, Status]:
-        """A test's rolled-up state and status (a test with no items is COMPLETED/SKIP)."""
-        test = self.plan.tests[name]
-        if not test.instances:
-            return State.COMPLETED, Status.SKIP
-        return rollup(self.records[instance.ref] for instance in test.instances)
+        """A test's toplevel state and status: its items rolled up, or its one record."""
+        refs = self._refs[name]
+        if len(refs) == 1 and not self.plan.tests[name].itemized:
+            return self.records[refs[0]]
+        return rollup(self.records[ref] for ref in refs)
 
-    def _settled(self, test: PlannedTest) -> bool:
-        return not self._open[test.name]
+    def _view(self, name: str) -> Records:
+        """What waiters see of prerequisite ``name`` now."""
+        view = self._views.get(name)
+        if view is None:
+            test = self.plan.tests[name]
+            items = {i.ref.item: self.records[i.ref] for i in test.instances if test.itemized}
+            view = self._views[name] = Records.of(name, self.test_state(name), items)
+        return view
 
-    def _not_started(self, test: PlannedTest) -> bool:
-        return all(self.records[i.ref][0] is State.NOT_STARTED for i in test.instances)
+    def _decide(self, test: PlannedTest, item: str = "") -> Decision:
+        waitons = [self._view(name) for name in test.waiton]
+        return decide(test.name, item, test.mode, test.itemmap, waitons)
 
-    def _satisfied(self, test: PlannedTest, prerequisite: str) -> bool | None:
-        """Whether ``prerequisite`` lets ``test`` run: None while it is not settled."""
-        if not self._settled(self.plan.tests[prerequisite]):
-            return None
-        state, status = self.test_state(prerequisite)
-        if state is not State.COMPLETED:
-            return False
-        return test.mode == "toplevel" or status in GOOD_FOR_DEPENDENTS
+    def _item_decisions(self, test: PlannedTest) -> bool:
+        """Whether each item of the test waits by its own records (itemwait, itemmatch)."""
+        return bool(test.mode & ITEM_MODES) and test.itemized
 
-    def blocked(self) -> list[Blocked]:
-        """Tests that can never run because a prerequisite ended badly.
+    def resolve(self) -> list[Resolved]:
+        """Instances that will never run, ended as Megatest ends them: a blocked test
+        (``COMPLETED/PREQ_FAIL``, ``NOT_STARTED/PREQ_DISCARDED``), a test without instances
+        whose prerequisites let it start (``NOT_STARTED/ZERO_ITEMS``).
 
-        Their instances are marked COMPLETED/PREQ_FAIL here; the caller reports them.
-        Repeats until no more follow (a blocked test blocks its own dependents).
+        They are recorded here; the caller reports them. Repeats until no more follow
+        (a blocked test blocks its own dependents).
         """
-        found: list[Blocked] = []
-        changed = True
-        while changed:
-            changed = False
-            for test in self.plan.tests.values():
-                if not test.instances or not self._not_started(test):
-                    continue
-                failed = [p for p in test.waiton if self._satisfied(test, p) is False]
-                if failed:
-                    state, status = self.test_state(failed[0])
-                    reason = f"waiton {failed[0]} ended {state}/{status}"
-                    for instance in test.instances:
-                        self.update(instance.ref, State.COMPLETED, Status.PREQ_FAIL)
-                    found.append(Blocked(test.name, reason))
-                    changed = True
+        found: list[Resolved] = []
+        while True:
+            more = [r for test in self.plan.tests.values() for r in self._resolve(test)]
+            if not more:
+                return found
+            for resolved in more:
+                for ref in resolved.refs:
+                    self.update(ref, resolved.state, resolved.status)
+            found += more
+
+    def _resolve(self, test: PlannedTest) -> list[Resolved]:
+        if not self._waiting_refs[test.name] or (test.instances and not test.waiton):
+            return []  # cheap: this runs after every commit
+        gate = self._decide(test)
+        if gate.verdict is READY and test.instances and not self._item_decisions(test):
+            return []
+        waiting = [ref for ref in self._refs[test.name] if self._waiting(ref)]
+        if gate.verdict is READY and not test.instances:
+            return [
+                Resolved(
+                    test.name, tuple(waiting), State.NOT_STARTED, Status.ZERO_ITEMS, test.comment
+                )
+            ]
+        if gate.verdict in _ENDS:
+            return [Resolved(test.name, tuple(waiting), *_ENDS[gate.verdict], gate.comment)]
+        if gate.verdict is not READY:
+            return []
+        found = []
+        for ref in waiting:
+            decision = self._decide(test, ref.item)
+            if decision.verdict in _ENDS:
+                found.append(
+                    Resolved(test.name, (ref,), *_ENDS[decision.verdict], decision.comment)
+                )
         return found
 
     def ready(self) -> list[Instance]:
         """Instances not started whose prerequisites all allow them, highest priority first."""
-        ready = [
-            instance
-            for test in self.plan.tests.values()
-            if all(self._satisfied(test, p) for p in test.waiton)
-            for instance in test.instances
-            if self.records[instance.ref][0] is State.NOT_STARTED
-        ]
+        ready = []
+        for test in self.plan.tests.values():
+            if not self._waiting_refs[test.name] or self._decide(test).verdict is not READY:
+                continue
+            waiting = [i for i in test.instances if self._waiting(i.ref)]
+            if self._item_decisions(test):
+                waiting = [i for i in waiting if self._decide(test, i.ref.item).verdict is READY]
+            ready += waiting
         return sorted(
             ready,
             key=lambda i: (-self.plan.tests[i.ref.test].priority, self._order[i.ref]),
@@ -118,30 +179,44 @@ class RunProgress:
     def take_ready(self) -> Iterator[Instance]:
         """What :meth:`ready` gives, from a queue kept between calls.
 
-        The queue is sorted again only when something could add to it (a
-        prerequisite settles, an instance goes back to NOT_STARTED); handing
-        out the first few of many thousands waiting costs next to nothing.
+        The queue is sorted again only when something could add to it (what a
+        waiter looks at in a prerequisite changes, an instance goes back to
+        NOT_STARTED); handing out the first few of many thousands waiting costs
+        next to nothing.
         """
         if self._queue is None:
             self._queue, self._front = self.ready(), 0
         queue = self._queue
-        while self._front < len(queue) and not self._waiting(queue[self._front]):
+        while self._front < len(queue) and not self._waiting(queue[self._front].ref):
             self._front += 1
         for index in range(self._front, len(queue)):
-            if self._waiting(queue[index]):
+            if self._waiting(queue[index].ref):
                 yield queue[index]
 
-    def _waiting(self, instance: Instance) -> bool:
-        return self.records[instance.ref][0] is State.NOT_STARTED
+    def _waiting(self, ref: TestRef) -> bool:
+        """Not started, and not ended without starting either."""
+        return _waits(*self.records[ref])
 
     def settled(self) -> bool:
-        """Whether every instance has reached a final state."""
+        """Whether every record has settled (:func:`~mtpkt.pkts.outcome.settled`)."""
         return not any(self._open.values())
 
     def summary(self) -> dict[TestRef, tuple[State, Status]]:
-        """Every instance's record, plus the toplevel record of each itemized or empty test."""
+        """Every record, plus the toplevel record of each itemized test."""
         result = dict(self.records)
         for test in self.plan.tests.values():
-            if test.itemized or not test.instances:
+            if test.itemized and test.instances:
                 result[self.plan.toplevel(test.name)] = self.test_state(test.name)
         return result
+
+
+def _own_refs(plan: Plan, test: PlannedTest) -> Sequence[TestRef]:
+    """The records a test's progress is made of: its instances, or its toplevel."""
+    if test.instances:
+        return tuple(instance.ref for instance in test.instances)
+    return (plan.toplevel(test.name),)
+
+
+def _waits(state: State, status: Status) -> bool:
+    """Whether a record waits to start: NOT_STARTED, and not settled so."""
+    return state is State.NOT_STARTED and not settled(state, status)

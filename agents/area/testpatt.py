@@ -7,20 +7,21 @@ of the test; ``test/`` takes only its toplevel record. A pattern starting with
 """
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 
 from mtpkt.agents.area.errors import AreaError
 
-__all__ = ["SelectionError", "TestPatt"]
+__all__ = ["SelectionError", "TestPatt", "glob"]
 
 
 class SelectionError(AreaError):
     """A testpatt that is malformed or names no test of the area (message is one line)."""
 
 
-def _glob(pattern: str) -> re.Pattern[str]:
+def glob(pattern: str) -> re.Pattern[str]:
+    """A testpatt's test or item part as a regular expression to match whole names."""
     return re.compile(".*".join(re.escape(part) for part in pattern.split("%")), re.DOTALL)
 
 
@@ -62,7 +63,7 @@ class TestPatt:
                 raise SelectionError(f"testpatt {text!r} has an empty pattern")
             test, slash, item = part.partition("/")
             patterns.append(
-                _Pattern(raw.strip(), _glob(test), _glob(item if slash else "%"), exclude)
+                _Pattern(raw.strip(), glob(test), glob(item if slash else "%"), exclude)
             )
         return cls(text, tuple(patterns))
 
@@ -87,8 +88,39 @@ class TestPatt:
         names = sorted(known)
         for pattern in self.patterns:
             if not any(pattern.test.fullmatch(name) for name in names):
-                shown = ", ".join(names[:12]) + (" …" if len(names) > 12 else "")
                 raise SelectionError(
                     f"testpatt {pattern.text!r} matches no test of the area"
-                    f" (tests: {shown or 'none'})"
+                    f" (tests: {_listed(names) if names else 'none'})"
                 )
+
+    def check_items(self, items: Mapping[str, Sequence[str]]) -> None:
+        """Every pattern with an item part must select an item of a test it names.
+
+        Megatest marks such a test ``NOT_STARTED/ZERO_ITEMS`` (runs.scm:1496-1500) and
+        runs only its prerequisites; mtpkt refuses the run instead, as it refuses a
+        test name that matches nothing, so a typo is not a quiet empty run.
+
+        Args:
+            items: the item paths of each test the testpatt names ("" for a test
+                without items; none for one whose sections give no items).
+
+        Raises:
+            SelectionError: a pattern's item part matches no item; the line lists them.
+        """
+        for pattern in self.patterns:
+            if pattern.exclude or "/" not in pattern.text:
+                continue
+            named = {name: paths for name, paths in items.items() if pattern.test.fullmatch(name)}
+            if any(pattern.item.fullmatch(path) for paths in named.values() for path in paths):
+                continue
+            shown = "; ".join(
+                f"{name}: {_listed([path or '(none: not itemized)' for path in paths])}"
+                for name, paths in sorted(named.items())
+            )
+            raise SelectionError(
+                f"testpatt {pattern.text!r} matches no item of the tests it names ({shown})"
+            )
+
+
+def _listed(names: Sequence[str]) -> str:
+    return (", ".join(names[:12]) + (" …" if len(names) > 12 else "")) or "no items"

@@ -6,9 +6,10 @@ recorded ``NOT_STARTED`` before the sender is answered; instances that are
 good already, or in another launch's hands, are left alone. After a restart
 a started run gets its books back from its records (:meth:`Launcher.resume`).
 A ``kill`` withdraws what was not handed out yet (``KILLED``) and asks the
-agents for the rest (``KILLREQ`` and a ``kill`` task). A prerequisite that
-ends badly makes its dependents ``COMPLETED/PREQ_FAIL`` without running, as
-Megatest does; a launch whose instances all ended is retired.
+agents for the rest (``KILLREQ`` and a ``kill`` task). Tests that will never
+run end as Megatest ends them (:mod:`~mtpkt.agents.area.waiton`: a prerequisite
+that ended badly makes its dependents ``COMPLETED/PREQ_FAIL``); a launch whose
+records have all settled is retired.
 
 Locks as :mod:`~mtpkt.agents.home.books` says: the commit lock first, the
 books lock inside it and never while committing.
@@ -113,8 +114,8 @@ class Launcher:
     # -- starting -----------------------------------------------------------------------
 
     def start(self, launch: Launch) -> None:
-        """Book a new launch and commit its ``NOT_STARTED`` records (and ``SKIP`` for tests
-        without instances). The caller holds the commit lock until it has journaled the
+        """Book a new launch and commit its ``NOT_STARTED`` records (a test without instances
+        has its toplevel's). The caller holds the commit lock until it has journaled the
         run ``started``."""
         control = launch.control
         books = self._books
@@ -134,12 +135,6 @@ class Launcher:
                     for ref in launch.progress.records
                     if ref not in launch.skipped
                 ]
-                for test in launch.plan.tests.values():
-                    if not test.instances:
-                        ref = launch.plan.toplevel(test.name)
-                        packets.append(
-                            self._own.change(ref, State.COMPLETED, Status.SKIP, test.comment)
-                        )
             warning = self._warnings.pop(control.id, "")
             if warning and packets:  # the first record of the run says it (tail, tests)
                 packets[0] = attrs.evolve(packets[0], comment=warning)
@@ -316,22 +311,21 @@ class Launcher:
     # -- following up ---------------------------------------------------------------------
 
     def settle(self) -> tuple[list[StatusPacket], list[Launch]]:
-        """``COMPLETED/PREQ_FAIL`` for the dependents of instances that ended badly, and the
+        """The records of instances that will never run (a blocked test's
+        ``COMPLETED/PREQ_FAIL`` or ``NOT_STARTED/PREQ_DISCARDED``, a test without items'
+        ``NOT_STARTED/ZERO_ITEMS``: :meth:`~mtpkt.agents.area.RunProgress.resolve`), and the
         launches that settled, now out of the books (commit lock held)."""
         packets: list[StatusPacket] = []
         finished: list[Launch] = []
         books = self._books
         with books.lock:
             for launch in books.launches:
-                for blocked in launch.progress.blocked():
-                    for instance in launch.plan.tests[blocked.test].instances:
-                        if instance.ref in launch.skipped:
-                            continue
-                        packets.append(
-                            self._own.change(
-                                instance.ref, State.COMPLETED, Status.PREQ_FAIL, blocked.reason
-                            )
-                        )
+                for resolved in launch.progress.resolve():
+                    packets += [
+                        self._own.change(ref, resolved.state, resolved.status, resolved.reason)
+                        for ref in resolved.refs
+                        if ref not in launch.skipped
+                    ]
                 self._post_hook(launch)
                 if launch.progress.settled():
                     finished.append(launch)

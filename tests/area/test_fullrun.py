@@ -193,19 +193,17 @@ def test_waiton_mode_and_priority(tests: dict[str, TestConfig], name: str) -> No
         assert test.waiton() == []
         return
     assert test.waiton() == WAITON.get(name, [])
-    assert test.mode() == ("toplevel" if name in TOPLEVEL_MODE else "normal")
+    assert test.mode() == {"toplevel" if name in TOPLEVEL_MODE else "normal"}
     assert test.priority() == PRIORITY.get(name, 0)
 
 
 def test_items(area: Area, fullrun: Path, tests: dict[str, TestConfig], tmp_path: Path) -> None:
     env = {**area.base_env(TARGET, "nightly"), "PATH": os.environ["PATH"]}
     runfirst = tests["runfirst"].items(env, tmp_path)
-    assert [item.path for item in runfirst] == [
-        f"{season}/{block}/{tock}"
-        for season in ("summer", "winter", "fall", "spring")
-        for block, tock in (("a", "1"), ("b", "2"))
-    ]
-    assert runfirst[0].variables == (("SEASON", "summer"), ("BLOCK", "a"), ("TOCK", "1"))
+    # [itemstable] rows are appended to the [items] combinations (items.scm:139-142)
+    assert [item.path for item in runfirst] == ["summer", "winter", "fall", "spring", "a/1", "b/2"]
+    assert runfirst[0].variables == (("SEASON", "summer"),)
+    assert runfirst[-1].variables == (("BLOCK", "b"), ("TOCK", "2"))
     blocktestxz = tests["blocktestxz"].items(env, tmp_path)
     assert len(blocktestxz) == 7 * 4
     assert blocktestxz[-1].path == "STUCK/DEAD/SKIP"

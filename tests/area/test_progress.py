@@ -1,4 +1,5 @@
-"""RunProgress.take_ready: the kept queue always agrees with a fresh look (ready())."""
+"""RunProgress.take_ready: the kept queue always agrees with a fresh look (ready()), whatever
+the waiton modes (normal, toplevel, itemwait, itemmatch) and for a test without items."""
 
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from hypothesis import strategies as st
 from mtpkt.agents.area import Area, RunProgress, plan_run
 from mtpkt.agents.area.plan import Plan
 from mtpkt.pkts import State, Status
-from mtpkt.pkts.outcome import FINAL
+from mtpkt.pkts.outcome import settled
 from tests.support.farm import write_area
 
 FILES = {
@@ -19,8 +20,15 @@ FILES = {
     "tests/b/testconfig": "[ezsteps]\ns true\n\n[requirements]\nwaiton a\n",
     "tests/c/testconfig": "[ezsteps]\ns true\n\n[requirements]\npriority 5\n",
     "tests/d/testconfig": "[ezsteps]\ns true\n\n[requirements]\nwaiton b c\nmode toplevel\n",
+    "tests/e/testconfig": (
+        "[ezsteps]\ns true\n\n[requirements]\nwaiton a\nmode itemwait\n\n[items]\nN 1 2 4\n"
+    ),
+    "tests/f/testconfig": "[ezsteps]\ns true\n\n[requirements]\nwaiton a\nmode itemmatch\n",
+    "tests/z/testconfig": "[ezsteps]\ns true\n\n[requirements]\nwaiton e\n\n[items]\nX\n",
 }
 ENDS = [
+    (State.NOT_STARTED, Status.PREQ_DISCARDED),
+    (State.KILLED, Status.ABORT),
     (State.LAUNCHED, Status.NA),
     (State.RUNNING, Status.NA),
     (State.COMPLETED, Status.PASS),
@@ -38,7 +46,7 @@ def plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
 
 
 @settings(max_examples=200, deadline=None)
-@given(steps=st.lists(st.tuples(st.integers(0, 5), st.sampled_from(ENDS), st.booleans())))
+@given(steps=st.lists(st.tuples(st.integers(0, 12), st.sampled_from(ENDS), st.booleans())))
 def test_take_ready_agrees_with_ready(
     plan: Plan, steps: list[tuple[int, tuple[State, Status], bool]]
 ) -> None:
@@ -48,6 +56,10 @@ def test_take_ready_agrees_with_ready(
     for index, (state, status), block in steps:
         progress.update(refs[index % len(refs)], state, status)
         if block:
-            progress.blocked()
+            progress.resolve()
         assert list(progress.take_ready()) == progress.ready()
-        assert progress.settled() == all(state in FINAL for state, _ in progress.records.values())
+        fresh = RunProgress(plan)  # nothing kept from before: the same records, looked at anew
+        for ref, record in progress.records.items():
+            fresh.update(ref, *record)
+        assert fresh.ready() == progress.ready()
+        assert progress.settled() == all(settled(*record) for record in progress.records.values())

@@ -3,14 +3,13 @@
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from mtpkt.agents.area.items import Item, combine, cross_product, table_rows
+from mtpkt.agents.area import Area, plan_run
 from mtpkt.agents.area.paths import PathError, check_relative, run_dir
 from mtpkt.agents.area.testpatt import SelectionError, TestPatt
 from mtpkt.pkts import State, Status
 from mtpkt.pkts.outcome import rollup
+from tests.support.farm import write_area
 
 
 @pytest.mark.parametrize(
@@ -43,39 +42,6 @@ def test_an_unknown_test_name_is_an_error_not_an_empty_run() -> None:
         patt.check_tests(["runfirst", "ez_pass"])
     with pytest.raises(SelectionError, match="has an empty pattern"):
         TestPatt.parse("a,,b")
-
-
-def test_items_cross_product_first_variable_slowest() -> None:
-    items = cross_product([("A", ["1", "2"]), ("B", ["x", "y", "z"])])
-    assert [item.path for item in items] == ["1/x", "1/y", "1/z", "2/x", "2/y", "2/z"]
-
-
-def test_itemstable_zips_columns_padding_short_ones() -> None:
-    rows = table_rows([("BLOCK", ["a", "b", "c"]), ("TOCK", ["1", "2"])])
-    assert [row.path for row in rows] == ["a/1", "b/2", "c/-"]
-
-
-def test_items_and_itemstable_combine_as_a_cross_product() -> None:
-    items = cross_product([("SEASON", ["summer", "winter"])])
-    table = table_rows([("BLOCK", ["a", "b"]), ("TOCK", ["1", "2"])])
-    assert [i.path for i in combine(items, table)] == [
-        "summer/a/1",
-        "summer/b/2",
-        "winter/a/1",
-        "winter/b/2",
-    ]
-    assert combine(None, None) == [Item()]
-    assert combine(cross_product([("FOO", [])]), None) == []
-
-
-@given(
-    st.lists(st.tuples(st.text(min_size=1), st.lists(st.text(min_size=1), max_size=3)), max_size=3)
-)
-def test_cross_product_size(columns: list[tuple[str, list[str]]]) -> None:
-    expected = 1
-    for _, values in columns:
-        expected *= len(values)
-    assert len(cross_product(columns)) == expected
 
 
 @pytest.mark.parametrize("item", ["../x", "a/../../b", "/etc", "a//b", "./a", "a/\x00"])
@@ -133,3 +99,47 @@ def test_rollup_worst_status_and_bad_endings_count_as_check() -> None:
     assert rollup([(done, Status.PASS), (State.RUNNING, Status.NA)]) == (State.RUNNING, Status.PASS)
     assert rollup([(State.NOT_STARTED, Status.NA)] * 2) == (State.NOT_STARTED, Status.NA)
     assert rollup([(done, Status.PASS), (State.NOT_STARTED, Status.NA)])[0] is State.RUNNING
+
+
+def test_an_item_part_that_matches_no_item_is_refused_with_the_items() -> None:
+    """Different from Megatest, on purpose: Megatest marks such a test NOT_STARTED/ZERO_ITEMS
+    and runs only its prerequisites (runs.scm:1491-1500); a typo in an item is refused
+    like a test name that matches nothing."""
+    items = {"unit": ["alpha", "beta", "gamma"], "other": [""], "none": []}
+    with pytest.raises(
+        SelectionError,
+        match=r"^testpatt 'unit/gama' matches no item of the tests it names"
+        r" \(unit: alpha, beta, gamma\)$",
+    ):
+        TestPatt.parse("unit/gama").check_items(items)
+    with pytest.raises(SelectionError, match=r"\(unit: alpha, beta, gamma\)"):
+        TestPatt.parse("unit/").check_items(items)  # the toplevel of an itemized test only
+    with pytest.raises(SelectionError, match=r"\(none: no items\)"):
+        TestPatt.parse("none/x").check_items(items)
+    with pytest.raises(SelectionError, match=r"\(other: \(none: not itemized\)\)"):
+        TestPatt.parse("other/x").check_items(items)
+    for fine in ("unit/g%", "unit", "%/", "other/", "unit/alpha,~unit/beta", "~unit/nosuch,%"):
+        TestPatt.parse(fine).check_items(items)
+
+
+def test_a_target_without_a_runconfigs_section_is_a_warning_naming_the_sections(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Megatest's -target takes [default] alone without a word when no section matches
+    (runs.scm:2349-2350; only -reqtarg refuses, :2339-2347); mtpkt warns, naming the
+    sections there are. An area whose runconfigs.config has only [default] is not warned."""
+    files = {
+        "megatest.config": "[fields]\nOS TEXT\nARCH TEXT\n",
+        "runconfigs.config": "[default]\nX 1\n\n[linux/arm]\nY 2\n\n[bsd/%]\nZ 3\n",
+        "tests/t/testconfig": "[ezsteps]\ns true\n",
+    }
+    area = Area.load(write_area(tmp_path, files), env={"PATH": "/bin"})
+    plan_run(area, "linux/x86", "r1")
+    assert (
+        f"{tmp_path}/runconfigs.config: target linux/x86 matches no section"
+        " (sections: linux/arm): only [default] applies"
+    ) in caplog.text
+    caplog.clear()
+    plan_run(area, "linux/arm", "r1")
+    plan_run(area, "bsd/x86", "r1")  # matched by the wildcard section
+    assert "matches no section" not in caplog.text

@@ -101,8 +101,9 @@ def test_a_second_run_reruns_a_failed_test_the_first_still_holds(farm: Farm) -> 
     assert wait_for(lambda: farm.tests("twice").get(("broken", ""), ("",))[0] == "COMPLETED", 30)
     # ... when a second one asks for `broken` again: it runs again, once, and ends.
     second = farm.send(
-        "run", "-t", TARGET, "-r", "twice", "--testpatt", "broken", "--wait", "--wait-timeout", "30"
-    )
+        "run", "-t", TARGET, "-r", "twice", "--testpatt", "broken", "--rerun", "FAIL",
+        "--wait", "--wait-timeout", "30",
+    )  # fmt: skip
     assert second.returncode == 3, second.stderr  # FAIL again, not a wait that never ends
     history = farm.history("twice", "kind = 'status_change' AND testname = 'broken'")
     states = [change.state for _, change in history if isinstance(change, StatusChange)]

@@ -74,7 +74,7 @@ FILES = {
         never echo never
 
         [requirements]
-        waiton nosuch
+        mode exclusive
     """,
 }
 
@@ -365,7 +365,7 @@ def test_a_task_that_cannot_be_planned_ends_abort_with_one_line(
     )
     comments = {
         "nosuch": "matches no test of the area",
-        "broken": "waiton names unknown test(s): nosuch",
+        "broken": "mode exclusive is not supported",
     }
     for test, words in comments.items():
         row = statuses.wait_state(test, State.COMPLETED, Status.ABORT)

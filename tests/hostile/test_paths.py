@@ -52,7 +52,7 @@ def test_paths_out_of_the_run_tree_are_refused_and_named(farm: Farm, tmp_path: P
         ("evil", "item path '../../x' would leave the run tree"),
         ("build,evil/%", "item path '../../x' would leave the run tree"),
         ("../build", "matches no test of the area"),
-        ("build/../..", "selects no test instance"),
+        ("build/../..", "matches no item of the tests it names"),
     ):
         refused = farm.send("run", "-t", TARGET, "-r", "nightly", "--testpatt", patt)
         assert refused.returncode == 4, refused

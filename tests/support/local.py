@@ -115,25 +115,17 @@ class LocalRun:
 
     def _report_not_started(self) -> None:
         for test in self.plan.tests.values():
-            if not test.instances:
-                self.reporter.change(
-                    self.plan.toplevel(test.name),
-                    State.COMPLETED,
-                    Status.SKIP,
-                    comment=test.comment,
-                )
-                continue
             for instance in test.instances:
                 self.reporter.change(instance.ref, State.NOT_STARTED, Status.NA)
+            if not test.instances:
+                self.reporter.change(self.plan.toplevel(test.name), State.NOT_STARTED, Status.NA)
             self._report_toplevel(test.name)
 
     def _report_blocked(self) -> None:
-        for blocked in self.progress.blocked():
-            for instance in self.plan.tests[blocked.test].instances:
-                self.reporter.change(
-                    instance.ref, State.COMPLETED, Status.PREQ_FAIL, comment=blocked.reason
-                )
-            self._report_toplevel(blocked.test)
+        for resolved in self.progress.resolve():
+            for ref in resolved.refs:
+                self.reporter.change(ref, resolved.state, resolved.status, comment=resolved.reason)
+            self._report_toplevel(resolved.test)
 
     def _launch_ready(self) -> None:
         for instance in self.progress.ready():
