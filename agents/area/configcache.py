@@ -7,7 +7,7 @@ turns what it read into plain values as that run sees them: ``#{…}``
 expanded (the reader did that), ``[system …]`` values run, with the
 environment and working directory the plan gives them. runconfigs.config
 counts with its ``[default]`` and target sections only, the ones the run
-reads, as Megatest's own cache of it has them (``launch.scm`` 964, where
+reads, as Megatest's own cache of it has them (``launch.scm`` 917 and 998, where
 ``sections`` is ``default`` and the target).
 
 The result is kept as one JSON file in the run's directory (``$MT_RUNPATH``,
@@ -32,7 +32,7 @@ into STALE records (:mod:`mtpkt.agents.home.stale`).
 
 Megatest caches its configs as well (``.megatest.cfg-<version>-<hash>`` and
 ``.runconfigs.cfg-…`` in the run directory, ``launch.scm`` 884-907 and
-995-1016; the test's ``.testconfig`` in its work area, ``launch.scm``
+1006-1015; the test's ``.testconfig`` in its work area, ``launch.scm``
 743-748), but reads them back instead of the files. mtpkt reads the files
 anew for every run and uses the cache only to tell what changed.
 """

@@ -131,6 +131,7 @@ def save(done: ConfigCheck) -> None:
     configs = {**(done.cached or {}), **done.resolved}
     path = done.runpath / CACHE_NAME
     try:
+        done.runpath.mkdir(parents=True, exist_ok=True)  # a rerunclean may have emptied it
         atomic_write(path, encode(done.target, done.runname, configs))
     except OSError as exc:
         _log.warning("%s: cannot keep the run's resolved configs: %s", path, exc)

@@ -2,9 +2,9 @@
 
 Megatest keeps its resolved configs in the run's directory as well:
 ``.megatest.cfg-<version>-<hash>`` and ``.runconfigs.cfg-…`` (launch.scm:884-907,
-written at :995-1016, ``[system]`` values run, configf.scm:242-245) and each
+written at :1006-1015, ``[system]`` values run, configf.scm:242-245) and each
 test's ``.testconfig`` (launch.scm:743-748); runconfigs.config is read with the
-sections ``default`` and the target only (launch.scm:916, :964). It reads them
+sections ``default`` and the target only (launch.scm:917, :998). It reads them
 back instead of the files; mtpkt reads the files for every run and compares
 (the seed roadmap's STALE).
 """
@@ -82,7 +82,7 @@ def edit(area: Area, name: str, old: str, new: str) -> None:
 def test_the_configs_are_kept_as_the_run_resolves_them(tmp_path: Path) -> None:
     """#{…} expanded, [system] values run (configf.scm:242-245: Megatest's cache holds their
     output), runconfigs.config with [default] and the target's section only
-    (launch.scm:964); a testconfig of every test the plan read, prerequisites too."""
+    (launch.scm:917, :998); a testconfig of every test the plan read, prerequisites too."""
     area = area_of(tmp_path / "area")
     configs = resolve(plan_run(area, TARGET, "r1", "unit/%").configs)
     assert list(configs) == [

@@ -2,7 +2,7 @@
 
 The seed roadmap's config caching, mtpkt's own (Megatest has no STALE state;
 it keeps resolved configs in the run's directory too, launch.scm:884-907,
-:995-1016, but reads them back instead of comparing): the home keeps the run's
+:1006-1015, but reads them back instead of comparing): the home keeps the run's
 resolved configs in ``$MT_RUNPATH`` and, when a later plan of the run resolves
 them differently, records every COMPLETED test of the run STALE. A plain run
 runs STALE tests again, as it runs every test that is not COMPLETED
@@ -13,20 +13,24 @@ The dispatcher runs in process over a real store (tests.control.test_dispatcher'
 InlineCollector); an agent's reports are played as status packets.
 """
 
+import io
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from mtpkt.agents.area import Area
 from mtpkt.agents.area.configcache import CACHE_NAME
+from mtpkt.agents.rundirs import remove_test_dir
 from mtpkt.pkts import Action, State, Status
 from mtpkt.pkts.control import RerunClean, Run
 from mtpkt.pkts.link import Pull
 from mtpkt.pkts.status import StatusChange, StatusPacket
 from mtpkt.store import HistoryReader, Store
+from mtpkt.tools.live import LiveModel, render
 from tests.control.test_config_reread import run_to_its_end, started
 from tests.control.test_dispatcher import InlineCollector, records
 from tests.support.farm import FILES as FARM_FILES
@@ -209,3 +213,47 @@ def test_edited_runconfigs_make_completed_tests_stale_and_they_run_again(tmp_pat
         skipped = case.find("skipped")
         assert skipped is not None
         assert skipped.get("message", "").startswith("STALE/PASS: configs changed:")
+
+
+def test_the_cache_goes_with_the_runs_last_test_directory(tmp_path: Path) -> None:
+    """So a ``clean`` of the whole run leaves no run directory behind; while other tests'
+    directories remain, the cache stays."""
+    linktree = tmp_path / "links"
+    runpath = linktree / TARGET / "r1"
+    for test in ("build", "other"):
+        (runpath / test).mkdir(parents=True)
+    (runpath / CACHE_NAME).write_text("{}")
+    assert remove_test_dir(linktree, TARGET, "r1", "build")
+    assert (runpath / CACHE_NAME).exists()
+    assert remove_test_dir(linktree, TARGET, "r1", "other")
+    assert not (linktree / TARGET).exists()
+
+
+def test_the_live_view_counts_stale_tests_as_settled_and_not_bad() -> None:
+    """A STALE test has settled (the run is done) and is bad only with a bad status."""
+    model = LiveModel()
+    for seq, (test, state, status) in enumerate(
+        [
+            ("build", State.COMPLETED, Status.PASS),
+            ("build", State.STALE, Status.PASS),
+            ("other", State.STALE, Status.FAIL),
+        ],
+        1,
+    ):
+        model.add(
+            [
+                StatusChange(
+                    origin="home", seq=seq, target=TARGET, runname="r1", test=test,
+                    state=state, status=status, comment="configs changed: x",
+                )
+            ]
+        )  # fmt: skip
+    (view,) = model.runs.values()
+    assert dict(view.counts) == {"STALE/PASS": 1, "STALE/FAIL": 1}
+    assert (view.settled, list(view.bad)) == (2, [("other", "")])
+    out = io.StringIO()
+    Console(file=out, width=100, height=20, color_system=None).print(
+        render(model, width=100, height=19, now=0.0)
+    )
+    assert "2/2" in out.getvalue()
+    assert "1 STALE/PASS" in out.getvalue()
