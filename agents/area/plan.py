@@ -16,6 +16,7 @@ from pathlib import Path
 import attrs
 
 from mtpkt.agents.area.config import ConfigError, Origin
+from mtpkt.agents.area.configcache import ConfigRead, config_reads
 from mtpkt.agents.area.disks import Disks, read_disks
 from mtpkt.agents.area.environment import RunEnvironment, instance_environment, run_environment
 from mtpkt.agents.area.items import Item
@@ -78,6 +79,8 @@ class Plan:
     """The run's environment (runconfig variables, ``MT_RUNPATH`` …), before any test's."""
     linktree: Path | None = None
     """``[setup] linktree`` as the plan read it."""
+    configs: tuple[ConfigRead, ...] = ()
+    """The config files the plan read (:mod:`~mtpkt.agents.area.configcache`)."""
 
     def instances(self) -> list[Instance]:
         return [instance for test in self.tests.values() for instance in test.instances]
@@ -153,7 +156,10 @@ def plan_run(
     }
     if not tests:  # a ~ pattern took back everything the others named
         raise SelectionError(f"testpatt {testpatt!r} selects no test instance")
-    return Plan(target, runname, root, tests, area.max_concurrent_jobs, run_env.env, area.linktree)
+    configs = config_reads(area, runconfig, {name: read[name] for name in tests}, run_env.env, root)
+    return Plan(
+        target, runname, root, tests, area.max_concurrent_jobs, run_env.env, area.linktree, configs
+    )
 
 
 class _ItemMapsOf(dict[str, list[tuple[str, ItemMap]]]):

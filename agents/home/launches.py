@@ -26,6 +26,7 @@ from mtpkt.agents.area.launchers import plan_warning
 from mtpkt.agents.home.books import Books, Launch, make_task, record
 from mtpkt.agents.home.hooks import Hooks
 from mtpkt.agents.home.own import OwnPackets
+from mtpkt.agents.home.stale import ConfigCheck, check, save, stale_records
 from mtpkt.agents.rundirs import remove_test_dir
 from mtpkt.pkts import Action, State, Status
 from mtpkt.pkts.control import Clean, Kill, RerunClean, Run
@@ -57,6 +58,7 @@ class Launcher:
         self.hooks = Hooks(area)
         """The runs' pre-hook and post-hook (started and closed by the dispatcher)."""
         self._warnings: dict[bytes, str] = {}  # by control id, from plan() to start()
+        self._checks: dict[bytes, ConfigCheck] = {}  # the same, for the configs' STALE check
         self._post_hooked: set[bytes] = set()
 
     def plan(self, packet: Run | RerunClean, *, resume: bool = False) -> Launch:
@@ -76,8 +78,9 @@ class Launcher:
     def _plan(self, packet: Run | RerunClean, *, resume: bool = False) -> Launch:
         """The launch of a ``run`` or ``rerunclean``: which instances it runs, which it skips.
 
-        A ``run`` skips tests that completed with a good status (unless told
-        to rerun them), a ``rerunclean`` every test that did not end badly.
+        A ``run`` skips tests that completed (unless told to rerun them), a
+        ``rerunclean`` every test that did not end badly; a COMPLETED test counts
+        as STALE when the run's configs changed (:mod:`~mtpkt.agents.home.stale`).
         Resuming (:meth:`resume`), nothing is skipped here: the records say where each is.
 
         Raises:
@@ -86,12 +89,18 @@ class Launcher:
         plan = plan_run(self.area, packet.target, packet.runname, packet.testpatt)
         progress = RunProgress(plan)
         skipped: set[TestRef] = set()
-        if resume or (isinstance(packet, Run) and packet.rerun_all):
+        if resume:
+            return Launch(packet, plan, progress, skipped)
+        stale = bool((checked := check(plan)).changed)
+        self._checks[packet.id] = checked
+        if isinstance(packet, Run) and packet.rerun_all:
             return Launch(packet, plan, progress, skipped)
         rows = self._rows(packet.target, packet.runname)
         rerun = set(packet.rerun) if isinstance(packet, Run) else set()
         for ref in progress.records:
             state, status = record(rows.get(ref)) or (State.NOT_STARTED, Status.NA)
+            if stale and state is State.COMPLETED:
+                state = State.STALE  # as start() records it
             if isinstance(packet, RerunClean):
                 skip = not rerun_by_rerunclean(state, status)
             else:
@@ -128,6 +137,9 @@ class Launcher:
                 books.hand_over(launch)
             if isinstance(control, RerunClean) or control.preclean:
                 self._remove_dirs(launch)  # only of what this launch runs, none in hand
+            checked = self._checks.pop(control.id, None)
+            rows = self._rows(control.target, control.runname) if checked else {}
+            stale = stale_records(self._own, checked, rows, active) if checked else []
             with books.lock:
                 books.launches.append(launch)
                 packets = [
@@ -138,7 +150,9 @@ class Launcher:
             warning = self._warnings.pop(control.id, "")
             if warning and packets:  # the first record of the run says it (tail, tests)
                 packets[0] = attrs.evolve(packets[0], comment=warning)
-            self._own.commit(packets)
+            self._own.commit([*stale, *packets])
+            if checked is not None:
+                save(checked)  # once the STALE records are in
             self._set_rundirs(launch)
             if warning:
                 _log.warning("run %s/%s: %s", control.target, control.runname, warning)
