@@ -1,5 +1,5 @@
 """Megatest's scheduling keys: ``[setup] launch-delay``, ``reruns``, ``allow-auto-rerun``,
-``[jobgroups]`` (megatest.config), and a test's jobgroup (its testconfig).
+``run-wait``, ``[jobgroups]`` (megatest.config), and a test's jobgroup (its testconfig).
 
 Read when a run is planned, as Megatest's runner reads them when ``-run``
 starts; the home's launches apply them (:mod:`mtpkt.agents.home.assign`,
@@ -13,7 +13,12 @@ starts; the home's launches apply them (:mod:`mtpkt.agents.home.assign`,
   first has launched everything (runs.scm:338-354, 613-621); any other number
   leaves it at one pass more;
 * ``allow-auto-rerun STATE/STATUS …``: records of the tests the testpatt names in
-  one of these are run again (runs.scm:453-462, db.scm:2798-2815).
+  one of these are run again (runs.scm:453-462, db.scm:2798-2815);
+* ``run-wait yes``: a pass is over when every test has ended, not once the last
+  has launched (runs.scm:1573-1597).
+
+``runqueue`` (how many tests Megatest's runner registers ahead) has no use here:
+every test of a run is recorded when the run is planned (docs/area.md says so).
 """
 
 import logging
@@ -57,7 +62,7 @@ class Schedule:
     """``allow-auto-rerun``: records that run again."""
     run_wait: bool = False
     """``[setup] run-wait yes``: a pass ends when every test has ended, not once the last
-    one has launched (runs.scm:1570-1590)."""
+    one has launched (runs.scm:1573-1597)."""
 
     def auto_reruns(self, state: str, status: str) -> bool:
         """Whether ``allow-auto-rerun`` runs a record in ``state``/``status`` again."""
