@@ -29,9 +29,23 @@ import attrs
 
 from mtpkt.agents.area.configdata import Config, ConfigError
 
-__all__ = ["AutoRerun", "Schedule", "read_jobgroup", "read_schedule"]
+__all__ = ["AutoRerun", "Schedule", "read_jobgroup", "read_schedule", "warn_once"]
 
 _log = logging.getLogger(__name__)
+_warned: set[str] = set()
+_WARNED_MAX = 10_000
+
+
+def warn_once(log: logging.Logger, message: str, *args: object) -> None:
+    """Log a warning the first time this process meets it: a run is planned again on each
+    agent for each of its tests, and one line a config file deserves should stay one."""
+    text = message % args
+    if text in _warned:
+        return
+    if len(_warned) >= _WARNED_MAX:
+        _warned.clear()
+    _warned.add(text)
+    log.warning("%s", text)
 
 
 @attrs.frozen
@@ -124,7 +138,8 @@ def _jobgroups(config: Config, env: Mapping[str, str], cwd: Path) -> dict[str, f
     for group, text in config.items("jobgroups", env=env, cwd=cwd):
         limit = _number(text.strip())
         if limit is None:
-            _log.warning(
+            warn_once(
+                _log,
                 "%s: [jobgroups] %s %r is not a number: no limit, as in Megatest"
                 " (runs.scm:204-207)",
                 _where(config, "jobgroups", group),
@@ -148,7 +163,8 @@ def _second_pass(config: Config, text: str | None) -> bool:
         return True
     reruns = _number(text)
     if reruns is None:
-        _log.warning(
+        warn_once(
+            _log,
             "%s: reruns %r is not a number: not used, as in Megatest (runs.scm:338-339)",
             _where(config, "setup", "reruns"),
             text,
@@ -163,7 +179,8 @@ def _auto_rerun(config: Config, text: str | None) -> tuple[AutoRerun, ...]:
         parts = word.split("/")  # Megatest's infix split: "/FAIL" is "" and "FAIL"
         entry = AutoRerun(parts[0], parts[1] if len(parts) > 1 else None)
         if "" in (entry.state, entry.status):
-            _log.warning(
+            warn_once(
+                _log,
                 "%s: allow-auto-rerun %s matches no record (an empty %s), as in Megatest"
                 " (runs.scm:455-462, db.scm:2802-2805)",
                 _where(config, "setup", "allow-auto-rerun"),
@@ -182,7 +199,8 @@ def read_jobgroup(config: Config) -> str:
         ConfigError: the value cannot be computed.
     """
     if config.has("requirements", "jobgroup"):
-        _log.warning(
+        warn_once(
+            _log,
             "%s: [requirements] jobgroup is not used: Megatest reads a test's jobgroup from"
             " [test_meta] (runs.scm:1345)",
             _where(config, "requirements", "jobgroup"),

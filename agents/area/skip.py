@@ -26,6 +26,7 @@ from typing import Final
 import attrs
 
 from mtpkt.agents.area.configdata import Config, Origin
+from mtpkt.agents.area.scheduling import warn_once
 
 __all__ = ["SKIP_KEYS", "Skip", "hms_seconds", "read_skip"]
 
@@ -91,7 +92,8 @@ def read_skip(config: Config, env: Mapping[str, str], cwd: Path) -> Skip | None:
         if key != tried:
             entry = config.entry("skip", key)
             why = "not one of Megatest's" if key not in SKIP_KEYS else f"{tried} comes first"
-            _log.warning(
+            warn_once(
+                _log,
                 "%s: [skip] %s is not used: %s (runs.scm:1780-1802 tries one of %s)",
                 entry.origin if entry else config.path,
                 key,
@@ -107,7 +109,8 @@ def read_skip(config: Config, env: Mapping[str, str], cwd: Path) -> Skip | None:
     if tried == "rundelay":
         seconds, ignored = hms_seconds(value)
         if ignored:
-            _log.warning(
+            warn_once(
+                _log,
                 "%s: [skip] rundelay %r: %s count(s) nothing, as in Megatest (a number and a"
                 " unit letter, e.g. 10m 5s: common.scm:1868-1890); the delay is %ds",
                 entry.origin,
