@@ -23,8 +23,10 @@ from mtpkt.agents.area.items import Item
 from mtpkt.agents.area.job import StepSpec, TestJob, TestRef
 from mtpkt.agents.area.model import Area, RunConfig, TestConfig
 from mtpkt.agents.area.paths import instance_path, run_root
+from mtpkt.agents.area.scheduling import Schedule, read_jobgroup, read_schedule
 from mtpkt.agents.area.scheme import RunArgs
 from mtpkt.agents.area.selection import Selection, itemmaps_of, select
+from mtpkt.agents.area.skip import Skip, read_skip
 from mtpkt.agents.area.testpatt import SelectionError, TestPatt
 from mtpkt.agents.area.testrollup import rollup_command
 from mtpkt.agents.area.waiton import ItemMap, lookup_itemmap
@@ -63,6 +65,10 @@ class PlannedTest:
     meta: Mapping[str, str] = attrs.field(factory=dict)
     itemmap: ItemMap | None = None
     """The itemmap its items wait by (looked up by its own name, db.scm:4187)."""
+    skip: Skip | None = None
+    """Its ``[skip]`` rule (:mod:`~mtpkt.agents.area.skip`)."""
+    jobgroup: str = ""
+    """Its ``[test_meta] jobgroup`` (:mod:`~mtpkt.agents.area.scheduling`)."""
 
 
 @attrs.frozen
@@ -81,6 +87,8 @@ class Plan:
     """``[setup] linktree`` as the plan read it."""
     configs: tuple[ConfigRead, ...] = ()
     """The config files the plan read (:mod:`~mtpkt.agents.area.configcache`)."""
+    schedule: Schedule = attrs.field(factory=Schedule)
+    """megatest.config's scheduling keys (:mod:`~mtpkt.agents.area.scheduling`)."""
 
     def instances(self) -> list[Instance]:
         return [instance for test in self.tests.values() for instance in test.instances]
@@ -157,8 +165,17 @@ def plan_run(
     if not tests:  # a ~ pattern took back everything the others named
         raise SelectionError(f"testpatt {testpatt!r} selects no test instance")
     configs = config_reads(area, runconfig, {name: read[name] for name in tests}, run_env.env, root)
+    schedule = read_schedule(area.config, run_env.env, area.home)
     return Plan(
-        target, runname, root, tests, area.max_concurrent_jobs, run_env.env, area.linktree, configs
+        target,
+        runname,
+        root,
+        tests,
+        area.max_concurrent_jobs,
+        run_env.env,
+        area.linktree,
+        configs,
+        schedule,
     )
 
 
@@ -231,6 +248,8 @@ def _plan_test(
         comment=comment,
         meta=test.meta(),
         itemmap=lookup_itemmap(itemmaps_of(test), test.name),
+        skip=read_skip(test.config, run_env.env, test.directory),
+        jobgroup=read_jobgroup(test.config),
     )
 
 

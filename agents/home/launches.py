@@ -16,7 +16,7 @@ books lock inside it and never while committing.
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import attrs
 
@@ -26,6 +26,7 @@ from mtpkt.agents.area.launchers import plan_warning
 from mtpkt.agents.home.books import Books, Launch, make_task, record
 from mtpkt.agents.home.hooks import Hooks
 from mtpkt.agents.home.own import OwnPackets
+from mtpkt.agents.home.reruns import auto_reruns, second_pass
 from mtpkt.agents.home.stale import ConfigCheck, check, save, stale_records
 from mtpkt.agents.rundirs import remove_test_dir
 from mtpkt.pkts import Action, State, Status
@@ -89,12 +90,13 @@ class Launcher:
         plan = plan_run(self.area, packet.target, packet.runname, packet.testpatt)
         progress = RunProgress(plan)
         skipped: set[TestRef] = set()
+        launch = Launch(packet, plan, progress, skipped)
         if resume:
-            return Launch(packet, plan, progress, skipped)
+            return launch
         stale = bool((checked := check(plan)).changed)
         self._checks[packet.id] = checked
         if isinstance(packet, Run) and packet.rerun_all:
-            return Launch(packet, plan, progress, skipped)
+            return launch
         rows = self._rows(packet.target, packet.runname)
         rerun = set(packet.rerun) if isinstance(packet, Run) else set()
         for ref in progress.records:
@@ -105,10 +107,10 @@ class Launcher:
                 skip = not rerun_by_rerunclean(state, status)
             else:
                 skip = left_alone_by_run(state, status, rerun)
-            if skip:
+            if skip and not auto_reruns(launch, ref, state, status):
                 progress.update(ref, state, status)
                 skipped.add(ref)
-        return Launch(packet, plan, progress, skipped)
+        return launch
 
     def _rows(self, target: str, runname: str) -> dict[TestRef, TestRow]:
         """The run's records, by instance."""
@@ -136,7 +138,8 @@ class Launcher:
                         launch.skipped.add(ref)
                 books.hand_over(launch)
             if isinstance(control, RerunClean) or control.preclean:
-                self._remove_dirs(launch)  # only of what this launch runs, none in hand
+                runs = [ref for ref in launch.progress.records if ref not in launch.skipped]
+                self._remove_dirs(launch, runs)  # only of what this launch runs, none in hand
             checked = self._checks.pop(control.id, None)
             rows = self._rows(control.target, control.runname) if checked else {}
             stale = stale_records(self._own, checked, rows, active) if checked else []
@@ -194,14 +197,12 @@ class Launcher:
             plan = launch.plan
             self.hooks.submit("post-hook", plan.target, plan.runname, plan.env)
 
-    def _remove_dirs(self, launch: Launch) -> None:
-        """Remove the run directories of the instances a ``rerunclean`` (or ``run --preclean``)
-        is about to run."""
+    def _remove_dirs(self, launch: Launch, refs: Iterable[TestRef]) -> None:
+        """Remove the run directories of the instances a ``rerunclean`` (or ``run --preclean``,
+        or Megatest's second pass) is about to run."""
         linktree = launch.plan.linktree or self.area.linktree
         disks = disk_roots(self.area.config, self.area.env, self.area.home)
-        for ref in launch.progress.records:
-            if ref in launch.skipped:
-                continue
+        for ref in refs:
             try:
                 remove_test_dir(linktree, ref.target, ref.runname, ref.test, ref.item, disks=disks)
             except AreaError as exc:
@@ -327,10 +328,13 @@ class Launcher:
     def settle(self) -> tuple[list[StatusPacket], list[Launch]]:
         """The records of instances that will never run (a blocked test's
         ``COMPLETED/PREQ_FAIL`` or ``NOT_STARTED/PREQ_DISCARDED``, a test without items'
-        ``NOT_STARTED/ZERO_ITEMS``: :meth:`~mtpkt.agents.area.RunProgress.resolve`), and the
-        launches that settled, now out of the books (commit lock held)."""
+        ``NOT_STARTED/ZERO_ITEMS``: :meth:`~mtpkt.agents.area.RunProgress.resolve`), those
+        Megatest's second pass runs again (``NOT_STARTED``, their directories removed:
+        :mod:`~mtpkt.agents.home.reruns`), and the launches that settled, now out of the
+        books (commit lock held)."""
         packets: list[StatusPacket] = []
         finished: list[Launch] = []
+        again: list[tuple[Launch, list[TestRef]]] = []
         books = self._books
         with books.lock:
             for launch in books.launches:
@@ -341,9 +345,21 @@ class Launcher:
                         if ref not in launch.skipped
                     ]
                 self._post_hook(launch)
+                if refs := second_pass(launch, (o for o in books.launches if o is not launch)):
+                    again.append((launch, refs))
+                    packets += [self._own.change(ref, State.NOT_STARTED, Status.NA) for ref in refs]
                 if launch.progress.settled():
                     finished.append(launch)
             for launch in finished:
                 books.launches.remove(launch)
                 self._post_hooked.discard(launch.control.id)
+        for launch, refs in again:  # no pull hands them out before: the commit lock is held
+            control = launch.control
+            _log.info(
+                "run %s/%s: second pass: %d test instance(s) run again",
+                control.target,
+                control.runname,
+                len(refs),
+            )
+            self._remove_dirs(launch, refs)
         return packets, finished
