@@ -37,6 +37,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -146,10 +147,24 @@ class Watch:
     def until_done(self, farm: Farm, workers: list[str], deadline: float) -> None:
         while any(farm.processes[name].poll() is None for name in workers):
             if time.monotonic() > deadline:
-                raise BenchError("the workers did not finish in time")
+                raise BenchError(f"the workers did not finish in time\n{stuck(farm, workers)}")
             self.look()
             time.sleep(SAMPLE)
         self.look()
+
+
+def stuck(farm: Farm, workers: list[str]) -> str:
+    """The workers still running: each one's threads' stacks (it dumps them on SIGUSR1)
+    and the end of its log."""
+    running = [name for name in workers if farm.processes[name].poll() is None]
+    for name in running:
+        farm.processes[name].send_signal(signal.SIGUSR1)
+    time.sleep(1.0)  # the dump is written by the worker's signal handler
+    return "\n".join(
+        f"--- {name}, still running; the end of its log:\n"
+        + "\n".join(farm.log(name).strip().splitlines()[-60:])
+        for name in running
+    )
 
 
 @attrs.define

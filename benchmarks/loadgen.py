@@ -19,9 +19,11 @@ swarm writes what it saw (``--report``, JSON) for ``benchmarks/load.py``.
 
 import argparse
 import contextlib
+import faulthandler
 import heapq
 import json
 import math
+import signal
 import sys
 import threading
 import time
@@ -253,6 +255,7 @@ def swarm(args: argparse.Namespace) -> int:
 
 def main() -> int:
     """Generate, spool and send; exit 0 once everything is acknowledged."""
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # where a stuck one is: load.py asks
     parser = argparse.ArgumentParser(prog="benchmarks/loadgen.py", description=__doc__)
     parser.add_argument("--spool", type=Path, required=True)
     parser.add_argument("--address", required=True)

@@ -48,6 +48,7 @@ class Follower:
         key: the area's secret.
         target: only this target's packets (empty: all).
         runname: only this run name's packets (empty: all).
+        acks: with a target or runname, the ``ack`` packets too (they belong to no run).
         page: packets asked for in one query.
         timeout: seconds to wait for an answer to a query.
         tls: dial both endpoints with TLS.
@@ -61,6 +62,7 @@ class Follower:
         *,
         target: str = "",
         runname: str = "",
+        acks: bool = False,
         page: int = 1000,
         timeout: float = 5.0,
         tls: Tls | None = None,
@@ -68,6 +70,7 @@ class Follower:
         self.key = key
         self.target = target
         self.runname = runname
+        self.acks = acks
         self.page = page
         self.position = 0
         """Every selected packet with a stream sequence number up to this has been yielded."""
@@ -109,7 +112,7 @@ class Follower:
 
     def _selected(self, packet: StatusPacket) -> bool:
         if isinstance(packet, Ack):
-            return not (self.target or self.runname)
+            return self.acks or not (self.target or self.runname)
         return (not self.target or packet.target == self.target) and (
             not self.runname or packet.runname == self.runname
         )
@@ -126,7 +129,11 @@ class Follower:
         while True:
             self._check_stop()
             query = Query(
-                after=self.position, limit=self.page, target=self.target, runname=self.runname
+                after=self.position,
+                limit=self.page,
+                target=self.target,
+                runname=self.runname,
+                acks=self.acks,
             )
             reply = self._requester.request(pkts.encode(query, self.key))
             header, rows = _read_frame(reply, self.key)

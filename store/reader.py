@@ -87,7 +87,13 @@ class HistoryReader:
         return int(row[0]) if row is not None and row[0] is not None else 0
 
     def history(
-        self, *, after: int = 0, limit: int = 1000, target: str = "", runname: str = ""
+        self,
+        *,
+        after: int = 0,
+        limit: int = 1000,
+        target: str = "",
+        runname: str = "",
+        acks: bool = False,
     ) -> list[tuple[int, StatusPacket]]:
         """Committed status packets with a sequence number above ``after``, ascending.
 
@@ -97,6 +103,7 @@ class HistoryReader:
             target: only packets of runs of this target (empty: every target).
             runname: only packets of runs of this name (empty: every run name).
                 With both empty the Ack packets (which belong to no run) come too.
+            acks: the Ack packets also when ``target`` or ``runname`` is given.
 
         Returns:
             ``(sequence number, packet)`` pairs.
@@ -112,7 +119,7 @@ class HistoryReader:
             if after >= head:
                 return []
             sources = [self._run(run_id) for run_id in self._matching(target, runname, after)]
-            if not target and not runname:
+            if acks or (not target and not runname):
                 sources.append(self._db())
             merged = heapq.merge(*(self._read(db, after, head, limit) for db in sources if db))
             picked = list(itertools.islice(merged, limit))

@@ -256,9 +256,12 @@ class HomeLink:
         """:func:`ask_home` at :attr:`listen`."""
         ask_home(packet, self.key, self.listen, timeout, self.tls)
 
-    def follower(self, publish: str, *, target: str, runname: str, timeout: float) -> "Follower":
+    def follower(
+        self, publish: str, *, target: str, runname: str, timeout: float, acks: bool = False
+    ) -> "Follower":
         """A :class:`bus.follow.Follower` of the runs of ``target`` and ``runname`` (empty:
-        any); a USAGE error for a stream address NNG cannot dial."""
+        any), with the ``ack`` packets when ``acks``; a USAGE error for a stream address NNG
+        cannot dial."""
         from mtpkt.bus import BusError
         from mtpkt.bus.follow import Follower
 
@@ -269,6 +272,7 @@ class HomeLink:
                 self.key,
                 target=target,
                 runname=runname,
+                acks=acks,
                 timeout=timeout,
                 tls=self.tls,
             )

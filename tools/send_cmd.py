@@ -207,7 +207,7 @@ def control_packet(args: argparse.Namespace) -> pkts.Control:
 
 def run(args: argparse.Namespace) -> int:
     """Send one control packet; with --wait, follow its run. Returns the exit status."""
-    from mtpkt.tools.watch import wait_for_run
+    from mtpkt.tools.watch import ENDS_WITH_ACK, wait_for_run
 
     packet = control_packet(args)
     link = HomeLink.of(args)
@@ -216,7 +216,11 @@ def run(args: argparse.Namespace) -> int:
         # Made before the packet is sent: a bad stream address stops it before anything happens.
         publish = link.stream(args, needed_by="--wait")
         follower = link.follower(
-            publish, target=packet.target, runname=packet.runname, timeout=args.timeout
+            publish,
+            target=packet.target,
+            runname=packet.runname,
+            timeout=args.timeout,
+            acks=packet.kind in ENDS_WITH_ACK,
         )
     try:
         link.ask(packet, args.timeout)

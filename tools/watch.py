@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Final, TextIO
 from mtpkt import pkts
 from mtpkt.pkts import State, Status
 from mtpkt.pkts.outcome import ended_badly, settled
-from mtpkt.pkts.status import StatusChange, StatusPacket
+from mtpkt.pkts.status import Ack, StatusChange, StatusPacket
 from mtpkt.pkts.text import display_name, end_label
 from mtpkt.tools.errors import CliError
 from mtpkt.tools.exitcodes import ExitCode
@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # imported for real inside the functions: `mtpkt --help` stay
     from mtpkt.bus.follow import Follower
 
 __all__ = [
+    "ENDS_WITH_ACK",
     "PROGRESS_EVERY",
     "SHOWN_BAD",
     "RunWatch",
@@ -40,6 +41,10 @@ __all__ = [
     "wait_for_run",
 ]
 
+ENDS_WITH_ACK: Final = ("run", "rerunclean")
+"""Kinds whose ``send --wait`` ends only once the home's ``ack`` says the launch settled too:
+every record settled is not enough, as Megatest's second pass (and ``allow-auto-rerun``)
+may then record tests ``NOT_STARTED`` again (:mod:`mtpkt.agents.home.reruns`)."""
 PROGRESS_EVERY: Final = 1.0
 """Least seconds between two progress lines of ``--wait``."""
 SHOWN_BAD: Final = 10
@@ -66,9 +71,13 @@ class RunWatch:
         target: the run's target.
         runname: the run's name.
         patt: the selected tests.
+        control: the id of the control packet whose ``ack`` must come too before the run
+            counts as settled (None: the records alone say).
     """
 
-    def __init__(self, kind: str, target: str, runname: str, patt: "TestPatt") -> None:
+    def __init__(
+        self, kind: str, target: str, runname: str, patt: "TestPatt", control: bytes | None = None
+    ) -> None:
         self.kind = kind
         self.target = target
         self.runname = runname
@@ -80,6 +89,10 @@ class RunWatch:
         self._selected: dict[tuple[str, str], bool] = {}
         self._itemized = Itemized()
         self._unsettled: set[tuple[str, str]] = set()
+        self._control = control
+        self._acked = control is None
+        self.rejected = ""
+        """Why the home gave up on the control packet (its ``rejected`` ack), or ""."""
         self.warnings: list[str] = []
         """The run's warnings, in the order seen: the launcher mtpkt does not honour yet, which
         the home writes into the comment of the run's first NOT_STARTED record."""
@@ -87,6 +100,11 @@ class RunWatch:
     def add(self, packets: Iterable[StatusPacket]) -> None:
         """Take note of committed status packets (others than this run's are ignored)."""
         for packet in packets:
+            if isinstance(packet, Ack) and packet.ref == self._control:
+                self._acked = True
+                if packet.outcome is pkts.AckOutcome.REJECTED:  # the home gave up on it
+                    self.rejected = packet.reason or "given up by the home"
+                continue
             if not (
                 isinstance(packet, StatusChange)
                 and packet.target == self.target
@@ -121,8 +139,9 @@ class RunWatch:
 
     @property
     def settled(self) -> bool:
-        """Whether every selected instance is in a final state."""
-        return not self._unsettled
+        """Whether every selected instance is in a final state and, for a control packet
+        given, its ``ack`` has come (a rejected one ends the wait whatever the records)."""
+        return self._acked and (bool(self.rejected) or not self._unsettled)
 
     def bad(self) -> list[tuple[str, str]]:
         """Instances that settled badly, as ``(test/item, label)``, sorted."""
@@ -278,7 +297,9 @@ def wait_for_run(
     """
     from mtpkt.agents.area import TestPatt
 
-    watch = RunWatch(packet.kind, packet.target, packet.runname, TestPatt.parse(packet.testpatt))
+    control = packet.id if packet.kind in ENDS_WITH_ACK else None
+    patt = TestPatt.parse(packet.testpatt)
+    watch = RunWatch(packet.kind, packet.target, packet.runname, patt, control)
     with interrupts_as_flag():
         done = _follow_watch(watch, follower, listen, timeout, wait_timeout, out)
     if not done:
@@ -288,6 +309,8 @@ def wait_for_run(
             ExitCode.WAIT_TIMEOUT,
         )
     report_watch(watch, out)
+    if watch.rejected:
+        raise CliError(f"the home gave up on the {packet.kind}: {watch.rejected}", ExitCode.REFUSED)
     return watch.exit_code()
 
 

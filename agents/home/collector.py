@@ -243,7 +243,11 @@ class Collector:
         try:
             head = self._reader.head()
             rows = self._reader.history(
-                after=query.after, limit=limit, target=query.target, runname=query.runname
+                after=query.after,
+                limit=limit,
+                target=query.target,
+                runname=query.runname,
+                acks=query.acks,
             )
         except StoreError as exc:  # e.g. a target that does not fit the area's fields
             return self._receipt(error=str(exc))

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 from mtpkt.agents.area import Area
 from mtpkt.agents.home.assign import Assigner
-from mtpkt.agents.home.books import Books
+from mtpkt.agents.home.books import Books, Launch
 from mtpkt.agents.home.chores import Change, Chores
 from mtpkt.agents.home.intake import Intake
 from mtpkt.agents.home.launches import Launcher
@@ -134,7 +134,10 @@ class Dispatcher:
         with self._own.lock:
             packets = self._watch.lost()
             blocked, finished = self._launcher.settle()
-            self._own.commit([*packets, *blocked])
+            # Each settled launch's ack comes last: `send --wait` ends on it, never before
+            # Megatest's second pass has recorded what it runs again.
+            acks = [self._own.ack(launch.control.id, _settled_note(launch)) for launch in finished]
+            self._own.commit([*packets, *blocked, *acks])
             for launch in finished:
                 self.store.journal_set_state(launch.control.id, DONE)
                 _log.info("run %s/%s settled", launch.control.target, launch.control.runname)
@@ -157,3 +160,11 @@ class Dispatcher:
             self._own.commit([self._own.ack(control, reason)])
         self.store.journal_set_state(control, DONE, reason)
         _log.info("%s: %s", control.hex(), reason[:ACK_REASON])
+
+
+def _settled_note(launch: Launch) -> str:
+    """The reason of a settled launch's ``ack``: ``run r1 of ubuntu/x86: 12 test instances
+    settled``."""
+    control = launch.control
+    count = len(launch.progress.records)
+    return f"{control.kind} {control.runname} of {control.target}: {count} test instances settled"

@@ -23,6 +23,7 @@ from mtpkt.agents.home.books import Books, Launch
 from mtpkt.agents.home.chores import Chores
 from mtpkt.agents.home.launches import Launcher
 from mtpkt.agents.home.own import OwnPackets
+from mtpkt.pkts import AckOutcome
 from mtpkt.pkts.control import Archive, Clean, Control, Kill, RerunClean, Run
 from mtpkt.store import Store, StoreError
 from mtpkt.store.journal import ACCEPTED, DONE, FAILED, STARTED
@@ -180,3 +181,6 @@ class Intake:
                     exc,
                 )
                 self.store.journal_set_state(packet.id, FAILED, str(exc))
+                with self._own.lock:  # a send --wait following it ends, saying why
+                    reason = f"not picked up again: {exc}"
+                    self._own.commit([self._own.ack(packet.id, reason, AckOutcome.REJECTED)])

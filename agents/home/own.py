@@ -67,13 +67,14 @@ class OwnPackets:
             host=host,
         )
 
-    def ack(self, control: bytes, reason: str) -> Ack:
-        """The ``ack`` of a control packet carried out (call with :attr:`lock` held)."""
+    def ack(self, control: bytes, reason: str, outcome: AckOutcome = AckOutcome.DONE) -> Ack:
+        """The ``ack`` of a control packet carried out (or, ``rejected``, given up: call with
+        :attr:`lock` held)."""
         return Ack(
             origin=ORIGIN,
             seq=self._next(),
             ref=control,
-            outcome=AckOutcome.DONE,
+            outcome=outcome,
             reason=reason[:ACK_REASON],
         )
 

@@ -66,6 +66,9 @@ class Query(Envelope):
     """Only packets of this target (empty: every target)."""
     runname: str = ""
     """Only packets of this run name (empty: every run)."""
+    acks: bool = False
+    """With a ``target`` or ``runname``, the ``ack`` packets (which belong to no run) too:
+    ``send --wait`` waits for the one that says its run or rerunclean settled."""
 
 
 @attrs.frozen(kw_only=True)

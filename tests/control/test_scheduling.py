@@ -7,6 +7,7 @@ report is committed as its status packets. The end-to-end parts (the launcher
 warning of ``send run --wait``, ``deadtime``) are in test_scheduling_farm.py.
 """
 
+import contextlib
 import itertools
 import os
 import textwrap
@@ -18,12 +19,13 @@ import pytest
 
 from mtpkt.agents.area import Area
 from mtpkt.agents.rundirs import instance_dir
-from mtpkt.pkts import Action, State, Status
+from mtpkt.pkts import AckOutcome, Action, State, Status
 from mtpkt.pkts.control import Run
 from mtpkt.pkts.link import Pull, Task
-from mtpkt.pkts.status import StatusChange
+from mtpkt.pkts.status import Ack, StatusChange
 from mtpkt.store import Store
 from mtpkt.store.journal import DONE
+from mtpkt.store.reader import HistoryReader
 from tests.control.test_dispatcher import InlineCollector, records
 from tests.support.farm import TARGET, write_area
 
@@ -335,6 +337,43 @@ def test_the_second_pass_runs_incomplete_and_na_tests_again_once_in_clean_direct
     assert agent.pull() == []  # one pass more, not two
     assert {row.packet.id: row.state for row in store.journal()}[run.id] == DONE
     assert state(store, "r1", "failed") == ("COMPLETED", "FAIL")
+
+
+def test_the_runs_ack_comes_after_its_second_pass(tmp_path: Path, stores: list[Store]) -> None:
+    """Every record settled does not end a run while Megatest's second pass may still record
+    tests NOT_STARTED again (runs.scm:613-621): the home's ``done`` ack of the run, which
+    ``send --wait`` waits for, is committed once the launch has settled, after the second
+    pass's records."""
+    area = make_area(tmp_path, "run-wait yes\n", lost=STEP, fine=STEP)
+    home = open_home(area, stores)
+    agent = Agent(home)
+    run = Run(target=TARGET, runname="r1", testpatt="%")
+    home.dispatcher.control(run)
+    assert len(agent.pull()) == 2
+    agent.report("r1", "lost", State.INCOMPLETE, Status.ABORT)
+    agent.report("r1", "fine", State.COMPLETED, Status.PASS)  # every record settled now
+    home.dispatcher.tick()
+    assert acks_of(area, run) == []  # the second pass runs "lost" again
+    assert [task.test for task in agent.pull()] == ["lost"]
+    agent.report("r1", "lost", State.COMPLETED, Status.PASS)
+    home.dispatcher.tick()
+    (seq, ack), *more = acks_of(area, run)
+    assert more == []
+    note = f"run r1 of {TARGET}: 2 test instances settled"
+    assert (ack.outcome, ack.reason) == (AckOutcome.DONE, note)
+    with contextlib.closing(HistoryReader(area.dbdir)) as reader:
+        changes = reader.history(target=TARGET, runname="r1")
+    assert seq > max(number for number, _ in changes)
+
+
+def acks_of(area: Area, control: Run) -> list[tuple[int, Ack]]:
+    """The home's acks of a control packet, with their stream numbers."""
+    with contextlib.closing(HistoryReader(area.dbdir)) as reader:
+        return [
+            (seq, packet)
+            for seq, packet in reader.history()
+            if isinstance(packet, Ack) and packet.ref == control.id
+        ]
 
 
 def test_reruns_0_turns_the_second_pass_off_and_a_given_rerun_list_replaces_its_own(

@@ -26,10 +26,10 @@ from mtpkt.agents.area import TestPatt
 from mtpkt.agents.home.collector import Collector
 from mtpkt.agents.homedir import HomeDir
 from mtpkt.bus import Replier, Requester
-from mtpkt.pkts import State, Status
+from mtpkt.pkts import AckOutcome, State, Status
 from mtpkt.pkts.control import Archive, Clean, Control, Kill, RerunClean, Run
 from mtpkt.pkts.link import Receipt
-from mtpkt.pkts.status import StatusChange
+from mtpkt.pkts.status import Ack, StatusChange
 from mtpkt.store import Store
 from mtpkt.tools.agent_cmd import Shutdown
 from mtpkt.tools.exitcodes import ExitCode
@@ -362,6 +362,8 @@ class WaitHome:
         self.collector.start()
         self.agent = Requester(self.collector.listen_address, timeout=10)
         self.seqs = {"home": 0, "agent-1": 0}
+        self.runs: list[bytes] = []
+        """The run and rerunclean packets not yet acknowledged ``done``."""
         self.lock = threading.Lock()
         self.front = Replier("tcp://127.0.0.1:0", self.handle, name="wait home")
         self.front.start()
@@ -380,11 +382,26 @@ class WaitHome:
         if not isinstance(packet, CONTROL):
             return self.agent.request(frame)  # queries of the follower
         patt = TestPatt.parse(packet.testpatt)
-        self.report(
-            "home",
-            [(t, i, State.NOT_STARTED, Status.NA) for t, i in self.tests if patt.matches(t, i)],
-        )
+        selected = [(t, i) for t, i in self.tests if patt.matches(t, i)]
+        self.report("home", [(t, i, State.NOT_STARTED, Status.NA) for t, i in selected])
+        if isinstance(packet, Run | RerunClean):
+            self.runs.append(packet.id)
+            if not selected:  # nothing to run: settled at once
+                self.ack_runs()
         return pkts.encode(Receipt(origin="home", ids=(packet.id,)), self.key)
+
+    def ack_runs(self) -> None:
+        """The ``done`` acks the home commits once a run's launch has settled."""
+        with self.lock:
+            runs, self.runs = self.runs, []
+            acks = []
+            for ref in runs:
+                self.seqs["home"] += 1
+                acks.append(
+                    Ack(origin="home", seq=self.seqs["home"], ref=ref, outcome=AckOutcome.DONE)
+                )
+            if acks:
+                self.agent.request(pkts.encode_batch(acks, self.key))
 
     def report(self, origin: str, changes: list[tuple[str, str, State, Status]]) -> None:
         """Commit status changes through the collector, as the agent or home ``origin``."""
@@ -414,6 +431,7 @@ class WaitHome:
         for state in (State.LAUNCHED, State.RUNNING):
             self.report("agent-1", [(t, i, state, Status.NA) for t, i in ends])
         self.report("agent-1", [(t, i, State.COMPLETED, s) for (t, i), s in ends.items()])
+        self.ack_runs()
 
 
 TESTS = [("a", ""), ("b", "1"), ("b", "2")]
@@ -585,6 +603,30 @@ def test_run_watch_counts_items_not_their_toplevel_and_knows_a_kill_ends_killed(
     assert run.summary() == f"run {TARGET} nightly: 2 tests: 1 KILLED/ABORT, 1 PASS"
     assert kill.bad() == []
     assert kill.exit_code() == ExitCode.OK
+
+
+def test_run_watch_of_a_run_ends_with_the_homes_ack_and_a_rejected_one_ends_it_too() -> None:
+    """A run's records may all settle before Megatest's second pass records some NOT_STARTED
+    again (runs.scm:613-621): ``send run --wait`` ends on the home's ack of the run."""
+    patt = TestPatt.parse("%")
+    control = pkts.new_id()
+    watch = RunWatch("run", TARGET, "nightly", patt, control)
+    watch.add([change("t", "", State.COMPLETED, Status.PASS)])
+    assert not settled(watch)
+    other = Ack(origin="home", seq=1, ref=pkts.new_id(), outcome=AckOutcome.DONE)
+    watch.add([other])
+    assert not settled(watch)
+    watch.add([attrs.evolve(other, seq=2, ref=control)])
+    assert settled(watch)
+    assert watch.rejected == ""
+
+    given_up = RunWatch("run", TARGET, "nightly", patt, control)
+    given_up.add([change("t", "", State.NOT_STARTED, Status.NA)])
+    reason = "not picked up again: tests/t/testconfig:3: unknown mode"
+    rejected = Ack(origin="home", seq=3, ref=control, outcome=AckOutcome.REJECTED, reason=reason)
+    given_up.add([rejected])
+    assert settled(given_up)  # the records will not settle: the wait ends, saying why
+    assert given_up.rejected == reason
 
 
 # -- mtpkt agent ----------------------------------------------------------------------------

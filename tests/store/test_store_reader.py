@@ -76,6 +76,18 @@ def test_filtered_by_target_and_runname(make_store: MakeStore, make_reader: Make
         reader.history(target="ubuntu")
 
 
+def test_acks_come_with_a_filtered_history_when_asked(
+    make_store: MakeStore, make_reader: MakeReader
+) -> None:
+    """``send --wait`` of a run follows that run and the Acks (which belong to no run)."""
+    sent = fill(make_store())
+    reader = make_reader()
+    nightly = reader.history(target="ubuntu/x86_64", runname="nightly", acks=True)
+    expected = [p for pair in zip(sent["nightly"], sent["acks"], strict=True) for p in pair]
+    assert [p for _, p in nightly] == expected
+    assert seqs_of(reader.history(runname="weekly", acks=True, after=30, limit=3)) == [32, 34, 36]
+
+
 def test_reader_follows_a_writer_from_another_thread(
     make_store: MakeStore, make_reader: MakeReader
 ) -> None:
