@@ -5,32 +5,14 @@ How the line reaches ``send run --wait`` is the launcher warning's way, tested i
 tests/control (the home puts it in the first NOT_STARTED record's comment).
 """
 
-import os
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from mtpkt.agents.area import Area, plan_run
+from mtpkt.agents.area import plan_run
 from mtpkt.agents.area.config import ConfigError
 from mtpkt.agents.area.unapplied import UNAPPLIED, key_warning, run_warning
-from tests.support.farm import write_area
-
-MEGATEST = """
-    [fields]
-    OS TEXT
-
-    [setup]
-    linktree #{getenv MT_RUN_AREA_HOME}/links
-"""
-
-
-def area_with(tmp_path: Path, setup: str = "", **testconfigs: str) -> Area:
-    """An area with ``setup`` added to its megatest.config and a test of each testconfig."""
-    megatest = textwrap.dedent(MEGATEST) + textwrap.dedent(setup)
-    files = {"megatest.config": megatest, "runconfigs.config": "[default]\n"}
-    files |= {f"tests/{name}/testconfig": text for name, text in testconfigs.items()}
-    return Area.load(write_area(tmp_path / "area", files), env={"PATH": os.environ["PATH"]})
+from tests.area.test_scheduling_keys import area_with
 
 
 def test_a_plain_area_gets_no_warning(tmp_path: Path) -> None:
@@ -50,7 +32,7 @@ def test_each_unapplied_key_is_named_once_with_where_it_is_written(tmp_path: Pat
     area = area_with(
         tmp_path,
         "testcopycmd cp -r TEST_SRC_PATH/. TEST_TARG_PATH/.\n",
-        a="[ezsteps]\ns true\n[logpro]\ns (expect:required in \"LogFileBody\" > 0 \"x\" #/x/)\n",
+        a='[ezsteps]\ns true\n[logpro]\ns (expect:required in "LogFileBody" > 0 "x" #/x/)\n',
         b="[ezsteps]\ns true\n[logpro]\ns ;; a rule\n[waivers]\nw1 logpro s.log\n",
         c="[requirements]\nwaitor a\n[ezsteps]\ns true\n",
     )
