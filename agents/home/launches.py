@@ -22,7 +22,7 @@ import attrs
 
 from mtpkt.agents.area import Area, AreaError, RunProgress, TestPatt, TestRef, plan_run
 from mtpkt.agents.area.disks import disk_roots
-from mtpkt.agents.area.launchers import plan_warning
+from mtpkt.agents.area.unapplied import run_warning
 from mtpkt.agents.home.books import Books, Launch, make_task, record
 from mtpkt.agents.home.hooks import Hooks
 from mtpkt.agents.home.own import OwnPackets
@@ -71,7 +71,7 @@ class Launcher:
             AreaError: the run cannot be planned from the area.
         """
         launch = self._plan(packet, resume=resume)
-        self._warnings[packet.id] = plan_warning(self.area.config, launch.plan, self.area.home)
+        self._warnings[packet.id] = run_warning(self.area.config, launch.plan, self.area.home)
         if not resume and self.hooks.configured("pre-hook"):
             launch.held = not self._rows(packet.target, packet.runname)
         return launch
