@@ -21,6 +21,7 @@ from mtpkt.agents.home.books import AgentBook, Books, Launch, make_task
 from mtpkt.agents.home.jobgroups import JobGroups
 from mtpkt.agents.home.liveness import kill_given_up
 from mtpkt.agents.home.own import OwnPackets
+from mtpkt.agents.home.reruns import last_launch
 from mtpkt.agents.home.skips import Skips
 from mtpkt.pkts import Action, State, Status
 from mtpkt.pkts.link import Pull, Task
@@ -62,6 +63,7 @@ class Assigner:
                     agent.outbox.pop(acked, None)
                 kill_given_up(agent, pull)
                 free = 0 if pull.draining else pull.free - _unstarted(agent, pull)
+                launched: dict[bytes, Launch] = {}
                 for launch, instance, skipped in self._ready(agent.name, free):
                     ref = instance.ref
                     if skipped:  # recorded as Megatest records it (runs.scm:1804-1806)
@@ -77,10 +79,13 @@ class Assigner:
                     )
                     agent.outbox[task.id] = task
                     agent.running[ref] = task
+                    launched[launch.control.id] = launch
                     launch.progress.update(ref, State.LAUNCHED, Status.NA)
                     packets.append(
                         self._own.change(ref, State.LAUNCHED, Status.NA, host=agent.name)
                     )
+                for launch in launched.values():
+                    last_launch(launch)
                 tasks = list(agent.outbox.values())
             try:
                 committed = self._own.submit(packets)

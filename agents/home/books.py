@@ -55,6 +55,9 @@ class Launch:
     (common.scm:241, launch.scm:1338-1345)."""
     second_pass: bool = False
     """Megatest's second pass over the run has begun (:mod:`~mtpkt.agents.home.reruns`)."""
+    ended_at_last_launch: frozenset[TestRef] | None = None
+    """Without ``run-wait``: the records that had ended when its first pass handed out its
+    last test, all the second pass may take (:func:`~mtpkt.agents.home.reruns.last_launch`)."""
 
     @property
     def task_key(self) -> bytes:

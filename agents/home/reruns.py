@@ -15,6 +15,13 @@ Megatest's ``-run`` (``runs:run-tests``) runs again by itself:
   run count of 1). A STALE record (mtpkt's state) is not taken: a plain ``run``
   has run it again in its first pass, a ``rerunclean`` leaves it STALE.
 
+Without ``run-wait``, Megatest's first pass ends at its last launch and the
+second follows at once, so a test just launched is never taken (it is
+LAUNCHED or RUNNING then, runs.scm:1731-1736). The home makes the pass at its
+next follow-up, when such a test may have ended already: so that what is run
+again does not depend on that timing, the pass takes only records that had
+ended when the last test was handed out (:func:`last_launch`).
+
 The launches apply both (:mod:`~mtpkt.agents.home.launches`); the rules are here.
 Called with the books lock held.
 """
@@ -28,7 +35,7 @@ from mtpkt.pkts import State, Status
 from mtpkt.pkts.control import Run
 from mtpkt.pkts.outcome import ACTIVE, left_alone_by_run, settled
 
-__all__ = ["SECOND_PASS_RERUN", "auto_reruns", "first_pass_over", "second_pass"]
+__all__ = ["SECOND_PASS_RERUN", "auto_reruns", "first_pass_over", "last_launch", "second_pass"]
 
 _NOT_AGAIN: Final = frozenset({State.NOT_STARTED, State.STALE})
 """Not taken by the second pass: NOT_STARTED is the first pass's still; STALE (mtpkt's
@@ -63,6 +70,26 @@ def first_pass_over(launch: Launch) -> bool:
     )
 
 
+def last_launch(launch: Launch) -> None:
+    """Note, after a pull handed out some of the launch's tests, whether that was its first
+    pass's last launch (without ``run-wait``), and which records had ended by then."""
+    schedule = launch.plan.schedule
+    if (
+        launch.ended_at_last_launch is not None
+        or launch.second_pass
+        or schedule.run_wait
+        or not schedule.second_pass
+        or any(i.ref not in launch.skipped for i in launch.progress.take_ready())  # more to go
+        or not first_pass_over(launch)
+    ):
+        return
+    launch.ended_at_last_launch = frozenset(
+        ref
+        for ref, (state, _) in launch.progress.records.items()
+        if state not in _NOT_AGAIN and state not in ACTIVE
+    )
+
+
 def second_pass(launch: Launch, others: Iterable[Launch]) -> list[TestRef]:
     """The records the second pass runs again, once the first is over (once per launch;
     none when ``reruns`` is 0). They are taken from the other launches, which leave them
@@ -81,10 +108,12 @@ def second_pass(launch: Launch, others: Iterable[Launch]) -> list[TestRef]:
     rerun = control.rerun if isinstance(control, Run) and control.rerun else SECOND_PASS_RERUN
     others = list(others)
     theirs = {ref for other in others for ref in other.progress.records if ref not in other.skipped}
+    ended = launch.ended_at_last_launch
     refs = [
         ref
         for ref, (state, status) in launch.progress.records.items()
         if ref not in theirs
+        and (ended is None or ref in ended)
         and state not in _NOT_AGAIN
         and state not in ACTIVE
         and (not left_alone_by_run(state, status, rerun) or auto_reruns(launch, ref, state, status))

@@ -339,6 +339,28 @@ def test_the_second_pass_runs_incomplete_and_na_tests_again_once_in_clean_direct
     assert state(store, "r1", "failed") == ("COMPLETED", "FAIL")
 
 
+def test_without_run_wait_the_second_pass_takes_what_had_ended_at_the_last_launch(
+    tmp_path: Path, stores: list[Store]
+) -> None:
+    """Without ``run-wait`` Megatest's first pass ends at its last launch (runs.scm:1568-1597)
+    and the second begins at once (runs.scm:613-621), when the test just launched is still
+    LAUNCHED or RUNNING and so is not run again (runs.scm:1731-1736). Whichever way the
+    home's follow-ups fall, a test ending after the last launch is not taken: the first of
+    two tests ended INCOMPLETE before the other launched and runs again; the other, which
+    ended so after, does not."""
+    area = make_area(tmp_path, "max_concurrent_jobs 1\n", x=STEP, y=STEP)
+    home = open_home(area, stores)
+    agent = Agent(home)
+    home.dispatcher.control(Run(target=TARGET, runname="r1", testpatt="%"))
+    (first,) = [task.test for task in agent.pull()]
+    agent.report("r1", first, State.INCOMPLETE, Status.ABORT)
+    (last,) = [task.test for task in agent.pull()]  # the first pass's last launch
+    agent.report("r1", last, State.INCOMPLETE, Status.ABORT)
+    home.dispatcher.tick()  # the second pass, made after the last one ended
+    assert [task.test for task in agent.pull()] == [first]
+    assert state(home.store, "r1", last) == ("INCOMPLETE", "ABORT")
+
+
 def test_the_runs_ack_comes_after_its_second_pass(tmp_path: Path, stores: list[Store]) -> None:
     """Every record settled does not end a run while Megatest's second pass may still record
     tests NOT_STARTED again (runs.scm:613-621): the home's ``done`` ack of the run, which
