@@ -320,11 +320,24 @@ class Area:
         """The area read again for a run: megatest.config as it is now, and ``#{scheme}``
         evaluated with the run's command line.
 
+        As in Megatest, the file is read with the run's ``MT_TARGET`` and ``MT_RUNNAME``
+        and the target's key values (``sysname=ubuntu`` …) in the environment: Megatest
+        sets ``MT_TARGET`` from ``-target`` before it reads anything (megatest.scm:444-445)
+        and the keys as soon as ``[fields]`` is read (configf.scm:469-474); its test
+        processes read the file again with ``MT_RUNNAME`` set (launch.scm:1492). So
+        ``#{getenv sysname}`` and ``#{getenv MT_RUNNAME}`` in ``[env-override]`` give the
+        run's values. The keys come from the ``[fields]`` read before (the home's).
+
         Raises:
             AreaError: the area's directory is gone.
             ConfigError: megatest.config cannot be read (now).
         """
-        return Area.load(self.home, self.base, args=args)
+        try:
+            keys = self.split_target(args.target)
+        except AreaError:  # planning refuses the target, with the error that says why
+            keys = {}
+        run = {**keys, "MT_TARGET": args.target, "MT_RUNNAME": args.runname}
+        return Area.load(self.home, {**self.base, **run}, args=args)
 
     def scheme_context(self) -> SchemeContext:
         """What ``#{scheme}`` sees in the area's other files: the run, the area, its

@@ -16,20 +16,21 @@ books lock inside it and never while committing.
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import attrs
 
 from mtpkt.agents.area import Area, AreaError, RunProgress, TestPatt, TestRef, plan_run
 from mtpkt.agents.area.disks import disk_roots
 from mtpkt.agents.area.launchers import plan_warning
-from mtpkt.agents.home.books import Books, Launch, make_task, record
+from mtpkt.agents.home.books import Books, Launch, leaves_alone, make_task, record, run_rows
+from mtpkt.agents.home.expansions import Expansions
 from mtpkt.agents.home.hooks import Hooks
 from mtpkt.agents.home.own import OwnPackets
 from mtpkt.agents.rundirs import remove_test_dir
 from mtpkt.pkts import Action, State, Status
 from mtpkt.pkts.control import Clean, Kill, RerunClean, Run
-from mtpkt.pkts.outcome import ACTIVE, left_alone_by_run, rerun_by_rerunclean, settled
+from mtpkt.pkts.outcome import ACTIVE, settled
 from mtpkt.pkts.status import StatusPacket
 from mtpkt.store import Store, StoreError
 from mtpkt.store.rows import TestRow
@@ -56,6 +57,8 @@ class Launcher:
         self._own = own
         self.hooks = Hooks(area)
         """The runs' pre-hook and post-hook (started and closed by the dispatcher)."""
+        self._expansions = Expansions(area.home, store, books, own)
+        """Deferred tests' items, made when the tests are due."""
         self._warnings: dict[bytes, str] = {}  # by control id, from plan() to start()
         self._post_hooked: set[bytes] = set()
 
@@ -89,27 +92,16 @@ class Launcher:
         if resume or (isinstance(packet, Run) and packet.rerun_all):
             return Launch(packet, plan, progress, skipped)
         rows = self._rows(packet.target, packet.runname)
-        rerun = set(packet.rerun) if isinstance(packet, Run) else set()
         for ref in progress.records:
             state, status = record(rows.get(ref)) or (State.NOT_STARTED, Status.NA)
-            if isinstance(packet, RerunClean):
-                skip = not rerun_by_rerunclean(state, status)
-            else:
-                skip = left_alone_by_run(state, status, rerun)
-            if skip:
+            if leaves_alone(packet, state, status):
                 progress.update(ref, state, status)
                 skipped.add(ref)
         return Launch(packet, plan, progress, skipped)
 
     def _rows(self, target: str, runname: str) -> dict[TestRef, TestRow]:
         """The run's records, by instance."""
-        run_id = self.store.run_id(target, runname, create=False)
-        if run_id is None:
-            return {}
-        return {
-            TestRef(target, runname, row.testname, row.item_path): row
-            for row in self.store.tests(run_id)
-        }
+        return run_rows(self.store, target, runname)
 
     # -- starting -----------------------------------------------------------------------
 
@@ -127,7 +119,13 @@ class Launcher:
                         launch.skipped.add(ref)
                 books.hand_over(launch)
             if isinstance(control, RerunClean) or control.preclean:
-                self._remove_dirs(launch)  # only of what this launch runs, none in hand
+                # Only of what this launch runs, none in hand; a deferred test's toplevel
+                # stands for items not made yet: theirs go when they are.
+                progress = launch.progress
+                self._remove_dirs(
+                    launch,
+                    [r for r in progress.records if not progress.unexpanded(r.test)],
+                )
             with books.lock:
                 books.launches.append(launch)
                 packets = [
@@ -180,12 +178,12 @@ class Launcher:
             plan = launch.plan
             self.hooks.submit("post-hook", plan.target, plan.runname, plan.env)
 
-    def _remove_dirs(self, launch: Launch) -> None:
+    def _remove_dirs(self, launch: Launch, refs: Iterable[TestRef]) -> None:
         """Remove the run directories of the instances a ``rerunclean`` (or ``run --preclean``)
         is about to run."""
         linktree = launch.plan.linktree or self.area.linktree
         disks = disk_roots(self.area.config, self.area.env, self.area.home)
-        for ref in launch.progress.records:
+        for ref in refs:
             if ref in launch.skipped:
                 continue
             try:
@@ -193,17 +191,20 @@ class Launcher:
             except AreaError as exc:
                 _log.warning("rerunclean: %s", exc)
 
-    def _set_rundirs(self, launch: Launch) -> None:
-        """Record each planned test's run directory (``tests.rundir``, as in Megatest)."""
+    def _set_rundirs(self, launch: Launch, names: Iterable[str] | None = None) -> None:
+        """Record each planned test's run directory (``tests.rundir``, as in Megatest), or
+        those of tests ``names``."""
         plan = launch.plan
+        tests = launch.progress.tests
+        chosen = [tests[name] for name in (tests if names is None else names)]
         rundirs = [
             (instance.ref.test, instance.ref.item, str(instance.job.rundir))
-            for test in plan.tests.values()
+            for test in chosen
             for instance in test.instances
         ]
         rundirs += [
-            (name, "", str(plan.run_root / name))
-            for name, test in plan.tests.items()
+            (test.name, "", str(plan.run_root / test.name))
+            for test in chosen
             if any(instance.ref.item for instance in test.instances)
         ]
         try:
@@ -235,13 +236,21 @@ class Launcher:
                 # these rows or reaches this launch through observe() once it is booked.
                 rows = self._rows(packet.target, packet.runname)
                 active = books.active_refs()
+                restored = self._expansions.restore(launch, rows)  # items made before
                 missing = []
                 for ref in launch.progress.records:
                     row = rows.get(ref)
                     known = record(row)
                     if ref in active:
                         launch.skipped.add(ref)
-                    elif row is None or known is None or (known[0] in ACTIVE and not row.host):
+                    elif ref in restored.waiting:
+                        continue  # for its items to be made: NOT_STARTED in the launch
+                    elif (
+                        ref in restored.again
+                        or row is None
+                        or known is None
+                        or (known[0] in ACTIVE and not row.host)
+                    ):
                         missing.append(ref)
                     else:
                         launch.progress.update(ref, *known)
@@ -318,6 +327,12 @@ class Launcher:
         packets: list[StatusPacket] = []
         finished: list[Launch] = []
         books = self._books
+        for expanded in self._expansions.take():  # deferred items made since
+            launch = expanded.launch
+            if isinstance(launch.control, RerunClean) or launch.control.preclean:
+                self._remove_dirs(launch, expanded.refs)
+            self._set_rundirs(launch, [expanded.name])
+            packets += expanded.packets
         with books.lock:
             for launch in books.launches:
                 for resolved in launch.progress.resolve():
@@ -327,9 +342,11 @@ class Launcher:
                         if ref not in launch.skipped
                     ]
                 self._post_hook(launch)
+                self._expansions.start_due(launch)
                 if launch.progress.settled():
                     finished.append(launch)
             for launch in finished:
                 books.launches.remove(launch)
                 self._post_hooked.discard(launch.control.id)
+                self._expansions.forget(launch)
         return packets, finished

@@ -11,6 +11,15 @@ A plan reads the area's files anew with the run's command line (the task
 carries the run's testpatt), as the home did when it planned the run, so
 ``#{scheme (args:get-arg "-testpatt")}`` means the same on both sides.
 
+A test whose items are made late (``[system …]`` item values,
+:mod:`~mtpkt.agents.area.deferred`) gets them here too: a task for it comes
+only once the home made them, when the test's prerequisites let it start, so
+the commands see what the home's saw (the files a prerequisite wrote), in the
+same environment (the run's, with ``MT_TEST_NAME``) and directory (the run's).
+They run once per launch on this host, with the test's plan. Should the items
+made here differ from the home's, a task for an item not made here is
+answered with the items that were (the instance is not run).
+
 A plan that fails is not kept: the next task of that test plans again (the
 area may have been fixed in between).
 """
@@ -59,6 +68,8 @@ def _instances(
     args = RunArgs(target, runname, testpatt)
     plan = plan_run(area, target, runname, _testpatt(test), args=args)
     planned = plan.tests.get(test)
+    if planned is not None and planned.deferred:
+        planned = plan.expand(test)
     return {i.ref: i for i in planned.instances} if planned is not None else {}
 
 
@@ -92,4 +103,11 @@ class PlanCache:
         except Exception as exc:
             _log.exception("agent %s: planning %s of %s failed", self.agent, ref, where)
             return f"cannot plan {ref} of {where}: internal error: {one_line(exc)}"
-        return instances.get(ref) or f"the area has no test instance {ref} for {where}"
+        found = instances.get(ref)
+        if found is not None:
+            return found
+        made = sorted(other.item for other in instances if other.item)
+        if made and ref.item:  # the test's items, made here, are others
+            shown = ", ".join(made[:12]) + (" …" if len(made) > 12 else "")
+            return f"the area has no test instance {ref} for {where} (its items here: {shown})"
+        return f"the area has no test instance {ref} for {where}"
