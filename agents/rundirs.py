@@ -30,7 +30,8 @@ from typing import IO
 import attrs
 
 from mtpkt.agents.area import Area, AreaError, PathError
-from mtpkt.agents.area.paths import check_name, inside, inside_any, run_dir
+from mtpkt.agents.area.configcache import CACHE_NAME
+from mtpkt.agents.area.paths import check_name, inside, inside_any, run_dir, run_root
 from mtpkt.store.files import atomic_file, fsync_dir
 
 __all__ = [
@@ -156,8 +157,10 @@ def remove_test_dir(
     Symlinks inside are removed as links; what they point to is never touched.
     With ``item=""`` the test's own directory goes, and with it the directories
     of all its items. Emptied parents are removed up to, not including, the
-    linktree (best effort: a parent that cannot go stays). A test's directory
-    that is a link into one of ``disks`` goes with the directory it leads to.
+    linktree (best effort: a parent that cannot go stays); the run's directory
+    goes once it holds nothing but the run's cached configs
+    (:mod:`~mtpkt.agents.area.configcache`). A test's directory that is a link
+    into one of ``disks`` goes with the directory it leads to.
 
     Returns:
         Whether there was something to remove.
@@ -177,10 +180,13 @@ def remove_test_dir(
             path.unlink()  # a link (leading inside, instance_dir checked) or a stray file
     except OSError as exc:
         raise RunDirError(f"cannot remove {path}: {_why(exc)}") from None
+    runpath = run_root(linktree, target, runname)
     for parent in path.parents:
         if parent == linktree:
             break
         try:
+            if parent == runpath and os.listdir(parent) == [CACHE_NAME]:
+                (parent / CACHE_NAME).unlink()  # the run's last test went: its cache goes too
             parent.rmdir()
         except OSError:
             break  # not empty (another test, another run) or not ours to remove

@@ -119,11 +119,17 @@ class RunDb(HistoryDb):
         with self.guard("read"):
             return self._mirror().summary()
 
-    def tests(self) -> list[TestRow]:
-        """Every row of ``tests``, by test name and item path."""
+    def tests(self, testname: str | None = None) -> list[TestRow]:
+        """Every row of ``tests`` (of test ``testname`` only, if given), by test name and item
+        path."""
+        where, args = (
+            ("", ())
+            if testname is None
+            else (" WHERE run_id = ? AND testname = ?", (self.run_id, testname))
+        )
         with self.guard("read"):
             rows = self.conn.execute(
-                f"SELECT {TestRow.COLUMNS} FROM tests ORDER BY testname, item_path"
+                f"SELECT {TestRow.COLUMNS} FROM tests{where} ORDER BY testname, item_path", args
             )
             return [TestRow.from_sql(row) for row in rows]
 

@@ -284,6 +284,17 @@ class Store:
         with self._lock:
             return self._dbs.existing_run(run_id).tests()
 
+    def records_of(self, testname: str) -> list[TestRow]:
+        """The ``tests`` rows of test ``testname`` in every run (Megatest's ``[skip]`` looks
+        at all runs, runs.scm:1785)."""
+        with self._lock:
+            found = []
+            for run_id in self._dbs.main().run_ids():
+                if (self.dbdir / f"{run_id}.db").exists():  # created on first use
+                    found += self._dbs.run(run_id).tests(testname)
+                    self._dbs.trim()
+            return found
+
     def steps(self, run_id: int) -> list[StepRow]:
         """A run's ``test_steps`` rows in the order written.
 

@@ -57,7 +57,7 @@ def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
         default=None,
         metavar="SECONDS",
         help="how long an agent may be lost (no heartbeats) before its unfinished tests"
-        " become DEAD (default: a minute)",
+        " become DEAD (default: [setup] deadtime of megatest.config, else a minute)",
     )
     parser.add_argument(
         "--not-durable",
@@ -84,7 +84,6 @@ def run(args: argparse.Namespace) -> int:
     from mtpkt.agents.home import Home
     from mtpkt.agents.homedir import HomeError
     from mtpkt.bus import BusError
-    from mtpkt.pkts.liveness import GRACE
     from mtpkt.store import StoreError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s home %(levelname)s %(message)s")
@@ -98,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
             listen=args.listen,
             publish=args.publish,
             durable=not args.not_durable,
-            agent_grace=GRACE if args.agent_grace is None else args.agent_grace,
+            agent_grace=args.agent_grace,
             tls=tls,
         )
     except (AreaError, BusError, HomeError, StoreError, ValueError) as exc:

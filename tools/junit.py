@@ -90,6 +90,8 @@ def verdict(state: str, status: str) -> tuple[str, str]:
         ``(outcome, label)``: outcome is ``passed``, ``failure``, ``error`` or
         ``skipped``; label is the record's :func:`~mtpkt.pkts.text.end_label` (``FAIL``
         for COMPLETED/FAIL, ``KILLED/ABORT``), ``not run`` or ``not finished: RUNNING``.
+        A STALE test that did not end badly is ``skipped`` (``STALE/PASS``): it passed
+        with configs the run no longer has, so it is no pass of this run's.
     """
     known_state, known_status = read_state(state), read_status(status)
     label = end_label(state, status)
@@ -99,7 +101,7 @@ def verdict(state: str, status: str) -> tuple[str, str]:
         return "skipped", "not run"
     if not settled(known_state, known_status):
         return "skipped", f"not finished: {state}"
-    if known_status in (Status.SKIP, Status.NA):
+    if known_status in (Status.SKIP, Status.NA) or known_state is State.STALE:
         return "skipped", label
     return "passed", label
 

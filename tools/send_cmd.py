@@ -41,7 +41,8 @@ __all__ = ["add_parser", "control_packet", "run"]
 _EXAMPLES: Final = {
     "run": (
         "run the selected tests, creating the run if it is new; as Megatest's -run, tests"
-        " already COMPLETED (whatever their status), KILLED, STUCK or ARCHIVED are left alone",
+        " already COMPLETED (whatever their status), KILLED, STUCK or ARCHIVED are left alone;"
+        " STALE ones (their configs changed since) run again",
         "mtpkt send run -t ubuntu/x86_64 -r nightly --wait\n"
         "  mtpkt send run -t ubuntu/x86_64 -r nightly --testpatt 'ez_%' --rerun FAIL,ABORT",
     ),

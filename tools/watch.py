@@ -46,6 +46,8 @@ SHOWN_BAD: Final = 10
 """Tests named in the summary of a watch when some ended badly."""
 WAIT_POLL: Final = 0.5
 """Seconds of one wait for the live stream in ``--wait``."""
+WARNING: Final = "warning: "
+"""How a comment the home writes as a run's warning starts (:mod:`mtpkt.agents.area.launchers`)."""
 
 Rows = list[tuple[int, StatusPacket]]
 """Committed status packets with the home's stream numbers, in commit order."""
@@ -78,6 +80,9 @@ class RunWatch:
         self._selected: dict[tuple[str, str], bool] = {}
         self._itemized = Itemized()
         self._unsettled: set[tuple[str, str]] = set()
+        self.warnings: list[str] = []
+        """The run's warnings, in the order seen: the launcher mtpkt does not honour yet, which
+        the home writes into the comment of the run's first NOT_STARTED record."""
 
     def add(self, packets: Iterable[StatusPacket]) -> None:
         """Take note of committed status packets (others than this run's are ignored)."""
@@ -88,6 +93,9 @@ class RunWatch:
                 and packet.runname == self.runname
             ):
                 continue
+            if packet.state is State.NOT_STARTED and packet.comment.startswith(WARNING):
+                if packet.comment not in self.warnings:  # of any test: a prerequisite comes first
+                    self.warnings.append(packet.comment)
             key = (packet.test, packet.item)
             selected = self._selected.get(key)
             if selected is None:
@@ -296,6 +304,15 @@ def _follow_watch(
     deadline = None if wait_timeout is None else time.monotonic() + wait_timeout
     rows = caught_up(follower, listen=listen, timeout=timeout, name=name)
     watch.add(status for _, status in rows)
+    warned = 0
+
+    def warn() -> None:  # each warning once, as soon as it is seen
+        nonlocal warned
+        for line in watch.warnings[warned:]:
+            print(line, file=out, flush=True)
+        warned = len(watch.warnings)
+
+    warn()
     shown = watch.progress()
     print(shown, file=out, flush=True)
     next_progress = time.monotonic() + PROGRESS_EVERY
@@ -303,6 +320,7 @@ def _follow_watch(
     def take(rows: Rows) -> None:
         nonlocal shown, next_progress
         watch.add(status for _, status in rows)
+        warn()
         if time.monotonic() >= next_progress:  # at most one line a second, however busy
             next_progress = time.monotonic() + PROGRESS_EVERY
             line = watch.progress()

@@ -405,10 +405,10 @@ class Area:
         return self._setup_number("runtimelim")
 
     @property
-    def deadtime(self) -> float:
-        """``[setup] deadtime``: silence after which a test is DEAD (default 1800 s)."""
-        value = self._setup_number("deadtime")
-        return 1800.0 if value is None else value
+    def deadtime(self) -> float | None:
+        """``[setup] deadtime``: seconds a test may go unheard of before it is DEAD
+        (db.scm:1594-1662); the home's grace for lost agents. None when not set."""
+        return self._setup_number("deadtime")
 
     @property
     def dbdir(self) -> Path:

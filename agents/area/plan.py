@@ -16,6 +16,7 @@ from pathlib import Path
 import attrs
 
 from mtpkt.agents.area.config import ConfigError, Origin
+from mtpkt.agents.area.configcache import ConfigRead, config_reads
 from mtpkt.agents.area.deferred import has_deferred_items, left_out, make_items
 from mtpkt.agents.area.disks import Disks, read_disks
 from mtpkt.agents.area.environment import RunEnvironment, instance_environment, run_environment
@@ -24,8 +25,10 @@ from mtpkt.agents.area.items import Item
 from mtpkt.agents.area.job import StepSpec, TestJob, TestRef
 from mtpkt.agents.area.model import Area, RunConfig, TestConfig
 from mtpkt.agents.area.paths import instance_path, run_root
+from mtpkt.agents.area.scheduling import Schedule, read_jobgroup, read_schedule
 from mtpkt.agents.area.scheme import RunArgs
 from mtpkt.agents.area.selection import Selection, itemmaps_of, select
+from mtpkt.agents.area.skip import Skip, read_skip
 from mtpkt.agents.area.testpatt import SelectionError, TestPatt
 from mtpkt.agents.area.testrollup import rollup_command
 from mtpkt.agents.area.waiton import ItemMap, lookup_itemmap
@@ -64,6 +67,10 @@ class PlannedTest:
     meta: Mapping[str, str] = attrs.field(factory=dict)
     itemmap: ItemMap | None = None
     """The itemmap its items wait by (looked up by its own name, db.scm:4187)."""
+    skip: Skip | None = None
+    """Its ``[skip]`` rule (:mod:`~mtpkt.agents.area.skip`)."""
+    jobgroup: str = ""
+    """Its ``[test_meta] jobgroup`` (:mod:`~mtpkt.agents.area.scheduling`)."""
     deferred: bool = False
     """Its items come from ``[system …]`` commands: it has no instances until they are
     made, when it comes up to run (:meth:`Plan.expand`, :mod:`~mtpkt.agents.area.deferred`)."""
@@ -83,6 +90,10 @@ class Plan:
     """The run's environment (runconfig variables, ``MT_RUNPATH`` …), before any test's."""
     linktree: Path | None = None
     """``[setup] linktree`` as the plan read it."""
+    configs: tuple[ConfigRead, ...] = ()
+    """The config files the plan read (:mod:`~mtpkt.agents.area.configcache`)."""
+    schedule: Schedule = attrs.field(factory=Schedule)
+    """megatest.config's scheduling keys (:mod:`~mtpkt.agents.area.scheduling`)."""
     expander: "_Expander | None" = attrs.field(default=None, eq=False, repr=False)
     """What :meth:`expand` plans a deferred test with (None: a plan without any)."""
 
@@ -207,6 +218,8 @@ def plan_run(
     }
     if not tests:  # a ~ pattern took back everything the others named
         raise SelectionError(f"testpatt {testpatt!r} selects no test instance")
+    configs = config_reads(area, runconfig, {name: read[name] for name in tests}, run_env.env, root)
+    schedule = read_schedule(area.config, run_env.env, area.home)
     return Plan(
         target,
         runname,
@@ -215,6 +228,8 @@ def plan_run(
         area.max_concurrent_jobs,
         run_env.env,
         area.linktree,
+        configs,
+        schedule,
         expander=expander,
     )
 
@@ -312,6 +327,8 @@ def _plan_test(
         comment=comment,
         meta=test.meta(),
         itemmap=lookup_itemmap(itemmaps_of(test), test.name),
+        skip=read_skip(test.config, run_env.env, test.directory),
+        jobgroup=read_jobgroup(test.config),
         deferred=made is None,
     )
 

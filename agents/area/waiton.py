@@ -69,15 +69,16 @@ ITEM_MODES = frozenset({"itemwait", "itemmatch"})
 
 _ENDED = frozenset(
     {State.COMPLETED, State.ARCHIVED, State.KILLED, State.KILLREQ, State.STUCK, State.INCOMPLETE}
-)
-"""``*common:ended-states*`` (common.scm:553)."""
+) | {State.STALE}
+"""``*common:ended-states*`` (common.scm:553), and mtpkt's STALE: a COMPLETED test whose
+configs changed since (:mod:`mtpkt.agents.home.stale`), which ``rerunclean`` leaves as it is."""
 _BADLY_ENDED = frozenset({State.KILLED, State.KILLREQ, State.STUCK, State.INCOMPLETE})
 """``*common:badly-ended-states*`` (common.scm:556)."""
 _RUNNING = frozenset({State.RUNNING, State.REMOTEHOSTSTART, State.LAUNCHED})
 """``*common:running-states*`` (common.scm:563)."""
-_DONE = frozenset({State.COMPLETED, State.INCOMPLETE})
+_DONE = frozenset({State.COMPLETED, State.INCOMPLETE, State.STALE})
 """The states ``runs:calc-fails`` and ``runs:calc-not-completed`` count as done
-(runs.scm:1600-1620)."""
+(runs.scm:1600-1620); STALE too, as COMPLETED."""
 _STILL_TRYING = frozenset({Status.NA, Status.KEEP_TRYING})
 
 PREQ_FAIL_COMMENT = "Failed to run due to failed prerequisites"

@@ -2,24 +2,30 @@
 
 Each :class:`~mtpkt.pkts.link.Pull` with free slots gets the ready instances
 (prerequisites satisfied, highest priority first, within the area's
-``max_concurrent_jobs`` and the launch's ``--host`` pin) as ``run`` tasks,
-recorded ``LAUNCHED`` first. A task is sent with every reply until the agent
-acknowledges it.
+``max_concurrent_jobs``, the ``[jobgroups]`` limits (:mod:`~mtpkt.agents.home.jobgroups`),
+the run's ``launch-delay`` and the launch's ``--host`` pin) as ``run`` tasks,
+recorded ``LAUNCHED`` first; an instance its ``[skip]`` rule skips is recorded
+``COMPLETED/SKIP`` instead (:mod:`~mtpkt.agents.home.skips`), in Megatest's order
+(runs.scm:1465-1532, 1777-1807, launch.scm:1338-1345). A task is sent with every
+reply until the agent acknowledges it.
 
 Locks as :mod:`~mtpkt.agents.home.books` says: the commit lock first, the
 books lock inside it and never while committing.
 """
 
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Sequence
 
-from mtpkt.agents.area import Instance
+from mtpkt.agents.area import Instance, TestRef
 from mtpkt.agents.home.books import AgentBook, Books, Launch, make_task
+from mtpkt.agents.home.jobgroups import JobGroups
 from mtpkt.agents.home.liveness import kill_given_up
 from mtpkt.agents.home.own import OwnPackets
+from mtpkt.agents.home.skips import Skips
 from mtpkt.pkts import Action, State, Status
 from mtpkt.pkts.link import Pull, Task
 from mtpkt.pkts.status import StatusPacket
-from mtpkt.store import StoreError
+from mtpkt.store import Store, StoreError
 
 __all__ = ["Assigner"]
 
@@ -30,11 +36,13 @@ class Assigner:
     Args:
         books: the dispatcher's books.
         own: makes and commits the home's status packets.
+        store: the home's store (every run's records, for ``[skip]``).
     """
 
-    def __init__(self, books: Books, own: OwnPackets) -> None:
+    def __init__(self, books: Books, own: OwnPackets, store: Store) -> None:
         self._books = books
         self._own = own
+        self._skips = Skips(store, books)
         self._unlaunched: list[StatusPacket] = []  # LAUNCHED packets whose commit failed
 
     def pull(self, pull: Pull) -> list[Task]:
@@ -54,10 +62,18 @@ class Assigner:
                     agent.outbox.pop(acked, None)
                 kill_given_up(agent, pull)
                 free = 0 if pull.draining else pull.free - _unstarted(agent, pull)
-                for launch, instance in self._ready(agent.name, free):
+                for launch, instance, skipped in self._ready(agent.name, free):
                     ref = instance.ref
+                    if skipped:  # recorded as Megatest records it (runs.scm:1804-1806)
+                        launch.progress.update(ref, State.COMPLETED, Status.SKIP)
+                        packets.append(self._own.change(ref, State.COMPLETED, Status.SKIP, skipped))
+                        continue
                     task = make_task(
-                        Action.RUN, ref, launch.control.id, testpatt=launch.control.testpatt
+                        Action.RUN,
+                        ref,
+                        launch.task_key,
+                        control=launch.control.id,
+                        testpatt=launch.control.testpatt,
                     )
                     agent.outbox[task.id] = task
                     agent.running[ref] = task
@@ -86,24 +102,44 @@ class Assigner:
             kept = {packet.id: packet for packet in [*packets, *self._unlaunched]}
             self._unlaunched = sorted(kept.values(), key=lambda packet: packet.seq)
 
-    def _ready(self, agent: str, free: int) -> Iterable[tuple[Launch, Instance]]:
-        """Up to ``free`` ready instances this agent may take, best first (books lock held)."""
+    def _ready(self, agent: str, free: int) -> list[tuple[Launch, Instance, str]]:
+        """Up to ``free`` ready instances this agent may take, best first, each with "" or
+        the comment of its skip (books lock held).
+
+        As Megatest's runner: the limits first (``max_concurrent_jobs``, then the
+        jobgroup's, which passes over to the next test), then the skip rule, then the
+        ``launch-delay`` (a skipped test is no launch: runs.scm:1804-1810).
+        """
         if free <= 0:
             return []
-        chosen: list[tuple[Launch, Instance]] = []
+        chosen: list[tuple[Launch, Instance, str]] = []
+        launching: list[TestRef] = []
         busy = sum(len(a.running) for a in self._books.agents.values())
+        groups = JobGroups(self._books)
+        now = time.monotonic()
         for launch in self._books.launches:
             pin = launch.control.host
             if launch.held or (pin is not None and pin != agent):
                 continue  # its pre-hook runs, or it is pinned to another agent
             limit = launch.plan.max_jobs
+            delay = launch.plan.schedule.launch_delay
             for instance in launch.progress.take_ready():
-                if instance.ref in launch.skipped:
+                if instance.ref in launch.skipped or not groups.allows(launch, instance):
                     continue
-                if len(chosen) >= free or (limit is not None and busy >= limit):
+                if len(launching) >= free or (limit is not None and busy >= limit):
                     return chosen
-                chosen.append((launch, instance))
+                if delay and now - launch.last_launch < delay:
+                    break  # this run launches again once its delay has passed
+                skipped = self._skips.why(launch, instance, launching)
+                chosen.append((launch, instance, skipped))
+                if skipped:
+                    continue
+                launching.append(instance.ref)
+                groups.add(launch, instance)
                 busy += 1
+                if delay:
+                    launch.last_launch = now
+                    break
         return chosen
 
 

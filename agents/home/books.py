@@ -18,6 +18,7 @@ Two locks, always taken in this order:
 
 import hashlib
 import threading
+import time
 from collections.abc import Sequence
 
 import attrs
@@ -64,6 +65,20 @@ class Launch:
     held: bool = False
     """None of its instances is handed out yet: its ``pre-hook`` runs
     (:mod:`~mtpkt.agents.home.hooks`)."""
+    last_launch: float = attrs.Factory(time.monotonic)
+    """When it last handed an instance out (``time.monotonic``), for ``[setup]
+    launch-delay``; at first when it was made, as Megatest counts from its start
+    (common.scm:241, launch.scm:1338-1345)."""
+    second_pass: bool = False
+    """Megatest's second pass over the run has begun (:mod:`~mtpkt.agents.home.reruns`)."""
+
+    @property
+    def task_key(self) -> bytes:
+        """What its run tasks' ids are derived from (:func:`task_id`): the control packet's
+        id, another one in the second pass, whose tasks an agent has not seen yet."""
+        if not self.second_pass:
+            return self.control.id
+        return hashlib.blake2b(self.control.id + b"second pass", digest_size=ID_SIZE).digest()
 
     def of(self, target: str, runname: str) -> bool:
         """Whether this launch is of run ``runname`` of ``target``."""

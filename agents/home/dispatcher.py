@@ -66,7 +66,7 @@ class Dispatcher:
         self._books = books = Books()
         self._own = own = OwnPackets(store.origin_seq(ORIGIN), submit)
         self._launcher = Launcher(area, store, books, own)
-        self._assigner = Assigner(books, own)
+        self._assigner = Assigner(books, own, store)
         self._watch = AgentWatch(store, books, own, grace=agent_grace)
         self.chores = Chores(area, store, report=self._report, finish=self._finish)
         self._triggers = Triggers(area, store)

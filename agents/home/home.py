@@ -75,7 +75,8 @@ class Home:
         publish: live stream endpoint (default: next to ``listen``).
         durable: commits survive power loss (``synchronous=FULL``).
         env: overrides the environment the area's config files see.
-        agent_grace: seconds an agent may be lost before its unfinished tests become DEAD.
+        agent_grace: seconds an agent may be lost before its unfinished tests become DEAD
+            (default: the area's ``[setup] deadtime``, else :data:`~mtpkt.pkts.liveness.GRACE`).
         tls: listen with TLS on both endpoints (mutual if the settings hold a CA).
 
     Raises:
@@ -93,7 +94,7 @@ class Home:
         publish: str | None = None,
         durable: bool = True,
         env: dict[str, str] | None = None,
-        agent_grace: float = GRACE,
+        agent_grace: float | None = None,
         tls: Tls | None = None,
     ) -> None:
         self.tls = tls
@@ -112,7 +113,10 @@ class Home:
             self.store = store = Store(self.area.dbdir, self.area.fields, durable=durable)
             self.collector = self._collector(listen, publish)
             self.dispatcher = Dispatcher(
-                self.area, self.store, self.collector.submit, agent_grace=agent_grace
+                self.area,
+                self.store,
+                self.collector.submit,
+                agent_grace=_grace(self.area, agent_grace),
             )
         except BaseException:
             if store is not None:
@@ -270,3 +274,16 @@ class Home:
                 trouble.report(str(exc))
             else:
                 trouble.clear()
+
+
+def _grace(area: Area, given: float | None) -> float:
+    """The grace for lost agents: as given, else ``[setup] deadtime`` (the silence after which
+    Megatest marks a running test DEAD, db.scm:1594-1626), else :data:`GRACE`.
+
+    Raises:
+        ConfigError: ``deadtime`` is not a number or time.
+    """
+    if given is not None:
+        return given
+    deadtime = area.deadtime
+    return GRACE if deadtime is None else deadtime

@@ -27,6 +27,8 @@ from mtpkt.agents.home.books import Books, Launch, leaves_alone, make_task, reco
 from mtpkt.agents.home.expansions import Expansions
 from mtpkt.agents.home.hooks import Hooks
 from mtpkt.agents.home.own import OwnPackets
+from mtpkt.agents.home.reruns import auto_reruns, second_pass
+from mtpkt.agents.home.stale import ConfigCheck, check, save, stale_records
 from mtpkt.agents.rundirs import remove_test_dir
 from mtpkt.pkts import Action, State, Status
 from mtpkt.pkts.control import Clean, Kill, RerunClean, Run
@@ -60,6 +62,7 @@ class Launcher:
         self._expansions = Expansions(area.home, store, books, own)
         """Deferred tests' items, made when the tests are due."""
         self._warnings: dict[bytes, str] = {}  # by control id, from plan() to start()
+        self._checks: dict[bytes, ConfigCheck] = {}  # the same, for the configs' STALE check
         self._post_hooked: set[bytes] = set()
 
     def plan(self, packet: Run | RerunClean, *, resume: bool = False) -> Launch:
@@ -79,8 +82,9 @@ class Launcher:
     def _plan(self, packet: Run | RerunClean, *, resume: bool = False) -> Launch:
         """The launch of a ``run`` or ``rerunclean``: which instances it runs, which it skips.
 
-        A ``run`` skips tests that completed with a good status (unless told
-        to rerun them), a ``rerunclean`` every test that did not end badly.
+        A ``run`` skips tests that completed (unless told to rerun them), a
+        ``rerunclean`` every test that did not end badly; a COMPLETED test counts
+        as STALE when the run's configs changed (:mod:`~mtpkt.agents.home.stale`).
         Resuming (:meth:`resume`), nothing is skipped here: the records say where each is.
 
         Raises:
@@ -89,15 +93,22 @@ class Launcher:
         plan = plan_run(self.area, packet.target, packet.runname, packet.testpatt)
         progress = RunProgress(plan)
         skipped: set[TestRef] = set()
-        if resume or (isinstance(packet, Run) and packet.rerun_all):
-            return Launch(packet, plan, progress, skipped)
+        launch = Launch(packet, plan, progress, skipped)
+        if resume:
+            return launch
+        stale = bool((checked := check(plan)).changed)
+        self._checks[packet.id] = checked
+        if isinstance(packet, Run) and packet.rerun_all:
+            return launch
         rows = self._rows(packet.target, packet.runname)
         for ref in progress.records:
             state, status = record(rows.get(ref)) or (State.NOT_STARTED, Status.NA)
-            if leaves_alone(packet, state, status):
+            if stale and state is State.COMPLETED:
+                state = State.STALE  # as start() records it
+            if leaves_alone(packet, state, status) and not auto_reruns(launch, ref, state, status):
                 progress.update(ref, state, status)
                 skipped.add(ref)
-        return Launch(packet, plan, progress, skipped)
+        return launch
 
     def _rows(self, target: str, runname: str) -> dict[TestRef, TestRow]:
         """The run's records, by instance."""
@@ -122,10 +133,15 @@ class Launcher:
                 # Only of what this launch runs, none in hand; a deferred test's toplevel
                 # stands for items not made yet: theirs go when they are.
                 progress = launch.progress
-                self._remove_dirs(
-                    launch,
-                    [r for r in progress.records if not progress.unexpanded(r.test)],
-                )
+                runs = [
+                    ref
+                    for ref in progress.records
+                    if ref not in launch.skipped and not progress.unexpanded(ref.test)
+                ]
+                self._remove_dirs(launch, runs)
+            checked = self._checks.pop(control.id, None)
+            rows = self._rows(control.target, control.runname) if checked else {}
+            stale = stale_records(self._own, checked, rows, active) if checked else []
             with books.lock:
                 books.launches.append(launch)
                 packets = [
@@ -136,7 +152,9 @@ class Launcher:
             warning = self._warnings.pop(control.id, "")
             if warning and packets:  # the first record of the run says it (tail, tests)
                 packets[0] = attrs.evolve(packets[0], comment=warning)
-            self._own.commit(packets)
+            self._own.commit([*stale, *packets])
+            if checked is not None:
+                save(checked)  # once the STALE records are in
             self._set_rundirs(launch)
             if warning:
                 _log.warning("run %s/%s: %s", control.target, control.runname, warning)
@@ -179,13 +197,11 @@ class Launcher:
             self.hooks.submit("post-hook", plan.target, plan.runname, plan.env)
 
     def _remove_dirs(self, launch: Launch, refs: Iterable[TestRef]) -> None:
-        """Remove the run directories of the instances a ``rerunclean`` (or ``run --preclean``)
-        is about to run."""
+        """Remove the run directories of the instances a ``rerunclean`` (or ``run --preclean``,
+        or Megatest's second pass) is about to run."""
         linktree = launch.plan.linktree or self.area.linktree
         disks = disk_roots(self.area.config, self.area.env, self.area.home)
         for ref in refs:
-            if ref in launch.skipped:
-                continue
             try:
                 remove_test_dir(linktree, ref.target, ref.runname, ref.test, ref.item, disks=disks)
             except AreaError as exc:
@@ -322,10 +338,13 @@ class Launcher:
     def settle(self) -> tuple[list[StatusPacket], list[Launch]]:
         """The records of instances that will never run (a blocked test's
         ``COMPLETED/PREQ_FAIL`` or ``NOT_STARTED/PREQ_DISCARDED``, a test without items'
-        ``NOT_STARTED/ZERO_ITEMS``: :meth:`~mtpkt.agents.area.RunProgress.resolve`), and the
-        launches that settled, now out of the books (commit lock held)."""
+        ``NOT_STARTED/ZERO_ITEMS``: :meth:`~mtpkt.agents.area.RunProgress.resolve`), those
+        Megatest's second pass runs again (``NOT_STARTED``, their directories removed:
+        :mod:`~mtpkt.agents.home.reruns`), and the launches that settled, now out of the
+        books (commit lock held)."""
         packets: list[StatusPacket] = []
         finished: list[Launch] = []
+        again: list[tuple[Launch, list[TestRef]]] = []
         books = self._books
         for expanded in self._expansions.take():  # deferred items made since
             launch = expanded.launch
@@ -343,10 +362,22 @@ class Launcher:
                     ]
                 self._post_hook(launch)
                 self._expansions.start_due(launch)
+                if refs := second_pass(launch, (o for o in books.launches if o is not launch)):
+                    again.append((launch, refs))
+                    packets += [self._own.change(ref, State.NOT_STARTED, Status.NA) for ref in refs]
                 if launch.progress.settled():
                     finished.append(launch)
             for launch in finished:
                 books.launches.remove(launch)
                 self._post_hooked.discard(launch.control.id)
                 self._expansions.forget(launch)
+        for launch, refs in again:  # no pull hands them out before: the commit lock is held
+            control = launch.control
+            _log.info(
+                "run %s/%s: second pass: %d test instance(s) run again",
+                control.target,
+                control.runname,
+                len(refs),
+            )
+            self._remove_dirs(launch, refs)
         return packets, finished

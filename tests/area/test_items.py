@@ -143,7 +143,8 @@ def test_item_values_from_shell_system_and_a_system_value(tmp_path: Path) -> Non
         },
     )
     plan = plan_run(area, TARGET, "r1")
-    assert plan.tests["t"].deferred and not plan.tests["t"].instances
+    assert plan.tests["t"].deferred
+    assert not plan.tests["t"].instances
     paths = [i.ref.item for i in plan.expand("t").instances]
     assert paths == ["x/3/P", "x/3/Q", "y/3/P", "y/3/Q"]
 

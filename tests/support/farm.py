@@ -200,13 +200,16 @@ class Farm:
 
 
 @contextlib.contextmanager
-def running_farm(root: Path, sleepers: Sequence[str] = (SLEEP,)) -> Iterator[Farm]:
-    """A farm of a new area under ``root``; at the end every process it started is
-    stopped, and what is left of steps whose command line holds one of ``sleepers``
-    (their own sleeps, which outlive an agent killed under them) is killed."""
+def running_farm(
+    root: Path, sleepers: Sequence[str] = (SLEEP,), *, files: Mapping[str, str] | None = None
+) -> Iterator[Farm]:
+    """A farm of a new area under ``root`` (the farm's :data:`FILES`, or ``files``); at the
+    end every process it started is stopped, and what is left of steps whose command line
+    holds one of ``sleepers`` (their own sleeps, which outlive an agent killed under them)
+    is killed."""
     logs = root / "logs"
     logs.mkdir()
-    farm = Farm(make_area(root / "area"), logs)
+    farm = Farm(write_area(root / "area", FILES if files is None else files), logs)
     try:
         yield farm
     finally:
