@@ -117,11 +117,13 @@ class Books:
         with self.lock:
             return any(launch.of(target, runname) for launch in self.launches)
 
-    def active_refs(self) -> set[TestRef]:
-        """Instances a launch runs that have not ended (lock held)."""
+    def active_refs(self, *, besides: Launch | None = None) -> set[TestRef]:
+        """Instances a launch runs that have not ended, those of ``besides`` left out (lock
+        held)."""
         return {
             ref
             for launch in self.launches
+            if launch is not besides
             for ref, record in launch.progress.records.items()
             if ref not in launch.skipped and not settled(*record)
         }
@@ -136,6 +138,8 @@ class Books:
         """
         taken = [ref for ref in launch.progress.records if ref not in launch.skipped]
         for older in self.launches:
+            if older is launch:  # booked already: a deferred test's items, made late
+                continue
             records = older.progress.records
             older.skipped.update(ref for ref in taken if ref in records)
 

@@ -184,7 +184,7 @@ class Expansions:
     ) -> list[TestRef]:
         """Of a test's new records, those the launch runs: not in another launch's hands,
         not left alone (books lock held)."""
-        active = self._books.active_refs()
+        active = self._books.active_refs(besides=launch)  # its own new records are in it
         run = []
         for ref in refs:
             known = record(rows.get(ref))
