@@ -15,24 +15,22 @@ Megatest makes a test's items when its prerequisites would let it start
   <mtpkt.agents.home.launches.Launcher.start>` does; the others are recorded
   ``NOT_STARTED``. The run's other launches that wait for the same test get
   the same items (they follow this one, as they follow it for a test planned
-  at once). An agent given one of the items makes them again itself
-  (:mod:`~mtpkt.agents.host.plans`), after the same prerequisites.
+  at once). An agent given one of the items reads them from the launch's note
+  (:mod:`~mtpkt.agents.host.plans`).
 
 A home that restarts does not make them a second time: before their records
-are committed, the items are noted in ``<area>/.mtpkt/items/<launch id>/<test>.json``
-with the ``seq`` of the last of the home's packets recording them
+are committed, the items are noted (:mod:`~mtpkt.agents.itemnotes`) with the
+``seq`` of the last of the home's packets recording them
 (:meth:`Expansions.restore`, called by :meth:`Launcher.resume
 <mtpkt.agents.home.launches.Launcher.resume>`): committed, the records say
-the rest; not committed, they are recorded again. A launch that settles has
-its notes removed.
+the rest; not committed, they are recorded again. The agents run the items
+noted too. A launch that settles has its notes removed.
 
 Locks as :mod:`~mtpkt.agents.home.books` says: the commit lock first, the
 books lock inside it and never while committing.
 """
 
-import json
 import logging
-import shutil
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,10 +41,10 @@ from mtpkt.agents.area import AreaError, Item, PlannedTest, TestRef
 from mtpkt.agents.home.books import Books, Launch, leaves_alone, record, run_rows
 from mtpkt.agents.home.own import ORIGIN, OwnPackets
 from mtpkt.agents.homedir import HomeDir
+from mtpkt.agents.itemnotes import ItemNote, ItemNotes
 from mtpkt.pkts import State, Status
 from mtpkt.pkts.status import StatusPacket
 from mtpkt.store import Store
-from mtpkt.store.files import atomic_write
 from mtpkt.store.rows import TestRow
 
 __all__ = ["Expanded", "Expansions", "Restored"]
@@ -100,7 +98,7 @@ class Expansions:
     """
 
     def __init__(self, home: Path, store: Store, books: Books, own: OwnPackets) -> None:
-        self._dir = HomeDir(home).path / "items"
+        self._notes = ItemNotes(HomeDir(home).path / "items")
         self._store = store
         self._books = books
         self._own = own
@@ -198,25 +196,12 @@ class Expansions:
         self._books.hand_over(launch)
         return run
 
-    # -- notes for a restart ----------------------------------------------------------------
-
-    def _path(self, launch: Launch, name: str) -> Path:
-        return self._dir / launch.control.id.hex() / f"{name}.json"
+    # -- notes for a restart and for the agents -------------------------------------------
 
     def _note(self, launch: Launch, made: _Made, packets: Sequence[StatusPacket]) -> None:
-        """Note the items made before their records are committed. A note that cannot be
-        written costs only their second making, should the home restart."""
-        note = {
-            "items": [[list(pair) for pair in item.variables] for item in made.items],
-            "error": made.error,
-            "seq": max((packet.seq for packet in packets), default=None),
-        }
-        path = self._path(launch, made.name)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, json.dumps(note).encode(), mode=0o600)
-        except OSError as exc:
-            _log.warning("cannot note the items of %s: %s", made.name, exc)
+        """Note the items made before their records are committed."""
+        seq = max((packet.seq for packet in packets), default=None)
+        self._notes.write(launch.control.id, made.name, ItemNote(made.items, made.error, seq))
 
     def restore(self, launch: Launch, rows: dict[TestRef, TestRow]) -> Restored:
         """Give a resumed launch's deferred tests the items an earlier home made for it
@@ -247,24 +232,14 @@ class Expansions:
         return Restored(frozenset(again), frozenset(waiting))
 
     def _read(self, launch: Launch, name: str) -> tuple[_Made, int | None] | None:
-        path = self._path(launch, name)
-        try:
-            note = json.loads(path.read_bytes())
-            items = tuple(
-                Item(tuple((str(key), str(value)) for key, value in item)) for item in note["items"]
-            )
-            seq = note["seq"]
-            made = _Made(launch, name, items, str(note["error"]))
-        except FileNotFoundError:
+        note = self._notes.read(launch.control.id, name)
+        if note is None:
             return None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            _log.warning("%s: unreadable, the items of %s are made again: %s", path, name, exc)
-            return None
-        return made, seq if isinstance(seq, int) else None
+        return _Made(launch, name, note.items, note.error), note.seq
 
     def forget(self, launch: Launch) -> None:
         """A launch settled: its notes go."""
-        shutil.rmtree(self._dir / launch.control.id.hex(), ignore_errors=True)
+        self._notes.forget(launch.control.id)
 
 
 def _planned(launch: Launch, made: _Made) -> PlannedTest:
