@@ -5,7 +5,10 @@ Planning a run reads megatest.config, runconfigs.config and each planned
 test's testconfig (:func:`~mtpkt.agents.area.plan_run`); :func:`resolve`
 turns what it read into plain values as that run sees them: ``#{…}``
 expanded (the reader did that), ``[system …]`` values run, with the
-environment and working directory the plan gives them. runconfigs.config
+environment and working directory the plan gives them, except a testconfig's
+``[items]``/``[itemstable]`` ones, kept as written: they are made when the
+test comes up to run (:mod:`~mtpkt.agents.area.deferred`), often from a file
+the run writes, which planning must not read as a change. runconfigs.config
 counts with its ``[default]`` and target sections only, the ones the run
 reads, as Megatest's own cache of it has them (``launch.scm`` 917 and 998, where
 ``sections`` is ``default`` and the target).
@@ -44,7 +47,8 @@ from typing import Final, TypeGuard
 
 import attrs
 
-from mtpkt.agents.area.configdata import Config, ConfigError, Entry
+from mtpkt.agents.area.configdata import Config, ConfigError, Deferred, Entry
+from mtpkt.agents.area.deferred import ITEM_SECTIONS
 from mtpkt.agents.area.model import Area, RunConfig, TestConfig
 
 __all__ = [
@@ -84,6 +88,10 @@ class ConfigRead:
     """Their working directory."""
     sections: tuple[str, ...] | None = None
     """The sections that count (None: all of them)."""
+    late: tuple[str, ...] = ()
+    """Sections whose ``[system]`` values are not run at planning but kept as written:
+    a testconfig's items, made when the test comes up to run
+    (:mod:`~mtpkt.agents.area.deferred`), from files the run itself may write."""
 
 
 @attrs.frozen
@@ -113,13 +121,15 @@ def config_reads(
             "runconfigs.config", runconfig.config, env, area.home, ("default", runconfig.target)
         ),
         *(
-            ConfigRead(f"tests/{name}/testconfig", test.config, env, runpath)
+            ConfigRead(f"tests/{name}/testconfig", test.config, env, runpath, late=ITEM_SECTIONS)
             for name, test in tests.items()
         ),
     )
 
 
-def _value(read: ConfigRead, entry: Entry) -> str:
+def _value(read: ConfigRead, section: str, entry: Entry) -> str:
+    if isinstance(entry.value, Deferred) and section in read.late:
+        return f"[system {entry.value.command}]"
     try:
         return read.config.resolve(entry, env=read.env, cwd=read.cwd)
     except ConfigError as exc:  # the run fails where it needs the value, not here
@@ -134,7 +144,7 @@ def resolve(reads: Sequence[ConfigRead]) -> Resolved:
         sections = read.config.sections
         names = list(sections) if read.sections is None else read.sections
         resolved[read.name] = {
-            name: {key: _value(read, entry) for key, entry in sections[name].items()}
+            name: {key: _value(read, name, entry) for key, entry in sections[name].items()}
             for name in names
             if name in sections
         }

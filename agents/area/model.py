@@ -2,11 +2,11 @@
 
 Everything is read from the area's own files, again for each run planned
 (:meth:`Area.for_run`, where ``#{scheme}`` sees the run's command line).
-``[system ...]`` values are computed only when asked for, and so is the error
-of a ``#{scheme}`` that fails with no run, so a whole area loads even when a
-few of its values could never be used without one.
+``[system ...]`` values, and the error of a ``#{scheme}`` that fails with no run,
+come only when asked for: a whole area loads even when a few values need a run.
 """
 
+import contextlib
 import os
 import re
 from collections.abc import Mapping
@@ -317,14 +317,18 @@ class Area:
         return cls(home=home, config=config, env=after, base=base, args=args)
 
     def for_run(self, args: RunArgs) -> "Area":
-        """The area read again for a run: megatest.config as it is now, and ``#{scheme}``
-        evaluated with the run's command line.
+        """The area read again for a run: megatest.config as it is now, with the run's keys,
+        ``MT_TARGET`` and ``MT_RUNNAME`` set (megatest.scm:444-445, configf.scm:469-474,
+        launch.scm:1492), and ``#{scheme}`` evaluated with the run's command line.
 
         Raises:
             AreaError: the area's directory is gone.
             ConfigError: megatest.config cannot be read (now).
         """
-        return Area.load(self.home, self.base, args=args)
+        run = {"MT_TARGET": args.target, "MT_RUNNAME": args.runname}
+        with contextlib.suppress(AreaError):  # a target that does not fit: planning says why
+            run.update(self.split_target(args.target))
+        return Area.load(self.home, {**self.base, **run}, args=args)
 
     def scheme_context(self) -> SchemeContext:
         """What ``#{scheme}`` sees in the area's other files: the run, the area, its

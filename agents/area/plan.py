@@ -17,8 +17,10 @@ import attrs
 
 from mtpkt.agents.area.config import ConfigError, Origin
 from mtpkt.agents.area.configcache import ConfigRead, config_reads
+from mtpkt.agents.area.deferred import has_deferred_items, left_out, make_items
 from mtpkt.agents.area.disks import Disks, read_disks
 from mtpkt.agents.area.environment import RunEnvironment, instance_environment, run_environment
+from mtpkt.agents.area.errors import AreaError
 from mtpkt.agents.area.items import Item
 from mtpkt.agents.area.job import StepSpec, TestJob, TestRef
 from mtpkt.agents.area.model import Area, RunConfig, TestConfig
@@ -69,6 +71,9 @@ class PlannedTest:
     """Its ``[skip]`` rule (:mod:`~mtpkt.agents.area.skip`)."""
     jobgroup: str = ""
     """Its ``[test_meta] jobgroup`` (:mod:`~mtpkt.agents.area.scheduling`)."""
+    deferred: bool = False
+    """Its items come from ``[system …]`` commands: it has no instances until they are
+    made, when it comes up to run (:meth:`Plan.expand`, :mod:`~mtpkt.agents.area.deferred`)."""
 
 
 @attrs.frozen
@@ -89,9 +94,50 @@ class Plan:
     """The config files the plan read (:mod:`~mtpkt.agents.area.configcache`)."""
     schedule: Schedule = attrs.field(factory=Schedule)
     """megatest.config's scheduling keys (:mod:`~mtpkt.agents.area.scheduling`)."""
+    expander: "_Expander | None" = attrs.field(default=None, eq=False, repr=False)
+    """What :meth:`expand` plans a deferred test with (None: a plan without any)."""
 
     def instances(self) -> list[Instance]:
         return [instance for test in self.tests.values() for instance in test.instances]
+
+    def make_items(self, name: str) -> list[Item]:
+        """Make the items of deferred test ``name``: its ``[system …]`` commands run now, in
+        the run's directory and environment (:func:`~mtpkt.agents.area.deferred.make_items`).
+
+        Raises:
+            AreaError: a command failed (or the value needs what cannot be done).
+        """
+        return self._expander(name).make(name)
+
+    def expand(self, name: str, items: Sequence[Item] | None = None) -> PlannedTest:
+        """Deferred test ``name`` planned with its items: ``items`` as made before, or made
+        now (:meth:`make_items`). None that the testpatt selects: no instances, and the
+        ZERO_ITEMS comment.
+
+        Raises:
+            AreaError: the items cannot be made or planned.
+        """
+        expander = self._expander(name)
+        return expander.plan(name, expander.make(name) if items is None else items)
+
+    def unmade(self, name: str, reason: str) -> PlannedTest:
+        """Deferred test ``name`` whose items could not be made: no instances, ``reason``
+        its comment (and a warning). Megatest's ``[system]`` that fails gives its output,
+        likely none, so no items: ZERO_ITEMS (configf.scm:396-406, runs.scm:766-773)."""
+        _log.warning("run %s/%s: the items of %s: %s", self.target, self.runname, name, reason)
+        return attrs.evolve(self.tests[name], deferred=False, comment=reason)
+
+    def expansion(self, name: str) -> PlannedTest:
+        """:meth:`expand`, or :meth:`unmade` when the items cannot be made."""
+        try:
+            return self.expand(name)
+        except AreaError as exc:
+            return self.unmade(name, str(exc))
+
+    def _expander(self, name: str) -> "_Expander":
+        if self.expander is None or not self.tests[name].deferred:
+            raise ValueError(f"{name} is no deferred test of this plan")
+        return self.expander
 
     def toplevel(self, test: str) -> TestRef:
         return TestRef(self.target, self.runname, test)
@@ -154,13 +200,21 @@ def plan_run(
         notes += config.notes  # a skipped include or an unset variable: worth a line
     for note in [*notes, *chosen.notes]:
         _log.warning("%s", note)
-    items = {name: read[name].items(run_env.env, run_env.runpath) for name in order}
-    patt.check_items({name: [i.path for i in items[name]] for name in order if chosen.named(name)})
-    run = (target, runname, root)
+    later = {name for name in order if has_deferred_items(read[name])}  # made when due
+    items = {
+        name: read[name].items(run_env.env, run_env.runpath) for name in order if name not in later
+    }
+    named = {name: [i.path for i in items[name]] for name in items if chosen.named(name)}
+    patt.check_items(named, unknown=later)
+    expander = _Expander(area, read, chosen, run_env, (target, runname, root), disks)
     tests = {
-        name: _plan_test(area, read[name], items[name], chosen, run_env, run, disks)
+        name: expander.plan(name, items.get(name))
         for name in order
-        if not chosen.excluded(name, [item.path for item in items[name]])
+        if not (
+            left_out(chosen, name)
+            if name in later
+            else chosen.excluded(name, [item.path for item in items[name]])
+        )
     }
     if not tests:  # a ~ pattern took back everything the others named
         raise SelectionError(f"testpatt {testpatt!r} selects no test instance")
@@ -176,7 +230,30 @@ def plan_run(
         area.linktree,
         configs,
         schedule,
+        expander=expander,
     )
+
+
+@attrs.frozen(eq=False)
+class _Expander:
+    """What planning a test takes, kept for deferred tests planned when they are due."""
+
+    area: Area
+    read: Mapping[str, TestConfig]
+    chosen: Selection
+    run_env: RunEnvironment
+    run: tuple[str, str, Path]
+    disks: Disks | None
+
+    def plan(self, name: str, items: Sequence[Item] | None) -> PlannedTest:
+        """Plan test ``name`` with ``items``; None: deferred, without instances until its
+        items are made."""
+        test = self.read[name]
+        return _plan_test(self.area, test, items, self.chosen, self.run_env, self.run, self.disks)
+
+    def make(self, name: str) -> list[Item]:
+        """Make the items of deferred test ``name`` (see :meth:`Plan.expand`)."""
+        return make_items(self.read[name], self.run_env.env, self.run_env.runpath)
 
 
 class _ItemMapsOf(dict[str, list[tuple[str, ItemMap]]]):
@@ -194,14 +271,16 @@ class _ItemMapsOf(dict[str, list[tuple[str, ItemMap]]]):
 def _plan_test(
     area: Area,
     test: TestConfig,
-    items: list[Item],
+    made: Sequence[Item] | None,
     chosen: Selection,
     run_env: RunEnvironment,
     run: tuple[str, str, Path],
     area_disks: Disks | None,
 ) -> PlannedTest:
-    """Plan one test's instances; ``run`` is the target, the run name and the run's
-    checked directory (:func:`run_root`); ``area_disks`` megatest.config's ``[disks]``."""
+    """Plan one test's instances from its items (``made``; None: deferred, none until
+    they are made); ``run`` is the target, the run name and the run's checked directory
+    (:func:`run_root`); ``area_disks`` megatest.config's ``[disks]``."""
+    items = made or []
     target, runname, root = run
     disks = area_disks
     if test.config.has("disks"):  # a testconfig's [disks] replace the area's (launch.scm:1112)
@@ -231,7 +310,7 @@ def _plan_test(
         )
         instances.append(Instance(ref, item, job))
     comment = ""
-    if not instances:
+    if not instances and made is not None:
         comment = ZERO_ITEMS_COMMENT
         if not items:  # worth a line in the log: where the empty item list comes from
             section = "items" if test.config.keys("items") else "itemstable"
@@ -250,6 +329,7 @@ def _plan_test(
         itemmap=lookup_itemmap(itemmaps_of(test), test.name),
         skip=read_skip(test.config, run_env.env, test.directory),
         jobgroup=read_jobgroup(test.config),
+        deferred=made is None,
     )
 
 

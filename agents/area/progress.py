@@ -12,9 +12,16 @@ prerequisites like any test, and once they would let it start it becomes
 ``NOT_STARTED/ZERO_ITEMS``, as Megatest marks it when it comes to expand its
 items (runs.scm:773, :1496-1500); if they fail first it ends as any blocked
 test does.
+
+A test whose items are made late (:mod:`~mtpkt.agents.area.deferred`) is
+followed through its toplevel record too, until its prerequisites would let it
+start: it is then :meth:`RunProgress.due`, its caller makes its items
+(:meth:`Plan.expand <mtpkt.agents.area.plan.Plan.expand>`) and hands them to
+:meth:`RunProgress.expand`, and from there on it is followed as any test.
 """
 
-from collections.abc import Iterator, Sequence
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
 
 import attrs
 
@@ -49,21 +56,19 @@ class RunProgress:
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
+        self.tests: dict[str, PlannedTest] = dict(plan.tests)
+        """The plan's tests; a deferred one replaced by its expansion once made (:meth:`expand`)."""
         self._refs = {name: _own_refs(plan, test) for name, test in plan.tests.items()}
         self.records: dict[TestRef, tuple[State, Status]] = {
             ref: (State.NOT_STARTED, Status.NA) for refs in self._refs.values() for ref in refs
         }
         """Every instance's record, and the toplevel record of each test without instances."""
-        self._order = {ref: index for index, ref in enumerate(self.records)}
+        self._orders = itertools.count()
+        self._order = {ref: next(self._orders) for ref in self.records}
         self._open = {name: len(refs) for name, refs in self._refs.items()}
         """Records of each test not settled."""
         self._prerequisites = {name for test in plan.tests.values() for name in test.waiton}
-        self._itemwise = {
-            name
-            for test in plan.tests.values()
-            if test.mode & ITEM_MODES or not test.instances
-            for name in test.waiton
-        }
+        self._itemwise = _itemwise(self.tests)
         """Prerequisites whose every item matters to a waiter (or to a test without
         instances, whose verdict is not a start)."""
         self._waiting_refs = {name: len(refs) for name, refs in self._refs.items()}
@@ -89,14 +94,14 @@ class RunProgress:
         if state is State.NOT_STARTED and old[0] is not State.NOT_STARTED:
             self._queue = None  # back in the queue: sort again
         elif ref.test in self._prerequisites and looked_at(*old) != looked_at(state, status):
-            whole = ref.test in self._itemwise or not self.plan.tests[ref.test].itemized
+            whole = ref.test in self._itemwise or not self.tests[ref.test].itemized
             if whole or was_final or (final and not self._open[ref.test]):
                 self._queue = None  # what its waiters look at changed
 
     def test_state(self, name: str) -> tuple[State, Status]:
         """A test's toplevel state and status: its items rolled up, or its one record."""
         refs = self._refs[name]
-        if len(refs) == 1 and not self.plan.tests[name].itemized:
+        if len(refs) == 1 and not self.tests[name].itemized:
             return self.records[refs[0]]
         return rollup(self.records[ref] for ref in refs)
 
@@ -104,7 +109,7 @@ class RunProgress:
         """What waiters see of prerequisite ``name`` now."""
         view = self._views.get(name)
         if view is None:
-            test = self.plan.tests[name]
+            test = self.tests[name]
             items = {i.ref.item: self.records[i.ref] for i in test.instances if test.itemized}
             view = self._views[name] = Records.of(name, self.test_state(name), items)
         return view
@@ -127,7 +132,7 @@ class RunProgress:
         """
         found: list[Resolved] = []
         while True:
-            more = [r for test in self.plan.tests.values() for r in self._resolve(test)]
+            more = [r for test in self.tests.values() for r in self._resolve(test)]
             if not more:
                 return found
             for resolved in more:
@@ -142,6 +147,8 @@ class RunProgress:
         if gate.verdict is READY and test.instances and not self._item_decisions(test):
             return []
         waiting = [ref for ref in self._refs[test.name] if self._waiting(ref)]
+        if gate.verdict is READY and test.deferred:
+            return []  # due(): its items are made first
         if gate.verdict is READY and not test.instances:
             return [
                 Resolved(
@@ -161,10 +168,71 @@ class RunProgress:
                 )
         return found
 
+    # -- deferred items -------------------------------------------------------------------
+
+    def due(self) -> list[str]:
+        """Deferred tests whose items are to be made now: not made yet, their toplevel
+        waiting, and their prerequisites would let them start (Megatest's condition for
+        ``runs:expand-items``, runs.scm:750-778)."""
+        return [
+            test.name
+            for test in self.tests.values()
+            if test.deferred
+            and self._waiting_refs[test.name]
+            and self._decide(test).verdict is READY
+        ]
+
+    def unexpanded(self, name: str) -> bool:
+        """Whether ``name`` is a deferred test whose items are not made yet."""
+        return self.tests[name].deferred
+
+    def expand(self, name: str, planned: PlannedTest) -> tuple[TestRef, ...] | None:
+        """Put the expansion of deferred test ``name`` in its place (its items made:
+        :meth:`Plan.expand <mtpkt.agents.area.plan.Plan.expand>`).
+
+        Its instances' records, ``NOT_STARTED``, replace its toplevel's; with no instance
+        the toplevel stays, and :meth:`resolve` ends it ``NOT_STARTED/ZERO_ITEMS`` (with the
+        expansion's comment). Nothing changes for a test not deferred (any more) or whose
+        toplevel no longer waits (killed meanwhile).
+
+        Returns:
+            The new records, or None when nothing changed.
+        """
+        top = self.plan.toplevel(name)
+        if not self.tests[name].deferred or not self._waiting(top):
+            return None
+        self.tests[name] = planned
+        self._itemwise = _itemwise(self.tests)
+        self._views.pop(name, None)
+        self._queue = None
+        if not planned.instances:
+            return ()
+        del self.records[top], self._order[top]
+        refs = tuple(instance.ref for instance in planned.instances)
+        self._refs[name] = refs
+        for ref in refs:
+            self.records[ref] = (State.NOT_STARTED, Status.NA)
+            self._order[ref] = next(self._orders)
+        self._open[name] = self._waiting_refs[name] = len(refs)
+        return refs
+
+    def expand_due(self) -> list[str]:
+        """Make the items of every :meth:`due` test here and now (:meth:`Plan.expansion
+        <mtpkt.agents.area.plan.Plan.expansion>`): for a run in one process. The home makes
+        them in a thread of its own (:mod:`~mtpkt.agents.home.expansions`).
+
+        Returns:
+            The tests expanded.
+        """
+        due = self.due()
+        for name in due:
+            self.expand(name, self.plan.expansion(name))
+        return due
+
     def ready(self) -> list[Instance]:
         """Instances not started whose prerequisites all allow them, highest priority first."""
         ready = []
-        for test in self.plan.tests.values():
+        for test in self.tests.values():
             if not self._waiting_refs[test.name] or self._decide(test).verdict is not READY:
                 continue
             waiting = [i for i in test.instances if self._waiting(i.ref)]
@@ -173,7 +241,7 @@ class RunProgress:
             ready += waiting
         return sorted(
             ready,
-            key=lambda i: (-self.plan.tests[i.ref.test].priority, self._order[i.ref]),
+            key=lambda i: (-self.tests[i.ref.test].priority, self._order[i.ref]),
         )
 
     def take_ready(self) -> Iterator[Instance]:
@@ -204,10 +272,21 @@ class RunProgress:
     def summary(self) -> dict[TestRef, tuple[State, Status]]:
         """Every record, plus the toplevel record of each itemized test."""
         result = dict(self.records)
-        for test in self.plan.tests.values():
+        for test in self.tests.values():
             if test.itemized and test.instances:
                 result[self.plan.toplevel(test.name)] = self.test_state(test.name)
         return result
+
+
+def _itemwise(tests: Mapping[str, PlannedTest]) -> set[str]:
+    """Prerequisites whose every item matters to a waiter (``itemwait``/``itemmatch``, or a
+    test without instances, whose verdict is not a start)."""
+    return {
+        name
+        for test in tests.values()
+        if test.mode & ITEM_MODES or not test.instances
+        for name in test.waiton
+    }
 
 
 def _own_refs(plan: Plan, test: PlannedTest) -> Sequence[TestRef]:

@@ -29,11 +29,27 @@ from mtpkt.pkts import Action, State, Status
 from mtpkt.pkts.control import RerunClean, Run
 from mtpkt.pkts.envelope import ID_SIZE
 from mtpkt.pkts.link import Task
-from mtpkt.pkts.outcome import read_state, read_status, settled
+from mtpkt.pkts.outcome import (
+    left_alone_by_run,
+    read_state,
+    read_status,
+    rerun_by_rerunclean,
+    settled,
+)
 from mtpkt.pkts.status import StatusChange, StatusPacket
+from mtpkt.store import Store
 from mtpkt.store.rows import TestRow
 
-__all__ = ["AgentBook", "Books", "Launch", "make_task", "record", "task_id"]
+__all__ = [
+    "AgentBook",
+    "Books",
+    "Launch",
+    "leaves_alone",
+    "make_task",
+    "record",
+    "run_rows",
+    "task_id",
+]
 
 
 @attrs.define
@@ -104,11 +120,13 @@ class Books:
         with self.lock:
             return any(launch.of(target, runname) for launch in self.launches)
 
-    def active_refs(self) -> set[TestRef]:
-        """Instances a launch runs that have not ended (lock held)."""
+    def active_refs(self, *, besides: Launch | None = None) -> set[TestRef]:
+        """Instances a launch runs that have not ended, those of ``besides`` left out (lock
+        held)."""
         return {
             ref
             for launch in self.launches
+            if launch is not besides
             for ref, record in launch.progress.records.items()
             if ref not in launch.skipped and not settled(*record)
         }
@@ -123,6 +141,8 @@ class Books:
         """
         taken = [ref for ref in launch.progress.records if ref not in launch.skipped]
         for older in self.launches:
+            if older is launch:  # booked already: a deferred test's items, made late
+                continue
             records = older.progress.records
             older.skipped.update(ref for ref in taken if ref in records)
 
@@ -187,6 +207,16 @@ def make_task(
     )
 
 
+def leaves_alone(control: Run | RerunClean, state: State, status: Status) -> bool:
+    """Whether a launch leaves an instance recorded so alone: a ``run`` one that completed
+    (unless told to rerun it), a ``rerunclean`` one that did not end badly."""
+    if isinstance(control, RerunClean):
+        return not rerun_by_rerunclean(state, status)
+    if control.rerun_all:
+        return False
+    return left_alone_by_run(state, status, set(control.rerun))
+
+
 def record(row: TestRow | None) -> tuple[State, Status] | None:
     """A record's state and status, None if missing.
 
@@ -199,3 +229,17 @@ def record(row: TestRow | None) -> tuple[State, Status] | None:
     if row is None:
         return None
     return read_state(row.state), read_status(row.status)
+
+
+def run_rows(store: Store, target: str, runname: str) -> dict[TestRef, TestRow]:
+    """The records of a run, by instance (none for a run that does not exist).
+
+    Raises:
+        StoreError: SQLite failed.
+    """
+    run_id = store.run_id(target, runname, create=False)
+    if run_id is None:
+        return {}
+    return {
+        TestRef(target, runname, row.testname, row.item_path): row for row in store.tests(run_id)
+    }

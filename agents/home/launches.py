@@ -23,7 +23,8 @@ import attrs
 from mtpkt.agents.area import Area, AreaError, RunProgress, TestPatt, TestRef, plan_run
 from mtpkt.agents.area.disks import disk_roots
 from mtpkt.agents.area.unapplied import run_warning
-from mtpkt.agents.home.books import Books, Launch, make_task, record
+from mtpkt.agents.home.books import Books, Launch, leaves_alone, make_task, record, run_rows
+from mtpkt.agents.home.expansions import Expansions
 from mtpkt.agents.home.hooks import Hooks
 from mtpkt.agents.home.own import OwnPackets
 from mtpkt.agents.home.reruns import auto_reruns, second_pass
@@ -31,7 +32,7 @@ from mtpkt.agents.home.stale import ConfigCheck, check, save, stale_records
 from mtpkt.agents.rundirs import remove_test_dir
 from mtpkt.pkts import Action, State, Status
 from mtpkt.pkts.control import Clean, Kill, RerunClean, Run
-from mtpkt.pkts.outcome import ACTIVE, left_alone_by_run, rerun_by_rerunclean, settled
+from mtpkt.pkts.outcome import ACTIVE, settled
 from mtpkt.pkts.status import StatusPacket
 from mtpkt.store import Store, StoreError
 from mtpkt.store.rows import TestRow
@@ -58,6 +59,8 @@ class Launcher:
         self._own = own
         self.hooks = Hooks(area)
         """The runs' pre-hook and post-hook (started and closed by the dispatcher)."""
+        self._expansions = Expansions(area.home, store, books, own)
+        """Deferred tests' items, made when the tests are due."""
         self._warnings: dict[bytes, str] = {}  # by control id, from plan() to start()
         self._checks: dict[bytes, ConfigCheck] = {}  # the same, for the configs' STALE check
         self._post_hooked: set[bytes] = set()
@@ -98,29 +101,18 @@ class Launcher:
         if isinstance(packet, Run) and packet.rerun_all:
             return launch
         rows = self._rows(packet.target, packet.runname)
-        rerun = set(packet.rerun) if isinstance(packet, Run) else set()
         for ref in progress.records:
             state, status = record(rows.get(ref)) or (State.NOT_STARTED, Status.NA)
             if stale and state is State.COMPLETED:
                 state = State.STALE  # as start() records it
-            if isinstance(packet, RerunClean):
-                skip = not rerun_by_rerunclean(state, status)
-            else:
-                skip = left_alone_by_run(state, status, rerun)
-            if skip and not auto_reruns(launch, ref, state, status):
+            if leaves_alone(packet, state, status) and not auto_reruns(launch, ref, state, status):
                 progress.update(ref, state, status)
                 skipped.add(ref)
         return launch
 
     def _rows(self, target: str, runname: str) -> dict[TestRef, TestRow]:
         """The run's records, by instance."""
-        run_id = self.store.run_id(target, runname, create=False)
-        if run_id is None:
-            return {}
-        return {
-            TestRef(target, runname, row.testname, row.item_path): row
-            for row in self.store.tests(run_id)
-        }
+        return run_rows(self.store, target, runname)
 
     # -- starting -----------------------------------------------------------------------
 
@@ -138,8 +130,15 @@ class Launcher:
                         launch.skipped.add(ref)
                 books.hand_over(launch)
             if isinstance(control, RerunClean) or control.preclean:
-                runs = [ref for ref in launch.progress.records if ref not in launch.skipped]
-                self._remove_dirs(launch, runs)  # only of what this launch runs, none in hand
+                # Only of what this launch runs, none in hand; a deferred test's toplevel
+                # stands for items not made yet: theirs go when they are.
+                progress = launch.progress
+                runs = [
+                    ref
+                    for ref in progress.records
+                    if ref not in launch.skipped and not progress.unexpanded(ref.test)
+                ]
+                self._remove_dirs(launch, runs)
             checked = self._checks.pop(control.id, None)
             rows = self._rows(control.target, control.runname) if checked else {}
             stale = stale_records(self._own, checked, rows, active) if checked else []
@@ -208,17 +207,20 @@ class Launcher:
             except AreaError as exc:
                 _log.warning("rerunclean: %s", exc)
 
-    def _set_rundirs(self, launch: Launch) -> None:
-        """Record each planned test's run directory (``tests.rundir``, as in Megatest)."""
+    def _set_rundirs(self, launch: Launch, names: Iterable[str] | None = None) -> None:
+        """Record each planned test's run directory (``tests.rundir``, as in Megatest), or
+        those of tests ``names``."""
         plan = launch.plan
+        tests = launch.progress.tests
+        chosen = [tests[name] for name in (tests if names is None else names)]
         rundirs = [
             (instance.ref.test, instance.ref.item, str(instance.job.rundir))
-            for test in plan.tests.values()
+            for test in chosen
             for instance in test.instances
         ]
         rundirs += [
-            (name, "", str(plan.run_root / name))
-            for name, test in plan.tests.items()
+            (test.name, "", str(plan.run_root / test.name))
+            for test in chosen
             if any(instance.ref.item for instance in test.instances)
         ]
         try:
@@ -250,13 +252,21 @@ class Launcher:
                 # these rows or reaches this launch through observe() once it is booked.
                 rows = self._rows(packet.target, packet.runname)
                 active = books.active_refs()
+                restored = self._expansions.restore(launch, rows)  # items made before
                 missing = []
                 for ref in launch.progress.records:
                     row = rows.get(ref)
                     known = record(row)
                     if ref in active:
                         launch.skipped.add(ref)
-                    elif row is None or known is None or (known[0] in ACTIVE and not row.host):
+                    elif ref in restored.waiting:
+                        continue  # for its items to be made: NOT_STARTED in the launch
+                    elif (
+                        ref in restored.again
+                        or row is None
+                        or known is None
+                        or (known[0] in ACTIVE and not row.host)
+                    ):
                         missing.append(ref)
                     else:
                         launch.progress.update(ref, *known)
@@ -336,6 +346,12 @@ class Launcher:
         finished: list[Launch] = []
         again: list[tuple[Launch, list[TestRef]]] = []
         books = self._books
+        for expanded in self._expansions.take():  # deferred items made since
+            launch = expanded.launch
+            if isinstance(launch.control, RerunClean) or launch.control.preclean:
+                self._remove_dirs(launch, expanded.refs)
+            self._set_rundirs(launch, [expanded.name])
+            packets += expanded.packets
         with books.lock:
             for launch in books.launches:
                 for resolved in launch.progress.resolve():
@@ -345,6 +361,7 @@ class Launcher:
                         if ref not in launch.skipped
                     ]
                 self._post_hook(launch)
+                self._expansions.start_due(launch)
                 if refs := second_pass(launch, (o for o in books.launches if o is not launch)):
                     again.append((launch, refs))
                     packets += [self._own.change(ref, State.NOT_STARTED, Status.NA) for ref in refs]
@@ -353,6 +370,7 @@ class Launcher:
             for launch in finished:
                 books.launches.remove(launch)
                 self._post_hooked.discard(launch.control.id)
+                self._expansions.forget(launch)
         for launch, refs in again:  # no pull hands them out before: the commit lock is held
             control = launch.control
             _log.info(

@@ -307,13 +307,13 @@ class HostAgent:
             unsent = len(parts.spool)
             parts.spool.close()
             parts.seen.close()
-            self._stopped.set()
-        _log.info(
-            "agent %s stopped: %d tests run, %d status packets left in the spool",
-            self.name,
-            parts.slots.ran,
-            unsent,
-        )
+            _log.info(
+                "agent %s stopped: %d tests run, %d status packets left in the spool",
+                self.name,
+                parts.slots.ran,
+                unsent,
+            )
+            self._stopped.set()  # after the line: a waiter's own last words come after it
 
     def _flush(self, parts: _Parts) -> None:
         """Give the sender time to empty the spool: a drain's time, or :data:`STOP_SPOOL`.

@@ -11,6 +11,16 @@ A plan reads the area's files anew with the run's command line (the task
 carries the run's testpatt), as the home did when it planned the run, so
 ``#{scheme (args:get-arg "-testpatt")}`` means the same on both sides.
 
+A test whose items are made late (``[system …]`` item values,
+:mod:`~mtpkt.agents.area.deferred`) gets the items the home made for the
+launch, read from its note (:mod:`~mtpkt.agents.itemnotes`): a task for it
+comes only once the home made and noted them, so the agent runs those very
+items, with their variables, whatever the commands would say now. Without a
+note (one that could not be written or read) the agent makes them itself, as
+the home did: in the run's environment and directory, after the same
+prerequisites. Should those differ from the home's, a task for an item not
+made here is answered with the items that were (the instance is not run).
+
 A plan that fails is not kept: the next task of that test plans again (the
 area may have been fixed in between).
 """
@@ -22,6 +32,8 @@ from typing import Final
 
 from mtpkt.agents.area import Area, AreaError, Instance, TestRef, plan_run
 from mtpkt.agents.area.scheme import RunArgs
+from mtpkt.agents.homedir import HomeDir
+from mtpkt.agents.itemnotes import ItemNotes
 from mtpkt.pkts.link import Task
 from mtpkt.pkts.text import one_line
 
@@ -51,7 +63,8 @@ def _instances(
     """Every instance of ``test`` in a plan of the run (none if the area has no such test),
     the configs read with the run's ``testpatt``.
 
-    ``launch`` (the control packet's id) is not read: it is part of the cache's key.
+    ``launch`` (the control packet's id) is the cache's key, and names the note of a
+    deferred test's items.
 
     Raises:
         AreaError, OSError: the run cannot be planned; anything else planning raises.
@@ -59,6 +72,10 @@ def _instances(
     args = RunArgs(target, runname, testpatt)
     plan = plan_run(area, target, runname, _testpatt(test), args=args)
     planned = plan.tests.get(test)
+    if planned is not None and planned.deferred:
+        note = ItemNotes(HomeDir(area.home).path / "items").read(launch, test)
+        made = note.items if note is not None and not note.error else None
+        planned = plan.expand(test, made)
     return {i.ref: i for i in planned.instances} if planned is not None else {}
 
 
@@ -92,4 +109,11 @@ class PlanCache:
         except Exception as exc:
             _log.exception("agent %s: planning %s of %s failed", self.agent, ref, where)
             return f"cannot plan {ref} of {where}: internal error: {one_line(exc)}"
-        return instances.get(ref) or f"the area has no test instance {ref} for {where}"
+        found = instances.get(ref)
+        if found is not None:
+            return found
+        made = sorted(other.item for other in instances if other.item)
+        if made and ref.item:  # the test's items, made here, are others
+            shown = ", ".join(made[:12]) + (" …" if len(made) > 12 else "")
+            return f"the area has no test instance {ref} for {where} (its items here: {shown})"
+        return f"the area has no test instance {ref} for {where}"

@@ -81,7 +81,9 @@ def edit(area: Area, name: str, old: str, new: str) -> None:
 
 def test_the_configs_are_kept_as_the_run_resolves_them(tmp_path: Path) -> None:
     """#{…} expanded, [system] values run (configf.scm:242-245: Megatest's cache holds their
-    output), runconfigs.config with [default] and the target's section only
+    output) but for a testconfig's items, made late (configf.scm:384-411, runs.scm:750-778:
+    Megatest writes a test's .testconfig once it launches, launch.scm:743-748),
+    runconfigs.config with [default] and the target's section only
     (launch.scm:917, :998); a testconfig of every test the plan read, prerequisites too."""
     area = area_of(tmp_path / "area")
     configs = resolve(plan_run(area, TARGET, "r1", "unit/%").configs)
@@ -97,7 +99,18 @@ def test_the_configs_are_kept_as_the_run_resolves_them(tmp_path: Path) -> None:
         "linux/x86": {"SPEED": "fast"},
     }
     assert configs["tests/build/testconfig"]["ezsteps"]["compile"] == "echo compiling hello"
-    assert configs["tests/unit/testconfig"]["items"] == {"A": "1 2"}
+    # made when the test comes up to run (runs.scm:750-778), so kept as written here
+    assert configs["tests/unit/testconfig"]["items"] == {"A": "[system echo 1 2]"}
+
+
+def test_items_from_a_file_the_run_writes_are_no_change(tmp_path: Path) -> None:
+    """A ``[system cat …]`` item value reads a file a prerequisite writes (fullrun's
+    test_mt_vars): the file appearing between two plans of the run is not a change."""
+    area = area_of(tmp_path / "area")
+    edit(area, "tests/unit/testconfig", "[system echo 1 2]", "[system cat $MT_RUN_AREA_HOME/n]")
+    before = resolve(plan_run(area, TARGET, "r1").configs)
+    (area.home / "n").write_text("1 2\n")
+    assert changes(before, resolve(plan_run(area, TARGET, "r1").configs)) == []
 
 
 def test_the_same_configs_change_nothing(tmp_path: Path) -> None:

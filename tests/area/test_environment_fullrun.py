@@ -20,10 +20,9 @@ linked test as a plain file; Megatest runs ``currentisblah currentisblah.sh``
 by a ``PATH`` search through ``.`` (launch.scm:134-135), which needs the bit,
 and its release check expects ``test_mt_vars`` to PASS (results.logpro:30).
 
-Before the run, the file ``runfirst`` writes for ``test_mt_vars``'s ``[items]``
-(``NUMNUM [system cat …/the_ans]``) is written here with the same content:
-Megatest reads a test's items when it launches the test, after ``runfirst``
-has run; mtpkt reads them when it plans the run.
+Nothing is written for the run beforehand: ``test_mt_vars``'s ``[items]``
+(``NUMNUM [system cat …/the_ans]``) are made once ``runfirst``, which writes that
+file, has run, as Megatest makes them (runs.scm:750-778, tests/area/test_deferred.py).
 """
 
 import os
@@ -80,9 +79,6 @@ def run_test_mt_vars(area_dir: Path) -> dict[str, list[Step]]:
     """
     for script in (area_dir / "tests" / "test_mt_vars").glob("*.sh"):
         script.chmod(0o755)  # lost by the export (see above)
-    numnum = area_dir / "tmp" / ENV["USER"] / TARGET / RUNNAME / "the_ans"
-    numnum.parent.mkdir(parents=True)
-    numnum.write_text("1 2 3 4 5\n")  # what runfirst's main.sh writes there
     area = Area.load(area_dir, env=ENV)
     plan = plan_run(area, TARGET, RUNNAME, "test_mt_vars")
     packets: list[StatusPacket] = []

@@ -112,6 +112,8 @@ class Farm:
         self.logs = logs
         self.env = {**os.environ, "MT_RUN_AREA_HOME": str(area), "PYTHONUNBUFFERED": "1"}
         self.processes: dict[str, subprocess.Popen[str]] = {}
+        self.dbdir = area / ".mtpkt" / "db"
+        """Where the home's databases are (``[setup] dbdir`` may put them elsewhere)."""
 
     def start(self, name: str, *args: str) -> "subprocess.Popen[str]":
         """``mtpkt ARGS…`` started in the area, its output in the log ``name``."""
@@ -164,7 +166,7 @@ class Farm:
 
     def main_query(self, sql: str, params: Sequence[Value] = ()) -> list[tuple[object, ...]]:
         """Rows of a query on the home's ``main.db``."""
-        return rows(self.area / ".mtpkt/db/main.db", sql, params)
+        return rows(self.dbdir / "main.db", sql, params)
 
     def journal_ids(self) -> list[bytes]:
         """The ids of the control packets in the home's journal, in its order."""
@@ -177,7 +179,7 @@ class Farm:
     def run_db(self, runname: str) -> Path | None:
         """The run's database, if the run exists."""
         found = self.main_query("SELECT id FROM runs WHERE runname = ?", (runname,))
-        return self.area / f".mtpkt/db/{found[0][0]}.db" if found else None
+        return self.dbdir / f"{found[0][0]}.db" if found else None
 
     def query(self, runname: str, sql: str) -> list[tuple[object, ...]]:
         """Rows of a query on the run's database (none if the run does not exist)."""

@@ -105,7 +105,7 @@ class LocalRun:
         self._report_toplevel(ref.test)
 
     def _report_toplevel(self, test: str) -> None:
-        planned = self.plan.tests[test]
+        planned = self.progress.tests[test]  # a deferred test's expansion, once made
         if not planned.itemized:
             return
         now = self.progress.test_state(test)
@@ -122,6 +122,9 @@ class LocalRun:
             self._report_toplevel(test.name)
 
     def _report_blocked(self) -> None:
+        for name in self.progress.expand_due():  # deferred items: made when due
+            for instance in self.progress.tests[name].instances:
+                self.reporter.change(instance.ref, State.NOT_STARTED, Status.NA)
         for resolved in self.progress.resolve():
             for ref in resolved.refs:
                 self.reporter.change(ref, resolved.state, resolved.status, comment=resolved.reason)
