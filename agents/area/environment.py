@@ -36,7 +36,7 @@ import os
 import re
 import sysconfig
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -52,7 +52,10 @@ __all__ = [
     "cmdinfo_text",
     "encode_cmdinfo",
     "env_files",
+    "LazyEnvironment",
+    "SharedEnvironment",
     "instance_environment",
+    "shared_environment",
     "megatest_command",
     "run_environment",
 ]
@@ -172,6 +175,67 @@ def run_environment(
     )
 
 
+@attrs.frozen
+class SharedEnvironment:
+    """What the instances of one test share of their environment, computed (and so checked)
+    once when the test is planned; each instance's is made from it when first needed
+    (:meth:`instance`, :class:`LazyEnvironment`): an agent plans every item of a test
+    and runs a few."""
+
+    run: RunEnvironment
+    test: TestConfig
+    pre_overrides: tuple[tuple[str, str], ...]
+    """The testconfig's ``[pre-launch-env-overrides]``, exported."""
+    pre_launch: tuple[tuple[str, str], ...]
+    """The testconfig's ``[pre-launch-env-vars]``, exported."""
+
+    def instance(self, item: Item, rundir: Path, runtimelim: float | None) -> dict[str, str]:
+        """The complete environment of one instance's steps (layers 1 to 8)."""
+        return _instance_environment(self, item, rundir, runtimelim)
+
+
+def shared_environment(run: RunEnvironment, test: TestConfig) -> SharedEnvironment:
+    """What the test's instances share of their environment.
+
+    Raises:
+        ConfigError: a value of the testconfig's environment sections cannot be computed.
+    """
+    pre_overrides = test.config.items("pre-launch-env-overrides", env=run.env, cwd=run.home)
+    return SharedEnvironment(
+        run,
+        test,
+        tuple(_exported(pre_overrides)),
+        tuple(_exported(test.pre_launch_env().items())),
+    )
+
+
+class LazyEnvironment(Mapping[str, str]):
+    """A mapping made by ``make`` when first read (thread-safe: a second making, should two
+    threads read at once, gives the same)."""
+
+    def __init__(self, make: Callable[[], dict[str, str]]) -> None:
+        self._make = make
+        self._env: dict[str, str] | None = None
+
+    def _made(self) -> dict[str, str]:
+        env = self._env
+        if env is None:
+            env = self._env = self._make()
+        return env
+
+    def __getitem__(self, key: str) -> str:
+        return self._made()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._made())
+
+    def __len__(self) -> int:
+        return len(self._made())
+
+    def __repr__(self) -> str:
+        return f"LazyEnvironment({self._made()!r})"
+
+
 def instance_environment(
     run: RunEnvironment,
     test: TestConfig,
@@ -184,11 +248,15 @@ def instance_environment(
     Raises:
         ConfigError: a value of the testconfig's environment sections cannot be computed.
     """
-    pre_overrides = _exported(
-        test.config.items("pre-launch-env-overrides", env=run.env, cwd=run.home)
-    )
+    return shared_environment(run, test).instance(item, rundir, runtimelim)
+
+
+def _instance_environment(
+    shared: SharedEnvironment, item: Item, rundir: Path, runtimelim: float | None
+) -> dict[str, str]:
+    run, test = shared.run, shared.test
     cmdinfo = encode_cmdinfo(cmdinfo_text(run, test, item, rundir, runtimelim))
-    env = {**run.inherited, **dict(pre_overrides), "MT_CMDINFO": cmdinfo, **run.run_vars}
+    env = {**run.inherited, **dict(shared.pre_overrides), "MT_CMDINFO": cmdinfo, **run.run_vars}
     env.update(
         MT_TEST_RUN_DIR=str(rundir),
         MT_TEST_NAME=test.name,
@@ -205,7 +273,7 @@ def instance_environment(
     env.update(run.overrides)
     env.update(MT_RUNNAME=run.runname, MT_RUN_AREA_HOME=str(run.home))
     env.update(item.variables)
-    env.update(_exported(test.pre_launch_env().items()))
+    env.update(shared.pre_launch)
     return env
 
 

@@ -8,6 +8,7 @@ run's command line (:class:`~mtpkt.agents.area.scheme.RunArgs`), so both
 sides read them alike and an edited file takes effect at the next run.
 """
 
+import functools
 import graphlib
 import logging
 from collections.abc import Mapping, Sequence
@@ -19,7 +20,12 @@ from mtpkt.agents.area.config import ConfigError, Origin
 from mtpkt.agents.area.configcache import ConfigRead, config_reads
 from mtpkt.agents.area.deferred import has_deferred_items, left_out, make_items
 from mtpkt.agents.area.disks import Disks, read_disks
-from mtpkt.agents.area.environment import RunEnvironment, instance_environment, run_environment
+from mtpkt.agents.area.environment import (
+    LazyEnvironment,
+    RunEnvironment,
+    run_environment,
+    shared_environment,
+)
 from mtpkt.agents.area.errors import AreaError
 from mtpkt.agents.area.items import Item
 from mtpkt.agents.area.job import StepSpec, TestJob, TestRef
@@ -291,6 +297,7 @@ def _plan_test(
     runtimelim = test.runtimelim(area.runtimelim)
     itemized = any(item.path for item in items)
     rollup = rollup_command(area.config, test.name, run_env.env, area.home) if itemized else ""
+    shared = shared_environment(run_env, test)  # its errors now, at planning
     instances = []
     for item in items:
         if not chosen.selects(test.name, item.path):
@@ -302,7 +309,7 @@ def _plan_test(
             rundir=directory,
             source_dir=test.directory,
             steps=steps,
-            env=instance_environment(run_env, test, item, directory, runtimelim),
+            env=LazyEnvironment(functools.partial(shared.instance, item, directory, runtimelim)),
             runtimelim=runtimelim,
             disks=disks,
             rollup=rollup,
