@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mtpkt.agents.area import Area, ConfigError, Instance, plan_run
-from mtpkt.agents.area.environment import BLACKLISTVARS, env_files
+from mtpkt.agents.area.environment import BLACKLISTVARS, LazyEnvironment, env_files
 from mtpkt.agents.host import Reporter
 from mtpkt.pkts import State, Status
 from tests.support.farm import write_area
@@ -140,6 +140,22 @@ def test_env_override_that_cannot_be_computed_is_refused_with_its_line(area_dir:
     config = area_dir / "megatest.config"
     config.write_text(config.read_text() + "BROKEN [system exit 7]\n")
     with pytest.raises(ConfigError, match=r"megatest\.config:\d+: \[system exit 7\] exited with 7"):
+        plan_run(load(area_dir), TARGET, "nightly", "t")
+
+
+def test_a_testconfigs_environment_error_stops_the_plan_though_instances_build_theirs_late(
+    area_dir: Path,
+) -> None:
+    """An instance's environment is built when first read (an agent plans every item of a
+    test and runs a few), but a testconfig value that cannot be computed still stops the
+    plan, naming its line, as [env-override]'s do (launch.scm:745)."""
+    planned = instance(load(area_dir))
+    assert isinstance(planned.job.env, LazyEnvironment)
+    assert planned.job.env["PLEV"] == "plev"
+    assert dict(planned.job.env) == planned.job.env  # a Mapping, equal to its dict
+    testconfig = area_dir / "tests" / "t" / "testconfig"
+    testconfig.write_text(testconfig.read_text() + "\n[pre-launch-env-vars]\nBAD [system exit 3]\n")
+    with pytest.raises(ConfigError, match=r"testconfig:\d+: \[system exit 3\] exited with 3"):
         plan_run(load(area_dir), TARGET, "nightly", "t")
 
 
