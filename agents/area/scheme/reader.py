@@ -4,7 +4,9 @@ The reader knows the small part of Chicken Scheme's syntax that configs and
 rule files use: lists in ``( )`` or ``[ ]`` (Chicken reads both as lists),
 strings with ``\\"``, ``\\\\``, ``\\n``, ``\\t`` and ``\\r`` escapes, integers
 and decimals, booleans ``#t``/``#f`` (``#true``/``#false``), symbols, ``'x``
-for ``(quote x)`` and ``;`` comments to the end of the line. Everything else
+for ``(quote x)``, ``;`` comments to the end of the line, and Chicken's regex literals ``#/…/``
+(with flags ``i``, ``m``, ``s``, ``x`` after the closing slash; ``\\/`` is a
+slash inside) that logpro rule files use. Everything else
 Scheme has (characters ``#\\a``, vectors, dotted pairs, quasiquote, block
 comments …) is refused with a :class:`SchemeError` naming where it stands,
 rather than read as something else.
@@ -16,6 +18,7 @@ values (:func:`datum`).
 """
 
 import re
+import warnings
 from typing import Final, TypeAlias
 
 import attrs
@@ -28,6 +31,7 @@ __all__ = [
     "MAX_NESTING",
     "Atom",
     "Node",
+    "Regex",
     "SchemeError",
     "Source",
     "Symbol",
@@ -76,7 +80,49 @@ class Symbol:
         return self.name
 
 
-Atom: TypeAlias = int | float | bool | str | Symbol
+_REGEX_FLAGS: Final = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}
+
+
+@attrs.frozen
+class Regex:
+    """A regular expression: a ``#/…/`` literal, or what logpro's ``regexp`` makes.
+
+    Chicken's irregex and Python's ``re`` agree on the syntax rule files use (classes,
+    groups, alternation, ``\\d``, ``\\s``); a pattern Python cannot compile is refused.
+    """
+
+    pattern: str
+    flags: str = ""
+    compiled: "re.Pattern[str]" = attrs.field(eq=False, repr=False)
+
+    @compiled.default
+    def _compile(self) -> "re.Pattern[str]":
+        return compile_regex(self.pattern, self.flags)
+
+    def __str__(self) -> str:
+        return f"#/{self.pattern}/{self.flags}"
+
+
+def compile_regex(pattern: str, flags: str = "") -> "re.Pattern[str]":
+    """A pattern compiled with ``#/…/`` flags.
+
+    Raises:
+        ValueError: an unknown flag, or a pattern that does not compile.
+    """
+    bits = 0
+    for flag in flags:
+        if flag not in _REGEX_FLAGS:
+            raise ValueError(f"unknown regex flag {flag!r} (only i, m, s, x)")
+        bits |= _REGEX_FLAGS[flag]
+    try:
+        with warnings.catch_warnings():  # "possible nested set" and such: the pattern is theirs
+            warnings.simplefilter("ignore")
+            return re.compile(pattern, bits)
+    except (re.error, OverflowError, RecursionError) as exc:
+        raise ValueError(f"bad regex: {exc}") from None
+
+
+Atom: TypeAlias = int | float | bool | str | Symbol | Regex
 """What a node that is no list holds."""
 
 
@@ -140,6 +186,7 @@ _TOKEN: Final = re.compile(
       | (?P<close>[)\]])
       | (?P<quote>')
       | (?P<string>")
+      | (?P<regex>\#/)
       | (?P<atom>[^\s()\[\]";']+)""",
     re.VERBOSE,
 )
@@ -151,7 +198,7 @@ _CLOSING: Final = {"(": ")", "[": "]"}
 _REFUSED_PREFIX: Final = {
     "`": "quasiquote (`) is not supported",
     ",": "unquote (,) is not supported",
-    "#": "this # syntax is not supported (only #t and #f)",
+    "#": "this # syntax is not supported (only #t, #f and #/regex/)",
     "|": "|symbols| are not supported",
 }
 
@@ -192,6 +239,8 @@ class _Reader:
             return Node((quote, quoted), self.source, start, quoted.end)
         if kind == "string":
             return self.string(start)
+        if kind == "regex":
+            return self.regex(start)
         return Node(self.atom(token), self.source, start, token.end())
 
     def list(self, opening: "re.Match[str]", depth: int) -> Node:
@@ -234,6 +283,31 @@ class _Reader:
             parts.append(char)
             position += 1
         raise self.source.error("string never closed", start, min(len(text), start + 20))
+
+    def regex(self, start: int) -> Node:
+        """A ``#/…/flags`` literal: up to the first slash no backslash escapes."""
+        text = self.source.text
+        parts: list[str] = []
+        position = start + 2
+        while position < len(text) and text[position] != "/":
+            if text[position] == "\\" and text[position + 1 : position + 2] == "/":
+                parts.append("/")
+                position += 2
+                continue
+            parts.append(
+                text[position : position + 2] if text[position] == "\\" else text[position]
+            )
+            position += len(parts[-1])
+        if position >= len(text):
+            raise self.source.error("regex never closed", start, min(len(text), start + 20))
+        flags = re.match(r"[A-Za-z]*", text[position + 1 :])
+        assert flags is not None  # [A-Za-z]* matches the empty text at least
+        self.offset = position + 1 + flags.end()
+        try:
+            regex = Regex("".join(parts), flags.group())
+        except ValueError as exc:
+            raise self.source.error(str(exc), start, self.offset) from None
+        return Node(regex, self.source, start, self.offset)
 
     def atom(self, token: "re.Match[str]") -> Atom:
         text = token.group()

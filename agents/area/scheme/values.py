@@ -18,7 +18,7 @@ from typing import Final, Protocol, TypeAlias
 
 import attrs
 
-from mtpkt.agents.area.scheme.reader import Symbol
+from mtpkt.agents.area.scheme.reader import Regex, Symbol
 
 __all__ = [
     "MAX_LIST",
@@ -86,7 +86,8 @@ class HashTable:
 
 
 Value: TypeAlias = (
-    "int | float | bool | str | Symbol | tuple[Value, ...] | Procedure | HashTable | _Unspecified"
+    "int | float | bool | str | Symbol | Regex | tuple[Value, ...] | Procedure | HashTable"
+    " | _Unspecified"
 )
 """Every value Scheme code handles here."""
 
@@ -240,8 +241,10 @@ def _atom_text(value: object, *, strict: bool) -> str:
         return number_text(value)
     if isinstance(value, str | Symbol):
         return str(value)
-    if strict and isinstance(value, Procedure | HashTable):
+    if strict and isinstance(value, Procedure | HashTable | Regex):
         raise BuiltinError(f"{shown(value)} cannot become text")
+    if isinstance(value, Regex):
+        return str(value)
     return "#<hash-table>" if isinstance(value, HashTable) else repr(value)
 
 
