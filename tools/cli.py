@@ -28,6 +28,7 @@ from mtpkt.tools import (
     agents_cmd,
     demo_cmd,
     home_cmd,
+    logpro_cmd,
     report_cmd,
     runs_cmd,
     send_cmd,
@@ -79,6 +80,7 @@ COMMANDS: tuple[Command, ...] = (
     tests_cmd,
     agents_cmd,
     report_cmd,
+    logpro_cmd,
     demo_cmd,
 )
 """Every command, in the order ``mtpkt --help`` lists them."""

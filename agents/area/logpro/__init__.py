@@ -3,7 +3,8 @@
 :mod:`.rules` reads a rule file (Scheme, through :mod:`mtpkt.agents.area.scheme`)
 into the rules it declares; :mod:`.engine` runs them over a log and gives logpro's
 exit code (:class:`~.rules.Code`: 0 PASS, 1 FAIL, 2 WARN, 3 CHECK, 4 WAIVED,
-5 ABORT, 6 SKIP, as launch.scm:198-206 reads them). docs/logpro.md describes the
+5 ABORT, 6 SKIP, as launch.scm:198-206 reads them); :mod:`.report` writes the
+``.dat`` values and ``.html`` report of a judged log. docs/logpro.md describes the
 rule language and each decision taken where Megatest's files leave it open.
 """
 
