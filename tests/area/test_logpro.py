@@ -117,6 +117,7 @@ def test_undeclared_section_sees_nothing() -> None:
         ('1.9 > "v" #/out: (\\d+)\\s+(\\d+)/ match: 2', "out: 3 1\n", Code.FAIL),
         ('1.9 <= "v" #/out: (\\d+)\\s+(\\d+)/ match: 1', "out: 1 3\n", Code.PASS),
         ('1.9 0.1 "v" #/volts: (\\S+)/', "volts: high\n", Code.FAIL),  # no number
+        ('10 0.1 "v" #/volts: (\\S+)/', "volts: 1_0\n", Code.FAIL),  # no decimal number
         ('1.9 0.1 "v" #/volts: (\\S+)/', "no value\n", Code.PASS),  # never measured
         ('110e9 2e9 "f" #/Freq:\\s*([\\d\\.\\+\\-e]+)\\s+Hz/', "Freq: 111e9 Hz\n", Code.PASS),
     ],

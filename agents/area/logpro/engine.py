@@ -15,7 +15,7 @@ How a log is judged (docs/logpro.md says the same, with the reasons):
   (fullrun's ezlog_warn/lookittmp.logpro says so).
 - ``expect:value`` rules do not claim lines: every line of their section that one of
   their regexes matches is a measurement (group ``match: N``, else group 1, else the
-  whole match), passing when it is a number within tolerance (or meets the
+  whole match), passing when it is a decimal number within tolerance (or meets the
   comparison, ``measured OP expected``), failing otherwise.
 - After the last line, each ``expect:`` rule whose ``count OP COUNT`` is false
   *misses* and gives its kind's code (ignore: none); a failed measurement gives FAIL;
@@ -26,6 +26,7 @@ How a log is judged (docs/logpro.md says the same, with the reasons):
 from __future__ import annotations
 
 import operator
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Final
 
@@ -52,6 +53,8 @@ _COMPARE: Final[Mapping[str, Callable[[float, float], bool]]] = {
     "<=": operator.le,
     ">=": operator.ge,
 }
+_NUMBER: Final = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+"""A measurement's text that is a number (Python's float() takes more: "1_0", " 1")."""
 _ORDER: Final = {kind: index for index, kind in enumerate(EXPECT_KINDS)}
 
 
@@ -146,10 +149,7 @@ def _measure(rule: ValueRule, number: int, line: str) -> Measurement | None:
             continue
         group = rule.group if rule.group is not None else min(1, pattern.compiled.groups)
         text = match.group(group) if group <= pattern.compiled.groups else None
-        try:
-            measured = float(text) if text is not None else None
-        except ValueError:
-            measured = None
+        measured = float(text) if text is not None and _NUMBER.fullmatch(text) else None
         return Measurement(number, line, measured, measured is not None and _passes(rule, measured))
     return None
 

@@ -4,17 +4,17 @@ The reader knows the small part of Chicken Scheme's syntax that configs and
 rule files use: lists in ``( )`` or ``[ ]`` (Chicken reads both as lists),
 strings with ``\\"``, ``\\\\``, ``\\n``, ``\\t`` and ``\\r`` escapes, integers
 and decimals, booleans ``#t``/``#f`` (``#true``/``#false``), symbols, ``'x``
-for ``(quote x)``, ``;`` comments to the end of the line, and Chicken's regex literals ``#/…/``
-(with flags ``i``, ``m``, ``s``, ``x`` after the closing slash; ``\\/`` is a
-slash inside) that logpro rule files use. Everything else
-Scheme has (characters ``#\\a``, vectors, dotted pairs, quasiquote, block
-comments …) is refused with a :class:`SchemeError` naming where it stands,
-rather than read as something else.
+for ``(quote x)``, ``;`` comments to the end of the line, and the regex
+literals ``#/…/`` of logpro rule files (flags ``i``, ``m``, ``s``, ``x`` after
+the closing slash; ``\\/`` is a slash inside). Everything else Scheme has
+(characters ``#\\a``, vectors, dotted pairs, quasiquote, block comments …) is
+refused with a :class:`SchemeError` naming where it stands, rather than read
+as something else.
 
 :func:`read` returns :class:`Node` objects: a node's ``value`` is an atom
-(``int``, ``float``, ``bool``, ``str`` or :class:`Symbol`) or, for a list, a
-tuple of nodes. The evaluator runs nodes; ``quote`` turns them into plain
-values (:func:`datum`).
+(``int``, ``float``, ``bool``, ``str``, :class:`Symbol` or :class:`Regex`) or,
+for a list, a tuple of nodes. The evaluator runs nodes; ``quote`` turns them
+into plain values (:func:`datum`).
 """
 
 import re
