@@ -54,7 +54,6 @@ __all__ = [
     "env_files",
     "LazyEnvironment",
     "SharedEnvironment",
-    "instance_environment",
     "shared_environment",
     "megatest_command",
     "run_environment",
@@ -191,7 +190,27 @@ class SharedEnvironment:
 
     def instance(self, item: Item, rundir: Path, runtimelim: float | None) -> dict[str, str]:
         """The complete environment of one instance's steps (layers 1 to 8)."""
-        return _instance_environment(self, item, rundir, runtimelim)
+        run, test = self.run, self.test
+        cmdinfo = encode_cmdinfo(cmdinfo_text(run, test, item, rundir, runtimelim))
+        env = {**run.inherited, **dict(self.pre_overrides), "MT_CMDINFO": cmdinfo, **run.run_vars}
+        env.update(
+            MT_TEST_RUN_DIR=str(rundir),
+            MT_TEST_NAME=test.name,
+            MT_ITEM_INFO=_display(item.variables),
+            MT_ITEMPATH=item.path,
+            MT_RUNNAME=run.runname,
+            MT_MEGATEST=run.megatest,
+            MT_TARGET=run.target,
+            MT_LINKTREE=str(run.linktree),
+            MT_TESTSUITENAME=run.testsuite,
+        )
+        if bindir := os.path.dirname(run.megatest):
+            env["PATH"] = f"{env['PATH']}:{bindir}" if "PATH" in env else bindir
+        env.update(run.overrides)
+        env.update(MT_RUNNAME=run.runname, MT_RUN_AREA_HOME=str(run.home))
+        env.update(item.variables)
+        env.update(self.pre_launch)
+        return env
 
 
 def shared_environment(run: RunEnvironment, test: TestConfig) -> SharedEnvironment:
@@ -234,47 +253,6 @@ class LazyEnvironment(Mapping[str, str]):
 
     def __repr__(self) -> str:
         return f"LazyEnvironment({self._made()!r})"
-
-
-def instance_environment(
-    run: RunEnvironment,
-    test: TestConfig,
-    item: Item,
-    rundir: Path,
-    runtimelim: float | None,
-) -> dict[str, str]:
-    """The complete environment of one test instance's steps (layers 1 to 8).
-
-    Raises:
-        ConfigError: a value of the testconfig's environment sections cannot be computed.
-    """
-    return shared_environment(run, test).instance(item, rundir, runtimelim)
-
-
-def _instance_environment(
-    shared: SharedEnvironment, item: Item, rundir: Path, runtimelim: float | None
-) -> dict[str, str]:
-    run, test = shared.run, shared.test
-    cmdinfo = encode_cmdinfo(cmdinfo_text(run, test, item, rundir, runtimelim))
-    env = {**run.inherited, **dict(shared.pre_overrides), "MT_CMDINFO": cmdinfo, **run.run_vars}
-    env.update(
-        MT_TEST_RUN_DIR=str(rundir),
-        MT_TEST_NAME=test.name,
-        MT_ITEM_INFO=_display(item.variables),
-        MT_ITEMPATH=item.path,
-        MT_RUNNAME=run.runname,
-        MT_MEGATEST=run.megatest,
-        MT_TARGET=run.target,
-        MT_LINKTREE=str(run.linktree),
-        MT_TESTSUITENAME=run.testsuite,
-    )
-    if bindir := os.path.dirname(run.megatest):
-        env["PATH"] = f"{env['PATH']}:{bindir}" if "PATH" in env else bindir
-    env.update(run.overrides)
-    env.update(MT_RUNNAME=run.runname, MT_RUN_AREA_HOME=str(run.home))
-    env.update(item.variables)
-    env.update(shared.pre_launch)
-    return env
 
 
 # MT_CMDINFO and MT_ITEM_INFO: Scheme data as Megatest's reader reads it
