@@ -146,7 +146,7 @@ class RunProgress:
         gate = self._decide(test)
         if gate.verdict is READY and test.instances and not self._item_decisions(test):
             return []
-        waiting = [ref for ref in self._refs[test.name] if self._waiting(ref)]
+        waiting = [ref for ref in self._refs[test.name] if self.waiting(ref)]
         if gate.verdict is READY and test.deferred:
             return []  # due(): its items are made first
         if gate.verdict is READY and not test.instances:
@@ -199,7 +199,7 @@ class RunProgress:
             The new records, or None when nothing changed.
         """
         top = self.plan.toplevel(name)
-        if not self.tests[name].deferred or not self._waiting(top):
+        if not self.tests[name].deferred or not self.waiting(top):
             return None
         self.tests[name] = planned
         self._itemwise = _itemwise(self.tests)
@@ -235,7 +235,7 @@ class RunProgress:
         for test in self.tests.values():
             if not self._waiting_refs[test.name] or self._decide(test).verdict is not READY:
                 continue
-            waiting = [i for i in test.instances if self._waiting(i.ref)]
+            waiting = [i for i in test.instances if self.waiting(i.ref)]
             if self._item_decisions(test):
                 waiting = [i for i in waiting if self._decide(test, i.ref.item).verdict is READY]
             ready += waiting
@@ -255,13 +255,13 @@ class RunProgress:
         if self._queue is None:
             self._queue, self._front = self.ready(), 0
         queue = self._queue
-        while self._front < len(queue) and not self._waiting(queue[self._front].ref):
+        while self._front < len(queue) and not self.waiting(queue[self._front].ref):
             self._front += 1
         for index in range(self._front, len(queue)):
-            if self._waiting(queue[index].ref):
+            if self.waiting(queue[index].ref):
                 yield queue[index]
 
-    def _waiting(self, ref: TestRef) -> bool:
+    def waiting(self, ref: TestRef) -> bool:
         """Not started, and not ended without starting either."""
         return _waits(*self.records[ref])
 

@@ -33,7 +33,7 @@ from mtpkt.agents.area import TestPatt, TestRef
 from mtpkt.agents.home.books import Launch
 from mtpkt.pkts import State, Status
 from mtpkt.pkts.control import Run
-from mtpkt.pkts.outcome import ACTIVE, left_alone_by_run, settled
+from mtpkt.pkts.outcome import ACTIVE, left_alone_by_run
 
 __all__ = ["SECOND_PASS_RERUN", "auto_reruns", "first_pass_over", "last_launch", "second_pass"]
 
@@ -45,6 +45,12 @@ does: a plain ``run`` has already run it again."""
 SECOND_PASS_RERUN: Final = (Status.NA, Status.ZERO_ITEMS)
 """The ``-rerun`` of the second pass, ``STUCK/DEAD,n/a,ZERO_ITEMS`` (runs.scm:618): the
 status ``STUCK/DEAD`` is none of mtpkt's (nor one Megatest writes), so never matches."""
+
+
+def _taken_again(state: State) -> bool:
+    """Whether the second pass may take a record in this state: one that ended (not being
+    run, not waiting to start) and is not STALE."""
+    return state not in _NOT_AGAIN and state not in ACTIVE
 
 
 def auto_reruns(launch: Launch, ref: TestRef, state: State, status: Status) -> bool:
@@ -63,11 +69,7 @@ def first_pass_over(launch: Launch) -> bool:
     progress = launch.progress
     if launch.plan.schedule.run_wait:
         return progress.settled()
-    return not any(
-        state is State.NOT_STARTED and not settled(state, status)
-        for ref, (state, status) in progress.records.items()
-        if ref not in launch.skipped
-    )
+    return not any(progress.waiting(ref) for ref in progress.records if ref not in launch.skipped)
 
 
 def last_launch(launch: Launch) -> None:
@@ -84,9 +86,7 @@ def last_launch(launch: Launch) -> None:
     ):
         return
     launch.ended_at_last_launch = frozenset(
-        ref
-        for ref, (state, _) in launch.progress.records.items()
-        if state not in _NOT_AGAIN and state not in ACTIVE
+        ref for ref, (state, _) in launch.progress.records.items() if _taken_again(state)
     )
 
 
@@ -114,8 +114,7 @@ def second_pass(launch: Launch, others: Iterable[Launch]) -> list[TestRef]:
         for ref, (state, status) in launch.progress.records.items()
         if ref not in theirs
         and (ended is None or ref in ended)
-        and state not in _NOT_AGAIN
-        and state not in ACTIVE
+        and _taken_again(state)
         and (not left_alone_by_run(state, status, rerun) or auto_reruns(launch, ref, state, status))
     ]
     for ref in refs:
