@@ -31,7 +31,7 @@ from mtpkt.pkts.control import Archive, Clean, Control, Kill, RerunClean, Run
 from mtpkt.pkts.envelope import Envelope
 from mtpkt.pkts.link import Heartbeat, Link, Published, Pull, Query, Receipt, Task
 from mtpkt.pkts.schema import FieldError, KindSchema, schema_of
-from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step
+from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step, TestData
 
 __all__ = [
     "FRAME_VERSION",
@@ -78,13 +78,13 @@ KINDS: Final[dict[str, KindSchema]] = {
     cls.kind: schema_of(cls)
     for cls in (
         *(Run, Kill, RerunClean, Clean, Archive),
-        *(Ack, Step, StatusChange),
+        *(Ack, Step, StatusChange, TestData),
         *(Heartbeat, Receipt, Query, Published, Pull, Task),
     )
 }
 """Every packet kind by its tag."""
 
-ROW_KINDS: Final = frozenset({Ack.kind, Step.kind, StatusChange.kind})
+ROW_KINDS: Final = frozenset({Ack.kind, Step.kind, StatusChange.kind, TestData.kind})
 """Kinds written as rows rather than maps (both are read for every kind)."""
 
 _HEADERS: Final = {

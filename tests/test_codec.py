@@ -63,7 +63,7 @@ def test_batches_round_trip_in_order(batch: list[pkts.Packet]) -> None:
 def test_the_eight_design_kinds_and_the_link_kinds() -> None:
     assert set(pkts.KINDS) == {
         "run", "kill", "rerunclean", "clean", "archive", "ack", "step", "status_change",
-        "heartbeat", "receipt", "query", "published", "pull", "task",
+        "test_data", "heartbeat", "receipt", "query", "published", "pull", "task",
     }  # fmt: skip
 
 

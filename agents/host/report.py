@@ -1,12 +1,15 @@
 """Turns what happens to tests into ``pkts.status`` packets, numbered per origin."""
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
+
+import attrs
 
 from mtpkt import pkts
 from mtpkt.agents.area.job import TestRef
-from mtpkt.pkts.status import StatusChange, StatusPacket, Step
+from mtpkt.pkts.status import StatusChange, StatusPacket, Step, TestData
+from mtpkt.pkts.testdata import DataRow
 
 __all__ = ["Reporter"]
 
@@ -44,10 +47,18 @@ class Reporter:
         comment: str = "",
         host: str = "",
         pid: int | None = None,
+        logfile: str = "",
     ) -> None:
-        """Report a test's new state and status."""
+        """Report a test's new state and status (and its main log, when ``logfile`` is given)."""
         self._emit(
-            StatusChange, test, state=state, status=status, comment=comment, host=host, pid=pid
+            StatusChange,
+            test,
+            state=state,
+            status=status,
+            comment=comment,
+            host=host,
+            pid=pid,
+            logfile=logfile,
         )
 
     def step(
@@ -60,6 +71,7 @@ class Reporter:
         exit_code: int | None = None,
         logfile: str = "",
         duration: float | None = None,
+        comment: str = "",
     ) -> None:
         """Report that a step started or ended."""
         self._emit(
@@ -71,9 +83,17 @@ class Reporter:
             exit_code=exit_code,
             logfile=logfile,
             duration=duration,
+            comment=comment,
         )
 
-    def _emit(self, kind: type[StatusChange] | type[Step], test: TestRef, **fields: Any) -> None:
+    def test_data(self, test: TestRef, rows: Iterable[DataRow]) -> None:
+        """Report rows of a test's data, one :class:`TestData` packet each, in order."""
+        for row in rows:
+            self._emit(TestData, test, **attrs.asdict(row))
+
+    def _emit(
+        self, kind: type[StatusChange] | type[Step] | type[TestData], test: TestRef, **fields: Any
+    ) -> None:
         """Number the packet, hand it to the sink, one at a time in seq order."""
         with self._lock:
             packet = kind(

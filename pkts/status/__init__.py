@@ -11,7 +11,15 @@ import attrs
 from mtpkt.pkts.enums import AckOutcome, State, Status, StepState
 from mtpkt.pkts.envelope import ID_SIZE, Envelope
 
-__all__ = ["Ack", "Sequenced", "StatusChange", "StatusPacket", "Step", "TestIdentity"]
+__all__ = [
+    "Ack",
+    "Sequenced",
+    "StatusChange",
+    "StatusPacket",
+    "Step",
+    "TestData",
+    "TestIdentity",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -57,6 +65,8 @@ class Step(TestIdentity):
     """One step of a test started or ended."""
 
     kind: ClassVar[str] = "step"
+    VERSION: ClassVar[int] = 2
+    """v2 added ``comment``."""
 
     step: str
     """Step name, as in the test's ``[ezsteps]``."""
@@ -70,6 +80,8 @@ class Step(TestIdentity):
     """Path of the step's log, relative to the test's run directory."""
     duration: float | None = None
     """Seconds the step ran; ``None`` at start."""
+    comment: str = ""
+    """The step's comment (``megatest -step … -m``, logpro's final message). Since v2."""
 
 
 @attrs.frozen(kw_only=True)
@@ -77,6 +89,8 @@ class StatusChange(TestIdentity):
     """A test's state or status changed."""
 
     kind: ClassVar[str] = "status_change"
+    VERSION: ClassVar[int] = 2
+    """v2 added ``logfile``."""
 
     state: State
     """The new state, e.g. ``RUNNING``."""
@@ -88,9 +102,43 @@ class StatusChange(TestIdentity):
     """Agent the test runs on; empty when not on a host (e.g. ``NOT_STARTED``)."""
     pid: int | None = None
     """Process id of the test's process group leader, when one runs."""
+    logfile: str = ""
+    """The test's main log, relative to its run directory (Megatest's ``final_logf``, set by
+    ``megatest -setlog`` or a step's logpro report); empty leaves it as it was. Since v2."""
 
 
-StatusPacket: TypeAlias = Ack | Step | StatusChange
+@attrs.frozen(kw_only=True)
+class TestData(TestIdentity):
+    """One row of a test's data (Megatest's ``test_data`` table): a measurement and its verdict.
+
+    Made by ``megatest -load-test-data`` (one packet per CSV row), ``megatest -test-status
+    :value …`` and a logpro step's ``.dat`` file. Values are the text given, as Megatest keeps
+    them; the store writes numbers as numbers. ``status`` is already decided by the sender,
+    from the row's own status or its value, expected value and tolerance
+    (:func:`mtpkt.pkts.testdata.row_status`, as ``db.scm`` ``db:csv->test-data``).
+    A second row with the test's ``category`` and ``variable`` replaces the first.
+    """
+
+    kind: ClassVar[str] = "test_data"
+    __test__: ClassVar[bool] = False  # not a pytest test class, despite the name
+
+    category: str
+    variable: str
+    value: str = ""
+    expected: str = ""
+    tol: str = ""
+    """A number (``|value - expected| <= tol`` passes) or a comparison ``>``, ``<``, ``>=``,
+    ``<=`` (``value OP expected`` passes)."""
+    units: str = ""
+    comment: str = ""
+    status: str = ""
+    """``pass``, ``fail``, the status the row gave, ``ERROR: bad tol comparator …``, or empty
+    when nothing decides it (Megatest's words, lower case as it writes them)."""
+    type: str = ""
+    """Free text; ``logpro`` for rows from a logpro ``.dat`` file."""
+
+
+StatusPacket: TypeAlias = Ack | Step | StatusChange | TestData
 """Every status packet kind (a closed union: handle it with ``match``).
 
 Named ``StatusPacket`` because :class:`pkts.Status` is Megatest's status enum.
