@@ -24,7 +24,6 @@ this module knows nothing of sockets or config files.
 """
 
 import contextlib
-import logging
 import os
 import shutil
 import signal
@@ -51,9 +50,6 @@ __all__ = ["KILL_WAIT", "Outcome", "TestProcess"]
 
 POLL_INTERVAL = 0.05
 """Seconds between looks at a running step: how soon a kill or the runtimelim is noticed."""
-
-_log = logging.getLogger(__name__)
-
 
 State = pkts.State
 Status = pkts.Status
