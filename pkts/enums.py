@@ -38,7 +38,8 @@ class Status(enum.StrEnum):
     TIMED_OUT :837, BLOCKED :1107, KEEP_TRYING :1137, TEN_STRIKES :1148) are not
     in that list, and Megatest's roll-up sorts a status it does not list below
     every one it does (``common:special-sort``, common.scm:578-585): they rank
-    below ``n/a``.
+    below ``n/a``. So does ``KILLED``, the status of a test killed while it ran
+    (launch.scm:425-440), which that list does not have either.
     """
 
     NA = "n/a"
@@ -62,10 +63,14 @@ class Status(enum.StrEnum):
     """Not started yet: its prerequisites are not done; the scheduler tries again."""
     TEN_STRIKES = "TEN_STRIKES"
     """Not started: the scheduler gave up trying after many rounds."""
+    KILLED = "KILLED"
+    """Stopped while it ran, by a kill or its ``runtimelim`` (launch.scm:425-440): the
+    state is ``KILLED`` too."""
 
     @property
     def rank(self) -> int:
-        """Position from best (the scheduling statuses, then ``n/a``) to worst (``ABORT``)."""
+        """Position from best (the scheduling statuses and ``KILLED``, then ``n/a``) to worst
+        (``ABORT``)."""
         return _RANK[self]
 
 
@@ -75,6 +80,7 @@ _ORDER: tuple[Status, ...] = (
     Status.TIMED_OUT,
     Status.KEEP_TRYING,
     Status.TEN_STRIKES,
+    Status.KILLED,
     Status.NA,
     Status.PASS,
     Status.SKIP,

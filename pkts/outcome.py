@@ -86,8 +86,9 @@ NEVER_RUNS: Final = frozenset(
 )
 """Statuses of a NOT_STARTED test that Megatest's scheduler will not run
 (``runs:runable-tests``, runs.scm:1168-1182)."""
-ERRORS: Final = frozenset({Status.ABORT, Status.DEAD, *NEVER_RUNS})
-"""Bad statuses of a test that could not run, or not to its end."""
+ERRORS: Final = frozenset({Status.ABORT, Status.DEAD, Status.KILLED, *NEVER_RUNS})
+"""Bad statuses of a test that could not run, or not to its end (``KILLED``: it was stopped
+while it ran; its state is KILLED too, which :data:`ENDED_BADLY` names)."""
 BAD: Final = frozenset({Status.CHECK, Status.FAIL, *ERRORS})
 """Statuses of a result that needs a look (``n/a`` and ``KEEP_TRYING`` are neither good
 nor bad)."""

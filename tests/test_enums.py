@@ -7,9 +7,10 @@ from mtpkt.pkts import Status, worst
 
 
 def test_order_is_megatests_best_to_worst() -> None:
-    """common.scm:538-551; statuses Megatest does not list sort below them all (common.scm:583)."""
+    """common.scm:538-551; statuses Megatest does not list (KILLED, launch.scm:440, among
+    them) sort below them all (common.scm:583)."""
     assert [status.value for status in sorted(Status, key=lambda s: s.rank)] == [
-        "ZERO_ITEMS", "BLOCKED", "TIMED_OUT", "KEEP_TRYING", "TEN_STRIKES",
+        "ZERO_ITEMS", "BLOCKED", "TIMED_OUT", "KEEP_TRYING", "TEN_STRIKES", "KILLED",
         "n/a", "PASS", "SKIP", "WARN", "WAIVED", "CHECK", "DEAD", "FAIL",
         "PREQ_FAIL", "PREQ_DISCARDED", "ABORT",
     ]  # fmt: skip

@@ -76,8 +76,8 @@ def test_a_rerun_moves_a_test_between_counts() -> None:
     assert run.counts == {"NOT_STARTED": 1}
     assert run.settled == 0
     assert not run.bad
-    model.add([change(3, "u", "", State.KILLED, Status.ABORT)])
-    assert run.counts == {"KILLED/ABORT": 1}
+    model.add([change(3, "u", "", State.KILLED, Status.KILLED)])
+    assert run.counts == {"KILLED/KILLED": 1}
     assert list(run.bad) == [("u", "")]
 
 

@@ -100,7 +100,7 @@ def test_a_test_still_waiting_has_not_settled() -> None:
 
 
 def test_a_kill_expects_its_tests_killed() -> None:
-    assert watch_exit("kill", State.KILLED, Status.ABORT) == ExitCode.OK
+    assert watch_exit("kill", State.KILLED, Status.KILLED) == ExitCode.OK
 
 
 def test_the_sets_do_not_overlap_and_cover_what_they_should() -> None:
@@ -147,7 +147,7 @@ def test_every_word_has_its_colour() -> None:
 
 def test_labels() -> None:
     assert end_label(State.COMPLETED, Status.PASS) == "PASS"
-    assert end_label(State.KILLED, Status.ABORT) == "KILLED/ABORT"
+    assert end_label(State.KILLED, Status.KILLED) == "KILLED/KILLED"
     assert end_label(State.RUNNING, Status.NA) == "RUNNING"
     assert end_label("RUNNING", "PASS") == "RUNNING/PASS"
     assert end_label("RUNNING", "PASS", with_status=False) == "RUNNING"

@@ -12,7 +12,7 @@ from mtpkt.agents.area.disks import Disks
 from mtpkt.agents.area.environment import BLACKLISTVARS
 from mtpkt.pkts.text import display_name
 
-__all__ = ["StepSpec", "TestJob", "TestRef"]
+__all__ = ["InlineLogpro", "StepSpec", "TestJob", "TestRef", "Waiver"]
 
 
 @attrs.frozen
@@ -37,6 +37,26 @@ class TestRef:
 
 
 @attrs.frozen
+class InlineLogpro:
+    """A step's rules in the testconfig's ``[logpro]`` section (launch.scm:100-114)."""
+
+    text: str
+    """The rules, as the entry's value gives them."""
+    path: str
+    """The testconfig the entry is in, and the line where it starts: errors name them."""
+    line: int
+
+
+@attrs.frozen
+class Waiver:
+    """One ``[waivers]`` entry of a testconfig: ``NAME RULE GLOB`` (tests.scm:343-369)."""
+
+    name: str
+    value: str
+    """``RULE GLOB``, as written."""
+
+
+@attrs.frozen
 class StepSpec:
     """One step of a test, as its ``[ezsteps]`` section gives it."""
 
@@ -47,6 +67,9 @@ class StepSpec:
     ezstep: bool = False
     """An ``[ezsteps]`` step: it runs with ``.`` at the end of ``PATH`` (``launch.scm:134-135``),
     so ``hello hello.sh`` finds the script in the run directory; a runscript does not."""
+    logpro: InlineLogpro | None = None
+    """Its ``[logpro]`` rules in the testconfig, written to ``<name>.logpro`` when the run
+    directory has no such file (:mod:`~mtpkt.agents.host.steplogpro`); None: none."""
 
 
 @attrs.frozen(kw_only=True)
@@ -80,6 +103,11 @@ class TestJob:
         """The test's own directory: :attr:`rundir` without the item path's parts."""
         depth = len(self.ref.item.split("/")) if self.ref.item else 0
         return self.rundir.parents[depth - 1] if depth else self.rundir
+
+    waivers: tuple[Waiver, ...] = ()
+    """``[waivers]``: how a FAIL may become WAIVED (:mod:`~mtpkt.agents.host.waivers`)."""
+    waiver_rules: Mapping[str, str] = attrs.field(factory=dict)
+    """``[waiver_rules]``: the commands a waiver's rule names."""
 
     blacklistvars: tuple[str, ...] = BLACKLISTVARS
     """Variables written commented out in ``megatest.sh``/``megatest.csh`` (``[setup]

@@ -37,6 +37,7 @@ from mtpkt.agents.area.selection import Selection, itemmaps_of, select
 from mtpkt.agents.area.skip import Skip, read_skip
 from mtpkt.agents.area.testpatt import SelectionError, TestPatt
 from mtpkt.agents.area.testrollup import rollup_command
+from mtpkt.agents.area.verdicts import inline_logpro, read_waiver_rules, read_waivers
 from mtpkt.agents.area.waiton import ItemMap, lookup_itemmap
 
 __all__ = ["ZERO_ITEMS_COMMENT", "Instance", "Plan", "PlannedTest", "plan_run"]
@@ -293,7 +294,18 @@ def _plan_test(
         disks = read_disks(area.config, test.config, run_env.env, test.directory)
     roots = disks.roots() if disks is not None else []
     ezsteps = bool(test.config.keys("ezsteps"))  # else the one step is the runscript
-    steps = tuple(StepSpec(step.name, step.command, ezsteps) for step in test.steps())
+    env, cwd = run_env.env, test.directory
+    steps = tuple(  # logpro judges ezsteps only (launch.scm:80-114), never a runscript
+        StepSpec(
+            step.name,
+            step.command,
+            ezsteps,
+            logpro=inline_logpro(test.config, step.name, env, cwd) if ezsteps else None,
+        )
+        for step in test.steps()
+    )
+    waivers = read_waivers(test.config, env, cwd)
+    waiver_rules = read_waiver_rules(test.config, env, cwd) if waivers else {}
     runtimelim = test.runtimelim(area.runtimelim)
     itemized = any(item.path for item in items)
     rollup = rollup_command(area.config, test.name, run_env.env, area.home) if itemized else ""
@@ -313,6 +325,8 @@ def _plan_test(
             runtimelim=runtimelim,
             disks=disks,
             rollup=rollup,
+            waivers=waivers,
+            waiver_rules=waiver_rules,
             blacklistvars=run_env.blacklistvars,
         )
         instances.append(Instance(ref, item, job))

@@ -69,11 +69,6 @@ UNAPPLIED: Final[tuple[Unapplied, ...]] = (
         "rerunclean reruns by mtpkt's outcome rules (megatest.scm:1627)",
     ),
     Unapplied(
-        TESTCONFIG, "logpro", None, "a step's status comes from its exit code (launch.scm:100)"
-    ),
-    Unapplied(TESTCONFIG, "waivers", None, "a FAIL is never made WAIVED (tests.scm:342)"),
-    Unapplied(TESTCONFIG, "waiver_rules", None, "a FAIL is never made WAIVED (tests.scm:372)"),
-    Unapplied(
         TESTCONFIG,
         "requirements",
         "waitor",

@@ -21,6 +21,7 @@ from mtpkt.agents.home.books import AgentBook, Books, Launch, make_task
 from mtpkt.agents.home.jobgroups import JobGroups
 from mtpkt.agents.home.liveness import kill_given_up
 from mtpkt.agents.home.own import OwnPackets
+from mtpkt.agents.home.previous import previous_record
 from mtpkt.agents.home.reruns import last_launch
 from mtpkt.agents.home.skips import Skips
 from mtpkt.pkts import Action, State, Status
@@ -43,6 +44,7 @@ class Assigner:
     def __init__(self, books: Books, own: OwnPackets, store: Store) -> None:
         self._books = books
         self._own = own
+        self._store = store
         self._skips = Skips(store, books)
         self._unlaunched: list[StatusPacket] = []  # LAUNCHED packets whose commit failed
 
@@ -76,6 +78,7 @@ class Assigner:
                         launch.task_key,
                         control=launch.control.id,
                         testpatt=launch.control.testpatt,
+                        previous=previous_record(self._store, instance),
                     )
                     agent.outbox[task.id] = task
                     agent.running[ref] = task

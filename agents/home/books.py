@@ -190,9 +190,11 @@ def make_task(
     control: bytes | None = None,
     grace: float = 10.0,
     testpatt: str = "%",
+    previous: tuple[str, ...] = (),
 ) -> Task:
     """A task for the launch of control packet ``launch`` (``control`` if another asked);
-    ``testpatt`` is the run's, with which the agent reads the test's configs."""
+    ``testpatt`` is the run's, with which the agent reads the test's configs; ``previous``
+    the previous run's record, for waivers."""
     return Task(
         id=task_id(action, ref, launch),
         origin=ORIGIN,
@@ -204,6 +206,7 @@ def make_task(
         control=control or launch,
         grace=grace,
         testpatt=testpatt,
+        previous=previous,
     )
 
 

@@ -310,10 +310,10 @@ class Launcher:
                         if ref in launch.skipped or not patt.matches(ref.test, ref.item):
                             continue
                         if state is State.NOT_STARTED:
-                            launch.progress.update(ref, State.KILLED, Status.ABORT)
+                            launch.progress.update(ref, State.KILLED, Status.KILLED)
                             packets.append(
                                 self._own.change(
-                                    ref, State.KILLED, Status.ABORT, "killed before it ran"
+                                    ref, State.KILLED, Status.KILLED, "killed before it ran"
                                 )
                             )
                         elif state in ACTIVE and state is not State.KILLREQ:

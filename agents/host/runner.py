@@ -2,9 +2,13 @@
 
 A step runs as ``bash -c <command>`` in the test's run directory, with exactly
 the environment it is given, its output (stdout and stderr) in
-``<rundir>/<step>.log``. Megatest's rules apply: a step that exits 0 passes,
-anything else fails and stops the remaining steps; the test's ``runtimelim``
-and a kill stop the running step and end the test ``KILLED``/``ABORT``.
+``<rundir>/<step>.log``. Megatest's rules apply (launch.scm): logpro judges an
+ezstep's log where it applies (:mod:`~mtpkt.agents.host.steplogpro`), the
+step's status and the test's come from logpro's code or the exit code
+(:mod:`~mtpkt.agents.host.steprules`), a FAIL may be waived
+(:mod:`~mtpkt.agents.host.waivers`), and a test may set its own state and
+status (:meth:`TestProcess.set_status`). The test's ``runtimelim`` and a kill
+stop the running step and end the test ``KILLED``/``KILLED`` (launch.scm:425-440).
 
 Stopping a step means stopping its whole process group (SIGTERM, a grace
 period, then SIGKILL), not just the ``bash`` at its top: killing only the job
@@ -20,15 +24,12 @@ this module knows nothing of sockets or config files.
 """
 
 import contextlib
-import logging
 import os
-import select
 import shutil
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -38,20 +39,20 @@ from mtpkt import pkts
 from mtpkt.agents.area.environment import env_files
 from mtpkt.agents.area.errors import AreaError
 from mtpkt.agents.area.job import StepSpec, TestJob
-from mtpkt.agents.host import guard, rollup, workarea
+from mtpkt.agents.host import guard, rollup, steplogpro, steprules, workarea
+from mtpkt.agents.host.pgroups import KILL_WAIT, exit_signal, group_alive, stop_group
 from mtpkt.agents.host.report import Reporter
+from mtpkt.agents.host.waivers import Previous, waive
+from mtpkt.pkts.outcome import FINAL
 from mtpkt.pkts.text import one_line
 
-__all__ = ["Outcome", "TestProcess"]
+__all__ = ["KILL_WAIT", "Outcome", "TestProcess"]
 
 POLL_INTERVAL = 0.05
 """Seconds between looks at a running step: how soon a kill or the runtimelim is noticed."""
-GONE_POLL = 0.02
-"""Seconds between looks at a process group that was told to stop."""
-KILL_WAIT = 5.0
-"""Seconds to wait for a process group to vanish after SIGKILL before giving up on it."""
 
-_log = logging.getLogger(__name__)
+State = pkts.State
+Status = pkts.Status
 
 
 @attrs.frozen
@@ -59,11 +60,11 @@ class Outcome:
     """How a test run ended: the last state and status reported for it."""
 
     state: pkts.State
-    """``COMPLETED``, ``KILLED`` or ``INCOMPLETE``."""
+    """``COMPLETED``, ``KILLED`` or ``INCOMPLETE`` (or a final state the test set itself)."""
     status: pkts.Status
-    """``PASS``, ``FAIL`` or ``ABORT``."""
+    """``PASS``, ``FAIL``, ``WARN``, ``KILLED`` … (:mod:`~mtpkt.agents.host.steprules`)."""
     comment: str = ""
-    """Why, in one line, when it did not pass."""
+    """The test's comment when it ended."""
 
 
 @attrs.frozen
@@ -77,15 +78,17 @@ class _Stop:
 
 @attrs.frozen
 class _StepEnd:
-    """What became of one step."""
+    """What became of one step's process."""
 
-    status: pkts.Status
-    exit_code: int | None = None
+    code: int | None = None
+    """Its exit code; None when it was killed by a signal or never ran."""
     logfile: str = ""
     stopped: _Stop | None = None
     """Set when the step was stopped by a kill or the runtimelim."""
-    comment: str = ""
-    """The test's comment, should the test end with this step."""
+    error: str = ""
+    """Why it did not run at all (the runner's words); "" when it ran."""
+    how: str = ""
+    """How it ended, when not with 0: "exited with 3", "was killed by SIGSEGV"."""
 
 
 class TestProcess:
@@ -96,22 +99,32 @@ class TestProcess:
         reporter: where status packets go.
         host: this host's name, carried by the state changes reported.
         kill_grace: seconds a step's processes get between SIGTERM and SIGKILL.
+        previous: the previous run's record of the test, for its waivers (None: none).
     """
 
     __test__ = False  # not a pytest test class, despite the name
 
     def __init__(
-        self, job: TestJob, reporter: Reporter, *, host: str = "", kill_grace: float = 10.0
+        self,
+        job: TestJob,
+        reporter: Reporter,
+        *,
+        host: str = "",
+        kill_grace: float = 10.0,
+        previous: Previous | None = None,
     ) -> None:
         self._job = job
         self._reporter = reporter
         self._host = host
         self._kill_grace = kill_grace
+        self._previous = previous
         self._lock = threading.Lock()
         self._started = False
         self._finished = False
         self._kill: _Stop | None = None
         self._pgid: int | None = None
+        self._now = Outcome(State.LAUNCHED, Status.NA)
+        """The state, status and comment reported last."""
 
     @property
     def pgid(self) -> int | None:
@@ -131,14 +144,12 @@ class TestProcess:
             if self._started:
                 raise RuntimeError("a TestProcess runs only once")
             self._started = True
-        outcome = self._run()
-        with self._lock:
-            self._finished = True
-            kill = self._kill
-        if kill is not None and outcome.state is pkts.State.COMPLETED:
-            # The kill was accepted (and KILLREQ reported) before the test finished.
-            outcome = Outcome(pkts.State.KILLED, pkts.Status.ABORT, kill.comment)
-        self._change(outcome.state, outcome.status, outcome.comment)
+        try:
+            self._run()
+        finally:
+            with self._lock:
+                self._finished = True
+                outcome = self._now
         rollup.after_item(self._job)  # [testrollup], after the item's end as in Megatest
         return outcome
 
@@ -147,7 +158,7 @@ class TestProcess:
 
         The first call reports ``KILLREQ``; the thread in :meth:`run` then stops
         the running step's processes, starts no further step and reports
-        ``KILLED``. Later calls, and calls after the test finished, do nothing.
+        ``KILLED``/``KILLED``. Later calls, and calls after the test finished, do nothing.
 
         Args:
             reason: the comment reported with ``KILLREQ`` and ``KILLED``.
@@ -158,12 +169,68 @@ class TestProcess:
                 return
             self._kill = _Stop(reason, self._kill_grace if grace is None else grace)
             # Reported under the lock so that it always comes before the final state.
-            self._change(pkts.State.KILLREQ, pkts.Status.NA, reason)
+            self._report(State.KILLREQ, Status.NA, reason)
 
-    def _run(self) -> Outcome:
+    def set_status(
+        self, state: pkts.State, status: pkts.Status, comment: str = "", logfile: str = ""
+    ) -> bool:
+        """Set the test's state and status from inside it (Megatest's ``tests:test-set-status!``,
+        tests.scm:399-440), as ``megatest -test-status`` does; thread-safe.
+
+        A FAIL may become WAIVED (:mod:`~mtpkt.agents.host.waivers`). A state set here
+        stays when the steps are done, unless it is ``RUNNING`` or another that is not
+        final (launch.scm:780). Until then, each ezstep's end sets the state and status
+        again, as in Megatest.
+
+        Args:
+            comment: the test's new comment; "" keeps it.
+            logfile: the test's main log (Megatest's ``final_logf``); "" keeps it.
+
+        Returns:
+            False when nothing was reported: the test has finished, or is being killed.
+        """
+        return self._set(state, status, comment or None, logfile)
+
+    def _set(
+        self,
+        state: pkts.State,
+        status: pkts.Status,
+        comment: str | None,
+        logfile: str = "",
+        *,
+        final: bool = False,
+    ) -> bool:
+        """Report a state and status (a FAIL perhaps waived); ``comment`` None keeps the
+        test's comment; ``final``: the runner's last word on the test."""
+        status, comment = waive(self._job, self._previous, status, comment)
+        with self._lock:
+            if self._finished:
+                return False
+            if self._kill is not None:
+                if not final:  # no RUNNING after a KILLREQ
+                    return False
+                state, status, comment = State.KILLED, Status.KILLED, self._kill.comment
+            self._finished = final
+            self._report(state, status, comment, logfile)
+            return True
+
+    def _report(
+        self, state: pkts.State, status: pkts.Status, comment: str | None, logfile: str = ""
+    ) -> None:
+        """Report with the lock held."""
+        text = self._now.comment if comment is None else comment
+        self._now = Outcome(state, status, text)
+        self._reporter.change(
+            self._job.ref, state, status, comment=text, host=self._host, logfile=logfile
+        )
+
+    def _end(self, state: pkts.State, status: pkts.Status, comment: str) -> None:
+        self._set(state, status, comment, final=True)
+
+    def _run(self) -> None:
         job = self._job
         if self._kill is not None:
-            return Outcome(pkts.State.KILLED, pkts.Status.ABORT, self._kill.comment)
+            return self._end(State.KILLED, Status.KILLED, self._kill.comment)
         try:
             workarea.prepare(job)  # with [disks]: on a disk, linked from the linktree
             with _FORK_LOCK:  # no step may fork while a copied script is open for writing
@@ -172,24 +239,33 @@ class TestProcess:
                 _write_env_files(job)
         except (OSError, AreaError) as error:
             comment = f"cannot prepare run directory {job.rundir}: {one_line(error)}"
-            return Outcome(pkts.State.INCOMPLETE, pkts.Status.ABORT, comment)
-        with self._lock:
-            if self._kill is None:  # no RUNNING after a KILLREQ
-                self._change(pkts.State.RUNNING, pkts.Status.NA)
-        return self._run_steps()
-
-    def _run_steps(self) -> Outcome:
-        limit = self._job.runtimelim
+            return self._end(State.INCOMPLETE, Status.ABORT, comment)
+        self._set(State.RUNNING, Status.NA, None)
+        limit = job.runtimelim
         deadline = None if limit is None else time.monotonic() + limit
-        for spec in self._job.steps:
+        rollup = steprules.Rollup()
+        for index, spec in enumerate(job.steps):
             if (stop := self._stop_requested(deadline)) is not None:
-                return Outcome(pkts.State.KILLED, pkts.Status.ABORT, stop.comment)
-            end = self._run_step(spec, deadline)
-            if end.stopped is not None:
-                return Outcome(pkts.State.KILLED, pkts.Status.ABORT, end.stopped.comment)
-            if end.status is not pkts.Status.PASS:
-                return Outcome(pkts.State.COMPLETED, end.status, end.comment)
-        return Outcome(pkts.State.COMPLETED, pkts.Status.PASS)
+                return self._end(State.KILLED, Status.KILLED, stop.comment)
+            going = self._run_step(spec, deadline, rollup, index == len(job.steps) - 1)
+            if isinstance(going, _Stop):
+                return self._end(State.KILLED, Status.KILLED, going.comment)
+            if not going:
+                break
+        return self._end_rule(rollup)
+
+    def _end_rule(self, rollup: steprules.Rollup) -> None:
+        """A test still running when its steps are done ends COMPLETED with the rollup's
+        status; a final state it set itself stays (launch.scm:778-797)."""
+        status, comment = waive(self._job, self._previous, rollup.final(), None)
+        with self._lock:
+            if self._finished or (self._kill is None and self._now.state in FINAL):
+                return
+            self._finished = True
+            if self._kill is not None:
+                self._report(State.KILLED, Status.KILLED, self._kill.comment)
+            else:
+                self._report(State.COMPLETED, status, comment)
 
     def _stop_requested(self, deadline: float | None) -> _Stop | None:
         if self._kill is not None:
@@ -198,38 +274,73 @@ class TestProcess:
             return _Stop(f"runtimelim of {self._job.runtimelim:g}s exceeded", self._kill_grace)
         return None
 
-    def _run_step(self, spec: StepSpec, deadline: float | None) -> _StepEnd:
-        self._reporter.step(self._job.ref, spec.name, pkts.StepState.START)
+    def _run_step(
+        self, spec: StepSpec, deadline: float | None, rollup: steprules.Rollup, last: bool
+    ) -> "_Stop | bool":
+        """Run one step and set the test's status by Megatest's rules.
+
+        Returns:
+            Why it was stopped; else whether the next step may run.
+        """
+        ref, rundir = self._job.ref, self._job.rundir
+        self._reporter.step(ref, spec.name, pkts.StepState.START)
         started = time.monotonic()
         if _unsafe_name(spec.name):
-            comment = f"step {spec.name!r}: not a safe file name for its log, so it was not run"
-            end = _StepEnd(pkts.Status.FAIL, comment=comment)
+            error = f"step {spec.name!r}: not a safe file name for its log, so it was not run"
+            end = _StepEnd(error=error)
         else:
             end = self._execute(spec, deadline)
+        if end.stopped is not None:
+            self._step_end(spec, started, Status.KILLED, end)
+            return end.stopped
+        if not spec.ezstep:  # a runscript: its exit code is the rollup (launch.scm:279-289)
+            code = None if end.error else end.code
+            status = steprules.code_status(code)
+            comment = end.error or (f"step {spec.name!r} {end.how}" if end.how else "")
+            self._step_end(spec, started, status, end, comment)
+            rollup.after_runscript(code)
+            if comment:
+                with self._lock:
+                    self._now = attrs.evolve(self._now, comment=comment)
+            return code == 0
+        judged = None if end.error else steplogpro.apply(rundir, spec)
+        code = end.code if judged is None else judged.code
+        this = Status.FAIL if end.error else steprules.step_status(code, judged is not None)
+        self._step_end(spec, started, this, end, end.error or (judged.comment if judged else ""))
+        if judged is not None and judged.rows:
+            self._reporter.test_data(ref, judged.rows)
+        verdict = rollup.after_step(spec.name, this, last)
+        html = judged.html if judged is not None else ""
+        final = verdict.state is State.COMPLETED
+        self._set(verdict.state, verdict.status, end.error or verdict.comment, html, final=final)
+        return not end.error and steprules.keeps_going(code, judged is not None)
+
+    def _step_end(
+        self, spec: StepSpec, started: float, status: pkts.Status, end: _StepEnd, comment: str = ""
+    ) -> None:
         self._reporter.step(
             self._job.ref,
             spec.name,
             pkts.StepState.END,
-            status=end.status,
-            exit_code=end.exit_code,
+            status=status,
+            exit_code=end.code,
             logfile=end.logfile,
             duration=time.monotonic() - started,
+            comment=comment,
         )
-        return end
 
     def _execute(self, spec: StepSpec, deadline: float | None) -> _StepEnd:
         logfile = f"{spec.name}.log"
         try:
             log = _open_log(self._job.rundir / logfile)
         except OSError as error:
-            comment = f"step {spec.name!r}: cannot open {logfile}: {one_line(error)}"
-            return _StepEnd(pkts.Status.FAIL, comment=comment)
+            return _StepEnd(error=f"step {spec.name!r}: cannot open {logfile}: {one_line(error)}")
         with log:
             try:
                 process = self._start(spec, log)
             except (OSError, ValueError) as error:
-                comment = f"step {spec.name!r} could not start: {one_line(error)}"
-                return _StepEnd(pkts.Status.FAIL, logfile=logfile, comment=comment)
+                error_text = f"step {spec.name!r} could not start: {one_line(error)}"
+                return _StepEnd(logfile=logfile, error=error_text)
             self._pgid = process.pid
             try:
                 stopped = self._supervise(spec, process, log, deadline)
@@ -238,12 +349,10 @@ class TestProcess:
                 guard.release(process.pid)
         code = process.returncode  # None only if it survived SIGKILL
         exit_code = code if code is not None and code >= 0 else None  # negative: killed by signal
-        if stopped is not None:
-            return _StepEnd(pkts.Status.ABORT, exit_code, logfile, stopped)
-        if code == 0:
-            return _StepEnd(pkts.Status.PASS, 0, logfile)
+        if stopped is not None or code == 0:
+            return _StepEnd(exit_code, logfile, stopped)
         how = f"exited with {code}" if code > 0 else f"was killed by {_signal_name(-code)}"
-        return _StepEnd(pkts.Status.FAIL, exit_code, logfile, comment=f"step {spec.name!r} {how}")
+        return _StepEnd(exit_code, logfile, how=how)
 
     def _start(self, spec: StepSpec, log: BinaryIO) -> subprocess.Popen[bytes]:
         # No preexec_fn: subprocess can then use vfork, much cheaper from a big process.
@@ -281,18 +390,18 @@ class TestProcess:
             stop = self._wait(process, deadline)
         except BaseException:
             # The runner itself is going down (Ctrl-C, an error): do not leave the step running.
-            _stop_group(process, 0.0, what)
+            stop_group(process, 0.0, what)
             raise
         if stop is not None:
-            how = _stop_group(process, stop.grace, what)
+            how = stop_group(process, stop.grace, what)
             _note(log, f"{stop.comment}: step {how}")
-        elif _group_alive(process.pid):
-            how = _stop_group(process, self._kill_grace, what)
+        elif group_alive(process.pid):
+            how = stop_group(process, self._kill_grace, what)
             _note(log, f"the step ended but left processes in its process group: {how}")
         return stop
 
     def _wait(self, process: subprocess.Popen[bytes], deadline: float | None) -> _Stop | None:
-        with _exit_signal(process) as ended:
+        with exit_signal(process) as ended:
             while True:
                 timeout = POLL_INTERVAL
                 if deadline is not None:
@@ -301,9 +410,6 @@ class TestProcess:
                     return None
                 if (stop := self._stop_requested(deadline)) is not None:
                     return stop
-
-    def _change(self, state: pkts.State, status: pkts.Status, comment: str = "") -> None:
-        self._reporter.change(self._job.ref, state, status, comment=comment, host=self._host)
 
 
 def _unsafe_name(name: str) -> bool:
@@ -343,120 +449,6 @@ def _signal_name(number: int) -> str:
         return signal.Signals(number).name
     except ValueError:
         return f"signal {number}"
-
-
-# Process groups
-
-
-def _stop_group(process: subprocess.Popen[bytes], grace: float, what: str) -> str:
-    """Stop every process in ``process``'s group: SIGTERM, up to ``grace`` seconds, then SIGKILL.
-
-    Args:
-        process: the group's leader (the group id is its pid).
-        grace: seconds the processes get to exit after SIGTERM.
-        what: names the step in log messages.
-
-    Returns:
-        How it went, as words for the step's log.
-    """
-    pgid = process.pid
-    _signal_group(pgid, signal.SIGTERM)
-    if _wait_gone(process, grace):
-        return "stopped with SIGTERM"
-    _log.warning("%s: processes still running %gs after SIGTERM, sending SIGKILL", what, grace)
-    _signal_group(pgid, signal.SIGKILL)
-    if _wait_gone(process, KILL_WAIT):
-        return f"stopped with SIGKILL (still running {grace:g}s after SIGTERM)"
-    _log.error("%s: processes of group %d still there %gs after SIGKILL", what, pgid, KILL_WAIT)
-    return f"NOT stopped: processes still there {KILL_WAIT:g}s after SIGKILL"
-
-
-def _signal_group(pgid: int, signum: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signum)
-
-
-@contextlib.contextmanager
-def _exit_signal(process: subprocess.Popen[bytes]) -> Iterator[Callable[[float], bool]]:
-    """A function that waits up to its argument's seconds for ``process`` to exit (and reaps it).
-
-    Through a pidfd where Linux has them, woken the moment the process exits;
-    else through :meth:`subprocess.Popen.wait`, which polls at growing intervals
-    (a step that ends within 3 ms may be noticed 4 ms later).
-    """
-    try:
-        pidfd = os.pidfd_open(process.pid)
-    except (AttributeError, OSError):  # not Linux 5.3+, or it was reaped already
-        pidfd = None
-
-    def ended(timeout: float) -> bool:
-        if pidfd is not None:
-            if not select.select([pidfd], [], [], timeout)[0]:
-                return False
-            process.wait()
-            return True
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return False
-        return True
-
-    try:
-        yield ended
-    finally:
-        if pidfd is not None:
-            os.close(pidfd)
-
-
-def _wait_gone(process: subprocess.Popen[bytes], timeout: float) -> bool:
-    """Wait up to ``timeout`` seconds for the whole group to be gone; whether it is."""
-    deadline = time.monotonic() + timeout
-    while True:
-        # Reap the leader first: as a zombie it would keep the group alive. Wait for that
-        # even if /proc already shows it dying, so that its exit status is known.
-        if process.poll() is not None and not _group_alive(process.pid):
-            return True
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        time.sleep(min(GONE_POLL, remaining))
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether any process of the group could still run.
-
-    Zombies do not count: a grandchild that died after its parent waits for
-    init to reap it, and some inits (in containers) take seconds to do so.
-    """
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # there, but not ours to signal
-        return True
-    return _has_live_member(pgid)
-
-
-def _has_live_member(pgid: int) -> bool:
-    """Whether ``/proc`` shows a group member that is not a zombie; True if it cannot tell."""
-    try:
-        entries = os.listdir("/proc") if os.path.exists("/proc/self/stat") else None
-    except OSError:
-        entries = None
-    if entries is None:  # no Linux /proc: believe killpg
-        return True
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path("/proc", entry, "stat").read_bytes()
-        except OSError:
-            continue  # exited meanwhile
-        # "pid (comm) state ppid pgrp ...": comm may hold anything, so split after its ")".
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
-            return True
-    return False
 
 
 _BASH = shutil.which("bash") or "/bin/bash"

@@ -32,6 +32,7 @@ from mtpkt.agents.host.plans import PlanCache
 from mtpkt.agents.host.report import Reporter
 from mtpkt.agents.host.runner import KILL_WAIT, TestProcess
 from mtpkt.agents.host.seen import SeenTasks
+from mtpkt.agents.host.waivers import Previous
 from mtpkt.pkts import State, Status
 from mtpkt.pkts.link import Task
 from mtpkt.pkts.text import one_line
@@ -143,7 +144,7 @@ class SlotTable:
             if job.thread is None:
                 del self._jobs[task_id]
                 self._changed.notify_all()
-                self.report_end(ref, State.KILLED, reason)
+                self.report_end(ref, State.KILLED, reason, Status.KILLED)
                 self.finish(task_id, ref)
             elif job.process is None:
                 job.kill = (reason, task.grace)
@@ -192,7 +193,11 @@ class SlotTable:
             self.report_end(job.ref, State.COMPLETED, instance)
             return
         process = TestProcess(
-            instance.job, self._reporter, host=self.agent, kill_grace=self.kill_grace
+            instance.job,
+            self._reporter,
+            host=self.agent,
+            kill_grace=self.kill_grace,
+            previous=Previous.of(job.task.previous),
         )
         with self.lock:
             job.process = process
@@ -285,7 +290,9 @@ class SlotTable:
             for task_id, job in list(self._jobs.items()):
                 if job.thread is None:
                     del self._jobs[task_id]
-                    self.report_end(job.ref, State.KILLED, f"{reason} before the test started")
+                    self.report_end(
+                        job.ref, State.KILLED, f"{reason} before the test started", Status.KILLED
+                    )
                     self.finish(task_id, job.ref)
                 elif job.process is None:
                     job.kill = (reason, self.kill_grace)  # its thread kills it once planned

@@ -118,6 +118,8 @@ class Task(Envelope):
     """
 
     kind: ClassVar[str] = "task"
+    VERSION: ClassVar[int] = 2
+    """v2 added :attr:`previous`."""
 
     action: Action
     """``run`` the test instance, or ``kill`` it."""
@@ -133,6 +135,10 @@ class Task(Envelope):
     testpatt: str = "%"
     """The run's testpatt (Megatest's ``-testpatt``): the agent reads the test's configs
     with it, as the home did when it planned the run."""
+    previous: tuple[str, ...] = ()
+    """For ``run`` of a test with ``[waivers]``: the previous run's record of the instance
+    (the newest other run of the target that has it, ``db:get-previous-test-run-record``),
+    as state, status, comment and run directory; empty: none, or no waivers to check."""
 
 
 Link: TypeAlias = Heartbeat | Receipt | Query | Published | Pull | Task

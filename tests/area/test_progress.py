@@ -28,12 +28,12 @@ FILES = {
 }
 ENDS = [
     (State.NOT_STARTED, Status.PREQ_DISCARDED),
-    (State.KILLED, Status.ABORT),
+    (State.KILLED, Status.KILLED),
     (State.LAUNCHED, Status.NA),
     (State.RUNNING, Status.NA),
     (State.COMPLETED, Status.PASS),
     (State.COMPLETED, Status.FAIL),
-    (State.KILLED, Status.ABORT),
+    (State.KILLED, Status.KILLED),
     (State.NOT_STARTED, Status.NA),
 ]
 

@@ -117,7 +117,7 @@ def test_the_scheduling_keys_of_megatest_config(
         run_wait=True,
     )
     assert not schedule.auto_reruns("INCOMPLETE", "INCOMPLETE")
-    assert schedule.auto_reruns("KILLED", "ABORT")
+    assert schedule.auto_reruns("KILLED", "KILLED")
     assert schedule.auto_reruns("COMPLETED", "FAIL")
     assert not schedule.auto_reruns("COMPLETED", "PASS")
     assert "[jobgroups] slow 'lots' is not a number: no limit" in caplog.text

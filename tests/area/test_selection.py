@@ -95,7 +95,7 @@ def test_rollup_worst_status_and_bad_endings_count_as_check() -> None:
     done = State.COMPLETED
     assert rollup([(done, Status.PASS), (done, Status.FAIL)]) == (done, Status.FAIL)
     assert rollup([(done, Status.PASS), (State.KILLED, Status.NA)]) == (done, Status.CHECK)
-    assert rollup([(done, Status.PASS), (State.KILLED, Status.ABORT)]) == (done, Status.ABORT)
+    assert rollup([(done, Status.PASS), (State.KILLED, Status.KILLED)]) == (done, Status.CHECK)
     assert rollup([(done, Status.PASS), (State.RUNNING, Status.NA)]) == (State.RUNNING, Status.PASS)
     assert rollup([(State.NOT_STARTED, Status.NA)] * 2) == (State.NOT_STARTED, Status.NA)
     assert rollup([(done, Status.PASS), (State.NOT_STARTED, Status.NA)])[0] is State.RUNNING

@@ -24,35 +24,43 @@ def test_a_plain_area_gets_no_warning(tmp_path: Path) -> None:
 
 
 def test_each_unapplied_key_is_named_once_with_where_it_is_written(tmp_path: Path) -> None:
-    """launch.scm:1126-1137 (``testcopycmd`` copies the test directory), launch.scm:100
-    (``[logpro]`` decides a step's status), tests.scm:342-372 (``[waivers]`` turn a FAIL
-    WAIVED), tests.scm:167 with runs.scm:485-559 (``waitor`` brings tests into the run):
-    mtpkt does none of these, and says so in one line naming the file and line of each, a
-    key set by several testconfigs named once with how many more."""
+    """launch.scm:1126-1137 (``testcopycmd`` copies the test directory), tests.scm:167 with
+    runs.scm:485-559 (``waitor`` brings tests into the run): mtpkt does neither, and says so
+    in one line naming the file and line of each, a key set by several testconfigs named
+    once with how many more."""
     area = area_with(
         tmp_path,
         "testcopycmd cp -r TEST_SRC_PATH/. TEST_TARG_PATH/.\n",
-        a='[ezsteps]\ns true\n[logpro]\ns (expect:required in "LogFileBody" > 0 "x" #/x/)\n',
-        b="[ezsteps]\ns true\n[logpro]\ns ;; a rule\n[waivers]\nw1 logpro s.log\n",
-        c="[requirements]\nwaitor a\n[ezsteps]\ns true\n",
+        a="[requirements]\nwaitor c\n[ezsteps]\ns true\n",
+        b="[ezsteps]\ns true\n",
+        c="[requirements]\nwaitor b\n[ezsteps]\ns true\n",
     )
     line = run_warning(area.config, plan_run(area, "linux", "r1"), area.home)
     assert line.startswith("warning: ")
     assert "\n" not in line
     assert "megatest.config:6 [setup] testcopycmd: mtpkt copies the test directory" in line
-    assert "tests/a/testconfig:4 [logpro] (and 1 more): a step's status comes from" in line
-    assert "tests/b/testconfig:6 [waivers]: a FAIL is never made WAIVED" in line
-    assert "tests/c/testconfig:2 [requirements] waitor: the tests it names" in line
-    assert line.count("[logpro]") == 1
+    assert "tests/a/testconfig:2 [requirements] waitor (and 1 more): the tests it names" in line
+    assert line.count("waitor") == 1
+
+
+def test_logpro_and_waivers_are_applied_so_not_named(tmp_path: Path) -> None:
+    """``[logpro]``, ``[waivers]`` and ``[waiver_rules]`` are applied (agents/host/steplogpro,
+    agents/host/waivers): no warning for them."""
+    area = area_with(
+        tmp_path,
+        a='[ezsteps]\ns true\n[logpro]\ns (expect:required in "LogFileBody" > 0 "x" #/x/)\n',
+        b="[ezsteps]\ns true\n[waivers]\nw1 logpro s.log\n[waiver_rules]\nr diff %file1% %file2%\n",
+    )
+    assert run_warning(area.config, plan_run(area, "linux", "r1"), area.home) == ""
 
 
 def test_only_the_tests_of_the_run_count(tmp_path: Path) -> None:
     """A testconfig the run does not read (a test it does not select) says nothing."""
     area = area_with(
-        tmp_path, a="[ezsteps]\ns true\n", b="[ezsteps]\ns true\n[logpro]\ns ;; rule\n"
+        tmp_path, a="[ezsteps]\ns true\n", b="[requirements]\nwaitor a\n[ezsteps]\ns true\n"
     )
     assert run_warning(area.config, plan_run(area, "linux", "r1", "a"), area.home) == ""
-    assert "[logpro]" in run_warning(area.config, plan_run(area, "linux", "r2"), area.home)
+    assert "waitor" in run_warning(area.config, plan_run(area, "linux", "r2"), area.home)
 
 
 def test_a_launcher_warning_and_the_keys_share_the_line(tmp_path: Path) -> None:

@@ -87,7 +87,7 @@ def test_toplevel_needs_an_end_of_any_kind() -> None:
     """db.scm:4325-4335: in toplevel mode a prerequisite COMPLETED with any status, or
     KILLED (a badly-ended state, common.scm:556), lets the waiter run."""
     toplevel = frozenset({"toplevel"})
-    for end in (FAIL, (State.KILLED, Status.ABORT), (State.INCOMPLETE, Status.DEAD)):
+    for end in (FAIL, (State.KILLED, Status.KILLED), (State.INCOMPLETE, Status.DEAD)):
         assert decide("b", "", toplevel, None, [records("a", end)]).verdict is Verdict.READY
     assert decide("b", "", toplevel, None, [records("a", RUNNING)]).verdict is Verdict.WAIT
 
@@ -96,10 +96,10 @@ def test_a_killed_prerequisite_blocks_a_normal_waiter() -> None:
     """Different: Megatest keeps a normal-mode waiter of a KILLED prerequisite waiting for
     ever (runs.scm:1609-1620: KILLED is neither a fail nor completed; :795-819 waits);
     nothing can change, so mtpkt ends it COMPLETED/PREQ_FAIL."""
-    killed = records("a", (State.KILLED, Status.ABORT))
+    killed = records("a", (State.KILLED, Status.KILLED))
     decision = decide("b", "", frozenset({"normal"}), None, [killed])
     assert decision.verdict is Verdict.PREQ_FAIL
-    assert decision.comment.endswith("waiton a ended KILLED/ABORT")
+    assert decision.comment.endswith("waiton a ended KILLED/KILLED")
 
 
 def test_itemwait_waits_item_by_item() -> None:
@@ -309,7 +309,7 @@ def test_a_killed_prerequisite_lets_a_toplevel_waiter_run(tmp_path: Path) -> Non
     """db.scm:4330-4335 ("Special case for toplevel and KILLED"). A normal waiter ends
     COMPLETED/PREQ_FAIL where Megatest would wait for ever (runs.scm:795-819)."""
     results, _ = run(area_of(tmp_path, KILLED))
-    assert results[ref("slow")] == (State.KILLED, Status.ABORT)
+    assert results[ref("slow")] == (State.KILLED, Status.KILLED)
     assert results[ref("top")] == PASS
     assert results[ref("normal")] == (DONE, Status.PREQ_FAIL)
 

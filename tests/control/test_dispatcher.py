@@ -240,7 +240,7 @@ def test_a_kill_withdraws_what_waits_and_asks_the_agent_for_what_runs(
     states = records(store, "r1")
     waiting = "build" if first.test == "sleeper" else "sleeper"
     assert states[first.test][:2] == ("KILLREQ", "n/a")
-    assert states[waiting][:2] == ("KILLED", "ABORT")
+    assert states[waiting][:2] == ("KILLED", "KILLED")
     tasks = dispatcher.pull(Pull(origin="a1", slots=1, free=0, acks=(first.id,)))
     (asked,) = tasks
     assert (asked.action, asked.test, asked.control, asked.grace) == (
@@ -249,7 +249,7 @@ def test_a_kill_withdraws_what_waits_and_asks_the_agent_for_what_runs(
     home.report(
         StatusChange(
             origin="a1", seq=1, target=TARGET, runname="r1", test=first.test,
-            state=State.KILLED, status=Status.ABORT,
+            state=State.KILLED, status=Status.KILLED,
         )
     )  # fmt: skip
     journal = {row.packet.id: row.state for row in store.journal()}

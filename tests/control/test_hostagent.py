@@ -305,7 +305,7 @@ def test_a_kill_task_stops_a_sleeper_quickly_and_stop_kills_what_runs(
 
     began = time.monotonic()
     home.give(task(Action.KILL, "sleeper", grace=0.5))
-    row = statuses.wait_state("sleeper", State.KILLED, Status.ABORT)
+    row = statuses.wait_state("sleeper", State.KILLED, Status.KILLED)
     assert time.monotonic() - began < 5
     assert row.comment == "killed by request"
     wait_until(lambda: not processes_with(SLEEP), 5, "no sleeper processes left")
@@ -323,7 +323,7 @@ def test_a_kill_task_stops_a_sleeper_quickly_and_stop_kills_what_runs(
     assert time.monotonic() - began < 8
     assert agent.wait(0)
     assert not processes_with(SLEEP)
-    row = statuses.wait_state("sleeper", State.KILLED, Status.ABORT)
+    row = statuses.wait_state("sleeper", State.KILLED, Status.KILLED)
     assert row.comment == "agent node1 is stopping"
     agent.stop()  # idempotent
     agent.drain()
@@ -345,7 +345,7 @@ def test_a_run_task_waits_for_a_free_slot_and_can_be_withdrawn(
     latest = home.pulls_so_far()[-1]
     assert (latest.free, set(latest.running)) == (0, {first.id, second.id})
     home.give(task(Action.KILL, "quick"))
-    row = statuses.wait_state("quick", State.KILLED, Status.ABORT)
+    row = statuses.wait_state("quick", State.KILLED, Status.KILLED)
     assert row.comment == "killed by request"
     assert [ref.test for ref in agent.running] == ["sleeper"]
     wait_until(lambda: set(home.pulls_so_far()[-1].running) == {first.id}, 10, "one task left")
@@ -418,7 +418,7 @@ def test_drain_finishes_running_work_still_kills_and_takes_nothing_new(
     assert agent.wait(0)
     # drain() returned with the status of both tests already in the store.
     assert statuses.state("slowish") == (State.COMPLETED, Status.PASS)
-    assert statuses.state("sleeper") == (State.KILLED, Status.ABORT)
+    assert statuses.state("sleeper") == (State.KILLED, Status.KILLED)
     assert statuses.state("quick") is None
     assert home.acks(late.id) == 0  # not taken: left for another agent
     assert late.id in home.pending
@@ -496,7 +496,7 @@ def test_a_drain_that_runs_out_of_time_kills_and_one_state_dir_has_one_agent(
         agent.drain(timeout=0.3)
         assert time.monotonic() - began < 5
         assert agent.wait(0)
-    row = statuses.wait_state("sleeper", State.KILLED, Status.ABORT)
+    row = statuses.wait_state("sleeper", State.KILLED, Status.KILLED)
     assert row.comment == "agent node1 is stopping"
     assert not processes_with(SLEEP)
 

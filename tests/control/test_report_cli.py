@@ -221,7 +221,7 @@ def test_every_outcome_escaped_with_its_logs(
     rec.test("waived", State.COMPLETED, Status.WAIVED)
     rec.test("skip", State.COMPLETED, Status.SKIP)
     rec.test("dead", State.INCOMPLETE, Status.DEAD)
-    rec.test("killed", State.KILLED, Status.ABORT)
+    rec.test("killed", State.KILLED, Status.KILLED)
     rec.test("escapes", State.COMPLETED, Status.PASS, log="../passed/main.log")
     rec.test("no_log", State.COMPLETED, Status.PASS, log="gone.log")
     rec.change("waiting", State.NOT_STARTED)
@@ -261,7 +261,7 @@ def test_every_outcome_escaped_with_its_logs(
         assert isinstance(cases[name].result[0], Failure)
     message = cases["failed"].result[0].message
     assert message == "FAIL: step 'main' <failed> again"  # one line, \x07 stripped
-    for name, kind in (("dead", "INCOMPLETE/DEAD"), ("killed", "KILLED/ABORT")):
+    for name, kind in (("dead", "INCOMPLETE/DEAD"), ("killed", "KILLED/KILLED")):
         [error] = cases[name].result
         assert isinstance(error, Error)
         assert error.type == kind

@@ -316,7 +316,7 @@ def test_the_second_pass_runs_incomplete_and_na_tests_again_once_in_clean_direct
         "blank": (State.COMPLETED, Status.NA),
         "failed": (State.COMPLETED, Status.FAIL),
         "dead": (State.COMPLETED, Status.DEAD),
-        "killed": (State.KILLED, Status.ABORT),
+        "killed": (State.KILLED, Status.KILLED),
     }
     for name, (end_state, end_status) in ends.items():
         agent.report("r1", name, end_state, end_status)

@@ -591,16 +591,16 @@ def test_run_watch_counts_items_not_their_toplevel_and_knows_a_kill_ends_killed(
         ])  # fmt: skip
         assert not settled(watch)
         assert watch.progress().endswith(": 0/1 settled")
-        watch.add([change("t", "1", State.KILLED, Status.ABORT)])
+        watch.add([change("t", "1", State.KILLED, Status.KILLED)])
         assert settled(watch)  # the toplevel record of t no longer counts
         watch.add([change("t", "2", State.RUNNING, Status.NA)])
         assert not settled(watch)
         watch.add([change("t", "2", State.COMPLETED, Status.PASS)])
         assert settled(watch)
-    assert run.bad() == [("t/1", "KILLED/ABORT")]
+    assert run.bad() == [("t/1", "KILLED/KILLED")]
     assert run.exit_code() == ExitCode.TESTS_FAILED
-    assert run.progress() == "run nightly: 2/2 settled, 1 KILLED/ABORT"
-    assert run.summary() == f"run {TARGET} nightly: 2 tests: 1 KILLED/ABORT, 1 PASS"
+    assert run.progress() == "run nightly: 2/2 settled, 1 KILLED/KILLED"
+    assert run.summary() == f"run {TARGET} nightly: 2 tests: 1 KILLED/KILLED, 1 PASS"
     assert kill.bad() == []
     assert kill.exit_code() == ExitCode.OK
 

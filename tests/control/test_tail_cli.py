@@ -217,7 +217,7 @@ def test_live_view_in_a_real_terminal(farm: Farm, tmp_path: Path) -> None:
         assert shown(screen), plain
         assert re.search(r"linux/x86 r1 .*7/8 .*1 FAIL", plain), plain  # the run, its progress
         assert re.search(r"sleeper +a[12] +nap +0:\d\d", plain), plain  # host, step, elapsed
-        assert re.search(r"broken +FAIL +step 'second' exited with 3", plain), plain
+        assert re.search(r"broken +FAIL +Failed at step second", plain), plain  # launch.scm:262
 
         tmux.type("C-c")
         tmux.wait(lambda screen: "mtpkt tail: interrupted" in screen, 10)

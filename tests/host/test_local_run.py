@@ -167,7 +167,7 @@ def test_a_run_yields_the_right_state_and_status_for_every_test_and_item(area: A
         ref("broken"): (done, Status.FAIL),
         ref("after_broken"): (done, Status.PREQ_FAIL),
         ref("report"): (done, Status.PASS),
-        ref("slow"): (State.KILLED, Status.ABORT),
+        ref("slow"): (State.KILLED, Status.KILLED),
         ref("scripted"): (done, Status.PASS),
     }
 
@@ -266,7 +266,7 @@ def test_killing_a_test_stops_its_whole_process_tree(area: Area) -> None:
         assert not runner.is_alive()
         assert time.monotonic() - started < 5  # one grace second for the TERM-ignoring sleep
         assert wait_for(lambda: not processes_with("3007.2"), timeout=5), "processes left behind"
-        assert result[sleeper.ref] == (State.KILLED, Status.ABORT)
+        assert result[sleeper.ref] == (State.KILLED, Status.KILLED)
         states = [p.state for p in packets if isinstance(p, StatusChange)]
         assert states[-2:] == [State.KILLREQ, State.KILLED]
     finally:

@@ -194,20 +194,23 @@ def test_zero_steps_pass(
 def test_a_failing_step_stops_the_rest(
     packets: list[StatusPacket], reporter: Reporter, make_job: Callable[..., TestJob]
 ) -> None:
+    """An ezstep that exits non-zero without logpro: COMPLETED/FAIL "Failed at step NAME" at
+    once, and no further step (launch.scm:197-205, 259-262, steprun-good? :45-47)."""
     job = make_job(
-        StepSpec("first", "echo first"),
-        StepSpec("broken", "echo about to fail; exit 3"),
-        StepSpec("never", "touch never-ran"),
+        StepSpec("first", "echo first", ezstep=True),
+        StepSpec("broken", "echo about to fail; exit 3", ezstep=True),
+        StepSpec("never", "touch never-ran", ezstep=True),
     )
 
     outcome = TestProcess(job, reporter).run()
 
     assert (outcome.state, outcome.status) == (State.COMPLETED, Status.FAIL)
-    assert outcome.comment == "step 'broken' exited with 3"
+    assert outcome.comment == "Failed at step broken"
     assert summary(packets) == [
         (State.RUNNING, Status.NA),
         ("first", START, Status.NA),
         ("first", END, Status.PASS),
+        (State.RUNNING, Status.PASS),
         ("broken", START, Status.NA),
         ("broken", END, Status.FAIL),
         (State.COMPLETED, Status.FAIL),
@@ -275,11 +278,11 @@ def test_runtimelim_stops_the_step_and_its_grandchildren(
     outcome = TestProcess(job, reporter, host=HOST, kill_grace=2.0).run()
 
     assert time.monotonic() - started < 0.5 + 2.0 + 3.0
-    assert outcome == Outcome(State.KILLED, Status.ABORT, "runtimelim of 0.5s exceeded")
+    assert outcome == Outcome(State.KILLED, Status.KILLED, "runtimelim of 0.5s exceeded")
     assert summary(packets)[-3:] == [
         ("slow", START, Status.NA),
-        ("slow", END, Status.ABORT),
-        (State.KILLED, Status.ABORT),
+        ("slow", END, Status.KILLED),
+        (State.KILLED, Status.KILLED),
     ]
     assert ends(packets)["slow"].exit_code is None  # bash died of SIGTERM
     assert changes(packets)[-1].comment == "runtimelim of 0.5s exceeded"
@@ -317,12 +320,12 @@ def test_kill_from_another_thread_stops_even_what_ignores_sigterm(
     assert changes(packets)[-1].comment == "operator said stop"
     outcome = running.join(timeout=10.0)
     assert time.monotonic() - started < 0.5 + 3.0
-    assert outcome == Outcome(State.KILLED, Status.ABORT, "operator said stop")
+    assert outcome == Outcome(State.KILLED, Status.KILLED, "operator said stop")
     assert summary(packets)[-4:] == [
         ("stubborn", START, Status.NA),
         (State.KILLREQ, Status.NA),
-        ("stubborn", END, Status.ABORT),
-        (State.KILLED, Status.ABORT),
+        ("stubborn", END, Status.KILLED),
+        (State.KILLED, Status.KILLED),
     ]
     assert ends(packets)["stubborn"].exit_code is None
     assert changes(packets)[-1].comment == "operator said stop"
@@ -347,8 +350,8 @@ def test_kill_before_run_starts_nothing(
     process.kill("again")  # only the first kill reports
     outcome = process.run()
 
-    assert outcome == Outcome(State.KILLED, Status.ABORT, "not tonight")
-    assert summary(packets) == [(State.KILLREQ, Status.NA), (State.KILLED, Status.ABORT)]
+    assert outcome == Outcome(State.KILLED, Status.KILLED, "not tonight")
+    assert summary(packets) == [(State.KILLREQ, Status.NA), (State.KILLED, Status.KILLED)]
     assert [c.comment for c in changes(packets)] == ["not tonight"] * 2
     assert not job.rundir.exists()
     with pytest.raises(RuntimeError, match="once"):

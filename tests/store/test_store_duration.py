@@ -36,7 +36,7 @@ def test_run_duration_from_running_to_the_end(make_store: MakeStore) -> None:
     store = make_store()  # reopened: d's start is read back from its row
     store.apply(
         [
-            node.change("b", state=State.KILLED, status=Status.ABORT, ts=109.0),
+            node.change("b", state=State.KILLED, status=Status.KILLED, ts=109.0),
             node.change("d", ts=107.25, **DONE),
         ]
     )
@@ -58,7 +58,7 @@ def test_run_duration_survives_a_clean_of_other_tests_and_ignores_old_starts(
     store.apply([node.change(name, ts=100.0) for name in "abcd"])
     store.apply([node.change("a", state=State.KILLREQ, ts=101.0)])
     store.remove_tests(TARGET, "nightly", [("d", "")])  # reads the rows again
-    store.apply([node.change("a", state=State.KILLED, status=Status.ABORT, ts=105.0)])
+    store.apply([node.change("a", state=State.KILLED, status=Status.KILLED, ts=105.0)])
     # b ran, ended, was reset and handed out again in one batch, then killed before it ran
     store.apply(
         [
@@ -67,7 +67,7 @@ def test_run_duration_survives_a_clean_of_other_tests_and_ignores_old_starts(
             home.change("b", state=State.LAUNCHED, ts=121.0),
         ]
     )
-    store.apply([home.change("b", state=State.KILLED, status=Status.ABORT, ts=130.0)])
+    store.apply([home.change("b", state=State.KILLED, status=Status.KILLED, ts=130.0)])
     # c is ended by the home (another clock): its duration is not measured across clocks
     store.apply([home.change("c", state=State.COMPLETED, status=Status.DEAD, ts=150.0)])
     found = durations(store)

@@ -18,7 +18,7 @@ def test_runs_count_instances_and_tell_settled(make_store: MakeStore, dbdir: Pat
         [
             sender.change("unit", "1", state=State.COMPLETED, status=Status.PASS),
             sender.change("unit", "2", state=State.RUNNING),
-            sender.change("lint", state=State.KILLED, status=Status.ABORT),
+            sender.change("lint", state=State.KILLED, status=Status.KILLED),
             sender.change("docs", state=State.NOT_STARTED),
         ]
     )
@@ -38,7 +38,7 @@ def test_runs_count_instances_and_tell_settled(make_store: MakeStore, dbdir: Pat
         assert [(t.testname, t.item_path) for t in tests] == [
             ("docs", ""), ("lint", ""), ("unit", ""), ("unit", "1"), ("unit", "2"),
         ]  # fmt: skip
-        chosen = query.tests(nightly.id, states=["RUNNING", "KILLED"], statuses=["n/a", "ABORT"])
+        chosen = query.tests(nightly.id, states=["RUNNING", "KILLED"], statuses=["n/a", "KILLED"])
         assert [(t.testname, t.item_path) for t in chosen] == [("lint", ""), ("unit", "2")]
         assert query.tests(empty.id) == []
 
@@ -48,7 +48,7 @@ def test_standing_words() -> None:
     assert standing("REMOTEHOSTSTART", "n/a") == "running"
     assert standing("NOT_STARTED", "n/a") == "not_started"
     assert standing("STUCK", "n/a") == "STUCK"
-    assert standing("KILLED", "ABORT") == "KILLED"
+    assert standing("KILLED", "KILLED") == "KILLED"
     assert standing("SOMETHING_ELSE", "PASS") == "SOMETHING_ELSE"
 
 

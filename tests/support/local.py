@@ -94,7 +94,7 @@ class LocalRun:
                 if ref in self._running:
                     self._running[ref].kill(reason, grace=self.kill_grace)
                 elif state is State.NOT_STARTED:
-                    self._set(ref, State.KILLED, Status.ABORT, comment=reason)
+                    self._set(ref, State.KILLED, Status.KILLED, comment=reason)
 
     # -- internals ----------------------------------------------------------------------
 
