@@ -7,8 +7,11 @@ instead (one list per field), so that checking a field is one pass in C over
 its column (the set of its values' types, the set of its values) and the
 store can hand columns to SQLite as they are. It checks exactly what
 :func:`pkts.decode_batch` checks; a frame it cannot read that way (maps
-instead of rows, ints for floats, a bad field …) is read packet by packet,
-which also gives the precise reason for a bad one.
+instead of rows, ints for floats, a bad field, packets of an older version,
+TestData packets …) is read packet by packet, which also gives the precise
+reason for a bad one. TestData packets are few (a handful per test, against
+a Step pair per step), so they have no columns of their own but their
+indices: the store reads them as packets (:meth:`StatusColumns.packet`).
 """
 
 import math
@@ -22,7 +25,7 @@ import msgpack
 from mtpkt.pkts.codec import KINDS, decode_packed, open_packed, pack, unpack
 from mtpkt.pkts.enums import State, Status, StepState
 from mtpkt.pkts.envelope import ID_SIZE
-from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step
+from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step, TestData
 
 __all__ = ["StatusColumns", "read_status_frame"]
 
@@ -47,6 +50,7 @@ _OWN_COLUMNS: Final[dict[str, dict[str, str | None]]] = {
         "step_states": "state",
         "step_statuses": "status",
         "step_logfiles": "logfile",
+        "step_comments": "comment",
     },
     StatusChange.kind: {
         "changes": None,
@@ -54,10 +58,11 @@ _OWN_COLUMNS: Final[dict[str, dict[str, str | None]]] = {
         "change_statuses": "status",
         "change_hosts": "host",
         "change_comments": "comment",
+        "change_logfiles": "logfile",
     },
+    TestData.kind: {"data": None},
 }
 """The columns of a kind's own fields (column name → field name)."""
-_VERSIONS: Final = frozenset(range(1, min(Step.VERSION, StatusChange.VERSION) + 1))
 
 
 class StatusColumns:
@@ -65,16 +70,19 @@ class StatusColumns:
 
     Every packet has an entry in the common columns (an Ack's test identity
     is ``""``). Steps and StatusChanges have columns of their own, aligned
-    with :attr:`steps` and :attr:`changes`, the packets' indices.
+    with :attr:`steps` and :attr:`changes`, the packets' indices; TestData
+    packets only their indices, :attr:`data`.
     """
 
     __slots__ = (
         "_packets",
         "change_comments",
         "change_hosts",
+        "change_logfiles",
         "change_states",
         "change_statuses",
         "changes",
+        "data",
         "ids",
         "items",
         "kinds",
@@ -82,6 +90,7 @@ class StatusColumns:
         "packed",
         "runnames",
         "seqs",
+        "step_comments",
         "step_logfiles",
         "step_names",
         "step_states",
@@ -110,12 +119,16 @@ class StatusColumns:
         self.step_states: list[str] = []
         self.step_statuses: list[str] = []
         self.step_logfiles: list[str] = []
+        self.step_comments: list[str] = []
         self.changes: list[int] = []
         """Indices of the StatusChange packets."""
         self.change_states: list[State] = []
         self.change_statuses: list[Status] = []
         self.change_hosts: list[str] = []
         self.change_comments: list[str] = []
+        self.change_logfiles: list[str] = []
+        self.data: list[int] = []
+        """Indices of the TestData packets."""
         self._packets: list[StatusPacket] | None = None
 
     def __len__(self) -> int:
@@ -173,7 +186,7 @@ class StatusColumns:
                 if name == "_packets":
                     continue
                 column = getattr(part, name)
-                if name in ("steps", "changes"):
+                if name in ("steps", "changes", "data"):
                     column = [index + offset for index in column]
                 getattr(joined, name).extend(column)
             if packets is not None and part._packets is not None:
@@ -210,7 +223,7 @@ def read_status_frame(frame: bytes, key: bytes) -> StatusColumns | None:
     # Not plain Step/StatusChange rows: read packet by packet (and say what is wrong).
     decoded = decode_packed(frame, key)
     packets = [packet for packet, _ in decoded]
-    if not all(isinstance(packet, Ack | Step | StatusChange) for packet in packets):
+    if not all(isinstance(packet, StatusPacket) for packet in packets):
         return None
     return StatusColumns.of(cast(list[StatusPacket], packets), [raw for _, raw in decoded])
 
@@ -237,8 +250,9 @@ def _column(rows: Sequence[list[Any]], keys: tuple[str, ...], name: str) -> list
 
 
 def _read_rows(packed: list[bytes]) -> StatusColumns | None:
-    """Columns of rows of Step and StatusChange packets only, every value exactly of its
-    wire type; ``None`` for anything else (the caller reads such a frame packet by packet)."""
+    """Columns of rows of Step and StatusChange packets of the current version only, every
+    value exactly of its wire type; ``None`` for anything else (the caller reads such a
+    frame packet by packet)."""
     try:
         rows = list(map(msgpack.unpackb, packed))
     except Exception:  # msgpack raises many types; the slow path says which
@@ -257,7 +271,7 @@ def _check_rows(rows: list[list[Any]], packed: list[bytes]) -> StatusColumns | N
     kinds, v, ids, ts, origins, seqs, targets, runnames, tests, items = (
         list(map(itemgetter(index), rows)) for index in range(len(_COMMON))
     )
-    if not set(kinds) <= {Step.kind, StatusChange.kind} or not set(v) <= _VERSIONS:
+    if not set(kinds) <= {Step.kind, StatusChange.kind}:
         return None
     if not (_ints(v) and _ints(seqs) and _floats(ts)):
         return None
@@ -282,13 +296,18 @@ def _check_rows(rows: list[list[Any]], packed: list[bytes]) -> StatusColumns | N
 
 def _check_steps(columns: StatusColumns, rows: list[list[Any]], at: list[bool]) -> bool:
     steps = list(compress(rows, at))
+    # Only the current version: an older row has fewer values, read packet by packet.
     if set(map(len, steps)) != {len(_STEP_KEYS)}:
         return False
-    names, states, statuses, codes, logfiles, durations = (
+    if set(_column(steps, _STEP_KEYS, "v")) != {Step.VERSION}:
+        return False
+    names, states, statuses, codes, logfiles, durations, comments = (
         _column(steps, _STEP_KEYS, name)
-        for name in ("step", "state", "status", "exit_code", "logfile", "duration")
+        for name in ("step", "state", "status", "exit_code", "logfile", "duration", "comment")
     )
-    if not (_strs(names) and _strs(logfiles) and _ints(codes, optional=True)):
+    if not (_strs(names) and _strs(logfiles) and _strs(comments)):
+        return False
+    if not _ints(codes, optional=True):
         return False
     if not set(states) <= _STEP_STATES or not set(statuses) <= _STATUS_VALUES:
         return False
@@ -297,6 +316,7 @@ def _check_steps(columns: StatusColumns, rows: list[list[Any]], at: list[bool]) 
     columns.steps = list(compress(range(len(rows)), at))
     columns.step_names, columns.step_states = names, states
     columns.step_statuses, columns.step_logfiles = statuses, logfiles
+    columns.step_comments = comments
     return True
 
 
@@ -304,14 +324,19 @@ def _check_changes(columns: StatusColumns, rows: list[list[Any]], at: list[bool]
     changes = list(compress(rows, at))
     if set(map(len, changes)) != {len(_CHANGE_KEYS)}:
         return False
-    states, statuses, comments, hosts, pids = (
+    if set(_column(changes, _CHANGE_KEYS, "v")) != {StatusChange.VERSION}:
+        return False
+    states, statuses, comments, hosts, pids, logfiles = (
         _column(changes, _CHANGE_KEYS, name)
-        for name in ("state", "status", "comment", "host", "pid")
+        for name in ("state", "status", "comment", "host", "pid", "logfile")
     )
-    if not (_strs(comments) and _strs(hosts) and _ints(pids, optional=True)):
+    if not (_strs(comments) and _strs(hosts) and _strs(logfiles)):
+        return False
+    if not _ints(pids, optional=True):
         return False
     columns.changes = list(compress(range(len(rows)), at))
     columns.change_states = list(map(_STATES.__getitem__, states))  # KeyError: not a state
     columns.change_statuses = list(map(_STATUSES.__getitem__, statuses))
     columns.change_comments, columns.change_hosts = comments, hosts
+    columns.change_logfiles = logfiles
     return True
