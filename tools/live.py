@@ -141,7 +141,7 @@ class LiveModel:
                 run.change(packet)
             elif isinstance(packet, Step):
                 run.step(packet)
-            # TestData shows among the newest packets only (tools.shown.data_line).
+            # TestData shows among the newest packets only (tools.details.data_words).
 
 
 def _elapsed(seconds: float) -> str:

@@ -7,10 +7,10 @@ import attrs
 
 from mtpkt import pkts
 from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step, TestData
-from mtpkt.pkts.testdata import parse_number
 from mtpkt.pkts.text import display_name, end_label, one_line
+from mtpkt.tools.details import data_words
 
-__all__ = ["data_line", "json_record", "plain_line"]
+__all__ = ["json_record", "plain_line"]
 
 
 def _value(value: object) -> object:
@@ -33,25 +33,6 @@ def json_record(seq: int, packet: StatusPacket) -> dict[str, object]:
 
 def _clock(ts: float) -> str:
     return datetime.datetime.fromtimestamp(ts).strftime("%H:%M:%S.%f")[:-3]
-
-
-def data_line(packet: TestData) -> str:
-    """``data perf/cpu = 1.2 s pass (expected 1 ± 0.5)``: a row of test data in one line."""
-    what = f"data {packet.category}/{packet.variable} = {packet.value or '(none)'}"
-    if packet.units:
-        what += f" {packet.units}"
-    if packet.status:
-        what += f" {packet.status}"
-    if packet.expected:
-        if parse_number(packet.tol) is not None:
-            what += f" (expected {packet.expected} ± {packet.tol.strip()})"
-        elif packet.tol:
-            what += f" (expected {packet.tol} {packet.expected})"
-        else:
-            what += f" (expected {packet.expected})"
-    if packet.comment:
-        what += f": {packet.comment}"
-    return one_line(what)
 
 
 def plain_line(packet: StatusPacket) -> str:
@@ -78,6 +59,9 @@ def plain_line(packet: StatusPacket) -> str:
             if packet.comment:
                 what += f": {one_line(packet.comment)}"
         case TestData():
-            what = data_line(packet)
+            what = data_words(
+                packet.category, packet.variable, packet.value, packet.expected, packet.tol,
+                packet.units, packet.status, packet.comment,
+            )  # fmt: skip
     name = display_name(packet.test, packet.item)
     return f"{_clock(packet.ts)}  {packet.target} {packet.runname}  {name}  {what}"
