@@ -43,6 +43,9 @@ _STATES: Final = {member.value: member for member in State}
 _STATUSES: Final = {member.value: member for member in Status}
 _STATUS_VALUES: Final = frozenset(_STATUSES)
 _STEP_STATES: Final = frozenset(member.value for member in StepState)
+_VERSIONS: Final = frozenset({Step.VERSION, StatusChange.VERSION})
+"""The versions the fast path reads: each kind's current one (older rows have fewer values
+and are read packet by packet)."""
 _OWN_COLUMNS: Final[dict[str, dict[str, str | None]]] = {
     Step.kind: {
         "steps": None,  # the packet's index
@@ -271,7 +274,7 @@ def _check_rows(rows: list[list[Any]], packed: list[bytes]) -> StatusColumns | N
     kinds, v, ids, ts, origins, seqs, targets, runnames, tests, items = (
         list(map(itemgetter(index), rows)) for index in range(len(_COMMON))
     )
-    if not set(kinds) <= {Step.kind, StatusChange.kind}:
+    if not set(kinds) <= {Step.kind, StatusChange.kind} or not set(v) <= _VERSIONS:
         return None
     if not (_ints(v) and _ints(seqs) and _floats(ts)):
         return None
@@ -286,20 +289,21 @@ def _check_rows(rows: list[list[Any]], packed: list[bytes]) -> StatusColumns | N
     columns.tests, columns.items = tests, items
     columns.packed = packed
     steps_at = list(map(eq, kinds, repeat(Step.kind)))
-    if any(steps_at) and not _check_steps(columns, rows, steps_at):
+    if any(steps_at) and not _check_steps(columns, rows, steps_at, v):
         return None
     changes_at = [not at for at in steps_at]
-    if any(changes_at) and not _check_changes(columns, rows, changes_at):
+    if any(changes_at) and not _check_changes(columns, rows, changes_at, v):
         return None
     return columns
 
 
-def _check_steps(columns: StatusColumns, rows: list[list[Any]], at: list[bool]) -> bool:
+def _check_steps(
+    columns: StatusColumns, rows: list[list[Any]], at: list[bool], v: list[int]
+) -> bool:
     steps = list(compress(rows, at))
-    # Only the current version: an older row has fewer values, read packet by packet.
     if set(map(len, steps)) != {len(_STEP_KEYS)}:
         return False
-    if set(_column(steps, _STEP_KEYS, "v")) != {Step.VERSION}:
+    if len(_VERSIONS) > 1 and set(compress(v, at)) != {Step.VERSION}:
         return False
     names, states, statuses, codes, logfiles, durations, comments = (
         _column(steps, _STEP_KEYS, name)
@@ -320,11 +324,13 @@ def _check_steps(columns: StatusColumns, rows: list[list[Any]], at: list[bool]) 
     return True
 
 
-def _check_changes(columns: StatusColumns, rows: list[list[Any]], at: list[bool]) -> bool:
+def _check_changes(
+    columns: StatusColumns, rows: list[list[Any]], at: list[bool], v: list[int]
+) -> bool:
     changes = list(compress(rows, at))
     if set(map(len, changes)) != {len(_CHANGE_KEYS)}:
         return False
-    if set(_column(changes, _CHANGE_KEYS, "v")) != {StatusChange.VERSION}:
+    if len(_VERSIONS) > 1 and set(compress(v, at)) != {StatusChange.VERSION}:
         return False
     states, statuses, comments, hosts, pids, logfiles = (
         _column(changes, _CHANGE_KEYS, name)
