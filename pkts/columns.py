@@ -7,11 +7,12 @@ instead (one list per field), so that checking a field is one pass in C over
 its column (the set of its values' types, the set of its values) and the
 store can hand columns to SQLite as they are. It checks exactly what
 :func:`pkts.decode_batch` checks; a frame it cannot read that way (maps
-instead of rows, ints for floats, a bad field, packets of an older version,
-TestData packets …) is read packet by packet, which also gives the precise
-reason for a bad one. TestData packets are few (a handful per test, against
-a Step pair per step), so they have no columns of their own but their
-indices: the store reads them as packets (:meth:`StatusColumns.packet`).
+instead of rows, ints for floats, a bad field, packets of an older version
+…) is read packet by packet, which also gives the precise reason for a bad
+one. TestData packets are few (a handful per test, against a Step pair per
+step), so they have no columns of their own but their indices: the fast path
+checks each TestData row as the codec does, and the store reads them as
+packets (:meth:`StatusColumns.packet`).
 """
 
 import math
@@ -25,6 +26,7 @@ import msgpack
 from mtpkt.pkts.codec import KINDS, decode_packed, open_packed, pack, unpack
 from mtpkt.pkts.enums import State, Status, StepState
 from mtpkt.pkts.envelope import ID_SIZE
+from mtpkt.pkts.schema import FieldError
 from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step, TestData
 
 __all__ = ["StatusColumns", "read_status_frame"]
@@ -37,13 +39,17 @@ _COMMON: Final = ("kind", "v", "id", "ts", "origin", "seq", "target", "runname",
 """The values every Step and StatusChange row starts with, in this order."""
 _STEP_KEYS: Final = KINDS[Step.kind].keys
 _CHANGE_KEYS: Final = KINDS[StatusChange.kind].keys
+_DATA: Final = KINDS[TestData.kind]
 assert _STEP_KEYS[: len(_COMMON)] == _CHANGE_KEYS[: len(_COMMON)] == _COMMON
+assert _DATA.keys[: len(_COMMON)] == _COMMON
+_LENGTHS: Final = frozenset({len(_STEP_KEYS), len(_CHANGE_KEYS), len(_DATA.keys)})
 
 _STATES: Final = {member.value: member for member in State}
 _STATUSES: Final = {member.value: member for member in Status}
 _STATUS_VALUES: Final = frozenset(_STATUSES)
 _STEP_STATES: Final = frozenset(member.value for member in StepState)
-_VERSIONS: Final = frozenset({Step.VERSION, StatusChange.VERSION})
+_KINDS: Final = frozenset({Step.kind, StatusChange.kind, _DATA.cls.kind})
+_VERSIONS: Final = frozenset({Step.VERSION, StatusChange.VERSION, _DATA.cls.VERSION})
 """The versions the fast path reads: each kind's current one (older rows have fewer values
 and are read packet by packet)."""
 _OWN_COLUMNS: Final[dict[str, dict[str, str | None]]] = {
@@ -253,9 +259,9 @@ def _column(rows: Sequence[list[Any]], keys: tuple[str, ...], name: str) -> list
 
 
 def _read_rows(packed: list[bytes]) -> StatusColumns | None:
-    """Columns of rows of Step and StatusChange packets of the current version only, every
-    value exactly of its wire type; ``None`` for anything else (the caller reads such a
-    frame packet by packet)."""
+    """Columns of rows of Step, StatusChange and TestData packets of the current version
+    only, every value exactly of its wire type; ``None`` for anything else (the caller
+    reads such a frame packet by packet)."""
     try:
         rows = list(map(msgpack.unpackb, packed))
     except Exception:  # msgpack raises many types; the slow path says which
@@ -269,12 +275,13 @@ def _read_rows(packed: list[bytes]) -> StatusColumns | None:
 def _check_rows(rows: list[list[Any]], packed: list[bytes]) -> StatusColumns | None:
     if not set(map(type, rows)) <= {list}:
         return None
-    if not set(map(len, rows)) <= {len(_STEP_KEYS), len(_CHANGE_KEYS)}:
+    if not set(map(len, rows)) <= _LENGTHS:
         return None
     kinds, v, ids, ts, origins, seqs, targets, runnames, tests, items = (
         list(map(itemgetter(index), rows)) for index in range(len(_COMMON))
     )
-    if not set(kinds) <= {Step.kind, StatusChange.kind} or not set(v) <= _VERSIONS:
+    found, versions = set(kinds), set(v)
+    if not found <= _KINDS or not versions <= _VERSIONS:
         return None
     if not (_ints(v) and _ints(seqs) and _floats(ts)):
         return None
@@ -288,22 +295,48 @@ def _check_rows(rows: list[list[Any]], packed: list[bytes]) -> StatusColumns | N
     columns.targets, columns.runnames = targets, runnames
     columns.tests, columns.items = tests, items
     columns.packed = packed
-    steps_at = list(map(eq, kinds, repeat(Step.kind)))
-    if any(steps_at) and not _check_steps(columns, rows, steps_at, v):
-        return None
-    changes_at = [not at for at in steps_at]
-    if any(changes_at) and not _check_changes(columns, rows, changes_at, v):
-        return None
-    return columns
+    return columns if _check_kinds(columns, rows, kinds, found, versions) else None
 
 
-def _check_steps(
-    columns: StatusColumns, rows: list[list[Any]], at: list[bool], v: list[int]
+def _of_version(version: int, versions: set[int], v: list[int], at: list[bool]) -> bool:
+    """Whether the rows at ``at`` are all of ``version`` (at once when the batch's are)."""
+    return versions == {version} or set(compress(v, at)) == {version}
+
+
+def _check_kinds(
+    columns: StatusColumns,
+    rows: list[list[Any]],
+    kinds: list[str],
+    found: set[str],
+    versions: set[int],
 ) -> bool:
+    """Check the fields of each kind's own, and fill their columns."""
+    steps_at = list(map(eq, kinds, repeat(Step.kind)))
+    if any(steps_at):
+        v = list(map(itemgetter(1), rows)) if len(versions) > 1 else []
+        if not _of_version(Step.VERSION, versions, v, steps_at):
+            return False
+        if not _check_steps(columns, rows, steps_at):
+            return False
+        if len(found) == 1:
+            return True  # only steps: the common case
+    has_data = _DATA.cls.kind in found
+    if has_data:
+        changes_at = list(map(eq, kinds, repeat(StatusChange.kind)))
+    else:
+        changes_at = [not at for at in steps_at]
+    if any(changes_at):
+        v = list(map(itemgetter(1), rows)) if len(versions) > 1 else []
+        if not _of_version(StatusChange.VERSION, versions, v, changes_at):
+            return False
+        if not _check_changes(columns, rows, changes_at):
+            return False
+    return not has_data or _check_data(columns, rows, kinds)
+
+
+def _check_steps(columns: StatusColumns, rows: list[list[Any]], at: list[bool]) -> bool:
     steps = list(compress(rows, at))
     if set(map(len, steps)) != {len(_STEP_KEYS)}:
-        return False
-    if len(_VERSIONS) > 1 and set(compress(v, at)) != {Step.VERSION}:
         return False
     names, states, statuses, codes, logfiles, durations, comments = (
         _column(steps, _STEP_KEYS, name)
@@ -324,13 +357,9 @@ def _check_steps(
     return True
 
 
-def _check_changes(
-    columns: StatusColumns, rows: list[list[Any]], at: list[bool], v: list[int]
-) -> bool:
+def _check_changes(columns: StatusColumns, rows: list[list[Any]], at: list[bool]) -> bool:
     changes = list(compress(rows, at))
     if set(map(len, changes)) != {len(_CHANGE_KEYS)}:
-        return False
-    if len(_VERSIONS) > 1 and set(compress(v, at)) != {StatusChange.VERSION}:
         return False
     states, statuses, comments, hosts, pids, logfiles = (
         _column(changes, _CHANGE_KEYS, name)
@@ -345,4 +374,16 @@ def _check_changes(
     columns.change_statuses = list(map(_STATUSES.__getitem__, statuses))
     columns.change_comments, columns.change_hosts = comments, hosts
     columns.change_logfiles = logfiles
+    return True
+
+
+def _check_data(columns: StatusColumns, rows: list[list[Any]], kinds: list[str]) -> bool:
+    """Check each TestData row as the codec reads it (they are few); note their indices."""
+    at = [index for index, kind in enumerate(kinds) if kind == _DATA.cls.kind]
+    try:
+        for index in at:
+            _DATA.read_row(rows[index])
+    except FieldError:
+        return False
+    columns.data = at
     return True
