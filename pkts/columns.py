@@ -295,7 +295,7 @@ def _check_rows(rows: list[list[Any]], packed: list[bytes]) -> StatusColumns | N
     columns.targets, columns.runnames = targets, runnames
     columns.tests, columns.items = tests, items
     columns.packed = packed
-    return columns if _check_kinds(columns, rows, kinds, found, versions) else None
+    return columns if _check_kinds(columns, rows, kinds, v, (found, versions)) else None
 
 
 def _of_version(version: int, versions: set[int], v: list[int], at: list[bool]) -> bool:
@@ -307,13 +307,14 @@ def _check_kinds(
     columns: StatusColumns,
     rows: list[list[Any]],
     kinds: list[str],
-    found: set[str],
-    versions: set[int],
+    v: list[int],
+    sets: tuple[set[str], set[int]],
 ) -> bool:
-    """Check the fields of each kind's own, and fill their columns."""
+    """Check the fields of each kind's own, and fill their columns (``sets``: the batch's
+    kinds and versions)."""
+    found, versions = sets
     steps_at = list(map(eq, kinds, repeat(Step.kind)))
     if any(steps_at):
-        v = list(map(itemgetter(1), rows)) if len(versions) > 1 else []
         if not _of_version(Step.VERSION, versions, v, steps_at):
             return False
         if not _check_steps(columns, rows, steps_at):
@@ -326,7 +327,6 @@ def _check_kinds(
     else:
         changes_at = [not at for at in steps_at]
     if any(changes_at):
-        v = list(map(itemgetter(1), rows)) if len(versions) > 1 else []
         if not _of_version(StatusChange.VERSION, versions, v, changes_at):
             return False
         if not _check_changes(columns, rows, changes_at):
