@@ -26,7 +26,7 @@ from mtpkt.bus.pubsub import Subscriber
 from mtpkt.bus.reqrep import Requester
 from mtpkt.bus.tls import Tls
 from mtpkt.pkts.link import Published, Query, Receipt
-from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step
+from mtpkt.pkts.status import Ack, StatusPacket
 
 __all__ = ["Follower", "QueryRefused"]
 
@@ -222,7 +222,7 @@ def _read_frame(frame: bytes, key: bytes) -> tuple[Published, list[tuple[int, St
         raise pkts.PacketError("published frame: numbers and packets do not match")
     rows: list[tuple[int, StatusPacket]] = []
     for seq, packet in zip(header.seqs, body, strict=True):
-        if not isinstance(packet, Ack | Step | StatusChange):
+        if not isinstance(packet, StatusPacket):
             raise pkts.PacketError(f"published frame holds a {packet.kind} packet")
         rows.append((seq, packet))
     return header, rows

@@ -7,8 +7,12 @@ instead (one list per field), so that checking a field is one pass in C over
 its column (the set of its values' types, the set of its values) and the
 store can hand columns to SQLite as they are. It checks exactly what
 :func:`pkts.decode_batch` checks; a frame it cannot read that way (maps
-instead of rows, ints for floats, a bad field …) is read packet by packet,
-which also gives the precise reason for a bad one.
+instead of rows, ints for floats, a bad field, packets of an older version
+…) is read packet by packet, which also gives the precise reason for a bad
+one. TestData packets are few (a handful per test, against a Step pair per
+step), so they have no columns of their own but their indices: the fast path
+checks each TestData row as the codec does, and the store reads them as
+packets (:meth:`StatusColumns.packet`).
 """
 
 import math
@@ -22,7 +26,8 @@ import msgpack
 from mtpkt.pkts.codec import KINDS, decode_packed, open_packed, pack, unpack
 from mtpkt.pkts.enums import State, Status, StepState
 from mtpkt.pkts.envelope import ID_SIZE
-from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step
+from mtpkt.pkts.schema import FieldError
+from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step, TestData
 
 __all__ = ["StatusColumns", "read_status_frame"]
 
@@ -34,12 +39,19 @@ _COMMON: Final = ("kind", "v", "id", "ts", "origin", "seq", "target", "runname",
 """The values every Step and StatusChange row starts with, in this order."""
 _STEP_KEYS: Final = KINDS[Step.kind].keys
 _CHANGE_KEYS: Final = KINDS[StatusChange.kind].keys
+_DATA: Final = KINDS[TestData.kind]
 assert _STEP_KEYS[: len(_COMMON)] == _CHANGE_KEYS[: len(_COMMON)] == _COMMON
+assert _DATA.keys[: len(_COMMON)] == _COMMON
+_LENGTHS: Final = frozenset({len(_STEP_KEYS), len(_CHANGE_KEYS), len(_DATA.keys)})
 
 _STATES: Final = {member.value: member for member in State}
 _STATUSES: Final = {member.value: member for member in Status}
 _STATUS_VALUES: Final = frozenset(_STATUSES)
 _STEP_STATES: Final = frozenset(member.value for member in StepState)
+_KINDS: Final = frozenset({Step.kind, StatusChange.kind, _DATA.cls.kind})
+_VERSIONS: Final = frozenset({Step.VERSION, StatusChange.VERSION, _DATA.cls.VERSION})
+"""The versions the fast path reads: each kind's current one (older rows have fewer values
+and are read packet by packet)."""
 _OWN_COLUMNS: Final[dict[str, dict[str, str | None]]] = {
     Step.kind: {
         "steps": None,  # the packet's index
@@ -47,6 +59,7 @@ _OWN_COLUMNS: Final[dict[str, dict[str, str | None]]] = {
         "step_states": "state",
         "step_statuses": "status",
         "step_logfiles": "logfile",
+        "step_comments": "comment",
     },
     StatusChange.kind: {
         "changes": None,
@@ -54,10 +67,11 @@ _OWN_COLUMNS: Final[dict[str, dict[str, str | None]]] = {
         "change_statuses": "status",
         "change_hosts": "host",
         "change_comments": "comment",
+        "change_logfiles": "logfile",
     },
+    TestData.kind: {"data": None},
 }
 """The columns of a kind's own fields (column name → field name)."""
-_VERSIONS: Final = frozenset(range(1, min(Step.VERSION, StatusChange.VERSION) + 1))
 
 
 class StatusColumns:
@@ -65,16 +79,19 @@ class StatusColumns:
 
     Every packet has an entry in the common columns (an Ack's test identity
     is ``""``). Steps and StatusChanges have columns of their own, aligned
-    with :attr:`steps` and :attr:`changes`, the packets' indices.
+    with :attr:`steps` and :attr:`changes`, the packets' indices; TestData
+    packets only their indices, :attr:`data`.
     """
 
     __slots__ = (
         "_packets",
         "change_comments",
         "change_hosts",
+        "change_logfiles",
         "change_states",
         "change_statuses",
         "changes",
+        "data",
         "ids",
         "items",
         "kinds",
@@ -82,6 +99,7 @@ class StatusColumns:
         "packed",
         "runnames",
         "seqs",
+        "step_comments",
         "step_logfiles",
         "step_names",
         "step_states",
@@ -110,12 +128,16 @@ class StatusColumns:
         self.step_states: list[str] = []
         self.step_statuses: list[str] = []
         self.step_logfiles: list[str] = []
+        self.step_comments: list[str] = []
         self.changes: list[int] = []
         """Indices of the StatusChange packets."""
         self.change_states: list[State] = []
         self.change_statuses: list[Status] = []
         self.change_hosts: list[str] = []
         self.change_comments: list[str] = []
+        self.change_logfiles: list[str] = []
+        self.data: list[int] = []
+        """Indices of the TestData packets."""
         self._packets: list[StatusPacket] | None = None
 
     def __len__(self) -> int:
@@ -173,7 +195,7 @@ class StatusColumns:
                 if name == "_packets":
                     continue
                 column = getattr(part, name)
-                if name in ("steps", "changes"):
+                if name in ("steps", "changes", "data"):
                     column = [index + offset for index in column]
                 getattr(joined, name).extend(column)
             if packets is not None and part._packets is not None:
@@ -210,7 +232,7 @@ def read_status_frame(frame: bytes, key: bytes) -> StatusColumns | None:
     # Not plain Step/StatusChange rows: read packet by packet (and say what is wrong).
     decoded = decode_packed(frame, key)
     packets = [packet for packet, _ in decoded]
-    if not all(isinstance(packet, Ack | Step | StatusChange) for packet in packets):
+    if not all(isinstance(packet, StatusPacket) for packet in packets):
         return None
     return StatusColumns.of(cast(list[StatusPacket], packets), [raw for _, raw in decoded])
 
@@ -237,8 +259,9 @@ def _column(rows: Sequence[list[Any]], keys: tuple[str, ...], name: str) -> list
 
 
 def _read_rows(packed: list[bytes]) -> StatusColumns | None:
-    """Columns of rows of Step and StatusChange packets only, every value exactly of its
-    wire type; ``None`` for anything else (the caller reads such a frame packet by packet)."""
+    """Columns of rows of Step, StatusChange and TestData packets of the current version
+    only, every value exactly of its wire type; ``None`` for anything else (the caller
+    reads such a frame packet by packet)."""
     try:
         rows = list(map(msgpack.unpackb, packed))
     except Exception:  # msgpack raises many types; the slow path says which
@@ -252,12 +275,13 @@ def _read_rows(packed: list[bytes]) -> StatusColumns | None:
 def _check_rows(rows: list[list[Any]], packed: list[bytes]) -> StatusColumns | None:
     if not set(map(type, rows)) <= {list}:
         return None
-    if not set(map(len, rows)) <= {len(_STEP_KEYS), len(_CHANGE_KEYS)}:
+    if not set(map(len, rows)) <= _LENGTHS:
         return None
     kinds, v, ids, ts, origins, seqs, targets, runnames, tests, items = (
         list(map(itemgetter(index), rows)) for index in range(len(_COMMON))
     )
-    if not set(kinds) <= {Step.kind, StatusChange.kind} or not set(v) <= _VERSIONS:
+    found, versions = set(kinds), set(v)
+    if not found <= _KINDS or not versions <= _VERSIONS:
         return None
     if not (_ints(v) and _ints(seqs) and _floats(ts)):
         return None
@@ -271,24 +295,56 @@ def _check_rows(rows: list[list[Any]], packed: list[bytes]) -> StatusColumns | N
     columns.targets, columns.runnames = targets, runnames
     columns.tests, columns.items = tests, items
     columns.packed = packed
+    return columns if _check_kinds(columns, rows, kinds, v, (found, versions)) else None
+
+
+def _of_version(version: int, versions: set[int], v: list[int], at: list[bool]) -> bool:
+    """Whether the rows at ``at`` are all of ``version`` (at once when the batch's are)."""
+    return versions == {version} or set(compress(v, at)) == {version}
+
+
+def _check_kinds(
+    columns: StatusColumns,
+    rows: list[list[Any]],
+    kinds: list[str],
+    v: list[int],
+    sets: tuple[set[str], set[int]],
+) -> bool:
+    """Check the fields of each kind's own, and fill their columns (``sets``: the batch's
+    kinds and versions)."""
+    found, versions = sets
     steps_at = list(map(eq, kinds, repeat(Step.kind)))
-    if any(steps_at) and not _check_steps(columns, rows, steps_at):
-        return None
-    changes_at = [not at for at in steps_at]
-    if any(changes_at) and not _check_changes(columns, rows, changes_at):
-        return None
-    return columns
+    if any(steps_at):
+        if not _of_version(Step.VERSION, versions, v, steps_at):
+            return False
+        if not _check_steps(columns, rows, steps_at):
+            return False
+        if len(found) == 1:
+            return True  # only steps: the common case
+    has_data = _DATA.cls.kind in found
+    if has_data:
+        changes_at = list(map(eq, kinds, repeat(StatusChange.kind)))
+    else:
+        changes_at = [not at for at in steps_at]
+    if any(changes_at):
+        if not _of_version(StatusChange.VERSION, versions, v, changes_at):
+            return False
+        if not _check_changes(columns, rows, changes_at):
+            return False
+    return not has_data or _check_data(columns, rows, kinds)
 
 
 def _check_steps(columns: StatusColumns, rows: list[list[Any]], at: list[bool]) -> bool:
     steps = list(compress(rows, at))
     if set(map(len, steps)) != {len(_STEP_KEYS)}:
         return False
-    names, states, statuses, codes, logfiles, durations = (
+    names, states, statuses, codes, logfiles, durations, comments = (
         _column(steps, _STEP_KEYS, name)
-        for name in ("step", "state", "status", "exit_code", "logfile", "duration")
+        for name in ("step", "state", "status", "exit_code", "logfile", "duration", "comment")
     )
-    if not (_strs(names) and _strs(logfiles) and _ints(codes, optional=True)):
+    if not (_strs(names) and _strs(logfiles) and _strs(comments)):
+        return False
+    if not _ints(codes, optional=True):
         return False
     if not set(states) <= _STEP_STATES or not set(statuses) <= _STATUS_VALUES:
         return False
@@ -297,6 +353,7 @@ def _check_steps(columns: StatusColumns, rows: list[list[Any]], at: list[bool]) 
     columns.steps = list(compress(range(len(rows)), at))
     columns.step_names, columns.step_states = names, states
     columns.step_statuses, columns.step_logfiles = statuses, logfiles
+    columns.step_comments = comments
     return True
 
 
@@ -304,14 +361,29 @@ def _check_changes(columns: StatusColumns, rows: list[list[Any]], at: list[bool]
     changes = list(compress(rows, at))
     if set(map(len, changes)) != {len(_CHANGE_KEYS)}:
         return False
-    states, statuses, comments, hosts, pids = (
+    states, statuses, comments, hosts, pids, logfiles = (
         _column(changes, _CHANGE_KEYS, name)
-        for name in ("state", "status", "comment", "host", "pid")
+        for name in ("state", "status", "comment", "host", "pid", "logfile")
     )
-    if not (_strs(comments) and _strs(hosts) and _ints(pids, optional=True)):
+    if not (_strs(comments) and _strs(hosts) and _strs(logfiles)):
+        return False
+    if not _ints(pids, optional=True):
         return False
     columns.changes = list(compress(range(len(rows)), at))
     columns.change_states = list(map(_STATES.__getitem__, states))  # KeyError: not a state
     columns.change_statuses = list(map(_STATUSES.__getitem__, statuses))
     columns.change_comments, columns.change_hosts = comments, hosts
+    columns.change_logfiles = logfiles
+    return True
+
+
+def _check_data(columns: StatusColumns, rows: list[list[Any]], kinds: list[str]) -> bool:
+    """Check each TestData row as the codec reads it (they are few); note their indices."""
+    at = [index for index, kind in enumerate(kinds) if kind == _DATA.cls.kind]
+    try:
+        for index in at:
+            _DATA.read_row(rows[index])
+    except FieldError:
+        return False
+    columns.data = at
     return True

@@ -44,7 +44,8 @@ class Envelope:
     """The newest schema version of this kind that this code writes and reads."""
 
     v: int = attrs.field(default=attrs.Factory(_current_version, takes_self=True))
-    """Schema version of the kind this packet was written with."""
+    """Schema version of the kind this packet was written with. A packet read from an older
+    version is read as one of the current version, its later fields at their defaults."""
     id: bytes = attrs.field(factory=new_id, metadata={"size": ID_SIZE})
     """16 random bytes naming this packet; receivers dedupe by it."""
     ts: float = attrs.field(factory=time.time)

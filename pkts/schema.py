@@ -160,22 +160,77 @@ class KindSchema:
     """The wire row of a packet (``[kind, v, id, …]``, the map's values in order), checked
     as :attr:`to_map` (raises :class:`FieldError`)."""
 
+    since: tuple[int, ...] = ()
+    """The version that added each field of :attr:`names` (a field's ``since`` metadata; 1
+    when it has none)."""
+    defaults: Mapping[str, object] = attrs.field(factory=dict)
+    """The default of each field added after version 1, filled in for older packets."""
+
     @property
     def keys(self) -> tuple[str, ...]:
         """The names of a row's values: ``kind``, then the fields in declared order."""
         return ("kind", *self.names)
 
+    def names_of(self, version: int) -> tuple[str, ...]:
+        """The fields a packet of ``version`` has, in declared order."""
+        pairs = zip(self.names, self.since, strict=True)
+        return tuple(name for name, since in pairs if since <= version)
+
     def read_row(self, row: Sequence[object]) -> Envelope:
-        """Check a decoded row and build the packet from it (raises :class:`FieldError`)."""
+        """Check a decoded row and build the packet from it (raises :class:`FieldError`).
+
+        A row of an older version has that version's fields only (see :meth:`read_older`).
+        """
         if len(row) != len(self.names) + 1:
+            version = row[1] if len(row) > 1 else None
+            if type(version) is int:
+                self._check_version(version)
+                if version < self.cls.VERSION and len(row) == len(self.names_of(version)) + 1:
+                    keys = ("kind", *self.names_of(version))
+                    return self.read(dict(zip(keys, row, strict=True)))
             raise FieldError(f"expected {len(self.names) + 1} values, got {len(row)}")
         return self.read(dict(zip(self.keys, row, strict=True)))
+
+    def _check_version(self, version: int) -> None:
+        """Refuse a version this build does not read, first: a newer sender's packet has
+        fields this build does not know, and the version is what to tell it."""
+        if not 1 <= version <= self.cls.VERSION:
+            raise FieldError(
+                f"unsupported version v={version} (this build reads v1..v{self.cls.VERSION})"
+            )
+
+    def read_older(self, fields: Mapping[str, object]) -> Envelope:
+        """Read a map that the fast reader refused: an older version's, or a bad one.
+
+        A packet of an older version (``1 <= v <`` the class's ``VERSION``) has
+        exactly the fields of its version; it is read as a packet of the current
+        version, the later fields at their defaults (``docs/packets.md``,
+        "Versions and evolution").
+
+        Raises:
+            FieldError: the map is bad (see :meth:`explain`), or carries a field
+                its version does not have.
+        """
+        version = fields.get("v")
+        if type(version) is not int or not 1 <= version < self.cls.VERSION:
+            self.explain(fields)
+        assert isinstance(version, int)
+        later = [name for name in self.names if name not in self.names_of(version)]
+        for name in later:
+            if name in fields:
+                raise FieldError(f"field {name!r} is not in v{version} of {self.cls.kind!r}")
+        upgraded = {**fields, **{name: self.defaults[name] for name in later}}
+        upgraded["v"] = self.cls.VERSION
+        return self.read(upgraded)
 
     def explain(self, fields: Mapping[str, object]) -> None:
         """Raise the :class:`FieldError` that names what is wrong with ``fields``.
 
         The slow path of :attr:`read`: only called once a map is known to be bad.
         """
+        version = fields.get("v")
+        if type(version) is int:
+            self._check_version(version)
         known = {"kind", *self.names}
         for name in fields:
             if name not in known:
@@ -187,10 +242,7 @@ class KindSchema:
                 check(fields[name])
             except FieldError as exc:
                 raise FieldError(f"field '{name}': {exc}") from None
-        version = fields["v"]
-        raise FieldError(
-            f"unsupported version v={version} (this build reads v1..v{self.cls.VERSION})"
-        )
+        raise FieldError(f"cannot read {dict(fields)!r:.200}")  # not reached: read took it
 
     def explain_map(self, packet: Envelope) -> None:
         """Raise the :class:`FieldError` naming the field of ``packet`` that cannot be written.
@@ -255,17 +307,17 @@ def _reader_source(cls: type[Envelope], names: tuple[str, ...], checks: list[str
     lines = [
         "def read(fields):",
         f"    if len(fields) != {len(names) + 1}:",  # the map also holds "kind"
-        "        explain(fields)",
+        "        return older(fields)",
         "    try:",
     ]
     lines += [f"        f{index} = fields[{name!r}]" for index, name in enumerate(names)]
     lines += checks
     version = names.index("v")
     lines += [
-        f"        if not 1 <= f{version} <= {cls.VERSION}:",
+        f"        if f{version} != {cls.VERSION}:",  # older versions: read_older
         "            raise FieldError",
         "    except (KeyError, TypeError, FieldError):",
-        "        explain(fields)",
+        "        return older(fields)",
     ]
     if _slotted(cls, names):
         # Frozen attrs classes refuse setattr; their slots' own descriptors do not, and
@@ -316,6 +368,15 @@ def schema_of(cls: type[Envelope]) -> KindSchema:
     fields = attrs.fields(cls)
     names = tuple(field.name for field in fields)
     checks = tuple(_checker(field.type, field.metadata) for field in fields)
+    since = tuple(int(field.metadata.get("since", 1)) for field in fields)
+    defaults: dict[str, object] = {}
+    for field, added in zip(fields, since, strict=True):
+        if added == 1:
+            continue
+        plain = isinstance(field.default, str | int | float | bytes | enum.Enum | types.NoneType)
+        if not (1 < added <= cls.VERSION and plain):
+            raise TypeError(f"{cls.kind}.{field.name}: since v{added} needs a plain default")
+        defaults[field.name] = field.default
     namespace: dict[str, Any] = {
         "cls": cls,
         "new": object.__new__,
@@ -347,7 +408,9 @@ def schema_of(cls: type[Envelope]) -> KindSchema:
         read=namespace["read"],
         to_map=namespace["to_map"],
         to_row=namespace["to_row"],
+        since=since,
+        defaults=defaults,
     )
-    namespace["explain"] = schema.explain  # looked up when the generated functions run
+    namespace["older"] = schema.read_older  # looked up when the generated functions run
     namespace["explain_map"] = schema.explain_map
     return schema

@@ -21,6 +21,7 @@ from mtpkt.store.rows import ArchiveRow as ArchiveRow
 from mtpkt.store.rows import JournalRow as JournalRow
 from mtpkt.store.rows import RunRow as RunRow
 from mtpkt.store.rows import StepRow as StepRow
+from mtpkt.store.rows import TestDataRow as TestDataRow
 from mtpkt.store.rows import TestRow as TestRow
 from mtpkt.store.store import Store as Store
 
@@ -37,6 +38,7 @@ __all__ = [
     "JournalRow",
     "RunRow",
     "StepRow",
+    "TestDataRow",
     "TestRow",
     # Errors
     "StoreError",

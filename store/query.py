@@ -28,7 +28,7 @@ from mtpkt.store.errors import StoreError
 from mtpkt.store.maindb import split_target
 from mtpkt.store.mirror import Key
 from mtpkt.store.registry import GRACE_VAR
-from mtpkt.store.rows import AgentRow, RunRow, TestRow, integer, real
+from mtpkt.store.rows import AgentRow, RunRow, TestDataRow, TestRow, integer, real
 
 __all__ = [
     "NOT_STARTED",
@@ -112,6 +112,8 @@ class RunResults:
     """Every ``tests`` record, by test name and item path."""
     steps: Mapping[Key, tuple[Step, ...]]
     """Each instance's steps of its last attempt (:func:`last_attempts`)."""
+    data: Mapping[Key, tuple[TestDataRow, ...]] = attrs.field(factory=dict)
+    """Each instance's test data, by category and variable."""
 
 
 def last_attempts(packets: Iterable[StatusPacket]) -> dict[Key, tuple[Step, ...]]:
@@ -136,6 +138,16 @@ def last_attempts(packets: Iterable[StatusPacket]) -> dict[Key, tuple[Step, ...]
                     packet = attrs.evolve(packet, logfile=began.logfile)
                 steps[packet.step] = packet
     return {key: tuple(steps.values()) for key, steps in attempts.items()}
+
+
+def _check_current(version: int, path: Path) -> None:
+    """Refuse a run database older than this code: the home upgrades every run database
+    when it starts (an old home may still be running)."""
+    if version < schema.RUN.version:
+        raise StoreError(
+            f"{path} has schema version {version}, older than this mtpkt reads"
+            f" ({schema.RUN.version}): start the upgraded mtpkt home to upgrade it"
+        )
 
 
 def liveness(agent: AgentRow, now: float, grace: float) -> Liveness:
@@ -242,15 +254,16 @@ class StoreQuery:
             + (f" WHERE {' AND '.join(clauses)}" if clauses else "")
             + " ORDER BY testname, item_path"
         )
-        return [TestRow.from_sql(row) for row in self._run_rows(run_id, sql, args)]
+        rows = self._run_rows(run_id, sql, args, version=schema.RUN.version)
+        return [TestRow.from_sql(row) for row in rows]
 
     def results(self, run: RunRow) -> RunResults:
-        """The run's records and the steps of each instance's last attempt, from the same
-        commit (one read transaction).
+        """The run's records, the steps of each instance's last attempt and its test data,
+        from the same commit (one read transaction).
 
         Raises:
-            StoreError: the run has no database yet, it cannot be read, it is newer than
-                this code, or it holds a packet that cannot be read back.
+            StoreError: the run has no database yet, it cannot be read, it is older or newer
+                than this code, or it holds a packet that cannot be read back.
         """
         path = self.dbdir / f"{run.id}.db"
         if not path.is_file():
@@ -260,11 +273,12 @@ class StoreQuery:
         db = Database(path, connect_readonly(path))
         try:
             with db.guard("read"):
-                schema.check_version(db.conn, schema.RUN, str(path))
+                _check_current(schema.check_version(db.conn, schema.RUN, str(path)), path)
                 db.conn.execute("BEGIN")
                 rows = db.conn.execute(
                     f"SELECT {TestRow.COLUMNS} FROM tests ORDER BY testname, item_path"
                 ).fetchall()
+                data = db.conn.execute(TestDataRow.SELECT).fetchall()
                 packed = db.conn.execute(
                     "SELECT packet FROM history WHERE kind IN ('step', 'status_change')"
                     " ORDER BY seq"
@@ -273,23 +287,30 @@ class StoreQuery:
             db.close()  # ends the read transaction (a rollback: nothing was written)
         packets = [_unpack(path, row[0]) for row in packed]
         changes = [packet for packet in packets if isinstance(packet, Step | StatusChange)]
+        by_test: dict[Key, list[TestDataRow]] = collections.defaultdict(list)
+        for row in data:
+            found = TestDataRow.from_sql(row)
+            by_test[found.testname, found.item_path].append(found)
         return RunResults(
             tests=tuple(TestRow.from_sql(row) for row in rows),
             steps=last_attempts(changes),
+            data={key: tuple(rows) for key, rows in by_test.items()},
         )
 
     def _run_rows(
-        self, run_id: int, sql: str, args: Sequence[object] = ()
+        self, run_id: int, sql: str, args: Sequence[object] = (), *, version: int = 1
     ) -> list[tuple[object, ...]]:
-        """Rows of a query on a run's database; none if it has no database yet."""
+        """Rows of a query on a run's database of at least ``version``; none if it has no
+        database yet."""
         path = self.dbdir / f"{run_id}.db"
         if not path.exists():
             return []
         db = Database(path, connect_readonly(path))
         try:
             with db.guard("read"):
-                if schema.schema_version(db.conn, str(path)) < 1:
-                    raise StoreError(f"{path} has schema version 0: let mtpkt home upgrade it")
+                found = schema.schema_version(db.conn, str(path))
+                if found < version:
+                    _check_current(found, path)
                 return [tuple(row) for row in db.conn.execute(sql, args)]
         finally:
             db.close()

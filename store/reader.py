@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Final
 
 from mtpkt.pkts import PacketError, unpack
-from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step
+from mtpkt.pkts.status import StatusPacket
 from mtpkt.store import schema
 from mtpkt.store.connection import Database, connect_readonly
 from mtpkt.store.errors import StoreError
@@ -177,6 +177,6 @@ class HistoryReader:
             packet = unpack(data)
         except PacketError as exc:
             raise StoreError(f"history of {self.dbdir}: packet {seq} unreadable: {exc}") from exc
-        if not isinstance(packet, Ack | Step | StatusChange):
+        if not isinstance(packet, StatusPacket):
             raise StoreError(f"history of {self.dbdir}: packet {seq} is a {packet.kind} packet")
         return packet

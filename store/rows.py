@@ -14,7 +14,16 @@ from attrs import AttrsInstance
 
 from mtpkt.pkts.control import Control
 
-__all__ = ["AgentRow", "ArchiveRow", "JournalRow", "RunRow", "StepRow", "TestRow"]
+__all__ = [
+    "AgentRow",
+    "ArchiveRow",
+    "JournalRow",
+    "RunRow",
+    "StepRow",
+    "TestDataRow",
+    "TestRow",
+    "data_value",
+]
 
 
 def text(value: object) -> str:
@@ -40,11 +49,20 @@ def _real_or_zero(value: object) -> float:
     return real(value) or 0.0
 
 
+def data_value(value: object) -> float | str | None:
+    """A ``test_data`` value, expected value or tolerance: a number as a float, text as it
+    is, ``None`` for NULL (the store keeps numbers as numbers, see :mod:`store.testdata`)."""
+    if isinstance(value, int | float):
+        return float(value)
+    return None if value is None else str(value)
+
+
 _READERS: Final[dict[object, Callable[[object], object]]] = {
     str: text,
     int: integer,
     float: _real_or_zero,
     float | None: real,
+    float | str | None: data_value,
 }
 """How a column's value is read, by the type of the field it fills."""
 
@@ -134,10 +152,13 @@ class TestRow(_Row):
     archived: int
     last_update: float | None
     """When the home received the last change."""
+    final_logf: str = ""
+    """The test's main log, relative to its run directory (``megatest -setlog``, a logpro
+    step's ``.html``); empty when none was named."""
 
     COLUMNS = (
         "id, run_id, testname, item_path, host, rundir, state, status, attemptnum, run_duration,"
-        " comment, event_time, fail_count, pass_count, archived, last_update"
+        " comment, event_time, fail_count, pass_count, archived, last_update, final_logf"
     )
     """The ``SELECT`` list :meth:`from_sql` reads."""
 
@@ -163,6 +184,42 @@ class StepRow(_Row):
         " s.comment, s.logfile"
     )
     """The ``SELECT`` list :meth:`from_sql` reads (``s``: test_steps, ``t``: tests)."""
+
+
+@attrs.frozen(kw_only=True)
+class TestDataRow(_Row):
+    """One row of ``test_data`` (Megatest's test data), with its test's name and item path."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    testname: str
+    item_path: str
+    category: str
+    variable: str
+    value: float | str | None
+    """A number, the text given when it is not one, or ``None`` when none was given."""
+    expected: float | str | None
+    tol: float | str | None
+    """A number, or a comparison ``>``, ``<``, ``>=``, ``<=``."""
+    units: str
+    comment: str
+    status: str
+    """``pass``, ``fail``, the status the row gave, ``ERROR: …``, or ``n/a``."""
+    type: str
+    last_update: float | None
+    """When the home received it."""
+
+    COLUMNS = (
+        "t.testname, t.item_path, d.category, d.variable, d.value, d.expected, d.tol, d.units,"
+        " d.comment, d.status, d.type, d.last_update"
+    )
+    """The ``SELECT`` list :meth:`from_sql` reads (``d``: test_data, ``t``: tests)."""
+    SELECT = (
+        f"SELECT {COLUMNS} FROM test_data AS d JOIN tests AS t ON t.id = d.test_id"
+        " ORDER BY t.testname, t.item_path, d.category, d.variable"
+    )
+    """Every row of a run's ``test_data``, in the order views show them (Megatest's
+    ``db:read-test-data`` orders by category and variable)."""
 
 
 @attrs.frozen(kw_only=True)

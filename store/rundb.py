@@ -1,4 +1,4 @@
-"""The writer of one run's database, ``<run_id>.db``: tests, steps and history.
+"""The writer of one run's database, ``<run_id>.db``: tests, steps, test data and history.
 
 It keeps a mirror of the run's ``tests`` rows in memory (:mod:`store.mirror`),
 so a batch needs no reads besides the dedupe lookup; the mirror is dropped
@@ -15,12 +15,12 @@ import attrs
 from mtpkt.pkts.columns import StatusColumns
 from mtpkt.pkts.enums import State
 from mtpkt.pkts.outcome import ACTIVE, FINAL
-from mtpkt.store import history, schema
+from mtpkt.store import history, schema, testdata
 from mtpkt.store.batch import Share
 from mtpkt.store.connection import connect
 from mtpkt.store.history import HistoryDb
 from mtpkt.store.mirror import Key, Mirror, Start
-from mtpkt.store.rows import ArchiveRow, StepRow, TestRow
+from mtpkt.store.rows import ArchiveRow, StepRow, TestDataRow, TestRow
 from mtpkt.store.tally import RunSummary
 
 __all__ = ["RunDb"]
@@ -31,8 +31,9 @@ _UPDATE_TEST: Final = (
 )
 _INSERT_STEP: Final = (
     "INSERT INTO test_steps(test_id, stepname, state, status, event_time, comment, logfile)"
-    " VALUES (?, ?, ?, ?, ?, '', ?)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+_SET_LOG: Final = "UPDATE tests SET final_logf = ? WHERE id = ?"
 
 T = TypeVar("T")
 
@@ -142,15 +143,24 @@ class RunDb(HistoryDb):
             )
             return [StepRow.from_sql(row) for row in rows]
 
+    def test_data(self) -> list[TestDataRow]:
+        """Every row of ``test_data``, by its test's name and item path, category and
+        variable."""
+        with self.guard("read"):
+            rows = self.conn.execute(TestDataRow.SELECT)
+            return [TestDataRow.from_sql(row) for row in rows]
+
     # -- writing ------------------------------------------------------------
 
     def write(self, columns: StatusColumns, share: Share, received: float) -> RunSummary:
-        """Write a batch's new Step and StatusChange packets, inside the open transaction.
+        """Write a batch's new status packets, inside the open transaction.
 
         Each packet gets a history row; each Step a ``test_steps`` row (its
         test's row is created ``NOT_STARTED`` if missing); each test's row
-        takes the last StatusChange of the batch. Itemized tests whose items
-        changed get their toplevel row rolled up from their items.
+        takes the last StatusChange of the batch, and the last log file one
+        names (``final_logf``); each TestData a ``test_data`` row
+        (:mod:`store.testdata`). Itemized tests whose items changed get their
+        toplevel row rolled up from their items.
 
         Args:
             columns: the batch.
@@ -169,6 +179,11 @@ class RunDb(HistoryDb):
             changes = share.among(columns.changes)
             if changes:
                 self._change(mirror, columns, changes, received)
+            data = share.among(columns.data)
+            if data:
+                testdata.write(
+                    self.conn, mirror, columns, [columns.data[p] for p in data], received
+                )
             mirror.roll_up(self.conn, received)
             return mirror.summary()
 
@@ -206,6 +221,7 @@ class RunDb(HistoryDb):
                 pick(columns.step_states),
                 pick(columns.step_statuses),
                 map(columns.ts.__getitem__, indices),
+                pick(columns.step_comments),
                 pick(columns.step_logfiles),
                 strict=True,
             ),
@@ -338,6 +354,22 @@ class RunDb(HistoryDb):
         mirror.flush(self.conn)
         if updates:
             self.conn.executemany(_UPDATE_TEST, updates)
+        logfiles = columns.change_logfiles
+        if any(map(logfiles.__getitem__, positions)):
+            self._set_logs(mirror, columns, positions)
+
+    def _set_logs(self, mirror: Mirror, columns: StatusColumns, positions: list[int]) -> None:
+        """Set ``final_logf`` of each test to the last log file its changes among
+        ``positions`` name (an empty one leaves it as it was)."""
+        indices, logfiles = columns.changes, columns.change_logfiles
+        logs: dict[Key, str] = {}
+        for position in positions:
+            if logfiles[position]:
+                index = indices[position]
+                logs[columns.tests[index], columns.items[index]] = logfiles[position]
+        self.conn.executemany(
+            _SET_LOG, [(logfile, mirror.tests[key].id) for key, logfile in logs.items()]
+        )
 
     @staticmethod
     def _started(columns: StatusColumns, positions: list[int]) -> dict[Key, Start | None]:

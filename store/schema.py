@@ -358,6 +358,14 @@ def _run_v2(conn: apsw.Connection, label: str, fields: Sequence[str]) -> None:
     _ensure(conn, label, (_ARCHIVES,))
 
 
+def _run_v3(conn: apsw.Connection, label: str, fields: Sequence[str]) -> None:
+    """Version 2 → 3: ``tests.final_logf``, the test's main log (Megatest's column, db.scm:1283;
+    empty where Megatest's default is ``logs/final.log``: no log is named until a test
+    names one)."""
+    # Through _ensure: a tests table made by Megatest itself has the column already.
+    _ensure(conn, label, (Table("tests", (("final_logf", "TEXT NOT NULL DEFAULT ''"),)),))
+
+
 Migration = Callable[[apsw.Connection, str, Sequence[str]], None]
 """``(connection, label for messages, field keys)``; runs inside the upgrade's transaction."""
 
@@ -378,8 +386,9 @@ class DbSchema:
 MAIN: Final = DbSchema("main", (_main_v1, _main_v2, _main_v3))
 """``main.db``: runs, keys, the journal, agents and their work, origins, Ack history, cleaned
 packet ids."""
-RUN: Final = DbSchema("run", (_run_v1, _run_v2))
-"""``<run_id>.db``: one run's tests, steps, test data, history and archives."""
+RUN: Final = DbSchema("run", (_run_v1, _run_v2, _run_v3))
+"""``<run_id>.db``: one run's tests (with their main log since v3), steps, test data, history
+and archives."""
 
 
 def schema_version(conn: apsw.Connection, label: str) -> int:

@@ -24,7 +24,15 @@ from mtpkt.store.errors import StoreError
 from mtpkt.store.journal import ACCEPTED, Journal
 from mtpkt.store.maindb import MainDb, split_target
 from mtpkt.store.registry import AgentRegistry
-from mtpkt.store.rows import AgentRow, ArchiveRow, JournalRow, RunRow, StepRow, TestRow
+from mtpkt.store.rows import (
+    AgentRow,
+    ArchiveRow,
+    JournalRow,
+    RunRow,
+    StepRow,
+    TestDataRow,
+    TestRow,
+)
 
 __all__ = ["Store"]
 
@@ -181,12 +189,13 @@ class Store:
     ) -> list[tuple[int, int]]:
         """Commit a batch of status packets given by columns.
 
-        Step and StatusChange packets go to their run's database (the run is
-        created on first sight), Acks to ``main.db``'s history. A packet whose
-        id is already held, or that repeats within the batch, is skipped. The
-        new ones get stream sequence numbers ``head() + 1, + 2 …`` in input
-        order. Each test's row takes the batch's last StatusChange for it;
-        each Step adds a ``test_steps`` row. Then itemized tests' toplevel rows
+        Step, StatusChange and TestData packets go to their run's database
+        (the run is created on first sight), Acks to ``main.db``'s history. A
+        packet whose id is already held, or that repeats within the batch, is
+        skipped. The new ones get stream sequence numbers ``head() + 1, + 2 …``
+        in input order. Each test's row takes the batch's last StatusChange
+        for it; each Step adds a ``test_steps`` row, each TestData a
+        ``test_data`` row (:mod:`store.testdata`). Then itemized tests' toplevel rows
         and the runs' rows in ``main.db`` are rolled up, and ``origins``
         records each origin's last seq (a gap is logged as a warning, and the
         packet is applied anyway).
@@ -303,6 +312,15 @@ class Store:
         """
         with self._lock:
             return self._dbs.existing_run(run_id).steps()
+
+    def test_data(self, run_id: int) -> list[TestDataRow]:
+        """A run's ``test_data`` rows, by test name, item path, category and variable.
+
+        Raises:
+            StoreError: there is no such run.
+        """
+        with self._lock:
+            return self._dbs.existing_run(run_id).test_data()
 
     # -- agents: see store.registry -----------------------------------------
 

@@ -133,7 +133,7 @@ def test_the_error_keeps_the_offending_bytes() -> None:
         (lambda f: {**f, "ts": float("nan")}, "field 'ts': expected a finite float"),
         (lambda f: {**f, "duration": "long"}, "field 'duration': expected float, got str"),
         (lambda f: {**f, "exit_code": 2**64 - 1}, "outside the signed 64-bit range"),
-        (lambda f: {**f, "v": 2}, "unsupported version v=2"),
+        (lambda f: {**f, "v": 3}, "unsupported version v=3"),
         (lambda f: {**f, "v": 0}, "unsupported version v=0"),
         (lambda f: {**f, "v": "1"}, "field 'v': expected int"),
         (lambda f: {**f, "logfile": msgpack.ExtType(5, b"x")}, "expected str, got ExtType"),

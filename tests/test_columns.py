@@ -9,13 +9,15 @@ from mtpkt import pkts
 from mtpkt.pkts.codec import PACKED
 from mtpkt.pkts.columns import StatusColumns, read_status_frame
 from mtpkt.pkts.control import Run
-from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step
+from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step, TestData
 from tests.support.strategies import msgpack_values, packets_of, sign_raw
 
 KEY = b"c" * 32
 COLUMNS = [name for name in StatusColumns.__slots__ if not name.startswith("_")]
 
-status_packets = st.one_of(packets_of(Step), packets_of(StatusChange), packets_of(Ack))
+status_packets = st.one_of(
+    packets_of(Step), packets_of(StatusChange), packets_of(Ack), packets_of(TestData)
+)
 
 
 def same_columns(one: StatusColumns, other: StatusColumns) -> None:
@@ -35,7 +37,11 @@ def test_a_frame_of_status_packets_reads_as_its_packets(packets: list[StatusPack
 
 @settings(max_examples=1000)
 @given(
-    st.lists(st.one_of(packets_of(Step), packets_of(StatusChange)), min_size=1, max_size=5),
+    st.lists(
+        st.one_of(packets_of(Step), packets_of(StatusChange), packets_of(TestData)),
+        min_size=1,
+        max_size=5,
+    ),
     st.data(),
     msgpack_values,
 )
@@ -60,7 +66,7 @@ def test_any_value_anywhere_is_read_as_decode_batch_reads_it(
         assert str(caught.value) == reason
         return
     columns = read_status_frame(frame, KEY)
-    if not all(isinstance(packet, Step | StatusChange | Ack) for packet in expected):
+    if not all(isinstance(packet, StatusPacket) for packet in expected):
         assert columns is None
         return
     assert columns is not None
@@ -108,3 +114,57 @@ def test_joined_batches_keep_their_order() -> None:
     assert joined.changes == [2]
     assert [joined.packet(index) for index in range(4)] == [*make[:2], change, make[2]]
     assert joined.packed[3] == pkts.pack(make[2])
+
+
+def v1_row(packet: Step | StatusChange) -> list[object]:
+    """The row an agent of the first release wrote: without the fields v2 added."""
+    row = msgpack.unpackb(pkts.pack(packet))
+    keys = pkts.KINDS[packet.kind].keys
+    added = "comment" if isinstance(packet, Step) else "logfile"
+    del row[keys.index(added)]
+    row[keys.index("v")] = 1
+    return list(row)
+
+
+def test_v1_rows_of_an_old_agent_are_read_with_the_new_fields_empty() -> None:
+    step = Step(
+        seq=1, target="a/b", runname="r", test="t", step="s", state=pkts.StepState.END,
+        status=pkts.Status.PASS, exit_code=0, logfile="s.log", duration=1.5,
+    )  # fmt: skip
+    change = StatusChange(
+        seq=2, target="a/b", runname="r", test="t", state=pkts.State.COMPLETED,
+        status=pkts.Status.PASS, comment="done", host="h", pid=7,
+    )  # fmt: skip
+    v2 = Step(seq=3, target="a/b", runname="r", test="t", step="x", state=pkts.StepState.START)
+    packed = [msgpack.packb(v1_row(step)), msgpack.packb(v1_row(change)), pkts.pack(v2)]
+    frame = pkts.seal(packed, KEY)
+    columns = read_status_frame(frame, KEY)
+    assert columns is not None
+    assert [columns.packet(index) for index in range(3)] == [step, change, v2]
+    assert columns.step_comments == ["", ""]
+    assert columns.change_logfiles == [""]
+    assert columns.packed == packed  # kept as they came: the history holds the v1 rows
+    assert pkts.decode_batch(frame, KEY) == [step, change, v2]
+
+
+def test_a_v1_row_with_a_v2_field_is_refused() -> None:
+    step = Step(seq=1, target="a/b", runname="r", test="t", step="s", state=pkts.StepState.START)
+    row = msgpack.unpackb(pkts.pack(step))
+    row[1] = 1  # v1, with v2's comment still in it
+    frame = pkts.seal([msgpack.packb(row)], KEY)
+    with pytest.raises(pkts.PacketError, match="field 'comment' is not in v1 of 'step'"):
+        read_status_frame(frame, KEY)
+
+
+def test_test_data_rides_with_steps_and_keeps_its_place() -> None:
+    step = Step(seq=1, target="a/b", runname="r", test="t", step="s", state=pkts.StepState.START)
+    data = TestData(
+        seq=2, target="a/b", runname="r", test="t", category="c", variable="v", value="1.5"
+    )
+    columns = read_status_frame(pkts.encode_batch([step, data, step], KEY), KEY)
+    assert columns is not None
+    assert columns.steps == [0, 2]
+    assert columns.data == [1]
+    assert columns.packet(1) == data
+    joined = StatusColumns.join([StatusColumns.of([step]), columns])
+    assert joined.data == [2]

@@ -1,12 +1,13 @@
 """The live view's model and drawing: right counts, and a screenful whatever the run's size."""
 
 import io
+from typing import Any
 
 import attrs
 from rich.console import Console
 
 from mtpkt.pkts import AckOutcome, State, Status, StepState
-from mtpkt.pkts.status import Ack, StatusChange, Step
+from mtpkt.pkts.status import Ack, StatusChange, Step, TestData
 from mtpkt.tools.live import LiveModel, render
 from mtpkt.tools.shown import plain_line
 
@@ -122,3 +123,27 @@ def test_labels_take_the_colours_of_the_outcome_rules() -> None:
     assert "\x1b[1;31m1 CHECK" in text  # bad: bold red, and first
     assert "\x1b[33m1 RUNNING" in text
     assert "\x1b[32m1 PASS" in text
+
+
+def data(seq: int, item: str, variable: str, **cells: Any) -> TestData:
+    return TestData(origin="a1", target="linux/x86", runname="big", seq=seq, test="t",
+                    item=item, category=cells.pop("category", "perf"), variable=variable,
+                    **cells)  # fmt: skip
+
+
+def test_test_data_is_an_event_line_and_a_steps_comment_is_shown() -> None:
+    model = LiveModel()
+    model.add([change(1, "t", "", State.RUNNING, host="h1", ts=1000.0)])
+    model.add([Step(seq=2, origin="a1", target="linux/x86", runname="big", test="t", step="sim",
+                    state=StepState.END, status=Status.WARN, comment="2 warnings")])  # fmt: skip
+    model.add([data(3, "", "cpu", value="1.5", expected="1", tol="1", units="s", status="pass")])
+    model.add([data(4, "", "io", value="10", expected="8", tol=">=", status="pass")])
+    (run,) = model.runs.values()
+    assert run.counts == {"RUNNING": 1}  # data are no tests of their own
+    screen = "\n".join(draw(model, 120, 30))
+    assert "sim: 2 warnings" in screen  # the running test's step, with its comment
+    assert "step sim end WARN: 2 warnings" in screen
+    assert "t  data perf/cpu = 1.5 s pass (expected 1 ± 1)" in screen
+    assert "t  data perf/io = 10 pass (expected >= 8)" in screen
+    line = plain_line(data(5, "a", "v", category="c", comment="x\ny"))
+    assert line.endswith("big  t/a  data c/v = (none): x y")  # one line

@@ -1,11 +1,17 @@
 """A run's results as JUnit XML, made from plain records (no database or file access).
 
 :class:`Suite` holds the run's row and a :class:`Case` per test instance:
-its ``tests`` row, whether its run directory is on disk, and a
-:class:`StepRun` per step of its last attempt (its newest Step packet, with
-the log lines already read); :func:`junit_xml` turns that into the XML bytes CI servers read
-(Jenkins, GitLab, GitHub). How a test shows (:func:`verdict`) follows the
-outcome rules of :mod:`mtpkt.pkts.outcome`.
+its ``tests`` row, whether its run directory is on disk, a :class:`StepRun`
+per step of its last attempt (its newest Step packet, with the log lines
+already read), its test data and its main log; :func:`junit_xml` turns that
+into the XML bytes CI servers read (Jenkins, GitLab, GitHub). How a test
+shows (:func:`verdict`) follows the outcome rules of :mod:`mtpkt.pkts.outcome`.
+
+A test's data become the testcase's ``<properties>``: ``category/variable``
+with the value, and ``category/variable:status`` with its verdict where it
+has one. Its main log (Megatest's ``final_logf``, e.g. a logpro ``.html``)
+is named in system-out as ``[[ATTACHMENT|/abs/path]]``, the convention of
+Jenkins' JUnit Attachments plugin, while it is on disk.
 """
 
 import datetime
@@ -21,7 +27,8 @@ from mtpkt.pkts import State, Status, StepState
 from mtpkt.pkts.outcome import ended_badly, is_error, read_state, read_status, settled
 from mtpkt.pkts.status import Step
 from mtpkt.pkts.text import display_name, end_label, one_line
-from mtpkt.store.rows import RunRow, TestRow
+from mtpkt.store.rows import RunRow, TestDataRow, TestRow
+from mtpkt.tools.details import data_line, value_text
 
 __all__ = ["Case", "StepRun", "Suite", "junit_xml", "outcomes", "summary", "verdict", "xml_text"]
 
@@ -45,7 +52,7 @@ class StepRun:
         return self.packet.status if self.packet.state is StepState.END else None
 
     def line(self) -> str:
-        """``step check: PASS, exit code 0, 0.21 s, log check.log``."""
+        """``step check: PASS, exit code 0, 0.21 s, log check.log: 2 warnings``."""
         step, status = self.packet, self.status
         parts = [status.value if status is not None else "started, no end recorded"]
         if status is not None:
@@ -55,7 +62,8 @@ class StepRun:
                 parts.append(f"{step.duration:.2f} s")
         if step.logfile:
             parts.append(f"log {step.logfile}")
-        return f"step {step.step}: {', '.join(parts)}"
+        comment = f": {one_line(xml_text(step.comment))}" if step.comment else ""
+        return f"step {step.step}: {', '.join(parts)}{comment}"
 
 
 @attrs.frozen(kw_only=True)
@@ -68,6 +76,10 @@ class Case:
     on_disk: bool = False
     """Whether :attr:`rundir` is still there."""
     steps: tuple[StepRun, ...] = ()
+    data: tuple[TestDataRow, ...] = ()
+    """Its test data, by category and variable."""
+    log: Path | None = None
+    """Its main log (the row's ``final_logf``) while on disk in its run directory."""
 
     @property
     def name(self) -> str:
@@ -151,11 +163,16 @@ def _system_out(case: Case) -> str:
     else:
         why = " (archived)" if row.archived else ""
         lines.append(f"run directory: {rundir} is no longer on disk{why}: no logs to show")
+    if row.final_logf:
+        lines.append(f"log: {row.final_logf}" + ("" if case.log else " (not on disk)"))
     if not case.steps:
         lines.append("no steps ran")
     for step in case.steps:
         lines.append(step.line())
         lines.extend(step.log)
+    lines.extend(data_line(row) for row in case.data)
+    if case.log is not None:
+        lines.append(f"[[ATTACHMENT|{case.log.absolute()}]]")
     return "\n".join(lines) + "\n"
 
 
@@ -180,6 +197,13 @@ def _testcase(suite: ET.Element, case: Case) -> None:
     element = _element(
         suite, "testcase", classname=row.testname, name=case.name, time=f"{row.run_duration:.3f}"
     )
+    if case.data:
+        properties = _element(element, "properties")
+        for data in case.data:
+            name = f"{data.category}/{data.variable}"
+            _element(properties, "property", name=name, value=value_text(data.value))
+            if data.status and data.status != "n/a":
+                _element(properties, "property", name=f"{name}:status", value=data.status)
     outcome, label = verdict(row.state, row.status)
     message = label + (f": {one_line(xml_text(row.comment))}" if row.comment else "")
     if outcome == "skipped":

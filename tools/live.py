@@ -44,6 +44,7 @@ class _Instance:
     status: Status
     host: str = ""
     step: str = ""
+    """The step it is at, with the comment its last packet gave (``check: 2 warnings``)."""
     since: float = 0.0
     """When it started RUNNING (the agent's clock)."""
     comment: str = ""
@@ -113,7 +114,8 @@ class RunView:
     def step(self, packet: Step) -> None:
         instance = self.instances.get((packet.test, packet.item))
         if instance is not None:
-            instance.step = packet.step
+            comment = one_line(packet.comment)
+            instance.step = f"{packet.step}: {comment}" if comment else packet.step
 
 
 @attrs.define
@@ -137,8 +139,9 @@ class LiveModel:
                 )
             if isinstance(packet, StatusChange):
                 run.change(packet)
-            else:
+            elif isinstance(packet, Step):
                 run.step(packet)
+            # TestData shows among the newest packets only (tools.details.data_words).
 
 
 def _elapsed(seconds: float) -> str:

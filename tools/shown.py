@@ -6,8 +6,9 @@ import enum
 import attrs
 
 from mtpkt import pkts
-from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step
+from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step, TestData
 from mtpkt.pkts.text import display_name, end_label, one_line
+from mtpkt.tools.details import data_words
 
 __all__ = ["json_record", "plain_line"]
 
@@ -49,11 +50,18 @@ def plain_line(packet: StatusPacket) -> str:
                 if packet.duration is not None:
                     details.append(f"{packet.duration:.2f}s")
                 what += f" {packet.status.value}" + (f" ({', '.join(details)})" if details else "")
+            if packet.comment:
+                what += f": {one_line(packet.comment)}"
         case StatusChange():
             what = end_label(packet.state, packet.status)
             if packet.host:
                 what += f" on {packet.host}"
             if packet.comment:
                 what += f": {one_line(packet.comment)}"
+        case TestData():
+            what = data_words(
+                packet.category, packet.variable, packet.value, packet.expected, packet.tol,
+                packet.units, packet.status, packet.comment,
+            )  # fmt: skip
     name = display_name(packet.test, packet.item)
     return f"{_clock(packet.ts)}  {packet.target} {packet.runname}  {name}  {what}"

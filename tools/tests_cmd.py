@@ -6,14 +6,22 @@ that rolls up its items. The table starts with a summary line and shows at
 most --limit records (it says how many it left out); --json prints all of
 them as one JSON list of objects with the fields "test", "item", "state",
 "status", "host", "run_duration" (seconds), "comment", "rundir", "attemptnum",
-"event_time" (the sender's clock), "last_update" (the home's clock) and
-"archived". Works whether the home runs or not.
+"event_time" (the sender's clock), "last_update" (the home's clock),
+"archived" and "logfile" (the test's main log, megatest -setlog or a logpro
+.html, relative to its run directory). Works whether the home runs or not.
+
+--steps and --data add, for each record shown, the steps of its last attempt
+(status, exit code, time, log, comment) and its test data (category/variable,
+value, expected, tol, units, status, comment), as tables after the list, or
+as "steps" and "data" lists in each --json object (the fields of mtpkt report
+--json). An itemized test's toplevel record has neither: its items have them.
 
 examples:
   mtpkt tests -t ubuntu/x86_64 -r nightly
   mtpkt tests -t ubuntu/x86_64 -r nightly --status FAIL,ABORT --limit 0
   mtpkt tests -t ubuntu/x86_64 -r nightly --testpatt 'unit/%' --state RUNNING
   mtpkt tests -t ubuntu/x86_64 -r nightly --json > nightly.json
+  mtpkt tests -t ubuntu/x86_64 -r nightly --testpatt runfirst --steps --data
 """
 
 import argparse
@@ -22,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from mtpkt.pkts.text import display_name, end_label
 from mtpkt.tools.colours import styled
+from mtpkt.tools.details import Details
 from mtpkt.tools.errors import CliError
 from mtpkt.tools.exitcodes import ExitCode
 from mtpkt.tools.local_area import find_run, open_query
@@ -78,6 +87,14 @@ def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
         help="only records with one of these statuses, comma-separated (e.g. FAIL,ABORT)",
     )
     parser.add_argument(
+        "--steps",
+        action="store_true",
+        help="also show each record's steps (last attempt) with their comments and logs",
+    )
+    parser.add_argument(
+        "--data", action="store_true", help="also show each record's test data and verdicts"
+    )
+    parser.add_argument(
         "--limit",
         type=_limit,
         default=DEFAULT_LIMIT,
@@ -102,6 +119,7 @@ def record(row: "TestRow") -> dict[str, object]:
         "event_time": row.event_time,
         "last_update": row.last_update,
         "archived": bool(row.archived),
+        "logfile": row.final_logf,
     }
 
 
@@ -167,16 +185,20 @@ def run(args: argparse.Namespace) -> int:
         patt = TestPatt.parse(args.testpatt)
     except AreaError as exc:
         raise CliError(str(exc), ExitCode.USAGE) from None
+    results = None
     with open_query(args.area) as query:
         run_row = find_run(query, args.target, args.runname)
         try:
             rows = query.tests(run_row.id, states=args.state, statuses=args.status)
+            if args.steps or args.data:
+                results = query.results(run_row)
         except StoreError as exc:
             raise CliError(str(exc)) from None
     rows = [row for row in rows if patt.matches(row.testname, row.item_path)]
+    details = Details(results, steps=args.steps, data=args.data) if results else None
     with writing():
         if args.json:
-            print_json([record(row) for row in rows])
+            print_json([record(row) | (details.record(row) if details else {}) for row in rows])
             return ExitCode.OK
         out = console()
         out.print(_summary(run_row, rows, patt.text))
@@ -190,4 +212,6 @@ def run(args: argparse.Namespace) -> int:
             )
         if shown and out.width < WIDE:
             out.print(f"(run directories: --json, or a terminal of {WIDE}+ columns)", style="dim")
+        if details is not None:
+            details.show(out, shown)
     return ExitCode.OK

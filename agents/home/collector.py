@@ -45,7 +45,7 @@ from mtpkt.bus import Publisher, Replier
 from mtpkt.bus.tls import Tls
 from mtpkt.pkts.columns import StatusColumns, read_status_frame
 from mtpkt.pkts.link import Heartbeat, Published, Query, Receipt
-from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step
+from mtpkt.pkts.status import Ack, StatusPacket
 from mtpkt.store import HistoryReader, Store, StoreError
 
 __all__ = ["Collector", "OtherHandler"]
@@ -173,7 +173,7 @@ class Collector:
         if columns is not None:
             return columns
         packets = pkts.decode_batch(frame, self.key)
-        status = [p for p in packets if isinstance(p, Ack | Step | StatusChange)]
+        status = [p for p in packets if isinstance(p, StatusPacket)]
         if status and len(status) == len(packets):
             return StatusColumns.of(status)
         return packets

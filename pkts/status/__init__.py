@@ -80,7 +80,7 @@ class Step(TestIdentity):
     """Path of the step's log, relative to the test's run directory."""
     duration: float | None = None
     """Seconds the step ran; ``None`` at start."""
-    comment: str = ""
+    comment: str = attrs.field(default="", metadata={"since": 2})
     """The step's comment (``megatest -step … -m``, logpro's final message). Since v2."""
 
 
@@ -102,7 +102,7 @@ class StatusChange(TestIdentity):
     """Agent the test runs on; empty when not on a host (e.g. ``NOT_STARTED``)."""
     pid: int | None = None
     """Process id of the test's process group leader, when one runs."""
-    logfile: str = ""
+    logfile: str = attrs.field(default="", metadata={"since": 2})
     """The test's main log, relative to its run directory (Megatest's ``final_logf``, set by
     ``megatest -setlog`` or a step's logpro report); empty leaves it as it was. Since v2."""
 

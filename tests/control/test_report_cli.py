@@ -6,9 +6,11 @@ command in this process, which keeps the error cases fast.
 """
 
 import itertools
+import json
 import shutil
 import subprocess
 import textwrap
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,8 @@ from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 from mtpkt import pkts
 from mtpkt.pkts import State, Status, StepState
 from mtpkt.pkts.outcome import BAD, ENDED_BADLY, ERRORS
-from mtpkt.pkts.status import StatusChange, StatusPacket, Step
+from mtpkt.pkts.status import StatusChange, StatusPacket, Step, TestData
+from mtpkt.pkts.testdata import DataRow
 from mtpkt.store import Store
 from mtpkt.store.rows import RunRow, TestRow
 from mtpkt.tools.cli import main
@@ -157,7 +160,7 @@ class Recorder:
                 "target": TARGET, "runname": runname, "test": test, "item": item}  # fmt: skip
 
     def change(self, test: str, state: State, status: Status = Status.NA, *, item: str = "",
-               comment: str = "", runname: str = RUN) -> None:  # fmt: skip
+               comment: str = "", runname: str = RUN, logfile: str = "") -> None:  # fmt: skip
         self.packets.append(
             StatusChange(
                 **self.about(test, item, runname),
@@ -165,15 +168,21 @@ class Recorder:
                 status=status,
                 comment=comment,
                 host="a1",
+                logfile=logfile,
             )
         )
 
     def step(self, test: str, name: str, status: Status, code: int | None, *, item: str = "",
-             log: str = "") -> None:  # fmt: skip
+             log: str = "", comment: str = "") -> None:  # fmt: skip
         start = Step(**self.about(test, item, RUN), step=name, state=StepState.START, logfile=log)
         end = Step(**self.about(test, item, RUN), step=name, state=StepState.END, status=status,
-                   exit_code=code, logfile=log, duration=1.5)  # fmt: skip
+                   exit_code=code, logfile=log, duration=1.5, comment=comment)  # fmt: skip
         self.packets += [start, end]
+
+    def data(self, test: str, *cells: str) -> None:
+        """A row of test data as ``megatest -load-test-data`` reads it (judged the same way)."""
+        row = DataRow.judged(*cells)
+        self.packets.append(TestData(**self.about(test, "", RUN), **attrs.asdict(row)))
 
     def test(self, test: str, state: State, status: Status, *, item: str = "", log: str = "",
              comment: str = "") -> Path:  # fmt: skip
@@ -279,6 +288,74 @@ def test_every_outcome_escaped_with_its_logs(
     assert "first_try" not in rerun
 
 
+def test_steps_comments_test_data_and_the_main_log_in_junit_and_json(
+    area: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rec = Recorder(area)
+    rec.change("measured", State.RUNNING)
+    rec.step("measured", "main", Status.WARN, 0, log="main.log", comment="2 warnings")
+    rec.data("measured", "perf", "cpu", "1.5", "1", "1", "s")
+    rec.data("measured", "perf", "mem", "lots", "", "", "MB", "too much", "fail")
+    rec.data("measured", "perf", "io", "10", "8", ">=")
+    rec.change("measured", State.COMPLETED, Status.WARN, logfile="main.html")
+    rec.rundirs.append(("measured", "", str(area / "links" / "measured")))
+    (area / "links" / "measured").mkdir(parents=True)
+    (area / "links" / "measured" / "main.html").write_text("<html></html>")
+    rec.change("gone", State.COMPLETED, Status.PASS, logfile="gone.html")
+    rec.rundirs.append(("gone", "", str(area / "links" / "gone")))
+    (area / "links" / "gone").mkdir(parents=True)
+    rec.commit()
+    xml, js = tmp_path / "r.xml", tmp_path / "r.json"
+
+    assert run_report(area, "--junit", str(xml), "--json", str(js)) == 0
+
+    assert capsys.readouterr().err.endswith(f"; wrote {xml} and {js}\n")
+    root = ET.parse(xml).getroot()
+    [case] = root.findall(".//testcase[@name='measured']")
+    assert [(p.get("name"), p.get("value")) for p in case.findall("properties/property")] == [
+        ("perf/cpu", "1.5"), ("perf/cpu:status", "pass"),
+        ("perf/io", "10"), ("perf/io:status", "pass"),
+        ("perf/mem", "lots"), ("perf/mem:status", "fail"),
+    ]  # fmt: skip
+    out = case.findtext("system-out") or ""
+    log = area / "links" / "measured" / "main.html"
+    assert "log: main.html\n" in out
+    assert "step main: WARN, exit code 0, 1.50 s, log main.log: 2 warnings" in out
+    assert "data perf/cpu = 1.5 s pass (expected 1 ± 1)" in out
+    assert "data perf/io = 10 pass (expected >= 8)" in out
+    assert "data perf/mem = lots MB fail: too much" in out
+    assert out.endswith(f"[[ATTACHMENT|{log}]]\n")
+    gone = root.find(".//testcase[@name='gone']")
+    assert gone is not None
+    assert "log: gone.html (not on disk)" in (gone.findtext("system-out") or "")
+    assert "ATTACHMENT" not in (gone.findtext("system-out") or "")
+    assert gone.find("properties") is None
+
+    report = json.loads(js.read_text())
+    assert (report["target"], report["runname"], report["status"]) == (TARGET, RUN, "WARN")
+    tests = {test["name"]: test for test in report["tests"]}
+    measured = tests["measured"]
+    assert (measured["outcome"], measured["logfile"], measured["log_path"]) == (
+        "passed", "main.html", str(log),
+    )  # fmt: skip
+    assert measured["steps"] == [
+        {"name": "main", "state": "end", "status": "WARN", "exit_code": 0, "duration": 1.5,
+         "logfile": "main.log", "comment": "2 warnings"},
+    ]  # fmt: skip
+    assert measured["data"][0] == {
+        "category": "perf", "variable": "cpu", "value": 1.5, "expected": 1.0, "tol": 1.0,
+        "units": "s", "comment": "", "status": "pass", "type": "",
+    }  # fmt: skip
+    assert [(d["variable"], d["value"], d["status"]) for d in measured["data"]] == [
+        ("cpu", 1.5, "pass"), ("io", 10.0, "pass"), ("mem", "lots", "fail"),
+    ]  # fmt: skip
+    assert (tests["gone"]["logfile"], tests["gone"]["log_path"]) == ("gone.html", None)
+    assert (tests["gone"]["steps"], tests["gone"]["data"]) == ([], [])
+
+    assert run_report(area, "--json", "-") == 0
+    assert json.loads(capsys.readouterr().out) == report
+
+
 def test_standard_output_and_a_run_with_one_test(
     area: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -339,10 +416,10 @@ def test_each_bad_input_is_one_line_and_a_named_exit_code(
     assert "it is a directory" in one_error_line(capsys)
     assert not (tmp_path / "r.xml").exists()  # nothing written by any of these
 
-    with pytest.raises(SystemExit) as usage:
-        main(["report", "--area", str(area), "-t", TARGET, "-r", RUN])
-    assert usage.value.code == 2
-    assert "--junit" in capsys.readouterr().err
+    assert main(["report", "--area", str(area), "-t", TARGET, "-r", RUN]) == 2
+    assert "give --junit FILE, --json FILE or both" in one_error_line(capsys)
+    assert run_report(area, "--junit", "-", "--json", "-") == 2
+    assert "cannot both write to standard output" in one_error_line(capsys)
 
     for suffix in ("", "-wal", "-shm"):  # the run's database gone, its row still in main.db
         (area / ".mtpkt" / "db" / f"2.db{suffix}").unlink(missing_ok=True)

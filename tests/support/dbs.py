@@ -10,7 +10,7 @@ from pathlib import Path
 import apsw
 
 from mtpkt import pkts
-from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step
+from mtpkt.pkts.status import StatusPacket
 
 __all__ = ["Value", "readonly", "rows", "status_packet"]
 
@@ -40,5 +40,5 @@ def status_packet(data: object) -> StatusPacket:
     """
     assert isinstance(data, bytes), data
     packet = pkts.unpack(data)
-    assert isinstance(packet, Ack | Step | StatusChange), packet
+    assert isinstance(packet, StatusPacket), packet
     return packet

@@ -6,7 +6,7 @@ from typing import Any
 
 from mtpkt import pkts
 from mtpkt.pkts.link import Heartbeat
-from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step
+from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step, TestData
 from mtpkt.store import HistoryReader, Store
 
 FIELDS = ("os", "arch")
@@ -62,6 +62,13 @@ class Sender:
         **extra: Any,
     ) -> Step:
         return Step(**self._about(test, item), step=step, state=state, status=status, **extra)
+
+    def data(
+        self, test: str, variable: str, value: str = "", item: str = "", **extra: Any
+    ) -> TestData:
+        """A row of the test's data, in category ``perf`` unless ``extra`` says otherwise."""
+        fields: dict[str, Any] = {"category": "perf", **extra}
+        return TestData(**self._about(test, item), variable=variable, value=value, **fields)
 
     def ack(self, outcome: pkts.AckOutcome = pkts.AckOutcome.ACCEPTED) -> Ack:
         return Ack(origin=self.origin, seq=next(self._seq), ref=pkts.new_id(), outcome=outcome)
