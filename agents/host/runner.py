@@ -28,7 +28,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
@@ -96,14 +96,24 @@ class TestProcess:
         reporter: where status packets go.
         host: this host's name, carried by the state changes reported.
         kill_grace: seconds a step's processes get between SIGTERM and SIGKILL.
+        env: added to every step's environment over the job's (the agent's endpoint for
+            ``megatest`` calls from inside the test, :mod:`~mtpkt.agents.host.calls`).
     """
 
     __test__ = False  # not a pytest test class, despite the name
 
     def __init__(
-        self, job: TestJob, reporter: Reporter, *, host: str = "", kill_grace: float = 10.0
+        self,
+        job: TestJob,
+        reporter: Reporter,
+        *,
+        host: str = "",
+        kill_grace: float = 10.0,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self._job = job
+        self._env = dict(env or {})
+        self._set_by_test: tuple[pkts.State, pkts.Status] | None = None
         self._reporter = reporter
         self._host = host
         self._kill_grace = kill_grace
@@ -159,6 +169,21 @@ class TestProcess:
             self._kill = _Stop(reason, self._kill_grace if grace is None else grace)
             # Reported under the lock so that it always comes before the final state.
             self._change(pkts.State.KILLREQ, pkts.Status.NA, reason)
+
+    def set_status(
+        self, state: pkts.State, status: pkts.Status, comment: str = "", logfile: str = ""
+    ) -> bool:
+        """Set the test's state and status from inside it (``tests:test-set-status!``,
+        tests.scm:398-439); whether it was reported: under the test's lock, so never after
+        its final state (then False). Remembered for launch.scm:780's end rule."""
+        with self._lock:
+            if self._finished:
+                return False
+            self._set_by_test = (state, status)
+            self._reporter.change(
+                self._job.ref, state, status, comment=comment, host=self._host, logfile=logfile
+            )
+            return True
 
     def _run(self) -> Outcome:
         job = self._job
@@ -247,7 +272,7 @@ class TestProcess:
 
     def _start(self, spec: StepSpec, log: BinaryIO) -> subprocess.Popen[bytes]:
         # No preexec_fn: subprocess can then use vfork, much cheaper from a big process.
-        env = {**self._job.env, guard.VARIABLE: guard.ready()}
+        env = {**self._job.env, **self._env, guard.VARIABLE: guard.ready()}
         if spec.ezstep:  # Megatest runs ezsteps with "." last on PATH (launch.scm:134-135)
             env["PATH"] = f"{env['PATH']}:." if "PATH" in env else "."
         with _FORK_LOCK:  # Popen returns once its child has exec'd: its copies are closed
