@@ -5,14 +5,17 @@ Each test runs a farm (:mod:`tests.support.farm`) whose tests' steps call
 committed: the status packets in the run's ``history``.
 """
 
+import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
+import msgpack
 import pytest
 
 from mtpkt import pkts
+from mtpkt.bus import Requester
 from mtpkt.pkts.status import StatusChange, StatusPacket, Step, TestData
 from mtpkt.pkts.testdata import read_csv
 from tests.support.dbs import rows
@@ -65,6 +68,12 @@ FILES = {
     "runconfigs.config": "[default]\nX 1\n",
     "tests/runfirst/testconfig": "[ezsteps]\nmain bash main.sh\n",
     "tests/runfirst/main.sh": RUNFIRST,
+    "tests/waiter/testconfig": "[ezsteps]\nmain bash main.sh\n",
+    "tests/waiter/main.sh": f"""\
+        env > "$MT_RUN_AREA_HOME/step.env"
+        touch "$MT_RUN_AREA_HOME/calls.done"
+        {WAIT.format('"$MT_RUN_AREA_HOME/end"')}
+    """,
 }
 
 CELLS = ("category", "variable", "value", "expected", "tol", "units", "comment", "status", "type")
@@ -166,3 +175,35 @@ def test_runfirst_calls_are_reported_once_each_across_a_kill_9(farm: Farm) -> No
     set_by_test = (pkts.State.COMPLETED, pkts.Status.PASS, "This is a test level comment")
     assert changes.count(set_by_test) == 1
     assert (Path(step_env(farm)["MT_TEST_RUN_DIR"]) / "hello.log").read_text() == "hello there\n"
+
+
+def send_call(env: dict[str, str], call_id: bytes, parts: dict[str, object]) -> dict[str, object]:
+    """One try of a call, as the megatest command sends it; the agent's answer."""
+    frame = msgpack.packb({"token": env["MTPKT_TOKEN"], "id": call_id, "parts": parts})
+    with Requester(env["MTPKT_ENDPOINT"], timeout=20) as requester:
+        answer = msgpack.unpackb(requester.request(frame), raw=False)
+    assert isinstance(answer, dict)
+    return answer
+
+
+def test_a_call_sent_again_is_reported_once_also_after_the_agent_restarted(farm: Farm) -> None:
+    farm.start_agent("a1")
+    sent = farm.send("run", "-t", TARGET, "-r", "r1", "--testpatt", "waiter")
+    assert sent.returncode == 0, sent
+    marker(farm, "calls.done")
+    env = step_env(farm)
+    call_id = os.urandom(16)
+    step = {"name": "retried", "state": "start", "status": "n/a", "comment": "once"}
+    parts = {"names": {}, "step": step}
+    assert send_call(env, call_id, parts) == {"ok": True, "error": ""}
+    assert send_call(env, call_id, parts) == {"ok": True, "error": ""}
+    farm.stop("a1", signal.SIGKILL)
+    farm.start_agent("a1")
+    # The test's token died with the agent, but the call's answer is in the spool.
+    assert send_call(env, call_id, parts) == {"ok": True, "error": ""}
+    other = send_call(env, os.urandom(16), parts)
+    assert other["ok"] is False
+    assert other["error"] == "MTPKT_TOKEN is not the token of a test running on this agent"
+    stop_agent(farm)
+    packets = reported(farm, "a1", "r1")
+    assert [p.comment for p in packets if isinstance(p, Step) and p.step == "retried"] == ["once"]
