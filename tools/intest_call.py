@@ -15,10 +15,14 @@ from typing import Any, Final
 
 import msgpack
 
-__all__ = ["CALL_TIMEOUT", "TRY_TIMEOUT", "CallFailed", "call"]
+from mtpkt.pkts.codec import MAX_PACKET_SIZE
+
+__all__ = ["CALL_TIMEOUT", "MAX_CALL", "TRY_TIMEOUT", "CallFailed", "call"]
 
 CALL_TIMEOUT: Final = 300.0
 """Seconds a call is tried at most, unless ``MTPKT_CALL_TIMEOUT`` says otherwise."""
+MAX_CALL: Final = MAX_PACKET_SIZE
+"""Largest call the agent takes (its test data included): below the frames NNG lets through."""
 TRY_TIMEOUT: Final = 5.0
 """Seconds one try waits for the answer before the call is sent again."""
 
@@ -59,6 +63,8 @@ def call(parts: Mapping[str, Any], env: Mapping[str, str] | None = None) -> None
         )
     timeout = _timeout(env)
     frame = bytes(msgpack.packb({"token": token, "id": os.urandom(16), "parts": dict(parts)}))
+    if len(frame) > MAX_CALL:
+        raise CallFailed(f"the call is {len(frame)} bytes, more than the agent takes ({MAX_CALL})")
     deadline = time.monotonic() + timeout
     try:
         requester = Requester(address, timeout=TRY_TIMEOUT)

@@ -35,6 +35,7 @@ from typing import Any, Final
 
 import msgpack
 
+from mtpkt import pkts
 from mtpkt.agents.area.environment import in_test_variables
 from mtpkt.agents.area.job import TestRef
 from mtpkt.agents.host import intest
@@ -43,16 +44,16 @@ from mtpkt.bus import Replier, Spool
 from mtpkt.pkts.text import one_line
 from mtpkt.store.files import atomic_write
 
-__all__ = ["MAX_IPC_PATH", "Endpoint", "address_for", "answer"]
+__all__ = ["MAX_CALL", "MAX_IPC_PATH", "Endpoint", "address_for", "answer"]
 
 _log = logging.getLogger(__name__)
 
 MAX_IPC_PATH: Final = 100
 """Longest socket path used: Linux's ``sun_path`` holds 107 bytes and a NUL."""
+MAX_CALL: Final = pkts.MAX_PACKET_SIZE
+"""Largest call read (test data of ``-load-test-data`` included); the command checks it too."""
 SHIM: Final = "bin/megatest"
 """The ``megatest`` shim, under the state directory."""
-_MAX_CALL: Final = 4_000_000
-"""Largest call frame read (test data of ``-load-test-data`` included)."""
 
 
 def address_for(state_dir: Path) -> str:
@@ -161,8 +162,8 @@ class Endpoint:
     # -- calls ----------------------------------------------------------------------------
 
     def _handle(self, frame: bytes) -> bytes | None:
-        if len(frame) > _MAX_CALL:
-            return answer(f"call of {len(frame)} bytes is larger than {_MAX_CALL}")
+        if len(frame) > MAX_CALL:
+            return answer(f"call of {len(frame)} bytes is larger than {MAX_CALL}")
         try:
             request = msgpack.unpackb(frame, raw=False)
             token, call_id, parts = request["token"], request["id"], request["parts"]

@@ -7,7 +7,7 @@ committed: the status packets in the run's ``history``.
 
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import attrs
@@ -177,9 +177,11 @@ def test_runfirst_calls_are_reported_once_each_across_a_kill_9(farm: Farm) -> No
     assert (Path(step_env(farm)["MT_TEST_RUN_DIR"]) / "hello.log").read_text() == "hello there\n"
 
 
-def send_call(env: dict[str, str], call_id: bytes, parts: dict[str, object]) -> dict[str, object]:
+def send_call(
+    env: dict[str, str], call_id: bytes, parts: Mapping[str, object]
+) -> dict[str, object]:
     """One try of a call, as the megatest command sends it; the agent's answer."""
-    frame = msgpack.packb({"token": env["MTPKT_TOKEN"], "id": call_id, "parts": parts})
+    frame = msgpack.packb({"token": env["MTPKT_TOKEN"], "id": call_id, "parts": dict(parts)})
     with Requester(env["MTPKT_ENDPOINT"], timeout=20) as requester:
         answer = msgpack.unpackb(requester.request(frame), raw=False)
     assert isinstance(answer, dict)

@@ -1,5 +1,6 @@
-"""Acceptance 4: a step's bad ``megatest`` calls exit non-zero with one line, record nothing,
-and leave the agent running (a real home, agent and steps)."""
+"""The ``megatest`` command's options from real steps (a real home and agent): Acceptance 4's
+bad calls (non-zero exit, one line, nothing recorded, the agent keeps running), then
+``-runstep -logpro``, ``AUTO``, ``-setlog``, ``-env2file`` and ``-test-paths``."""
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -8,7 +9,9 @@ import pytest
 
 from mtpkt import pkts
 from mtpkt.pkts.status import StatusChange, Step, TestData
-from tests.host.test_intest import FARM_FILES, reported, stop_agent
+from mtpkt.tools.megatest_cmd import HELP
+from tests.host.test_intest import marker, reported, stop_agent
+from tests.support.farm import FILES as FARM_FILES
 from tests.support.farm import TARGET, Farm, running_farm
 from tests.support.procs import wait_for
 
@@ -100,4 +103,73 @@ def test_bad_calls_exit_non_zero_with_one_line_and_record_nothing(farm: Farm) ->
     assert late == [
         (pkts.State.RUNNING, pkts.Status.NA),
         (pkts.State.COMPLETED, pkts.Status.PASS),
+    ]
+
+
+RULES = """\
+(expect:required in "LogFileBody" = 1 "the end" #/all done/)
+(expect:warning  in "LogFileBody" = 0 "a warning" #/warning/)
+"""
+
+MORE = f"""\
+out="$MT_RUN_AREA_HOME/more.txt"
+cat > check.logpro << 'EOF'
+{RULES}EOF
+$MT_MEGATEST -runstep judged -logpro check.logpro "echo all done; echo a warning" -m judged
+echo "judged|$?" >> "$out"
+$MT_MEGATEST -runstep plain "exit 7"
+echo "plain|$?" >> "$out"
+$MT_MEGATEST -env2file myenv && test -s myenv.sh && test -s myenv.csh
+echo "env2file|$?" >> "$out"
+echo foo,bar,1,2,"<" | $MT_MEGATEST -load-test-data
+$MT_MEGATEST -test-status :state RUNNING :status AUTO
+$MT_MEGATEST -setlog final.html
+echo "paths|$($MT_MEGATEST -test-paths -target $MT_TARGET :runname $MT_RUNNAME -testpatt early)" \\
+  >> "$out"
+echo "help|$($MT_MEGATEST -h | head -n 1)" >> "$out"
+touch "$MT_RUN_AREA_HOME/more.done"
+"""
+
+
+def test_runstep_logpro_auto_setlog_env2file_and_test_paths(tmp_path: Path) -> None:
+    files = {
+        **FILES,
+        "tests/more/testconfig": FILES["tests/late/testconfig"],
+        "tests/more/main.sh": MORE,
+    }
+    with running_farm(tmp_path, files=files) as farm:
+        farm.start_home()
+        farm.start_agent("a1")
+        sent = farm.send("run", "-t", TARGET, "-r", "r1", "--testpatt", "early,more")
+        assert sent.returncode == 0, sent
+        marker(farm, "more.done")  # its test data blocks the spool until the store takes it
+        results = dict(
+            line.split("|", 1) for line in (farm.area / "more.txt").read_text().splitlines()
+        )
+        early = farm.query("r1", "SELECT rundir FROM tests WHERE testname = 'early'")[0][0]
+        stop_agent(farm)
+        packets = reported(farm, "a1", "r1")
+    # logpro's WARN is its code 2, and megatest exits with it (megatest.scm:2289-2298); a
+    # command's 7 becomes 3.
+    assert results == {
+        "judged": "2",
+        "plain": "3",
+        "env2file": "0",
+        "paths": str(early),
+        "help": HELP.splitlines()[0],
+    }
+    steps = [
+        (p.step, p.state, p.status, p.exit_code, p.logfile) for p in packets if isinstance(p, Step)
+    ]
+    assert ("judged", "end", pkts.Status.WARN, 2, "judged.log") in steps
+    assert ("plain", "end", pkts.Status.FAIL, 7, "plain.log") in steps
+    changes = [
+        (p.state, p.status, p.logfile)
+        for p in packets
+        if isinstance(p, StatusChange) and (p.test, p.origin) == ("more", "a1")
+    ]
+    assert changes[1:4] == [
+        (pkts.State.RUNNING, pkts.Status.NA, "judged.html"),  # logpro's report: the test's log
+        (pkts.State.RUNNING, pkts.Status.PASS, ""),  # AUTO: its one row passed
+        (pkts.State.RUNNING, pkts.Status.PASS, "final.html"),
     ]
