@@ -26,7 +26,8 @@ HELP = """\
 megatest (mtpkt): Megatest's in-test options, reported through the agent running this test.
 
   -step stepname :state start|end :status S [-setlog F] [-m comment]
-                          : record a step's start or end (S: a status, or a number: 0 PASS)
+                          : record a step's start or end (S: a status, or a number: 0 PASS;
+                            -state and -status work as :state and :status)
   -runstep stepname [-logpro file.logpro] "command" [-m comment]
                           : run the command into stepname.log, judge it with logpro if
                             given, record the step; exit with its (or logpro's) code
@@ -47,6 +48,8 @@ megatest (mtpkt): Megatest's in-test options, reported through the agent running
                           : print the run directories of the tests named
   -test-files GLOB -target T [...]
                           : print the files matching GLOB in those directories
+  -target T -runname R -testpatt P -item I
+                          : on a call that records, these must name this test
 
 Calls wait for the agent up to MTPKT_CALL_TIMEOUT seconds (default 300).
 """

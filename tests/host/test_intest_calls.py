@@ -1,6 +1,7 @@
 """The pieces of exactly-once calls: the spool's call ids (schema v2), Reporter.together, and
 the checks a call passes before anything is reported."""
 
+import re
 import threading
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from mtpkt.agents.host.report import Reporter
 from mtpkt.bus import Spool
 from mtpkt.pkts.status import StatusPacket
 from mtpkt.pkts.testdata import DataRow
+from mtpkt.tools.intest_args import FLAGS, VALUED
+from mtpkt.tools.megatest_cmd import HELP
 
 REF = TestRef(target="linux/x86", runname="r1", test="runfirst", item="")
 
@@ -132,3 +135,17 @@ def test_a_long_state_dir_gets_a_short_socket_path(tmp_path: Path) -> None:
     assert address.startswith("ipc:///tmp/mtpkt-")
     assert len(address.removeprefix("ipc://")) <= MAX_IPC_PATH
     assert address_for(deep) == address  # the same agent finds the same socket again
+
+
+def test_every_option_the_command_takes_is_in_the_docs_table() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "in-test.md").read_text()
+    table = doc.split("## Megatest's in-test options", 1)[1]
+    listed = {
+        name
+        for row in re.findall(r"^\| ([^|]+) \|", table, flags=re.MULTILINE)
+        for name in re.findall(r"`([^`]+)`", row)
+    }
+    assert set(VALUED) | set(FLAGS) <= listed
+    for option in (*VALUED, *FLAGS):
+        if option.startswith("-") and option not in ("-h", "-help"):
+            assert option in HELP, option
