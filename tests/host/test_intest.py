@@ -209,3 +209,30 @@ def test_a_call_sent_again_is_reported_once_also_after_the_agent_restarted(farm:
     stop_agent(farm)
     packets = reported(farm, "a1", "r1")
     assert [p.comment for p in packets if isinstance(p, Step) and p.step == "retried"] == ["once"]
+
+
+@pytest.mark.skip(reason="enable once the store takes test_data packets (the `data` branch)")
+def test_runfirst_rows_are_in_test_data_once_each_with_megatests_status(farm: Farm) -> None:
+    """Acceptance 2 in the store: after the kill -9 of the agent with the home down, each of
+    runfirst's rows is in the run's ``test_data`` table once, with db.scm's verdict."""
+    farm.start_agent("a1")
+    sent = farm.send("run", "-t", TARGET, "-r", "r1", "--testpatt", "runfirst")
+    assert sent.returncode == 0, sent
+    marker(farm, "started")
+    farm.stop("home")
+    (farm.area / "go").touch()
+    marker(farm, "calls.done")
+    restart(farm)
+    (farm.area / "end").touch()
+    expected = [
+        (row.category, row.variable, row.status)
+        for row in (*read_csv(RUNFIRST_DATA_1), *read_csv(RUNFIRST_DATA_2))
+    ] + [("nada", "sillyvar", "")]
+
+    def table() -> list[tuple[object, ...]]:
+        return farm.query("r1", "SELECT category, variable, status FROM test_data ORDER BY id")
+
+    assert wait_for(lambda: len(table()) >= len(expected), 60), (table(), farm.log("a1"))
+    found = table()
+    assert sorted(found, key=str) == sorted(expected, key=str)
+    assert len({(category, variable) for category, variable, _ in found}) == len(found)
