@@ -25,6 +25,10 @@ the same names therefore win here, later layers over earlier ones:
 8. the testconfig's ``[pre-launch-env-vars]`` (read again by the test process
    before its steps, ``launch.scm:745``).
 
+An agent running the test sets ``MT_MEGATEST`` again, to its own ``megatest``,
+and adds ``MTPKT_ENDPOINT`` and ``MTPKT_TOKEN`` (:func:`in_test_variables`), so
+that the steps' calls reach it.
+
 That environment is what ``megatest.sh`` and ``megatest.csh`` record
 (:func:`env_files`, ``common.scm:1747-1789``); the runner writes them into the
 run directory before the first step, and runs each ``[ezsteps]`` step with
