@@ -27,7 +27,7 @@ the same names therefore win here, later layers over earlier ones:
 
 An agent running the test sets ``MT_MEGATEST`` again, to its own ``megatest``,
 and adds ``MTPKT_ENDPOINT`` and ``MTPKT_TOKEN`` (:func:`in_test_variables`), so
-that the steps' calls reach it.
+that the steps' calls reach it (``megatest.sh`` does not record them).
 
 That environment is what ``megatest.sh`` and ``megatest.csh`` record
 (:func:`env_files`, ``common.scm:1747-1789``); the runner writes them into the

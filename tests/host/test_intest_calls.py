@@ -149,3 +149,13 @@ def test_every_option_the_command_takes_is_in_the_docs_table() -> None:
     for option in (*VALUED, *FLAGS):
         if option.startswith("-") and option not in ("-h", "-help"):
             assert option in HELP, option
+
+
+def test_a_step_start_with_no_status_word_is_recorded_n_a_and_an_end_is_refused() -> None:
+    test = intest.InTest(REF, None)
+    start = {"name": "s", "state": "start", "status": "running"}  # as fullrun's exit_0
+    checked = intest.check(test, {"step": start})
+    assert checked.step is not None
+    assert checked.step[2] is pkts.Status.NA
+    with pytest.raises(intest.CallError, match="bad :status"):
+        intest.check(test, {"step": {**start, "state": "end"}})
