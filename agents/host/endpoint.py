@@ -41,6 +41,7 @@ from mtpkt.agents.area.job import TestRef
 from mtpkt.agents.host import intest
 from mtpkt.agents.host.report import Reporter
 from mtpkt.bus import Replier, Spool
+from mtpkt.pkts.status import StatusPacket
 from mtpkt.pkts.text import one_line
 from mtpkt.store.files import atomic_write
 
@@ -185,14 +186,18 @@ class Endpoint:
         if test is None or test.process is None:
             return answer("MTPKT_TOKEN is not the token of a test running on this agent")
         reply = answer()
+
+        def seal(packets: list[StatusPacket]) -> None:
+            self._spool.put_many(packets, call=(call_id, reply))
+
         try:
             checked = intest.check(test, parts)
-            seal = lambda packets: self._spool.put_many(packets, call=(call_id, reply))  # noqa: E731
             with self._reporter.together(seal):
                 remember = intest.report(test, checked, self._reporter)
         except intest.CallError as exc:
             return answer(str(exc))
-        except (ValueError, TypeError, KeyError) as exc:  # malformed parts, a packet too big
+        except (ValueError, TypeError, KeyError, AttributeError, pkts.PacketError) as exc:
+            # Malformed parts, a packet too large for the spool, one that cannot be encoded.
             return answer(f"call refused: {one_line(exc)}")
         remember()
         known = self._spool.answer(call_id)

@@ -6,14 +6,15 @@ import threading
 from pathlib import Path
 
 import apsw
+import msgpack
 import pytest
 
 from mtpkt import pkts
 from mtpkt.agents.area.job import TestRef
 from mtpkt.agents.host import intest
-from mtpkt.agents.host.endpoint import MAX_IPC_PATH, address_for
+from mtpkt.agents.host.endpoint import MAX_IPC_PATH, Endpoint, address_for
 from mtpkt.agents.host.report import Reporter
-from mtpkt.bus import Spool
+from mtpkt.bus import Requester, Spool
 from mtpkt.pkts.status import StatusPacket
 from mtpkt.pkts.testdata import DataRow
 from mtpkt.tools.intest_args import FLAGS, VALUED
@@ -159,3 +160,38 @@ def test_a_step_start_with_no_status_word_is_recorded_n_a_and_an_end_is_refused(
     assert checked.step[2] is pkts.Status.NA
     with pytest.raises(intest.CallError, match="bad :status"):
         intest.check(test, {"step": {**start, "state": "end"}})
+
+
+def test_malformed_calls_are_answered_with_one_line_and_record_nothing(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "state" / "spool.db")
+    reporter = Reporter("a1", spool.put, next_seq=spool.next_seq)
+    endpoint = Endpoint(tmp_path / "state", spool, reporter, agent="a1")
+    token, env = endpoint.admit(REF, None, {"PATH": "/bin"})
+    assert env["PATH"] == f"/bin:{endpoint.megatest.parent}"
+    assert env["MTPKT_TOKEN"] == token
+    bad = [
+        b"\xc1 not msgpack",
+        msgpack.packb([1, 2]),
+        msgpack.packb({"token": token, "id": "not bytes", "parts": {}}),
+        msgpack.packb({"token": token, "id": b"1", "parts": {"status": "not a map"}}),
+        msgpack.packb({"token": token, "id": b"2", "parts": {"step": {"name": 3}}}),
+    ]
+    good = msgpack.packb(
+        {"token": token, "id": b"3", "parts": {"step": {"name": "s", "state": "start"}}}
+    )
+    try:
+        endpoint.start()
+        with Requester(endpoint.address, timeout=10) as requester:
+            for frame in bad:
+                answer = msgpack.unpackb(requester.request(frame), raw=False)
+                assert answer["ok"] is False, frame
+                assert answer["error"], frame
+                assert "\n" not in answer["error"], frame
+            assert len(spool) == 0
+            answer = msgpack.unpackb(requester.request(good), raw=False)
+            assert answer["ok"] is False  # admitted, but its process is not bound yet
+            endpoint.dismiss(token)
+    finally:
+        endpoint.close()
+        spool.close()
+    assert (tmp_path / "state" / "bin" / "megatest").read_text().startswith("#!/bin/sh\nexec ")
