@@ -17,7 +17,9 @@ from typing import Any, Final
 import attrs
 
 from mtpkt import pkts
+from mtpkt.agents.area.errors import AreaError
 from mtpkt.agents.area.job import TestRef
+from mtpkt.agents.area.testpatt import TestPatt
 from mtpkt.agents.host.report import Reporter
 from mtpkt.pkts.testdata import DataError, DataRow, read_csv
 
@@ -105,18 +107,23 @@ def _text(parts: Mapping[str, Any], key: str) -> str:
     return value
 
 
+def _names_me(key: str, given: str, ref: TestRef) -> bool:
+    """Whether ``-key given`` names the test ``ref`` (a testpatt: matches it)."""
+    if key != "testpatt":
+        return given == {"target": ref.target, "runname": ref.runname, "item": ref.item}[key]
+    try:
+        return TestPatt.parse(given).matches(ref.test, ref.item)
+    except AreaError:
+        return False
+
+
 def _names(test: InTest, names: Mapping[str, Any]) -> None:
     """Refuse a call whose ``-target``/``-runname``/``-testpatt``/``-item`` name another test."""
-    ref = test.ref
-    own = {
-        "target": {ref.target},
-        "runname": {ref.runname},
-        "testpatt": {ref.test, f"{ref.test}/{ref.item}"},
-        "item": {ref.item},
-    }
     for key in _NAMES:
         given = names.get(key)
-        if given is not None and given not in own[key]:
+        if given is None:
+            continue
+        if not isinstance(given, str) or not _names_me(key, given, test.ref):
             raise CallError(f"-{key} {given} names another test: a test reports only for itself")
 
 

@@ -195,3 +195,26 @@ def test_malformed_calls_are_answered_with_one_line_and_record_nothing(tmp_path:
         endpoint.close()
         spool.close()
     assert (tmp_path / "state" / "bin" / "megatest").read_text().startswith("#!/bin/sh\nexec ")
+
+
+@pytest.mark.parametrize(
+    ("key", "given", "mine"),
+    [
+        ("target", "linux/x86", True),
+        ("target", "linux/arm", False),
+        ("runname", "r2", False),
+        ("testpatt", "runfirst", True),
+        ("testpatt", "run%", True),
+        ("testpatt", "runfirst,~runfirst", False),
+        ("testpatt", "other", False),
+        ("item", "", True),
+        ("item", "a/b", False),
+    ],
+)
+def test_a_call_that_names_another_test_is_refused(key: str, given: str, mine: bool) -> None:
+    test = intest.InTest(REF, None)
+    if mine:
+        intest.check(test, {"names": {key: given}})
+    else:
+        with pytest.raises(intest.CallError, match="names another test"):
+            intest.check(test, {"names": {key: given}})
