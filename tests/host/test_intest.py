@@ -132,9 +132,9 @@ def stop_agent(farm: Farm) -> None:
     farm.stop("a1", signal.SIGINT)
 
 
-def test_runfirst_calls_are_reported_once_each_across_a_kill_9(farm: Farm) -> None:
-    """Acceptance 2: the home stops, the calls spool, the agent is killed with kill -9 and
-    started again with the home: each row, step and status is reported exactly once."""
+def calls_through_a_kill_9(farm: Farm) -> None:
+    """Run runfirst; stop the home, so that its calls spool; kill -9 the agent after them;
+    start the home and the agent again."""
     farm.start_agent("a1")
     sent = farm.send("run", "-t", TARGET, "-r", "r1", "--testpatt", "runfirst")
     assert sent.returncode == 0, sent
@@ -143,6 +143,12 @@ def test_runfirst_calls_are_reported_once_each_across_a_kill_9(farm: Farm) -> No
     (farm.area / "go").touch()
     marker(farm, "calls.done")
     restart(farm)
+
+
+def test_runfirst_calls_are_reported_once_each_across_a_kill_9(farm: Farm) -> None:
+    """Acceptance 2: the home stops, the calls spool, the agent is killed with kill -9 and
+    started again with the home: each row, step and status is reported exactly once."""
+    calls_through_a_kill_9(farm)
     stop_agent(farm)
     packets = reported(farm, "a1", "r1")
     data = [
@@ -215,14 +221,7 @@ def test_a_call_sent_again_is_reported_once_also_after_the_agent_restarted(farm:
 def test_runfirst_rows_are_in_test_data_once_each_with_megatests_status(farm: Farm) -> None:
     """Acceptance 2 in the store: after the kill -9 of the agent with the home down, each of
     runfirst's rows is in the run's ``test_data`` table once, with db.scm's verdict."""
-    farm.start_agent("a1")
-    sent = farm.send("run", "-t", TARGET, "-r", "r1", "--testpatt", "runfirst")
-    assert sent.returncode == 0, sent
-    marker(farm, "started")
-    farm.stop("home")
-    (farm.area / "go").touch()
-    marker(farm, "calls.done")
-    restart(farm)
+    calls_through_a_kill_9(farm)
     (farm.area / "end").touch()
     expected = [
         (row.category, row.variable, row.status)
