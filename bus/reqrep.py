@@ -39,7 +39,8 @@ class Replier(nng.Closing):
     Args:
         address: where to listen, e.g. ``tcp://0.0.0.0:5555`` or ``ipc:///path``;
             tcp port 0 picks a free port (see :attr:`address`).
-        handler: request frame in, reply frame out; called from several threads at once.
+        handler: request frame in, reply frame out (None: no reply, the requester
+            times out and may retry); called from several threads at once.
         workers: how many requests can be handled at the same time.
         name: shown in logs and thread names.
         tls: listen with TLS (on ``tls+tcp://``); mutual if the settings hold a CA.
@@ -51,7 +52,7 @@ class Replier(nng.Closing):
     def __init__(
         self,
         address: str,
-        handler: Callable[[bytes], bytes],
+        handler: Callable[[bytes], bytes | None],
         *,
         workers: int = 4,
         name: str = "",

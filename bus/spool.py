@@ -11,6 +11,13 @@ calls it while packets are held) writes them as soon as the disk takes them
 again. So a failing disk loses nothing unless the agent itself ends before it
 is fixed; then :meth:`Spool.close` says how many packets were lost. The test
 that reported them is not held up: a disk fault must not stop its steps.
+
+Calls from inside a test (``megatest -step`` …, :mod:`mtpkt.agents.host.calls`)
+are answered exactly once: the packets a call made and the call's id with its
+answer are written in ONE transaction (:meth:`Spool.put_many` with ``call=``),
+and :meth:`Spool.answer` finds the answer of a call that comes again, also after
+the agent restarted. Schema v2 added the ``calls`` table; a v1 spool is upgraded
+when opened. Answers are kept :data:`CALLS_KEPT` seconds.
 """
 
 import logging
@@ -28,7 +35,7 @@ from mtpkt.bus.sqlite import transaction
 from mtpkt.pkts.status import StatusPacket
 from mtpkt.pkts.text import one_line
 
-__all__ = ["MAX_PACKET_SIZE", "Spool", "SpoolError", "SpoolInUse"]
+__all__ = ["CALLS_KEPT", "MAX_PACKET_SIZE", "Spool", "SpoolError", "SpoolInUse"]
 
 _log = logging.getLogger(__name__)
 
@@ -36,7 +43,10 @@ MAX_PACKET_SIZE: Final = pkts.MAX_PACKET_SIZE
 """Largest packed packet the spool accepts: one that fits a frame on its own (also
 behind the ``published`` header of the home's live stream), so a spooled packet can
 always be sent and published, if only alone."""
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
+"""v2 added ``calls`` (the answered calls from inside tests); v1 is upgraded on open."""
+CALLS_KEPT: Final = 86400.0
+"""Seconds an answered call is remembered: far longer than a caller retries."""
 _BUSY_TIMEOUT_MS: Final = 100
 RETRY_HELD: Final = 0.2
 """Seconds after a failed write before a :meth:`Spool.put` tries the file again (a burst of
@@ -51,6 +61,11 @@ CREATE TABLE IF NOT EXISTS packets (
     id BLOB NOT NULL UNIQUE,   -- what receipts name
     data BLOB NOT NULL         -- pkts.pack() of the packet
 );
+CREATE TABLE IF NOT EXISTS calls (
+    id BLOB PRIMARY KEY,       -- the caller's call id
+    answer BLOB NOT NULL,      -- what the call was answered
+    at REAL NOT NULL           -- when (Unix seconds), to forget old ones
+) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta (key, value) VALUES ('next_seq', 1);
 """
 
@@ -91,6 +106,7 @@ class Spool:
         """Where the spool lives."""
         self._changed = threading.Condition(threading.Lock())
         self._held: list[tuple[int, bytes, bytes]] = []  # (seq, id, data) not yet written
+        self._held_calls: dict[bytes, bytes] = {}  # call id -> answer, written with _held
         self._failure = ""  # why the last write failed, while packets are held
         self._retry_at = 0.0  # monotonic time before which put() only holds
         self._db = apsw.Connection(str(path))
@@ -117,12 +133,13 @@ class Spool:
         db.pragma("synchronous", "NORMAL")
         with transaction(db):
             version = self._scalar("PRAGMA user_version")
-            if version not in (0, SCHEMA_VERSION):
+            if version not in (0, 1, SCHEMA_VERSION):  # 1: upgraded by _SCHEMA's calls
                 raise SpoolError(
                     f"spool {self.path} has schema {version}, expected {SCHEMA_VERSION}"
                 )
             db.execute(_SCHEMA)
             db.pragma("user_version", SCHEMA_VERSION)
+            db.execute("DELETE FROM calls WHERE at < ?", (time.time() - CALLS_KEPT,))
 
     def _scalar(self, sql: str) -> int:
         row = self._db.execute(sql).fetchone()
@@ -150,12 +167,19 @@ class Spool:
         """
         self.put_many([packet])
 
-    def put_many(self, packets: Sequence[StatusPacket]) -> None:
+    def put_many(
+        self, packets: Sequence[StatusPacket], *, call: tuple[bytes, bytes] | None = None
+    ) -> None:
         """Store packets with consecutive ``seq`` from :attr:`next_seq`, in one transaction.
 
         All or nothing: if one is refused, none is stored. When the file cannot be
         written, they are held in memory behind any held before, numbered all the
         same, and written by a later :meth:`put_many`, :meth:`flush` or :meth:`close`.
+
+        Args:
+            packets: the packets, in ``seq`` order.
+            call: ``(call id, answer)`` of the call that made them, written in the same
+                transaction (see :meth:`answer`).
 
         Raises:
             ValueError: the ``seq`` numbers do not continue :attr:`next_seq`, or a packet is
@@ -171,7 +195,7 @@ class Spool:
                     f" more than a frame can carry ({MAX_PACKET_SIZE})"
                 )
             rows.append((packet.seq, packet.id, data))
-        if not rows:
+        if not rows and call is None:
             return
         with self._changed:
             for offset, (seq, _, _) in enumerate(rows):
@@ -182,8 +206,23 @@ class Spool:
                     )
             self._next_seq += len(rows)
             self._held.extend(rows)
+            if call is not None:
+                self._held_calls[call[0]] = call[1]
             if not self._failure or time.monotonic() >= self._retry_at:
                 self._write_held()
+
+    def answer(self, call_id: bytes) -> tuple[bytes, bool] | None:
+        """The answer of a call already made, and whether it is on disk (not only held).
+
+        Returns:
+            ``(answer, durable)``, or None for a call never made (or forgotten after
+            :data:`CALLS_KEPT`).
+        """
+        with self._changed:
+            if call_id in self._held_calls:
+                return self._held_calls[call_id], False
+            row = self._db.execute("SELECT answer FROM calls WHERE id = ?", (call_id,)).fetchone()
+        return None if row is None else (cast(bytes, row[0]), True)
 
     @property
     def held(self) -> int:
@@ -198,12 +237,16 @@ class Spool:
 
     def _write_held(self) -> bool:
         """Write every held packet in one transaction (the caller holds the lock)."""
-        if not self._held:
+        if not self._held and not self._held_calls:
             return True
         rows = self._held
+        calls = [(call_id, answer, time.time()) for call_id, answer in self._held_calls.items()]
         try:
             with transaction(self._db):
                 self._db.executemany("INSERT INTO packets (seq, id, data) VALUES (?, ?, ?)", rows)
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO calls (id, answer, at) VALUES (?, ?, ?)", calls
+                )
                 self._db.execute(
                     "UPDATE meta SET value = ? WHERE key = 'next_seq'", (self._next_seq,)
                 )
@@ -219,6 +262,7 @@ class Spool:
             )
             self._failure = ""
         self._held = []
+        self._held_calls = {}
         self._count += len(rows)
         self._changed.notify_all()
         return True
@@ -312,4 +356,5 @@ class Spool:
                     last,
                 )
                 self._held = []
+                self._held_calls = {}
             self._db.close()

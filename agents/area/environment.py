@@ -25,6 +25,10 @@ the same names therefore win here, later layers over earlier ones:
 8. the testconfig's ``[pre-launch-env-vars]`` (read again by the test process
    before its steps, ``launch.scm:745``).
 
+An agent running the test sets ``MT_MEGATEST`` again, to its own ``megatest``,
+and adds ``MTPKT_ENDPOINT`` and ``MTPKT_TOKEN`` (:func:`in_test_variables`), so
+that the steps' calls reach it (``megatest.sh`` does not record them).
+
 That environment is what ``megatest.sh`` and ``megatest.csh`` record
 (:func:`env_files`, ``common.scm:1747-1789``); the runner writes them into the
 run directory before the first step, and runs each ``[ezsteps]`` step with
@@ -56,6 +60,7 @@ __all__ = [
     "SharedEnvironment",
     "shared_environment",
     "megatest_command",
+    "in_test_variables",
     "run_environment",
 ]
 
@@ -89,6 +94,26 @@ def megatest_command(area: Area) -> str:
     """
     executable = (area.config.get("setup", "executable") or "").strip()
     return executable or str(Path(sysconfig.get_path("scripts")) / "megatest")
+
+
+def in_test_variables(
+    env: Mapping[str, str], *, megatest: str, endpoint: str, token: str
+) -> dict[str, str]:
+    """What a running test's steps get over ``env`` to call back into their agent (the
+    agent's ``megatest`` shim, :mod:`mtpkt.agents.host.endpoint`).
+
+    ``MT_MEGATEST`` is the shim and its directory goes on ``PATH`` (as launch.scm:706
+    puts Megatest's own); ``MTPKT_ENDPOINT`` is the agent's address and ``MTPKT_TOKEN``
+    the test's token, which says which test a call is for.
+    """
+    bindir = os.path.dirname(megatest)
+    path = env.get("PATH")
+    return {
+        "MT_MEGATEST": megatest,
+        "PATH": f"{path}:{bindir}" if path else bindir,
+        "MTPKT_ENDPOINT": endpoint,
+        "MTPKT_TOKEN": token,
+    }
 
 
 def _blacklist(area: Area) -> tuple[str, ...]:

@@ -11,7 +11,9 @@ and runs its life (start, drain, stop):
 * :class:`~mtpkt.agents.host.slots.SlotTable` holds the run tasks taken: each
   waits for one of the ``slots`` and runs in a thread of its own, or is killed;
 * :class:`~mtpkt.agents.host.plans.PlanCache` plans a test once per launch,
-  from the area's own files.
+  from the area's own files;
+* :class:`~mtpkt.agents.host.endpoint.Endpoint` takes the ``megatest`` calls of
+  the running tests' steps (``ipc://`` under ``state_dir``), each exactly once.
 
 What the tests do goes out as status packets: the
 :class:`~mtpkt.agents.host.report.Reporter` puts each into the durable
@@ -42,6 +44,7 @@ import attrs
 
 from mtpkt import pkts
 from mtpkt.agents.area import Area, TestRef
+from mtpkt.agents.host.endpoint import Endpoint
 from mtpkt.agents.host.plans import PlanCache
 from mtpkt.agents.host.pulls import PullLoop
 from mtpkt.agents.host.report import Reporter
@@ -69,6 +72,7 @@ class _Parts:
     pulls: PullLoop
     sender: Sender
     heartbeater: Heartbeater
+    endpoint: Endpoint
 
 
 class HostAgent:
@@ -161,15 +165,19 @@ class HostAgent:
                 seen = SeenTasks(self.state_dir / "seen.db")
                 undo.callback(seen.close)
                 wake = threading.Event()  # the pull loop pulls at once when it is set
+                reporter = Reporter(self.name, spool.put, next_seq=spool.next_seq)
+                endpoint = Endpoint(self.state_dir, spool, reporter, agent=self.name)
+                undo.callback(endpoint.close)
                 slots = SlotTable(
                     self.area,
                     agent=self.name,
                     slots=self.slots,
                     kill_grace=self.kill_grace,
                     seen=seen,
-                    reporter=Reporter(self.name, spool.put, next_seq=spool.next_seq),
+                    reporter=reporter,
                     plans=self._plans,
                     on_free=wake.set,
+                    endpoint=endpoint,
                 )
                 sender = Sender(
                     spool, self.status_home, self._key, name=f"{self.name} status", tls=self.tls
@@ -198,6 +206,7 @@ class HostAgent:
                 )
                 undo.callback(pulls.stop)
                 slots.report_cut_short()
+                endpoint.start()
                 sender.start()
                 heartbeater.start()
                 pulls.start()
@@ -209,6 +218,7 @@ class HostAgent:
                 pulls=pulls,
                 sender=sender,
                 heartbeater=heartbeater,
+                endpoint=endpoint,
             )
         _log.info(
             "agent %s: %d slots, pulling from %s, reporting to %s",
@@ -301,6 +311,7 @@ class HostAgent:
             parts.slots.close()  # no task is recorded from now on
             parts.pulls.stop()
             parts.slots.end_all()
+            parts.endpoint.close()  # its tests have ended: no call is taken any more
             self._flush(parts)
             parts.sender.stop()
             parts.heartbeater.stop()

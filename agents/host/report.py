@@ -1,7 +1,8 @@
 """Turns what happens to tests into ``pkts.status`` packets, numbered per origin."""
 
+import contextlib
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import attrs
@@ -31,7 +32,8 @@ class Reporter:
         self.origin = origin
         self._sink = sink
         self._next_seq = next_seq
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered by a together() block's emits
+        self._local = threading.local()  # .batch: the packets of this thread's together()
 
     @property
     def next_seq(self) -> int:
@@ -91,13 +93,41 @@ class Reporter:
         for row in rows:
             self._emit(TestData, test, **attrs.asdict(row))
 
+    @contextlib.contextmanager
+    def together(self, seal: Callable[[list[StatusPacket]], None]) -> Iterator[None]:
+        """Hand the packets this thread reports in the block to ``seal``, all at once, at its end.
+
+        ``seal`` gets them numbered and in order (e.g. the spool's ``put_many`` with a call
+        id: one transaction). Should the block or ``seal`` raise, none of them is reported.
+        From the block's first packet to its end, other threads wait to report: so, after
+        its first packet, the block must not wait for a lock a reporting thread may hold
+        (report a test's state change, which takes the test's lock, first).
+        """
+        batch: list[StatusPacket] = []
+        self._local.batch, self._local.locked = batch, False
+        try:
+            try:
+                yield
+            finally:
+                self._local.batch = None
+            seal(batch)
+            self._next_seq += len(batch)
+        finally:
+            if self._local.locked:
+                self._local.locked = False
+                self._lock.release()
+
     def _emit(
         self, kind: type[StatusChange] | type[Step] | type[TestData], test: TestRef, **fields: Any
     ) -> None:
         """Number the packet, hand it to the sink, one at a time in seq order."""
+        batch: list[StatusPacket] | None = getattr(self._local, "batch", None)
+        if batch is not None and not self._local.locked:
+            self._lock.acquire()  # held until the together() block ends
+            self._local.locked = True
         with self._lock:
             packet = kind(
-                seq=self._next_seq,
+                seq=self._next_seq + (0 if batch is None else len(batch)),
                 origin=self.origin,
                 target=test.target,
                 runname=test.runname,
@@ -105,5 +135,8 @@ class Reporter:
                 item=test.item,
                 **fields,
             )
+            if batch is not None:
+                batch.append(packet)
+                return
             self._sink(packet)
             self._next_seq += 1

@@ -30,6 +30,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import BinaryIO
 
@@ -100,6 +101,8 @@ class TestProcess:
         host: this host's name, carried by the state changes reported.
         kill_grace: seconds a step's processes get between SIGTERM and SIGKILL.
         previous: the previous run's record of the test, for its waivers (None: none).
+        env: added to every step's environment over the job's (the agent's endpoint for
+            ``megatest`` calls from inside the test, :mod:`~mtpkt.agents.host.endpoint`).
     """
 
     __test__ = False  # not a pytest test class, despite the name
@@ -112,8 +115,10 @@ class TestProcess:
         host: str = "",
         kill_grace: float = 10.0,
         previous: Previous | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self._job = job
+        self._env = dict(env or {})
         self._reporter = reporter
         self._host = host
         self._kill_grace = kill_grace
@@ -356,7 +361,7 @@ class TestProcess:
 
     def _start(self, spec: StepSpec, log: BinaryIO) -> subprocess.Popen[bytes]:
         # No preexec_fn: subprocess can then use vfork, much cheaper from a big process.
-        env = {**self._job.env, guard.VARIABLE: guard.ready()}
+        env = {**self._job.env, **self._env, guard.VARIABLE: guard.ready()}
         if spec.ezstep:  # Megatest runs ezsteps with "." last on PATH (launch.scm:134-135)
             env["PATH"] = f"{env['PATH']}:." if "PATH" in env else "."
         with _FORK_LOCK:  # Popen returns once its child has exec'd: its copies are closed

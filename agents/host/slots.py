@@ -28,6 +28,7 @@ import apsw
 import attrs
 
 from mtpkt.agents.area import Area, AreaError, TestRef
+from mtpkt.agents.host.endpoint import Endpoint
 from mtpkt.agents.host.plans import PlanCache
 from mtpkt.agents.host.report import Reporter
 from mtpkt.agents.host.runner import KILL_WAIT, TestProcess
@@ -72,6 +73,8 @@ class SlotTable:
         reporter: turns what happens to the tests into status packets.
         plans: where a job takes its planned instance from.
         on_free: called when a job has ended (a slot is free: pull at once).
+        endpoint: where the tests' ``megatest`` calls come in (each running test is
+            admitted there for its run); None: steps cannot call back.
     """
 
     def __init__(
@@ -85,8 +88,10 @@ class SlotTable:
         reporter: Reporter,
         plans: PlanCache,
         on_free: Callable[[], None],
+        endpoint: Endpoint | None = None,
     ) -> None:
         self.area = area
+        self._endpoint = endpoint
         self.agent = agent
         self.slots = slots
         self.kill_grace = kill_grace
@@ -192,19 +197,30 @@ class SlotTable:
             _log.warning("agent %s: %s", self.agent, instance)
             self.report_end(job.ref, State.COMPLETED, instance)
             return
-        process = TestProcess(
-            instance.job,
-            self._reporter,
-            host=self.agent,
-            kill_grace=self.kill_grace,
-            previous=Previous.of(job.task.previous),
-        )
-        with self.lock:
-            job.process = process
-            kill = job.kill
-        if kill is not None:
-            process.kill(kill[0], grace=kill[1])
-        outcome = process.run()
+        token: str | None = None
+        env: dict[str, str] = {}
+        if self._endpoint is not None:
+            token, env = self._endpoint.admit(job.ref, None, instance.job.env)
+        try:
+            process = TestProcess(
+                instance.job,
+                self._reporter,
+                host=self.agent,
+                kill_grace=self.kill_grace,
+                previous=Previous.of(job.task.previous),
+                env=env,
+            )
+            if token is not None and self._endpoint is not None:
+                self._endpoint.bind(token, process)
+            with self.lock:
+                job.process = process
+                kill = job.kill
+            if kill is not None:
+                process.kill(kill[0], grace=kill[1])
+            outcome = process.run()
+        finally:
+            if token is not None and self._endpoint is not None:
+                self._endpoint.dismiss(token)
         _log.info(
             "agent %s: %s in %s/%s ended %s/%s",
             self.agent,
