@@ -60,12 +60,14 @@ _INSTANCE_COUNTS: Final = (
 def standing(state: str, status: str) -> str:
     """Where a test instance stands, in one word: its status once ``COMPLETED``
     (``PASS``, ``FAIL`` …), its state if it ended otherwise (``KILLED`` …, or a word
-    mtpkt does not know), else :data:`RUNNING` or :data:`NOT_STARTED`."""
+    mtpkt does not know), its status if it will never run (``PREQ_FAIL`` …), else
+    :data:`RUNNING` or :data:`NOT_STARTED`."""
     known = read_state(state)  # a word mtpkt does not know: INCOMPLETE, it ended
     if known in ACTIVE:
         return RUNNING
     if known is State.NOT_STARTED:
-        return NOT_STARTED
+        # One that will never run stands where its status says (PREQ_FAIL, ZERO_ITEMS …).
+        return str(status) if is_settled(known, read_status(status)) else NOT_STARTED
     return end_label(state, status, with_status=False)
 
 

@@ -80,7 +80,7 @@ AREA_FILES: Final = {
 }
 """The example area: 11 test instances, one item failing, one test not run because of it."""
 
-EXPECTED: Final = "11 tests: 9 PASS, 1 FAIL, 1 PREQ_FAIL"
+EXPECTED: Final = "11 tests: 9 PASS, 1 FAIL, 1 NOT_STARTED/PREQ_FAIL"
 """How the demo's run ends (`mtpkt tail --until-done`'s summary)."""
 
 

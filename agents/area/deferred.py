@@ -24,7 +24,7 @@ Megatest v1.65 in fact expands *every* test this late: ``tests:get-items``
 holding a procedure, but its ``filter`` returns a list, and an empty list is
 true in Scheme, so every test takes that branch. The difference shows only
 for an itemized test whose prerequisites fail: Megatest records just its
-toplevel (``COMPLETED/PREQ_FAIL``), mtpkt its items too. mtpkt keeps items it
+toplevel (``NOT_STARTED/PREQ_FAIL``), mtpkt its items too. mtpkt keeps items it
 can know at planning time, so that a testpatt naming an item that does not
 exist is refused before anything runs.
 """

@@ -35,7 +35,7 @@ __all__ = ["Resolved", "RunProgress"]
 
 READY = Verdict.READY
 _ENDS = {
-    Verdict.PREQ_FAIL: (State.COMPLETED, Status.PREQ_FAIL),
+    Verdict.PREQ_FAIL: (State.NOT_STARTED, Status.PREQ_FAIL),
     Verdict.PREQ_DISCARDED: (State.NOT_STARTED, Status.PREQ_DISCARDED),
 }
 
@@ -124,7 +124,7 @@ class RunProgress:
 
     def resolve(self) -> list[Resolved]:
         """Instances that will never run, ended as Megatest ends them: a blocked test
-        (``COMPLETED/PREQ_FAIL``, ``NOT_STARTED/PREQ_DISCARDED``), a test without instances
+        (``NOT_STARTED/PREQ_FAIL``, ``NOT_STARTED/PREQ_DISCARDED``), a test without instances
         whose prerequisites let it start (``NOT_STARTED/ZERO_ITEMS``).
 
         They are recorded here; the caller reports them. Repeats until no more follow

@@ -23,12 +23,16 @@ makes of the result (runs.scm:684-880 for a test, :1068-1150 for an item):
   NOT_STARTED, and mtpkt follows the release check);
 * ``normal`` mode, or an item not in ``toplevel`` mode, with an unmet
   prerequisite COMPLETED/INCOMPLETE with another status →
-  ``COMPLETED/PREQ_FAIL`` "Failed to run due to failed prerequisites"
-  (runs.scm:853, :1088);
+  ``NOT_STARTED/PREQ_FAIL`` "Failed to run due to failed prerequisites"
+  (runs.scm:853, :1088). Megatest v1.65 writes NOT_STARTED for an item
+  (runs.scm:1105) and COMPLETED for a test (:853, where the NOT_STARTED line
+  it replaced is kept as a comment, :855); its release check expects
+  ``testxz``, whose prerequisite fails, NOT_STARTED (results.logpro:69), and
+  mtpkt follows the release check for both;
 * otherwise it waits; but where every unmet record has settled, Megatest would
   wait for ever (runs.scm:795-819, :1077-1084) and mtpkt ends the instance instead:
   ``NOT_STARTED/PREQ_DISCARDED`` when a prerequisite will never run (as
-  Megatest's ``toplevel`` give-up does, runs.scm:812), else ``COMPLETED/PREQ_FAIL``.
+  Megatest's ``toplevel`` give-up does, runs.scm:812), else ``NOT_STARTED/PREQ_FAIL``.
 
 Where Megatest is odd, this matches it: ``itemmatch`` also lets an item run
 once *any* prerequisite item ended well (db.scm:4346-4352, which the source
@@ -329,7 +333,7 @@ class Verdict(enum.Enum):
 
     READY = "ready"
     WAIT = "wait"
-    PREQ_FAIL = "COMPLETED/PREQ_FAIL"
+    PREQ_FAIL = "NOT_STARTED/PREQ_FAIL"
     PREQ_DISCARDED = "NOT_STARTED/PREQ_DISCARDED"
 
 

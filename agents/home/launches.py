@@ -8,7 +8,7 @@ a started run gets its books back from its records (:meth:`Launcher.resume`).
 A ``kill`` withdraws what was not handed out yet (``KILLED``) and asks the
 agents for the rest (``KILLREQ`` and a ``kill`` task). Tests that will never
 run end as Megatest ends them (:mod:`~mtpkt.agents.area.waiton`: a prerequisite
-that ended badly makes its dependents ``COMPLETED/PREQ_FAIL``); a launch whose
+that ended badly makes its dependents ``NOT_STARTED/PREQ_FAIL``); a launch whose
 records have all settled is retired.
 
 Locks as :mod:`~mtpkt.agents.home.books` says: the commit lock first, the
@@ -337,7 +337,7 @@ class Launcher:
 
     def settle(self) -> tuple[list[StatusPacket], list[Launch]]:
         """The records of instances that will never run (a blocked test's
-        ``COMPLETED/PREQ_FAIL`` or ``NOT_STARTED/PREQ_DISCARDED``, a test without items'
+        ``NOT_STARTED/PREQ_FAIL`` or ``NOT_STARTED/PREQ_DISCARDED``, a test without items'
         ``NOT_STARTED/ZERO_ITEMS``: :meth:`~mtpkt.agents.area.RunProgress.resolve`), those
         Megatest's second pass runs again (``NOT_STARTED``, their directories removed:
         :mod:`~mtpkt.agents.home.reruns`), and the launches that settled, now out of the

@@ -58,14 +58,14 @@ def test_a_command_that_fails_gives_no_items(tmp_path: Path) -> None:
 
 
 def test_a_blocked_test_never_makes_its_items(tmp_path: Path) -> None:
-    """runs.scm:843-853: a test whose prerequisite failed is ``COMPLETED/PREQ_FAIL`` and its
+    """runs.scm:843-853: a test whose prerequisite failed is ``NOT_STARTED/PREQ_FAIL`` and its
     items are never asked for (the command would leave a mark)."""
     writer = "[ezsteps]\nwrite exit 1\n"
     reader = READER.replace("[system cat", "[system touch $MT_RUN_AREA_HOME/asked; cat")
     area = area_of(tmp_path, {"writer": writer, "reader": reader})
     results, _ = run(area)
     assert results[ref("writer")] == (State.COMPLETED, Status.FAIL)
-    assert results[ref("reader")] == (State.COMPLETED, Status.PREQ_FAIL)
+    assert results[ref("reader")] == (State.NOT_STARTED, Status.PREQ_FAIL)
     assert not (area.home / "asked").exists()
 
 

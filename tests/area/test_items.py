@@ -199,7 +199,7 @@ def test_a_test_without_items_is_zero_items_and_its_dependents_are_discarded(
         ref("top"): (State.NOT_STARTED, Status.PREQ_DISCARDED),
         ref("fine"): (State.COMPLETED, Status.PASS),
         ref("nofail"): (State.COMPLETED, Status.FAIL),
-        ref("late"): (State.COMPLETED, Status.PREQ_FAIL),
+        ref("late"): (State.NOT_STARTED, Status.PREQ_FAIL),
     }
     assert comments[ref("no_items")] == ZERO_ITEMS_COMMENT
     assert comments[ref("wait1")] == (

@@ -95,7 +95,7 @@ def test_toplevel_needs_an_end_of_any_kind() -> None:
 def test_a_killed_prerequisite_blocks_a_normal_waiter() -> None:
     """Different: Megatest keeps a normal-mode waiter of a KILLED prerequisite waiting for
     ever (runs.scm:1609-1620: KILLED is neither a fail nor completed; :795-819 waits);
-    nothing can change, so mtpkt ends it COMPLETED/PREQ_FAIL."""
+    nothing can change, so mtpkt ends it NOT_STARTED/PREQ_FAIL."""
     killed = records("a", (State.KILLED, Status.KILLED))
     decision = decide("b", "", frozenset({"normal"}), None, [killed])
     assert decision.verdict is Verdict.PREQ_FAIL
@@ -204,16 +204,16 @@ def test_itemwait_items_run_as_their_prerequisite_items_end(tmp_path: Path) -> N
     an item failed (db.scm:4377-4378, runs.scm:853)."""
     results, changes = run(area_of(tmp_path, ITEMWAIT))
     assert results[ref("b", "1")] == PASS
-    assert results[ref("b", "2")] == (DONE, Status.PREQ_FAIL)
+    assert results[ref("b", "2")] == (State.NOT_STARTED, Status.PREQ_FAIL)
     assert results[ref("b", "3")] == PASS
     assert results[ref("mapped", "x/1")] == PASS
     assert results[ref("mapped", "x/3")] == PASS
     assert results[ref("plain")] == PASS
-    assert results[ref("normal")] == (DONE, Status.PREQ_FAIL)
+    assert results[ref("normal")] == (State.NOT_STARTED, Status.PREQ_FAIL)
     a3_done = when(changes, "a", "3", DONE)
     assert when(changes, "b", "1", State.LAUNCHED) < a3_done  # did not wait for all of a
     assert when(changes, "plain", "", State.LAUNCHED) < a3_done
-    assert when(changes, "normal", "", DONE) < a3_done
+    assert when(changes, "normal", "", State.NOT_STARTED) < a3_done
     assert when(changes, "b", "3", State.LAUNCHED) > a3_done
 
 
@@ -307,11 +307,11 @@ KILLED = {
 @pytest.mark.timeout(60)
 def test_a_killed_prerequisite_lets_a_toplevel_waiter_run(tmp_path: Path) -> None:
     """db.scm:4330-4335 ("Special case for toplevel and KILLED"). A normal waiter ends
-    COMPLETED/PREQ_FAIL where Megatest would wait for ever (runs.scm:795-819)."""
+    NOT_STARTED/PREQ_FAIL where Megatest would wait for ever (runs.scm:795-819)."""
     results, _ = run(area_of(tmp_path, KILLED))
     assert results[ref("slow")] == (State.KILLED, Status.KILLED)
     assert results[ref("top")] == PASS
-    assert results[ref("normal")] == (DONE, Status.PREQ_FAIL)
+    assert results[ref("normal")] == (State.NOT_STARTED, Status.PREQ_FAIL)
 
 
 def test_exclusive_mode_is_refused_in_one_line(tmp_path: Path) -> None:

@@ -53,7 +53,7 @@ def test_rerunclean_then_archive_and_restore_then_clean(farm: Farm) -> None:
     assert first.returncode == 3, first  # broken FAILs
     records = farm.tests("nightly")
     assert records[("broken", "")][:2] == ("COMPLETED", "FAIL")
-    assert records[("after_broken", "")][:2] == ("COMPLETED", "PREQ_FAIL")
+    assert records[("after_broken", "")][:2] == ("NOT_STARTED", "PREQ_FAIL")
     run_root = farm.area / "links" / TARGET / "nightly"
     (run_root / "build/marker").write_text("left alone")
     (run_root / "broken/marker").write_text("cleaned away")

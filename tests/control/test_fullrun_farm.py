@@ -74,6 +74,12 @@ def farm(tmp_path: Path) -> Iterator[Farm]:
     logs.mkdir()
     farm = Farm(area, logs)
     farm.env["USER"] = USER
+    # ezlog_warn's lookithome step lists $HOME and its logpro rule requires a line
+    # (lookithome.logpro: "Must be some files in the dir"); a machine's HOME may be empty.
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "notes.txt").write_text("a file for ezlog_warn's `ls $HOME`\n")
+    farm.env["HOME"] = str(home)
     farm.env.pop("MT_TESTSUITE_NAME", None)
     farm.dbdir = Path("/tmp") / USER / "db"
     try:

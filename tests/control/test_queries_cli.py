@@ -64,7 +64,7 @@ def test_runs_json_and_table(ran: Farm) -> None:
         "counts": {"PASS": 5, "FAIL": 1, "PREQ_FAIL": 1},
         "settled": True,
     }
-    assert (state, status) == ("COMPLETED", "PREQ_FAIL")
+    assert (state, status) == ("COMPLETED", "PREQ_FAIL")  # the run's roll-up
     assert query_json(ran, "runs", "-t", TARGET, "-r", "r1") == [run]
     assert query_json(ran, "runs", "-r", "other") == []
 

@@ -111,7 +111,7 @@ def test_report_of_a_real_run_reads_as_junit(farm: Farm, tmp_path: Path) -> None
     assert "about to fail" in shown  # the tail of second.log
     [error] = cases["after_broken"].result
     assert isinstance(error, Error)
-    assert (error.message or "").startswith("PREQ_FAIL")
+    assert (error.message or "").startswith("NOT_STARTED/PREQ_FAIL")
     assert "(not on disk)\nno steps ran" in (cases["after_broken"].system_out or "")
     [error] = cases["sleeper"].result
     assert isinstance(error, Error)

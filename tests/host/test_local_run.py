@@ -165,7 +165,7 @@ def test_a_run_yields_the_right_state_and_status_for_every_test_and_item(area: A
         **{ref("unit", item): (done, Status.PASS) for item in items},
         ref("unit"): (done, Status.PASS),
         ref("broken"): (done, Status.FAIL),
-        ref("after_broken"): (done, Status.PREQ_FAIL),
+        ref("after_broken"): (State.NOT_STARTED, Status.PREQ_FAIL),
         ref("report"): (done, Status.PASS),
         ref("slow"): (State.KILLED, Status.KILLED),
         ref("scripted"): (done, Status.PASS),
