@@ -113,6 +113,7 @@ def check_step(ends: dict[str, list[Step]], step: str) -> None:
         assert (by_name[step].status, by_name[step].exit_code) == (Status.PASS, 0), (item, step)
 
 
+@pytest.mark.long
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("step", ENVIRONMENT_STEPS)
 def test_every_environment_step_exits_0_with_scheme_values_written_in(
@@ -123,6 +124,7 @@ def test_every_environment_step_exits_0_with_scheme_values_written_in(
     check_step(scheme_free_run, step)
 
 
+@pytest.mark.long
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("step", ENVIRONMENT_STEPS)
 def test_every_environment_step_exits_0_in_fullrun_as_it_is(

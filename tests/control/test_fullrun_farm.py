@@ -89,6 +89,7 @@ def farm(tmp_path: Path) -> Iterator[Farm]:
         shutil.rmtree(farm.dbdir.parent, ignore_errors=True)
 
 
+@pytest.mark.long
 @pytest.mark.timeout(420)
 def test_fullrun_ends_as_megatests_release_check_requires(farm: Farm) -> None:
     """results.logpro, every row (see the module's docstring); runs.scm:750-778 and

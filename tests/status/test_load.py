@@ -19,6 +19,7 @@ from tests.support.procs import processes_with, wait_for
 SCRIPT = Path(__file__).parents[2] / "benchmarks" / "load.py"
 
 
+@pytest.mark.long
 @pytest.mark.timeout(150)
 def test_200_agents_nothing_lost(tmp_path: Path) -> None:
     """200 agents in 4 processes for 8 s: 2 packets/s each, beats every 2 s, pulls every 1 s."""
