@@ -3,7 +3,8 @@
 Nothing is flushed and nobody says goodbye. After each kill the process is
 started again (an agent of the same name, on the same spool). At the end every
 test has settled (COMPLETED: PASS, FAIL and the rest where the area says so,
-DEAD where an agent died under it), no step started twice, every `mtpkt send`
+NOT_STARTED/PREQ_FAIL for the test whose prerequisite fails, DEAD where an agent died
+under it), no step started twice, every `mtpkt send`
 that exited 0 is in the journal once, and the books of status packets show
 nothing lost or doubled. Each run has a test that runs until it is killed: one
 whose agent was killed under it must not live on as an orphan, and the others
@@ -103,12 +104,15 @@ def test_kill_9_of_the_home_and_agents_at_random_points(farm: Farm) -> None:
 
     def settled(but: str = "") -> bool:
         records = [
-            (test, state)
+            (test, state, status)
             for runname in RUNS
-            for (test, _), (state, _, _) in farm.tests(runname).items()
+            for (test, _), (state, status, _) in farm.tests(runname).items()
         ]
         return len(records) == INSTANCES * len(journaled) and all(
-            state in ("COMPLETED", "KILLED") or test == but for test, state in records
+            state in ("COMPLETED", "KILLED")
+            or (state, status) == ("NOT_STARTED", "PREQ_FAIL")
+            or test == but
+            for test, state, status in records
         )
 
     assert wait_for(lambda: settled(but="lingers"), 90), {r: farm.tests(r) for r in RUNS}
