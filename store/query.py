@@ -57,6 +57,11 @@ _INSTANCE_COUNTS: Final = (
 )
 
 
+def _match(column: str, value: str) -> str:
+    """The SQL test of ``column`` against ``value``: LIKE for a ``%`` pattern, else ``=``."""
+    return f"{column} LIKE ?" if "%" in value else f"{column} = ?"
+
+
 def standing(state: str, status: str) -> str:
     """Where a test instance stands, in one word: its status once ``COMPLETED``
     (``PASS``, ``FAIL`` …), its state if it ended otherwise (``KILLED`` …, or a word
@@ -201,16 +206,22 @@ class StoreQuery:
     def runs(self, *, target: str = "", runname: str = "") -> list[RunRow]:
         """Runs of ``target`` and ``runname`` (empty: any), by id.
 
+        A run name, or a part of the target, holding ``%`` is a pattern, as Megatest reads
+        them (``runname LIKE ?``, db.scm ``db:get-runs``): ``%`` stands for any text and
+        ``_`` for any one character; one without ``%`` is matched exactly.
+
         Raises:
             StoreError: the target does not fit the area's fields.
         """
         clauses: list[str] = []
         args: list[object] = []
         if target:
-            args += split_target(target, self.fields)
-            clauses += [f"{schema.quote(key)} = ?" for key in self.fields]
+            values = split_target(target, self.fields)
+            args += values
+            pairs = zip(self.fields, values, strict=True)
+            clauses += [_match(schema.quote(key), value) for key, value in pairs]
         if runname:
-            clauses.append("runname = ?")
+            clauses.append(_match("runname", runname))
             args.append(runname)
         columns = ", ".join(schema.quote(key) for key in self.fields)
         sql = (

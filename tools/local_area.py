@@ -92,6 +92,11 @@ def find_run(query: "StoreQuery", target: str, runname: str) -> "RunRow":
         runs = query.runs(target=target, runname=runname)
     except StoreError as exc:
         raise CliError(str(exc), ExitCode.USAGE) from None
+    if len(runs) > 1:
+        raise CliError(
+            f"{target}/{runname} matches {len(runs)} runs: "
+            f"{names(f'{run.target}/{run.runname}' for run in runs)}; name one"
+        )
     if runs:
         return runs[0]
     every = query.runs()

@@ -224,8 +224,12 @@ def run_options(group: "argparse._ActionsContainer", *, required: bool) -> None:
         )
         group.add_argument("-r", "--runname", required=True, help="the run's name, e.g. nightly")
     else:
-        group.add_argument("-t", "--target", default="", help="only this target's runs")
-        group.add_argument("-r", "--runname", default="", help="only runs of this name")
+        group.add_argument(
+            "-t", "--target", default="", help="only this target's runs (%% in a part: any text)"
+        )
+        group.add_argument(
+            "-r", "--runname", default="", help="only runs of this name (%% for any text: 'r%%')"
+        )
 
 
 def add_testpatt(group: "argparse._ActionsContainer", *, lead: str = "") -> None:

@@ -116,6 +116,22 @@ def test_tests_json_table_and_selection(ran: Farm) -> None:
     assert "… 5 more not shown" in out
 
 
+def test_run_names_and_targets_take_megatests_percent_patterns(ran: Farm) -> None:
+    """``runs -r 'r%'`` and ``tests -r 'r%'`` as Megatest's ``-list-runs r%`` (db.scm:2244)."""
+    (run,) = query_json(ran, "runs", "-r", "r%")
+    assert (run["target"], run["runname"]) == (TARGET, "r1")
+    assert [r["runname"] for r in query_json(ran, "runs", "-t", "linux/%")] == ["r1"]
+    assert query_json(ran, "runs", "-r", "x%") == []
+    code, out, _ = mtpkt(ran, "runs", "-r", "x%")
+    assert (code, out) == (0, "no run matches\n")
+    records = query_json(ran, "tests", "-t", TARGET, "-r", "r%")
+    assert len(records) == 8  # the one run r% matches
+    code, _, err = mtpkt(ran, "tests", "-t", TARGET, "-r", "x%")
+    assert code != 0
+    assert err.count("\n") == 1, err
+    assert "has no run 'x%'" in err, err
+
+
 def test_agents_json_and_table(ran: Farm) -> None:
     # The home writes its books of the agents at most once a second.
     assert wait_for(lambda: all(a["pending"] == 0 for a in query_json(ran, "agents")), 10), (

@@ -8,6 +8,8 @@ import pytest
 
 from mtpkt.store import StoreError, schema
 from mtpkt.store.query import StoreQuery, liveness, standing
+from mtpkt.tools.errors import CliError
+from mtpkt.tools.local_area import find_run
 from tests.support.storekit import END, START, TARGET, MakeStore, Phase, Sender, State, Status, beat
 
 
@@ -43,10 +45,49 @@ def test_runs_count_instances_and_tell_settled(make_store: MakeStore, dbdir: Pat
         assert query.tests(empty.id) == []
 
 
+def test_run_names_and_target_parts_with_percent_are_patterns(
+    make_store: MakeStore, dbdir: Path
+) -> None:
+    """Megatest reads a run name as a LIKE pattern (db.scm:2244, :3476), target parts too
+    (db.scm:2002); a name without ``%`` is matched exactly."""
+    store = make_store()
+    ids = {
+        (target, name): store.run_id(target, name)
+        for target, name in [
+            (TARGET, "r1"),
+            (TARGET, "r2"),
+            (TARGET, "nightly"),
+            ("ubuntu/arm64", "r1"),
+            ("debian/x86_64", "r1_b"),
+        ]
+    }
+    with StoreQuery(dbdir) as query:
+
+        def found(target: str = "", runname: str = "") -> set[tuple[str, str]]:
+            runs = query.runs(target=target, runname=runname)
+            assert [run.id for run in runs] == sorted(run.id for run in runs)
+            return {(run.target, run.runname) for run in runs}
+
+        assert found(runname="r%") == {k for k in ids if k[1].startswith("r")}
+        assert found(TARGET, "r%") == {(TARGET, "r1"), (TARGET, "r2")}
+        assert found("ubuntu/%", "r1") == {(TARGET, "r1"), ("ubuntu/arm64", "r1")}
+        assert found("%/x86_64", "%") == {k for k in ids if k[0].endswith("x86_64")}
+        assert found(runname="r1") == {(TARGET, "r1"), ("ubuntu/arm64", "r1")}  # exactly
+        assert found(runname="r_") == set()  # no %: exact, so _ is itself
+        assert found(runname="r_%") == {k for k in ids if k[1].startswith("r")}
+        assert found(runname="x%") == set()
+        # a command about one run refuses a pattern that names several, listing them
+        with pytest.raises(CliError, match=r"^ubuntu/x86_64/r% matches 2 runs: .*r1, .*r2; name"):
+            find_run(query, TARGET, "r%")
+        assert find_run(query, TARGET, "n%").runname == "nightly"
+
+
 def test_standing_words() -> None:
     assert standing("COMPLETED", "FAIL") == "FAIL"
     assert standing("REMOTEHOSTSTART", "n/a") == "running"
     assert standing("NOT_STARTED", "n/a") == "not_started"
+    assert standing("NOT_STARTED", "PREQ_FAIL") == "PREQ_FAIL"  # it will never run
+    assert standing("NOT_STARTED", "KEEP_TRYING") == "not_started"
     assert standing("STUCK", "n/a") == "STUCK"
     assert standing("KILLED", "KILLED") == "KILLED"
     assert standing("SOMETHING_ELSE", "PASS") == "SOMETHING_ELSE"
