@@ -91,8 +91,9 @@ class RunProgress:
         self._waiting_refs[ref.test] += _waits(state, status) - _waits(*old)
         if self._queue is None:
             return
-        if state is State.NOT_STARTED and old[0] is not State.NOT_STARTED:
-            self._queue = None  # back in the queue: sort again
+        if _waits(state, status) and not _waits(*old):
+            # Back in the queue (from a run, or from NOT_STARTED/PREQ_FAIL …): sort again.
+            self._queue = None
         elif ref.test in self._prerequisites and looked_at(*old) != looked_at(state, status):
             whole = ref.test in self._itemwise or not self.tests[ref.test].itemized
             if whole or was_final or (final and not self._open[ref.test]):

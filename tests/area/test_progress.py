@@ -4,7 +4,7 @@ the waiton modes (normal, toplevel, itemwait, itemmatch) and for a test without 
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from mtpkt.agents.area import Area, RunProgress, plan_run
@@ -57,6 +57,13 @@ def planned(tmp_path_factory: pytest.TempPathFactory) -> Planned:
 
 
 @settings(max_examples=200, deadline=None)
+@example(
+    steps=[
+        (4, (State.NOT_STARTED, Status.PREQ_DISCARDED), False),
+        (0, (State.KILLED, Status.KILLED), False),
+        (4, (State.NOT_STARTED, Status.NA), False),
+    ]
+)  # a settled NOT_STARTED record made to wait again: the queue is sorted again
 @given(steps=st.lists(st.tuples(st.integers(0, 12), st.sampled_from(ENDS), st.booleans())))
 def test_take_ready_agrees_with_ready(
     planned: Planned, steps: list[tuple[int, tuple[State, Status], bool]]
