@@ -59,6 +59,12 @@ def _check_float(value: object) -> object:
     raise FieldError(f"expected a finite float, got {result}")
 
 
+def _wire_version(value: object) -> int | None:
+    """``value`` as a version to check first, or None when it is no valid ``v`` at all (its
+    field check then names it): a 64-bit integer."""
+    return value if type(value) is int and INT_MIN <= value <= INT_MAX else None
+
+
 def _check_bool(value: object) -> object:
     if type(value) is bool:
         return value
@@ -182,8 +188,8 @@ class KindSchema:
         A row of an older version has that version's fields only (see :meth:`read_older`).
         """
         if len(row) != len(self.names) + 1:
-            version = row[1] if len(row) > 1 else None
-            if type(version) is int:
+            version = _wire_version(row[1] if len(row) > 1 else None)
+            if version is not None:
                 self._check_version(version)
                 if version < self.cls.VERSION and len(row) == len(self.names_of(version)) + 1:
                     keys = ("kind", *self.names_of(version))
@@ -228,8 +234,8 @@ class KindSchema:
 
         The slow path of :attr:`read`: only called once a map is known to be bad.
         """
-        version = fields.get("v")
-        if type(version) is int:
+        version = _wire_version(fields.get("v"))
+        if version is not None:
             self._check_version(version)
         known = {"kind", *self.names}
         for name in fields:

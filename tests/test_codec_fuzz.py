@@ -110,3 +110,23 @@ def test_a_wrong_kind_tag_is_rejected(packet: pkts.Packet, value: object) -> Non
     else:
         with pytest.raises(pkts.PacketError):
             pkts.decode(frame, KEY)
+
+
+@pytest.mark.parametrize("kind", ["receipt", "step"])
+def test_a_version_outside_64_bits_is_named_as_a_bad_field_not_a_version(kind: str) -> None:
+    """Found by :func:`test_any_field_replaced_by_any_value`: ``v`` is checked first as a
+    version only when it is a valid integer of the wire at all."""
+    packet = (
+        pkts.link.Receipt(ids=(), error="")
+        if kind == "receipt"
+        else pkts.status.Step(
+            seq=1, target="t", runname="r", test="a", step="s", state=pkts.StepState.START
+        )
+    )
+    for layout in ("map", "row"):
+        fields = wire_map(packet)
+        fields["v"] = 2**63
+        body = fields if layout == "map" else list(fields.values())  # kind first, as a row
+        frame = sign_raw(msgpack.packb(body, use_bin_type=True), KEY)
+        with pytest.raises(pkts.PacketError, match="field 'v': integer 9223372036854775808"):
+            pkts.decode(frame, KEY)
