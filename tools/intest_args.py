@@ -12,7 +12,7 @@ from typing import Final
 
 import attrs
 
-__all__ = ["ACTIONS", "FLAGS", "VALUED", "Args", "ArgsError", "parse"]
+__all__ = ["ACTIONS", "FLAGS", "QUERY_ACTIONS", "RUN_ACTIONS", "VALUED", "Args", "ArgsError", "parse"]
 
 VALUED: Final = (
     "-step",
@@ -42,6 +42,24 @@ VALUED: Final = (
     ":comment",
     ":first_err",
     ":first_warn",
+    # run management and queries (megatest.scm:259-418)
+    "-reqtarg",
+    "-runtests",
+    "-modepatt",
+    "--modepatt",
+    "-tagexpr",
+    "-rerun",
+    "-set-state-status",
+    "-set-run-status",
+    "-list-runs",
+    "-archive",
+    "-section",
+    "-var",
+    "-dumpmode",
+    # accepted for old scripts; mtpkt has no meaning for them (tools/mt_lists.py)
+    "-server",
+    "-transport",
+    "-debug",
 )
 """Options followed by a value."""
 FLAGS: Final = (
@@ -52,6 +70,32 @@ FLAGS: Final = (
     "-test-paths",
     "-h",
     "-help",
+    "--help",
+    # run management and queries (megatest.scm:259-418)
+    "-run",
+    "-runall",
+    "-run-wait",
+    "-runwait",
+    "-rerun-clean",
+    "-rerun-all",
+    "-preclean",
+    "-remove-runs",
+    "-keep-records",
+    "-kill-runs",
+    "-lock",
+    "-unlock",
+    "-get-run-status",
+    "-list-targets",
+    "-list-db-targets",
+    "-show-keys",
+    "-showkeys",
+    "-show-runconfig",
+    "-show-config",
+    # accepted for old scripts; mtpkt has no meaning for them (tools/mt_lists.py)
+    "-list-servers",
+    "-kill-servers",
+    "-clean-cache",
+    "-no-cache",
 )
 """Options without a value."""
 ACTIONS: Final = (
@@ -67,7 +111,39 @@ ACTIONS: Final = (
     "-test-paths",
     "-test-files",
 )
-"""The options that do something; the others qualify them."""
+"""The in-test options that do something; the others qualify them."""
+RUN_ACTIONS: Final = (
+    "-run",
+    "-runall",
+    "-runtests",
+    "-run-wait",
+    "-runwait",
+    "-remove-runs",
+    "-set-state-status",
+    "-set-run-status",
+    "-get-run-status",
+    "-archive",
+    "-lock",
+    "-unlock",
+    "-kill-runs",
+)
+"""Options that manage runs through the area's home (:mod:`mtpkt.tools.mt_manage`)."""
+QUERY_ACTIONS: Final = (
+    "-list-runs",
+    "-list-targets",
+    "-list-db-targets",
+    "-show-keys",
+    "-showkeys",
+    "-show-runconfig",
+    "-show-config",
+    "-server",
+    "-list-servers",
+    "-kill-servers",
+    "-clean-cache",
+    "-no-cache",
+)
+"""Options that read the area and its databases, or have no meaning here
+(:mod:`mtpkt.tools.mt_lists`)."""
 
 
 class ArgsError(ValueError):

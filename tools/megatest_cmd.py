@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mtpkt.tools.intest_args import ACTIONS, Args, ArgsError, parse
+from mtpkt.tools.intest_args import ACTIONS, QUERY_ACTIONS, RUN_ACTIONS, Args, ArgsError, parse
 from mtpkt.tools.intest_call import CallFailed, call
 
 __all__ = ["HELP", "main"]
@@ -67,9 +67,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parse(words)
     except ArgsError as exc:
         return _fail(str(exc))
-    if not words or args.has("-h") or args.has("-help"):
+    if not words or args.has("-h") or args.has("-help") or args.has("--help"):
         print(HELP, end="")
         return 0
+    managed = any(args.has(action) for action in RUN_ACTIONS)
+    if managed or any(args.has(action) for action in QUERY_ACTIONS):
+        if args.rest:
+            return _fail(f"unrecognised arguments: {' '.join(args.rest)}")
+        return _outside(args, managed)
     if not any(args.has(action) for action in ACTIONS):
         return _fail(f"nothing to do in {' '.join(words)!r} (see megatest -h)")
     if args.rest and not args.has("-runstep"):
@@ -78,6 +83,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args)
     except CallFailed as exc:
         return _fail(str(exc), exc.code)
+
+
+def _outside(args: Args, managed: bool) -> int:
+    """Run management (through the area's home), then queries, as Megatest does them in one call."""
+    code = 0
+    if managed:
+        from mtpkt.tools.mt_manage import manage
+
+        code = manage(args)
+    if code == 0 and any(args.has(action) for action in QUERY_ACTIONS):
+        from mtpkt.tools.mt_lists import answer
+
+        code = answer(args)
+    return code
 
 
 def _run(args: Args) -> int:
