@@ -12,7 +12,16 @@ from typing import Final
 
 import attrs
 
-__all__ = ["ACTIONS", "FLAGS", "QUERY_ACTIONS", "RUN_ACTIONS", "VALUED", "Args", "ArgsError", "parse"]
+__all__ = [
+    "ACTIONS",
+    "FLAGS",
+    "QUERY_ACTIONS",
+    "RUN_ACTIONS",
+    "VALUED",
+    "Args",
+    "ArgsError",
+    "parse",
+]
 
 VALUED: Final = (
     "-step",

@@ -287,9 +287,14 @@ def wait_for_run(
     timeout: float,
     wait_timeout: float | None,
     out: TextIO,
+    ack: bool | None = None,
 ) -> int:
     """Follow the packet's run until its selected tests have settled (``send --wait``), with
     a progress line a second at most on ``out``, then how they ended; the exit status.
+
+    Args:
+        ack: whether the packet's ``ack`` must come too (None: as :data:`ENDS_WITH_ACK`
+            says; ``clean`` and ``archive`` end with theirs, for ``megatest``).
 
     Raises:
         CliError: as :func:`caught_up`; WAIT_TIMEOUT once ``wait_timeout`` has passed.
@@ -297,7 +302,8 @@ def wait_for_run(
     """
     from mtpkt.agents.area import TestPatt
 
-    control = packet.id if packet.kind in ENDS_WITH_ACK else None
+    acked = packet.kind in ENDS_WITH_ACK if ack is None else ack
+    control = packet.id if acked else None
     patt = TestPatt.parse(packet.testpatt)
     watch = RunWatch(packet.kind, packet.target, packet.runname, patt, control)
     with interrupts_as_flag():

@@ -1,6 +1,6 @@
-"""The home's slow work on run directories: ``clean`` and ``archive``, in a thread of their own.
+"""The home's slow work on runs: ``clean``, ``archive`` and ``setstate``, in a thread of their own.
 
-Each journaled ``clean`` or ``archive`` packet is queued here and carried out
+Each journaled ``clean``, ``archive`` or ``setstate`` packet is queued here and carried out
 in turn, so requests are answered at once however many directories there are.
 
 * ``clean``: the dispatcher has already asked for the selected tests to be
@@ -13,6 +13,9 @@ in turn, so requests are answered at once however many directories there are.
   (checksum, ``tests.archived``); with ``remove`` the directory then goes
   and the test becomes ``ARCHIVED``; with ``restore`` the newest archive is
   unpacked back and the test is ``COMPLETED`` again.
+* ``setstate``: each selected record that is not running or waiting, and whose
+  state and status fit the packet's filters, gets the packet's state and
+  status (Megatest's ``-set-state-status``, runs.scm:2168-2182).
 
 Every path is checked to stay inside the run tree (:mod:`agents.rundirs`);
 a test whose directory cannot be handled is named in the journal's reason
@@ -30,6 +33,7 @@ from typing import Final
 
 from mtpkt.agents.area import Area, AreaError, TestPatt, TestRef
 from mtpkt.agents.area.disks import disk_roots
+from mtpkt.agents.area.testpatt import glob
 from mtpkt.agents.rundirs import (
     archive_root,
     archive_test_dir,
@@ -37,7 +41,7 @@ from mtpkt.agents.rundirs import (
     restore_test_dir,
 )
 from mtpkt.pkts import State, Status
-from mtpkt.pkts.control import Archive, Clean
+from mtpkt.pkts.control import Archive, Clean, SetState
 from mtpkt.pkts.outcome import ACTIVE, read_status
 from mtpkt.pkts.text import display_name
 from mtpkt.store import ArchiveRow, Store, StoreError, TestRow
@@ -78,7 +82,7 @@ class Chores:
         self.store = store
         self._report = report
         self._finish = finish
-        self._queue: queue.Queue[Clean | Archive | None] = queue.Queue()
+        self._queue: queue.Queue[Clean | Archive | SetState | None] = queue.Queue()
         self._thread = threading.Thread(target=self._loop, name="home chores", daemon=True)
 
     def start(self) -> None:
@@ -90,13 +94,13 @@ class Chores:
         if self._thread.is_alive():
             self._thread.join(timeout)
 
-    def submit(self, packet: Clean | Archive) -> None:
+    def submit(self, packet: Clean | Archive | SetState) -> None:
         self._queue.put(packet)
 
     def _loop(self) -> None:
         while (packet := self._queue.get()) is not None:
             try:
-                reason = self._clean(packet) if isinstance(packet, Clean) else self._archive(packet)
+                reason = self._do(packet)
                 self._finish(packet.id, reason)
             except (StoreError, AreaError, TimeoutError) as exc:
                 _log.error("%s %s/%s: %s", packet.kind, packet.target, packet.runname, exc)
@@ -105,7 +109,7 @@ class Chores:
                 _log.exception("%s %s/%s failed", packet.kind, packet.target, packet.runname)
                 self._failed(packet, f"internal error: {exc}")
 
-    def _failed(self, packet: Clean | Archive, reason: str) -> None:
+    def _failed(self, packet: Clean | Archive | SetState, reason: str) -> None:
         """Journal a chore that could not be done (the next home does not try it again)."""
         try:
             self.store.journal_set_state(packet.id, FAILED, reason)
@@ -114,7 +118,7 @@ class Chores:
 
     # -- selection ------------------------------------------------------------------------
 
-    def selected(self, packet: Clean | Archive) -> list[TestRow]:
+    def selected(self, packet: Clean | Archive | SetState) -> list[TestRow]:
         """The run's records the packet's testpatt selects."""
         run_id = self.store.run_id(packet.target, packet.runname, create=False)
         if run_id is None:
@@ -132,7 +136,7 @@ class Chores:
         """The area's ``[disks]``: test directories may be links into them."""
         return disk_roots(self.area.config, self.area.env, self.area.home)
 
-    def _ref(self, packet: Clean | Archive, row: TestRow) -> TestRef:
+    def _ref(self, packet: Clean | Archive | SetState, row: TestRow) -> TestRef:
         return TestRef(packet.target, packet.runname, row.testname, row.item_path)
 
     @staticmethod
@@ -140,6 +144,35 @@ class Chores:
         """The records that have a run directory of their own: not an itemized test's toplevel."""
         itemized = {row.testname for row in rows if row.item_path}
         return [row for row in rows if row.item_path or row.testname not in itemized]
+
+    def _do(self, packet: Clean | Archive | SetState) -> str:
+        if isinstance(packet, Clean):
+            return self._clean(packet)
+        if isinstance(packet, Archive):
+            return self._archive(packet)
+        return self._set_state(packet)
+
+    # -- setstate ---------------------------------------------------------------------------
+
+    def _set_state(self, packet: SetState) -> str:
+        states = [glob(word) for word in packet.only_states]
+        statuses = [glob(word) for word in packet.only_statuses]
+        rows = [
+            row
+            for row in self.selected(packet)
+            if (not states or any(state.fullmatch(row.state) for state in states))
+            and (not statuses or any(status.fullmatch(row.status) for status in statuses))
+        ]
+        busy = [row for row in rows if row.state in ACTIVE]
+        rows = [row for row in rows if row.state not in ACTIVE]
+        changes = [
+            (self._ref(packet, row), packet.state, packet.status, packet.comment or row.comment)
+            for row in rows
+        ]
+        if changes:
+            self._report(changes)
+        verb = f"set {len(rows)} test(s) to {packet.state.value}/{packet.status.value}"
+        return _reason(verb, [_name(row) for row in rows], busy, [])
 
     # -- clean ------------------------------------------------------------------------------
 

@@ -9,8 +9,8 @@ retried) changes nothing.
 
 * ``run`` and ``rerunclean`` become launches (:mod:`~mtpkt.agents.home.launches`);
 * ``kill`` withdraws and kills the selected tests of the run;
-* ``clean`` kills them too, then goes to the chores with ``archive``
-  (:mod:`~mtpkt.agents.home.chores`).
+* ``clean`` kills them too, then goes to the chores with ``archive`` and
+  ``setstate`` (:mod:`~mtpkt.agents.home.chores`).
 """
 
 import logging
@@ -24,7 +24,7 @@ from mtpkt.agents.home.chores import Chores
 from mtpkt.agents.home.launches import Launcher
 from mtpkt.agents.home.own import OwnPackets
 from mtpkt.pkts import AckOutcome
-from mtpkt.pkts.control import Archive, Clean, Control, Kill, RerunClean, Run
+from mtpkt.pkts.control import Archive, Clean, Control, Kill, RerunClean, Run, SetState
 from mtpkt.store import Store, StoreError
 from mtpkt.store.journal import ACCEPTED, DONE, FAILED, STARTED
 
@@ -103,7 +103,7 @@ class Intake:
             return  # a repeat of a packet already carried out (mtpkt send retried)
         self._carry_out(packet, launch)
 
-    def _check_run(self, packet: Kill | RerunClean | Clean | Archive) -> None:
+    def _check_run(self, packet: Kill | RerunClean | Clean | Archive | SetState) -> None:
         """Refuse a packet about a run that does not exist, or that would find nothing to do.
 
         Raises:
@@ -143,7 +143,7 @@ class Intake:
         elif isinstance(packet, Clean):
             self._kill(packet, CLEAN_GRACE)
             self._chores.submit(packet)
-        elif isinstance(packet, Archive):
+        elif isinstance(packet, Archive | SetState):
             self._chores.submit(packet)
 
     def _kill(self, packet: Kill | Clean, grace: float) -> None:

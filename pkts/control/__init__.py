@@ -10,10 +10,10 @@ from typing import ClassVar, TypeAlias
 
 import attrs
 
-from mtpkt.pkts.enums import Status
+from mtpkt.pkts.enums import State, Status
 from mtpkt.pkts.envelope import Envelope
 
-__all__ = ["Archive", "Clean", "Control", "Kill", "RerunClean", "Run", "Selection"]
+__all__ = ["Archive", "Clean", "Control", "Kill", "RerunClean", "Run", "Selection", "SetState"]
 
 
 @attrs.frozen(kw_only=True)
@@ -87,5 +87,27 @@ class Archive(Selection):
             raise ValueError("archive: 'remove' and 'restore' cannot both be set")
 
 
-Control: TypeAlias = Run | Kill | RerunClean | Clean | Archive
+@attrs.frozen(kw_only=True)
+class SetState(Selection):
+    """Set the state and status of the selected tests (Megatest ``-set-state-status``).
+
+    Only records that are not running or waiting are changed; an itemized test's
+    toplevel record is rolled up again from its items when an item changes, as
+    Megatest's ``db:set-state-status-and-roll-up-items`` does (db.scm:3576-3604)."""
+
+    kind: ClassVar[str] = "setstate"
+
+    state: State
+    """The new state, e.g. ``COMPLETED``."""
+    status: Status
+    """The new status, e.g. ``FAIL``."""
+    only_states: tuple[str, ...] = ()
+    """Change only records whose state is one of these (``%`` patterns); empty: any."""
+    only_statuses: tuple[str, ...] = ()
+    """Change only records whose status is one of these (``%`` patterns); empty: any."""
+    comment: str = ""
+    """The records' new comment; empty: unchanged."""
+
+
+Control: TypeAlias = Run | Kill | RerunClean | Clean | Archive | SetState
 """Every control packet kind (a closed union: handle it with ``match``)."""

@@ -1,0 +1,295 @@
+"""``megatest`` run management: Megatest's ``-run``, ``-remove-runs``, ``-set-state-status``,
+``-kill-runs``, ``-archive`` and ``-run-wait``, carried out by the area's home.
+
+Each becomes the control packets ``mtpkt send`` would send (signed with the area's key,
+journaled by the home before it answers), one per run the selectors name, and the command
+waits, as Megatest's does, until the home has done it: a ``-run`` until every selected test
+has settled, a ``-remove-runs`` or ``-archive`` until the home's ``ack`` says it is done.
+Progress goes to stderr; stdout stays for what Megatest prints there.
+
+The selectors are Megatest's (runs.scm:2314-2361, megatest.scm:1020-1052): ``-target`` or
+``-reqtarg`` (which must be a section of runconfigs.config), ``-runname`` or ``:runname``,
+``-testpatt`` (``-runtests P`` is ``-run -testpatt P``; without one, ``TESTPATT``, or the key
+``-modepatt`` names, from the target's runconfigs, common.scm:978-995). Run names and target
+parts may hold ``%`` for the actions on existing runs; ``-run`` needs one run. Exit codes
+are Megatest's: 3 without a target or run name (runs.scm:2318-2323) or without a
+``-testpatt`` for an action on existing runs (megatest.scm:1033), 1 for a bad target or any
+other refusal; the home's own failures keep mtpkt's codes (``mtpkt --help``).
+"""
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from mtpkt import pkts
+from mtpkt.pkts.control import Archive, Clean, Kill, RerunClean, Run
+from mtpkt.tools.errors import CliError
+from mtpkt.tools.intest_args import Args
+
+if TYPE_CHECKING:  # imported for real where used: `megatest -step` stays quick
+    from pathlib import Path
+
+    from mtpkt.agents.area import Area
+    from mtpkt.tools.reach import HomeLink
+
+__all__ = ["MISSING", "MegatestError", "Which", "manage", "send_and_follow"]
+
+MISSING = 3
+"""Megatest's exit code for a missing ``-target``, ``-runname`` or ``-testpatt``."""
+_RUNS = ("-run", "-runall", "-runtests", "-rerun-clean", "-rerun-all")
+"""Options that start a run (megatest.scm:1613-1617)."""
+WAIT_FOREVER = None
+"""A Megatest run waits as long as its tests take (no ``--wait-timeout``)."""
+
+
+class MegatestError(Exception):
+    """A call refused as Megatest refuses it: one line, and Megatest's exit code."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@attrs.frozen
+class Which:
+    """The selectors of one call: target and run name (patterns allowed) and test pattern."""
+
+    target: str
+    runname: str
+    testpatt: str
+
+
+def manage(args: Args) -> int:
+    """Carry out the run-management options of one call, in Megatest's order; the exit code."""
+    try:
+        return _manage(args)
+    except (CliError, MegatestError) as exc:
+        print(f"megatest: {exc}", file=sys.stderr)
+        return int(exc.code)
+
+
+def _manage(args: Args) -> int:
+    from mtpkt.tools.local_area import load_area
+
+    which = _which(args)
+    area = load_area(None)
+    _check_target(args, area, which.target)
+    link = _link(area.home)
+    if args.has("-remove-runs"):
+        keep = args.has("-keep-records")
+        _each_run(args, which, "remove", lambda run: Clean(keep_records=keep, **_of(run)), link)
+    if args.has("-kill-runs"):
+        _each_run(args, which, "kill", lambda run: Kill(**_of(run)), link, ack=False)
+    if args.has("-set-state-status"):
+        from mtpkt.tools.mt_states import set_state_status
+
+        set_state_status(args, which, link)
+    if any(
+        args.has(name) for name in ("-run", "-runall", "-runtests", "-rerun-clean", "-rerun-all")
+    ):
+        _run(args, _testpatt(args, area, which), link)
+    elif args.has("-run-wait") or args.has("-runwait"):
+        _wait(Run(target=which.target, runname=which.runname, testpatt=which.testpatt), link)
+    if (how := args.get("-archive")) is not None:
+        if how not in ("save", "save-remove", "restore"):
+            raise CliError(f"-archive {how}: mtpkt archives with save, save-remove or restore")
+        remove, restore = how == "save-remove", how == "restore"
+        _each_run(
+            args,
+            which,
+            "archive",
+            lambda run: Archive(remove=remove, restore=restore, **_of(run)),
+            link,
+        )
+    return 0
+
+
+# -- the selectors ---------------------------------------------------------------------------
+
+
+def _which(args: Args) -> Which:
+    target = args.get("-reqtarg", "-target")
+    if not target:
+        raise MegatestError(
+            "Missing required parameter, you must specify the target with -target", MISSING
+        )
+    runname = args.get("-runname", ":runname")
+    if not runname:
+        raise MegatestError(
+            "Missing required parameter, you must specify the run name with -runname runname",
+            MISSING,
+        )
+    on_runs = any(args.has(name) for name in ("-remove-runs", "-set-state-status", "-archive"))
+    testpatt = args.get("-testpatt", "-runtests")
+    if on_runs and not testpatt:
+        raise MegatestError(
+            "Missing required parameter, you must specify the test pattern with -testpatt",
+            MISSING,
+        )
+    return Which(target, runname, testpatt or "%")
+
+
+def _check_target(args: Args, area: "Area", target: str) -> None:
+    """A target of the area's keys (common.scm:1052-1074); ``-reqtarg`` one of runconfigs'
+    sections too (runs.scm:2339-2349). ``%`` parts are patterns, for existing runs."""
+    from mtpkt.agents.area import AreaError
+
+    if "%" not in target:
+        try:
+            area.split_target(target)
+        except AreaError as exc:
+            raise CliError(str(exc)) from None
+    if args.get("-reqtarg") is not None:
+        path = area.home / "runconfigs.config"
+        try:
+            lines = path.read_text(errors="replace").splitlines()
+        except OSError as exc:
+            raise CliError(f"-reqtarg {target}: cannot read {path}: {exc.strerror}") from None
+        # Megatest reads the file's own sections here, without evaluating it (runs.scm:2340).
+        if f"[{target}]" not in (line.strip() for line in lines):
+            raise CliError(f"[{target}] not found in {path}")
+
+
+def _testpatt(args: Args, area: "Area", which: Which) -> str:
+    """The test pattern of a ``-run``: ``-testpatt``/``-runtests``, else the runconfigs' key
+    (common.scm:978-995; ``--modepatt`` must name one)."""
+    key = args.get("-modepatt", "--modepatt") or "TESTPATT"
+    if which.testpatt != "%" and not args.has("--modepatt"):
+        return which.testpatt
+    from mtpkt.agents.area import AreaError
+
+    try:
+        found = area.runconfig(which.target, which.runname).get(key)
+    except AreaError as exc:
+        raise CliError(str(exc)) from None
+    if found:
+        print(f"megatest: testpatt defined in {key} from runconfigs: {found}", file=sys.stderr)
+        return found
+    if args.has("--modepatt"):
+        raise CliError(f"--modepatt {key}: runconfigs.config has no {key} for {which.target}")
+    return which.testpatt
+
+
+# -- talking to the home --------------------------------------------------------------------
+
+
+def _link(area: "Path") -> "HomeLink":
+    from mtpkt.tools.reach import HomeLink
+
+    return HomeLink.of(_options(), area)
+
+
+def _options() -> argparse.Namespace:
+    """``mtpkt send``'s defaults: the home and key the area's ``.mtpkt/`` names."""
+    from mtpkt.tools.options import add_timeout, where_options
+
+    parser = argparse.ArgumentParser(add_help=False, parents=[where_options()])
+    add_timeout(parser)
+    return parser.parse_args([], argparse.Namespace(publish=None))
+
+
+def send_and_follow(packet: pkts.Control, link: "HomeLink", *, ack: bool | None = None) -> int:
+    """Send ``packet`` and follow its run until it is done; the watch's exit code."""
+    from mtpkt.tools.interrupts import close_when_idle
+    from mtpkt.tools.options import DEFAULT_TIMEOUT
+    from mtpkt.tools.watch import wait_for_run
+
+    follower = link.follower(
+        link.stream(_options(), needed_by="megatest"),
+        target=packet.target,
+        runname=packet.runname,
+        timeout=DEFAULT_TIMEOUT,
+        acks=True,
+    )
+    try:
+        link.ask(packet, DEFAULT_TIMEOUT)
+        return wait_for_run(
+            packet,
+            follower,
+            listen=link.listen,
+            timeout=DEFAULT_TIMEOUT,
+            wait_timeout=WAIT_FOREVER,
+            out=sys.stderr,
+            ack=ack,
+        )
+    finally:
+        close_when_idle(follower.close)
+
+
+def _run(args: Args, testpatt: str, link: "HomeLink") -> None:
+    """``-run``, ``-runtests``, ``-rerun*``: one run, followed until its tests settle."""
+    from mtpkt.agents.area import AreaError
+    from mtpkt.agents.area.paths import check_name
+    from mtpkt.tools.options import statuses
+
+    which_target = args.get("-reqtarg", "-target") or ""
+    runname = args.get("-runname", ":runname") or ""
+    try:
+        check_name("run name", runname)
+    except AreaError as exc:
+        raise CliError(str(exc)) from None
+    run = Which(which_target, runname, testpatt)
+    packet: pkts.Control
+    if args.has("-rerun-clean"):
+        packet = RerunClean(**_of(run))
+    else:
+        try:
+            rerun = statuses(args.get("-rerun") or "") if args.get("-rerun") else ()
+        except argparse.ArgumentTypeError as exc:
+            raise CliError(f"-rerun: {exc}") from None
+        all_ = args.has("-rerun-all")
+        preclean = args.has("-preclean") or all_
+        packet = Run(rerun=rerun, rerun_all=all_, preclean=preclean, **_of(run))
+    send_and_follow(packet, link)
+
+
+def _wait(packet: Run, link: "HomeLink") -> None:
+    """``-run-wait`` alone: follow the run until its selected tests have settled."""
+    from mtpkt.tools.interrupts import close_when_idle
+    from mtpkt.tools.options import DEFAULT_TIMEOUT
+    from mtpkt.tools.watch import wait_for_run
+
+    follower = link.follower(
+        link.stream(_options(), needed_by="megatest"),
+        target=packet.target,
+        runname=packet.runname,
+        timeout=DEFAULT_TIMEOUT,
+    )
+    try:
+        wait_for_run(
+            packet,
+            follower,
+            listen=link.listen,
+            timeout=DEFAULT_TIMEOUT,
+            wait_timeout=WAIT_FOREVER,
+            out=sys.stderr,
+            ack=False,
+        )
+    finally:
+        close_when_idle(follower.close)
+
+
+def _each_run(
+    args: Args,
+    which: Which,
+    what: str,
+    make: Callable[[Which], pkts.Control],
+    link: "HomeLink",
+    *,
+    ack: bool = True,
+) -> None:
+    """One packet for each existing run the selectors name (none: a note, nothing done)."""
+    from mtpkt.tools.mt_states import selected_runs
+
+    for target, runname, testpatt in selected_runs(args, which):
+        packet = make(Which(target, runname, testpatt))
+        print(f"megatest: {what} {testpatt} of run {target}/{runname}", file=sys.stderr)
+        send_and_follow(packet, link, ack=ack)
+
+
+def _of(which: Which) -> dict[str, Any]:
+    """A control packet's selection fields."""
+    return {"target": which.target, "runname": which.runname, "testpatt": which.testpatt}
