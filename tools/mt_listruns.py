@@ -50,7 +50,7 @@ __all__ = [
     "patt_match",
     "run_fields",
     "run_line",
-    "step_lines",
+    "step_rows",
     "target_of",
     "test_lines",
 ]
@@ -116,7 +116,7 @@ def test_lines(test: "TestRow", steps: Iterable["StepRow"]) -> list[str]:
         f" Runtime: {runtime:>5}s Time: {_seconds(test.event_time):<22}"
         f" Host: {test.host or 'n/a':<10}"
     ]
-    if test.status in QUIET or test.state == "NOT_STARTED":
+    if not _detailed(test):
         return lines
     lines += [
         "         cpuload:  -1.0",
@@ -132,7 +132,12 @@ def test_lines(test: "TestRow", steps: Iterable["StepRow"]) -> list[str]:
     return lines
 
 
-def step_lines(rows: Iterable["StepRow"]) -> dict[int, list["StepRow"]]:
+def _detailed(test: "TestRow") -> bool:
+    """Whether a record's details and steps are shown (megatest.scm:1402-1404)."""
+    return test.status not in QUIET and test.state != "NOT_STARTED"
+
+
+def step_rows(rows: Iterable["StepRow"]) -> dict[int, list["StepRow"]]:
     """Each test's step rows as Megatest's table would hold them: one per step name and
     state (``INSERT OR REPLACE`` on that pair, db.scm:3185 and 1310), in the order of
     their last writing (``ORDER BY id``), deleted ones left out (db.scm:3211)."""
@@ -221,13 +226,15 @@ def list_runs(area: "Area", args: Args, env: Mapping[str, str], out: TextIO) -> 
             runs = _runs(query, args.get("-list-runs") or "%", target)
             if args.has("-list-db-targets"):
                 targets = list(dict.fromkeys(run.target for run in runs))
-                print(json.dumps({"targets": targets[::-1]}) if dumpmode else "\n".join(targets),
-                      file=out)  # fmt: skip
+                # Megatest conses each onto its list (megatest.scm:1322): reversed in json
+                lines = [json.dumps({"targets": targets[::-1]})] if dumpmode else targets
+                print("".join(f"{line}\n" for line in lines), file=out, end="")
                 return
             tree: dict[str, dict[str, object]] = {}
             for run in runs:
                 tests = _tests(query, run, args)
-                steps = step_lines(query.steps(run.id)) if tests else {}
+                detailed = not dumpmode and any(map(_detailed, tests))
+                steps = step_rows(query.steps(run.id)) if detailed else {}
                 if dumpmode:
                     tree.setdefault(run.target, {})[run.runname] = _tree(run, fields, tests)
                     continue

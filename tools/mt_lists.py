@@ -106,13 +106,16 @@ def _area(env: Mapping[str, str]) -> "Area":
     """
     from pathlib import Path
 
-    from mtpkt.agents.area import AreaError
+    from mtpkt.agents.area import AreaError, not_an_area
     from mtpkt.tools.errors import CliError
-    from mtpkt.tools.local_area import load_area
+    from mtpkt.tools.local_area import area_dir, load_area
 
     home = env.get("MT_RUN_AREA_HOME")
+    where = area_dir(Path(home) if home else None)
+    if why := not_an_area(where):
+        raise ListError(f"{why}: cd into the area or set MT_RUN_AREA_HOME")
     try:
-        return load_area(Path(home) if home else None)
+        return load_area(where)
     except (AreaError, CliError) as exc:
         raise ListError(str(exc)) from None
 

@@ -11,6 +11,8 @@ import pytest
 
 from mtpkt.agents.area.logpro import judge, load_rules
 from mtpkt.store import Store
+from mtpkt.store.rows import StepRow
+from mtpkt.tools.mt_listruns import step_rows
 from tests.support.dbs import rows
 from tests.support.farm import write_area
 from tests.support.storekit import END, FIELDS, START, TARGET, Sender, State, Status
@@ -192,6 +194,11 @@ def test_list_runs_as_json(area: Path) -> None:
 def test_list_db_targets_and_list_targets(area: Path) -> None:
     done = megatest(area, "-list-db-targets")
     assert (done.returncode, done.stdout) == (0, "ubuntu/x86_64\nubuntu/arm\n")
+    done = megatest(area, "-list-db-targets", "-dumpmode", "json")
+    assert json.loads(done.stdout) == {"targets": ["ubuntu/arm", "ubuntu/x86_64"]}
+    for nothing in (["-list-db-targets", "-target", "debian/%"], ["-list-runs", "none%"]):
+        done = megatest(area, *nothing)
+        assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
     # runconfigs.config's sections, sorted; the wildcard section applied, not listed
     done = megatest(area, "-list-targets")
     assert (done.returncode, done.stdout) == (0, "default\nubuntu/arm\nubuntu/x86_64\n")
@@ -275,5 +282,30 @@ def test_bad_input_is_one_line_and_a_nonzero_exit(area: Path, args: list[str]) -
 def test_outside_an_area_is_one_line(tmp_path: Path) -> None:
     done = megatest(tmp_path, "-list-runs", "%")
     assert (done.returncode, done.stdout) == (1, "")
-    assert done.stderr.startswith("megatest: ")
-    assert done.stderr.count("\n") == 1
+    assert done.stderr == (
+        f"megatest: {tmp_path} is not a Megatest area (no megatest.config):"
+        " cd into the area or set MT_RUN_AREA_HOME\n"
+    )
+
+
+def test_step_rows_are_kept_as_megatests_insert_or_replace_keeps_them() -> None:
+    """db.scm:3185 and 1310: one row per test, step name and state; a row written again
+    replaces the old one and takes a new id (so it comes last); DELETED rows are left out."""
+
+    def row(number: int, test: int, name: str, state: str, status: str = "n/a") -> StepRow:
+        return StepRow(id=number, test_id=test, testname="t", item_path="", stepname=name,
+                       state=state, status=status, event_time=float(number), comment="",
+                       logfile="")  # fmt: skip
+
+    first = [row(1, 7, "build", "start"), row(2, 7, "build", "end", "PASS")]
+    first += [row(3, 7, "check", "start"), row(4, 7, "check", "end", "FAIL")]
+    again = [row(5, 7, "build", "start"), row(6, 7, "build", "end", "FAIL")]
+    other = [row(8, 9, "x", "start", "DELETED")]
+    kept = step_rows([*first, *again, *other])
+    assert [(r.stepname, r.state, r.status) for r in kept[7]] == [
+        ("check", "start", "n/a"),
+        ("check", "end", "FAIL"),
+        ("build", "start", "n/a"),
+        ("build", "end", "FAIL"),
+    ]
+    assert 9 not in kept
