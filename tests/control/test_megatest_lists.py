@@ -3,6 +3,7 @@ them: the installed ``megatest`` in the area, over real SQLite files a Store wro
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,8 @@ from mtpkt.store import Store
 from mtpkt.store.rows import StepRow
 from mtpkt.tools.mt_listruns import step_rows
 from tests.support.dbs import rows
-from tests.support.farm import write_area
+from tests.support.farm import TARGET as FARM_TARGET
+from tests.support.farm import running_farm, write_area
 from tests.support.storekit import END, FIELDS, START, TARGET, Sender, State, Status
 
 pytestmark = pytest.mark.timeout(120)
@@ -309,3 +311,39 @@ def test_step_rows_are_kept_as_megatests_insert_or_replace_keeps_them() -> None:
         ("build", "end", "FAIL"),
     ]
     assert 9 not in kept
+
+
+@pytest.mark.timeout(180)
+def test_a_run_of_a_real_farm_listed_as_megatest_lists_it(tmp_path: Path) -> None:
+    """A run the home and an agent made: the records, their order, the details and steps of
+    the one that failed, and a release rule file's check of a test's line."""
+    with running_farm(tmp_path) as farm:
+        farm.start_home()
+        farm.start_agent("a1")
+        sent = farm.send("run", "-t", FARM_TARGET, "-r", "r1", "--testpatt", "%,~sleeper", "--wait")
+        assert sent.returncode == 3, sent.stderr  # `broken` fails
+        done = megatest(farm.area, "-list-runs", "r1", "-target", FARM_TARGET)
+    assert (done.returncode, done.stderr) == (0, "")
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith(f"Run: {FARM_TARGET}/r1 OS: linux ARCH: x86 id: 1 runname: r1 ")
+    tests = [line.split()[1] for line in lines if line.startswith("  Test: ")]
+    assert tests == [
+        "unit(3)", "unit(2)", "unit(1)", "unit", "report", "build", "broken", "after_broken"
+    ]  # fmt: skip
+    at = lines.index(next(line for line in lines if line.startswith("  Test: broken ")))
+    assert lines[at + 1 : at + 4] == [
+        "         cpuload:  -1.0",
+        "         diskfree: -1",
+        "         uname:    n/a",
+    ]
+    assert lines[at + 4].startswith("         rundir:   /")
+    steps = [line.split()[1:7:2] for line in lines[at + 5 : at + 9]]
+    assert steps == [
+        ["first", "start", "n/a"],
+        ["first", "end", "PASS"],
+        ["second", "start", "n/a"],
+        ["second", "end", "FAIL"],
+    ]
+    # Megatest's release rule for a test that passed (release/tests/*/*.logpro)
+    rule = r"^\s+Test: build(\(.*|\s+)\s+State: COMPLETED\s+Status: PASS\s+Runtime:\s+(\d+)s"
+    assert sum(bool(re.search(rule, line)) for line in lines) == 1
