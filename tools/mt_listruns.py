@@ -28,7 +28,8 @@ A host is ``n/a`` until a test was given one, as Megatest's default (db.scm:1272
 Runs are chosen as ``db:get-runs-by-patt`` does (db.scm:2400-2438): the run name and
 each part of the target are matched with SQLite's ``LIKE`` when they hold ``%``, else
 with ``GLOB``; deleted runs are left out; by ``event_time``. Tests are chosen by
-``-testpatt`` (else ``-runtests``, else ``%``) and ``-state``/``-status`` lists.
+``-testpatt`` (else ``-runtests``, else ``%``) and ``-state``/``-status`` lists;
+``-sort FIELD`` orders them by a field of their record instead.
 The databases are read read-only (:mod:`mtpkt.tools.local_area`); with none yet there
 is nothing to list.
 """
@@ -59,6 +60,12 @@ RUN_FIELDS: Final = ("id", "runname", "state", "status", "owner", "event_time", 
 """The fields Megatest's query of the runs selects (megatest.scm:1258)."""
 UNSELECTED: Final = ("fail_count", "pass_count")
 """Fields of the default runs-spec the query does not select: ``#f`` (megatest.scm:1280)."""
+SORTABLE: Final = (
+    "id", "run_id", "testname", "state", "status", "event_time", "host", "rundir",
+    "item_path", "run_duration", "final_logf", "comment", "attemptnum", "archived",
+)  # fmt: skip
+"""The fields of Megatest's test record (db.scm:2987-2989) that mtpkt keeps: ``-sort``
+takes one (cpuload, diskfree, uname and shortdir are not kept)."""
 QUIET: Final = ("PASS", "WARN")
 """Statuses whose tests get no detail lines (megatest.scm:1402-1404); so does NOT_STARTED."""
 
@@ -195,7 +202,19 @@ def _tests(query: "StoreQuery", run: "RunRow", args: Args) -> list["TestRow"]:
         for row in query.tests(run.id, states=states, statuses=statuses)
         if row.state != "DELETED" and testpatt.matches(row.testname, row.item_path)
     ]
-    return sorted(rows, key=lambda row: (row.testname, row.item_path), reverse=True)
+    rows.sort(key=lambda row: (row.testname, row.item_path), reverse=True)
+    if (field := args.get("-sort")) is not None:
+        # megatest.scm:1437-1447: by that field (a stable sort here: ties keep the order above)
+        if field not in SORTABLE:
+            raise ListError(f"-sort {field}: not a field of a test ({', '.join(SORTABLE)})")
+        rows.sort(key=lambda row: _field(row, field))
+    return rows
+
+
+def _field(row: "TestRow", field: str) -> float | str:
+    """A record's field by Megatest's name of it (:data:`SORTABLE`)."""
+    value = getattr(row, field, None)
+    return value if isinstance(value, str | int | float) else 0
 
 
 def list_runs(area: "Area", args: Args, env: Mapping[str, str], out: TextIO) -> None:

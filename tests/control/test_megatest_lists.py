@@ -179,6 +179,13 @@ def test_state_and_status_lists_and_testpatt_choose_the_records(area: Path) -> N
     assert names("-state", "NOT_STARTED") == ["after"]
     assert names("-state", "COMPLETED", "-status", "FAIL") == ["broken"]
     assert names("-testpatt", "runfirst/a/%") == ["runfirst(a/2)", "runfirst(a/1)"]
+    # -sort FIELD (megatest.scm:1437-1447), ties in the default order
+    assert names("-sort", "event_time") == [
+        "runfirst(a/1)", "runfirst", "runfirst(a/2)", "broken", "after"
+    ]  # fmt: skip
+    assert names("-sort", "testname") == [
+        "after", "broken", "runfirst(a/2)", "runfirst(a/1)", "runfirst"
+    ]  # fmt: skip
 
 
 def test_list_runs_as_json(area: Path) -> None:
@@ -271,6 +278,7 @@ def test_an_area_without_runs_lists_nothing(tmp_path: Path) -> None:
         ["-show-runconfig", "-target", "ubuntu/x86_64/extra"],
         ["-list-targets", "-dumpmode", "yaml"],
         ["-list-runs", "%", "-frobnicate"],
+        ["-list-runs", "%", "-sort", "cpu"],
     ],
 )
 def test_bad_input_is_one_line_and_a_nonzero_exit(area: Path, args: list[str]) -> None:
