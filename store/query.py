@@ -28,7 +28,7 @@ from mtpkt.store.errors import StoreError
 from mtpkt.store.maindb import split_target
 from mtpkt.store.mirror import Key
 from mtpkt.store.registry import GRACE_VAR
-from mtpkt.store.rows import AgentRow, RunRow, TestDataRow, TestRow, integer, real
+from mtpkt.store.rows import AgentRow, RunRow, StepRow, TestDataRow, TestRow, integer, real
 
 __all__ = [
     "NOT_STARTED",
@@ -269,6 +269,19 @@ class StoreQuery:
         )
         rows = self._run_rows(run_id, sql, args, version=schema.RUN.version)
         return [TestRow.from_sql(row) for row in rows]
+
+    def steps(self, run_id: int) -> list[StepRow]:
+        """A run's ``test_steps`` rows (one per step packet) in the order written.
+
+        Raises:
+            StoreError: the run's database cannot be read.
+        """
+        sql = (
+            f"SELECT {StepRow.COLUMNS} FROM test_steps AS s"
+            " LEFT JOIN tests AS t ON t.id = s.test_id ORDER BY s.id"
+        )
+        rows = self._run_rows(run_id, sql, version=schema.RUN.version)
+        return [StepRow.from_sql(row) for row in rows]
 
     def results(self, run: RunRow) -> RunResults:
         """The run's records, the steps of each instance's last attempt and its test data,

@@ -65,6 +65,7 @@ VALUED: Final = (
     "-section",
     "-var",
     "-dumpmode",
+    "-sort",
     # accepted for old scripts; mtpkt has no meaning for them (tools/mt_lists.py)
     "-server",
     "-transport",
