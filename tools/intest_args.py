@@ -126,6 +126,8 @@ RUN_ACTIONS: Final = (
     "-run",
     "-runall",
     "-runtests",
+    "-rerun-clean",
+    "-rerun-all",
     "-run-wait",
     "-runwait",
     "-remove-runs",

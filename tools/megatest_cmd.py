@@ -52,6 +52,31 @@ megatest (mtpkt): Megatest's in-test options, reported through the agent running
                           : on a call that records, these must name this test
 
 Calls wait for the agent up to MTPKT_CALL_TIMEOUT seconds (default 300).
+
+Launching and managing runs (through the area's home: `mtpkt home` must run)
+  -run | -runtests PATT    : run the tests -testpatt (or TESTPATT in runconfigs) selects;
+                             waits until they have all ended
+  -rerun FAIL,WARN...      : also rerun tests that ended with these statuses
+  -rerun-clean | -rerun-all: rerun the tests that ended badly | every test, with -preclean
+  -preclean                : remove a test's run directory before running it
+  -run-wait | -runwait     : wait until the selected tests of the run have ended
+  -remove-runs             : remove the selected tests (-keep-records: only their directories)
+  -set-state-status X,Y    : set the selected tests' state to X and status to Y
+  -kill-runs               : kill the selected tests of the run(s)
+  -archive save|save-remove|restore : archive the selected tests' run directories
+Selectors
+  -target a/b | -reqtarg a/b : the target (-reqtarg: a section of runconfigs.config)
+  -runname R               : the run (% is a wildcard for actions on existing runs)
+  -testpatt P              : tests, test/item patterns, % is the wildcard
+  :state S,.. :status S,.. : only tests in these states / with these statuses
+  -modepatt KEY            : read the test pattern from KEY in runconfigs (not TESTPATT)
+
+Queries (read the area's databases; no home needed)
+  -list-runs PATT [-target T] [-testpatt P] : runs and their tests, in Megatest's layout
+  -list-targets | -list-db-targets | -show-keys
+  -show-runconfig -target T | -show-config [-section S -var V] [-dumpmode ini|json]
+
+docs/megatest-cli.md lists every Megatest option and what mtpkt does with it.
 """
 
 
@@ -71,7 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(HELP, end="")
         return 0
     managed = any(args.has(action) for action in RUN_ACTIONS)
-    if managed or any(args.has(action) for action in QUERY_ACTIONS):
+    intest = any(args.has(action) for action in ACTIONS)
+    if managed or (not intest and any(args.has(action) for action in QUERY_ACTIONS)):
         if args.rest:
             return _fail(f"unrecognised arguments: {' '.join(args.rest)}")
         return _outside(args, managed)

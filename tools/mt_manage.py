@@ -41,6 +41,14 @@ MISSING = 3
 """Megatest's exit code for a missing ``-target``, ``-runname`` or ``-testpatt``."""
 _RUNS = ("-run", "-runall", "-runtests", "-rerun-clean", "-rerun-all")
 """Options that start a run (megatest.scm:1613-1617)."""
+_NOT_YET = {
+    "-tagexpr": "the area format has no tag index yet; name the tests with -testpatt",
+    "-set-run-status": "a run's status is the roll-up of its tests",
+    "-get-run-status": "a run's status is the roll-up of its tests (see -list-runs)",
+    "-lock": "runs cannot be locked yet",
+    "-unlock": "runs cannot be locked yet",
+}
+"""Megatest options mtpkt reads but refuses, so that nothing runs half understood."""
 WAIT_FOREVER = None
 """A Megatest run waits as long as its tests take (no ``--wait-timeout``)."""
 
@@ -74,6 +82,9 @@ def manage(args: Args) -> int:
 def _manage(args: Args) -> int:
     from mtpkt.tools.local_area import load_area
 
+    for name, why in _NOT_YET.items():
+        if args.has(name):
+            raise MegatestError(f"{name} is not supported by mtpkt: {why} (docs/megatest-cli.md)")
     which = _which(args)
     area = load_area(None)
     _check_target(args, area, which.target)

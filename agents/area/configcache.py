@@ -4,11 +4,14 @@ what changed (the seed roadmap's config caching).
 Planning a run reads megatest.config, runconfigs.config and each planned
 test's testconfig (:func:`~mtpkt.agents.area.plan_run`); :func:`resolve`
 turns what it read into plain values as that run sees them: ``#{…}``
-expanded (the reader did that), ``[system …]`` values run, with the
-environment and working directory the plan gives them, except a testconfig's
-``[items]``/``[itemstable]`` ones, kept as written: they are made when the
-test comes up to run (:mod:`~mtpkt.agents.area.deferred`), often from a file
-the run writes, which planning must not read as a change. runconfigs.config
+expanded (the reader did that). A ``[system …]`` value is kept as written,
+its command, not its output: what such a command prints often depends on
+what the runs themselves write (fullrun's ``DEADVAR [system ls]`` lists the
+area, to which every run adds its ``tmp/``; a testconfig's ``[items]`` made
+from a file a prerequisite writes, :mod:`~mtpkt.agents.area.deferred`), and
+planning must not read that as a change: Megatest, which has no STALE, gives
+those tests their verdicts, and so must mtpkt. A changed command is a
+change. runconfigs.config
 counts with its ``[default]`` and target sections only, the ones the run
 reads, as Megatest's own cache of it has them (``launch.scm`` 917 and 998, where
 ``sections`` is ``default`` and the target).
@@ -48,7 +51,6 @@ from typing import Final, TypeGuard
 import attrs
 
 from mtpkt.agents.area.configdata import Config, ConfigError, Deferred, Entry
-from mtpkt.agents.area.deferred import ITEM_SECTIONS
 from mtpkt.agents.area.model import Area, RunConfig, TestConfig
 
 __all__ = [
@@ -77,21 +79,17 @@ Resolved = dict[str, dict[str, dict[str, str]]]
 
 @attrs.frozen
 class ConfigRead:
-    """One config file as a plan read it, and how its ``[system]`` values run."""
+    """One config file as a plan read it."""
 
     name: str
     """``megatest.config``, ``runconfigs.config`` or ``tests/<test>/testconfig``."""
     config: Config
     env: Mapping[str, str]
-    """The environment its ``[system]`` commands run in."""
+    """The environment its values are resolved in."""
     cwd: Path
     """Their working directory."""
     sections: tuple[str, ...] | None = None
     """The sections that count (None: all of them)."""
-    late: tuple[str, ...] = ()
-    """Sections whose ``[system]`` values are not run at planning but kept as written:
-    a testconfig's items, made when the test comes up to run
-    (:mod:`~mtpkt.agents.area.deferred`), from files the run itself may write."""
 
 
 @attrs.frozen
@@ -121,14 +119,14 @@ def config_reads(
             "runconfigs.config", runconfig.config, env, area.home, ("default", runconfig.target)
         ),
         *(
-            ConfigRead(f"tests/{name}/testconfig", test.config, env, runpath, late=ITEM_SECTIONS)
+            ConfigRead(f"tests/{name}/testconfig", test.config, env, runpath)
             for name, test in tests.items()
         ),
     )
 
 
 def _value(read: ConfigRead, section: str, entry: Entry) -> str:
-    if isinstance(entry.value, Deferred) and section in read.late:
+    if isinstance(entry.value, Deferred):  # its command, not its output (module doc)
         return f"[system {entry.value.command}]"
     try:
         return read.config.resolve(entry, env=read.env, cwd=read.cwd)
@@ -137,8 +135,8 @@ def _value(read: ConfigRead, section: str, entry: Entry) -> str:
 
 
 def resolve(reads: Sequence[ConfigRead]) -> Resolved:
-    """Every value of the configs as the run sees it (``[system]`` commands run now; one
-    that fails stands as ``(not resolved: <its error>)``)."""
+    """Every value of the configs as the run sees it (``[system]`` values as written; a value
+    that cannot be resolved stands as ``(not resolved: <its error>)``)."""
     resolved: Resolved = {}
     for read in reads:
         sections = read.config.sections

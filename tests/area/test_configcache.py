@@ -80,9 +80,9 @@ def edit(area: Area, name: str, old: str, new: str) -> None:
 
 
 def test_the_configs_are_kept_as_the_run_resolves_them(tmp_path: Path) -> None:
-    """#{…} expanded, [system] values run (configf.scm:242-245: Megatest's cache holds their
-    output) but for a testconfig's items, made late (configf.scm:384-411, runs.scm:750-778:
-    Megatest writes a test's .testconfig once it launches, launch.scm:743-748),
+    """#{…} expanded, [system] values kept as their command (their output is not the
+    config: see the next tests; a testconfig's items are made late too, configf.scm:384-411,
+    runs.scm:750-778, Megatest writes a test's .testconfig once it launches, launch.scm:743-748),
     runconfigs.config with [default] and the target's section only
     (launch.scm:917, :998); a testconfig of every test the plan read, prerequisites too."""
     area = area_of(tmp_path / "area")
@@ -93,7 +93,7 @@ def test_the_configs_are_kept_as_the_run_resolves_them(tmp_path: Path) -> None:
         "tests/build/testconfig",
         "tests/unit/testconfig",
     ]
-    assert configs["megatest.config"]["env-override"] == {"HERE": "area"}  # run in the area
+    assert configs["megatest.config"]["env-override"] == {"HERE": "[system basename $PWD]"}
     assert configs["runconfigs.config"] == {
         "default": {"GREETING": "hello", "SHOUT": "HI"},
         "linux/x86": {"SPEED": "fast"},
@@ -161,16 +161,28 @@ def test_what_the_run_does_not_read_is_no_change(tmp_path: Path) -> None:
     assert changes(before, after) == []
 
 
-def test_a_system_value_that_fails_is_kept_as_its_error_not_raised(tmp_path: Path) -> None:
+def test_a_system_value_is_kept_as_its_command_never_run(tmp_path: Path) -> None:
     """The run fails where it needs the value (a step's [system] runs at the agent);
-    keeping the configs does not."""
+    keeping the configs runs nothing."""
     failing = "[ezsteps]\nother echo\n[extra]\nX [system exit 7]\n"
     files = {**FILES, "tests/other/testconfig": failing}
     area = area_of(tmp_path / "area", files)
     configs = resolve(plan_run(area, TARGET, "r1", "other").configs)
-    value = configs["tests/other/testconfig"]["extra"]["X"]
-    assert value.startswith("(not resolved: "), value
-    assert "exited with 7" in value
+    assert configs["tests/other/testconfig"]["extra"]["X"] == "[system exit 7]"
+
+
+def test_what_a_system_command_prints_is_no_change_its_command_is(tmp_path: Path) -> None:
+    """fullrun's ``DEADVAR [system ls]`` (megatest.config:134) lists the area, to which each
+    run adds: its output changing between two plans of a run is not a config change
+    (Megatest, which has no STALE, keeps those tests' verdicts); editing the command is."""
+    area = area_of(tmp_path / "area")
+    edit(area, "megatest.config", "HERE [system basename $PWD]", "HERE [system ls]")
+    before = resolve(plan_run(area, TARGET, "r1").configs)
+    (area.home / "written-by-a-run").mkdir()
+    assert changes(before, resolve(plan_run(area, TARGET, "r1").configs)) == []
+    edit(area, "megatest.config", "HERE [system ls]", "HERE [system ls -a]")
+    after = resolve(plan_run(area, TARGET, "r1").configs)
+    assert changes(before, after) == [Change("megatest.config", "env-override", "HERE")]
 
 
 def test_the_cache_file_reads_back_as_written_and_only_for_its_run(tmp_path: Path) -> None:
