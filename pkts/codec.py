@@ -27,7 +27,7 @@ from typing import Final, TypeAlias, cast
 
 import msgpack
 
-from mtpkt.pkts.control import Archive, Clean, Control, Kill, RerunClean, Run, SetState
+from mtpkt.pkts.control import Archive, Clean, Control, Kill, RerunClean, Run, SetRun, SetState
 from mtpkt.pkts.envelope import Envelope
 from mtpkt.pkts.link import Heartbeat, Link, Published, Pull, Query, Receipt, Task
 from mtpkt.pkts.schema import FieldError, KindSchema, schema_of
@@ -77,7 +77,7 @@ Packet: TypeAlias = Control | StatusPacket | Link
 KINDS: Final[dict[str, KindSchema]] = {
     cls.kind: schema_of(cls)
     for cls in (
-        *(Run, Kill, RerunClean, Clean, Archive, SetState),
+        *(Run, Kill, RerunClean, Clean, Archive, SetState, SetRun),
         *(Ack, Step, StatusChange, TestData),
         *(Heartbeat, Receipt, Query, Published, Pull, Task),
     )

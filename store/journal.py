@@ -7,7 +7,7 @@ Each entry has a state, one of :data:`ACCEPTED`, :data:`STARTED`, :data:`DONE` a
 from typing import Final
 
 from mtpkt import pkts
-from mtpkt.pkts.control import Archive, Clean, Control, Kill, RerunClean, Run, SetState
+from mtpkt.pkts.control import Archive, Clean, Control, Kill, RerunClean, Run, SetRun, SetState
 from mtpkt.store.connection import Database
 from mtpkt.store.errors import StoreError
 from mtpkt.store.rows import JournalRow, real, text
@@ -24,7 +24,7 @@ DONE: Final = "done"
 FAILED: Final = "failed"
 """Could not be carried out (the reason says why); a restarted home does not try it again."""
 
-_CONTROL: Final = (Run, Kill, RerunClean, Clean, Archive, SetState)
+_CONTROL: Final = (Run, Kill, RerunClean, Clean, Archive, SetState, SetRun)
 
 
 class Journal:

@@ -15,7 +15,7 @@ from mtpkt.store import history, schema
 from mtpkt.store.connection import connect
 from mtpkt.store.errors import StoreError
 from mtpkt.store.history import HistoryDb, Row
-from mtpkt.store.rows import RunRow
+from mtpkt.store.rows import RUN_SELECT, RunRow
 from mtpkt.store.tally import RunSummary
 
 __all__ = ["MainDb", "match_keys", "split_target"]
@@ -84,10 +84,7 @@ class MainDb(HistoryDb):
             " coalesce((SELECT CAST(val AS INTEGER) FROM metadat WHERE var = 'last_run_id'), 0)),"
             f" {', '.join('?' for _ in keys)}, ?, 'NOT_STARTED', 'n/a', ?, ?) RETURNING id"
         )
-        self._select = (
-            f"SELECT id, {columns}, runname, state, status, owner, event_time, comment,"
-            " fail_count, pass_count, last_update FROM runs"
-        )
+        self._select = f"SELECT id, {columns}, {RUN_SELECT} FROM runs"
 
     def find_run(self, target: str, runname: str) -> int | None:
         """The id of a run, or ``None``.
@@ -111,6 +108,20 @@ class MainDb(HistoryDb):
             row = conn.execute(self._insert, (*values, runname, now, now)).fetchone()
         assert row is not None  # INSERT … RETURNING gives one row
         return int(row[0])
+
+    def set_run(
+        self, run_id: int, *, locked: bool | None, status: str, comment: str, now: float
+    ) -> None:
+        """Lock or unlock a run, and set its hand-set status and comment (empty: unchanged);
+        commits."""
+        with self.transaction() as conn:
+            if locked is not None:
+                conn.execute("UPDATE runs SET locked = ? WHERE id = ?", (int(locked), run_id))
+            if status:
+                conn.execute("UPDATE runs SET run_status = ? WHERE id = ?", (status, run_id))
+            if comment:
+                conn.execute("UPDATE runs SET comment = ? WHERE id = ?", (comment, run_id))
+            conn.execute("UPDATE runs SET last_update = ? WHERE id = ?", (now, run_id))
 
     def remove_run(self, run_id: int) -> None:
         """Delete a run's row (its id is not given to a later run); commits."""

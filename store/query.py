@@ -28,7 +28,16 @@ from mtpkt.store.errors import StoreError
 from mtpkt.store.maindb import split_target
 from mtpkt.store.mirror import Key
 from mtpkt.store.registry import GRACE_VAR
-from mtpkt.store.rows import AgentRow, RunRow, StepRow, TestDataRow, TestRow, integer, real
+from mtpkt.store.rows import (
+    RUN_SELECT,
+    AgentRow,
+    RunRow,
+    StepRow,
+    TestDataRow,
+    TestRow,
+    integer,
+    real,
+)
 
 __all__ = [
     "NOT_STARTED",
@@ -183,6 +192,12 @@ class StoreQuery:
                 self.fields = schema.read_keys(self._main.conn)
             if self.version < 1:
                 raise StoreError(f"{path} has schema version 0: let mtpkt home upgrade it")
+            # A main.db an older home still runs on has no lock or run status: none is set.
+            self._run_select = (
+                RUN_SELECT
+                if self.version >= 4
+                else RUN_SELECT.replace("locked, run_status", "0, ''")
+            )
         except BaseException:
             self._main.close()
             raise
@@ -225,8 +240,7 @@ class StoreQuery:
             args.append(runname)
         columns = ", ".join(schema.quote(key) for key in self.fields)
         sql = (
-            f"SELECT id, {columns}, runname, state, status, owner, event_time, comment,"
-            " fail_count, pass_count, last_update FROM runs"
+            f"SELECT id, {columns}, {self._run_select} FROM runs"
             + (f" WHERE {' AND '.join(clauses)}" if clauses else "")
             + " ORDER BY id"
         )

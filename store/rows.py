@@ -18,6 +18,7 @@ __all__ = [
     "AgentRow",
     "ArchiveRow",
     "JournalRow",
+    "RUN_SELECT",
     "RunRow",
     "StepRow",
     "TestDataRow",
@@ -94,6 +95,13 @@ class _Row:
         return _from_sql(cls, row)
 
 
+RUN_SELECT: Final = (
+    "runname, state, status, owner, event_time, comment, fail_count, pass_count, last_update,"
+    " locked, run_status"
+)
+"""The ``runs`` columns :meth:`RunRow.from_sql` reads after the id and the field keys."""
+
+
 @attrs.frozen(kw_only=True)
 class RunRow:
     """One row of ``main.db``'s ``runs`` table."""
@@ -116,11 +124,16 @@ class RunRow:
     pass_count: int
     """Toplevel-level records with status ``PASS``."""
     last_update: float | None
+    locked: int = 0
+    """1 when the run is locked (Megatest's ``-lock``): no clean, archive or setstate."""
+    run_status: str = ""
+    """The status Megatest's ``-set-run-status`` gave the run; empty when never set."""
 
     @classmethod
     def from_sql(cls, row: Sequence[object], nkeys: int) -> "RunRow":
         """Build from ``SELECT id, <keys…>, runname, state, status, owner, event_time, comment,
-        fail_count, pass_count, last_update``."""
+        fail_count, pass_count, last_update, locked, run_status`` (:data:`RUN_SELECT` after the
+        keys)."""
         target = "/".join(text(value) for value in row[1 : 1 + nkeys])
         return _from_sql(cls, (row[0], target, *row[1 + nkeys :]))
 

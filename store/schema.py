@@ -45,6 +45,8 @@ RUN_COLUMNS: Final = (
     "fail_count",
     "pass_count",
     "last_update",
+    "locked",
+    "run_status",
 )
 """The ``runs`` columns besides one per field key (a key may not take one of these names)."""
 
@@ -366,6 +368,14 @@ def _run_v3(conn: apsw.Connection, label: str, fields: Sequence[str]) -> None:
     _ensure(conn, label, (Table("tests", (("final_logf", "TEXT NOT NULL DEFAULT ''"),)),))
 
 
+def _main_v4(conn: apsw.Connection, label: str, fields: Sequence[str]) -> None:
+    """Version 3 → 4: ``runs.locked`` and ``runs.run_status`` (Megatest's ``-lock`` and
+    ``-set-run-status``; Megatest keeps them in ``runs.state`` and ``runs.status``, which
+    here hold the roll-up of the run's tests)."""
+    columns = (("locked", "INTEGER NOT NULL DEFAULT 0"), ("run_status", "TEXT NOT NULL DEFAULT ''"))
+    _ensure(conn, label, (Table("runs", columns),))
+
+
 Migration = Callable[[apsw.Connection, str, Sequence[str]], None]
 """``(connection, label for messages, field keys)``; runs inside the upgrade's transaction."""
 
@@ -383,9 +393,9 @@ class DbSchema:
         return len(self.migrations)
 
 
-MAIN: Final = DbSchema("main", (_main_v1, _main_v2, _main_v3))
-"""``main.db``: runs, keys, the journal, agents and their work, origins, Ack history, cleaned
-packet ids."""
+MAIN: Final = DbSchema("main", (_main_v1, _main_v2, _main_v3, _main_v4))
+"""``main.db``: runs (locked, with a status set by hand, since v4), keys, the journal, agents
+and their work, origins, Ack history, cleaned packet ids."""
 RUN: Final = DbSchema("run", (_run_v1, _run_v2, _run_v3))
 """``<run_id>.db``: one run's tests (with their main log since v3), steps, test data, history
 and archives."""

@@ -223,6 +223,21 @@ class Store:
 
     # -- tests' records -----------------------------------------------------
 
+    def set_run(
+        self, target: str, runname: str, *, locked: bool | None, status: str = "", comment: str = ""
+    ) -> None:
+        """Lock or unlock an existing run, set its hand-set status and comment (Megatest's
+        ``-lock``, ``-unlock``, ``-set-run-status … -m …``; empty: unchanged).
+
+        Raises:
+            StoreError: there is no such run, or SQLite failed.
+        """
+        with self._open() as main:
+            run_id = main.find_run(target, runname)
+            if run_id is None:
+                raise StoreError(f"there is no run {runname} of target {target}")
+            main.set_run(run_id, locked=locked, status=status, comment=comment, now=time.time())
+
     def remove_tests(
         self, target: str, runname: str, keys: Iterable[tuple[str, str]]
     ) -> list[tuple[str, str]]:

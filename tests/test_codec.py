@@ -60,9 +60,10 @@ def test_batches_round_trip_in_order(batch: list[pkts.Packet]) -> None:
     assert pkts.decode_batch(pkts.encode_batch(batch, KEY), KEY) == batch
 
 
-def test_the_eight_design_kinds_and_the_link_kinds() -> None:
+def test_the_design_kinds_megatests_run_kinds_and_the_link_kinds() -> None:
     assert set(pkts.KINDS) == {
-        "run", "kill", "rerunclean", "clean", "archive", "ack", "step", "status_change",
+        "run", "kill", "rerunclean", "clean", "archive", "setstate", "setrun",
+        "ack", "step", "status_change",
         "test_data", "heartbeat", "receipt", "query", "published", "pull", "task",
     }  # fmt: skip
 

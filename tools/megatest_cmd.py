@@ -64,12 +64,15 @@ Launching and managing runs (through the area's home: `mtpkt home` must run)
   -set-state-status X,Y    : set the selected tests' state to X and status to Y
   -kill-runs               : kill the selected tests of the run(s)
   -archive save|save-remove|restore : archive the selected tests' run directories
+  -lock | -unlock          : lock (or, after a y/n on stdin, unlock) the run(s)
+  -set-run-status S [-m C] | -get-run-status : set or print the status of the run
 Selectors
   -target a/b | -reqtarg a/b : the target (-reqtarg: a section of runconfigs.config)
   -runname R               : the run (% is a wildcard for actions on existing runs)
   -testpatt P              : tests, test/item patterns, % is the wildcard
   :state S,.. :status S,.. : only tests in these states / with these statuses
   -modepatt KEY            : read the test pattern from KEY in runconfigs (not TESTPATT)
+  -tagexpr tag1,tag2%      : only the tests with a matching [test_meta] tags word
 
 Queries (read the area's databases; no home needed)
   -list-runs PATT [-target T] [-testpatt P] : runs and their tests, in Megatest's layout

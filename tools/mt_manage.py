@@ -41,14 +41,6 @@ MISSING = 3
 """Megatest's exit code for a missing ``-target``, ``-runname`` or ``-testpatt``."""
 _RUNS = ("-run", "-runall", "-runtests", "-rerun-clean", "-rerun-all")
 """Options that start a run (megatest.scm:1613-1617)."""
-_NOT_YET = {
-    "-tagexpr": "the area format has no tag index yet; name the tests with -testpatt",
-    "-set-run-status": "a run's status is the roll-up of its tests",
-    "-get-run-status": "a run's status is the roll-up of its tests (see -list-runs)",
-    "-lock": "runs cannot be locked yet",
-    "-unlock": "runs cannot be locked yet",
-}
-"""Megatest options mtpkt reads but refuses, so that nothing runs half understood."""
 WAIT_FOREVER = None
 """A Megatest run waits as long as its tests take (no ``--wait-timeout``)."""
 
@@ -82,28 +74,38 @@ def manage(args: Args) -> int:
 def _manage(args: Args) -> int:
     from mtpkt.tools.local_area import load_area
 
-    for name, why in _NOT_YET.items():
-        if args.has(name):
-            raise MegatestError(f"{name} is not supported by mtpkt: {why} (docs/megatest-cli.md)")
     which = _which(args)
     area = load_area(None)
     _check_target(args, area, which.target)
     link = _link(area.home)
+    _before_run(args, which, link)
+    if any(args.has(name) for name in _RUNS):
+        _run(args, _testpatt(args, area, which), link)
+    _after_run(args, which, link)
+    return 0
+
+
+def _before_run(args: Args, which: Which, link: "HomeLink") -> None:
+    """What Megatest does before it runs (megatest.scm:1056-1105)."""
+    from mtpkt.tools import mt_states
+
     if args.has("-remove-runs"):
         keep = args.has("-keep-records")
         _each_run(args, which, "remove", lambda run: Clean(keep_records=keep, **_of(run)), link)
     if args.has("-kill-runs"):
         _each_run(args, which, "kill", lambda run: Kill(**_of(run)), link, ack=False)
     if args.has("-set-state-status"):
-        from mtpkt.tools.mt_states import set_state_status
+        mt_states.set_state_status(args, which, link)
+    if args.has("-set-run-status") or args.has("-get-run-status"):
+        mt_states.run_status(args, which, link)
 
-        set_state_status(args, which, link)
-    if any(
-        args.has(name) for name in ("-run", "-runall", "-runtests", "-rerun-clean", "-rerun-all")
-    ):
-        _run(args, _testpatt(args, area, which), link)
-    elif args.has("-run-wait") or args.has("-runwait"):
-        _wait(Run(target=which.target, runname=which.runname, testpatt=which.testpatt), link)
+
+def _after_run(args: Args, which: Which, link: "HomeLink") -> None:
+    """What Megatest does after it runs (megatest.scm:1729-1800, 2182-2190)."""
+    from mtpkt.tools import mt_states
+
+    if args.has("-lock") or args.has("-unlock"):
+        mt_states.lock(args, which, link)
     if (how := args.get("-archive")) is not None:
         if how not in ("save", "save-remove", "restore"):
             raise CliError(f"-archive {how}: mtpkt archives with save, save-remove or restore")
@@ -115,7 +117,8 @@ def _manage(args: Args) -> int:
             lambda run: Archive(remove=remove, restore=restore, **_of(run)),
             link,
         )
-    return 0
+    if (args.has("-run-wait") or args.has("-runwait")) and not any(map(args.has, _RUNS)):
+        _wait(Run(target=which.target, runname=which.runname, testpatt=which.testpatt), link)
 
 
 # -- the selectors ---------------------------------------------------------------------------
@@ -165,8 +168,24 @@ def _check_target(args: Args, area: "Area", target: str) -> None:
 
 
 def _testpatt(args: Args, area: "Area", which: Which) -> str:
-    """The test pattern of a ``-run``: ``-testpatt``/``-runtests``, else the runconfigs' key
-    (common.scm:978-995; ``--modepatt`` must name one)."""
+    """The test pattern of a ``-run``: :func:`_given_testpatt`, narrowed by ``-tagexpr``
+    (:mod:`mtpkt.tools.mt_tags`)."""
+    testpatt = _given_testpatt(args, area, which)
+    tagexpr = args.get("-tagexpr")
+    if tagexpr is None:
+        return testpatt
+    from mtpkt.agents.area import AreaError
+    from mtpkt.tools.mt_tags import TagError, narrow, tagged_tests
+
+    try:
+        return narrow(testpatt, tagged_tests(area, which.target, which.runname, tagexpr), tagexpr)
+    except (AreaError, TagError) as exc:
+        raise MegatestError(str(exc)) from None
+
+
+def _given_testpatt(args: Args, area: "Area", which: Which) -> str:
+    """``-testpatt``/``-runtests``, else the runconfigs' key (common.scm:978-995;
+    ``--modepatt`` must name one)."""
     key = args.get("-modepatt", "--modepatt") or "TESTPATT"
     if which.testpatt != "%" and not args.has("--modepatt"):
         return which.testpatt

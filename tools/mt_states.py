@@ -1,11 +1,12 @@
-"""``megatest`` on existing runs: which runs the selectors name, and ``-set-state-status``.
+"""``megatest`` on existing runs: which runs the selectors name, ``-set-state-status``,
+``-lock``/``-unlock`` and ``-set-run-status``/``-get-run-status``.
 
 Megatest's actions on existing runs (``-remove-runs``, ``-set-state-status``, ``-archive``,
 ``-kill-runs``) read the runs whose target and name match the selectors, ``%`` patterns both
 (``runs:operate-on``, runs.scm:1959-1990), and act on the tests of each that match
 ``-testpatt`` and the ``:state``/``:status`` filters (comma lists). Here the runs are read from
 the area's databases, read-only, as ``mtpkt runs`` does; a run with no matching test is left
-alone, as Megatest leaves it.
+alone, as Megatest leaves it, and so is a locked run (runs.scm:2002).
 """
 
 import sys
@@ -13,12 +14,15 @@ from typing import TYPE_CHECKING
 
 from mtpkt.tools.errors import CliError
 from mtpkt.tools.intest_args import Args
+from mtpkt.tools.options import DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:
+    from mtpkt.store.query import StoreQuery
+    from mtpkt.store.rows import RunRow
     from mtpkt.tools.mt_manage import Which
     from mtpkt.tools.reach import HomeLink
 
-__all__ = ["filters", "selected_runs", "set_state_status"]
+__all__ = ["filters", "lock", "run_status", "runs_of", "selected_runs", "set_state_status"]
 
 
 def filters(args: Args) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -44,20 +48,24 @@ def selected_runs(args: Args, which: "Which", *, exact: bool = True) -> list[tup
     from mtpkt.agents.area import AreaError, TestPatt
     from mtpkt.agents.area.testpatt import glob
     from mtpkt.store import StoreError
-    from mtpkt.tools.local_area import load_area, query_of
 
     try:
         patt = TestPatt.parse(which.testpatt)
     except AreaError as exc:
         raise CliError(str(exc)) from None
-    area = load_area(None)
-    if not (area.home / area.dbdir / "main.db").exists():
-        return []
     states, statuses = ([glob(word) for word in words] for words in filters(args))
-    query = query_of(area)
+    query = _query()
+    if query is None:
+        return []
     try:
         found = []
         for run in query.runs(target=which.target, runname=which.runname):
+            if run.locked:
+                print(
+                    f"megatest: run {run.target}/{run.runname} is locked: passed by",
+                    file=sys.stderr,
+                )
+                continue
             chosen = [
                 f"{test.testname}/{test.item_path}"
                 for test in query.tests(run.id)
@@ -121,3 +129,77 @@ def set_state_status(args: Args, which: "Which", link: "HomeLink") -> None:
             file=sys.stderr,
         )
         send_and_follow(packet, link, ack=True)
+
+
+def _query() -> "StoreQuery | None":
+    """The area's databases, read-only; None before its first run."""
+    from mtpkt.tools.local_area import load_area, query_of
+
+    area = load_area(None)
+    if not (area.home / area.dbdir / "main.db").exists():
+        return None
+    return query_of(area)
+
+
+def runs_of(which: "Which") -> "list[RunRow]":
+    """The existing runs whose target and name match the selectors (``%`` patterns).
+
+    Raises:
+        CliError: a database that cannot be read.
+    """
+    from mtpkt.store import StoreError
+
+    query = _query()
+    if query is None:
+        return []
+    try:
+        return query.runs(target=which.target, runname=which.runname)
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        query.close()
+
+
+def run_status(args: Args, which: "Which", link: "HomeLink") -> None:
+    """``-set-run-status S [-m comment]`` or ``-get-run-status``, on the first run the
+    selectors name (megatest.scm:1085-1105; ``n/a`` for a status never set, db.scm:2517).
+
+    Raises:
+        MegatestError: no run matches ("No matching run found.", exit 1).
+    """
+    from mtpkt.pkts.control import SetRun
+    from mtpkt.tools.mt_manage import MegatestError
+
+    runs = runs_of(which)
+    if not runs:
+        raise MegatestError("No matching run found.")
+    run = runs[0]
+    status = args.get("-set-run-status")
+    if status is None:
+        print(run.run_status or "n/a")
+        return
+    if not status:
+        raise MegatestError("-set-run-status needs a status")
+    comment = args.get("-m") or ""
+    link.ask(
+        SetRun(target=run.target, runname=run.runname, status=status, comment=comment),
+        DEFAULT_TIMEOUT,
+    )
+
+
+def lock(args: Args, which: "Which", link: "HomeLink") -> None:
+    """``-lock`` / ``-unlock`` every run the selectors name (runs.scm:2367-2381): unlocking
+    asks first, on stdin, as Megatest does (``y`` unlocks; anything else, or no answer,
+    passes the run by)."""
+    from mtpkt.pkts.control import SetRun
+
+    locking = args.has("-lock")
+    for run in runs_of(which):
+        if not locking:
+            print(f"Do you really wish to unlock run {run.id}?\n   y/n: ", flush=True)
+            if sys.stdin.readline().strip() != "y":
+                print(f"megatest: skipping lock/unlock on {run.id}", file=sys.stderr)
+                continue
+        link.ask(SetRun(target=run.target, runname=run.runname, lock=locking), DEFAULT_TIMEOUT)
+        word = "locked" if locking else "unlocked"
+        print(f"megatest: {word} run {run.target}/{run.runname} ({run.id})", file=sys.stderr)

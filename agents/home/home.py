@@ -28,7 +28,7 @@ from mtpkt.agents.home.own import ORIGIN
 from mtpkt.agents.homedir import HomeDir, HomeError
 from mtpkt.bus import BusError
 from mtpkt.bus.tls import Tls, TlsError, plain_address, tls_address
-from mtpkt.pkts.control import Archive, Clean, Control, Kill, RerunClean, Run, SetState
+from mtpkt.pkts.control import Archive, Clean, Control, Kill, RerunClean, Run, SetRun, SetState
 from mtpkt.pkts.link import NOT_JOURNALED, Pull, Receipt
 from mtpkt.pkts.liveness import GRACE
 from mtpkt.pkts.trouble import Trouble
@@ -50,7 +50,7 @@ RECOVERY_WAIT: Final = 30.0
 TICK: Final = 0.2
 """Seconds between the dispatcher's follow-ups (blocked dependents, settled runs)."""
 
-_CONTROL: Final = (Run, Kill, RerunClean, Clean, Archive, SetState)
+_CONTROL: Final = (Run, Kill, RerunClean, Clean, Archive, SetState, SetRun)
 
 
 def _publish_address(listen: str) -> str:

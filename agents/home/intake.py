@@ -10,7 +10,9 @@ retried) changes nothing.
 * ``run`` and ``rerunclean`` become launches (:mod:`~mtpkt.agents.home.launches`);
 * ``kill`` withdraws and kills the selected tests of the run;
 * ``clean`` kills them too, then goes to the chores with ``archive`` and
-  ``setstate`` (:mod:`~mtpkt.agents.home.chores`).
+  ``setstate`` (:mod:`~mtpkt.agents.home.chores`); none of them touches a
+  locked run (Megatest's actions on runs pass a locked one by, runs.scm:2002);
+* ``setrun`` locks, unlocks or sets the status of a run, at once.
 """
 
 import logging
@@ -24,7 +26,7 @@ from mtpkt.agents.home.chores import Chores
 from mtpkt.agents.home.launches import Launcher
 from mtpkt.agents.home.own import OwnPackets
 from mtpkt.pkts import AckOutcome
-from mtpkt.pkts.control import Archive, Clean, Control, Kill, RerunClean, Run, SetState
+from mtpkt.pkts.control import Archive, Clean, Control, Kill, RerunClean, Run, SetRun, SetState
 from mtpkt.store import Store, StoreError
 from mtpkt.store.journal import ACCEPTED, DONE, FAILED, STARTED
 
@@ -103,7 +105,7 @@ class Intake:
             return  # a repeat of a packet already carried out (mtpkt send retried)
         self._carry_out(packet, launch)
 
-    def _check_run(self, packet: Kill | RerunClean | Clean | Archive | SetState) -> None:
+    def _check_run(self, packet: Kill | RerunClean | Clean | Archive | SetState | SetRun) -> None:
         """Refuse a packet about a run that does not exist, or that would find nothing to do.
 
         Raises:
@@ -113,6 +115,11 @@ class Intake:
             raise ControlError(
                 f"there is no run {packet.runname} of target {packet.target}:"
                 f" nothing to {packet.kind}"
+            )
+        if isinstance(packet, Clean | Archive | SetState) and self._locked(packet):
+            raise ControlError(
+                f"run {packet.target}/{packet.runname} is locked: nothing to {packet.kind}"
+                " (megatest -unlock unlocks it)"
             )
         if not isinstance(packet, Clean | Archive):
             return
@@ -124,6 +131,13 @@ class Intake:
         if isinstance(packet, Archive) and packet.restore:
             if not any(self._chores.has_archive(packet, row) for row in rows):
                 raise ControlError("none of the selected tests has an archive to restore")
+
+    def _locked(self, packet: Clean | Archive | SetState) -> bool:
+        return any(
+            run.locked
+            for run in self.store.runs()
+            if run.target == packet.target and run.runname == packet.runname
+        )
 
     def _plan(self, packet: Run | RerunClean) -> Launch:
         try:
@@ -145,6 +159,19 @@ class Intake:
             self._chores.submit(packet)
         elif isinstance(packet, Archive | SetState):
             self._chores.submit(packet)
+        elif isinstance(packet, SetRun):
+            try:
+                self.store.set_run(
+                    packet.target,
+                    packet.runname,
+                    locked=packet.lock,
+                    status=packet.status,
+                    comment=packet.comment,
+                )
+            except StoreError as exc:
+                self.store.journal_set_state(packet.id, FAILED, str(exc))
+                raise ControlError(str(exc)) from None
+            self.store.journal_set_state(packet.id, DONE)
 
     def _kill(self, packet: Kill | Clean, grace: float) -> None:
         with self._own.lock:

@@ -13,7 +13,17 @@ import attrs
 from mtpkt.pkts.enums import State, Status
 from mtpkt.pkts.envelope import Envelope
 
-__all__ = ["Archive", "Clean", "Control", "Kill", "RerunClean", "Run", "Selection", "SetState"]
+__all__ = [
+    "Archive",
+    "Clean",
+    "Control",
+    "Kill",
+    "RerunClean",
+    "Run",
+    "Selection",
+    "SetRun",
+    "SetState",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -109,5 +119,22 @@ class SetState(Selection):
     """The records' new comment; empty: unchanged."""
 
 
-Control: TypeAlias = Run | Kill | RerunClean | Clean | Archive | SetState
+@attrs.frozen(kw_only=True)
+class SetRun(Selection):
+    """Lock or unlock a run, or set its status (Megatest ``-lock``, ``-unlock``,
+    ``-set-run-status``). A locked run's tests are not cleaned, archived or set by
+    ``setstate`` (runs.scm:2002: Megatest's actions on runs pass it by); it still runs.
+    ``testpatt`` and ``host`` are not used."""
+
+    kind: ClassVar[str] = "setrun"
+
+    lock: bool | None = None
+    """Lock (True) or unlock (False) the run; None: leave it as it is."""
+    status: str = ""
+    """The run's status as Megatest's ``-set-run-status`` sets it; empty: unchanged."""
+    comment: str = ""
+    """The run's comment (``-m``), set with the status; empty: unchanged."""
+
+
+Control: TypeAlias = Run | Kill | RerunClean | Clean | Archive | SetState | SetRun
 """Every control packet kind (a closed union: handle it with ``match``)."""

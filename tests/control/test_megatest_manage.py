@@ -49,6 +49,9 @@ FILES = {
     "tests/pass1/testconfig": """
         [ezsteps]
         hello echo $GREETING > out.txt
+
+        [test_meta]
+        tags quick,first
     """,
     "tests/fail1/testconfig": """
         [ezsteps]
@@ -57,6 +60,9 @@ FILES = {
     "tests/items1/testconfig": """
         [ezsteps]
         show echo item $V
+
+        [test_meta]
+        tags slow
 
         [items]
         V a b
@@ -79,13 +85,16 @@ def farm(tmp_path: Path) -> Iterator[Farm]:
         yield farm
 
 
-def megatest(farm: Farm, *args: str, timeout: float = 120) -> "subprocess.CompletedProcess[str]":
-    """``megatest ARGS…`` in the area, as a script runs it (no stdin)."""
+def megatest(
+    farm: Farm, *args: str, timeout: float = 120, answer: str | None = None
+) -> "subprocess.CompletedProcess[str]":
+    """``megatest ARGS…`` in the area, as a script runs it (no stdin, or ``answer`` on it)."""
     return subprocess.run(
         [str(MEGATEST), *args],
         cwd=farm.area,
         env=farm.env,
-        stdin=subprocess.DEVNULL,
+        input=answer,
+        stdin=subprocess.DEVNULL if answer is None else None,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -143,6 +152,19 @@ def test_run_without_testpatt_takes_testpatt_from_runconfigs(farm: Farm) -> None
     assert ends(farm, "r2") == {"fail1": ("COMPLETED", "FAIL")}
 
 
+def test_tagexpr_narrows_the_testpatt_to_tagged_tests(farm: Farm) -> None:
+    """runs.scm:397-401 and 2407-2415: tests whose [test_meta] tags match, ANDed with the
+    test pattern, items kept."""
+    ran = megatest(farm, "-run", "-target", TARGET, "-runname", "t", "-testpatt", "%",
+                   "-tagexpr", "qu%")  # fmt: skip
+    assert ran.returncode == 0, ran
+    assert set(ends(farm, "t")) == {"pass1"}
+    ran = megatest(farm, "-run", "-target", TARGET, "-runname", "t", "-testpatt", "i%/b",
+                   "-tagexpr", "nothing,slow")  # fmt: skip
+    assert ran.returncode == 0, ran
+    assert set(ends(farm, "t")) == {"pass1", "items1", "items1/b"}
+
+
 def test_rerun_rerun_all_and_rerun_clean(farm: Farm) -> None:
     assert megatest(farm, "-run", "-target", TARGET, "-runname", "r", "-testpatt",
                     "pass1,fail1").returncode == 0  # fmt: skip
@@ -178,13 +200,15 @@ def test_remove_runs_with_filters_and_keep_records(farm: Farm) -> None:
     kept = megatest(farm, "-remove-runs", "-target", TARGET, "-runname", "x1",
                     "-testpatt", "pass1", "-keep-records")  # fmt: skip
     assert kept.returncode == 0, kept
-    assert not rundir.exists() and "pass1" in ends(farm, "x1")
+    assert not rundir.exists()
+    assert "pass1" in ends(farm, "x1")
     # :status FAIL selects fail1 alone, in every run the pattern x% names
     removed = megatest(farm, "-remove-runs", "-target", TARGET, "-runname", "x%",
                        "-testpatt", "%", ":status", "FAIL")  # fmt: skip
     assert removed.returncode == 0, removed
     for run in ("x1", "x2"):
-        assert "fail1" not in ends(farm, run) and "pass1" in ends(farm, run)
+        assert "fail1" not in ends(farm, run)
+        assert "pass1" in ends(farm, run)
     nothing = megatest(farm, "-remove-runs", "-target", TARGET, "-runname", "nosuch",
                        "-testpatt", "%")  # fmt: skip
     assert nothing.returncode == 0, nothing  # as Megatest: nothing to remove is no error
@@ -194,7 +218,8 @@ def test_set_state_status_with_filters(farm: Farm) -> None:
     assert megatest(farm, "-run", "-target", TARGET, "-runname", "s",
                     "-testpatt", EVERY).returncode == 0  # fmt: skip
     done = megatest(farm, "-set-state-status", "COMPLETED,WAIVED", ":state", "COMPLETED",
-                    ":status", "FAIL", "-testpatt", "%", "-target", TARGET, "-runname", "s")  # fmt: skip
+                    ":status", "FAIL", "-testpatt", "%",
+                    "-target", TARGET, "-runname", "s")  # fmt: skip
     assert done.returncode == 0, done
     found = ends(farm, "s")
     assert found["fail1"] == ("COMPLETED", "WAIVED")
@@ -237,6 +262,41 @@ def test_kill_runs_and_archive(farm: Farm) -> None:
     assert (farm.area / "links" / TARGET / "k" / "pass1" / "out.txt").is_file()
 
 
+def test_lock_unlock_and_run_status(farm: Farm) -> None:
+    """runs.scm:2367-2381 (-unlock asks y/n), runs.scm:2002 (a locked run is passed by),
+    megatest.scm:1085-1105 and db.scm:2509-2528 (-set-run-status, -get-run-status)."""
+    assert megatest(farm, "-run", "-target", TARGET, "-runname", "l",
+                    "-testpatt", "pass1,fail1").returncode == 0  # fmt: skip
+
+    def run_row() -> tuple[object, ...]:
+        return farm.main_query("SELECT locked, run_status, comment FROM runs WHERE runname='l'")[0]
+
+    where = ("-target", TARGET, "-runname", "l")
+    assert megatest(farm, "-get-run-status", *where).stdout == "n/a\n"
+    assert megatest(farm, "-lock", *where).returncode == 0
+    assert run_row()[0] == 1
+    passed = megatest(farm, "-remove-runs", *where, "-testpatt", "%")
+    assert passed.returncode == 0
+    assert "is locked: passed by" in passed.stderr
+    assert set(ends(farm, "l")) == {"pass1", "fail1"}
+    refused = farm.send("clean", "-t", TARGET, "-r", "l")
+    assert refused.returncode == 4, refused
+    assert "is locked" in refused.stderr
+    asked = megatest(farm, "-unlock", *where, answer="n\n")
+    assert asked.returncode == 0
+    assert "Do you really wish to unlock run" in asked.stdout
+    assert run_row()[0] == 1
+    assert megatest(farm, "-unlock", *where, answer="y\n").returncode == 0
+    assert run_row()[0] == 0
+    marked = megatest(farm, "-set-run-status", "reviewed", "-m", "looks fine", *where)
+    assert marked.returncode == 0, marked
+    assert run_row()[1:] == ("reviewed", "looks fine")
+    assert megatest(farm, "-get-run-status", *where).stdout == "reviewed\n"
+    missing = megatest(farm, "-get-run-status", "-target", TARGET, "-runname", "nosuch")
+    assert missing.returncode == 1
+    assert "No matching run found." in missing.stderr
+
+
 # -- bad input ---------------------------------------------------------------------------------
 
 
@@ -251,12 +311,35 @@ def test_kill_runs_and_archive(farm: Farm) -> None:
         (["-run", "-target", TARGET, "-runname", "r", "-testpatt", "nosuch"], 4, "matches no"),
         (["-run", "-target", TARGET, "-runname", "r", "-frobnicate"], 1, "not supported"),
         (["-run", "-target", TARGET, "-runname", "r", "stray"], 1, "unrecognised arguments"),
-        (["-run", "-target", TARGET, "-runname", "r", "-tagexpr", "x"], 1, "-tagexpr"),
-        (["-lock", "-target", TARGET, "-runname", "r"], 1, "-lock is not supported"),
-        (["-set-state-status", "COMPLETED", "-target", TARGET, "-runname", "r",
-          "-testpatt", "%"], 1, "comma delimited"),  # fmt: skip
-        (["-set-state-status", "COMPLETED,FORCED", "-target", TARGET, "-runname", "r",
-          "-testpatt", "%"], 1, "'FORCED' is not a status"),  # fmt: skip
+        (["-run", "-target", TARGET, "-runname", "r", "-tagexpr", "x"], 1, "selects no test"),
+        (
+            [
+                "-set-state-status",
+                "COMPLETED",
+                "-target",
+                TARGET,
+                "-runname",
+                "r",
+                "-testpatt",
+                "%",
+            ],
+            1,
+            "comma delimited",
+        ),
+        (
+            [
+                "-set-state-status",
+                "COMPLETED,FORCED",
+                "-target",
+                TARGET,
+                "-runname",
+                "r",
+                "-testpatt",
+                "%",
+            ],
+            1,
+            "'FORCED' is not a status",
+        ),
         (["-run", "-target", TARGET, "-runname", "r", "-rerun", "BOGUS"], 1, "-rerun"),
     ],
 )

@@ -147,7 +147,7 @@ def test_a_version_2_main_db_gains_agent_work(make_store: MakeStore, dbdir: Path
     store = make_store()  # the writer upgrades it
     store.record_work({"n1": (1, 1)}, now=101.0)
     with StoreQuery(dbdir) as query:
-        assert query.version == schema.MAIN.version == 3
+        assert query.version == schema.MAIN.version == 4
         assert [(a.running, a.pending) for a in query.agents()] == [(1, 1)]
 
 

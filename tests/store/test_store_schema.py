@@ -32,7 +32,7 @@ def test_new_store_has_megatests_tables_and_columns(make_store: MakeStore, dbdir
     main, run = dbdir / "main.db", dbdir / "1.db"
     assert columns(main, "runs") == [
         "id", "os", "arch", "runname", "state", "status", "owner", "event_time", "comment",
-        "fail_count", "pass_count", "last_update",
+        "fail_count", "pass_count", "last_update", "locked", "run_status",
     ]  # fmt: skip
     assert columns(main, "keys") == ["id", "fieldname", "fieldtype"]
     assert sql(main, "SELECT fieldname FROM keys ORDER BY id") == [("os",), ("arch",)]
