@@ -25,6 +25,10 @@ functions, so a test that one of them calls bad is bad to all of them.
   lets ``CHECK`` through).
 * Roll-ups (:func:`rollup`): the worst status wins (:func:`pkts.worst`), and a
   record that ended in one of :data:`ENDED_BADLY` counts as ``CHECK`` at least.
+  An itemized test's toplevel record, once its items have all settled, takes the
+  state Megatest gives it (:func:`toplevel_rollup`): KILLED, INCOMPLETE … when an
+  item ended so, NOT_STARTED/PREQ_FAIL when an item could not run for a failed
+  prerequisite.
 """
 
 from collections.abc import Iterable
@@ -53,6 +57,7 @@ __all__ = [
     "rerun_by_rerunclean",
     "rollup",
     "settled",
+    "toplevel_rollup",
 ]
 
 FINAL: Final = frozenset(
@@ -177,3 +182,43 @@ def rollup(records: Iterable[tuple[State, Status]]) -> tuple[State, Status]:
     else:
         state = State.NOT_STARTED
     return state, worst(statuses)
+
+
+_STATE_RANK: Final = {
+    State.NOT_STARTED: 4,
+    State.KILLED: 3,
+    State.KILLREQ: 2,
+    State.STUCK: 1,
+}
+"""Megatest's order of states for a toplevel's roll-up, highest first (``*common:std-states*``,
+common.scm:515-526; a state not listed ranks 0)."""
+_NOT_STARTED_OK: Final = frozenset(
+    {Status.NA, Status.PASS, Status.FAIL, Status.WARN, Status.CHECK, Status.WAIVED}
+    | {Status.DEAD, Status.SKIP}
+)
+"""NOT_STARTED with one of these is waiting, not stuck (``*common:not-started-ok-statuses*``,
+common.scm:569-570)."""
+
+
+def toplevel_rollup(records: Iterable[tuple[State, Status]]) -> tuple[State, Status]:
+    """The state and status of an itemized test's toplevel record, from its items.
+
+    While an item has not settled, as :func:`rollup`. Once all have, as Megatest's
+    ``db:set-state-status-and-roll-up-items`` (db.scm:3604-3656): NOT_STARTED/PREQ_FAIL when an
+    item has PREQ_FAIL; COMPLETED when an item will never start (NOT_STARTED with another
+    status); else the highest-ranked state other than COMPLETED and DELETED among the items
+    (:data:`_STATE_RANK`: KILLED over STUCK over INCOMPLETE, ARCHIVED, STALE …), else
+    COMPLETED; the worst status in every case.
+    """
+    items = list(records)
+    state, status = rollup(items)
+    if state is not State.COMPLETED:
+        return state, status
+    if any(item_status is Status.PREQ_FAIL for _, item_status in items):
+        return State.NOT_STARTED, Status.PREQ_FAIL
+    if any(s is State.NOT_STARTED and st not in _NOT_STARTED_OK for s, st in items):
+        return State.COMPLETED, status
+    others = [s for s, _ in items if s not in (State.COMPLETED, State.DELETED)]
+    if not others:
+        return state, status
+    return max(others, key=lambda s: _STATE_RANK.get(s, 0)), status

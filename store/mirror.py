@@ -13,7 +13,7 @@ from typing import Final
 import apsw
 
 from mtpkt.pkts.enums import State, Status
-from mtpkt.pkts.outcome import read_state, read_status, rollup
+from mtpkt.pkts.outcome import read_state, read_status, toplevel_rollup
 from mtpkt.store.tally import RunSummary, Tally
 
 __all__ = ["Key", "Mirror", "MirroredTest", "Start"]
@@ -146,7 +146,7 @@ class Mirror:
         updates = []
         for name in sorted(self.stale):
             items = [self.tests[(name, item)] for item in self.items[name]]
-            state, status = rollup((test.state, test.status) for test in items)
+            state, status = toplevel_rollup((test.state, test.status) for test in items)
             passed = sum(1 for test in items if test.status == Status.PASS)
             failed = sum(1 for test in items if test.status == Status.FAIL)
             top = self.toplevel.get(name)

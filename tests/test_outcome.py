@@ -24,6 +24,7 @@ from mtpkt.pkts.outcome import (
     rerun_by_rerunclean,
     rollup,
     settled,
+    toplevel_rollup,
 )
 from mtpkt.pkts.status import StatusChange
 from mtpkt.pkts.text import end_label
@@ -153,3 +154,28 @@ def test_labels() -> None:
     assert end_label("RUNNING", "PASS", with_status=False) == "RUNNING"
     assert end_label("SOMETHING", "ELSE") == "SOMETHING/ELSE"  # words as they are
     assert type(end_label(State.COMPLETED, Status.PASS)) is str
+
+
+@pytest.mark.parametrize(
+    ("items", "expected"),
+    [
+        # an item still running or waiting: as rollup()
+        ([("RUNNING", "n/a"), ("COMPLETED", "PASS")], ("RUNNING", "PASS")),
+        # all settled: db.scm:3604-3656
+        ([("COMPLETED", "PASS"), ("COMPLETED", "FAIL")], ("COMPLETED", "FAIL")),
+        ([("COMPLETED", "PASS"), ("INCOMPLETE", "FAIL")], ("INCOMPLETE", "FAIL")),
+        ([("INCOMPLETE", "FAIL"), ("KILLED", "KILLED")], ("KILLED", "FAIL")),
+        ([("COMPLETED", "PASS"), ("NOT_STARTED", "PREQ_FAIL")], ("NOT_STARTED", "PREQ_FAIL")),
+        (
+            [("COMPLETED", "PASS"), ("NOT_STARTED", "PREQ_DISCARDED")],
+            ("COMPLETED", "PREQ_DISCARDED"),
+        ),
+        ([("COMPLETED", "PASS"), ("DELETED", "n/a")], ("COMPLETED", "PASS")),
+        ([("COMPLETED", "PASS"), ("STALE", "PASS")], ("STALE", "PASS")),
+    ],
+)
+def test_a_toplevel_rolls_up_as_megatests(
+    items: list[tuple[str, str]], expected: tuple[str, str]
+) -> None:
+    records = [(State(state), Status(status)) for state, status in items]
+    assert toplevel_rollup(records) == (State(expected[0]), Status(expected[1]))

@@ -75,7 +75,8 @@ Selectors
   -tagexpr tag1,tag2%      : only the tests with a matching [test_meta] tags word
 
 Queries (read the area's databases; no home needed)
-  -list-runs PATT [-target T] [-testpatt P] : runs and their tests, in Megatest's layout
+  -list-runs PATT [-target T] [-testpatt P] [-sort FIELD]
+                           : runs and their tests, in Megatest's layout
   -list-targets | -list-db-targets | -show-keys
   -show-runconfig -target T | -show-config [-section S -var V] [-dumpmode ini|json]
 

@@ -135,12 +135,13 @@ def test_toplevel_rows_roll_up_their_items(make_store: MakeStore) -> None:
     store.apply([node.change("t", "2", done, Status.FAIL)])
     assert toplevel(store.tests(run_id), "t") == ("COMPLETED", "FAIL", 1, 1)
 
+    # An item KILLED: the toplevel is KILLED too, as Megatest rolls it up (db.scm:3604-3656).
     store.apply([node.change("k", "1", done, Status.PASS), node.change("k", "2", State.KILLED)])
-    assert toplevel(store.tests(run_id), "k") == ("COMPLETED", "CHECK", 1, 0)
+    assert toplevel(store.tests(run_id), "k") == ("KILLED", "CHECK", 1, 0)
 
     # A change sent for the toplevel itself does not stick: it is its items' roll-up.
     store.apply([node.change("k", "", State.RUNNING, Status.ABORT)])
-    assert toplevel(store.tests(run_id), "k") == ("COMPLETED", "CHECK", 1, 0)
+    assert toplevel(store.tests(run_id), "k") == ("KILLED", "CHECK", 1, 0)
 
 
 def test_a_plain_test_is_not_rolled_up(make_store: MakeStore) -> None:

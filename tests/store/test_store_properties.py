@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mtpkt import pkts
-from mtpkt.pkts.outcome import rollup
+from mtpkt.pkts.outcome import rollup, toplevel_rollup
 from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step
 from mtpkt.store import HistoryReader, Store
 from mtpkt.store.tally import Tally
@@ -81,7 +81,7 @@ def expected_tests(
             (State(s), Status(t)) for (name, item), (s, t) in rows.items() if name == test and item
         ]
         if items:
-            rows[(test, "")] = rollup(items)
+            rows[(test, "")] = toplevel_rollup(items)
     return rows
 
 
