@@ -1,5 +1,6 @@
 """``megatest`` run management: Megatest's ``-run``, ``-remove-runs``, ``-set-state-status``,
-``-kill-runs``, ``-archive`` and ``-run-wait``, carried out by the area's home.
+``-kill-runs``, ``-archive``, ``-lock``/``-unlock``, ``-set-run-status`` and ``-run-wait``,
+carried out by the area's home (the options on existing runs: :mod:`mtpkt.tools.mt_states`).
 
 Each becomes the control packets ``mtpkt send`` would send (signed with the area's key,
 journaled by the home before it answers), one per run the selectors name, and the command
@@ -10,7 +11,8 @@ Progress goes to stderr; stdout stays for what Megatest prints there.
 The selectors are Megatest's (runs.scm:2314-2361, megatest.scm:1020-1052): ``-target`` or
 ``-reqtarg`` (which must be a section of runconfigs.config), ``-runname`` or ``:runname``,
 ``-testpatt`` (``-runtests P`` is ``-run -testpatt P``; without one, ``TESTPATT``, or the key
-``-modepatt`` names, from the target's runconfigs, common.scm:978-995). Run names and target
+``-modepatt`` names, from the target's runconfigs, common.scm:978-995; narrowed by ``-tagexpr``,
+:mod:`mtpkt.tools.mt_tags`). Run names and target
 parts may hold ``%`` for the actions on existing runs; ``-run`` needs one run. Exit codes
 are Megatest's: 3 without a target or run name (runs.scm:2318-2323) or without a
 ``-testpatt`` for an action on existing runs (megatest.scm:1033), 1 for a bad target or any
@@ -118,7 +120,8 @@ def _after_run(args: Args, which: Which, link: "HomeLink") -> None:
             link,
         )
     if (args.has("-run-wait") or args.has("-runwait")) and not any(map(args.has, _RUNS)):
-        _wait(Run(target=which.target, runname=which.runname, testpatt=which.testpatt), link)
+        waited = Run(target=which.target, runname=which.runname, testpatt=which.testpatt)
+        send_and_follow(waited, link, send=False)
 
 
 # -- the selectors ---------------------------------------------------------------------------
@@ -221,8 +224,11 @@ def _options() -> argparse.Namespace:
     return parser.parse_args([], argparse.Namespace(publish=None))
 
 
-def send_and_follow(packet: pkts.Control, link: "HomeLink", *, ack: bool | None = None) -> int:
-    """Send ``packet`` and follow its run until it is done; the watch's exit code."""
+def send_and_follow(
+    packet: pkts.Control, link: "HomeLink", *, ack: bool | None = None, send: bool = True
+) -> int:
+    """Send ``packet`` (unless not ``send``: ``-run-wait`` alone) and follow its run until it
+    is done, its ``ack`` too when ``ack``; the watch's exit code."""
     from mtpkt.tools.interrupts import close_when_idle
     from mtpkt.tools.options import DEFAULT_TIMEOUT
     from mtpkt.tools.watch import wait_for_run
@@ -232,10 +238,11 @@ def send_and_follow(packet: pkts.Control, link: "HomeLink", *, ack: bool | None 
         target=packet.target,
         runname=packet.runname,
         timeout=DEFAULT_TIMEOUT,
-        acks=True,
+        acks=send,
     )
     try:
-        link.ask(packet, DEFAULT_TIMEOUT)
+        if send:
+            link.ask(packet, DEFAULT_TIMEOUT)
         return wait_for_run(
             packet,
             follower,
@@ -243,7 +250,7 @@ def send_and_follow(packet: pkts.Control, link: "HomeLink", *, ack: bool | None 
             timeout=DEFAULT_TIMEOUT,
             wait_timeout=WAIT_FOREVER,
             out=sys.stderr,
-            ack=ack,
+            ack=ack if send else False,
         )
     finally:
         close_when_idle(follower.close)
@@ -274,32 +281,6 @@ def _run(args: Args, testpatt: str, link: "HomeLink") -> None:
         preclean = args.has("-preclean") or all_
         packet = Run(rerun=rerun, rerun_all=all_, preclean=preclean, **_of(run))
     send_and_follow(packet, link)
-
-
-def _wait(packet: Run, link: "HomeLink") -> None:
-    """``-run-wait`` alone: follow the run until its selected tests have settled."""
-    from mtpkt.tools.interrupts import close_when_idle
-    from mtpkt.tools.options import DEFAULT_TIMEOUT
-    from mtpkt.tools.watch import wait_for_run
-
-    follower = link.follower(
-        link.stream(_options(), needed_by="megatest"),
-        target=packet.target,
-        runname=packet.runname,
-        timeout=DEFAULT_TIMEOUT,
-    )
-    try:
-        wait_for_run(
-            packet,
-            follower,
-            listen=link.listen,
-            timeout=DEFAULT_TIMEOUT,
-            wait_timeout=WAIT_FOREVER,
-            out=sys.stderr,
-            ack=False,
-        )
-    finally:
-        close_when_idle(follower.close)
 
 
 def _each_run(

@@ -125,26 +125,31 @@ class SlotTable:
     # -- taking tasks (the caller holds the lock) ---------------------------------------
 
     def accept(self, task: Task, ref: TestRef) -> None:
-        """Queue a new run task and start it if a slot is free (lock held)."""
+        """Queue a new run task and start it if a slot is free (lock held).
+
+        A task for an instance whose earlier run is still here waits until that run has
+        left: the home asks again only once the earlier run reported its end (Megatest's
+        second pass, a ``-rerun``), and the end is reported before the job leaves the
+        table. Dropping the task would leave the instance LAUNCHED for ever."""
         if any(job.ref == ref for job in self._jobs.values()):
-            _log.warning(
-                "agent %s: run of %s %s/%s ignored: that instance already runs here",
+            _log.info(
+                "agent %s: run of %s %s/%s waits until its earlier run here has ended",
                 self.agent,
                 ref,
                 ref.target,
                 ref.runname,
             )
-            self.finish(task.id, ref)  # not left unfinished: it never started
-            return
         self._jobs[task.id] = _Job(task=task, ref=ref)
         self._start_ready()
 
     def kill(self, task: Task, ref: TestRef) -> None:
         """Stop the instance if it runs here; withdraw it if it waits for a slot (lock held)."""
         reason = "killed by request"
-        for task_id, job in list(self._jobs.items()):
+        found = False
+        for task_id, job in list(self._jobs.items()):  # a run, and one waiting behind it
             if job.ref != ref:
                 continue
+            found = True
             _log.info("agent %s: killing %s in %s/%s", self.agent, ref, ref.target, ref.runname)
             if job.thread is None:
                 del self._jobs[task_id]
@@ -155,18 +160,20 @@ class SlotTable:
                 job.kill = (reason, task.grace)
             else:
                 job.process.kill(reason, grace=task.grace)
-            return
-        _log.info("agent %s: kill of %s: not running here", self.agent, ref)
+        if not found:
+            _log.info("agent %s: kill of %s: not running here", self.agent, ref)
 
     def _start_ready(self) -> None:
         """Start queued jobs, oldest first, while slots are free (lock held)."""
         if self.closed:
             return
         busy = sum(job.thread is not None for job in self._jobs.values())
+        running = {job.ref for job in self._jobs.values() if job.thread is not None}
         for job in self._jobs.values():
             if busy >= self.slots:
                 return
-            if job.thread is None:
+            if job.thread is None and job.ref not in running:  # one run of an instance at once
+                running.add(job.ref)
                 job.thread = threading.Thread(
                     target=self._work, args=(job,), name=f"test {job.ref}", daemon=True
                 )

@@ -179,10 +179,13 @@ def test_rerun_rerun_all_and_rerun_clean(farm: Farm) -> None:
     assert megatest(farm, "-run", "-target", TARGET, "-runname", "r", "-testpatt",
                     "pass1,fail1").returncode == 0  # fmt: skip
     assert (attempts("pass1"), attempts("fail1")) == (1, 1)
+    leftover = farm.area / "links" / TARGET / "r" / "fail1" / "leftover.txt"
+    leftover.write_text("from the first attempt\n")
     rerun = megatest(farm, "-run", "-target", TARGET, "-runname", "r", "-testpatt",
                      "pass1,fail1", "-rerun", "FAIL", "-preclean")  # fmt: skip
     assert rerun.returncode == 0, rerun
     assert (attempts("pass1"), attempts("fail1")) == (1, 2)
+    assert not leftover.exists()  # -preclean: the directory was made anew
     assert megatest(farm, "-rerun-clean", "-target", TARGET, "-runname", "r", "-testpatt",
                     "pass1,fail1").returncode == 0  # fmt: skip
     assert (attempts("pass1"), attempts("fail1")) == (1, 3)
@@ -233,24 +236,34 @@ def test_set_state_status_with_filters(farm: Farm) -> None:
     assert found["items1"][1] == "FAIL"
 
 
-def test_kill_runs_and_archive(farm: Farm) -> None:
+def test_kill_runs_run_wait_and_archive(farm: Farm) -> None:
     assert megatest(farm, "-run", "-target", TARGET, "-runname", "k",
                     "-testpatt", "pass1").returncode == 0  # fmt: skip
-    background = subprocess.Popen(
-        [str(MEGATEST), "-run", "-target", TARGET, "-runname", "k", "-testpatt", "napper"],
-        cwd=farm.area, env=farm.env, stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    where = ["-target", TARGET, "-runname", "k", "-testpatt", "napper"]
+
+    def start(first: str) -> "subprocess.Popen[bytes]":
+        return subprocess.Popen(
+            [str(MEGATEST), first, *where],
+            cwd=farm.area,
+            env=farm.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    waiting = [start("-run"), start("-run-wait")]
     try:
         assert wait_for(lambda: ends(farm, "k").get("napper", ("",))[0] == "RUNNING", 60)
-        killed = megatest(farm, "-kill-runs", "-target", TARGET, "-runname", "k",
-                          "-testpatt", "napper")  # fmt: skip
+        assert all(process.poll() is None for process in waiting)  # both wait on napper
+        killed = megatest(farm, "-kill-runs", *where)
         assert killed.returncode == 0, killed
-        assert background.wait(timeout=60) == 0  # the -run that waited on it ends too
+        # the -run that started it and the -run-wait on it end once it has ended
+        assert [process.wait(timeout=60) for process in waiting] == [0, 0]
     finally:
-        if background.poll() is None:
-            background.send_signal(signal.SIGTERM)
-            background.wait(timeout=20)
+        for process in waiting:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=20)
     assert ends(farm, "k")["napper"] == ("KILLED", "KILLED")
     saved = megatest(farm, "-archive", "save-remove", "-target", TARGET, "-runname", "k",
                      "-testpatt", "pass1")  # fmt: skip
