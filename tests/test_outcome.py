@@ -7,6 +7,7 @@ the same of every state and status: a test one of them calls bad is bad to all.
 
 import itertools
 
+import attrs
 import pytest
 
 from mtpkt.agents.area import TestPatt
@@ -179,3 +180,19 @@ def test_a_toplevel_rolls_up_as_megatests(
 ) -> None:
     records = [(State(state), Status(status)) for state, status in items]
     assert toplevel_rollup(records) == (State(expected[0]), Status(expected[1]))
+
+
+def test_a_toplevel_whose_items_the_pattern_leaves_out_stops_counting() -> None:
+    """``-testpatt %/`` selects toplevel records; a test brought in with its items (as a
+    prerequisite) has its toplevel rolled up by the home, with no packet: the watch learns
+    the test has items from items it does not select (Megatest's release test2 waited for
+    ever on test_mt_vars's toplevel)."""
+
+    def record(item: str, state: State, status: Status) -> StatusChange:
+        return attrs.evolve(change(state, status), item=item)
+
+    watch = RunWatch("run", TARGET, RUNNAME, TestPatt.parse("%/"))
+    watch.add([record("", State.NOT_STARTED, Status.NA)])
+    assert not watch.settled
+    watch.add([record("1", State.RUNNING, Status.NA), record("1", State.COMPLETED, Status.PASS)])
+    assert watch.settled

@@ -115,6 +115,11 @@ class RunWatch:
                 if packet.comment not in self.warnings:  # of any test: a prerequisite comes first
                     self.warnings.append(packet.comment)
             key = (packet.test, packet.item)
+            # Learnt from every item, selected or not: `%/` selects a toplevel record
+            # whose items the pattern leaves out, and that record is never settled (the
+            # home rolls it up in its database; no packet says so).
+            if self._itemized.add(*key):
+                self._unsettled.discard((key[0], ""))  # the items say all there is now
             selected = self._selected.get(key)
             if selected is None:
                 selected = self._selected[key] = self.patt.matches(*key)
@@ -124,8 +129,6 @@ class RunWatch:
     def _record(self, key: tuple[str, str], state: State, status: Status) -> None:
         # Kept up to date packet by packet, so that `settled` costs nothing per frame.
         self.records[key] = (state, status)
-        if self._itemized.add(*key):
-            self._unsettled.discard((key[0], ""))  # the items say all there is now
         if not self._itemized.counts(*key):
             return
         if settled(state, status):
