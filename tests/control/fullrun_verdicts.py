@@ -20,7 +20,36 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
-__all__ = ["ABSENT", "LISTS", "Records", "problems", "read_specs"]
+__all__ = [
+    "ABSENT",
+    "ITEMS",
+    "LISTS",
+    "RESULTS",
+    "Records",
+    "item_problems",
+    "problems",
+    "read_specs",
+]
+
+RESULTS: Final = (
+    Path(__file__).resolve().parents[3]
+    / "shared/megatest-examples/tests/release/tests/fullrun/results.logpro"
+)
+"""Megatest's release check of fullrun."""
+_SEASONS: Final = ["summer", "winter", "fall", "spring"]
+_STATES: Final = "UNKNOWN INCOMPLETE KILLED KILLREQ STUCK BOZZLEBLONKED STUCK/DEAD".split()
+_STATUSES: Final = "PASS FAIL STUCK/DEAD SKIP".split()
+ITEMS: Final = {
+    # results.logpro:23, 7 records: [items] SEASON and [itemstable] rows appended (items.scm)
+    "runfirst": [*_SEASONS, "a/1", "b/2"],
+    # results.logpro:27, 10 records: [system (env > envfile.txt;echo aa … ai)]
+    "sqlitespeed": [f"a{c}" for c in "abcdefghi"],
+    # results.logpro:30, 6 records: the_ans, "1 2 3 4 5" (runfirst's main.sh)
+    "test_mt_vars": ["1", "2", "3", "4", "5"],
+    # results.logpro:72, 29 records: each THESTATE with each THESTATUS
+    "blocktestxz": [f"{state}/{status}" for state in _STATES for status in _STATUSES],
+}
+"""Item paths of the itemized tests; each count plus the toplevel is results.logpro's."""
 
 Records = Mapping[tuple[str, str], tuple[str, str]]
 """(test, item) → (state, status) of every record of the run."""
@@ -120,4 +149,14 @@ def problems(records: Records, specs: Mapping[str, Mapping[str, int]]) -> list[s
     unaccounted = sorted({test for test, _ in records} - accounted)
     if unaccounted:
         found.append(f"not accounted for (results.logpro:98): {unaccounted}")
+    return found
+
+
+def item_problems(records: Records) -> list[str]:
+    """The itemized tests whose item paths are not :data:`ITEMS`'s."""
+    found = []
+    for test, items in ITEMS.items():
+        have = sorted(item for name, item in records if name == test and item)
+        if have != sorted(items):
+            found.append(f"{test}: items {have}, results.logpro wants {sorted(items)}")
     return found

@@ -1,7 +1,6 @@
 """The reading of Megatest's release check (tests/control/fullrun_verdicts.py) itself."""
 
-from tests.control.fullrun_verdicts import ABSENT, LISTS, Records, problems, read_specs
-from tests.control.test_fullrun_farm import RESULTS
+from tests.control.fullrun_verdicts import ABSENT, LISTS, RESULTS, Records, problems, read_specs
 
 
 def _as_required() -> Records:
