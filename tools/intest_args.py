@@ -72,6 +72,19 @@ VALUED: Final = (
     "-debug",
 )
 """Options followed by a value."""
+_QUERY_FLAGS: Final = (
+    "-list-targets",
+    "-list-db-targets",
+    "-show-keys",
+    "-showkeys",
+    "-show-runconfig",
+    "-show-config",
+    # accepted for old scripts; mtpkt has no meaning for them (tools/mt_lists.py)
+    "-list-servers",
+    "-kill-servers",
+    "-clean-cache",
+    "-no-cache",
+)
 FLAGS: Final = (
     "-test-status",
     "-set-values",
@@ -95,17 +108,7 @@ FLAGS: Final = (
     "-lock",
     "-unlock",
     "-get-run-status",
-    "-list-targets",
-    "-list-db-targets",
-    "-show-keys",
-    "-showkeys",
-    "-show-runconfig",
-    "-show-config",
-    # accepted for old scripts; mtpkt has no meaning for them (tools/mt_lists.py)
-    "-list-servers",
-    "-kill-servers",
-    "-clean-cache",
-    "-no-cache",
+    *_QUERY_FLAGS,
 )
 """Options without a value."""
 ACTIONS: Final = (
@@ -140,20 +143,7 @@ RUN_ACTIONS: Final = (
     "-kill-runs",
 )
 """Options that manage runs through the area's home (:mod:`mtpkt.tools.mt_manage`)."""
-QUERY_ACTIONS: Final = (
-    "-list-runs",
-    "-list-targets",
-    "-list-db-targets",
-    "-show-keys",
-    "-showkeys",
-    "-show-runconfig",
-    "-show-config",
-    "-server",
-    "-list-servers",
-    "-kill-servers",
-    "-clean-cache",
-    "-no-cache",
-)
+QUERY_ACTIONS: Final = ("-list-runs", "-server", *_QUERY_FLAGS)
 """Options that read the area and its databases, or have no meaning here
 (:mod:`mtpkt.tools.mt_lists`)."""
 

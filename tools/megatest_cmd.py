@@ -104,7 +104,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if managed or (not intest and any(args.has(action) for action in QUERY_ACTIONS)):
         if args.rest:
             return _fail(f"unrecognised arguments: {' '.join(args.rest)}")
-        return _outside(args, managed)
+        from mtpkt.tools.tables import writing
+
+        code = 0
+        with writing():  # `megatest -list-runs % | head`: the reader going away is fine
+            code = _outside(args, managed)
+        return code
     if not any(args.has(action) for action in ACTIONS):
         return _fail(f"nothing to do in {' '.join(words)!r} (see megatest -h)")
     if args.rest and not args.has("-runstep"):

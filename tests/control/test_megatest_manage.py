@@ -72,6 +72,8 @@ FILES = {
         nap sleep {NAP}
     """,
 }
+ON_R = ["-target", TARGET, "-runname", "r", "-testpatt", "%"]
+"""Every test of run r."""
 EVERY = "pass1,fail1,items1"
 """The tests that end by themselves (napper waits to be killed)."""
 
@@ -325,34 +327,8 @@ def test_lock_unlock_and_run_status(farm: Farm) -> None:
         (["-run", "-target", TARGET, "-runname", "r", "-frobnicate"], 1, "not supported"),
         (["-run", "-target", TARGET, "-runname", "r", "stray"], 1, "unrecognised arguments"),
         (["-run", "-target", TARGET, "-runname", "r", "-tagexpr", "x"], 1, "selects no test"),
-        (
-            [
-                "-set-state-status",
-                "COMPLETED",
-                "-target",
-                TARGET,
-                "-runname",
-                "r",
-                "-testpatt",
-                "%",
-            ],
-            1,
-            "comma delimited",
-        ),
-        (
-            [
-                "-set-state-status",
-                "COMPLETED,FORCED",
-                "-target",
-                TARGET,
-                "-runname",
-                "r",
-                "-testpatt",
-                "%",
-            ],
-            1,
-            "'FORCED' is not a status",
-        ),
+        (["-set-state-status", "COMPLETED", *ON_R], 1, "comma delimited"),
+        (["-set-state-status", "COMPLETED,FORCED", *ON_R], 1, "'FORCED' is not a status"),
         (["-run", "-target", TARGET, "-runname", "r", "-rerun", "BOGUS"], 1, "-rerun"),
     ],
 )
