@@ -35,9 +35,13 @@ FILES = {
         linktree #{getenv MT_RUN_AREA_HOME}/links
         max_concurrent_jobs 8
     """,
-    "runconfigs.config": """
+    "runconfigs.config": f"""
         [default]
         GREETING hello
+        NAPTIME 0
+
+        [ubuntu/slow]
+        NAPTIME {NAP}
 
         [ubuntu/x86_64]
         FLAVOUR plain
@@ -67,15 +71,16 @@ FILES = {
         [items]
         V a b
     """,
-    "tests/napper/testconfig": f"""
+    "tests/napper/testconfig": """
         [ezsteps]
-        nap sleep {NAP}
+        nap sleep $NAPTIME
     """,
 }
 ON_R = ["-target", TARGET, "-runname", "r", "-testpatt", "%"]
 """Every test of run r."""
 EVERY = "pass1,fail1,items1"
-"""The tests that end by themselves (napper waits to be killed)."""
+"""The tests but napper (which sleeps until it is killed on target ubuntu/slow)."""
+SLOW = "ubuntu/slow"
 
 
 @pytest.fixture
@@ -123,10 +128,11 @@ def test_a_script_written_for_megatest_works_unchanged(farm: Farm) -> None:
     """Acceptance 3: ``-run … -runwait`` then ``-list-runs``, exit codes as Megatest's (0 even
     though a test FAILs: verdicts are read from -list-runs)."""
     ran = megatest(farm, "-run", "-target", TARGET, "-runname", "nightly",
-                   "-testpatt", EVERY, "-runwait")  # fmt: skip
+                   "-testpatt", "%", "-runwait")  # fmt: skip
     assert ran.returncode == 0, ran
     assert ran.stdout == ""  # progress goes to stderr
     assert ends(farm, "nightly") == {
+        "napper": ("COMPLETED", "PASS"),
         "pass1": ("COMPLETED", "PASS"),
         "fail1": ("COMPLETED", "FAIL"),
         "items1": ("COMPLETED", "PASS"),
@@ -138,7 +144,7 @@ def test_a_script_written_for_megatest_works_unchanged(farm: Farm) -> None:
     lines = listed.stdout.splitlines()
     assert lines[0].startswith(f"Run: {TARGET}/nightly ")
     tests = [line.split()[1] for line in lines if line.startswith("  Test: ")]
-    assert sorted(tests) == ["fail1", "items1", "items1(a)", "items1(b)", "pass1"]
+    assert sorted(tests) == ["fail1", "items1", "items1(a)", "items1(b)", "napper", "pass1"]
     assert any(line.startswith("  Test: fail1 ") and "Status: FAIL" in line for line in lines)
 
 
@@ -239,9 +245,9 @@ def test_set_state_status_with_filters(farm: Farm) -> None:
 
 
 def test_kill_runs_run_wait_and_archive(farm: Farm) -> None:
-    assert megatest(farm, "-run", "-target", TARGET, "-runname", "k",
+    assert megatest(farm, "-run", "-target", SLOW, "-runname", "k",
                     "-testpatt", "pass1").returncode == 0  # fmt: skip
-    where = ["-target", TARGET, "-runname", "k", "-testpatt", "napper"]
+    where = ["-target", SLOW, "-runname", "k", "-testpatt", "napper"]
 
     def start(first: str) -> "subprocess.Popen[bytes]":
         return subprocess.Popen(
@@ -267,14 +273,14 @@ def test_kill_runs_run_wait_and_archive(farm: Farm) -> None:
                 process.send_signal(signal.SIGTERM)
                 process.wait(timeout=20)
     assert ends(farm, "k")["napper"] == ("KILLED", "KILLED")
-    saved = megatest(farm, "-archive", "save-remove", "-target", TARGET, "-runname", "k",
+    saved = megatest(farm, "-archive", "save-remove", "-target", SLOW, "-runname", "k",
                      "-testpatt", "pass1")  # fmt: skip
     assert saved.returncode == 0, saved
     assert ends(farm, "k")["pass1"][0] == "ARCHIVED"
-    restored = megatest(farm, "-archive", "restore", "-target", TARGET, "-runname", "k",
+    restored = megatest(farm, "-archive", "restore", "-target", SLOW, "-runname", "k",
                         "-testpatt", "pass1")  # fmt: skip
     assert restored.returncode == 0, restored
-    assert (farm.area / "links" / TARGET / "k" / "pass1" / "out.txt").is_file()
+    assert (farm.area / "links" / SLOW / "k" / "pass1" / "out.txt").is_file()
 
 
 def test_lock_unlock_and_run_status(farm: Farm) -> None:
