@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -259,9 +260,11 @@ def test_kill_runs_run_wait_and_archive(farm: Farm) -> None:
             stderr=subprocess.DEVNULL,
         )
 
-    waiting = [start("-run"), start("-run-wait")]
+    waiting = [start("-run")]
     try:
         assert wait_for(lambda: ends(farm, "k").get("napper", ("",))[0] == "RUNNING", 60)
+        waiting.append(start("-run-wait"))  # once the test runs (none: nothing to wait for)
+        time.sleep(1.0)
         assert all(process.poll() is None for process in waiting)  # both wait on napper
         killed = megatest(farm, "-kill-runs", *where)
         assert killed.returncode == 0, killed
