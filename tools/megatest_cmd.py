@@ -1,4 +1,9 @@
-"""``megatest`` inside a test's steps: Megatest's in-test options, reported through the agent.
+"""``megatest``: Megatest's command line, inside a test's steps and for people and scripts.
+
+Run-management options (``-run``, ``-remove-runs``, ``-set-state-status`` …) go to
+:mod:`mtpkt.tools.mt_manage`, which asks the area's home; queries (``-list-runs``,
+``-show-config`` …) to :mod:`mtpkt.tools.mt_lists`, which reads the databases
+(docs/megatest-cli.md). The rest of this module is the in-test half.
 
 A step calls ``$MT_MEGATEST -step …``, ``-runstep …``, ``-test-status …``,
 ``-load-test-data`` … as it would call Megatest (docs/in-test.md lists each
