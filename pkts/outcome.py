@@ -208,7 +208,8 @@ def toplevel_rollup(records: Iterable[tuple[State, Status]]) -> tuple[State, Sta
     item has PREQ_FAIL; COMPLETED when an item will never start (NOT_STARTED with another
     status); else the highest-ranked state other than COMPLETED and DELETED among the items
     (:data:`_STATE_RANK`: KILLED over STUCK over INCOMPLETE, ARCHIVED, STALE …), else
-    COMPLETED; the worst status in every case.
+    COMPLETED; the worst status in every case (where Megatest writes ``STARTED``, a status
+    mtpkt does not have, for an item that will never start: the worst status here).
     """
     items = list(records)
     state, status = rollup(items)

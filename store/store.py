@@ -238,6 +238,12 @@ class Store:
                 raise StoreError(f"there is no run {runname} of target {target}")
             main.set_run(run_id, locked=locked, status=status, comment=comment, now=time.time())
 
+    def locked(self, target: str, runname: str) -> bool:
+        """Whether the run exists and is locked (Megatest's ``-lock``)."""
+        return any(
+            run.locked for run in self.runs() if (run.target, run.runname) == (target, runname)
+        )
+
     def remove_tests(
         self, target: str, runname: str, keys: Iterable[tuple[str, str]]
     ) -> list[tuple[str, str]]:

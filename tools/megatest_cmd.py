@@ -112,8 +112,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from mtpkt.tools.tables import writing
 
         code = 0
-        with writing():  # `megatest -list-runs % | head`: the reader going away is fine
-            code = _outside(args, managed)
+        try:
+            with writing():  # `megatest -list-runs % | head`: the reader going away is fine
+                code = _outside(args, managed)
+        except KeyboardInterrupt:  # Ctrl-C while it waits: what was sent goes on in the home
+            return _fail("interrupted (what the home was asked goes on there)", 130)
         return code
     if not any(args.has(action) for action in ACTIONS):
         return _fail(f"nothing to do in {' '.join(words)!r} (see megatest -h)")

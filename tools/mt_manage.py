@@ -29,12 +29,13 @@ import attrs
 from mtpkt import pkts
 from mtpkt.pkts.control import Archive, Clean, Kill, RerunClean, Run
 from mtpkt.tools.errors import CliError
-from mtpkt.tools.intest_args import Args
+from mtpkt.tools.intest_args import RUN_ACTIONS, Args
 
 if TYPE_CHECKING:  # imported for real where used: `megatest -step` stays quick
     from pathlib import Path
 
     from mtpkt.agents.area import Area
+    from mtpkt.pkts import Status
     from mtpkt.tools.reach import HomeLink
 
 __all__ = ["MISSING", "MegatestError", "Which", "manage", "send_and_follow"]
@@ -43,6 +44,8 @@ MISSING = 3
 """Megatest's exit code for a missing ``-target``, ``-runname`` or ``-testpatt``."""
 _RUNS = ("-run", "-runall", "-runtests", "-rerun-clean", "-rerun-all")
 """Options that start a run (megatest.scm:1613-1617)."""
+_ON_RUNS = ("-remove-runs", "-set-state-status", "-archive", "-kill-runs")
+"""Options on existing runs, which need a ``-testpatt`` (megatest.scm:1033)."""
 WAIT_FOREVER = None
 """A Megatest run waits as long as its tests take (no ``--wait-timeout``)."""
 
@@ -79,12 +82,70 @@ def _manage(args: Args) -> int:
     which = _which(args)
     area = load_area(None)
     _check_target(args, area, which.target)
+    testpatt = _run_testpatt(args, area, which) if any(map(args.has, _RUNS)) else None
+    _check_values(args)  # all of them before anything is done
+    if [name for name in RUN_ACTIONS if args.has(name)] == ["-get-run-status"]:
+        from mtpkt.tools.mt_states import run_status
+
+        run_status(args, which, None)  # reads the databases: no home needed
+        return 0
     link = _link(area.home)
     _before_run(args, which, link)
-    if any(args.has(name) for name in _RUNS):
-        _run(args, _testpatt(args, area, which), link)
+    if testpatt is not None:
+        _run(args, testpatt, link)
     _after_run(args, which, link)
     return 0
+
+
+def _check_values(args: Args) -> None:
+    """Refuse a bad option value before anything is done (issue: nothing run or changed).
+
+    Raises:
+        CliError, MegatestError: naming the option.
+    """
+    from mtpkt.tools.mt_states import new_state_status
+
+    _rerun(args)
+    _archive_how(args)
+    if args.has("-set-state-status"):
+        new_state_status(args)
+    if args.get("-set-run-status") == "":
+        raise MegatestError("-set-run-status needs a status")
+
+
+def _rerun(args: Args) -> "tuple[Status, ...]":
+    """The statuses ``-rerun`` names."""
+    from mtpkt.tools.options import statuses
+
+    if not args.get("-rerun"):
+        return ()
+    try:
+        return tuple(statuses(args.get("-rerun") or ""))
+    except argparse.ArgumentTypeError as exc:
+        raise CliError(f"-rerun: {exc}") from None
+
+
+def _archive_how(args: Args) -> tuple[bool, bool] | None:
+    """``-archive save|save-remove|restore`` as (remove, restore); None without it."""
+    how = args.get("-archive")
+    if how is None:
+        return None
+    if how not in ("save", "save-remove", "restore"):
+        raise CliError(f"-archive {how}: mtpkt archives with save, save-remove or restore")
+    return how == "save-remove", how == "restore"
+
+
+def _run_testpatt(args: Args, area: "Area", which: Which) -> str:
+    """The run's test pattern (:func:`_testpatt`), refused when it names no test of the area
+    (the home would refuse it too, after other options had been carried out)."""
+    from mtpkt.agents.area import AreaError, TestPatt
+
+    testpatt = _testpatt(args, area, which)
+    try:
+        TestPatt.parse(testpatt).check_tests(area.test_names())
+    except AreaError as exc:
+        raise CliError(str(exc)) from None
+    return testpatt
 
 
 def _before_run(args: Args, which: Which, link: "HomeLink") -> None:
@@ -108,10 +169,8 @@ def _after_run(args: Args, which: Which, link: "HomeLink") -> None:
 
     if args.has("-lock") or args.has("-unlock"):
         mt_states.lock(args, which, link)
-    if (how := args.get("-archive")) is not None:
-        if how not in ("save", "save-remove", "restore"):
-            raise CliError(f"-archive {how}: mtpkt archives with save, save-remove or restore")
-        remove, restore = how == "save-remove", how == "restore"
+    if (how := _archive_how(args)) is not None:
+        remove, restore = how
         _each_run(
             args,
             which,
@@ -119,7 +178,7 @@ def _after_run(args: Args, which: Which, link: "HomeLink") -> None:
             lambda run: Archive(remove=remove, restore=restore, **_of(run)),
             link,
         )
-    if (args.has("-run-wait") or args.has("-runwait")) and not any(map(args.has, _RUNS)):
+    if _waits_alone(args):
         waited = Run(target=which.target, runname=which.runname, testpatt=which.testpatt)
         send_and_follow(waited, link, send=False)
 
@@ -128,25 +187,35 @@ def _after_run(args: Args, which: Which, link: "HomeLink") -> None:
 
 
 def _which(args: Args) -> Which:
+    """The selectors, refused as Megatest refuses them when missing: exit 3 where
+    ``general-run-call`` checks them (runs.scm:2318-2323); a ``-run-wait`` on its own goes
+    straight to ``operate-on``, whose codes are 1, 2 and 3 (megatest.scm:1024-1035)."""
+    alone = _waits_alone(args)
     target = args.get("-reqtarg", "-target")
     if not target:
         raise MegatestError(
-            "Missing required parameter, you must specify the target with -target", MISSING
+            "Missing required parameter, you must specify the target with -target",
+            1 if alone else MISSING,
         )
     runname = args.get("-runname", ":runname")
     if not runname:
         raise MegatestError(
             "Missing required parameter, you must specify the run name with -runname runname",
-            MISSING,
+            2 if alone else MISSING,
         )
-    on_runs = any(args.has(name) for name in ("-remove-runs", "-set-state-status", "-archive"))
     testpatt = args.get("-testpatt", "-runtests")
-    if on_runs and not testpatt:
+    if not testpatt and (alone or any(map(args.has, _ON_RUNS))):
         raise MegatestError(
             "Missing required parameter, you must specify the test pattern with -testpatt",
             MISSING,
         )
     return Which(target, runname, testpatt or "%")
+
+
+def _waits_alone(args: Args) -> bool:
+    """A ``-run-wait`` with no run (megatest.scm:2182-2190)."""
+    waits = args.has("-run-wait") or args.has("-runwait")
+    return waits and not any(map(args.has, _RUNS))
 
 
 def _check_target(args: Args, area: "Area", target: str) -> None:
@@ -260,7 +329,6 @@ def _run(args: Args, testpatt: str, link: "HomeLink") -> None:
     """``-run``, ``-runtests``, ``-rerun*``: one run, followed until its tests settle."""
     from mtpkt.agents.area import AreaError
     from mtpkt.agents.area.paths import check_name
-    from mtpkt.tools.options import statuses
 
     which_target = args.get("-reqtarg", "-target") or ""
     runname = args.get("-runname", ":runname") or ""
@@ -273,10 +341,7 @@ def _run(args: Args, testpatt: str, link: "HomeLink") -> None:
     if args.has("-rerun-clean"):
         packet = RerunClean(**_of(run))
     else:
-        try:
-            rerun = statuses(args.get("-rerun") or "") if args.get("-rerun") else ()
-        except argparse.ArgumentTypeError as exc:
-            raise CliError(f"-rerun: {exc}") from None
+        rerun = _rerun(args)
         all_ = args.has("-rerun-all")
         preclean = args.has("-preclean") or all_
         packet = Run(rerun=rerun, rerun_all=all_, preclean=preclean, **_of(run))

@@ -17,6 +17,7 @@ from mtpkt.tools.intest_args import Args
 from mtpkt.tools.options import DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:
+    from mtpkt.pkts import State, Status
     from mtpkt.store.query import StoreQuery
     from mtpkt.store.rows import RunRow
     from mtpkt.tools.mt_manage import Which
@@ -88,16 +89,14 @@ def selected_runs(args: Args, which: "Which", *, exact: bool = True) -> list[tup
         query.close()
 
 
-def set_state_status(args: Args, which: "Which", link: "HomeLink") -> None:
-    """``-set-state-status STATE,STATUS``: a ``setstate`` packet for each run selected.
+def new_state_status(args: Args) -> "tuple[State, Status]":
+    """The state and status ``-set-state-status STATE,STATUS`` names.
 
     Raises:
         CliError: not ``STATE,STATUS`` (megatest.scm:106, runs.scm:1983-1986), or a state or
-            status mtpkt does not know; the home's refusal.
+            status mtpkt does not know.
     """
     from mtpkt.pkts import State, Status
-    from mtpkt.pkts.control import SetState
-    from mtpkt.tools.mt_manage import send_and_follow
 
     words = (args.get("-set-state-status") or "").split(",")
     if len(words) < 2:
@@ -109,9 +108,21 @@ def set_state_status(args: Args, which: "Which", link: "HomeLink") -> None:
     except ValueError:
         raise CliError(f"-set-state-status: {words[0]!r} is not a state mtpkt knows") from None
     try:
-        status = Status(words[1])
+        return state, Status(words[1])
     except ValueError:
         raise CliError(f"-set-state-status: {words[1]!r} is not a status mtpkt knows") from None
+
+
+def set_state_status(args: Args, which: "Which", link: "HomeLink") -> None:
+    """``-set-state-status STATE,STATUS``: a ``setstate`` packet for each run selected.
+
+    Raises:
+        CliError: as :func:`new_state_status`; the home's refusal.
+    """
+    from mtpkt.pkts.control import SetState
+    from mtpkt.tools.mt_manage import send_and_follow
+
+    state, status = new_state_status(args)
     only_states, only_statuses = filters(args)
     for target, runname, testpatt in selected_runs(args, which, exact=False):
         packet = SetState(
@@ -160,7 +171,7 @@ def runs_of(which: "Which") -> "list[RunRow]":
         query.close()
 
 
-def run_status(args: Args, which: "Which", link: "HomeLink") -> None:
+def run_status(args: Args, which: "Which", link: "HomeLink | None") -> None:
     """``-set-run-status S [-m comment]`` or ``-get-run-status``, on the first run the
     selectors name (megatest.scm:1085-1105; ``n/a`` for a status never set, db.scm:2517).
 
@@ -178,8 +189,7 @@ def run_status(args: Args, which: "Which", link: "HomeLink") -> None:
     if status is None:
         print(run.run_status or "n/a")
         return
-    if not status:
-        raise MegatestError("-set-run-status needs a status")
+    assert link is not None, "a home is reached for -set-run-status"
     comment = args.get("-m") or ""
     link.ask(
         SetRun(target=run.target, runname=run.runname, status=status, comment=comment),

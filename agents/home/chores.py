@@ -45,7 +45,6 @@ from mtpkt.pkts.control import Archive, Clean, SetState
 from mtpkt.pkts.outcome import ACTIVE, read_status
 from mtpkt.pkts.text import display_name
 from mtpkt.store import ArchiveRow, Store, StoreError, TestRow
-from mtpkt.store.journal import FAILED
 
 __all__ = ["Change", "Chores"]
 
@@ -67,7 +66,8 @@ class Chores:
         area: the area (its linktree and archive disks).
         store: the home's store.
         report: commits record changes as the home's status packets.
-        finish: marks a journaled packet done with a reason, and publishes its ``ack``.
+        finish: marks a journaled packet done (or, third argument true, failed) with a
+            reason, and publishes its ``ack``.
     """
 
     def __init__(
@@ -76,7 +76,7 @@ class Chores:
         store: Store,
         *,
         report: Callable[[Sequence[Change]], None],
-        finish: Callable[[bytes, str], None],
+        finish: Callable[[bytes, str, bool], None],
     ) -> None:
         self.area = area
         self.store = store
@@ -101,7 +101,7 @@ class Chores:
         while (packet := self._queue.get()) is not None:
             try:
                 reason = self._do(packet)
-                self._finish(packet.id, reason)
+                self._finish(packet.id, reason, False)
             except (StoreError, AreaError, TimeoutError) as exc:
                 _log.error("%s %s/%s: %s", packet.kind, packet.target, packet.runname, exc)
                 self._failed(packet, str(exc))
@@ -110,10 +110,11 @@ class Chores:
                 self._failed(packet, f"internal error: {exc}")
 
     def _failed(self, packet: Clean | Archive | SetState, reason: str) -> None:
-        """Journal a chore that could not be done (the next home does not try it again)."""
+        """Journal a chore that could not be done (the next home does not try it again), and
+        say so on the stream: ``megatest -remove-runs`` waits for the ``ack``."""
         try:
-            self.store.journal_set_state(packet.id, FAILED, reason)
-        except StoreError as exc:
+            self._finish(packet.id, reason, True)
+        except (StoreError, TimeoutError) as exc:
             _log.error("cannot journal the failure of %s: %s", packet.id.hex(), exc)
 
     # -- selection ------------------------------------------------------------------------
@@ -146,6 +147,8 @@ class Chores:
         return [row for row in rows if row.item_path or row.testname not in itemized]
 
     def _do(self, packet: Clean | Archive | SetState) -> str:
+        if self.store.locked(packet.target, packet.runname):  # locked after it was taken
+            raise AreaError(f"run {packet.target}/{packet.runname} is locked")
         if isinstance(packet, Clean):
             return self._clean(packet)
         if isinstance(packet, Archive):

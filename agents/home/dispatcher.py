@@ -35,12 +35,13 @@ from mtpkt.agents.home.launches import Launcher
 from mtpkt.agents.home.liveness import AgentWatch
 from mtpkt.agents.home.own import ACK_REASON, ORIGIN, OwnPackets, Submit
 from mtpkt.agents.home.triggers import Triggers
+from mtpkt.pkts import AckOutcome
 from mtpkt.pkts.control import Control
 from mtpkt.pkts.link import Pull, Task
 from mtpkt.pkts.liveness import GRACE
 from mtpkt.pkts.status import StatusPacket
 from mtpkt.store import Store, StoreError
-from mtpkt.store.journal import DONE
+from mtpkt.store.journal import DONE, FAILED
 
 __all__ = ["Dispatcher"]
 
@@ -154,11 +155,13 @@ class Dispatcher:
             ]
             self._own.commit(packets)
 
-    def _finish(self, control: bytes, reason: str) -> None:
-        """A chore is done: journal its outcome, and commit its ``ack`` for the stream."""
+    def _finish(self, control: bytes, reason: str, failed: bool) -> None:
+        """A chore is done, or could not be done: journal its outcome, and commit its
+        ``ack`` (``rejected`` when it failed) for the stream, where a sender may wait."""
+        outcome = AckOutcome.REJECTED if failed else AckOutcome.DONE
         with self._own.lock:
-            self._own.commit([self._own.ack(control, reason)])
-        self.store.journal_set_state(control, DONE, reason)
+            self._own.commit([self._own.ack(control, reason, outcome)])
+        self.store.journal_set_state(control, FAILED if failed else DONE, reason)
         _log.info("%s: %s", control.hex(), reason[:ACK_REASON])
 
 

@@ -116,7 +116,9 @@ class Intake:
                 f"there is no run {packet.runname} of target {packet.target}:"
                 f" nothing to {packet.kind}"
             )
-        if isinstance(packet, Clean | Archive | SetState) and self._locked(packet):
+        if isinstance(packet, Clean | Archive | SetState) and self.store.locked(
+            packet.target, packet.runname
+        ):
             raise ControlError(
                 f"run {packet.target}/{packet.runname} is locked: nothing to {packet.kind}"
                 " (megatest -unlock unlocks it)"
@@ -131,13 +133,6 @@ class Intake:
         if isinstance(packet, Archive) and packet.restore:
             if not any(self._chores.has_archive(packet, row) for row in rows):
                 raise ControlError("none of the selected tests has an archive to restore")
-
-    def _locked(self, packet: Clean | Archive | SetState) -> bool:
-        return any(
-            run.locked
-            for run in self.store.runs()
-            if run.target == packet.target and run.runname == packet.runname
-        )
 
     def _plan(self, packet: Run | RerunClean) -> Launch:
         try:

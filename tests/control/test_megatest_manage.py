@@ -332,7 +332,12 @@ def test_lock_unlock_and_run_status(farm: Farm) -> None:
         (["-remove-runs", "-target", TARGET, "-runname", "r"], 3, "test pattern"),
         (["-run", "-target", "ubuntu", "-runname", "r"], 1, "does not match the area's keys"),
         (["-run", "-reqtarg", "debian/x86", "-runname", "r"], 1, "not found in"),
-        (["-run", "-target", TARGET, "-runname", "r", "-testpatt", "nosuch"], 4, "matches no"),
+        (["-run", "-target", TARGET, "-runname", "r", "-testpatt", "nosuch"], 1, "matches no"),
+        (["-run-wait", "-runname", "r", "-testpatt", "%"], 1, "specify the target"),
+        (["-run-wait", "-target", TARGET, "-testpatt", "%"], 2, "specify the run name"),
+        (["-kill-runs", "-target", TARGET, "-runname", "r"], 3, "test pattern"),
+        (["-remove-runs", "-archive", "keep-html", *ON_R], 1, "-archive keep-html"),
+        (["-remove-runs", "-set-state-status", "DONE,PASS", *ON_R], 1, "'DONE' is not"),
         (["-run", "-target", TARGET, "-runname", "r", "-frobnicate"], 1, "not supported"),
         (["-run", "-target", TARGET, "-runname", "r", "stray"], 1, "unrecognised arguments"),
         (["-run", "-target", TARGET, "-runname", "r", "-tagexpr", "x"], 1, "selects no test"),
@@ -358,7 +363,16 @@ def test_bad_input_is_one_line_and_changes_nothing(
 def test_no_home_is_one_line(tmp_path: Path) -> None:
     with running_farm(tmp_path, (NAP,), files=FILES) as farm:
         farm.env.pop("MT_RUN_AREA_HOME")
-        (farm.area / ".mtpkt").mkdir()
+        never = megatest(farm, "-run", "-target", TARGET, "-runname", "r", timeout=60)
+        assert never.returncode == 7, never  # no home ever ran here: no key
+        assert "start `mtpkt home` there first" in never.stderr
+        farm.start_home()
+        farm.stop("home")  # its address stays in .mtpkt/, nothing listens there
         refused = megatest(farm, "-run", "-target", TARGET, "-runname", "r", timeout=60)
-        assert refused.returncode in (5, 7), refused
+        assert refused.returncode == 5, refused  # nothing listens at the home's address
+        assert "is `mtpkt home` running?" in refused.stderr
         assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+        # reading needs no home (megatest.scm:1085-1105 reads the database)
+        read = megatest(farm, "-get-run-status", "-target", TARGET, "-runname", "r")
+        assert read.returncode == 1, read
+        assert read.stderr == "megatest: No matching run found.\n"
