@@ -34,6 +34,7 @@ The databases are read read-only (:mod:`mtpkt.tools.local_area`); with none yet 
 is nothing to list.
 """
 
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Final, TextIO
@@ -41,6 +42,8 @@ from typing import TYPE_CHECKING, Final, TextIO
 from mtpkt.tools.intest_args import Args
 
 if TYPE_CHECKING:
+    import apsw
+
     from mtpkt.agents.area import Area
     from mtpkt.store.query import StoreQuery
     from mtpkt.store.rows import RunRow, StepRow, TestRow
@@ -81,15 +84,16 @@ class ListError(Exception):
 def patt_match(pattern: str, value: str) -> bool:
     """Whether ``value`` matches a Megatest run pattern: SQLite's ``LIKE`` when it holds
     ``%`` (case-blind, ``_`` any one character), else ``GLOB`` (``*``, ``?``, ``[…]``)."""
+    operator = "LIKE" if "%" in pattern else "GLOB"
+    return bool(_matcher().execute(f"SELECT ? {operator} ?", (value, pattern)).get)
+
+
+@functools.cache
+def _matcher() -> "apsw.Connection":
+    """One in-memory SQLite for every match of the command (not one per run and key)."""
     import apsw
 
-    operator = "LIKE" if "%" in pattern else "GLOB"
-    connection = apsw.Connection(":memory:")
-    try:
-        found = connection.execute(f"SELECT ? {operator} ?", (value, pattern)).get
-    finally:
-        connection.close()
-    return bool(found)
+    return apsw.Connection(":memory:")
 
 
 def _seconds(value: float | None) -> str:

@@ -20,9 +20,10 @@ other refusal; the home's own failures keep mtpkt's codes (``mtpkt --help``).
 """
 
 import argparse
+import functools
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -92,7 +93,7 @@ def _manage(args: Args) -> int:
     link = _link(area.home)
     _before_run(args, which, link)
     if testpatt is not None:
-        _run(args, testpatt, link)
+        _run(args, attrs.evolve(which, testpatt=testpatt), link)
     _after_run(args, which, link)
     return 0
 
@@ -154,9 +155,9 @@ def _before_run(args: Args, which: Which, link: "HomeLink") -> None:
 
     if args.has("-remove-runs"):
         keep = args.has("-keep-records")
-        _each_run(args, which, "remove", lambda run: Clean(keep_records=keep, **_of(run)), link)
+        _each_run(args, which, "remove", functools.partial(Clean, keep_records=keep), link)
     if args.has("-kill-runs"):
-        _each_run(args, which, "kill", lambda run: Kill(**_of(run)), link, ack=False)
+        _each_run(args, which, "kill", Kill, link, ack=False)
     if args.has("-set-state-status"):
         mt_states.set_state_status(args, which, link)
     if args.has("-set-run-status") or args.has("-get-run-status"):
@@ -171,15 +172,10 @@ def _after_run(args: Args, which: Which, link: "HomeLink") -> None:
         mt_states.lock(args, which, link)
     if (how := _archive_how(args)) is not None:
         remove, restore = how
-        _each_run(
-            args,
-            which,
-            "archive",
-            lambda run: Archive(remove=remove, restore=restore, **_of(run)),
-            link,
-        )
+        archive = functools.partial(Archive, remove=remove, restore=restore)
+        _each_run(args, which, "archive", archive, link)
     if _waits_alone(args):
-        waited = Run(target=which.target, runname=which.runname, testpatt=which.testpatt)
+        waited = Run(**attrs.asdict(which))
         send_and_follow(waited, link, send=False)
 
 
@@ -325,26 +321,22 @@ def send_and_follow(
         close_when_idle(follower.close)
 
 
-def _run(args: Args, testpatt: str, link: "HomeLink") -> None:
+def _run(args: Args, which: Which, link: "HomeLink") -> None:
     """``-run``, ``-runtests``, ``-rerun*``: one run, followed until its tests settle."""
     from mtpkt.agents.area import AreaError
     from mtpkt.agents.area.paths import check_name
 
-    which_target = args.get("-reqtarg", "-target") or ""
-    runname = args.get("-runname", ":runname") or ""
     try:
-        check_name("run name", runname)
+        check_name("run name", which.runname)  # one run: no pattern
     except AreaError as exc:
         raise CliError(str(exc)) from None
-    run = Which(which_target, runname, testpatt)
     packet: pkts.Control
     if args.has("-rerun-clean"):
-        packet = RerunClean(**_of(run))
+        packet = RerunClean(**attrs.asdict(which))
     else:
-        rerun = _rerun(args)
         all_ = args.has("-rerun-all")
         preclean = args.has("-preclean") or all_
-        packet = Run(rerun=rerun, rerun_all=all_, preclean=preclean, **_of(run))
+        packet = Run(rerun=_rerun(args), rerun_all=all_, preclean=preclean, **attrs.asdict(which))
     send_and_follow(packet, link)
 
 
@@ -352,20 +344,16 @@ def _each_run(
     args: Args,
     which: Which,
     what: str,
-    make: Callable[[Which], pkts.Control],
+    make: Callable[..., pkts.Control],
     link: "HomeLink",
     *,
     ack: bool = True,
 ) -> None:
-    """One packet for each existing run the selectors name (none: a note, nothing done)."""
+    """One packet for each existing run the selectors name (none: a note, nothing done);
+    ``make`` takes the selection fields (``target``, ``runname``, ``testpatt``)."""
     from mtpkt.tools.mt_states import selected_runs
 
     for target, runname, testpatt in selected_runs(args, which):
-        packet = make(Which(target, runname, testpatt))
+        packet = make(target=target, runname=runname, testpatt=testpatt)
         print(f"megatest: {what} {testpatt} of run {target}/{runname}", file=sys.stderr)
         send_and_follow(packet, link, ack=ack)
-
-
-def _of(which: Which) -> dict[str, Any]:
-    """A control packet's selection fields."""
-    return {"target": which.target, "runname": which.runname, "testpatt": which.testpatt}

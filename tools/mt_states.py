@@ -47,14 +47,15 @@ def selected_runs(args: Args, which: "Which", *, exact: bool = True) -> list[tup
         CliError: a bad test pattern, or a database that cannot be read.
     """
     from mtpkt.agents.area import AreaError, TestPatt
-    from mtpkt.agents.area.testpatt import glob
+    from mtpkt.agents.area.testpatt import any_of
     from mtpkt.store import StoreError
 
     try:
         patt = TestPatt.parse(which.testpatt)
     except AreaError as exc:
         raise CliError(str(exc)) from None
-    states, statuses = ([glob(word) for word in words] for words in filters(args))
+    only_states, only_statuses = filters(args)
+    state_fits, status_fits = any_of(only_states), any_of(only_statuses)
     query = _query()
     if query is None:
         return []
@@ -71,11 +72,11 @@ def selected_runs(args: Args, which: "Which", *, exact: bool = True) -> list[tup
                 f"{test.testname}/{test.item_path}"
                 for test in query.tests(run.id)
                 if patt.matches(test.testname, test.item_path)
-                and (not states or any(state.fullmatch(test.state) for state in states))
-                and (not statuses or any(status.fullmatch(test.status) for status in statuses))
+                and state_fits(test.state)
+                and status_fits(test.status)
             ]
             if chosen:
-                narrowed = exact and (states or statuses)
+                narrowed = exact and (only_states or only_statuses)
                 testpatt = ",".join(chosen) if narrowed else which.testpatt
                 found.append((run.target, run.runname, testpatt))
             else:

@@ -7,13 +7,13 @@ of the test; ``test/`` takes only its toplevel record. A pattern starting with
 """
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import attrs
 
 from mtpkt.agents.area.errors import AreaError
 
-__all__ = ["SelectionError", "TestPatt", "glob"]
+__all__ = ["SelectionError", "TestPatt", "any_of", "glob"]
 
 
 class SelectionError(AreaError):
@@ -23,6 +23,13 @@ class SelectionError(AreaError):
 def glob(pattern: str) -> re.Pattern[str]:
     """A testpatt's test or item part as a regular expression to match whole names."""
     return re.compile(".*".join(re.escape(part) for part in pattern.split("%")), re.DOTALL)
+
+
+def any_of(patterns: Sequence[str]) -> Callable[[str], bool]:
+    """Whether a word (a state, a status) matches one of ``patterns`` (``%`` the wildcard, as
+    Megatest's ``:state``/``:status`` lists); with no pattern, every word does."""
+    compiled = [glob(pattern) for pattern in patterns]
+    return lambda word: not compiled or any(regex.fullmatch(word) for regex in compiled)
 
 
 @attrs.frozen

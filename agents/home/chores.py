@@ -33,7 +33,7 @@ from typing import Final
 
 from mtpkt.agents.area import Area, AreaError, TestPatt, TestRef
 from mtpkt.agents.area.disks import disk_roots
-from mtpkt.agents.area.testpatt import glob
+from mtpkt.agents.area.testpatt import any_of
 from mtpkt.agents.rundirs import (
     archive_root,
     archive_test_dir,
@@ -158,13 +158,11 @@ class Chores:
     # -- setstate ---------------------------------------------------------------------------
 
     def _set_state(self, packet: SetState) -> str:
-        states = [glob(word) for word in packet.only_states]
-        statuses = [glob(word) for word in packet.only_statuses]
+        state_fits, status_fits = any_of(packet.only_states), any_of(packet.only_statuses)
         rows = [
             row
             for row in self.selected(packet)
-            if (not states or any(state.fullmatch(row.state) for state in states))
-            and (not statuses or any(status.fullmatch(row.status) for status in statuses))
+            if state_fits(row.state) and status_fits(row.status)
         ]
         busy = [row for row in rows if row.state in ACTIVE]
         rows = [row for row in rows if row.state not in ACTIVE]
