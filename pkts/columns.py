@@ -68,6 +68,7 @@ _OWN_COLUMNS: Final[dict[str, dict[str, str | None]]] = {
         "change_hosts": "host",
         "change_comments": "comment",
         "change_logfiles": "logfile",
+        "change_jobs": "job",
     },
     TestData.kind: {"data": None},
 }
@@ -87,6 +88,7 @@ class StatusColumns:
         "_packets",
         "change_comments",
         "change_hosts",
+        "change_jobs",
         "change_logfiles",
         "change_states",
         "change_statuses",
@@ -136,6 +138,7 @@ class StatusColumns:
         self.change_hosts: list[str] = []
         self.change_comments: list[str] = []
         self.change_logfiles: list[str] = []
+        self.change_jobs: list[str] = []
         self.data: list[int] = []
         """Indices of the TestData packets."""
         self._packets: list[StatusPacket] | None = None
@@ -361,11 +364,11 @@ def _check_changes(columns: StatusColumns, rows: list[list[Any]], at: list[bool]
     changes = list(compress(rows, at))
     if set(map(len, changes)) != {len(_CHANGE_KEYS)}:
         return False
-    states, statuses, comments, hosts, pids, logfiles = (
+    states, statuses, comments, hosts, pids, logfiles, jobs = (
         _column(changes, _CHANGE_KEYS, name)
-        for name in ("state", "status", "comment", "host", "pid", "logfile")
+        for name in ("state", "status", "comment", "host", "pid", "logfile", "job")
     )
-    if not (_strs(comments) and _strs(hosts) and _strs(logfiles)):
+    if not (_strs(comments) and _strs(hosts) and _strs(logfiles) and _strs(jobs)):
         return False
     if not _ints(pids, optional=True):
         return False
@@ -373,7 +376,7 @@ def _check_changes(columns: StatusColumns, rows: list[list[Any]], at: list[bool]
     columns.change_states = list(map(_STATES.__getitem__, states))  # KeyError: not a state
     columns.change_statuses = list(map(_STATUSES.__getitem__, statuses))
     columns.change_comments, columns.change_hosts = comments, hosts
-    columns.change_logfiles = logfiles
+    columns.change_logfiles, columns.change_jobs = logfiles, jobs
     return True
 
 

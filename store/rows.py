@@ -168,10 +168,13 @@ class TestRow(_Row):
     final_logf: str = ""
     """The test's main log, relative to its run directory (``megatest -setlog``, a logpro
     step's ``.html``); empty when none was named."""
+    job: str = ""
+    """The batch job the test ran in last (``slurm:4711``); empty when an agent started by
+    hand ran it."""
 
     COLUMNS = (
         "id, run_id, testname, item_path, host, rundir, state, status, attemptnum, run_duration,"
-        " comment, event_time, fail_count, pass_count, archived, last_update, final_logf"
+        " comment, event_time, fail_count, pass_count, archived, last_update, final_logf, job"
     )
     """The ``SELECT`` list :meth:`from_sql` reads."""
 

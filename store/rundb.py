@@ -34,6 +34,7 @@ _INSERT_STEP: Final = (
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _SET_LOG: Final = "UPDATE tests SET final_logf = ? WHERE id = ?"
+_SET_JOB: Final = "UPDATE tests SET job = ? WHERE id = ?"
 
 T = TypeVar("T")
 
@@ -354,22 +355,27 @@ class RunDb(HistoryDb):
         mirror.flush(self.conn)
         if updates:
             self.conn.executemany(_UPDATE_TEST, updates)
-        logfiles = columns.change_logfiles
-        if any(map(logfiles.__getitem__, positions)):
-            self._set_logs(mirror, columns, positions)
+        for values, sql in ((columns.change_logfiles, _SET_LOG), (columns.change_jobs, _SET_JOB)):
+            if any(map(values.__getitem__, positions)):
+                self._set_last(mirror, columns, positions, values, sql)
 
-    def _set_logs(self, mirror: Mirror, columns: StatusColumns, positions: list[int]) -> None:
-        """Set ``final_logf`` of each test to the last log file its changes among
-        ``positions`` name (an empty one leaves it as it was)."""
-        indices, logfiles = columns.changes, columns.change_logfiles
-        logs: dict[Key, str] = {}
+    def _set_last(
+        self,
+        mirror: Mirror,
+        columns: StatusColumns,
+        positions: list[int],
+        values: list[str],
+        sql: str,
+    ) -> None:
+        """Set a column of each test (``final_logf``, ``job``) to the last value its changes
+        among ``positions`` give (an empty one leaves it as it was)."""
+        indices = columns.changes
+        last: dict[Key, str] = {}
         for position in positions:
-            if logfiles[position]:
+            if values[position]:
                 index = indices[position]
-                logs[columns.tests[index], columns.items[index]] = logfiles[position]
-        self.conn.executemany(
-            _SET_LOG, [(logfile, mirror.tests[key].id) for key, logfile in logs.items()]
-        )
+                last[columns.tests[index], columns.items[index]] = values[position]
+        self.conn.executemany(sql, [(value, mirror.tests[key].id) for key, value in last.items()])
 
     @staticmethod
     def _started(columns: StatusColumns, positions: list[int]) -> dict[Key, Start | None]:

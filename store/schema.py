@@ -368,6 +368,12 @@ def _run_v3(conn: apsw.Connection, label: str, fields: Sequence[str]) -> None:
     _ensure(conn, label, (Table("tests", (("final_logf", "TEXT NOT NULL DEFAULT ''"),)),))
 
 
+def _run_v4(conn: apsw.Connection, label: str, fields: Sequence[str]) -> None:
+    """Version 3 → 4: ``tests.job``, the batch job a test runs in (``slurm:4711``; empty for
+    a test run by an agent started by hand)."""
+    _ensure(conn, label, (Table("tests", (("job", "TEXT NOT NULL DEFAULT ''"),)),))
+
+
 def _main_v4(conn: apsw.Connection, label: str, fields: Sequence[str]) -> None:
     """Version 3 → 4: ``runs.locked`` and ``runs.run_status`` (Megatest's ``-lock`` and
     ``-set-run-status``; Megatest keeps them in ``runs.state`` and ``runs.status``, which
@@ -396,9 +402,9 @@ class DbSchema:
 MAIN: Final = DbSchema("main", (_main_v1, _main_v2, _main_v3, _main_v4))
 """``main.db``: runs (locked, with a status set by hand, since v4), keys, the journal, agents
 and their work, origins, Ack history, cleaned packet ids."""
-RUN: Final = DbSchema("run", (_run_v1, _run_v2, _run_v3))
-"""``<run_id>.db``: one run's tests (with their main log since v3), steps, test data, history
-and archives."""
+RUN: Final = DbSchema("run", (_run_v1, _run_v2, _run_v3, _run_v4))
+"""``<run_id>.db``: one run's tests (with their main log since v3, their batch job since v4),
+steps, test data, history and archives."""
 
 
 def schema_version(conn: apsw.Connection, label: str) -> int:

@@ -117,11 +117,13 @@ def test_joined_batches_keep_their_order() -> None:
 
 
 def v1_row(packet: Step | StatusChange) -> list[object]:
-    """The row an agent of the first release wrote: without the fields v2 added."""
+    """The row an agent of the first release wrote: without the fields later versions added
+    (``comment`` of a step; ``logfile`` (v2) and ``job`` (v3) of a status_change)."""
     row = msgpack.unpackb(pkts.pack(packet))
     keys = pkts.KINDS[packet.kind].keys
-    added = "comment" if isinstance(packet, Step) else "logfile"
-    del row[keys.index(added)]
+    added = ["comment"] if isinstance(packet, Step) else ["job", "logfile"]
+    for name in added:  # the last first: indices before it stay right
+        del row[keys.index(name)]
     row[keys.index("v")] = 1
     return list(row)
 
@@ -143,6 +145,7 @@ def test_v1_rows_of_an_old_agent_are_read_with_the_new_fields_empty() -> None:
     assert [columns.packet(index) for index in range(3)] == [step, change, v2]
     assert columns.step_comments == ["", ""]
     assert columns.change_logfiles == [""]
+    assert columns.change_jobs == [""]
     assert columns.packed == packed  # kept as they came: the history holds the v1 rows
     assert pkts.decode_batch(frame, KEY) == [step, change, v2]
 

@@ -89,8 +89,8 @@ class StatusChange(TestIdentity):
     """A test's state or status changed."""
 
     kind: ClassVar[str] = "status_change"
-    VERSION: ClassVar[int] = 2
-    """v2 added ``logfile``."""
+    VERSION: ClassVar[int] = 3
+    """v2 added ``logfile``, v3 ``job``."""
 
     state: State
     """The new state, e.g. ``RUNNING``."""
@@ -105,6 +105,9 @@ class StatusChange(TestIdentity):
     logfile: str = attrs.field(default="", metadata={"since": 2})
     """The test's main log, relative to its run directory (Megatest's ``final_logf``, set by
     ``megatest -setlog`` or a step's logpro report); empty leaves it as it was. Since v2."""
+    job: str = attrs.field(default="", metadata={"since": 3})
+    """The batch job the test runs in, ``system:id`` (``slurm:4711``); empty leaves it as it
+    was. Since v3."""
 
 
 @attrs.frozen(kw_only=True)

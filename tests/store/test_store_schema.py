@@ -45,7 +45,7 @@ def test_new_store_has_megatests_tables_and_columns(make_store: MakeStore, dbdir
     assert columns(run, "tests") == [
         "id", "run_id", "testname", "host", "rundir", "item_path", "state", "status",
         "attemptnum", "run_duration", "comment", "event_time", "fail_count", "pass_count",
-        "archived", "last_update", "final_logf",
+        "archived", "last_update", "final_logf", "job",
     ]  # fmt: skip
     assert columns(run, "test_steps") == [
         "id", "test_id", "stepname", "state", "status", "event_time", "comment", "logfile",

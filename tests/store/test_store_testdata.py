@@ -197,10 +197,10 @@ def test_v1_packets_of_an_old_agent_are_committed_with_the_new_fields_empty(
     step = node.step("t", step="s", state=END, status=Status.PASS, comment="dropped")
     change = node.change("t", state=State.RUNNING, logfile="dropped")
     packed = []
-    for packet in (step, change):
+    for packet, added in ((step, 1), (change, 2)):
         row = msgpack.unpackb(pkts.pack(packet))
         row[1] = 1
-        packed.append(msgpack.packb(row[:-1]))  # v1: without comment / logfile
+        packed.append(msgpack.packb(row[:-added]))  # v1: without comment / logfile and job
     columns = read_status_frame(pkts.seal(packed, KEY), KEY)
     assert columns is not None
     store = make_store()
@@ -241,11 +241,12 @@ def test_a_version_2_run_database_is_upgraded_on_open(make_store: MakeStore, dbd
     assert rows(dbdir / "1.db", "SELECT val FROM metadat WHERE var = 'schema_version'") == [
         (str(schema.RUN.version),)
     ]
-    assert schema.RUN.version == 3
+    assert schema.RUN.version == 4
     store.apply([Sender(origin="node2").change("t", state=State.COMPLETED, status=Status.FAIL,
-                                               logfile="t.log")])  # fmt: skip
-    assert [(t.testname, t.status, t.final_logf) for t in store.tests(1)] == [
-        ("t", "FAIL", "t.log")
+                                               logfile="t.log", job="slurm:12")])  # fmt: skip
+    assert [(t.testname, t.status, t.final_logf, t.job) for t in store.tests(1)] == [
+        ("t", "FAIL", "t.log", "slurm:12")
     ]
-    with StoreQuery(dbdir) as query:
-        assert [t.final_logf for t in query.tests(1)] == ["t.log"]
+    store.apply([Sender(origin="node2").change("t", state=State.COMPLETED, status=Status.PASS)])
+    with StoreQuery(dbdir) as query:  # an empty job leaves the recorded one
+        assert [(t.final_logf, t.job) for t in query.tests(1)] == [("t.log", "slurm:12")]
