@@ -355,9 +355,9 @@ class RunDb(HistoryDb):
         mirror.flush(self.conn)
         if updates:
             self.conn.executemany(_UPDATE_TEST, updates)
-        for values, sql in ((columns.change_logfiles, _SET_LOG), (columns.change_jobs, _SET_JOB)):
-            if any(map(values.__getitem__, positions)):
-                self._set_last(mirror, columns, positions, values, sql)
+        for column, sql in ((columns.change_logfiles, _SET_LOG), (columns.change_jobs, _SET_JOB)):
+            if any(map(column.__getitem__, positions)):
+                self._set_last(mirror, columns, positions, column, sql)
 
     def _set_last(
         self,

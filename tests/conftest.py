@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, settings
 
 from mtpkt.agents.host import guard
 from tests.support.farm import Farm, running_farm
+from tests.support.slurm import slurm  # noqa: F401  (the session fixture of the local Slurm)
 
 # Generous deadlines: CI machines have 2 busy cores and timing is not what these tests check.
 settings.register_profile(

@@ -13,6 +13,10 @@ The first SIGTERM or Ctrl-C drains: no new tests are taken, the running ones
 finish and their status reaches the home, then the agent exits. A second one
 stops at once: running tests are killed (SIGTERM, --kill-grace, SIGKILL).
 
+With --batch it is the agent the home submits in a batch job for one test
+(docs/batch.md): it ends once that test has ended, and a signal stops the
+test at once; people do not start it by hand.
+
 A home with TLS takes the agent only with --tls-ca (and, if it asks for one,
 the agent's own --tls-cert and --tls-key). An agent that cannot reach the home,
 or whose TLS handshake fails, keeps trying and says so in its log.
@@ -77,6 +81,11 @@ def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
         default=10.0,
         metavar="S",
         help="seconds between SIGTERM and SIGKILL when a test is stopped (default: 10)",
+    )
+    parser.add_argument(
+        "--batch",
+        action="store_true",
+        help="run the one test the home gave agent --name, inside a batch job, then end",
     )
     parser.set_defaults(run=run)
 
@@ -175,9 +184,12 @@ def run(args: argparse.Namespace) -> int:
     from mtpkt.agents.host.agent import HostAgent
     from mtpkt.agents.host.seen import SeenError
     from mtpkt.bus import BusError, SpoolError, SpoolInUse
+    from mtpkt.tools.agent_batch import BatchShutdown
 
+    if args.batch and not args.name:
+        raise CliError("--batch needs the --name the home gave the job", ExitCode.USAGE)
     name = _name(args.name)
-    slots: int = args.slots or os.cpu_count() or 1
+    slots: int = 1 if args.batch else args.slots or os.cpu_count() or 1
     area = load_area(args.area)
     link = HomeLink.of(args, Path(area.home))
     key, tls, listen = link.key, link.tls, link.listen
@@ -199,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise CliError(str(exc), ExitCode.USAGE) from None
-    shutdown = Shutdown(agent, sys.stderr)
+    shutdown = BatchShutdown(agent, sys.stderr) if args.batch else Shutdown(agent, sys.stderr)
     shutdown.install()  # before start: a signal during start is acted on right after it
     try:
         agent.start()

@@ -43,6 +43,8 @@ class _Instance:
     state: State
     status: Status
     host: str = ""
+    job: str = ""
+    """The batch job it runs in (``slurm:4711``), shown instead of the host."""
     step: str = ""
     """The step it is at, with the comment its last packet gave (``check: 2 warnings``)."""
     since: float = 0.0
@@ -98,6 +100,7 @@ class RunView:
             packet.state,
             packet.status,
             host=packet.host or (old.host if old else ""),
+            job=packet.job or (old.job if old else ""),
             step=old.step if old else "",
             since=packet.ts if packet.state is State.RUNNING or old is None else old.since,
             comment=one_line(packet.comment),
@@ -231,7 +234,7 @@ def _runs_part(model: LiveModel, runs: list[RunView], width: int) -> list[Render
 def _active_part(
     active: list[tuple[RunView, tuple[str, str]]], rows: int, width: int, now: float, runs: bool
 ) -> list[RenderableType]:
-    """The running tests, longest running first: host, step, elapsed time."""
+    """The running tests, longest running first: host (or batch job), step, elapsed time."""
     grid = Table.grid(padding=(0, 2))
     grid.add_column(no_wrap=True, overflow="ellipsis", max_width=max(16, width // 3))
     grid.add_column(no_wrap=True, overflow="ellipsis", max_width=max(8, width // 5))
@@ -241,7 +244,7 @@ def _active_part(
         instance = run.instances[key]
         grid.add_row(
             _name(run, key, runs),
-            instance.host,
+            instance.job or instance.host,
             Text(instance.step or instance.state.value, style=style_of(instance.state)),
             _elapsed(now - instance.since) if instance.since else "",
         )

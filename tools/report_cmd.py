@@ -13,7 +13,7 @@ a logpro .html) an attachment, [[ATTACHMENT|/abs/path]] in system-out (the
 convention of Jenkins' JUnit Attachments plugin).
 
 --json writes the same as one JSON object: the run, and "tests", one object per
-test instance with its record, "outcome" (as JUnit shows it), "logfile",
+test instance with its record, "outcome" (as JUnit shows it), "logfile", "job",
 "log_path", "steps" (name, state, status, exit_code, duration, logfile,
 comment) and "data" (category, variable, value, expected, tol, units, comment,
 status, type). --junit and --json can be given together.

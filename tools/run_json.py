@@ -38,6 +38,7 @@ def case_json(case: Case) -> dict[str, object]:
         "comment": row.comment,
         "rundir": str(case.rundir) if case.rundir is not None else "",
         "logfile": row.final_logf,
+        "job": row.job,
         "log_path": str(case.log.absolute()) if case.log is not None else None,
         "steps": [step_record(step.packet) for step in case.steps],
         "data": [data_record(data) for data in case.data],

@@ -35,6 +35,18 @@ def _clock(ts: float) -> str:
     return datetime.datetime.fromtimestamp(ts).strftime("%H:%M:%S.%f")[:-3]
 
 
+def _change_words(packet: StatusChange) -> str:
+    """``RUNNING on build7``, ``LAUNCHED on batch-slurm-… (slurm:4711): queued …``."""
+    what = end_label(packet.state, packet.status)
+    if packet.host:
+        what += f" on {packet.host}"
+    if packet.job:
+        what += f" ({packet.job})"
+    if packet.comment:
+        what += f": {one_line(packet.comment)}"
+    return what
+
+
 def plain_line(packet: StatusPacket) -> str:
     """A packet as one line: time (the sender's clock), run, test, what happened."""
     match packet:
@@ -53,11 +65,7 @@ def plain_line(packet: StatusPacket) -> str:
             if packet.comment:
                 what += f": {one_line(packet.comment)}"
         case StatusChange():
-            what = end_label(packet.state, packet.status)
-            if packet.host:
-                what += f" on {packet.host}"
-            if packet.comment:
-                what += f": {one_line(packet.comment)}"
+            what = _change_words(packet)
         case TestData():
             what = data_words(
                 packet.category, packet.variable, packet.value, packet.expected, packet.tol,

@@ -1,14 +1,16 @@
 """``mtpkt tests``: the test records of one run, from the area's databases (read-only).
 
-Each record: test, item path, state, status, host, run duration, comment
-and run directory; an itemized test has a toplevel record (item path empty)
-that rolls up its items. The table starts with a summary line and shows at
+Each record: test, item path, state, status, host (for a test run in a
+batch job, the job: slurm:4711), run duration, comment and run directory;
+an itemized test has a toplevel record (item path empty) that rolls up its
+items. The table starts with a summary line and shows at
 most --limit records (it says how many it left out); --json prints all of
 them as one JSON list of objects with the fields "test", "item", "state",
 "status", "host", "run_duration" (seconds), "comment", "rundir", "attemptnum",
 "event_time" (the sender's clock), "last_update" (the home's clock),
-"archived" and "logfile" (the test's main log, megatest -setlog or a logpro
-.html, relative to its run directory). Works whether the home runs or not.
+"archived", "logfile" (the test's main log, megatest -setlog or a logpro
+.html, relative to its run directory) and "job" (the batch job it ran in
+last, "slurm:4711", or ""). Works whether the home runs or not.
 
 --steps and --data add, for each record shown, the steps of its last attempt
 (status, exit code, time, log, comment) and its test data (category/variable,
@@ -120,6 +122,7 @@ def record(row: "TestRow") -> dict[str, object]:
         "last_update": row.last_update,
         "archived": bool(row.archived),
         "logfile": row.final_logf,
+        "job": row.job,
     }
 
 
@@ -168,7 +171,7 @@ def _table(rows: "list[TestRow]", wide: bool) -> "Table":
         cells: list[str | Text] = [
             name,
             styled(end_label(row.state, row.status)),
-            row.host,
+            row.job or row.host,
             _duration(row.run_duration) if row.run_duration else "",
             cell(row.comment),
         ]

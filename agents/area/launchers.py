@@ -9,11 +9,14 @@ is passed over with a warning; no match falls back to ``[jobtools]
 launcher``). A ``[host-types]`` value starting ``#MTLOWESTLOAD`` means "the
 least loaded of these hosts, through ``remrun``".
 
-mtpkt runs every test on its own host agents. Megatest's local launchers
-(``nbfake`` without ``NBFAKE_HOST``, ``exec``, none at all) do the same
-thing: run the test on a host of the farm, so they are honoured. Any other
-launcher (``bsub``, ``sleeprunner``, ``remrun``, ``NBFAKE_HOST=… nbfake``)
-cannot be honoured yet: the run goes on, on the agents, and the home says so
+Megatest's local launchers (``nbfake`` without ``NBFAKE_HOST``, ``exec``,
+none at all) run the test on a host of the farm, as mtpkt's host agents do,
+so such tests go to the agents. A launcher whose first word is a batch
+system's submitter (``sbatch``, ``bsub``, ``qsub``, ``condor_submit``:
+:data:`BATCH_SUBMITTERS`) sends each of its tests to that batch system as a
+job of its own (:func:`is_batch`; the home's ``batchjobs`` does it, docs/batch.md).
+Any other launcher (``sleeprunner``, ``remrun``, ``NBFAKE_HOST=… nbfake``)
+cannot be honoured: the run goes on, on the agents, and the home says so
 in one warning line per run (:func:`run_warning`). Values are computed only
 for the launchers the run's tests would use, and a value that cannot be
 computed is named in that line rather than stopping the run.
@@ -35,10 +38,13 @@ from mtpkt.agents.area.plan import Plan
 from mtpkt.agents.area.testpatt import TestPatt
 
 __all__ = [
+    "BATCH_SUBMITTERS",
     "LOCAL_LAUNCHERS",
     "Launcher",
     "Launchers",
+    "is_batch",
     "is_local",
+    "launcher_words",
     "maxload",
     "plan_warning",
     "run_warning",
@@ -46,6 +52,9 @@ __all__ = [
 
 LOCAL_LAUNCHERS: Final = frozenset({"nbfake", "exec"})
 """Megatest's launchers that run the test on a host of the farm, as mtpkt's agents do."""
+BATCH_SUBMITTERS: Final = frozenset({"sbatch", "bsub", "qsub", "condor_submit"})
+"""The first words of launchers that submit to a batch system: Slurm, LSF, PBS/Torque,
+HTCondor."""
 MAXLOAD: Final = 3.0
 """``[jobtools] maxload`` when not set (runs.scm:948)."""
 
@@ -65,15 +74,28 @@ class Launcher:
         return f"{self.error}" if self.error else f"launcher {self.command!r}{where}"
 
 
-def is_local(command: str) -> bool:
-    """Whether a launcher command is one of Megatest's local ones (``nbfake``, ``exec``,
-    ``exec nbfake``, a path to ``nbfake``, or none), which run the test on a farm host."""
+def launcher_words(command: str) -> list[str]:
+    """A launcher's words as Megatest splits them (at white space, launch.scm:1407), any
+    leading ``exec`` passed over."""
     words = command.split()
     while words and words[0] == "exec":
         words = words[1:]
+    return words
+
+
+def is_local(command: str) -> bool:
+    """Whether a launcher command is one of Megatest's local ones (``nbfake``, ``exec``,
+    ``exec nbfake``, a path to ``nbfake``, or none), which run the test on a farm host."""
+    words = launcher_words(command)
     if not words:
         return True
     return "=" not in words[0] and os.path.basename(words[0]) in LOCAL_LAUNCHERS
+
+
+def is_batch(command: str) -> bool:
+    """Whether a launcher command submits to a batch system (:data:`BATCH_SUBMITTERS`)."""
+    words = launcher_words(command)
+    return bool(words) and os.path.basename(words[0]) in BATCH_SUBMITTERS
 
 
 class Launchers:
@@ -139,8 +161,9 @@ class Launchers:
 
 
 def run_warning(launchers: Launchers, instances: Iterable[tuple[str, str]]) -> str:
-    """The one warning line of a run whose instances would use launchers mtpkt cannot honour
-    yet, naming each and how many instances it has; "" when every launcher is local.
+    """The one warning line of a run whose instances would use launchers mtpkt cannot honour,
+    naming each and how many instances it has; "" when every launcher is local or a batch
+    system's.
 
     Args:
         launchers: the area's launchers.
@@ -149,7 +172,7 @@ def run_warning(launchers: Launchers, instances: Iterable[tuple[str, str]]) -> s
     counts: dict[Launcher, int] = {}
     for test, item in instances:
         launcher = launchers.of(test, item)
-        if launcher.error or not is_local(launcher.command):
+        if launcher.error or not (is_local(launcher.command) or is_batch(launcher.command)):
             counts[launcher] = counts.get(launcher, 0) + 1
     parts = [f"{launcher} for {n} test instance(s)" for launcher, n in counts.items()]
     if not parts and not launchers.notes:
@@ -157,7 +180,9 @@ def run_warning(launchers: Launchers, instances: Iterable[tuple[str, str]]) -> s
     what = "; ".join([*parts, *launchers.notes])
     if not parts:
         return f"warning: {what}"
-    return f"warning: {what}: not honoured yet (no batch system support), run on mtpkt's agents"
+    return (
+        f"warning: {what}: not honoured (neither local nor a batch system), run on mtpkt's agents"
+    )
 
 
 def plan_warning(config: Config, plan: Plan, cwd: Path) -> str:

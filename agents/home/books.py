@@ -146,6 +146,25 @@ class Books:
             records = older.progress.records
             older.skipped.update(ref for ref in taken if ref in records)
 
+    def update(self, ref: TestRef, state: State, status: Status) -> None:
+        """Book a record the home makes of ``ref`` in the launch that runs it (lock held)."""
+        launch = self.launch_of(ref)
+        if launch is not None:
+            launch.progress.update(ref, state, status)
+
+    def state_of(self, ref: TestRef) -> State | None:
+        """The state the launch running ``ref`` books for it; None when none runs it (lock
+        held)."""
+        launch = self.launch_of(ref)
+        return None if launch is None else launch.progress.records[ref][0]
+
+    def launch_of(self, ref: TestRef) -> Launch | None:
+        """The launch that runs ``ref`` (lock held)."""
+        for launch in self.launches:
+            if ref in launch.progress.records and ref not in launch.skipped:
+                return launch
+        return None
+
     def observe(self, packets: Sequence[StatusPacket]) -> None:
         """Take note of committed status packets (from the collector's writer thread)."""
         with self.lock:

@@ -9,6 +9,9 @@ The face the home uses; each job is a module of its own:
   ``kill`` inside it, dependents of failed prerequisites ``PREQ_FAIL``;
 * :mod:`~mtpkt.agents.home.assign`: agents pull, and get the ready instances
   as ``run`` tasks, recorded ``LAUNCHED`` first;
+* :mod:`~mtpkt.agents.home.batchjobs`: instances whose launcher is a batch
+  system's, submitted as jobs and followed (:attr:`Dispatcher.batch`, started
+  by the home once it serves);
 * :mod:`~mtpkt.agents.home.liveness`: the tests of agents lost beyond the
   grace become ``COMPLETED/DEAD``;
 * :mod:`~mtpkt.agents.home.books`: the launches and agents all of them keep;
@@ -28,6 +31,8 @@ from collections.abc import Sequence
 
 from mtpkt.agents.area import Area
 from mtpkt.agents.home.assign import Assigner
+from mtpkt.agents.home.batchchoice import BatchChoice
+from mtpkt.agents.home.batchjobs import BatchJobs
 from mtpkt.agents.home.books import Books, Launch
 from mtpkt.agents.home.chores import Change, Chores
 from mtpkt.agents.home.intake import Intake
@@ -35,6 +40,7 @@ from mtpkt.agents.home.launches import Launcher
 from mtpkt.agents.home.liveness import AgentWatch
 from mtpkt.agents.home.own import ACK_REASON, ORIGIN, OwnPackets, Submit
 from mtpkt.agents.home.triggers import Triggers
+from mtpkt.agents.homedir import HomeDir
 from mtpkt.pkts import AckOutcome
 from mtpkt.pkts.control import Control
 from mtpkt.pkts.link import Pull, Task
@@ -57,17 +63,29 @@ class Dispatcher:
         submit: queues the home's own status packets for commit (the collector's).
         agent_grace: seconds an agent may be lost (no heartbeat for twice its
             interval) before its unfinished tests become ``COMPLETED/DEAD``.
+        homedir: the area's ``.mtpkt`` (batch agents' state directories).
     """
 
     def __init__(
-        self, area: Area, store: Store, submit: Submit, *, agent_grace: float = GRACE
+        self,
+        area: Area,
+        store: Store,
+        submit: Submit,
+        *,
+        agent_grace: float = GRACE,
+        homedir: HomeDir | None = None,
     ) -> None:
         self.area = area
         self.store = store
         self._books = books = Books()
         self._own = own = OwnPackets(store.origin_seq(ORIGIN), submit)
         self._launcher = Launcher(area, store, books, own)
-        self._assigner = Assigner(books, own, store)
+        choice = BatchChoice(area)
+        self._assigner = Assigner(books, own, store, choice)
+        self.batch = BatchJobs(
+            area, store, books, own, self._assigner, choice, homedir or HomeDir(area.home)
+        )
+        self._launcher.batch_kill = self.batch.kill
         self._watch = AgentWatch(store, books, own, grace=agent_grace)
         self.chores = Chores(area, store, report=self._report, finish=self._finish)
         self._triggers = Triggers(area, store)
@@ -91,7 +109,9 @@ class Dispatcher:
         self._triggers.start()
 
     def close(self) -> None:
-        """Stop the chores after the one in hand, the hooks and the triggers."""
+        """Stop the batch jobs' thread, the chores after the one in hand, the hooks and the
+        triggers."""
+        self.batch.close()
         self.chores.close()
         self._launcher.hooks.close()
         self._triggers.close()

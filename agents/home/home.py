@@ -24,6 +24,7 @@ from mtpkt.agents.home import peers
 from mtpkt.agents.home.collector import Collector
 from mtpkt.agents.home.dispatcher import Dispatcher
 from mtpkt.agents.home.intake import ControlError
+from mtpkt.agents.home.leftovers import send_leftovers
 from mtpkt.agents.home.own import ORIGIN
 from mtpkt.agents.homedir import HomeDir, HomeError
 from mtpkt.bus import BusError
@@ -117,6 +118,7 @@ class Home:
                 self.store,
                 self.collector.submit,
                 agent_grace=_grace(self.area, agent_grace),
+                homedir=self.dir,
             )
         except BaseException:
             if store is not None:
@@ -180,6 +182,8 @@ class Home:
             self._recovered.set()
         self.dir.write_addresses(listen=self.listen_address, publish=self.publish_address)
         self._ticker.start()
+        # After the addresses are written: the agents in batch jobs read them.
+        self.dispatcher.batch.start(self._send_leftovers)
         _log.info(
             "home of %s: requests %s, stream %s (pid %d)",
             self.area.home,
@@ -261,6 +265,9 @@ class Home:
         return pkts.encode(Receipt(origin=ORIGIN, ids=ids, error=error), self.key)
 
     # -- the dispatcher's follow-ups ---------------------------------------------------
+
+    def _send_leftovers(self, state_dir: Path) -> bool:
+        return send_leftovers(state_dir, self.listen_address, self.key, tls=self.tls)
 
     def _observe(self, packets: Sequence[pkts.StatusPacket]) -> None:
         self.dispatcher.observe(packets)

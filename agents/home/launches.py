@@ -23,6 +23,7 @@ import attrs
 from mtpkt.agents.area import Area, AreaError, RunProgress, TestPatt, TestRef, plan_run
 from mtpkt.agents.area.disks import disk_roots
 from mtpkt.agents.area.unapplied import run_warning
+from mtpkt.agents.home.batchchoice import is_batch_agent
 from mtpkt.agents.home.books import Books, Launch, leaves_alone, make_task, record, run_rows
 from mtpkt.agents.home.expansions import Expansions
 from mtpkt.agents.home.hooks import Hooks
@@ -32,6 +33,7 @@ from mtpkt.agents.home.stale import ConfigCheck, check, save, stale_records
 from mtpkt.agents.rundirs import remove_test_dir
 from mtpkt.pkts import Action, State, Status
 from mtpkt.pkts.control import Clean, Kill, RerunClean, Run
+from mtpkt.pkts.link import Task
 from mtpkt.pkts.outcome import ACTIVE, settled
 from mtpkt.pkts.status import StatusPacket
 from mtpkt.store import Store, StoreError
@@ -64,6 +66,10 @@ class Launcher:
         self._warnings: dict[bytes, str] = {}  # by control id, from plan() to start()
         self._checks: dict[bytes, ConfigCheck] = {}  # the same, for the configs' STALE check
         self._post_hooked: set[bytes] = set()
+        self.batch_kill: Callable[[str, Task], None] | None = None
+        """Takes the kill of an instance in a batch job (agent name, kill task): the job is
+        cancelled, and the task sent to its agent only if it cannot be
+        (:meth:`~mtpkt.agents.home.batchjobs.BatchJobs.kill`; books lock held)."""
 
     def plan(self, packet: Run | RerunClean, *, resume: bool = False) -> Launch:
         """:meth:`_plan`; and the run's launcher warning (:mod:`~mtpkt.agents.area.launchers`)
@@ -326,7 +332,10 @@ class Launcher:
         for agent in self._books.agents.values():
             if ref in agent.running:
                 task = make_task(Action.KILL, ref, launch.control.id, control=control, grace=grace)
-                agent.outbox[task.id] = task
+                if self.batch_kill is not None and is_batch_agent(agent.name):
+                    self.batch_kill(agent.name, task)
+                else:
+                    agent.outbox[task.id] = task
                 launch.progress.update(ref, State.KILLREQ, Status.NA)
                 return [
                     self._own.change(ref, State.KILLREQ, Status.NA, "kill requested", agent.name)

@@ -86,9 +86,7 @@ class AgentWatch:
                 comment = f"agent {row.name} lost: no heartbeat since {since}"
                 _log.warning("%s: %d unfinished test(s) marked DEAD", comment, len(agent.running))
                 for ref, task in agent.running.items():
-                    for launch in books.launches:
-                        if ref in launch.progress.records and ref not in launch.skipped:
-                            launch.progress.update(ref, State.COMPLETED, Status.DEAD)
+                    books.update(ref, State.COMPLETED, Status.DEAD)
                     packets.append(
                         self._own.change(ref, State.COMPLETED, Status.DEAD, comment, row.name)
                     )

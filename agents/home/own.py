@@ -51,9 +51,16 @@ class OwnPackets:
         self._submit = submit
 
     def change(
-        self, ref: TestRef, state: State, status: Status, comment: str = "", host: str = ""
+        self,
+        ref: TestRef,
+        state: State,
+        status: Status,
+        comment: str = "",
+        host: str = "",
+        job: str = "",
     ) -> StatusChange:
-        """A record change of instance ``ref`` (call with :attr:`lock` held)."""
+        """A record change of instance ``ref`` (call with :attr:`lock` held); ``job`` the batch
+        job it runs in (``slurm:4711``), when the home submitted one."""
         return StatusChange(
             origin=ORIGIN,
             seq=self._next(),
@@ -65,6 +72,7 @@ class OwnPackets:
             status=status,
             comment=comment,
             host=host,
+            job=job,
         )
 
     def ack(self, control: bytes, reason: str, outcome: AckOutcome = AckOutcome.DONE) -> Ack:

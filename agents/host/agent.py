@@ -68,6 +68,7 @@ class _Parts:
 
     seen: SeenTasks
     spool: Spool
+    reporter: Reporter
     slots: SlotTable
     pulls: PullLoop
     sender: Sender
@@ -214,6 +215,7 @@ class HostAgent:
             self._parts = _Parts(
                 seen=seen,
                 spool=spool,
+                reporter=reporter,
                 slots=slots,
                 pulls=pulls,
                 sender=sender,
@@ -279,6 +281,26 @@ class HostAgent:
         """The test instances started here and not yet ended."""
         parts = self._parts
         return [] if parts is None else parts.slots.running
+
+    @property
+    def taken(self) -> int:
+        """Run tasks taken since the agent started."""
+        parts = self._parts
+        return 0 if parts is None else parts.slots.taken
+
+    @property
+    def holding(self) -> int:
+        """Run tasks taken and not ended yet, waiting ones included."""
+        parts = self._parts
+        return 0 if parts is None else len(parts.slots.tasks_and_free()[0])
+
+    def mute(self) -> None:
+        """Report nothing more (:meth:`Reporter.mute
+        <mtpkt.agents.host.report.Reporter.mute>`): for the agent in a batch job that its
+        batch system ends; what is spooled already is still sent."""
+        parts = self._parts
+        if parts is not None:
+            parts.reporter.mute()
 
     def __enter__(self) -> Self:
         self.start()

@@ -34,6 +34,14 @@ class Reporter:
         self._next_seq = next_seq
         self._lock = threading.RLock()  # re-entered by a together() block's emits
         self._local = threading.local()  # .batch: the packets of this thread's together()
+        self.muted = False
+        """Set by :meth:`mute`: nothing more is reported."""
+
+    def mute(self) -> None:
+        """Report nothing from now on (the agent in a batch job the system is ending: the
+        home records how the test ended, from the job's state)."""
+        with self._lock:
+            self.muted = True
 
     @property
     def next_seq(self) -> int:
@@ -126,6 +134,8 @@ class Reporter:
             self._lock.acquire()  # held until the together() block ends
             self._local.locked = True
         with self._lock:
+            if self.muted:
+                return
             packet = kind(
                 seq=self._next_seq + (0 if batch is None else len(batch)),
                 origin=self.origin,

@@ -107,6 +107,8 @@ class SlotTable:
         """Set by :meth:`close`: no task is recorded or started from then on (lock held)."""
         self.ran = 0
         """Jobs that ended after running."""
+        self.taken = 0
+        """Run tasks taken."""
         self._finish_trouble = Trouble(f"agent {agent}: seen.db", _log, logging.ERROR)
 
     # -- what the pull loop and the heartbeats read -------------------------------------
@@ -140,6 +142,7 @@ class SlotTable:
                 ref.runname,
             )
         self._jobs[task.id] = _Job(task=task, ref=ref)
+        self.taken += 1
         self._start_ready()
 
     def kill(self, task: Task, ref: TestRef) -> None:

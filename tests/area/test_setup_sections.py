@@ -10,7 +10,14 @@ import pytest
 
 from mtpkt.agents.area import Area, ConfigError, plan_run
 from mtpkt.agents.area.disks import read_disks
-from mtpkt.agents.area.launchers import Launchers, is_local, maxload, plan_warning, run_warning
+from mtpkt.agents.area.launchers import (
+    Launchers,
+    is_batch,
+    is_local,
+    maxload,
+    plan_warning,
+    run_warning,
+)
 from tests.support.farm import write_area
 
 ENV = {"PATH": os.environ["PATH"], "HOME": "/home/ann", "USER": "ann"}
@@ -154,7 +161,7 @@ def test_a_test_directory_linked_out_of_linktree_and_disks_is_refused(tmp_path: 
 
 LAUNCHERS = """
     [jobtools]
-    launcher bsub -q normal
+    launcher remrun zeus
     flexi-launcher yes
     maxload 1.1
 
@@ -177,7 +184,7 @@ def test_flexi_launcher_picks_the_host_type_of_the_first_matching_pattern(tmp_pa
     ``[jobtools] launcher``."""
     area = area_of(tmp_path / "area", LAUNCHERS)
     launchers = Launchers(area.config, area.env, area.home)
-    assert launchers.of("runfirst", "summer").command == "bsub -q normal"
+    assert launchers.of("runfirst", "summer").command == "remrun zeus"
     assert launchers.of("runfirst", "winter").command == "nbfake"
     assert launchers.of("bigtest", "").command == "nbfake"
     assert launchers.notes == ["no launcher found for host-type 'nosuchtype' ([launchers])"]
@@ -190,7 +197,7 @@ def test_without_flexi_launcher_jobtools_launcher_is_used(tmp_path: Path) -> Non
     (runs.scm:948)."""
     area = area_of(tmp_path / "area", LAUNCHERS.replace("flexi-launcher yes", "flexi-launcher no"))
     launchers = Launchers(area.config, area.env, area.home)
-    assert launchers.of("runfirst", "summer").command == "bsub -q normal"
+    assert launchers.of("runfirst", "summer").command == "remrun zeus"
     assert maxload(area_of(tmp_path / "b", "").config, ENV, tmp_path) == 3.0
     off = area_of(tmp_path / "c", "[jobtools]\nmaxload off\n")
     assert maxload(off.config, ENV, tmp_path) is None
@@ -215,6 +222,27 @@ def test_local_launchers_are_megatest_own(command: str, local: bool) -> None:
     assert is_local(command) is local
 
 
+@pytest.mark.parametrize(
+    ("command", "batch"),
+    [
+        ("sbatch", True),
+        ("sbatch -p second --time=10", True),
+        ("exec /usr/bin/sbatch -p x", True),
+        ("bsub -q normal", True),
+        ("qsub -q batch", True),
+        ("condor_submit", True),
+        ("nbfake", False),
+        ("", False),
+        ("remrun zeus", False),
+        ("SBATCH_PARTITION=x sbatch", False),
+    ],
+)
+def test_batch_launchers_are_named_by_their_submitter(command: str, batch: bool) -> None:
+    """launch.scm:1407, 1474-1475: a launcher is a command prefix split at white space; its
+    first word names the batch system mtpkt submits to (docs/batch.md)."""
+    assert is_batch(command) is batch
+
+
 def test_one_warning_line_names_each_launcher_that_cannot_be_honoured(tmp_path: Path) -> None:
     """The warning of a run (issue: one line per run naming the launcher); values are computed
     only for the launchers the run would use: an uncomputable one is named, not raised."""
@@ -226,9 +254,9 @@ def test_one_warning_line_names_each_launcher_that_cannot_be_honoured(tmp_path: 
     launchers = Launchers(area.config, area.env, area.home)
     line = run_warning(launchers, [("runfirst", "summer"), ("runfirst", "winter")])
     assert "\n" not in line
-    assert line.startswith("warning: launcher 'bsub -q normal' (")
+    assert line.startswith("warning: launcher 'remrun zeus' (")
     assert "for 1 test instance(s)" in line
-    assert "not honoured yet" in line
+    assert "not honoured (neither local nor a batch system)" in line
     plan = plan_run(area, "linux", "r1", "%")
     assert plan_warning(area.config, plan, area.home) == line
     odd_area = area_of(tmp_path / "odd", "[jobtools]\nlauncher #{scheme (no-such-thing 1)}\n")

@@ -67,11 +67,11 @@ def test_a_launcher_warning_and_the_keys_share_the_line(tmp_path: Path) -> None:
     """The launcher mtpkt cannot honour (agents/area/launchers.py) and the keys: one line."""
     area = area_with(
         tmp_path,
-        "[jobtools]\nlauncher bsub -q x\n[validvalues]\ncleanrerun-states KILLED\n",
+        "[jobtools]\nlauncher remrun x\n[validvalues]\ncleanrerun-states KILLED\n",
         a="[ezsteps]\ns true\n",
     )
     line = run_warning(area.config, plan_run(area, "linux", "r1"), area.home)
-    assert line.startswith("warning: launcher 'bsub -q x'")
+    assert line.startswith("warning: launcher 'remrun x'")
     assert "; warning: not applied by mtpkt: megatest.config:9 [validvalues]" in line
 
 

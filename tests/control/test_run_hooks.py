@@ -20,7 +20,7 @@ EXTRA = """
     post-hook echo post $MT_RUNNAME
 
     [jobtools]
-    launcher bsub -q night
+    launcher remrun night
 
     [triggers]
     COMPLETED/ echo area-trigger
@@ -58,7 +58,7 @@ def test_hooks_triggers_and_the_launcher_warning(farm: Farm) -> None:
     once every test has ended). mt.scm:168-225: triggers ``STATE/STATUS``, ``STATE/``,
     ``/STATUS``, testconfig's then megatest.config's, called with test-id, rundir, trigger,
     test, item, state, status and event time, output in ``<rundir>/<tconfig|mtconfig>-last-
-    trigger-<trigger>.log``. common.scm:2322-2353: ``[jobtools] launcher bsub`` is the
+    trigger-<trigger>.log``. common.scm:2322-2353: ``[jobtools] launcher remrun`` is the
     launcher of every test: one warning line per run, the test runs on an agent."""
     farm.start_home()
     farm.start_agent("alpha", slots=2)
@@ -87,8 +87,8 @@ def test_hooks_triggers_and_the_launcher_warning(farm: Farm) -> None:
         if isinstance(packet, StatusChange) and packet.comment.startswith("warning:")
     ]
     assert len(warnings) == 1, warnings
-    assert "launcher 'bsub -q night'" in warnings[0], warnings
-    assert farm.log("home").count("launcher 'bsub -q night'") == 1
+    assert "launcher 'remrun night'" in warnings[0], warnings
+    assert farm.log("home").count("launcher 'remrun night'") == 1
 
     again = farm.send("run", "-t", TARGET, "-r", "r1", "--wait")
     assert again.returncode == 0, again

@@ -16,7 +16,7 @@ EXTRA = """
     deadtime 600
 
     [jobtools]
-    launcher bsub -q night
+    launcher remrun night
 """
 AREA = {
     "megatest.config": textwrap.dedent(FILES["megatest.config"]) + textwrap.dedent(EXTRA),
@@ -43,8 +43,9 @@ def farm(tmp_path: Path) -> Iterator[Farm]:
 
 @pytest.mark.timeout(180)
 def test_send_run_wait_shows_the_launcher_warning_and_deadtime_is_the_grace(farm: Farm) -> None:
-    """common.scm:2322-2353: ``[jobtools] launcher bsub`` is every test's launcher, which mtpkt
-    does not honour yet: ``send run --wait`` shows the run's one warning line naming it.
+    """common.scm:2322-2353: ``[jobtools] launcher remrun`` is every test's launcher, which mtpkt
+    cannot honour (it is neither local nor a batch system): ``send run --wait`` shows the
+    run's one warning line naming it.
     db.scm:1594-1626: ``[setup] deadtime`` is how long a running test may go unheard of
     before it is DEAD; the home's grace for lost agents, when ``--agent-grace`` is not given.
     runs.scm:1788-1791, 1804-1806: ``[skip] fileexists`` ends a test COMPLETED/SKIP."""
@@ -61,11 +62,11 @@ def test_send_run_wait_shows_the_launcher_warning_and_deadtime_is_the_grace(farm
     done = farm.send("run", "-t", TARGET, "-r", "r1", "--wait")
     assert done.returncode == 0, done
     lines = done.stderr.splitlines()  # the id on stdout, the following on stderr
-    warnings = [line for line in lines if "launcher 'bsub -q night'" in line]
+    warnings = [line for line in lines if "launcher 'remrun night'" in line]
     assert len(warnings) == 1, done.stderr
     config = farm.area / "megatest.config"
-    assert warnings[0].startswith(f"warning: launcher 'bsub -q night' ({config}:13) for 2 "), lines
-    assert "not honoured yet" in warnings[0]
+    assert warnings[0].startswith(f"warning: launcher 'remrun night' ({config}:13) for 2 "), lines
+    assert "not honoured (neither local nor a batch system)" in warnings[0]
     assert lines.index(warnings[0]) == 0  # before the progress: as the run starts
     assert farm.tests("r1")[("second", "")][:2] == ("COMPLETED", "SKIP"), farm.tests("r1")
     assert farm.tests("r1")[("first", "")][:2] == ("COMPLETED", "PASS")

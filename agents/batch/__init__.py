@@ -1,0 +1,1 @@
+"""Batch systems (Slurm, LSF, PBS/Torque, HTCondor): submitting, watching and cancelling jobs."""
