@@ -14,9 +14,14 @@ fields "name", "liveness", "state" (as recorded: online, lost or offline),
 epoch, the home's clock), "silent" (seconds since then), "skew", "running",
 "pending" (null when not recorded) and "recorded".
 
+The agents of batch jobs (batch-slurm-…, one per test: docs/batch.md) that
+ended are left out, table and --json alike, unless --all is given; the table
+says how many.
+
 examples:
   mtpkt agents
   mtpkt agents --json | jq -r '.[] | select(.liveness != "alive") | .name'
+  mtpkt agents --all
 """
 
 import argparse
@@ -45,6 +50,9 @@ def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
         "agents",
         "list the agents the home knows: liveness, slots, work",
         __doc__,
+    )
+    parser.add_argument(
+        "--all", action="store_true", help="also the agents of batch jobs that ended"
     )
     parser.set_defaults(run=run)
 
@@ -108,11 +116,22 @@ def run(args: argparse.Namespace) -> int:
         except StoreError as exc:
             raise CliError(str(exc)) from None
     now = time.time()
+    shown = infos if args.all else [info for info in infos if not _ended_batch(info)]
     with writing():
         if args.json:
-            print_json([record(info, now, grace) for info in infos])
+            print_json([record(info, now, grace) for info in shown])
         elif not infos:
             print("no agent has reported to the home yet")
         else:
-            console().print(_table(infos, now, grace))
+            if shown:
+                console().print(_table(shown, now, grace))
+            if hidden := len(infos) - len(shown):
+                print(f"(and {hidden:,} agents of batch jobs that ended: --all shows them)")
     return ExitCode.OK
+
+
+def _ended_batch(info: "AgentInfo") -> bool:
+    """The agent of a batch job that stopped, with no test in hand."""
+    from mtpkt.agents.home.batchchoice import is_batch_agent
+
+    return is_batch_agent(info.agent.name) and info.agent.state == "offline" and not info.running

@@ -160,7 +160,7 @@ def check_refused(reads: Sequence[ConfigRead]) -> None:
 
 
 def run_warning(config: Config, plan: Plan, home: Path) -> str:
-    """A planned run's warning line: the launchers mtpkt does not honour yet
+    """A planned run's warning line: the launchers mtpkt does not honour
     (:func:`~mtpkt.agents.area.launchers.plan_warning`) and the keys of the run's configs
     it does not apply (:func:`key_warning`); "" for none.
 

@@ -137,6 +137,7 @@ class BatchJobs:
         self._kills: dict[str, Task] = {}  # kills of instances not submitted yet, by agent
         self._wake = threading.Event()  # a kill: look now
         self._drain: Drain = lambda state_dir: True
+        self._address = ""  # where the agents in the jobs dial the home
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="batch jobs", daemon=True)
         self._pool = ThreadPoolExecutor(SUBMITTERS, thread_name_prefix="batch submit")
@@ -154,13 +155,15 @@ class BatchJobs:
         with self._jobs_lock:
             return list(self._jobs.values())
 
-    def start(self, drain: Drain) -> None:
+    def start(self, drain: Drain, address: str) -> None:
         """Pick up the jobs an earlier home left, then submit and follow in a thread.
 
         Args:
             drain: sends what a dead agent left in its spool (:mod:`leftovers`).
+            address: the home's request address as the nodes of the batch system reach it.
         """
         self._drain = drain
+        self._address = address
         try:
             self.recover()
         except (StoreError, TimeoutError) as exc:
@@ -262,7 +265,7 @@ class BatchJobs:
         """What the job runs: this mtpkt's agent for the one task, in the area."""
         return [
             sys.executable, "-m", "mtpkt.tools", "agent", "--batch",
-            "--area", str(self.area.home), "--name", handed.agent,
+            "--area", str(self.area.home), "--name", handed.agent, "--home", self._address,
         ]  # fmt: skip
 
     def _record_job(self, job: Job) -> None:

@@ -13,6 +13,7 @@ dials the recorded addresses knows that TLS is required.
 
 import logging
 import os
+import socket
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,7 +36,7 @@ from mtpkt.pkts.liveness import GRACE
 from mtpkt.pkts.trouble import Trouble
 from mtpkt.store import Store, StoreError
 
-__all__ = ["DEFAULT_LISTEN", "Home"]
+__all__ = ["DEFAULT_LISTEN", "Home", "reachable"]
 
 _log = logging.getLogger(__name__)
 
@@ -52,6 +53,15 @@ TICK: Final = 0.2
 """Seconds between the dispatcher's follow-ups (blocked dependents, settled runs)."""
 
 _CONTROL: Final = (Run, Kill, RerunClean, Clean, Archive, SetState, SetRun)
+
+
+def reachable(address: str) -> str:
+    """An address as another host dials it: a wildcard host (``0.0.0.0``, ``[::]``) becomes
+    this host's name."""
+    for wildcard in ("://0.0.0.0:", "://[::]:", "://*:"):
+        if wildcard in address:
+            return address.replace(wildcard, f"://{socket.getfqdn()}:", 1)
+    return address
 
 
 def _publish_address(listen: str) -> str:
@@ -183,7 +193,7 @@ class Home:
         self.dir.write_addresses(listen=self.listen_address, publish=self.publish_address)
         self._ticker.start()
         # After the addresses are written: the agents in batch jobs read them.
-        self.dispatcher.batch.start(self._send_leftovers)
+        self.dispatcher.batch.start(self._send_leftovers, reachable(self.listen_address))
         _log.info(
             "home of %s: requests %s, stream %s (pid %d)",
             self.area.home,
