@@ -8,14 +8,15 @@ they are; mtpkt adds a job name and an output file, and the command the job
 runs (an ``mtpkt agent --batch``). Each system's exact commands are in its
 class, and in docs/batch.md:
 
-* Slurm: ``sbatch WORDS --job-name N --output LOG --parsable --wrap CMD`` (or, when the
-  launcher's last word is a script, ``sbatch WORDS… SCRIPT CMD…``: the script gets the
-  command as its arguments, as in Megatest); ``squeue -h -t all -j IDS -o %i|%T|%r``;
-  ``scancel IDS``.
-* LSF: ``bsub WORDS -J N -o LOG CMD``; ``bjobs -noheader -a -o "jobid stat exit_reason" IDS``;
-  ``bkill IDS``.
+* Slurm: ``sbatch WORDS --job-name N --output LOG --open-mode append --parsable --wrap CMD``
+  (or, when the launcher's last word is a script, ``sbatch WORDS… SCRIPT CMD…``: the script
+  gets the command as its arguments, as in Megatest); ``squeue -h -t all -j IDS -o
+  %i|%T|%r``; ``scancel IDS``.
+* LSF: ``bsub WORDS -J N -o LOG CMD``; ``bjobs -noheader -a -o "jobid stat exit_reason" IDS``
+  (a job it no longer knows is over); ``bkill IDS``.
 * PBS/Torque: ``qsub WORDS -N N -o LOG -j oe`` with a script ``exec CMD`` on stdin;
-  ``qstat -x IDS`` (PBS Pro; Torque's ``qstat`` lists a finished job as ``C``); ``qdel IDS``.
+  ``qstat IDS`` (Torque lists a finished job as ``C`` for a while, PBS Pro as ``F`` with
+  job history on; a job it no longer knows is over); ``qdel IDS``.
 * HTCondor: ``condor_submit WORDS -terse`` with a submit description on stdin;
   ``condor_q IDS -af:j JobStatus HoldReason`` then ``condor_history`` for those gone;
   ``condor_rm IDS``.
@@ -38,6 +39,7 @@ __all__ = [
     "SYSTEMS",
     "BatchError",
     "BatchSystem",
+    "BatchTimeout",
     "Condor",
     "JobState",
     "Lsf",
@@ -53,6 +55,10 @@ COMMAND_TIMEOUT: Final = 30.0
 
 class BatchError(Exception):
     """A batch system's command failed; the message is its error line."""
+
+
+class BatchTimeout(BatchError):
+    """A batch system's command did not answer in time: what it was asked may be done."""
 
 
 @attrs.frozen
@@ -86,11 +92,16 @@ class Submission:
     stdin: str = ""
 
 
-def _run(argv: Sequence[str], stdin: str = "") -> str:
+def _run(argv: Sequence[str], stdin: str = "", *, partial: bool = False) -> str:
     """Run a batch command; its stdout.
 
+    Args:
+        partial: its stdout even when it fails (a query that names a job the system has
+            forgotten fails, and still lists the others).
+
     Raises:
-        BatchError: it is not installed, timed out, or failed (its last error line).
+        BatchError: it is not installed, could not run, or failed (its error line).
+        BatchTimeout: it did not answer in time.
     """
     try:
         done = subprocess.run(
@@ -98,6 +109,7 @@ def _run(argv: Sequence[str], stdin: str = "") -> str:
             input=stdin,
             capture_output=True,
             text=True,
+            errors="replace",
             timeout=COMMAND_TIMEOUT,
             check=False,
         )
@@ -105,9 +117,11 @@ def _run(argv: Sequence[str], stdin: str = "") -> str:
         raise BatchError(f"{argv[0]}: command not found") from None
     except PermissionError:
         raise BatchError(f"{argv[0]}: permission denied") from None
+    except OSError as exc:
+        raise BatchError(f"{argv[0]}: {exc.strerror or exc}") from None
     except subprocess.TimeoutExpired:
-        raise BatchError(f"{argv[0]}: no answer within {COMMAND_TIMEOUT:g}s") from None
-    if done.returncode != 0:
+        raise BatchTimeout(f"{argv[0]}: no answer within {COMMAND_TIMEOUT:g}s") from None
+    if done.returncode != 0 and not (partial and done.stdout.strip()):
         line = _error_line(done.stderr + "\n" + done.stdout) or f"exit status {done.returncode}"
         name = os.path.basename(argv[0])
         raise BatchError(line if line.startswith(f"{name}:") else f"{name}: {line}")
@@ -216,7 +230,7 @@ class Slurm(BatchSystem):
     def submission(
         self, words: Sequence[str], name: str, log: Path, command: Sequence[str]
     ) -> Submission:
-        ours = ["--job-name", name, "--output", str(log), "--parsable"]
+        ours = ["--job-name", name, "--output", str(log), "--open-mode", "append", "--parsable"]
         first, rest = words[0], list(words[1:])
         if rest and _is_script(rest[-1]):
             return Submission((first, *ours, *rest, *command))
@@ -252,8 +266,8 @@ class Slurm(BatchSystem):
 
     def find(self, name: str) -> str | None:
         out = _run(["squeue", "-h", "-t", "all", "-n", name, "-o", "%i"])
-        ids = out.split()
-        return ids[-1] if ids else None
+        ids = [word for word in out.split() if word.isdigit()]
+        return max(ids, key=int) if ids else None  # the newest
 
 
 class Lsf(BatchSystem):
@@ -274,7 +288,7 @@ class Lsf(BatchSystem):
         return found.group(1)
 
     def states(self, ids: Sequence[str]) -> dict[str, JobState]:
-        out = _run(["bjobs", "-noheader", "-a", "-o", "jobid stat exit_reason", *ids])
+        out = _run(["bjobs", "-noheader", "-a", "-o", "jobid stat exit_reason", *ids], partial=True)
         found: dict[str, JobState] = {}
         for line in out.splitlines():
             parts = line.split(None, 2)
@@ -312,8 +326,8 @@ class Pbs(BatchSystem):
 
     def states(self, ids: Sequence[str]) -> dict[str, JobState]:
         try:
-            out = _run(["qstat", "-x", *ids])
-        except BatchError as exc:
+            out = _run(["qstat", *ids], partial=True)
+        except BatchError as exc:  # every one of them unknown: over and forgotten
             if not re.search(r"unknown job|job has finished", str(exc), re.IGNORECASE):
                 raise
             out = ""
@@ -324,7 +338,7 @@ class Pbs(BatchSystem):
             if len(parts) >= 6 and parts[0].split(".")[0] in short:
                 state = parts[4]
                 found[short[parts[0].split(".")[0]]] = JobState(
-                    state, queued=state in ("Q", "H", "W", "T"), ended=state in ("C", "F", "E")
+                    state, queued=state in ("Q", "H", "W", "T"), ended=state in ("C", "F")
                 )
         return {job: found.get(job, GONE) for job in ids}
 

@@ -157,19 +157,20 @@ class Assigner:
                 testpatt=launch.control.testpatt,
                 previous=previous_record(self._store, instance),
             )
-            comment = ""
+            comment = job = ""
             if agent is None:
                 batch = self._batch.of(launch, ref)
                 assert batch is not None
                 book = self._books.agent(agent_name(batch.system, task))
                 comment = f"submitting to {batch.system.name}: {batch}"
+                job = f"{batch.system.name}:"  # no id yet: an earlier job's is not this one's
             else:
                 book = agent
             book.running[ref] = task
             launched[launch.control.id] = launch
             launch.progress.update(ref, State.LAUNCHED, Status.NA)
             packets.append(
-                self._own.change(ref, State.LAUNCHED, Status.NA, comment, host=book.name)
+                self._own.change(ref, State.LAUNCHED, Status.NA, comment, book.name, job)
             )
             handed.append((launch, instance, task))
         for launch in launched.values():

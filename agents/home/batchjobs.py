@@ -25,13 +25,18 @@ thread of its own, every :data:`POLL` seconds, the home
      sent first (:mod:`~mtpkt.agents.home.leftovers`), then the test ends
      ``COMPLETED/DEAD`` as Megatest ends a test that stopped reporting
      (db.scm:1661), the system's state and reason in the comment; or
-     ``KILLED`` if a kill was asked for;
+     ``KILLED`` if a kill was asked for; a job over before its agent took the
+     task (it never reached the home) is submitted again, up to
+     :data:`SUBMITS` times;
    * a job still there :data:`LINGER` seconds after its test ended is cancelled.
 
-A restarted home (:meth:`BatchJobs.recover`) finds the jobs of the tests an
-earlier home left running in the records (``tests.job``), or asks the batch
-system by the job's name, and submits again only those with no job: the
-agent's ``seen.db`` runs a task once whatever happens.
+A restarted home (:mod:`~mtpkt.agents.home.batchrecover`) finds the jobs of
+the tests an earlier home left running in the records (``tests.job``), or
+asks the batch system by the job's name, and submits again only those with
+no job: the agent's ``seen.db`` runs a task once whatever happens.
+
+A record the home could not commit (a full disk) is kept and committed again
+at the next look, in ``seq`` order; the books already hold it.
 """
 
 import logging
@@ -49,18 +54,19 @@ import attrs
 from mtpkt.agents.area import Area, TestRef
 from mtpkt.agents.area.configdata import ConfigError
 from mtpkt.agents.area.launchers import maxload
-from mtpkt.agents.batch.systems import BatchError, BatchSystem, JobState
+from mtpkt.agents.batch.systems import BatchError, BatchSystem, BatchTimeout, JobState
 from mtpkt.agents.home.assign import Assigner, BatchTask
-from mtpkt.agents.home.batchchoice import BatchChoice, batch_system, is_batch_agent
-from mtpkt.agents.home.books import Books, run_rows
+from mtpkt.agents.home.batchchoice import BatchChoice
+from mtpkt.agents.home.books import Books
 from mtpkt.agents.home.own import OwnPackets
 from mtpkt.agents.homedir import HomeDir, HomeError
 from mtpkt.pkts import State, Status
 from mtpkt.pkts.link import Task
+from mtpkt.pkts.status import StatusPacket
 from mtpkt.pkts.trouble import Trouble
 from mtpkt.store import Store, StoreError
 
-__all__ = ["LINGER", "POLL", "BatchJobs", "Job"]
+__all__ = ["LINGER", "POLL", "SUBMITS", "BatchJobs", "Job"]
 
 _log = logging.getLogger(__name__)
 
@@ -70,11 +76,14 @@ SUBMITTERS: Final = 4
 """Submissions run at once (each a ``sbatch`` …, some tens of milliseconds)."""
 AT_ONCE: Final = 64
 """Most instances submitted per look."""
+SUBMITS: Final = 3
+"""Jobs submitted for one task at most, when each ends before its agent takes the task."""
 LINGER: Final = 60.0
 """Seconds a job may stay after its test ended (its agent sends the last status) before it
 is cancelled."""
 LEFTOVERS_WAIT: Final = 30.0
 """Seconds after a job ended that the home waits for its agent to let go of its spool."""
+_LOOPBACK: Final = ("://127.", "://localhost:", "://[::1]:", "ipc://", "inproc://")
 
 Drain = Callable[[Path], bool]
 """Sends what an agent's state directory's spool holds; whether it is done with."""
@@ -92,6 +101,8 @@ class Job:
     kill: Task | None = None
     """The kill of the test, once asked for: its job is cancelled."""
     cancelled: bool = False
+    kill_sent: bool = False
+    """The kill went to the agent (the system would not cancel)."""
     ended_at: float | None = None
     """When the job was first seen over."""
     final_at: float | None = None
@@ -126,22 +137,30 @@ class BatchJobs:
     ) -> None:
         self.area = area
         self.store = store
-        self._books = books
-        self._own = own
+        self.books = books
+        self.own = own
+        self.choice = choice
+        self.homedir = homedir
         self._assigner = assigner
-        self._choice = choice
-        self._homedir = homedir
         self._jobs: dict[str, Job] = {}  # by agent name
-        self._jobs_lock = threading.Lock()
-        self._held: list[BatchTask] = []  # booked, their LAUNCHED not committed yet
+        self._jobs_lock = threading.Lock()  # a leaf: nothing is taken while it is held
+        self.held: list[BatchTask] = []
+        """Booked and not submitted yet (their LAUNCHED not committed, or to submit again)."""
         self._kills: dict[str, Task] = {}  # kills of instances not submitted yet, by agent
-        self._wake = threading.Event()  # a kill: look now
+        self._submits: dict[str, int] = {}  # jobs submitted, by agent
+        self._unended: list[StatusPacket] = []  # the home's records whose commit failed
         self._drain: Drain = lambda state_dir: True
         self._address = ""  # where the agents in the jobs dial the home
+        self._warned_loopback = False
+        self.recovery: Callable[[], bool] = lambda: True
+        """Picks up an earlier home's jobs; False while some are still to pick up."""
+        self._recovered = False
+        self._wake = threading.Event()  # a kill: look now
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="batch jobs", daemon=True)
         self._pool = ThreadPoolExecutor(SUBMITTERS, thread_name_prefix="batch submit")
         self._trouble = Trouble("batch jobs", _log)
+        self._asking = Trouble("batch jobs: asking", _log)
         self._loaded = False  # the load is above maxload: said once
         try:
             self._maxload = maxload(area.config, area.env, area.home)
@@ -155,6 +174,10 @@ class BatchJobs:
         with self._jobs_lock:
             return list(self._jobs.values())
 
+    def job_of(self, agent: str) -> Job | None:
+        with self._jobs_lock:
+            return self._jobs.get(agent)
+
     def start(self, drain: Drain, address: str) -> None:
         """Pick up the jobs an earlier home left, then submit and follow in a thread.
 
@@ -164,10 +187,7 @@ class BatchJobs:
         """
         self._drain = drain
         self._address = address
-        try:
-            self.recover()
-        except (StoreError, TimeoutError) as exc:
-            _log.error("the batch jobs of an earlier home not picked up: %s", exc)
+        self._recovered = self.recovery()
         self._thread.start()
 
     def close(self) -> None:
@@ -200,19 +220,25 @@ class BatchJobs:
                 self.tick()
             except (StoreError, TimeoutError) as exc:
                 self._trouble.report(f"batch jobs: {exc}")
+            except Exception:  # a bug must not stop every batch job being followed
+                _log.exception("batch jobs: the look failed; trying again")
             else:
                 self._trouble.clear()
 
     def tick(self) -> None:
-        """Submit what is ready, then follow every job once.
+        """Commit what failed to commit, pick up what a restart left, submit what is ready,
+        then follow every job once.
 
         Raises:
             StoreError, TimeoutError: a record could not be committed (tried again next time).
         """
+        self._commit_unended()
+        if not self._recovered:
+            self._recovered = self.recovery()
         self._launch()
         self._watch()
-        with self._books.lock:
-            self._choice.keep_only(self._books.launches)
+        with self.books.lock:
+            self.choice.keep_only(self.books.launches)
 
     # -- submitting ---------------------------------------------------------------------
 
@@ -220,13 +246,22 @@ class BatchJobs:
         if self._too_loaded():
             return
         chosen, committed = self._assigner.launch_batch(AT_ONCE)
-        self._held += chosen
-        if not committed or not self._held:
+        self.held += chosen
+        if not committed or not self.held:
             return
-        held, self._held = self._held, []
-        for failure in self._pool.map(self._submit, held):
-            if failure is not None:
-                raise failure
+        held, self.held = self.held, []
+        if any(part in self._address for part in _LOOPBACK):
+            self._warn_loopback()
+        list(self._pool.map(self._submit, held))
+
+    def _warn_loopback(self) -> None:
+        if not self._warned_loopback:
+            self._warned_loopback = True
+            _log.warning(
+                "the home listens on %s: batch jobs on other hosts cannot reach it"
+                " (start it with --listen tcp://0.0.0.0:PORT)",
+                self._address,
+            )
 
     def _too_loaded(self) -> bool:
         """Megatest's runner waits while the load of the host it launches from is above
@@ -240,26 +275,35 @@ class BatchJobs:
         self._loaded = loaded
         return loaded
 
-    def _submit(self, handed: BatchTask) -> StoreError | TimeoutError | None:
-        """Submit one instance's job and record it (a pool thread); a failed commit."""
-        ref, system = handed.ref, handed.batch.system
+    def _submit(self, handed: BatchTask) -> None:
+        """Submit one instance's job and record it (a pool thread)."""
+        ref, system, name = handed.ref, handed.batch.system, handed.agent
+        self._submits[name] = self._submits.get(name, 0) + 1
         try:
-            state_dir = self._homedir.agent_dir(handed.agent)
-            job_id = system.submit(
-                handed.batch.words, handed.agent, state_dir / "job.log", self._command(handed)
-            )
+            state_dir = self.homedir.agent_dir(name)
+            try:
+                job_id = system.submit(
+                    handed.batch.words, name, state_dir / "job.log", self._command(handed)
+                )
+            except BatchTimeout:  # it may have queued the job all the same
+                job_id = system.find(name) or ""
+                if not job_id:
+                    raise
         except (BatchError, HomeError) as exc:
-            _log.warning("%s: submission failed: %s", ref, exc)
-            comment = f"launch failed: {exc}"
-            return self._end(handed.agent, ref, State.COMPLETED, Status.DEAD, comment)
-        job = Job(ref, handed.agent, system, handed.task, job_id)
-        self._follow_job(job)
+            self._launch_failed(handed, str(exc))
+            return
+        except Exception as exc:  # a bug: the test ends saying so, the others go on
+            _log.exception("%s: submission failed", ref)
+            self._launch_failed(handed, f"{type(exc).__name__}: {exc}")
+            return
+        job = Job(ref, name, system, handed.task, job_id)
+        self.follow(job)
         _log.info("%s: queued in %s", ref, job)
-        try:
-            self._record_job(job)
-        except (StoreError, TimeoutError) as exc:
-            return exc
-        return None
+        self.record_job(job)
+
+    def _launch_failed(self, handed: BatchTask, why: str) -> None:
+        _log.warning("%s: submission failed: %s", handed.ref, why)
+        self.end(handed.agent, handed.ref, State.COMPLETED, Status.DEAD, f"launch failed: {why}")
 
     def _command(self, handed: BatchTask) -> list[str]:
         """What the job runs: this mtpkt's agent for the one task, in the area."""
@@ -268,27 +312,25 @@ class BatchJobs:
             "--area", str(self.area.home), "--name", handed.agent, "--home", self._address,
         ]  # fmt: skip
 
-    def _record_job(self, job: Job) -> None:
+    def record_job(self, job: Job) -> None:
         """Record the job with its test, then put the task where its agent pulls it."""
-        with self._own.lock:
-            with self._books.lock:
-                state = self._books.state_of(job.ref)
-                packets = []
+        with self.own.lock:
+            with self.books.lock:
+                state = self.books.state_of(job.ref)
+                packets: list[StatusPacket] = []
                 if state is not None and state in (State.LAUNCHED, State.KILLREQ):
                     comment = f"queued in {job}"
                     packets.append(
-                        self._own.change(
+                        self.own.change(
                             job.ref, state, Status.NA, comment, job.agent,
                             job=f"{job.system.name}:{job.job_id}",
                         )
                     )  # fmt: skip
-            try:
-                self._own.commit(packets)
-            finally:  # a record not made costs its job id only: the test runs on
-                with self._books.lock:
-                    book = self._books.agent(job.agent)
-                    if job.ref in book.running:
-                        book.outbox[job.task.id] = job.task
+            self._commit(packets)
+            with self.books.lock:
+                book = self.books.agent(job.agent)
+                if job.ref in book.running:
+                    book.outbox[job.task.id] = job.task
 
     # -- following ----------------------------------------------------------------------
 
@@ -301,14 +343,15 @@ class BatchJobs:
             try:
                 states = system.states([job.job_id for job in jobs])
             except BatchError as exc:
-                self._trouble.report(f"cannot ask {system.name} how its jobs stand: {exc}")
+                self._asking.report(f"cannot ask {system.name} how its jobs stand: {exc}")
                 continue
+            self._asking.clear()
             for job in jobs:
                 self._follow(job, states[job.job_id], time.monotonic())
 
     def _follow(self, job: Job, state: JobState, now: float) -> None:
-        with self._books.lock:
-            running = job.ref in self._books.agent(job.agent).running
+        with self.books.lock:
+            running = job.ref in self.books.agent(job.agent).running
         if not running:  # the test ended
             job.final_at = job.final_at or now
             if state.ended:
@@ -323,123 +366,92 @@ class BatchJobs:
 
     def _ended(self, job: Job, state: JobState, now: float) -> None:
         """A job is over and its test is not: send what its agent left, then end the test
-        as its job did."""
+        as its job did (or submit it again, if its agent never took the task)."""
         job.ended_at = job.ended_at or now
-        if not self._drain(self._homedir.agents_dir / job.agent) and (
+        if not self._drain(self.homedir.agents_dir / job.agent) and (
             now - job.ended_at < LEFTOVERS_WAIT
         ):
             return  # its agent still holds its spool: next time
-        with self._books.lock:
-            if job.ref not in self._books.agent(job.agent).running:
+        with self.books.lock:
+            book = self.books.agent(job.agent)
+            if job.ref not in book.running:
                 return  # what it left ended the test: forgotten next time
-        if job.kill is not None:
-            comment = f"killed: {job} cancelled"
-            self._end(job.agent, job.ref, State.KILLED, Status.KILLED, comment)
-        else:
-            comment = f"{job} ended {state.describe()} before the test did"
-            _log.warning("%s: %s", job.ref, comment)
-            self._end(job.agent, job.ref, State.COMPLETED, Status.DEAD, comment)
+            # Taken: acknowledged, or reported on (an agent reports RUNNING before its next
+            # pull acknowledges the task, and may die in between).
+            booked = self.books.state_of(job.ref)
+            taken = job.task.id not in book.outbox or booked not in (State.LAUNCHED, None)
+            launch = self.books.launch_of(job.ref)
+            batch = None if launch is None else self.choice.of(launch, job.ref)
         self._forget(job)
-
-    def _follow_job(self, job: Job) -> None:
-        with self._jobs_lock:
-            job.kill = self._kills.pop(job.agent, None)
-            self._jobs[job.agent] = job
+        if job.kill is not None:
+            self.end(job.agent, job.ref, State.KILLED, Status.KILLED, f"killed: {job} cancelled")
+            return
+        log = self.homedir.agents_dir / job.agent / "job.log"
+        if taken or launch is None or batch is None or self._submits.get(job.agent, 0) >= SUBMITS:
+            what = "before the test did" if taken else f"before its agent took the test (see {log})"
+            comment = f"{job} ended {state.describe()} {what}"
+            _log.warning("%s: %s", job.ref, comment)
+            self.end(job.agent, job.ref, State.COMPLETED, Status.DEAD, comment)
+            return
+        _log.warning("%s: %s ended %s before its agent took the test: submitting it again",
+                     job.ref, job, state.describe())  # fmt: skip
+        self.held.append(BatchTask(launch, job.task, batch, job.agent))
 
     def _cancel(self, job: Job) -> None:
-        """Cancel a job once; if the system will not, its agent gets the kill task (if
-        there is one) and ends the test itself."""
+        """Cancel a job (tried again at the next look if the system refuses); a kill the
+        system will not carry out goes to the job's agent."""
         if job.cancelled:
             return
-        job.cancelled = True
         try:
             job.system.cancel([job.job_id])
         except BatchError as exc:
-            _log.warning("%s: cannot cancel %s: %s", job.ref, job, exc)
-            if job.kill is not None:
-                with self._books.lock:
-                    self._books.agent(job.agent).outbox[job.kill.id] = job.kill
+            self._asking.report(f"cannot cancel {job}: {exc}")
+            if job.kill is not None and not job.kill_sent:
+                job.kill_sent = True
+                with self.books.lock:
+                    self.books.agent(job.agent).outbox[job.kill.id] = job.kill
             return
+        job.cancelled = True
         _log.info("%s: %s cancelled", job.ref, job)
+
+    def follow(self, job: Job) -> None:
+        """Follow a job (a kill asked for before it was submitted applies to it)."""
+        with self._jobs_lock:
+            job.kill = job.kill or self._kills.pop(job.agent, None)
+            self._jobs[job.agent] = job
 
     def _forget(self, job: Job) -> None:
         with self._jobs_lock:
             self._jobs.pop(job.agent, None)
 
-    def _end(
-        self, agent: str, ref: TestRef, state: State, status: Status, comment: str
-    ) -> StoreError | TimeoutError | None:
-        """End a test the agent of its job will not report on; a failed commit."""
-        with self._own.lock:
-            with self._books.lock:
-                book = self._books.agent(agent)
+    # -- the home's records ---------------------------------------------------------------
+
+    def end(self, agent: str, ref: TestRef, state: State, status: Status, comment: str) -> None:
+        """End a test the agent of its job will not report on (books first; a record that
+        cannot be committed now is committed at a later look)."""
+        with self.own.lock:
+            with self.books.lock:
+                book = self.books.agent(agent)
                 if book.running.pop(ref, None) is None:
-                    return None
+                    return
                 book.outbox.clear()
-                self._books.update(ref, state, status)
-                packet = self._own.change(ref, state, status, comment, agent)
-            try:
-                self._own.commit([packet])
-            except (StoreError, TimeoutError) as exc:
-                return exc
-        return None
+                self.books.update(ref, state, status)
+                packet = self.own.change(ref, state, status, comment, agent)
+            self._commit([packet])
 
-    # -- an earlier home's jobs -----------------------------------------------------------
-
-    def recover(self) -> None:
-        """Follow the jobs of the tests an earlier home left in batch agents' hands (their
-        books were adopted from the records); submit again those that have none.
-
-        Raises:
-            StoreError: the records cannot be read.
-        """
-        with self._books.lock:
-            adopted = [
-                (name, ref, task)
-                for name, book in self._books.agents.items()
-                if is_batch_agent(name)
-                for ref, task in book.running.items()
-            ]
-        rows: dict[tuple[str, str], dict[TestRef, str]] = {}
-        again: list[BatchTask] = []
-        for name, ref, task in adopted:
-            system = batch_system(name)
-            if system is None:
-                continue
-            run = (ref.target, ref.runname)
-            if run not in rows:
-                found = run_rows(self.store, *run)
-                rows[run] = {key: row.job for key, row in found.items()}
-            recorded = rows[run].get(ref, "")
-            job_id = recorded.partition(":")[2] if recorded.startswith(f"{system.name}:") else ""
-            job_id = job_id or self._find(system, name)
-            if job_id:
-                job = Job(ref, name, system, task, job_id)
-                self._follow_job(job)
-                if not recorded:
-                    self._record_job(job)
-                continue
-            handed = self._again(name, ref, task)
-            if handed is not None:
-                again.append(handed)
-        _log.info(
-            "batch jobs picked up: %d followed, %d to submit again", len(self.jobs), len(again)
-        )
-        self._held += again
-
-    def _find(self, system: BatchSystem, name: str) -> str:
+    def _commit(self, packets: list[StatusPacket]) -> None:
+        """Commit the home's records (commit lock held); keep those that fail for later."""
+        if not packets:
+            return
         try:
-            return system.find(name) or ""
-        except BatchError as exc:
-            _log.warning("cannot look for job %s in %s: %s", name, system.name, exc)
-            return ""
+            self.own.commit(packets)
+        except (StoreError, TimeoutError) as exc:
+            _log.warning("batch jobs: %d record(s) to commit again: %s", len(packets), exc)
+            self._unended += packets
 
-    def _again(self, name: str, ref: TestRef, task: Task) -> BatchTask | None:
-        """The instance of an adopted batch agent with no job, to submit again."""
-        with self._books.lock:
-            launch = self._books.launch_of(ref)
-            batch = None if launch is None else self._choice.of(launch, ref)
-            if launch is None or batch is None:
-                return None
-            self._books.agent(name).outbox.pop(task.id, None)  # back once the job is
-        return BatchTask(launch, task, batch, name)
+    def _commit_unended(self) -> None:
+        with self.own.lock:
+            if self._unended:
+                packets = sorted(self._unended, key=lambda packet: packet.seq)
+                self.own.commit(packets)
+                self._unended = []

@@ -33,6 +33,7 @@ from mtpkt.agents.area import Area
 from mtpkt.agents.home.assign import Assigner
 from mtpkt.agents.home.batchchoice import BatchChoice
 from mtpkt.agents.home.batchjobs import BatchJobs
+from mtpkt.agents.home.batchrecover import Recovery
 from mtpkt.agents.home.books import Books, Launch
 from mtpkt.agents.home.chores import Change, Chores
 from mtpkt.agents.home.intake import Intake
@@ -85,6 +86,7 @@ class Dispatcher:
         self.batch = BatchJobs(
             area, store, books, own, self._assigner, choice, homedir or HomeDir(area.home)
         )
+        self.batch.recovery = Recovery(self.batch)
         self._launcher.batch_kill = self.batch.kill
         self._watch = AgentWatch(store, books, own, grace=agent_grace)
         self.chores = Chores(area, store, report=self._report, finish=self._finish)

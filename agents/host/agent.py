@@ -289,6 +289,12 @@ class HostAgent:
         return 0 if parts is None else parts.slots.taken
 
     @property
+    def answered(self) -> int:
+        """Pulls the home has answered since the agent started."""
+        parts = self._parts
+        return 0 if parts is None else parts.pulls.answered
+
+    @property
     def holding(self) -> int:
         """Run tasks taken and not ended yet, waiting ones included."""
         parts = self._parts

@@ -120,6 +120,8 @@ class PullLoop:
         self._acks: tuple[bytes, ...] = ()  # only the pull thread touches it
         self._bad_key_answers = 0  # only the pull thread touches it
         self.failure: str | None = None
+        self.answered = 0
+        """Pulls the home answered."""
         """Why the loop gave up (the home's answers do not verify), or None."""
         self._trouble = Trouble(f"agent {agent}: pull from {home}", _log)
         self._record_trouble = Trouble(f"agent {agent}: recording tasks", _log, logging.ERROR)
@@ -193,6 +195,7 @@ class PullLoop:
                 self._give_up(f"{tasks}: is the key the area's?")
             return False
         self._trouble.clear()
+        self.answered += 1
         self._acks = tuple(dict.fromkeys(self._take(tasks)))
         return True
 

@@ -3,6 +3,7 @@
 home killed with jobs queued and running, and launchers that fail (docs/batch.md)."""
 
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -34,12 +35,14 @@ MEGATEST_CONFIG = """
     missing /nonexistent/bin/sbatch
     badoption sbatch --no-such-option
     rejected sbatch -p nosuchpartition
+    flaky sbatch #{getenv MT_RUN_AREA_HOME}/flaky.sh
 
     [launchers]
     two% second
     miss% missing
     badopt% badoption
     rej% rejected
+    flaky% flaky
 """
 AREA = {
     "megatest.config": MEGATEST_CONFIG,
@@ -98,6 +101,15 @@ AREA = {
         [ezsteps]
         check echo plain
     """,
+    # A wrapper script as the launcher's last word: sbatch runs it with mtpkt's command as
+    # its arguments. Its first job ends at once, as one whose node cannot reach the home.
+    "flaky.sh": """
+        #!/bin/sh
+        marker="$MT_RUN_AREA_HOME/flaky.first"
+        if [ ! -e "$marker" ]; then touch "$marker"; exit 1; fi
+        exec "$@"
+    """,
+    "tests/flaky/testconfig": "[ezsteps]\ncheck echo flaky\n",
     "tests/missing/testconfig": "[ezsteps]\ncheck echo never\n",
     "tests/badopt/testconfig": "[ezsteps]\ncheck echo never\n",
     "tests/rej/testconfig": "[ezsteps]\ncheck echo never\n",
@@ -285,3 +297,25 @@ def test_a_launcher_that_fails_ends_its_test_with_its_error(farm: Farm, slurm: S
     assert _records(farm, "f2")[("plain", "")][:2] == ("COMPLETED", "PASS")
     assert farm.processes["home"].poll() is None
     assert os.path.exists(farm.area / ".mtpkt" / "home.json")
+
+
+@pytest.mark.timeout(120)
+def test_a_job_that_ends_before_its_agent_took_the_test_is_submitted_again(
+    farm: Farm, slurm: Slurm
+) -> None:
+    """A job over before its agent took the task (it never reached the home) is no DEAD
+    test: the home submits it again, under the same agent name, and the test runs once."""
+    (farm.area / "flaky.sh").chmod(0o755)
+    farm.start_home()
+    done = farm.send("run", "-t", "linux", "-r", "s1", "--testpatt", "flaky", "--wait")
+    assert done.returncode == 0, done
+    state, status, _, job = _records(farm, "s1")[("flaky", "")]
+    assert (state, status) == ("COMPLETED", "PASS")
+    assert (farm.area / "flaky.first").exists()
+    assert "before its agent took the test: submitting it again" in farm.log("home")
+    queued = re.findall(r"flaky: queued in slurm job (\d+)", farm.log("home"))
+    assert len(queued) == 2, queued
+    assert job == f"slurm:{queued[1]}"
+    assert (slurm.job(queued[0]) or {}).get("JobState") == "FAILED"
+    starts = farm.query("s1", "SELECT count(*) FROM test_steps WHERE state = 'start'")
+    assert starts == [(1,)]

@@ -38,10 +38,10 @@ def test_every_submitter_the_area_reader_knows_has_its_system() -> None:
 def test_slurm_keeps_the_launchers_words_and_wraps_the_agent() -> None:
     """launch.scm:1474-1475: the launcher is a prefix, its words kept as written."""
     sub = Slurm().submission(["sbatch", "-p", "second", "--time=10"], "batch-x", LOG, COMMAND)
-    assert sub.argv[:7] == ("sbatch", "--job-name", "batch-x", "--output", str(LOG), "--parsable",
-                            "-p")  # fmt: skip
-    assert sub.argv[7:10] == ("second", "--time=10", "--wrap")
-    assert shlex.split(sub.argv[10]) == ["exec", *COMMAND]
+    assert sub.argv[:9] == ("sbatch", "--job-name", "batch-x", "--output", str(LOG),
+                            "--open-mode", "append", "--parsable", "-p")  # fmt: skip
+    assert sub.argv[9:12] == ("second", "--time=10", "--wrap")
+    assert shlex.split(sub.argv[12]) == ["exec", *COMMAND]
     assert Slurm().job_id("4711\n") == "4711"
     assert Slurm().job_id("4711;cluster2\n") == "4711"
     with pytest.raises(BatchError, match="no job id"):

@@ -65,7 +65,9 @@ class Slurm:
     def sbatch(self, *options: str, wrap: str) -> str:
         """Submit ``wrap`` as a batch job with ``options`` (``-p second``, ``--chdir`` …);
         its job id."""
-        jobid = self.run("sbatch", "--parsable", *options, "--wrap", wrap).strip()
+        # Its output nowhere unless the options say where (not slurm-N.out in the cwd).
+        jobid = self.run("sbatch", "--parsable", "--output", "/dev/null", *options, "--wrap", wrap)
+        jobid = jobid.strip()
         jobid = jobid.split(";")[0]  # "id;cluster" on a federation
         self.submitted.append(jobid)
         return jobid
