@@ -1,6 +1,7 @@
 """Shared test configuration."""
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,12 @@ from hypothesis import HealthCheck, settings
 from mtpkt.agents.host import guard
 from tests.support.farm import Farm, running_farm
 from tests.support.slurm import slurm  # noqa: F401  (the session fixture of the local Slurm)
+
+# A shell without job control starts a background command with SIGINT ignored, and every
+# process it starts inherits that: `mtpkt send --wait` would then not see a test's Ctrl-C.
+# The suite runs commands as a terminal runs them, whoever started it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Generous deadlines: CI machines have 2 busy cores and timing is not what these tests check.
 settings.register_profile(
