@@ -75,3 +75,44 @@ def test_an_unknown_flag_is_named_by_its_command() -> None:
     assert result.stderr.strip() == (
         "mtpkt send run: error: unrecognized arguments: --wiat (see 'mtpkt send run --help')"
     )
+
+
+def test_megatest_spellings_are_refused_naming_the_mtpkt_option() -> None:
+    """A Megatest user's ``-target`` was read as ``-t arget``: "unrecognized arguments:
+    ubuntu/x86_64 nightly" (issue 21, item 7)."""
+    result = mtpkt("send", "run", "-target", "ubuntu/x86_64", "-runname", "nightly")
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(
+        "mtpkt: error: -target is Megatest's spelling: mtpkt takes -t/--target;"
+    )
+    assert "megatest command" in lines[0]
+    assert "-runname" in mtpkt("runs", "-runname=x").stderr
+    passed = mtpkt("send", "run", "-t", "a/b", "-r", "x", "--", "-target")
+    assert "Megatest's spelling" not in passed.stderr  # after --, a value
+
+
+def test_wait_timeout_without_wait_is_refused() -> None:
+    """``--wait-timeout`` alone was silently ignored (issue 21, item 8)."""
+    result = mtpkt("send", "run", "-t", "a/b", "-r", "x", "--wait-timeout", "5")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "mtpkt send: error: --wait-timeout needs --wait (it bounds the wait)"
+    )
+
+
+def test_a_home_refuses_an_area_without_fields_naming_its_file_and_leaving_nothing(
+    tmp_path: Path,
+) -> None:
+    """``mtpkt home`` on a megatest.config without ``[fields]`` exited 1 (the docs say 7 for a
+    wrong area), did not name the file, and made ``.mtpkt/`` first (issue 21, item 8)."""
+    (tmp_path / "megatest.config").write_text("[setup]\nmax_concurrent_jobs 2\n")
+    (tmp_path / "runconfigs.config").write_text("[default]\n")
+    result = mtpkt("home", "--area", str(tmp_path))
+    assert result.returncode == 7, result
+    assert result.stderr.strip() == (
+        f"mtpkt home: error: {tmp_path / 'megatest.config'}: the area has no [fields] keys;"
+        " a target needs at least one"
+    )
+    assert not (tmp_path / ".mtpkt").exists()

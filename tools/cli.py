@@ -37,6 +37,7 @@ from mtpkt.tools import (
 )
 from mtpkt.tools.errors import CliError
 from mtpkt.tools.exitcodes import ExitCode
+from mtpkt.tools.spellings import megatest_spelling
 
 __all__ = ["COMMANDS", "Command", "build_parser", "main"]
 
@@ -132,8 +133,12 @@ def _chosen(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argpar
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mtpkt`` console script; returns the exit status."""
+    words = sys.argv[1:] if argv is None else list(argv)
+    if refusal := megatest_spelling(words):
+        print(f"mtpkt: error: {refusal}", file=sys.stderr)
+        return ExitCode.USAGE
     parser = build_parser()
-    args, unknown = parser.parse_known_args(argv)
+    args, unknown = parser.parse_known_args(words)
     if unknown:  # said by the parser of the command given, which names it
         _chosen(parser, args).error(f"unrecognized arguments: {' '.join(unknown)}")
     try:

@@ -100,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
             agent_grace=args.agent_grace,
             tls=tls,
         )
-    except (AreaError, BusError, HomeError, StoreError, ValueError) as exc:
+    except AreaError as exc:  # its config files: the area is wrong
+        raise CliError(str(exc), ExitCode.BAD_AREA) from None
+    except (BusError, HomeError, StoreError, ValueError) as exc:
         raise CliError(str(exc)) from None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

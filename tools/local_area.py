@@ -19,7 +19,16 @@ if TYPE_CHECKING:  # imported for real inside the functions: `mtpkt --help` stay
     from mtpkt.store.query import StoreQuery
     from mtpkt.store.rows import RunRow
 
-__all__ = ["NO_RUN_YET", "area_dir", "find_run", "load_area", "names", "open_query", "query_of"]
+__all__ = [
+    "area_note",
+    "NO_RUN_YET",
+    "area_dir",
+    "find_run",
+    "load_area",
+    "names",
+    "open_query",
+    "query_of",
+]
 
 NO_RUN_YET: Final = "no run yet: start `mtpkt home` and send a run"
 
@@ -35,6 +44,14 @@ def area_dir(given: Path | None) -> Path:
         if (directory / "megatest.config").is_file():
             return directory
     return here
+
+
+def area_note(given: Path | None) -> str:
+    """A line naming the area when ``$MT_RUN_AREA_HOME`` chose it (not ``--area``, not the
+    directory here), for a command to show where it read; "" otherwise."""
+    if given is None and os.environ.get("MT_RUN_AREA_HOME"):
+        return f"area {area_dir(None)} (from $MT_RUN_AREA_HOME)"
+    return ""
 
 
 def load_area(given: Path | None) -> "Area":

@@ -23,7 +23,7 @@ from mtpkt.pkts.text import end_label
 from mtpkt.tools.colours import styled
 from mtpkt.tools.errors import CliError
 from mtpkt.tools.exitcodes import ExitCode
-from mtpkt.tools.local_area import open_query
+from mtpkt.tools.local_area import area_note, open_query
 from mtpkt.tools.options import query_parser, run_options
 from mtpkt.tools.tables import ago, console, outcomes, print_json, table, when, writing
 
@@ -104,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
             infos = [query.run_info(run) for run in runs]
         except StoreError as exc:
             raise CliError(str(exc)) from None
+    if note := area_note(args.area):  # on stderr: stdout stays the table or the JSON
+        print(note, file=sys.stderr)
     with writing():
         if args.json:
             print_json([record(info) for info in infos])

@@ -209,6 +209,8 @@ def run(args: argparse.Namespace) -> int:
     """Send one control packet; with --wait, follow its run. Returns the exit status."""
     from mtpkt.tools.watch import ENDS_WITH_ACK, wait_for_run
 
+    if args.wait_timeout is not None and not args.wait:
+        raise CliError("--wait-timeout needs --wait (it bounds the wait)", ExitCode.USAGE)
     packet = control_packet(args)
     link = HomeLink.of(args)
     follower = None

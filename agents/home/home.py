@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Final
 
 from mtpkt import pkts
-from mtpkt.agents.area import Area
+from mtpkt.agents.area import Area, AreaError
 from mtpkt.agents.home import peers
 from mtpkt.agents.home.collector import Collector
 from mtpkt.agents.home.dispatcher import Dispatcher
@@ -35,6 +35,7 @@ from mtpkt.pkts.link import NOT_JOURNALED, Pull, Receipt
 from mtpkt.pkts.liveness import GRACE
 from mtpkt.pkts.trouble import Trouble
 from mtpkt.store import Store, StoreError
+from mtpkt.store.schema import check_fields
 
 __all__ = ["DEFAULT_LISTEN", "Home", "reachable"]
 
@@ -113,6 +114,10 @@ class Home:
             listen, publish = (tls_address(a, tls) if a else a for a in (listen, publish))
         self.dir = HomeDir(Path(area_dir))
         self.area = Area.load(area_dir, env=env)
+        try:  # before .mtpkt/ is made: an area that cannot be used leaves nothing behind
+            check_fields(self.area.fields)
+        except StoreError as exc:
+            raise AreaError(f"{Path(area_dir) / 'megatest.config'}: {exc}") from None
         self.dir.ensure()
         self.dir.lock()
         self._stop = threading.Event()

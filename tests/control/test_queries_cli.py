@@ -200,3 +200,17 @@ def test_bad_input_is_one_line_with_its_exit_code(ran: Farm, tmp_path: Path) -> 
         code, _, err = mtpkt(ran, command, "--area", str(fresh))
         assert code == 1, err
         assert "no run yet: start `mtpkt home` and send a run" in err
+
+
+def test_runs_names_the_area_that_mt_run_area_home_chose(ran: Farm, tmp_path: Path) -> None:
+    """Run from elsewhere, ``mtpkt runs`` read the area ``$MT_RUN_AREA_HOME`` named and did not
+    say so (issue 21, item 8); ``--area`` or the directory here need no such line."""
+    env = {**ran.env, "MT_RUN_AREA_HOME": str(ran.area)}
+    chosen = run_mtpkt("runs", cwd=tmp_path, env=env)
+    assert chosen.returncode == 0, chosen
+    assert chosen.stderr.strip() == f"area {ran.area} (from $MT_RUN_AREA_HOME)"
+    assert "r1" in chosen.stdout
+    env.pop("MT_RUN_AREA_HOME")
+    given = run_mtpkt("runs", "--area", str(ran.area), cwd=tmp_path, env=env)
+    assert given.returncode == 0, given
+    assert given.stderr == ""
