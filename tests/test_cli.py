@@ -6,8 +6,8 @@ import signal
 import subprocess
 from pathlib import Path
 
-from tests.support.cli import run_mtpkt
-from tests.support.procs import processes_with
+from tests.support.cli import run_mtpkt, start_mtpkt
+from tests.support.procs import processes_with, read_line
 
 
 def mtpkt(*args: str) -> "subprocess.CompletedProcess[str]":
@@ -57,6 +57,28 @@ def test_demo_runs_a_small_farm_and_stops_it(tmp_path: Path) -> None:
     assert f"{area}/.mtpkt/db/: main.db, and 1.db for the run" in out
     assert (area / "logs" / "home.log").exists()
     assert result.stderr == ""
+
+
+def test_a_demo_stopped_with_ctrl_c_says_where_its_area_is(tmp_path: Path) -> None:
+    """A Ctrl-C'd ``mtpkt demo`` stopped its farm but did not say where its area stayed
+    (issue 21, item 8)."""
+    area = tmp_path / "demo"
+    process = start_mtpkt("demo", "--area", str(area), cwd=tmp_path)
+    try:
+        assert process.stdout is not None
+        assert "started; logs in" in read_line(process.stdout, "started", timeout=60)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        for pid in processes_with(str(area)):
+            os.kill(pid, signal.SIGKILL)
+    assert process.returncode == 130, err
+    assert f"the area stays in {area}" in out
+    assert err.strip().splitlines()[-1] == "mtpkt demo: interrupted"
+    assert not processes_with(str(area))
 
 
 def test_demo_does_not_write_into_a_directory_in_use(tmp_path: Path) -> None:

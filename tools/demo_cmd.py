@@ -159,6 +159,16 @@ def run(args: argparse.Namespace) -> int:
     area = _new_area(args.area)
     write_area(area)
     _say(f"mtpkt demo: an example area in {area}")
+    try:
+        return _demo(area)
+    except KeyboardInterrupt:  # the farm has stopped: say where what it made is
+        _say(f"\n  stopped; every process it started has stopped; the area stays in {area}")
+        _say(f"  (rm -rf {area} when done)")
+        raise
+
+
+def _demo(area: Path) -> int:
+    """Start the farm in ``area``, run and watch, report; the farm stops whatever happens."""
     with _farm(area) as farm:
         farm.start("home", "home", "--area", str(area))
         farm.wait_ready()
