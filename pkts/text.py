@@ -5,9 +5,20 @@ Logs, error lines, comments and tables all name test instances, echo errors
 and say how tests stand; these helpers keep them alike everywhere.
 """
 
+from typing import Final
+
 from mtpkt.pkts.enums import State, Status
 
-__all__ = ["display_name", "end_label", "one_line"]
+__all__ = ["UNKNOWN_AGENT", "display_name", "end_label", "one_line", "unknown_agent"]
+
+UNKNOWN_AGENT: Final = "waiting for agent "
+"""How the comment of a test of a run pinned to an agent the home does not know starts
+(:func:`unknown_agent`): the home writes it, ``send --wait`` prints it."""
+
+
+def unknown_agent(name: str) -> str:
+    """The comment of a test waiting for agent ``name``, which no one has heard of."""
+    return f"{UNKNOWN_AGENT}{name}, which the home does not know"
 
 
 def one_line(what: BaseException | str) -> str:

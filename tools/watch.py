@@ -18,7 +18,7 @@ from mtpkt import pkts
 from mtpkt.pkts import State, Status
 from mtpkt.pkts.outcome import ended_badly, settled
 from mtpkt.pkts.status import Ack, StatusChange, StatusPacket
-from mtpkt.pkts.text import display_name, end_label
+from mtpkt.pkts.text import UNKNOWN_AGENT, display_name, end_label
 from mtpkt.tools.errors import CliError
 from mtpkt.tools.exitcodes import ExitCode
 from mtpkt.tools.interrupts import in_thread, interrupts_as_flag
@@ -53,6 +53,9 @@ WAIT_POLL: Final = 0.5
 """Seconds of one wait for the live stream in ``--wait``."""
 WARNING: Final = "warning: "
 """How a comment the home writes as a run's warning starts (:mod:`mtpkt.agents.area.launchers`)."""
+_SAID: Final = (WARNING, UNKNOWN_AGENT)
+"""The comments of NOT_STARTED records that ``send --wait`` prints, each once: the run's
+warnings, and why its tests wait (a run pinned to an agent the home does not know)."""
 
 Rows = list[tuple[int, StatusPacket]]
 """Committed status packets with the home's stream numbers, in commit order."""
@@ -111,7 +114,7 @@ class RunWatch:
                 and packet.runname == self.runname
             ):
                 continue
-            if packet.state is State.NOT_STARTED and packet.comment.startswith(WARNING):
+            if packet.state is State.NOT_STARTED and packet.comment.startswith(_SAID):
                 if packet.comment not in self.warnings:  # of any test: a prerequisite comes first
                     self.warnings.append(packet.comment)
             key = (packet.test, packet.item)

@@ -40,6 +40,7 @@ from mtpkt.agents.home.intake import Intake
 from mtpkt.agents.home.launches import Launcher
 from mtpkt.agents.home.liveness import AgentWatch
 from mtpkt.agents.home.own import ACK_REASON, ORIGIN, OwnPackets, Submit
+from mtpkt.agents.home.pins import Pins
 from mtpkt.agents.home.triggers import Triggers
 from mtpkt.agents.homedir import HomeDir
 from mtpkt.pkts import AckOutcome
@@ -89,6 +90,7 @@ class Dispatcher:
         self.batch.recovery = Recovery(self.batch)
         self._launcher.batch_kill = self.batch.kill
         self._watch = AgentWatch(store, books, own, grace=agent_grace)
+        self._pins = Pins(store, books, own)
         self.chores = Chores(area, store, report=self._report, finish=self._finish)
         self._triggers = Triggers(area, store)
         self._intake = Intake(
@@ -152,10 +154,11 @@ class Dispatcher:
         self._triggers.observe(packets)  # queued for the triggers' thread: never waits
 
     def tick(self) -> None:
-        """Follow up on what changed: mark the tests of long-lost agents DEAD, block
-        dependents of failed tests, retire settled launches."""
+        """Follow up on what changed: mark the tests of long-lost agents DEAD, say why the
+        tests of runs pinned to an unknown agent wait, block dependents of failed tests,
+        retire settled launches."""
         with self._own.lock:
-            packets = self._watch.lost()
+            packets = [*self._watch.lost(), *self._pins.waiting()]
             blocked, finished = self._launcher.settle()
             # Each settled launch's ack comes last: `send --wait` ends on it, never before
             # Megatest's second pass has recorded what it runs again.
