@@ -9,6 +9,10 @@ restarts: both live in AREA/.mtpkt/agents/NAME/.
 An agent whose key is not the home's (its answers do not verify) stops after
 a few tries with exit code 6 and one line: start it again with the area's key.
 
+It says "ready" once the home has answered; if the home does not answer
+within a few seconds, one line on stderr says so (nothing listens at that
+address, or nothing answers there), and it keeps trying.
+
 The first SIGTERM or Ctrl-C drains: no new tests are taken, the running ones
 finish and their status reaches the home, then the agent exits. A second one
 stops at once: running tests are killed (SIGTERM, --kill-grace, SIGKILL).
@@ -34,7 +38,7 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any, Final, Protocol, TextIO
@@ -157,10 +161,12 @@ class Shutdown:
             else:
                 self._say("already stopping: waiting for the killed tests to end")
 
-    def run(self, poll: float = POLL) -> None:
-        """Wait until the agent has stopped, acting on signals meanwhile."""
+    def run(self, poll: float = POLL, every: Callable[[], None] = lambda: None) -> None:
+        """Wait until the agent has stopped, acting on signals meanwhile (and calling
+        ``every`` at each look)."""
         while not self.agent.wait(poll):
             self.step()
+            every()
         for thread in self._threads:
             thread.join()
 
@@ -183,8 +189,9 @@ def run(args: argparse.Namespace) -> int:
     from mtpkt.agents.homedir import HomeError
     from mtpkt.agents.host.agent import HostAgent
     from mtpkt.agents.host.seen import SeenError
-    from mtpkt.bus import BusError, SpoolError, SpoolInUse
+    from mtpkt.bus import BusError, SpoolError, SpoolInUse, refused
     from mtpkt.tools.agent_batch import BatchShutdown
+    from mtpkt.tools.agent_ready import Readiness
 
     if args.batch and not args.name:
         raise CliError("--batch needs the --name the home gave the job", ExitCode.USAGE)
@@ -225,14 +232,18 @@ def run(args: argparse.Namespace) -> int:
         ) from None
     except (SpoolError, SeenError, OSError) as exc:
         raise CliError(f"cannot use {state_dir}: {exc}", ExitCode.ERROR) from None
-    print(
-        f"agent {name} ready: {slots} slots, home {listen}, area {area.home}",
-        flush=True,
+    readiness = Readiness(
+        lambda: agent.answered,
+        lambda: refused(listen, within=0, tls=tls),
+        ready=f"agent {name} ready: {slots} slots, home {listen}, area {area.home}",
+        home=listen,
+        out=sys.stdout,
+        err=sys.stderr,
     )
     if tls is not None and (problem := handshake_problem(listen, tls)):
         # Not fatal: the home may be given the right CA and restarted; pulls keep trying.
         logging.getLogger("agent").warning("agent %s: %s (retrying)", name, problem)
-    shutdown.run()
+    shutdown.run(every=readiness.step)
     if agent.failure is not None:
         raise CliError(agent.failure, ExitCode.BAD_REPLY)
     print(f"agent {name} stopped", file=sys.stderr, flush=True)

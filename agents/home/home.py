@@ -13,7 +13,6 @@ dials the recorded addresses knows that TLS is required.
 
 import logging
 import os
-import socket
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,7 +27,7 @@ from mtpkt.agents.home.intake import ControlError
 from mtpkt.agents.home.leftovers import send_leftovers
 from mtpkt.agents.home.own import ORIGIN
 from mtpkt.agents.homedir import HomeDir, HomeError
-from mtpkt.bus import BusError
+from mtpkt.bus import BusError, dial_address
 from mtpkt.bus.tls import Tls, TlsError, plain_address, tls_address
 from mtpkt.pkts.control import Archive, Clean, Control, Kill, RerunClean, Run, SetRun, SetState
 from mtpkt.pkts.link import NOT_JOURNALED, Pull, Receipt
@@ -37,7 +36,7 @@ from mtpkt.pkts.trouble import Trouble
 from mtpkt.store import Store, StoreError
 from mtpkt.store.schema import check_fields
 
-__all__ = ["DEFAULT_LISTEN", "Home", "reachable"]
+__all__ = ["DEFAULT_LISTEN", "Home"]
 
 _log = logging.getLogger(__name__)
 
@@ -54,15 +53,6 @@ TICK: Final = 0.2
 """Seconds between the dispatcher's follow-ups (blocked dependents, settled runs)."""
 
 _CONTROL: Final = (Run, Kill, RerunClean, Clean, Archive, SetState, SetRun)
-
-
-def reachable(address: str) -> str:
-    """An address as another host dials it: a wildcard host (``0.0.0.0``, ``[::]``) becomes
-    this host's name."""
-    for wildcard in ("://0.0.0.0:", "://[::]:", "://*:"):
-        if wildcard in address:
-            return address.replace(wildcard, f"://{socket.getfqdn()}:", 1)
-    return address
 
 
 def _publish_address(listen: str) -> str:
@@ -198,7 +188,7 @@ class Home:
         self.dir.write_addresses(listen=self.listen_address, publish=self.publish_address)
         self._ticker.start()
         # After the addresses are written: the agents in batch jobs read them.
-        self.dispatcher.batch.start(self._send_leftovers, reachable(self.listen_address))
+        self.dispatcher.batch.start(self._send_leftovers, dial_address(self.listen_address))
         _log.info(
             "home of %s: requests %s, stream %s (pid %d)",
             self.area.home,

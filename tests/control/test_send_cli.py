@@ -669,15 +669,18 @@ def test_agent_help_has_an_example() -> None:
 def test_agent_drains_on_a_signal_and_stops_on_a_second(
     area: Path, start: Started, signals: list[signal.Signals]
 ) -> None:
-    # No home listens: the agent starts anyway and keeps trying; signals still end it.
-    HomeDir(area).write_addresses(
-        listen=f"tcp://127.0.0.1:{free_port()}", publish=f"tcp://127.0.0.1:{free_port()}"
-    )
+    # No home listens: the agent starts anyway, says so (not "ready", which it was said
+    # to be before: issue 21, item 6) and keeps trying; signals still end it.
+    home = f"tcp://127.0.0.1:{free_port()}"
+    HomeDir(area).write_addresses(listen=home, publish=f"tcp://127.0.0.1:{free_port()}")
     process = start("agent", "--name", "a1", "--slots", "2", "--kill-grace", "1", cwd=area)
     assert process.stdout is not None
     assert process.stderr is not None
-    ready = read_line(process.stdout, "ready", timeout=30)
-    assert ready.startswith("agent a1 ready: 2 slots, home tcp://127.0.0.1:")
+    said = read_line(process.stderr, "no answer", timeout=30)
+    assert said.strip() == (
+        f"no answer from the home at {home} (connection refused: is mtpkt home running, at"
+        " that address?); still trying"
+    )
     for sig in signals:
         process.send_signal(sig)
         time.sleep(0.05)
@@ -687,6 +690,7 @@ def test_agent_drains_on_a_signal_and_stops_on_a_second(
     assert ("stopping now" in stderr) == (len(signals) == 2)
     assert stderr.splitlines()[-1] == "agent a1 stopped"
     assert (area / ".mtpkt" / "agents" / "a1" / "spool.db").exists()
+    assert "ready" not in process.stdout.read()
 
 
 class SlowAgent:
