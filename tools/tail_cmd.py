@@ -17,10 +17,16 @@ examples:
   mtpkt tail
   mtpkt tail -t ubuntu/x86_64 -r nightly --testpatt 'unit/%'
   mtpkt tail -r nightly --until-done --json > nightly.jsonl
+  mtpkt tail -r nightly --until-done --wait-timeout 3600
+
+With --until-done, a run name or test pattern that matches nothing there is
+said on the first line (naming the runs or tests there are); tail still
+waits for it, up to --wait-timeout seconds if given (then exit 8).
 """
 
 import argparse
 import sys
+import time
 from typing import TYPE_CHECKING, Any, Final
 
 from mtpkt.tools.errors import CliError
@@ -33,6 +39,7 @@ from mtpkt.tools.options import (
     add_timeout,
     command_parser,
     run_options,
+    seconds,
     where_options,
 )
 from mtpkt.tools.reach import HomeLink, check_listening
@@ -80,27 +87,42 @@ def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
         help="exit once every selected test of the selected runs has settled; exit 3 if any"
         " ended FAIL, ABORT, DEAD, KILLED …",
     )
+    how.add_argument(
+        "--wait-timeout",
+        type=seconds,
+        metavar="S",
+        help="with --until-done: give up after S seconds (exit 8; the runs go on)",
+    )
     add_timeout(parser)
     parser.set_defaults(run=run)
 
 
-def _follow(follower: "Follower", output: "Output", link: HomeLink, timeout: float) -> None:
+def _follow(
+    follower: "Follower", output: "Output", link: HomeLink, args: argparse.Namespace
+) -> bool:
     """Show what the home has committed, then what it commits, until --until-done's runs
-    have settled (without it: until Ctrl-C)."""
+    have settled (without it: until Ctrl-C); whether they settled before --wait-timeout."""
+    from mtpkt.tools.tail_checks import nothing_matches
     from mtpkt.tools.tail_output import LiveScreen
     from mtpkt.tools.watch import caught_up, follow
 
-    check_listening(link.listen, timeout, link.tls)
-    output.show(caught_up(follower, listen=link.listen, timeout=timeout, name="mtpkt tail"))
+    deadline = None if args.wait_timeout is None else time.monotonic() + args.wait_timeout
+    check_listening(link.listen, args.timeout, link.tls)
+    output.show(caught_up(follower, listen=link.listen, timeout=args.timeout, name="mtpkt tail"))
     done = output.done
     if done is not None and not done.watches and not isinstance(output, LiveScreen):
-        print("mtpkt tail: waiting for a selected run to start", file=sys.stderr, flush=True)
-    follow(
+        missing = nothing_matches(
+            area_dir(args.area), args.target or "", args.runname or "", args.testpatt
+        )
+        line = missing or "waiting for a selected run to start"
+        print(f"mtpkt tail: {line}", file=sys.stderr, flush=True)
+    return follow(
         follower,
         output.show,
         lambda: done is not None and done.settled,
         poll=POLL,
         name="mtpkt tail",
+        deadline=deadline,
     )
 
 
@@ -122,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
     from mtpkt.agents.area import AreaError, TestPatt
     from mtpkt.tools.tail_output import output_for
 
+    if args.wait_timeout is not None and not args.until_done:
+        raise CliError("--wait-timeout needs --until-done (it bounds the wait)", ExitCode.USAGE)
     try:
         patt = TestPatt.parse(args.testpatt)
     except AreaError as exc:
@@ -137,7 +161,13 @@ def run(args: argparse.Namespace) -> int:
     output = output_for(args, patt, sys.stdout)
     try:
         with interrupts_as_flag(), output:
-            _follow(follower, output, link, args.timeout)
+            settled = _follow(follower, output, link, args)
+        if not settled:
+            raise CliError(
+                f"not every selected test had settled after {args.wait_timeout:g}s"
+                " (the runs go on)",
+                ExitCode.WAIT_TIMEOUT,
+            )
         return ExitCode.OK if output.done is None else output.done.report(sys.stderr)
     except BrokenPipeError:  # `mtpkt tail | head`: the reader is gone, which is fine
         sys.stdout = None  # no flush error at exit
