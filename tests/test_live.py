@@ -82,20 +82,6 @@ def test_a_rerun_moves_a_test_between_counts() -> None:
     assert list(run.bad) == [("u", "")]
 
 
-def test_tests_a_clean_removed_are_gone_from_the_view_not_ended_badly() -> None:
-    """After ``send clean`` the live view listed the removed tests under "ended badly" as
-    DELETED/n/a (issue 21, item 8)."""
-    model = LiveModel()
-    model.add([change(1, "u", "", State.COMPLETED, Status.FAIL)])
-    model.add([change(2, "v", "", State.COMPLETED, Status.PASS)])
-    model.add([change(3, "u", "", State.DELETED), change(4, "v", "", State.DELETED)])
-    (run,) = model.runs.values()
-    assert run.counts == {}
-    assert not run.bad
-    assert run.settled == 0
-    assert not any("ended badly" in line for line in draw(model, 100, 20))
-
-
 def test_an_empty_view_says_it_waits() -> None:
     assert "waiting for a selected run to start" in "\n".join(draw(LiveModel(), 80, 24))
 

@@ -81,11 +81,6 @@ class RunView:
         self.active.pop(key, None)
         self.bad.pop(key, None)
 
-    def _remove(self, key: tuple[str, str]) -> None:
-        old = self.instances.pop(key, None)
-        if old is not None and self.itemized.counts(*key):
-            self._forget(key, old)
-
     def _count(self, key: tuple[str, str], new: _Instance) -> None:
         self.counts[_label(new.state, new.status)] += 1
         self.settled += settled(new.state, new.status)
@@ -96,9 +91,6 @@ class RunView:
 
     def change(self, packet: StatusChange) -> None:
         key = (packet.test, packet.item)
-        if packet.state is State.DELETED:  # `clean` removed it: gone from the run, not bad
-            self._remove(key)
-            return
         if self.itemized.add(*key):
             top = self.instances.get((packet.test, ""))
             if top is not None:
