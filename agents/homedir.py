@@ -15,6 +15,7 @@ to do about it.
 
 import errno
 import json
+import logging
 import os
 import stat
 import tempfile
@@ -24,9 +25,11 @@ from typing import Final
 
 from mtpkt.agents.area.errors import AreaError
 from mtpkt.pkts import MIN_KEY_SIZE
-from mtpkt.store.files import atomic_write, fsync_dir, lock_file
+from mtpkt.store.files import atomic_write, fsync_dir, lock_dir, lock_file
 
 __all__ = ["KEY_SIZE", "HomeDir", "HomeError"]
+
+_log = logging.getLogger(__name__)
 
 KEY_SIZE: Final = 32
 """Bytes of a new area secret (HMAC-SHA256 keys gain nothing from more)."""
@@ -61,6 +64,7 @@ class HomeDir:
     def __init__(self, area: Path) -> None:
         self.area = Path(os.path.abspath(area))
         self._lock_fd: int | None = None
+        self._area_fd: int | None = None
 
     # -- paths --------------------------------------------------------------------------
 
@@ -167,14 +171,54 @@ class HomeDir:
         """
         if self._lock_fd is not None:
             return
-        self._make_dir(self.path)
+        self._lock_area()
         try:
-            fd = lock_file(self.lock_path, mode=0o600)
-        except OSError as exc:
-            raise HomeError(f"cannot lock {self.lock_path}: {exc.strerror}") from None
-        if fd is None:
-            raise HomeError(f"another home is running for {self.area} ({self._holder()})")
+            self._make_dir(self.path)
+            try:
+                fd = lock_file(self.lock_path, mode=0o600)
+            except OSError as exc:
+                raise HomeError(f"cannot lock {self.lock_path}: {exc.strerror}") from None
+            if fd is None:
+                raise HomeError(f"another home is running for {self.area} ({self._holder()})")
+        except BaseException:
+            self._unlock_area()
+            raise
         self._lock_fd = fd
+
+    def _lock_area(self) -> None:
+        """Also lock the area directory itself: a home whose ``.mtpkt/`` was removed under it
+        still holds that, so a second home cannot start beside it (:meth:`gone` makes the
+        first one stop)."""
+        try:
+            fd = lock_dir(self.area)
+        except OSError as exc:  # NFS cannot lock a directory: home.lock alone guards
+            _log.debug("no lock on the area directory %s: %s", self.area, exc)
+            return
+        if fd is None:
+            holder = self._holder() if self.lock_path.exists() else "its .mtpkt/ was removed"
+            raise HomeError(f"another home is running for {self.area} ({holder})")
+        self._area_fd = fd
+
+    def _unlock_area(self) -> None:
+        fd, self._area_fd = self._area_fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def gone(self) -> str | None:
+        """Why this home's ``.mtpkt/`` is no longer the one it locked (removed, or replaced by
+        another), or None while it is; a home that gets a reason must stop."""
+        if self._lock_fd is None:
+            return None
+        try:
+            now = os.stat(self.lock_path)
+        except FileNotFoundError:
+            return f"{self.lock_path} was removed under this home"
+        except OSError:
+            return None  # a passing fault of the file system: looked at again later
+        held = os.fstat(self._lock_fd)
+        if (now.st_dev, now.st_ino) != (held.st_dev, held.st_ino):
+            return f"{self.lock_path} was replaced under this home"
+        return None
 
     def _holder(self) -> str:
         """``pid N, listening on ADDR`` for the home that holds the lock, as far as is known."""
@@ -200,6 +244,7 @@ class HomeDir:
             return
         fd, self._lock_fd = self._lock_fd, None
         os.close(fd)  # closing the file releases the flock
+        self._unlock_area()
 
     @property
     def locked(self) -> bool:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_file", "atomic_write", "fsync_dir", "lock_file"]
+__all__ = ["atomic_file", "atomic_write", "fsync_dir", "lock_dir", "lock_file"]
 
 _HELD: frozenset[int] = frozenset({errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK})
 
@@ -104,5 +104,30 @@ def lock_file(path: Path, *, mode: int = 0o644) -> int | None:
         os.write(fd, f"{os.getpid()}\n".encode())
     except OSError:
         os.close(fd)
+        raise
+    return fd
+
+
+def lock_dir(path: Path) -> int | None:
+    """Take an exclusive ``flock`` on the directory ``path`` itself, held while the returned
+    descriptor is open.
+
+    A lock on the directory outlives anything inside it being removed or replaced, which a
+    lock file does not.
+
+    Returns:
+        The descriptor, or None if another process holds the lock.
+
+    Raises:
+        OSError: the directory cannot be opened, or its file system cannot lock it (NFS
+            locks a directory only as a byte range, which needs it open for writing).
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in _HELD:
+            return None
         raise
     return fd

@@ -116,10 +116,14 @@ def run(args: argparse.Namespace) -> int:
         f"home ready: requests {home.listen_address}, stream {home.publish_address}, area {area}",
         flush=True,
     )
+    code = ExitCode.OK
     try:
         while not stop.wait(0.5):
-            pass
+            if gone := home.dir.gone():  # its .mtpkt/ removed or replaced: not its area's home
+                print(f"mtpkt home: error: {gone}; stopping", file=sys.stderr, flush=True)
+                code = ExitCode.BAD_AREA
+                break
     finally:
         home.close()
     print("home stopped", file=sys.stderr, flush=True)
-    return ExitCode.OK
+    return code

@@ -187,14 +187,19 @@ def plan_run(
         AreaError: a config value needed for the plan is wrong or unsupported (the
             line names the file and line), the target does not fit, the testpatt names
             no test, a waiton names an unknown test or forms a cycle, or a name would
-            leave the run tree.
+            leave the run tree, or the run directory cannot be made.
     """
     area = area.for_run(args or RunArgs(target, runname, testpatt))
     patt = TestPatt.parse(testpatt)
     patt.check_tests(area.test_names())
     root = run_root(area.linktree, target, runname)
     runconfig = area.runconfig(target, runname)
-    root.mkdir(parents=True, exist_ok=True)  # [system] items run here
+    try:
+        root.mkdir(parents=True, exist_ok=True)  # [system] items run here
+    except OSError as exc:  # the sender gets the reason at once, not a home that went quiet
+        raise AreaError(
+            f"cannot make the run directory {exc.filename or root}: {exc.strerror or exc}"
+        ) from None
     run_env = run_environment(area, runconfig, runname, root, env)
 
     disks = read_disks(area.config, None, run_env.env, area.home)

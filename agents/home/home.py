@@ -32,6 +32,7 @@ from mtpkt.bus.tls import Tls, TlsError, plain_address, tls_address
 from mtpkt.pkts.control import Archive, Clean, Control, Kill, RerunClean, Run, SetRun, SetState
 from mtpkt.pkts.link import NOT_JOURNALED, Pull, Receipt
 from mtpkt.pkts.liveness import GRACE
+from mtpkt.pkts.text import one_line
 from mtpkt.pkts.trouble import Trouble
 from mtpkt.store import Store, StoreError
 from mtpkt.store.schema import check_fields
@@ -108,8 +109,12 @@ class Home:
             check_fields(self.area.fields)
         except StoreError as exc:
             raise AreaError(f"{Path(area_dir) / 'megatest.config'}: {exc}") from None
-        self.dir.ensure()
-        self.dir.lock()
+        self.dir.lock()  # first: a second home makes nothing, not even a new secret
+        try:
+            self.dir.ensure()
+        except BaseException:
+            self.dir.unlock()
+            raise
         self._stop = threading.Event()
         self._recovered = threading.Event()
         self._ticker = threading.Thread(target=self._tick_loop, name="dispatcher", daemon=True)
@@ -255,6 +260,13 @@ class Home:
         except (StoreError, TimeoutError) as exc:
             _log.error("could not journal %s from %s: %s", packet.kind, packet.origin, exc)
             return self._receipt(error=f"{NOT_JOURNALED}{exc}")
+        except Exception as exc:
+            # A fault of the home's own must reach the sender as its reason, not as a home
+            # that went quiet ("no answer … is mtpkt home running?").
+            _log.exception("failed on %s from %s", packet.kind, packet.origin)
+            return self._receipt(
+                error=f"the home failed on it: {one_line(exc)} (its log has the details)"
+            )
         _log.info(
             "%s %s/%s %s from %s: journaled as %s",
             packet.kind,

@@ -1,6 +1,13 @@
 """What a newcomer tripped over, end to end (issue 21): each a reproduction that failed
 before its fix."""
 
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
 import pytest
 
 from tests.support.farm import TARGET, Farm
@@ -52,3 +59,92 @@ def test_tail_until_done_names_what_its_selection_misses_and_can_give_up(farm: F
     alone = farm.command("tail", "-r", "nightly", "--wait-timeout", "2")
     assert alone.returncode == 2
     assert "--wait-timeout needs --until-done" in alone.stderr
+
+
+@pytest.fixture
+def immutable() -> Iterator[Callable[[Path], None]]:
+    """Makes a directory immutable (``chattr +i``: refused even to root) and undoes it at the
+    end; skips where ``chattr`` cannot (not root, a file system without the flag)."""
+    frozen: list[Path] = []
+
+    def freeze(path: Path) -> None:
+        done = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"chattr +i {path} failed: {done.stderr.strip()}")
+        frozen.append(path)
+
+    yield freeze
+    for path in frozen:
+        subprocess.run(["chattr", "-i", str(path)], check=False)
+
+
+@pytest.mark.timeout(120)
+def test_an_unwritable_run_directory_is_the_homes_reason_at_once(
+    farm: Farm, immutable: Callable[[Path], None]
+) -> None:
+    """With the linktree unwritable, ``send run`` waited 10 s and said "no answer from the
+    home … (is mtpkt home running?)", exit 5, while the home's log held a traceback ending in
+    PermissionError (issue 21, item 1)."""
+    farm.start_home()
+    links = farm.area / "links"
+    links.mkdir(exist_ok=True)
+    immutable(links)
+    started = time.monotonic()
+    sent = farm.send("run", "-t", TARGET, "-r", "frozen", "--testpatt", "build")
+    took = time.monotonic() - started
+    assert sent.returncode == 4, sent
+    (line,) = sent.stderr.splitlines()
+    assert line.startswith("mtpkt send: error: the home refused the run: "), line
+    why = f"cannot make the run directory {links / 'linux'}: Operation not permitted"
+    assert line.endswith(why), line
+    assert took < 8, took  # not a timeout's wait
+    log = farm.log("home")
+    assert "Traceback" not in log, log
+    assert sum("Operation not permitted" in entry for entry in log.splitlines()) == 1, log
+    farm.start_agent("alpha")  # the home is well: once the directory can be written, it runs
+    subprocess.run(["chattr", "-i", str(links)], check=True)
+    done = farm.send("run", "-t", TARGET, "-r", "frozen", "--testpatt", "build", "--wait")
+    assert done.returncode == 0, done
+
+
+@pytest.mark.timeout(120)
+def test_a_home_whose_mtpkt_dir_is_removed_stops_and_no_second_home_starts_beside_it(
+    farm: Farm,
+) -> None:
+    """With ``.mtpkt/`` deleted under a running home, the old home ran on deleted files and a
+    new ``mtpkt home`` started beside it with a new key and port (issue 21, item 4)."""
+    farm.start_home()
+    first = farm.processes["home"]
+    first.send_signal(signal.SIGSTOP)  # it cannot notice yet: the second home must not start
+    try:
+        shutil.rmtree(farm.area / ".mtpkt")
+        second = farm.command("home", "--area", str(farm.area), timeout=30)
+        assert second.returncode == 7, second
+        assert second.stderr.splitlines() == [
+            f"mtpkt home: error: another home is running for {farm.area} (its .mtpkt/ was removed)"
+        ], second.stderr
+        assert not (farm.area / ".mtpkt").exists()  # not even a new secret
+    finally:
+        first.send_signal(signal.SIGCONT)
+    assert first.wait(timeout=10) == 7
+    gone = [line for line in farm.log("home").splitlines() if "error" in line]
+    assert gone == [
+        f"mtpkt home: error: {farm.area / '.mtpkt' / 'home.lock'} was removed under this home;"
+        " stopping"
+    ], farm.log("home")
+    farm.start_home(name="home2")  # now the area can have its home again
+    farm.start_agent("alpha")
+    done = farm.send("run", "-t", TARGET, "-r", "again", "--testpatt", "build", "--wait")
+    assert done.returncode == 0, done
+
+
+@pytest.mark.timeout(60)
+def test_a_home_whose_mtpkt_dir_is_replaced_stops(farm: Farm) -> None:
+    """A ``.mtpkt/`` put back from a copy is not the directory the home locked."""
+    farm.start_home()
+    state = farm.area / ".mtpkt"
+    shutil.copytree(state, farm.area / "copy")
+    shutil.rmtree(state)
+    (farm.area / "copy").rename(state)
+    assert farm.processes["home"].wait(timeout=10) == 7
+    assert "home.lock was replaced under this home; stopping" in farm.log("home")
