@@ -91,14 +91,9 @@ def lock_file(path: Path, *, mode: int = 0o644) -> int | None:
     Raises:
         OSError: the file cannot be opened, or locked for another reason.
     """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, mode)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        os.close(fd)
-        if exc.errno in _HELD:
-            return None
-        raise
+    fd = _flocked(os.open(path, os.O_RDWR | os.O_CREAT, mode))
+    if fd is None:
+        return None
     try:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
@@ -122,7 +117,15 @@ def lock_dir(path: Path) -> int | None:
         OSError: the directory cannot be opened, or its file system cannot lock it (NFS
             locks a directory only as a byte range, which needs it open for writing).
     """
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    return _flocked(os.open(path, os.O_RDONLY | os.O_DIRECTORY))
+
+
+def _flocked(fd: int) -> int | None:
+    """``fd`` once exclusively flock'ed, or None (closed) if another process holds it.
+
+    Raises:
+        OSError: it cannot be locked for another reason (closed first).
+    """
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
