@@ -82,6 +82,22 @@ def test_a_rerun_moves_a_test_between_counts() -> None:
     assert list(run.bad) == [("u", "")]
 
 
+def test_tests_a_clean_removed_are_not_listed_as_ended_badly() -> None:
+    """After ``send clean`` the removed tests were reported under "ended badly" (issue 21,
+    item 8). A clean's records are DELETED/n/a (agents/home/chores.py), which the outcome rules
+    call settled and not bad, so they are counted as DELETED and leave the bad list."""
+    model = LiveModel()
+    model.add([change(1, "u", "", State.COMPLETED, Status.FAIL, comment="exited with 4")])
+    model.add([change(2, "k", "", State.KILLED, Status.KILLED)])
+    model.add([change(3, "v", "", State.COMPLETED, Status.PASS)])
+    (run,) = model.runs.values()
+    assert list(run.bad) == [("u", ""), ("k", "")]
+    model.add([change(n, t, "", State.DELETED, comment="cleaned") for n, t in enumerate("ukv", 4)])
+    assert not run.bad
+    assert run.counts == {"DELETED": 3}
+    assert not any("ended badly" in line for line in draw(model, 100, 20))
+
+
 def test_an_empty_view_says_it_waits() -> None:
     assert "waiting for a selected run to start" in "\n".join(draw(LiveModel(), 80, 24))
 
