@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
 
     area = load_area(args.area)
     runname = args.runname or DEFAULT_RUNNAME
-    testpatt, source = _testpatt(area, args)
+    testpatt, note = _testpatt(area, args)
     made = _new_dirs(area, args.target, runname)
     try:
         plan = reading_area(lambda: plan_run(area, args.target, runname, testpatt))
@@ -97,8 +97,10 @@ def run(args: argparse.Namespace) -> int:
     found = listing(plan, named, rows, stale)
 
     def draw(out: "Console") -> None:
-        out.print(_summary(plan, found, testpatt + source))
+        out.print(_summary(plan, found, testpatt))
         out.print(_table(found))
+        if note:
+            out.print(note, style="dim")
         if args.runname:
             out.print(_kept(plan, found, rows, stale))
 
@@ -106,25 +108,30 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _testpatt(area: "Area", args: argparse.Namespace) -> tuple[str, str]:
-    """The testpatt, and where it came from (" from runconfigs KEY", or "").
+    """The testpatt, and a note on the runconfigs' (it gave the testpatt, or it is there and
+    not read: ``send run`` does not read TESTPATT).
 
     Raises:
-        CliError: --modepatt names a key the target does not set, or --testpatt is given too.
+        CliError: --modepatt names a key the target does not set, or --testpatt is given too
+            (``USAGE``), or runconfigs.config cannot be read.
     """
-    from mtpkt.agents.area import AreaError
-
-    if args.modepatt is None:
-        return args.testpatt, ""
-    if args.testpatt != "%":
+    key = args.modepatt or "TESTPATT"
+    if args.modepatt is not None and args.testpatt != "%":
         raise CliError("give --testpatt or --modepatt, not both", ExitCode.USAGE)
-    try:
-        found = area.runconfig(args.target).get(args.modepatt)
-    except AreaError as exc:
-        raise CliError(str(exc), ExitCode.USAGE) from None
+    if args.modepatt is None and args.testpatt != "%":
+        return args.testpatt, ""
+    found = reading_area(lambda: area.runconfig(args.target).get(key))
+    if args.modepatt is None:
+        if not found:
+            return "%", ""
+        return "%", (
+            f"runconfigs.config sets {key} {found} for {args.target}: `send run` does not read"
+            f" it; --modepatt {key} plans with it (as `megatest -run` reads it)"
+        )
     if not found:
-        why = f"runconfigs.config sets no {args.modepatt} for {args.target}"
-        raise CliError(f"--modepatt {args.modepatt}: {why}", ExitCode.USAGE)
-    return found, f" (from runconfigs {args.modepatt})"
+        why = f"runconfigs.config sets no {key} for {args.target}"
+        raise CliError(f"--modepatt {key}: {why}", ExitCode.USAGE)
+    return found, f"testpatt {found} from runconfigs {key}"
 
 
 def _names(testpatt: str, test: str) -> bool:

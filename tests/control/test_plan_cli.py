@@ -173,6 +173,12 @@ def test_plan_prints_levels_items_and_order(area: Path) -> None:
 
 
 def test_modepatt_takes_the_runconfigs_testpatt(area: Path) -> None:
+    code, out, err = mtpkt(area, "plan", "-t", "linux/x86")
+    assert code == 0, err
+    assert "testpatt %: 6 tests" in out
+    assert "runconfigs.config sets TESTPATT build,unit/2 for linux/x86: `send run` does" in out
+    code, out, err = mtpkt(area, "plan", "-t", "linux/x86", "--modepatt", "TESTPATT")
+    assert "testpatt build,unit/2 from runconfigs TESTPATT" in out
     tests = as_json(area, "plan", "-t", "linux/x86", "--modepatt", "TESTPATT")
     assert planned(tests) == {("build", ""), ("unit", "2")}
     code, _, err = mtpkt(area, "plan", "-t", "linux/x86", "--modepatt", "NOPATT")
