@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from mtpkt.tools.errors import CliError
 from mtpkt.tools.exitcodes import ExitCode
-from mtpkt.tools.listings import grid, listed, reading_area
+from mtpkt.tools.listings import first_of, grid, listed, reading_area
 from mtpkt.tools.local_area import load_area
 from mtpkt.tools.tables import cell
 
@@ -72,7 +72,7 @@ def list_defined(args: argparse.Namespace) -> int:
             shown.add_row(
                 test.name,
                 _items(test),
-                " ".join(test.waiton),
+                first_of(test.waiton, " "),
                 str(test.priority),
                 ",".join(test.tags),
                 cell(test.description),

@@ -3,7 +3,7 @@
 as a table or as JSON."""
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 
 from mtpkt.tools.errors import CliError
 from mtpkt.tools.exitcodes import ExitCode
@@ -13,9 +13,12 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-__all__ = ["grid", "listed", "reading_area"]
+__all__ = ["SHOWN", "first_of", "grid", "listed", "reading_area"]
 
 T = TypeVar("T")
+
+SHOWN: Final = 6
+"""Names (items, prerequisites) a table shows in one cell before it says how many more."""
 
 
 def reading_area(call: Callable[[], T]) -> T:
@@ -47,6 +50,12 @@ def grid(*columns: str) -> "Table":
         else:
             found.add_column(name, overflow="fold")
     return found
+
+
+def first_of(names: Sequence[str], between: str) -> str:
+    """The first :data:`SHOWN` of ``names`` joined by ``between``, and how many more."""
+    more = f" … ({len(names) - SHOWN} more)" if len(names) > SHOWN else ""
+    return between.join(names[:SHOWN]) + more
 
 
 def listed(

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from mtpkt.tools.errors import CliError
 from mtpkt.tools.exitcodes import ExitCode
-from mtpkt.tools.listings import grid, listed, reading_area
+from mtpkt.tools.listings import first_of, grid, listed, reading_area
 from mtpkt.tools.local_area import load_area
 from mtpkt.tools.options import add_testpatt, query_parser
 from mtpkt.tools.planned import PlannedRow, listing
@@ -50,8 +50,6 @@ __all__ = ["DEFAULT_RUNNAME", "add_parser", "run"]
 
 DEFAULT_RUNNAME: Final = "plan"
 """The run name planned with when -r gives none ($MT_RUNNAME, the run directory)."""
-_SHOWN: Final = 6
-"""Item paths (or prerequisites) the table shows of a test before it says how many more."""
 
 
 def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
@@ -197,13 +195,7 @@ def _items(row: PlannedRow) -> str:
         return "none"
     if row.items == ("",):
         return ""
-    return f"{len(row.items)}: {_first(row.items, ', ')}"
-
-
-def _first(names: tuple[str, ...], between: str) -> str:
-    """The first of ``names`` the table shows, and how many more there are."""
-    more = f" … ({len(names) - _SHOWN} more)" if len(names) > _SHOWN else ""
-    return between.join(names[:_SHOWN]) + more
+    return f"{len(row.items)}: {first_of(row.items, ', ')}"
 
 
 def _note(row: PlannedRow) -> str:
@@ -224,7 +216,7 @@ def _table(found: list[PlannedRow]) -> "Table":
             row.test,
             cell(_items(row)),
             str(row.priority),
-            _first(row.waiton, " "),
+            first_of(row.waiton, " "),
             cell(_note(row)),
         )
     return shown

@@ -99,6 +99,13 @@ def test_an_existing_run_shows_what_send_run_keeps(demo: Farm) -> None:
     assert "run demo/x86_64 kept exists: `send run` keeps 2 done" in out
     code, out, _ = mtpkt(demo.area, "plan", "-t", "demo/x86_64", "-r", "other")
     assert "no run demo/x86_64 other yet: every instance would run" in out
+    # changed configs make COMPLETED tests STALE: a run runs them again
+    (demo.area / "runconfigs.config").write_text("[default]\nGREETING changed\n")
+    tests = {str(t["test"]): t for t in as_json(demo.area, "plan", "-t", "demo/x86_64",
+                                                "-r", "kept")}  # fmt: skip
+    assert tests["setup"]["done"] == {}
+    code, out, _ = mtpkt(demo.area, "plan", "-t", "demo/x86_64", "-r", "kept")
+    assert "keeps 0 done; its configs changed: COMPLETED tests run again (STALE)" in out
 
 
 @pytest.fixture
