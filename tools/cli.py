@@ -29,10 +29,12 @@ from mtpkt.tools import (
     demo_cmd,
     home_cmd,
     logpro_cmd,
+    plan_cmd,
     report_cmd,
     runs_cmd,
     send_cmd,
     tail_cmd,
+    targets_cmd,
     tests_cmd,
 )
 from mtpkt.tools.errors import CliError
@@ -76,8 +78,10 @@ COMMANDS: tuple[Command, ...] = (
     home_cmd,
     agent_cmd,
     send_cmd,
+    plan_cmd,
     tail_cmd,
     runs_cmd,
+    targets_cmd,
     tests_cmd,
     agents_cmd,
     report_cmd,

@@ -12,6 +12,9 @@ them as one JSON list of objects with the fields "test", "item", "state",
 .html, relative to its run directory) and "job" (the batch job it ran in
 last, "slurm:4711", or ""). Works whether the home runs or not.
 
+--defined lists instead the tests the area defines, before any run exists (items, waiton,
+priority, tags, description; --json for scripts).
+
 --steps and --data add, for each record shown, the steps of its last attempt
 (status, exit code, time, log, comment) and its test data (category/variable,
 value, expected, tol, units, status, comment), as tables after the list, or
@@ -24,6 +27,7 @@ examples:
   mtpkt tests -t ubuntu/x86_64 -r nightly --testpatt 'unit/%' --state RUNNING
   mtpkt tests -t ubuntu/x86_64 -r nightly --json > nightly.json
   mtpkt tests -t ubuntu/x86_64 -r nightly --testpatt runfirst --steps --data
+  mtpkt tests --defined --testpatt 'unit/%'
 """
 
 import argparse
@@ -31,6 +35,7 @@ import collections
 from typing import TYPE_CHECKING, Any, Final
 
 from mtpkt.pkts.text import display_name, end_label
+from mtpkt.tools.area_tests import DEFINED_HELP, list_defined
 from mtpkt.tools.colours import styled
 from mtpkt.tools.details import Details
 from mtpkt.tools.errors import CliError
@@ -73,7 +78,10 @@ def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
     )
     which = parser.add_argument_group("which tests")
     run_options(which, required=True)
+    for action in which._group_actions:  # required unless --defined: run() checks
+        action.required = False
     add_testpatt(which)
+    which.add_argument("--defined", action="store_true", help=DEFINED_HELP)
     which.add_argument(
         "--state",
         type=STATES,
@@ -184,6 +192,8 @@ def run(args: argparse.Namespace) -> int:
     from mtpkt.agents.area import AreaError, TestPatt
     from mtpkt.store import StoreError
 
+    if args.defined or not (args.target and args.runname):
+        return list_defined(args)  # or the line on what to give
     try:
         patt = TestPatt.parse(args.testpatt)
     except AreaError as exc:
