@@ -70,7 +70,7 @@ def console() -> "Console":
     (``$COLUMNS`` if set)."""
     from rich.console import Console
 
-    return Console(highlight=False)
+    return Console(highlight=False, markup=False)  # names and paths may hold [brackets]
 
 
 def print_json(records: Sequence[Mapping[str, object]]) -> None:

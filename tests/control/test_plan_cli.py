@@ -261,3 +261,13 @@ def test_tests_refuses_with_one_line(area: Path, args: list[str], says: str) -> 
     code, _, err = mtpkt(area, "tests", *args)
     assert code == 2, err
     assert says in err
+
+
+def test_targets_of_an_area_without_target_sections_name_the_default_section(
+    tmp_path: Path,
+) -> None:
+    """Names and paths are printed as they are: ``[default]`` is not read as markup."""
+    bare = write_area(tmp_path / "bare", FILES)
+    code, out, err = mtpkt(bare, "targets")
+    assert code == 0, err
+    assert out.splitlines()[1] == "(any target of the keys OS/ARCH runs with [default] alone)"
