@@ -26,8 +26,10 @@ from mtpkt.pkts.text import one_line
 from mtpkt.tools import (
     agent_cmd,
     agents_cmd,
+    completion_cmd,
     demo_cmd,
     home_cmd,
+    log_cmd,
     logpro_cmd,
     report_cmd,
     runs_cmd,
@@ -79,10 +81,12 @@ COMMANDS: tuple[Command, ...] = (
     tail_cmd,
     runs_cmd,
     tests_cmd,
+    log_cmd,
     agents_cmd,
     report_cmd,
     logpro_cmd,
     demo_cmd,
+    completion_cmd,
 )
 """Every command, in the order ``mtpkt --help`` lists them."""
 
