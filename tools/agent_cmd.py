@@ -49,7 +49,7 @@ from mtpkt.tools.exitcodes import ExitCode
 from mtpkt.tools.local_area import load_area
 from mtpkt.tools.options import command_parser, grace_seconds, where_options, whole_number
 from mtpkt.tools.reach import HomeLink, bad_address
-from mtpkt.tools.service_log import add_log_file, announce, setup_logging
+from mtpkt.tools.service_log import add_log_file, setup_logging
 from mtpkt.tools.tls_options import handshake_problem
 
 __all__ = ["Agent", "Shutdown", "add_parser", "run"]
@@ -165,5 +165,5 @@ def run(args: argparse.Namespace) -> int:
     shutdown.run(every=readiness.step)
     if agent.failure is not None:
         raise CliError(agent.failure, ExitCode.BAD_REPLY)
-    announce(f"agent {name} stopped", sys.stderr)
+    print(f"agent {name} stopped", file=sys.stderr, flush=True)  # the log has its own line
     return ExitCode.OK

@@ -117,9 +117,9 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:
         home.close()
         raise CliError(f"cannot start the home: {exc}") from None
-    announce(
+    print(
         f"home ready: requests {home.listen_address}, stream {home.publish_address}, area {area}",
-        sys.stdout,
+        flush=True,
     )
     try:
         while not stop.wait(0.5):

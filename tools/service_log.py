@@ -56,9 +56,9 @@ def setup_logging(role: str, path: Path | None) -> None:
 
 
 def announce(line: str, stream: TextIO) -> None:
-    """Print one of the process's own lines ("home ready …", "agent … stopped") to ``stream``
-    and, when the log goes to a file, log it there too: the file then shows each start and
-    stop among the lines between."""
+    """Print one of the process's own lines ("home stopped") to ``stream`` and, when the log
+    goes to a file, log it there too: the file then shows where each run of the process
+    ended (its start is logged anyway)."""
     print(line, file=stream, flush=True)
     root = logging.getLogger()
     if any(isinstance(handler, logging.FileHandler) for handler in root.handlers):
