@@ -58,7 +58,7 @@ exit codes:
   5    no answer from the home in time (not running, not at that address, TLS failed)
   6    the home's answer could not be verified (most often: another area's key)
   7    the area or its .mtpkt/ is missing or wrong (no secret, no home address …)
-  8    send --wait / tail --until-done with --wait-timeout: not all settled in time
+  8    send --wait / tail --until-done / log --follow with --wait-timeout: not done in time
   130  interrupted (Ctrl-C)
 
 Run 'mtpkt COMMAND --help' for a command's options."""
