@@ -2,6 +2,7 @@
 is copied, a log written anew is copied from its start, the end and the deadline stop it."""
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ def test_what_is_added_until_the_end_is_copied_and_a_log_written_anew_from_its_s
         with log.open("ab") as stream:
             stream.write(data)
 
-    writes = [
+    writes: list[Callable[[], object]] = [
         lambda: append(b"two\n"),
         lambda: log.write_bytes(b"x\n"),  # a rerun: the log starts again
         lambda: append(b"last\n"),
