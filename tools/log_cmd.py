@@ -8,8 +8,9 @@ any other with the same shared disk). A test with items is named as
 
 Without STEP it lists the test's steps (of its last attempt) with how each
 ended and its log, and names the test's main log (Megatest's final_logf) if
-one was set. With --follow it prints the step's log and then what is added to
-it, until the test has ended (or --wait-timeout, exit 8; Ctrl-C, exit 130).
+one was set; --main prints that one. With --follow it prints the log and then
+what is added to it, until the test has ended (or --wait-timeout, exit 8;
+Ctrl-C, exit 130).
 
 examples:
   mtpkt log -t ubuntu/x86_64 -r nightly build               # build's steps and logs
@@ -63,6 +64,11 @@ def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
         "step", metavar="STEP", nargs="?", help="the step whose log to print (default: list them)"
     )
     parser.add_argument(
+        "--main",
+        action="store_true",
+        help="print the test's main log (Megatest's final_logf) instead of a step's",
+    )
+    parser.add_argument(
         "--follow",
         action="store_true",
         help="then print what is added to the log until the test has ended",
@@ -87,7 +93,7 @@ def _list(instance: Instance) -> None:
     for name, how, logfile in lines:
         print(f"  {name:<{width}}  {how:<8}  {logfile}")
     if row.final_logf:
-        print(f"main log: {row.final_logf}")
+        print(f"main log: {row.final_logf} (--main prints it)")
     if lines:
         print(f"(mtpkt log … {instance.name} STEP prints a step's log)")
 
@@ -104,14 +110,30 @@ def _ended(query: "StoreQuery", run_id: int, key: tuple[str, str]) -> Callable[[
     return ended
 
 
+def _logfile(instance: Instance, step: str | None) -> str:
+    """The log of ``step``, or the test's main log (None), relative to the run directory.
+
+    Raises:
+        CliError: no such step, or no main log.
+    """
+    if step:
+        return step_of(instance, step).logfile or f"{step}.log"
+    if not instance.row.final_logf:
+        raise CliError(f"{instance.name} has no main log (a step names one: megatest -setlog)")
+    return instance.row.final_logf
+
+
 def _deadline(args: argparse.Namespace) -> float | None:
     """When --follow gives up (None: never), once the options are checked to fit together.
 
     Raises:
-        CliError: --follow without a step, --wait-timeout without --follow (``USAGE``).
+        CliError: --main with a step, --follow without a log, --wait-timeout without
+            --follow (``USAGE``).
     """
-    if args.follow and not args.step:
-        raise CliError("--follow needs a STEP: the log to follow", ExitCode.USAGE)
+    if args.main and args.step:
+        raise CliError("give a STEP or --main, not both", ExitCode.USAGE)
+    if args.follow and not (args.step or args.main):
+        raise CliError("--follow needs a STEP (or --main): the log to follow", ExitCode.USAGE)
     if args.wait_timeout is not None and not args.follow:
         raise CliError("--wait-timeout is for --follow", ExitCode.USAGE)
     return None if args.wait_timeout is None else time.monotonic() + args.wait_timeout
@@ -129,10 +151,10 @@ def run(args: argparse.Namespace) -> int:
         except StoreError as exc:
             raise CliError(str(exc)) from None
         instance = instance_of(results, f"{run_row.target}/{run_row.runname}", args.test)
-        if not args.step:
+        if not (args.step or args.main):
             _list(instance)
             return ExitCode.OK
-        path = log_path(instance, step_of(instance, args.step).logfile or f"{args.step}.log")
+        path = log_path(instance, _logfile(instance, args.step))
         out = sys.stdout.buffer
         if not args.follow:
             print_log(path, out)

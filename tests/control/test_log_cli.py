@@ -20,16 +20,26 @@ DRIP = """
 """
 """A step whose log grows for three seconds."""
 
+TESTS = "broken, build, noted, unit"
+"""The tests of run r1."""
+
+NOTED = """
+    [ezsteps]
+    note echo noting; echo the summary > summary.txt; $MT_MEGATEST -setlog summary.txt
+"""
+"""A test that names its main log, as Megatest's -setlog does."""
+
 
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
-    """A farm whose run r1 ran build, unit (items 1, 2, 3) and broken on agent alpha."""
+    """A farm whose run r1 ran build, unit (items 1, 2, 3), broken and noted on agent alpha."""
     root = tmp_path_factory.mktemp("log")
-    with running_farm(root, files={**FILES, "tests/drip/testconfig": DRIP}) as farm:
+    files = {**FILES, "tests/drip/testconfig": DRIP, "tests/noted/testconfig": NOTED}
+    with running_farm(root, files=files) as farm:
         farm.start_home()
         farm.start_agent("alpha")
         done = farm.send(
-            "run", "-t", TARGET, "-r", "r1", "--testpatt", "build,unit,broken", "--wait"
+            "run", "-t", TARGET, "-r", "r1", "--testpatt", "build,unit,broken,noted", "--wait"
         )
         assert done.returncode == 3, done  # broken fails
         yield farm
@@ -63,6 +73,21 @@ def test_without_a_step_the_tests_steps_and_their_logs_are_listed(ran: Farm) -> 
     assert broken.stdout.splitlines()[2].split() == ["second", "FAIL", "second.log"], broken
 
 
+def test_main_prints_the_log_the_test_named_as_its_main_one(ran: Farm) -> None:
+    listed = log(ran, "noted")
+    assert listed.stdout.splitlines()[-2] == "main log: summary.txt (--main prints it)", listed
+    shown = log(ran, "noted", "--main")
+    assert (shown.returncode, shown.stdout) == (0, "the summary\n"), shown
+    none = log(ran, "build", "--main")
+    assert none.returncode == 1
+    assert none.stderr == (
+        "mtpkt log: error: build has no main log (a step names one: megatest -setlog)\n"
+    )
+    both = log(ran, "build", "compile", "--main")
+    assert both.returncode == 2
+    assert "give a STEP or --main, not both" in both.stderr
+
+
 def test_an_item_is_named_test_slash_item_and_a_test_with_items_needs_one(ran: Farm) -> None:
     item = log(ran, "unit/2")
     assert item.returncode == 0, item
@@ -79,7 +104,7 @@ def test_an_item_is_named_test_slash_item_and_a_test_with_items_needs_one(ran: F
     ("args", "line"),
     [
         (("-r", "r9", "build"), f"target {TARGET} has no run 'r9'; its runs: r1"),
-        (("nosuch",), f"run {TARGET}/r1 has no test 'nosuch' (its tests: broken, build, unit)"),
+        (("nosuch",), f"run {TARGET}/r1 has no test 'nosuch' (its tests: {TESTS})"),
         (("unit/9", "check"), f"test unit of run {TARGET}/r1 has no item '9' (its items: 1, 2, 3)"),
         (("build", "nope"), "build has no step 'nope' (its steps: compile, link)"),
     ],
