@@ -33,7 +33,7 @@ from mtpkt.tools.errors import CliError
 from mtpkt.tools.exitcodes import ExitCode
 from mtpkt.tools.local_area import area_dir
 from mtpkt.tools.options import area_option, command_parser
-from mtpkt.tools.service_log import add_log_file, announce, setup_logging
+from mtpkt.tools.service_log import add_log_file, setup_logging
 from mtpkt.tools.tls_options import add_tls_options, listen_tls
 
 __all__ = ["add_parser", "run"]
@@ -126,5 +126,5 @@ def run(args: argparse.Namespace) -> int:
             pass
     finally:
         home.close()
-    announce("home stopped", sys.stderr)
+    print("home stopped", file=sys.stderr, flush=True)
     return ExitCode.OK

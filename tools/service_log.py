@@ -12,12 +12,11 @@ import argparse
 import logging
 import logging.handlers
 from pathlib import Path
-from typing import TextIO
 
 from mtpkt.tools.errors import CliError
 from mtpkt.tools.exitcodes import ExitCode
 
-__all__ = ["add_log_file", "announce", "log_format", "setup_logging"]
+__all__ = ["add_log_file", "log_format", "setup_logging"]
 
 
 def add_log_file(parser: "argparse._ActionsContainer") -> None:
@@ -53,13 +52,3 @@ def setup_logging(role: str, path: Path | None) -> None:
         ) from None
     handler.setFormatter(logging.Formatter(log_format(role)))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-
-
-def announce(line: str, stream: TextIO) -> None:
-    """Print one of the process's own lines ("home stopped") to ``stream`` and, when the log
-    goes to a file, log it there too: the file then shows where each run of the process
-    ended (its start is logged anyway)."""
-    print(line, file=stream, flush=True)
-    root = logging.getLogger()
-    if any(isinstance(handler, logging.FileHandler) for handler in root.handlers):
-        logging.getLogger("mtpkt").info("%s", line)
