@@ -19,7 +19,7 @@ the test ended from the job's state, with the system's reason.
 import time
 from typing import Final, Protocol, TextIO
 
-from mtpkt.tools.agent_cmd import Agent, Shutdown
+from mtpkt.tools.agent_shutdown import Agent, Shutdown
 
 __all__ = ["IDLE", "UNANSWERED", "BatchAgent", "BatchShutdown"]
 

@@ -25,8 +25,12 @@ A home with TLS takes the agent only with --tls-ca (and, if it asks for one,
 the agent's own --tls-cert and --tls-key). An agent that cannot reach the home,
 or whose TLS handshake fails, keeps trying and says so in its log.
 
+--log-file PATH appends the log to PATH instead of stderr, for an agent run
+as a service (docs/systemd/).
+
 examples:
   mtpkt agent --area ~/suites/nightly
+  mtpkt agent --log-file ~/log/nightly-agent.log
   mtpkt agent --name build7 --slots 4 --home tcp://home1:7400 --key-file ~/.mtpkt/nightly.key
   mtpkt agent --tls-ca ca.crt --tls-cert build7.crt --tls-key build7.key
 """
@@ -34,27 +38,21 @@ examples:
 import argparse
 import logging
 import os
-import signal
 import socket
 import sys
-import threading
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import FrameType
-from typing import Any, Final, Protocol, TextIO
+from typing import Any, Final
 
+from mtpkt.tools.agent_shutdown import Agent, Shutdown
 from mtpkt.tools.errors import CliError
 from mtpkt.tools.exitcodes import ExitCode
 from mtpkt.tools.local_area import load_area
 from mtpkt.tools.options import command_parser, grace_seconds, where_options, whole_number
 from mtpkt.tools.reach import HomeLink, bad_address
+from mtpkt.tools.service_log import add_log_file, setup_logging
 from mtpkt.tools.tls_options import handshake_problem
 
 __all__ = ["Agent", "Shutdown", "add_parser", "run"]
-
-POLL: Final = 0.2
-"""Seconds between the main thread's looks at signals and at the agent."""
-
 
 _slots: Final = whole_number("a whole number", 1, "an agent needs at least one slot")
 
@@ -91,87 +89,8 @@ def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
         action="store_true",
         help="run the one test the home gave agent --name, inside a batch job, then end",
     )
+    add_log_file(parser)
     parser.set_defaults(run=run)
-
-
-class Agent(Protocol):
-    """What :class:`Shutdown` needs of a host agent (:class:`agents.host.agent.HostAgent`)."""
-
-    @property
-    def running(self) -> Sequence[object]:
-        """The test instances running now."""
-
-    def drain(self) -> None:
-        """Take no new tests, let the running ones finish, then stop."""
-
-    def stop(self) -> None:
-        """Kill the running tests and stop."""
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Wait until the agent has stopped; whether it has."""
-
-
-class Shutdown:
-    """Signals to an agent's end: the first drains it, the second stops it now.
-
-    The signal handler (:meth:`handle_signal`) only counts; :meth:`step`, called
-    from the main thread's loop (:meth:`run`), acts, in threads of its own since
-    :meth:`Agent.drain` takes as long as the running tests do. Tests can call
-    both directly.
-
-    Args:
-        agent: the started agent.
-        out: where the one-line notices go.
-    """
-
-    def __init__(self, agent: Agent, out: TextIO) -> None:
-        self.agent = agent
-        self.out = out
-        self.signals = 0
-        """Signals received so far."""
-        self._acted = 0
-        self._threads: list[threading.Thread] = []
-
-    def handle_signal(self, signum: int, frame: FrameType | None = None) -> None:
-        """The handler for SIGTERM and SIGINT: only counts (acted on by :meth:`step`)."""
-        self.signals += 1
-
-    def install(self) -> None:
-        """Make SIGTERM and SIGINT call :meth:`handle_signal` (main thread only)."""
-        signal.signal(signal.SIGTERM, self.handle_signal)
-        signal.signal(signal.SIGINT, self.handle_signal)
-
-    def _call(self, method: str) -> None:
-        thread = threading.Thread(target=getattr(self.agent, method), name=f"agent {method}")
-        thread.start()
-        self._threads.append(thread)
-
-    def step(self) -> None:
-        """Act on the signals that came since the last step."""
-        while self._acted < self.signals:
-            self._acted += 1
-            if self._acted == 1:
-                count = len(self.agent.running)
-                tests = "test" if count == 1 else "tests"
-                self._say(f"draining: finishing {count} running {tests}; signal again to stop now")
-                self._call("drain")
-            elif self._acted == 2:
-                self._say("stopping now: killing the running tests")
-                self._call("stop")
-            else:
-                self._say("already stopping: waiting for the killed tests to end")
-
-    def run(self, poll: float = POLL, every: Callable[[], None] = lambda: None) -> None:
-        """Wait until the agent has stopped, acting on signals meanwhile (and calling
-        ``every`` at each look)."""
-        while not self.agent.wait(poll):
-            self.step()
-            every()
-        for thread in self._threads:
-            thread.join()
-
-    def _say(self, line: str) -> None:
-        print(line, file=self.out, flush=True)
 
 
 def _name(given: str | None) -> str:
@@ -204,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         state_dir = link.home.agent_dir(name)
     except HomeError as exc:
         raise CliError(str(exc), ExitCode.BAD_AREA) from None
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s agent %(levelname)s %(message)s")
+    setup_logging("agent", args.log_file)
     try:
         agent = HostAgent(
             area,
@@ -246,5 +165,5 @@ def run(args: argparse.Namespace) -> int:
     shutdown.run(every=readiness.step)
     if agent.failure is not None:
         raise CliError(agent.failure, ExitCode.BAD_REPLY)
-    print(f"agent {name} stopped", file=sys.stderr, flush=True)
+    print(f"agent {name} stopped", file=sys.stderr, flush=True)  # the log has its own line
     return ExitCode.OK

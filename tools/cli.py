@@ -26,8 +26,10 @@ from mtpkt.pkts.text import one_line
 from mtpkt.tools import (
     agent_cmd,
     agents_cmd,
+    completion_cmd,
     demo_cmd,
     home_cmd,
+    log_cmd,
     logpro_cmd,
     plan_cmd,
     report_cmd,
@@ -58,7 +60,7 @@ exit codes:
   5    no answer from the home in time (not running, not at that address, TLS failed)
   6    the home's answer could not be verified (most often: another area's key)
   7    the area or its .mtpkt/ is missing or wrong (no secret, no home address …)
-  8    send --wait / tail --until-done with --wait-timeout: not all settled in time
+  8    send --wait / tail --until-done / log --follow with --wait-timeout: not done in time
   130  interrupted (Ctrl-C)
 
 Run 'mtpkt COMMAND --help' for a command's options."""
@@ -83,10 +85,12 @@ COMMANDS: tuple[Command, ...] = (
     runs_cmd,
     targets_cmd,
     tests_cmd,
+    log_cmd,
     agents_cmd,
     report_cmd,
     logpro_cmd,
     demo_cmd,
+    completion_cmd,
 )
 """Every command, in the order ``mtpkt --help`` lists them."""
 

@@ -12,15 +12,18 @@ signed by that CA (mutual TLS).
 example:
   mtpkt home --area ~/suites/nightly
   mtpkt home --listen tcp://0.0.0.0:7400      # agents on other hosts dial it
+  mtpkt home --log-file ~/log/nightly-home.log
   mtpkt home --agent-grace 300                # tests of an agent lost 5 min become DEAD
   mtpkt home --listen tcp://0.0.0.0:7400 --tls-cert home1.crt --tls-key home1.key --tls-ca ca.crt
+
+Run as a service (docs/systemd/), --log-file PATH appends the log to PATH
+instead of stderr (a file logrotate moves away is reopened by name).
 
 A home that stops (even killed) and starts again listens where it did before
 if it can, and carries on with the runs it left unfinished.
 """
 
 import argparse
-import logging
 import signal
 import sys
 import threading
@@ -30,6 +33,7 @@ from mtpkt.tools.errors import CliError
 from mtpkt.tools.exitcodes import ExitCode
 from mtpkt.tools.local_area import area_dir
 from mtpkt.tools.options import area_option, command_parser
+from mtpkt.tools.service_log import add_log_file, setup_logging
 from mtpkt.tools.tls_options import add_tls_options, listen_tls
 
 __all__ = ["add_parser", "run"]
@@ -64,6 +68,7 @@ def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
         action="store_true",
         help="commit with synchronous=NORMAL: survives a crash of the home, not of the OS",
     )
+    add_log_file(parser)
     add_tls_options(parser, role="listen")
     parser.set_defaults(run=run)
 
@@ -86,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from mtpkt.bus import BusError
     from mtpkt.store import StoreError
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s home %(levelname)s %(message)s")
+    setup_logging("home", args.log_file)
     area = area_dir(args.area)
     if why := not_an_area(area):
         raise CliError(f"{why}: cd into the area or pass --area DIR", ExitCode.BAD_AREA)
