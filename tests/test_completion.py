@@ -1,13 +1,13 @@
 """``mtpkt completion bash|zsh``: the printed script, loaded into the real shell, completes
 commands, ``send``'s kinds and options (issue 21)."""
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.support.cli import run_mtpkt
+from tests.support.components import need
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -77,8 +77,8 @@ def test_bash_completes_commands_kinds_options_and_choices(tmp_path: Path) -> No
     ]
 
 
-@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")
 def test_zsh_completes_commands_kinds_and_options(tmp_path: Path) -> None:
+    need({"zsh": "zsh"})  # installed as CI does on a fresh machine
     path = script("zsh", tmp_path)
     typed = ["mtpkt se", "mtpkt send ru", "mtpkt send k", "mtpkt send ar", "mtpkt home --lo"]
     done = subprocess.run(

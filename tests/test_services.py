@@ -3,7 +3,6 @@ logrotate moved it) and the example systemd units in docs/systemd/ (issue 21).""
 
 import re
 import shlex
-import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 
 from mtpkt.tools.cli import build_parser
 from tests.support.cli import INSTALLED, run_mtpkt
+from tests.support.components import need
 from tests.support.farm import TARGET, running_farm
 from tests.support.procs import wait_for
 
@@ -50,8 +50,8 @@ def test_the_units_start_what_the_parsers_accept_and_stop_with_sigterm(command: 
     assert unit["User"]
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze here")
 def test_systemd_analyze_verifies_the_units(tmp_path: Path) -> None:
+    need({"systemd-analyze": "systemd"})  # installed as CI does on a fresh machine
     if not INSTALLED.exists():
         pytest.fail(f"{INSTALLED} is missing: install the project first")
     for unit in UNITS.glob("*.service"):  # the console script where this install has it
