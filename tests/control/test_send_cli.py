@@ -297,7 +297,7 @@ def test_missing_secret_or_address_says_what_to_do(tmp_path: Path) -> None:
         (["kill", "-t", TARGET, "-r", "n", "--grace", "soon"], "'soon' is not a number"),
         (["run", "-t", "ubuntu/../etc", "-r", "n"], "would leave the run tree"),
         (["run", "-t", TARGET, "-r", "a/b"], "run name 'a/b' cannot be used"),
-        (["clean", "-t", TARGET, "-r", "n", "--wait"], "unrecognized arguments: --wait"),
+        (["clean", "-t", TARGET, "-r", "n", "--grace", "3"], "unrecognized arguments: --grace"),
         (["kill", "-t", TARGET, "-r", "n", "--preclean"], "unrecognized arguments: --preclean"),
         (["frob", "-t", TARGET, "-r", "n"], "invalid choice: 'frob'"),
     ],
