@@ -135,7 +135,8 @@ def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
     parser = command_parser(
         commands,
         "send",
-        "ask the area's home to run, kill, clean or archive tests (prints the packet id)",
+        "ask the area's home to run, kill, clean or archive tests (prints the packet id,"
+        " and for a run what the home will do)",
         __doc__,
     )
     kinds = parser.add_subparsers(title="kinds", metavar="KIND", dest="kind")

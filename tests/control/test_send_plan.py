@@ -5,6 +5,7 @@ End to end against a real home and agent; the watch's rules on their own below.
 """
 
 import io
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,7 @@ from mtpkt.pkts.status import Ack, StatusChange
 from mtpkt.tools.exitcodes import ExitCode
 from mtpkt.tools.watch import REASON_WIDTH, RunWatch, report_watch
 from tests.support.dbs import status_packet
-from tests.support.farm import TARGET, Farm
+from tests.support.farm import FILES, TARGET, Farm, running_farm
 
 CONTROL = b"\x01" * 16
 _ACKS = "SELECT packet FROM history WHERE kind = 'ack' ORDER BY seq"
@@ -80,6 +81,43 @@ def test_clean_and_archive_wait_for_the_homes_word_and_print_it(farm: Farm) -> N
         f"clean {TARGET} p1: removed 1 test record(s) and 1 run directories: build"
     )
     assert ("build", "") not in farm.tests("p1")  # done before send returned
+
+
+DEFERRED = {
+    "megatest.config": FILES["megatest.config"],
+    "runconfigs.config": "[default]\n",
+    "tests/writer/testconfig": "[ezsteps]\nwrite echo x > $MT_RUN_AREA_HOME/items.txt\n",
+    "tests/reader/testconfig": """
+        [ezsteps]
+        check true
+
+        [requirements]
+        waiton writer
+
+        [items]
+        N [system cat $MT_RUN_AREA_HOME/items.txt]
+    """,
+}
+
+
+@pytest.mark.timeout(60)
+def test_the_plan_counts_apart_what_another_launch_has_and_items_made_when_due(
+    tmp_path: Path,
+) -> None:
+    with running_farm(tmp_path, files=DEFERRED) as farm:
+        farm.start_home()  # no agent: the first launch keeps its instances in hand
+        first = farm.send("run", "-t", TARGET, "-r", "r1")
+        assert first.returncode == ExitCode.OK, first
+        assert first.stderr.splitlines() == [
+            f"run {TARGET}/r1: 2 tests, 1 instance; 0 already done (kept), 1 to run;"
+            " the items of 1 test are made when due"
+        ]
+        second = farm.send("run", "-t", TARGET, "-r", "r1")
+        assert second.returncode == ExitCode.OK, second
+        assert second.stderr.splitlines() == [
+            f"run {TARGET}/r1: 2 tests, 1 instance; 0 already done (kept),"
+            " 1 in another launch's hands, 0 to run"
+        ]
 
 
 def test_wait_timeout_without_wait_is_refused_for_every_kind(farm: Farm) -> None:
