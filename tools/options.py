@@ -237,22 +237,26 @@ def add_testpatt(group: "argparse._ActionsContainer", *, lead: str = "") -> None
     group.add_argument("--testpatt", default="%", metavar="PATT", help=lead + _TESTPATT_HELP)
 
 
-def wait_options() -> argparse.ArgumentParser:
+def wait_options(*, chore: bool = False) -> argparse.ArgumentParser:
     """``--wait``, ``--wait-timeout`` and ``--publish``: following a run once it is sent
-    (``mtpkt send``)."""
+    (``mtpkt send``); with ``chore``, waiting for the home to finish a ``clean`` or
+    ``archive``."""
     options = argparse.ArgumentParser(add_help=False)
     wait = options.add_argument_group("waiting")
     wait.add_argument(
         "--wait",
         action="store_true",
-        help="then follow the run until every selected test has settled; exit 3 if any"
+        help="then wait until the home has done it and print what it did; exit 4 if it could not"
+        if chore
+        else "then follow the run until every selected test has settled; exit 3 if any"
         " ended FAIL, ABORT, DEAD, KILLED …",
     )
     wait.add_argument(
         "--wait-timeout",
         type=seconds,
         metavar="S",
-        help="give up waiting after S seconds (exit 8; the run goes on)",
+        help="give up waiting after S seconds (exit 8; the"
+        f" {'home goes on with it' if chore else 'run goes on'})",
     )
     add_publish(wait)
     return options

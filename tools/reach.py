@@ -7,6 +7,7 @@ is wrong: the area (``BAD_AREA``), the address (``USAGE``), the home's silence
 """
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -156,9 +157,13 @@ def unreachable(address: str, timeout: float) -> CliError:
 
 def ask_home(
     packet: pkts.Control, key: bytes, address: str, timeout: float, tls: "Tls | None"
-) -> None:
+) -> str:
     """Send the packet to the home at ``address``, on a socket of its own; return once the
     home's receipt names it (the home has journaled it).
+
+    Returns:
+        What the home will do, when it says (a run's plan: the reason of the ``accepted``
+        ack that comes with the receipt); else "".
 
     Raises:
         CliError: an address NNG cannot dial (USAGE), no answer in time
@@ -212,6 +217,22 @@ def ask_home(
             f"the home's receipt does not name the {packet.kind} packet {packet.id.hex()}",
             ExitCode.BAD_REPLY,
         )
+    return _accepted(packets[1:], packet.id)
+
+
+def _accepted(packets: Sequence[pkts.Packet], control: bytes) -> str:
+    """The reason of the ``accepted`` ack of ``control`` among ``packets``, or "" (a home
+    that says nothing more than its receipt)."""
+    from mtpkt.pkts.status import Ack
+
+    for packet in packets:
+        if (
+            isinstance(packet, Ack)
+            and packet.ref == control
+            and packet.outcome is pkts.AckOutcome.ACCEPTED
+        ):
+            return packet.reason
+    return ""
 
 
 # -- all of it, from the command line -------------------------------------------------------
@@ -252,9 +273,9 @@ class HomeLink:
         )
         return tls_endpoint(publish, self.tls)
 
-    def ask(self, packet: pkts.Control, timeout: float) -> None:
-        """:func:`ask_home` at :attr:`listen`."""
-        ask_home(packet, self.key, self.listen, timeout, self.tls)
+    def ask(self, packet: pkts.Control, timeout: float) -> str:
+        """:func:`ask_home` at :attr:`listen`; what the home says it will do, or ""."""
+        return ask_home(packet, self.key, self.listen, timeout, self.tls)
 
     def follower(
         self, publish: str, *, target: str, runname: str, timeout: float, acks: bool = False

@@ -2,13 +2,17 @@
 
 The control packet is signed with the area's key and sent to the home, which
 journals it durably before it answers. The packet's id is printed (hex) once
-the home has it; with --wait, the command then follows the run until every
-selected test has settled.
+the home has it; for a run or rerunclean, a line on stderr then says what the
+home will do (tests, instances, how many kept, how many to run). With --wait
+the command follows the run until every selected test has settled, and names
+each test that ended badly with its comment; a clean or archive waits until
+the home says what it did.
 
 examples:
   mtpkt send run -t ubuntu/x86_64 -r nightly
   mtpkt send run -t ubuntu/x86_64 -r nightly --testpatt 'unit/%,~slow' --wait
   mtpkt send kill -t ubuntu/x86_64 -r nightly --testpatt sleeper --grace 5
+  mtpkt send clean -t ubuntu/x86_64 -r nightly --testpatt 'unit/%' --wait
 
 Run 'mtpkt send KIND --help' for the options of one kind.
 """
@@ -19,8 +23,7 @@ from typing import Any, Final
 
 import attrs
 
-from mtpkt import pkts
-from mtpkt.pkts.control import Archive, Clean, Kill, RerunClean, Run
+from mtpkt.pkts.control import Kill
 from mtpkt.tools.errors import CliError
 from mtpkt.tools.exitcodes import ExitCode
 from mtpkt.tools.interrupts import close_when_idle
@@ -35,6 +38,8 @@ from mtpkt.tools.options import (
     where_options,
 )
 from mtpkt.tools.reach import HomeLink
+from mtpkt.tools.send_packet import control_packet
+from mtpkt.tools.watch import CHORES
 
 __all__ = ["add_parser", "control_packet", "run"]
 
@@ -64,8 +69,6 @@ _EXAMPLES: Final = {
     ),
 }
 _KILL_GRACE: Final = attrs.fields(Kill).grace.default
-_WAITABLE: Final = ("run", "rerunclean", "kill")
-"""Kinds whose end shows in the tests' states, so --wait can tell when they are done."""
 
 
 # -- arguments ------------------------------------------------------------------------------
@@ -132,13 +135,14 @@ def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
     parser = command_parser(
         commands,
         "send",
-        "ask the area's home to run, kill, clean or archive tests (prints the packet id)",
+        "ask the area's home to run, kill, clean or archive tests (prints the packet id,"
+        " and for a run what the home will do)",
         __doc__,
     )
     kinds = parser.add_subparsers(title="kinds", metavar="KIND", dest="kind")
     kinds.required = True
     common = _common_options()
-    wait = wait_options()
+    wait, chore_wait = wait_options(), wait_options(chore=True)
     for kind, (summary, example) in _EXAMPLES.items():
         sub = kinds.add_parser(
             kind,
@@ -146,60 +150,11 @@ def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
             description=f"mtpkt send {kind}: {summary}.",
             epilog=f"example:\n  {example}",
             formatter_class=argparse.RawDescriptionHelpFormatter,
-            parents=[common, wait] if kind in _WAITABLE else [common],
+            parents=[common, chore_wait if kind in CHORES else wait],
         )
         _kind_options(kind, sub)
         sub.set_defaults(wait=False, wait_timeout=None, publish=None)
     parser.set_defaults(run=run)
-
-
-# -- the packet -----------------------------------------------------------------------------
-
-
-def control_packet(args: argparse.Namespace) -> pkts.Control:
-    """The control packet the command line asks for (``mtpkt send KIND …``).
-
-    Raises:
-        CliError: a bad target, run name, test pattern or host (USAGE).
-    """
-    from mtpkt.agents.area import AreaError, TestPatt
-    from mtpkt.agents.area.paths import check_name, check_relative
-
-    if not args.target.strip():
-        raise CliError("the target is empty: give its key values joined by /", ExitCode.USAGE)
-    try:
-        check_relative("target", args.target)
-        check_name("run name", args.runname)
-        TestPatt.parse(args.testpatt)
-        if args.host is not None:
-            check_name("host", args.host)
-    except AreaError as exc:
-        raise CliError(str(exc), ExitCode.USAGE) from None
-    selection: dict[str, Any] = {
-        "target": args.target,
-        "runname": args.runname,
-        "testpatt": args.testpatt,
-        "host": args.host,
-    }
-    match args.kind:
-        case "run":
-            return Run(
-                rerun=args.rerun,
-                rerun_all=args.rerun_all,
-                preclean=args.preclean,
-                **selection,
-            )
-        case "kill":
-            if args.grace is not None:
-                selection["grace"] = args.grace
-            return Kill(**selection)  # without --grace: the packet's own default
-        case "rerunclean":
-            return RerunClean(**selection)
-        case "clean":
-            return Clean(keep_records=args.keep_records, **selection)
-        case "archive":
-            return Archive(remove=args.remove, restore=args.restore, **selection)
-    raise CliError(f"unknown kind {args.kind!r}", ExitCode.USAGE)
 
 
 # -- the command ----------------------------------------------------------------------------
@@ -225,8 +180,10 @@ def run(args: argparse.Namespace) -> int:
             acks=packet.kind in ENDS_WITH_ACK,
         )
     try:
-        link.ask(packet, args.timeout)
+        plan = link.ask(packet, args.timeout)
         print(packet.id.hex(), flush=True)
+        if plan:  # what the home will do (a run's), beside the id scripts read from stdout
+            print(plan, file=sys.stderr, flush=True)
         if follower is None:
             return ExitCode.OK
         try:
@@ -239,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
                 out=sys.stderr,
             )
         except KeyboardInterrupt:
-            if packet.kind != "kill":
+            if packet.kind in ("run", "rerunclean"):  # a chore cannot be stopped
                 stop = f"mtpkt send kill -t {packet.target} -r {packet.runname}"
                 note = f"(the {packet.kind} goes on in the home; `{stop}` stops it)"
                 print(note, file=sys.stderr)

@@ -18,7 +18,7 @@ from mtpkt import pkts
 from mtpkt.pkts import State, Status
 from mtpkt.pkts.outcome import ended_badly, settled
 from mtpkt.pkts.status import Ack, StatusChange, StatusPacket
-from mtpkt.pkts.text import UNKNOWN_AGENT, display_name, end_label
+from mtpkt.pkts.text import UNKNOWN_AGENT, display_name, end_label, one_line
 from mtpkt.tools.errors import CliError
 from mtpkt.tools.exitcodes import ExitCode
 from mtpkt.tools.interrupts import in_thread, interrupts_as_flag
@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # imported for real inside the functions: `mtpkt --help` stay
     from mtpkt.bus.follow import Follower
 
 __all__ = [
+    "CHORES",
     "ENDS_WITH_ACK",
     "PROGRESS_EVERY",
     "SHOWN_BAD",
@@ -41,10 +42,15 @@ __all__ = [
     "wait_for_run",
 ]
 
-ENDS_WITH_ACK: Final = ("run", "rerunclean")
+CHORES: Final = ("clean", "archive")
+"""Kinds the home's chores carry out: their ``send --wait`` ends on the chore's ``ack`` alone
+(``done`` or ``rejected``), whose reason says what was done; the records are not judged."""
+ENDS_WITH_ACK: Final = ("run", "rerunclean", *CHORES)
 """Kinds whose ``send --wait`` ends only once the home's ``ack`` says the launch settled too:
 every record settled is not enough, as Megatest's second pass (and ``allow-auto-rerun``)
 may then record tests ``NOT_STARTED`` again (:mod:`mtpkt.agents.home.reruns`)."""
+REASON_WIDTH: Final = 160
+"""Characters of a bad test's reason (its comment) shown in the summary of a watch."""
 PROGRESS_EVERY: Final = 1.0
 """Least seconds between two progress lines of ``--wait``."""
 SHOWN_BAD: Final = 10
@@ -94,8 +100,14 @@ class RunWatch:
         self._unsettled: set[tuple[str, str]] = set()
         self._control = control
         self._acked = control is None
+        self._chore = kind in CHORES
+        """Only the ack counts: what the chore did to the records is no verdict on the tests."""
+        self.comments: dict[tuple[str, str], str] = {}
+        """Newest comment by ``(test, item)``: why a test ended as it did."""
         self.rejected = ""
         """Why the home gave up on the control packet (its ``rejected`` ack), or ""."""
+        self.done = ""
+        """What the home says it did (the reason of its ``done`` ack), or ""."""
         self.warnings: list[str] = []
         """The run's warnings, in the order seen: the launcher mtpkt does not honour yet, which
         the home writes into the comment of the run's first NOT_STARTED record."""
@@ -103,10 +115,8 @@ class RunWatch:
     def add(self, packets: Iterable[StatusPacket]) -> None:
         """Take note of committed status packets (others than this run's are ignored)."""
         for packet in packets:
-            if isinstance(packet, Ack) and packet.ref == self._control:
-                self._acked = True
-                if packet.outcome is pkts.AckOutcome.REJECTED:  # the home gave up on it
-                    self.rejected = packet.reason or "given up by the home"
+            if isinstance(packet, Ack):
+                self._ack(packet)
                 continue
             if not (
                 isinstance(packet, StatusChange)
@@ -127,7 +137,18 @@ class RunWatch:
             if selected is None:
                 selected = self._selected[key] = self.patt.matches(*key)
             if selected:
+                self.comments[key] = packet.comment  # a record's comment is its newest one
                 self._record(key, packet.state, packet.status)
+
+    def _ack(self, packet: Ack) -> None:
+        """Take note of the ack of the control packet followed (others are ignored)."""
+        if packet.ref != self._control or packet.outcome is pkts.AckOutcome.ACCEPTED:
+            return  # an `accepted` one says what the home will do (send printed it): no end
+        self._acked = True
+        if packet.outcome is pkts.AckOutcome.REJECTED:  # the home gave up on it
+            self.rejected = packet.reason or "given up by the home"
+        else:
+            self.done = packet.reason
 
     def _record(self, key: tuple[str, str], state: State, status: Status) -> None:
         # Kept up to date packet by packet, so that `settled` costs nothing per frame.
@@ -147,18 +168,28 @@ class RunWatch:
     def settled(self) -> bool:
         """Whether every selected instance is in a final state and, for a control packet
         given, its ``ack`` has come (a rejected one ends the wait whatever the records)."""
+        if self._chore:
+            return self._acked
         return self._acked and (bool(self.rejected) or not self._unsettled)
 
     def bad(self) -> list[tuple[str, str]]:
         """Instances that settled badly, as ``(test/item, label)``, sorted."""
+        return [(name, label) for name, label, _ in self.bad_reasons()]
+
+    def bad_reasons(self) -> list[tuple[str, str, str]]:
+        """Instances that settled badly, as ``(test/item, label, comment)``, sorted."""
+        if self._killing or self._chore:
+            return []
         return sorted(
-            (display_name(test, item), end_label(state, status))
-            for (test, item), (state, status) in self.instances().items()
-            if not self._killing and ended_badly(state, status)
+            (display_name(*key), end_label(state, status), self.comments.get(key, ""))
+            for key, (state, status) in self.instances().items()
+            if ended_badly(state, status)
         )
 
     def progress(self) -> str:
         """One line: ``run nightly: 12/40 settled, 1 FAIL``."""
+        if self._chore:
+            return f"{self.kind} {self.runname}: in the home's hands"
         instances = self.instances()
         done = sum(settled(*record) for record in instances.values())
         counts = Counter(label for _, label in self.bad())
@@ -166,7 +197,11 @@ class RunWatch:
         return line + "".join(f", {count} {label}" for label, count in sorted(counts.items()))
 
     def summary(self) -> str:
-        """One line: how every instance ended, e.g. ``… 40 tests: 38 PASS, 1 FAIL, 1 SKIP``."""
+        """One line: how every instance ended, e.g. ``… 40 tests: 38 PASS, 1 FAIL, 1 SKIP``;
+        for a chore, what the home says it did."""
+        if self._chore:
+            what = self.done or self.rejected or "not done yet"
+            return f"{self.kind} {self.target} {self.runname}: {what}"
         instances = self.instances()
         if not instances:
             return (
@@ -216,14 +251,21 @@ class RunWatches:
 
 
 def report_watch(watch: RunWatch, out: TextIO) -> None:
-    """Print how the watched tests ended: a summary line, then the first bad ones."""
+    """Print how the watched tests ended: a summary line, then the first bad ones, each with
+    its reason (its comment) when it has one."""
     print(watch.summary(), file=out, flush=True)
-    bad = watch.bad()
-    for name, label in bad[:SHOWN_BAD]:
-        print(f"  {label}  {name}", file=out)
+    bad = watch.bad_reasons()
+    for name, label, comment in bad[:SHOWN_BAD]:
+        reason = _clipped(one_line(comment))
+        print(f"  {label}  {name}" + (f": {reason}" if reason else ""), file=out)
     if len(bad) > SHOWN_BAD:
         print(f"  … and {len(bad) - SHOWN_BAD} more", file=out)
     out.flush()
+
+
+def _clipped(text: str) -> str:
+    """``text`` cut to :data:`REASON_WIDTH` characters (a long comment stays one short line)."""
+    return text if len(text) <= REASON_WIDTH else text[: REASON_WIDTH - 1] + "…"
 
 
 # -- following ------------------------------------------------------------------------------
@@ -314,13 +356,16 @@ def wait_for_run(
     watch = RunWatch(packet.kind, packet.target, packet.runname, patt, control)
     with interrupts_as_flag():
         done = _follow_watch(watch, follower, listen, timeout, wait_timeout, out)
+    chore = packet.kind in CHORES
     if not done:
         report_watch(watch, out)
+        what = f"the home had not done the {packet.kind}" if chore else "not every test had settled"
         raise CliError(
-            f"not every test had settled after {wait_timeout:g}s (the run goes on)",
+            f"{what} after {wait_timeout:g}s (the {'chore' if chore else 'run'} goes on)",
             ExitCode.WAIT_TIMEOUT,
         )
-    report_watch(watch, out)
+    if not (chore and watch.rejected):  # the error line says why: once is enough
+        report_watch(watch, out)
     if watch.rejected:
         raise CliError(f"the home gave up on the {packet.kind}: {watch.rejected}", ExitCode.REFUSED)
     return watch.exit_code()

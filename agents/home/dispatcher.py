@@ -47,7 +47,7 @@ from mtpkt.pkts import AckOutcome
 from mtpkt.pkts.control import Control
 from mtpkt.pkts.link import Pull, Task
 from mtpkt.pkts.liveness import GRACE
-from mtpkt.pkts.status import StatusPacket
+from mtpkt.pkts.status import Ack, StatusPacket
 from mtpkt.store import Store, StoreError
 from mtpkt.store.journal import DONE, FAILED
 
@@ -120,15 +120,16 @@ class Dispatcher:
         self._launcher.hooks.close()
         self._triggers.close()
 
-    def control(self, packet: Control) -> None:
+    def control(self, packet: Control) -> Ack | None:
         """Check, journal and carry out a control packet (:meth:`Intake.control
-        <mtpkt.agents.home.intake.Intake.control>`).
+        <mtpkt.agents.home.intake.Intake.control>`); a run's ``accepted`` ack, which says
+        what the home will do, or None.
 
         Raises:
             ControlError: the packet cannot be carried out; nothing was done.
             StoreError: it could not be journaled.
         """
-        self._intake.control(packet)
+        return self._intake.control(packet)
 
     def recover(self) -> None:
         """Carry on with what an earlier home left unfinished (before agents are served).

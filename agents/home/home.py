@@ -253,7 +253,7 @@ class Home:
 
     def _control(self, packet: Control) -> bytes:
         try:
-            self.dispatcher.control(packet)
+            accepted = self.dispatcher.control(packet)
         except ControlError as exc:
             _log.warning("refused %s from %s: %s", packet.kind, packet.origin, exc)
             return self._receipt(error=str(exc))
@@ -276,6 +276,8 @@ class Home:
             packet.origin,
             packet.id.hex(),
         )
+        if accepted is not None:  # what the home will do, for the sender to print
+            return pkts.encode_batch([Receipt(origin=ORIGIN, ids=(packet.id,)), accepted], self.key)
         return self._receipt(ids=(packet.id,))
 
     def _receipt(self, *, ids: tuple[bytes, ...] = (), error: str = "") -> bytes:

@@ -8,6 +8,8 @@ before anything is done, so a home that restarts carries on with it
 retried) changes nothing.
 
 * ``run`` and ``rerunclean`` become launches (:mod:`~mtpkt.agents.home.launches`);
+  what the home decided of one (:mod:`~mtpkt.agents.home.plannote`) is committed as
+  an ``accepted`` ack, which the sender gets with its receipt;
 * ``kill`` withdraws and kills the selected tests of the run;
 * ``clean`` kills them too, then goes to the chores with ``archive`` and
   ``setstate`` (:mod:`~mtpkt.agents.home.chores`); none of them touches a
@@ -20,13 +22,15 @@ import time
 from collections.abc import Callable
 from typing import Final
 
-from mtpkt.agents.area import Area, AreaError, TestPatt
+from mtpkt.agents.area import Area, AreaError, TestPatt, TestRef
 from mtpkt.agents.home.books import Books, Launch
 from mtpkt.agents.home.chores import Chores
 from mtpkt.agents.home.launches import Launcher
 from mtpkt.agents.home.own import OwnPackets
+from mtpkt.agents.home.plannote import plan_note
 from mtpkt.pkts import AckOutcome
 from mtpkt.pkts.control import Archive, Clean, Control, Kill, RerunClean, Run, SetRun, SetState
+from mtpkt.pkts.status import Ack
 from mtpkt.store import Store, StoreError
 from mtpkt.store.journal import ACCEPTED, DONE, FAILED, STARTED
 
@@ -75,12 +79,17 @@ class Intake:
         self._chores = chores
         self._follow_up = follow_up
 
-    def control(self, packet: Control) -> None:
+    def control(self, packet: Control) -> Ack | None:
         """Check, journal and carry out a control packet from ``mtpkt send``.
 
         Returns once the packet is journaled and its first effects (the
         ``NOT_STARTED`` records of a run, the ``KILLED`` records of withdrawn
         tests) are committed.
+
+        Returns:
+            For a ``run`` or ``rerunclean`` started, its ``accepted`` ack, whose reason
+            says what the home will do (:func:`~mtpkt.agents.home.plannote.plan_note`);
+            else None.
 
         Raises:
             ControlError: the packet cannot be carried out (unknown test,
@@ -99,11 +108,11 @@ class Intake:
             # Nothing of the run is running or waiting: done as soon as journaled.
             reason = "nothing of the run was running or waiting"
             self.store.journal_add(packet, received=time.time(), state=DONE, reason=reason)
-            return
+            return None
         new = self.store.journal_add(packet, received=time.time(), state=ACCEPTED)
         if not new:
-            return  # a repeat of a packet already carried out (mtpkt send retried)
-        self._carry_out(packet, launch)
+            return None  # a repeat of a packet already carried out (mtpkt send retried)
+        return self._carry_out(packet, launch)
 
     def _check_run(self, packet: Kill | RerunClean | Clean | Archive | SetState | SetRun) -> None:
         """Refuse a packet about a run that does not exist, or that would find nothing to do.
@@ -140,13 +149,16 @@ class Intake:
         except AreaError as exc:
             raise ControlError(str(exc)) from None
 
-    def _carry_out(self, packet: Control, launch: Launch | None) -> None:
+    def _carry_out(self, packet: Control, launch: Launch | None) -> Ack | None:
         if launch is not None:
             with self._own.lock:
+                kept = set(launch.skipped)  # what the plan leaves alone; start() adds the busy
                 self._launcher.start(launch)
                 self.store.journal_set_state(launch.control.id, STARTED)
-                self._follow_up()
-        elif isinstance(packet, Kill):
+                accepted = self._accepted(launch, kept)
+                self._follow_up()  # after the ack: a launch with nothing to run settles here
+            return accepted
+        if isinstance(packet, Kill):
             self._kill(packet, packet.grace)
             self.store.journal_set_state(packet.id, DONE)
         elif isinstance(packet, Clean):
@@ -167,6 +179,18 @@ class Intake:
                 self.store.journal_set_state(packet.id, FAILED, str(exc))
                 raise ControlError(str(exc)) from None
             self.store.journal_set_state(packet.id, DONE)
+        return None
+
+    def _accepted(self, launch: Launch, kept: set[TestRef]) -> Ack:
+        """The launch's ``accepted`` ack, committed (commit lock held); a failure to commit it
+        is logged only: the run is started, and its sender gets the ack all the same."""
+        ack = self._own.ack(launch.control.id, plan_note(launch, kept), AckOutcome.ACCEPTED)
+        try:
+            self._own.commit([ack])
+        except (StoreError, TimeoutError) as exc:
+            _log.warning("%s: its plan is not on the stream: %s", launch.control.id.hex(), exc)
+        _log.info("%s", ack.reason)
+        return ack
 
     def _kill(self, packet: Kill | Clean, grace: float) -> None:
         with self._own.lock:

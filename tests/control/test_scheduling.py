@@ -370,7 +370,12 @@ def test_the_runs_ack_comes_after_its_second_pass(tmp_path: Path, stores: list[S
     home = open_home(area, stores)
     agent = Agent(home)
     run = Run(target=TARGET, runname="r1", testpatt="%")
-    home.dispatcher.control(run)
+    accepted = home.dispatcher.control(run)
+    assert accepted is not None
+    assert accepted.outcome is AckOutcome.ACCEPTED  # what it will do: no end of the run
+    assert (
+        accepted.reason == f"run {TARGET}/r1: 2 tests, 2 instances; 0 already done (kept), 2 to run"
+    )
     assert len(agent.pull()) == 2
     agent.report("r1", "lost", State.INCOMPLETE, Status.ABORT)
     agent.report("r1", "fine", State.COMPLETED, Status.PASS)  # every record settled now
@@ -389,12 +394,15 @@ def test_the_runs_ack_comes_after_its_second_pass(tmp_path: Path, stores: list[S
 
 
 def acks_of(area: Area, control: Run) -> list[tuple[int, Ack]]:
-    """The home's acks of a control packet, with their stream numbers."""
+    """The home's acks that end a control packet (``done`` or ``rejected``, not the
+    ``accepted`` one that says what the home will do), with their stream numbers."""
     with contextlib.closing(HistoryReader(area.dbdir)) as reader:
         return [
             (seq, packet)
             for seq, packet in reader.history()
-            if isinstance(packet, Ack) and packet.ref == control.id
+            if isinstance(packet, Ack)
+            and packet.ref == control.id
+            and packet.outcome is not AckOutcome.ACCEPTED
         ]
 
 

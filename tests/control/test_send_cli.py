@@ -297,7 +297,7 @@ def test_missing_secret_or_address_says_what_to_do(tmp_path: Path) -> None:
         (["kill", "-t", TARGET, "-r", "n", "--grace", "soon"], "'soon' is not a number"),
         (["run", "-t", "ubuntu/../etc", "-r", "n"], "would leave the run tree"),
         (["run", "-t", TARGET, "-r", "a/b"], "run name 'a/b' cannot be used"),
-        (["clean", "-t", TARGET, "-r", "n", "--wait"], "unrecognized arguments: --wait"),
+        (["clean", "-t", TARGET, "-r", "n", "--grace", "3"], "unrecognized arguments: --grace"),
         (["kill", "-t", TARGET, "-r", "n", "--preclean"], "unrecognized arguments: --preclean"),
         (["frob", "-t", TARGET, "-r", "n"], "invalid choice: 'frob'"),
     ],
@@ -394,14 +394,17 @@ class WaitHome:
         """The ``done`` acks the home commits once a run's launch has settled."""
         with self.lock:
             runs, self.runs = self.runs, []
-            acks = []
-            for ref in runs:
-                self.seqs["home"] += 1
-                acks.append(
-                    Ack(origin="home", seq=self.seqs["home"], ref=ref, outcome=AckOutcome.DONE)
-                )
-            if acks:
-                self.agent.request(pkts.encode_batch(acks, self.key))
+        for ref in runs:
+            self.ack(ref, AckOutcome.DONE)
+
+    def ack(self, ref: bytes, outcome: AckOutcome, reason: str = "") -> None:
+        """Commit the home's ``ack`` of control packet ``ref``."""
+        with self.lock:
+            self.seqs["home"] += 1
+            packet = Ack(
+                origin="home", seq=self.seqs["home"], ref=ref, outcome=outcome, reason=reason
+            )
+            self.agent.request(pkts.encode_batch([packet], self.key))
 
     def report(self, origin: str, changes: list[tuple[str, str, State, Status]]) -> None:
         """Commit status changes through the collector, as the agent or home ``origin``."""
@@ -552,6 +555,49 @@ def test_wait_timeout_gives_up_with_its_own_code(
     assert time.monotonic() - began < 15
     assert stderr.splitlines()[-1] == (
         "mtpkt send: error: not every test had settled after 1s (the run goes on)"
+    )
+
+
+CHORE = ["-t", TARGET, "-r", "nightly", "--testpatt", "a", "--wait"]
+
+
+def chore_waiting(process: subprocess.Popen[str], kind: str) -> bytes:
+    """The id of the chore packet the waiting command sent, once it waits for the home."""
+    assert process.stdout is not None
+    assert process.stderr is not None
+    packet_id = bytes.fromhex(read_line(process.stdout, "", timeout=30).strip())
+    assert read_line(process.stderr, "hands", timeout=30).strip() == (
+        f"{kind} nightly: in the home's hands"
+    )
+    return packet_id
+
+
+@pytest.mark.timeout(60)
+def test_clean_wait_prints_what_the_home_did_and_exits_4_when_it_could_not(
+    area: Path, wait_home: WaitHome, start: Started
+) -> None:
+    done = start("send", "clean", *CHORE, cwd=area)
+    wait_home.ack(chore_waiting(done, "clean"), AckOutcome.DONE, "removed 1 test record(s)")
+    code, stderr = finish_waiting(done)
+    assert code == ExitCode.OK, stderr
+    assert stderr.splitlines()[-1] == f"clean {TARGET} nightly: removed 1 test record(s)"
+    failed = start("send", "clean", *CHORE, cwd=area)
+    wait_home.ack(chore_waiting(failed, "clean"), AckOutcome.REJECTED, "disk full")
+    code, stderr = finish_waiting(failed)
+    assert code == ExitCode.REFUSED, stderr
+    assert stderr.splitlines()[-1] == "mtpkt send: error: the home gave up on the clean: disk full"
+
+
+@pytest.mark.timeout(60)
+def test_archive_wait_timeout_gives_up_with_its_own_code(
+    area: Path, wait_home: WaitHome, start: Started
+) -> None:
+    process = start("send", "archive", *CHORE, "--wait-timeout", "1", cwd=area)
+    chore_waiting(process, "archive")
+    code, stderr = finish_waiting(process)
+    assert code == ExitCode.WAIT_TIMEOUT, stderr
+    assert stderr.splitlines()[-1] == (
+        "mtpkt send: error: the home had not done the archive after 1s (the chore goes on)"
     )
 
 

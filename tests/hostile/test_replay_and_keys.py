@@ -31,7 +31,8 @@ def control_frame(key: bytes, *args: str) -> tuple[bytes, bytes]:
 def ask(farm: Farm, frame: bytes, key: bytes) -> Receipt:
     listen = HomeDir(farm.area).addresses()[0]
     with Requester(listen, timeout=20) as requester:
-        reply = pkts.decode(requester.request(frame), key)
+        # A batch: the receipt first, then (for a run started) its `accepted` ack.
+        reply = pkts.decode_batch(requester.request(frame), key)[0]
     assert isinstance(reply, Receipt)
     return reply
 
