@@ -306,8 +306,8 @@ def send_and_follow(
         acks=send,
     )
     try:
-        if send:
-            link.ask(packet, DEFAULT_TIMEOUT)
+        if send and (plan := link.ask(packet, DEFAULT_TIMEOUT)):
+            print(plan, file=sys.stderr, flush=True)  # what the home will do, as progress
         return wait_for_run(
             packet,
             follower,

@@ -104,6 +104,12 @@ def _kind_options(kind: str, parser: argparse.ArgumentParser) -> None:
                 action="store_true",
                 help="remove a test's run directory before running it",
             )
+            parser.add_argument(
+                "--dry-run",
+                action="store_true",
+                help="send nothing: print the tests, items and order the run would have, and"
+                " what of an existing run it would keep (as `mtpkt plan`)",
+            )
         case "kill":
             parser.add_argument(
                 "--grace",
@@ -166,6 +172,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.wait_timeout is not None and not args.wait:
         raise CliError("--wait-timeout needs --wait (it bounds the wait)", ExitCode.USAGE)
+    if getattr(args, "dry_run", False):
+        return _dry_run(args)
     packet = control_packet(args)
     link = HomeLink.of(args)
     follower = None
@@ -204,3 +212,12 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if follower is not None:
             close_when_idle(follower.close)
+
+
+def _dry_run(args: argparse.Namespace) -> int:
+    """``send run --dry-run``: ``mtpkt plan`` of the same run, nothing sent."""
+    from mtpkt.tools import plan_cmd
+
+    if args.wait:
+        raise CliError("--dry-run sends nothing, so there is nothing to --wait for", ExitCode.USAGE)
+    return plan_cmd.run(argparse.Namespace(**{**vars(args), "modepatt": None, "json": False}))

@@ -131,7 +131,8 @@ def test_a_script_written_for_megatest_works_unchanged(farm: Farm) -> None:
     ran = megatest(farm, "-run", "-target", TARGET, "-runname", "nightly",
                    "-testpatt", "%", "-runwait")  # fmt: skip
     assert ran.returncode == 0, ran
-    assert ran.stdout == ""  # progress goes to stderr
+    assert ran.stdout == ""  # progress goes to stderr, the home's plan first
+    assert ran.stderr.startswith(f"run {TARGET}/nightly: "), ran.stderr
     assert ends(farm, "nightly") == {
         "napper": ("COMPLETED", "PASS"),
         "pass1": ("COMPLETED", "PASS"),

@@ -271,3 +271,17 @@ def test_targets_of_an_area_without_target_sections_name_the_default_section(
     code, out, err = mtpkt(bare, "targets")
     assert code == 0, err
     assert out.splitlines()[1] == "(any target of the keys OS/ARCH runs with [default] alone)"
+
+
+def test_send_run_dry_run_prints_the_plan_and_sends_nothing(area: Path) -> None:
+    """``send run --dry-run`` is ``mtpkt plan`` of that run: no home is asked (none runs)."""
+    args = ("-t", "linux/x86", "-r", "dry", "--testpatt", "unit")
+    code, out, err = mtpkt(area, "send", "run", *args, "--dry-run")
+    assert code == 0, err
+    assert out == mtpkt(area, "plan", *args)[1]
+    assert "no run linux/x86 dry yet: every instance would run" in out
+    assert not (area / ".mtpkt").exists()
+    code, _, err = mtpkt(area, "send", "run", *args, "--dry-run", "--wait")
+    assert (code, err.strip()) == (
+        2, "mtpkt send: error: --dry-run sends nothing, so there is nothing to --wait for"
+    )  # fmt: skip
