@@ -26,6 +26,7 @@ from mtpkt.pkts.text import one_line
 from mtpkt.tools import (
     agent_cmd,
     agents_cmd,
+    archives_cmd,
     demo_cmd,
     home_cmd,
     logpro_cmd,
@@ -80,6 +81,7 @@ COMMANDS: tuple[Command, ...] = (
     runs_cmd,
     tests_cmd,
     agents_cmd,
+    archives_cmd,
     report_cmd,
     logpro_cmd,
     demo_cmd,

@@ -22,6 +22,7 @@ __all__ = [
     "add_testpatt",
     "add_timeout",
     "area_option",
+    "clean_options",
     "command_parser",
     "grace_seconds",
     "query_parser",
@@ -235,6 +236,22 @@ def run_options(group: "argparse._ActionsContainer", *, required: bool) -> None:
 def add_testpatt(group: "argparse._ActionsContainer", *, lead: str = "") -> None:
     """``--testpatt PATT`` (Megatest's syntax), its help led by ``lead``."""
     group.add_argument("--testpatt", default="%", metavar="PATT", help=lead + _TESTPATT_HELP)
+
+
+def clean_options(parser: argparse.ArgumentParser) -> None:
+    """``--keep-records`` and ``--archives``: what ``mtpkt send clean`` removes besides the
+    run directories."""
+    parser.add_argument(
+        "--keep-records",
+        action="store_true",
+        help="keep the tests' database records; only their directories go",
+    )
+    parser.add_argument(
+        "--archives",
+        action="store_true",
+        help="also delete the tests' archives (send archive) and their records; without it"
+        " the archive files stay",
+    )
 
 
 def wait_options() -> argparse.ArgumentParser:

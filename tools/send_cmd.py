@@ -27,6 +27,7 @@ from mtpkt.tools.interrupts import close_when_idle
 from mtpkt.tools.options import (
     add_testpatt,
     add_timeout,
+    clean_options,
     command_parser,
     grace_seconds,
     run_options,
@@ -110,11 +111,7 @@ def _kind_options(kind: str, parser: argparse.ArgumentParser) -> None:
                 f" (default: {_KILL_GRACE:g})",
             )
         case "clean":
-            parser.add_argument(
-                "--keep-records",
-                action="store_true",
-                help="keep the tests' database records; only their directories go",
-            )
+            clean_options(parser)
         case "archive":
             how = parser.add_mutually_exclusive_group()
             how.add_argument(
@@ -196,7 +193,7 @@ def control_packet(args: argparse.Namespace) -> pkts.Control:
         case "rerunclean":
             return RerunClean(**selection)
         case "clean":
-            return Clean(keep_records=args.keep_records, **selection)
+            return Clean(keep_records=args.keep_records, archives=args.archives, **selection)
         case "archive":
             return Archive(remove=args.remove, restore=args.restore, **selection)
     raise CliError(f"unknown kind {args.kind!r}", ExitCode.USAGE)
