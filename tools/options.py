@@ -214,6 +214,22 @@ def add_timeout(group: "argparse._ActionsContainer") -> None:
     )
 
 
+def clean_options(parser: argparse.ArgumentParser) -> None:
+    """``--keep-records`` and ``--archives``: what ``mtpkt send clean`` removes besides the
+    run directories."""
+    parser.add_argument(
+        "--keep-records",
+        action="store_true",
+        help="keep the tests' database records; only their directories go",
+    )
+    parser.add_argument(
+        "--archives",
+        action="store_true",
+        help="also delete the tests' archives (send archive) and their records; without it"
+        " the archive files stay",
+    )
+
+
 def run_options(group: "argparse._ActionsContainer", *, required: bool) -> None:
     """``-t TARGET`` and ``-r RUNNAME``: the run (``required``), or filters on the runs."""
     if required:
@@ -236,22 +252,6 @@ def run_options(group: "argparse._ActionsContainer", *, required: bool) -> None:
 def add_testpatt(group: "argparse._ActionsContainer", *, lead: str = "") -> None:
     """``--testpatt PATT`` (Megatest's syntax), its help led by ``lead``."""
     group.add_argument("--testpatt", default="%", metavar="PATT", help=lead + _TESTPATT_HELP)
-
-
-def clean_options(parser: argparse.ArgumentParser) -> None:
-    """``--keep-records`` and ``--archives``: what ``mtpkt send clean`` removes besides the
-    run directories."""
-    parser.add_argument(
-        "--keep-records",
-        action="store_true",
-        help="keep the tests' database records; only their directories go",
-    )
-    parser.add_argument(
-        "--archives",
-        action="store_true",
-        help="also delete the tests' archives (send archive) and their records; without it"
-        " the archive files stay",
-    )
 
 
 def wait_options() -> argparse.ArgumentParser:
