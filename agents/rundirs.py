@@ -43,6 +43,7 @@ __all__ = [
     "instance_dir",
     # Operations
     "archive_test_dir",
+    "remove_archive",
     "remove_test_dir",
     "restore_test_dir",
     "verify_archive",
@@ -210,6 +211,41 @@ def archive_root(area: Area) -> Path:
             suite = (area.config.get("setup", "testsuite") or "").strip() or area.home.name
             return area.home / disk / check_name("testsuite", suite)
     return area.home / ".mtpkt" / "archive"
+
+
+def remove_archive(root: Path, path: Path) -> bool:
+    """Delete one archive file, then the directories under ``root`` it leaves empty.
+
+    Only a ``.tar.gz`` file that lies inside ``root`` (the area's :func:`archive_root`, every
+    link on the way resolved) and is not itself a link is deleted: a record naming anything
+    else is refused, so a changed record cannot delete files elsewhere.
+
+    Returns:
+        Whether there was a file to delete (one already gone is not an error).
+
+    Raises:
+        RunDirError: the path lies outside ``root``, is not an archive file, or deleting failed.
+    """
+    if not os.path.lexists(path):
+        return False
+    if not path.is_absolute() or not inside(root, path) or path.is_symlink():
+        raise RunDirError(f"not removing {path}: it is not inside the archive root {root}")
+    if not path.name.endswith(".tar.gz") or not path.is_file():
+        raise RunDirError(f"not removing {path}: it is not an archive file (.tar.gz)")
+    try:
+        path.unlink()
+    except OSError as exc:
+        raise RunDirError(f"cannot remove archive {path}: {_why(exc)}") from None
+    top = Path(os.path.realpath(root))
+    emptied = Path(os.path.realpath(path.parent))
+    for parent in (emptied, *emptied.parents):
+        if parent == top or not inside(top, parent):
+            break
+        try:
+            parent.rmdir()
+        except OSError:
+            break  # not empty: another test's archive
+    return True
 
 
 def _link_escapes(name: str, linkname: str) -> bool:

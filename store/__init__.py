@@ -17,6 +17,7 @@ from mtpkt.store.errors import StoreError as StoreError
 from mtpkt.store.query import StoreQuery as StoreQuery
 from mtpkt.store.reader import HistoryReader as HistoryReader
 from mtpkt.store.rows import AgentRow as AgentRow
+from mtpkt.store.rows import ArchiveListRow as ArchiveListRow
 from mtpkt.store.rows import ArchiveRow as ArchiveRow
 from mtpkt.store.rows import JournalRow as JournalRow
 from mtpkt.store.rows import RunRow as RunRow
@@ -34,6 +35,7 @@ __all__ = [
     "StoreQuery",
     # Rows returned by queries
     "AgentRow",
+    "ArchiveListRow",
     "ArchiveRow",
     "JournalRow",
     "RunRow",

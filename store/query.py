@@ -8,9 +8,9 @@ without holding back its checkpoints, and just as well while no home runs.
 """
 
 import collections
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 import attrs
 
@@ -31,6 +31,7 @@ from mtpkt.store.registry import GRACE_VAR
 from mtpkt.store.rows import (
     RUN_SELECT,
     AgentRow,
+    ArchiveListRow,
     RunRow,
     StepRow,
     TestDataRow,
@@ -51,6 +52,8 @@ __all__ = [
     "most_first",
     "standing",
 ]
+
+R = TypeVar("R")
 
 RUNNING: Final = "running"
 """Where a test being run stands (LAUNCHED, REMOTEHOSTSTART, RUNNING, KILLREQ)."""
@@ -290,12 +293,25 @@ class StoreQuery:
         Raises:
             StoreError: the run's database cannot be read.
         """
-        sql = (
+        return self._current(
+            run_id,
+            StepRow.from_sql,
             f"SELECT {StepRow.COLUMNS} FROM test_steps AS s"
-            " LEFT JOIN tests AS t ON t.id = s.test_id ORDER BY s.id"
+            " LEFT JOIN tests AS t ON t.id = s.test_id ORDER BY s.id",
         )
-        rows = self._run_rows(run_id, sql, version=schema.RUN.version)
-        return [StepRow.from_sql(row) for row in rows]
+
+    def archives(self, run_id: int) -> list[ArchiveListRow]:
+        """A run's archived tests with their newest archive, by test name and item path.
+
+        Raises:
+            StoreError: the run's database cannot be read.
+        """
+        return self._current(
+            run_id,
+            ArchiveListRow.from_sql,
+            f"SELECT {ArchiveListRow.COLUMNS} FROM archives AS a"
+            " JOIN tests AS t ON t.id = a.test_id ORDER BY t.testname, t.item_path",
+        )
 
     def results(self, run: RunRow) -> RunResults:
         """The run's records, the steps of each instance's last attempt and its test data,
@@ -336,6 +352,11 @@ class StoreQuery:
             steps=last_attempts(changes),
             data={key: tuple(rows) for key, rows in by_test.items()},
         )
+
+    def _current(self, run_id: int, make: Callable[[Sequence[object]], R], sql: str) -> list[R]:
+        """``make`` of each row of a query on a run's database, refusing one older than this
+        code; none if it has no database yet."""
+        return [make(row) for row in self._run_rows(run_id, sql, version=schema.RUN.version)]
 
     def _run_rows(
         self, run_id: int, sql: str, args: Sequence[object] = (), *, version: int = 1

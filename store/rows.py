@@ -252,6 +252,34 @@ class ArchiveRow(_Row):
     """Regular files packed."""
     archived_at: float | None = None
     """When the home recorded it (home's clock)."""
+    state_before: str = ""
+    """The test's state when it was archived, which a restore gives back; empty for an
+    archive recorded before mtpkt kept it (a restore then sets ``COMPLETED``)."""
+
+    COLUMNS = "a.path, a.sha256, a.size, a.files, a.archived_at, a.state_before"
+    """The ``SELECT`` list :meth:`from_sql` reads (``archives AS a``)."""
+
+
+@attrs.frozen(kw_only=True)
+class ArchiveListRow(_Row):
+    """A test's archive as ``mtpkt archives`` lists it: the test's record and its archive."""
+
+    testname: str
+    item_path: str
+    state: str
+    status: str
+    rundir: str
+    """The test's run directory, as recorded (it may be gone: ``archive --remove``)."""
+    path: str
+    size: int
+    files: int
+    archived_at: float | None
+
+    COLUMNS = (
+        "t.testname, t.item_path, t.state, t.status, t.rundir, a.path, a.size, a.files,"
+        " a.archived_at"
+    )
+    """The ``SELECT`` list :meth:`from_sql` reads (``tests AS t JOIN archives AS a``)."""
 
 
 @attrs.frozen(kw_only=True)

@@ -26,8 +26,9 @@ from mtpkt.store.tally import RunSummary
 __all__ = ["RunDb"]
 
 _UPDATE_TEST: Final = (
-    "UPDATE tests SET state = ?, status = ?, host = ?, comment = ?, event_time = ?,"
-    " last_update = ?, run_duration = coalesce(?, run_duration) WHERE id = ?"
+    "UPDATE tests SET state = ?, status = ?, host = ?, comment = ?,"
+    " event_time = coalesce(?, event_time), last_update = ?,"
+    " run_duration = coalesce(?, run_duration) WHERE id = ?"
 )
 _INSERT_STEP: Final = (
     "INSERT INTO test_steps(test_id, stepname, state, status, event_time, comment, logfile)"
@@ -44,6 +45,16 @@ _DOOMED: Final = (
 """The ``(testname, item_path)`` pairs of a JSON list of pairs, for ``IN``."""
 _RESETS: Final = frozenset({State.NOT_STARTED, State.LAUNCHED})
 """Changes that begin a new attempt: the start of the one before no longer counts."""
+
+
+def _moves_files(before: State | None, state: State) -> bool:
+    """Whether a change from ``before`` to ``state`` says only where the test's files are:
+    into ``ARCHIVED`` (``archive --remove``), or out of it into an ended state (``archive
+    --restore``). Such a change keeps the record's ``event_time`` and ``run_duration``: the
+    test did not run again."""
+    if state is State.ARCHIVED:
+        return True
+    return before is State.ARCHIVED and state in FINAL
 
 
 def _duration(state: State, when: float, origin: str, started: Start | None) -> float | None:
@@ -283,7 +294,8 @@ class RunDb(HistoryDb):
             )
 
     def record_archive(self, key: Key, archive: ArchiveRow, received: float) -> bool:
-        """Record a test's newest archive and set its ``archived`` flag; commits.
+        """Record a test's newest archive (with ``archive.state_before``) and set its
+        ``archived`` flag; commits.
 
         Returns:
             False if the run has no such test (nothing was written).
@@ -297,9 +309,17 @@ class RunDb(HistoryDb):
             return False
         with self.transaction() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO archives(test_id, path, sha256, size, files, archived_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (row[0], archive.path, archive.sha256, archive.size, archive.files, received),
+                "INSERT OR REPLACE INTO archives(test_id, path, sha256, size, files,"
+                " archived_at, state_before) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row[0],
+                    archive.path,
+                    archive.sha256,
+                    archive.size,
+                    archive.files,
+                    received,
+                    archive.state_before,
+                ),
             )
             conn.execute("UPDATE tests SET archived = 1 WHERE id = ?", (row[0],))
         return True
@@ -308,11 +328,30 @@ class RunDb(HistoryDb):
         """A test's newest archive, if it has one."""
         with self.guard("read"):
             row = self.conn.execute(
-                "SELECT a.path, a.sha256, a.size, a.files, a.archived_at FROM archives AS a"
+                f"SELECT {ArchiveRow.COLUMNS} FROM archives AS a"
                 " JOIN tests AS t ON t.id = a.test_id WHERE t.testname = ? AND t.item_path = ?",
                 key,
             ).fetchone()
         return None if row is None else ArchiveRow.from_sql(row)
+
+    def forget_archives(self, keys: Iterable[Key]) -> list[Key]:
+        """Delete tests' archive records and clear their ``archived`` flag; commits.
+
+        Returns:
+            The keys that had an archive record.
+        """
+        wanted = json.dumps(sorted(set(keys)))
+        with self.transaction() as conn:
+            ids = conn.execute(
+                "SELECT t.id, t.testname, t.item_path FROM tests AS t"
+                " JOIN archives AS a ON a.test_id = t.id"
+                f" WHERE (t.testname, t.item_path) IN {_DOOMED}",
+                (wanted,),
+            ).fetchall()
+            rows = [(test_id,) for test_id, _, _ in ids]
+            conn.executemany("DELETE FROM archives WHERE test_id = ?", rows)
+            conn.executemany("UPDATE tests SET archived = 0 WHERE id = ?", rows)
+        return sorted((str(name), str(item)) for _, name, item in ids)
 
     def _change(
         self, mirror: Mirror, columns: StatusColumns, positions: list[int], received: float
@@ -341,12 +380,16 @@ class RunDb(HistoryDb):
             state, status, when = states[position], statuses[position], ts[indices[position]]
             start = started[key] if key in started else self._starts.get(key)
             duration = _duration(state, when, columns.origins[indices[position]], start)
-            values = (state, status, hosts[position], comments[position], when, received)
             test = mirror.tests.get(key)
             if test is None:
+                values = (state, status, hosts[position], comments[position], when, received)
                 mirror.add(key, (*key, *values, duration or 0.0))
             else:
-                updates.append((*values, duration, test.id))
+                # Archiving and restoring move files; the record keeps when and how long it ran.
+                kept = _moves_files(test.state, state)
+                event, took = (None, None) if kept else (when, duration)
+                change = (state, status, hosts[position], comments[position], event, received)
+                updates.append((*change, took, test.id))
                 mirror.set(key, test, state, status)
             if state in ACTIVE and start is not None:
                 self._starts[key] = start

@@ -374,6 +374,14 @@ def _run_v4(conn: apsw.Connection, label: str, fields: Sequence[str]) -> None:
     _ensure(conn, label, (Table("tests", (("job", "TEXT NOT NULL DEFAULT ''"),)),))
 
 
+def _run_v5(conn: apsw.Connection, label: str, fields: Sequence[str]) -> None:
+    """Version 4 → 5: ``archives.state_before``, the test's state when it was archived, which
+    ``archive --restore`` gives back (``ARCHIVED`` names where the files are, not a verdict);
+    empty for an archive recorded before, which restores as ``COMPLETED`` (Megatest's
+    archive.scm:288)."""
+    _ensure(conn, label, (Table("archives", (("state_before", "TEXT NOT NULL DEFAULT ''"),)),))
+
+
 def _main_v4(conn: apsw.Connection, label: str, fields: Sequence[str]) -> None:
     """Version 3 → 4: ``runs.locked`` and ``runs.run_status`` (Megatest's ``-lock`` and
     ``-set-run-status``; Megatest keeps them in ``runs.state`` and ``runs.status``, which
@@ -402,9 +410,9 @@ class DbSchema:
 MAIN: Final = DbSchema("main", (_main_v1, _main_v2, _main_v3, _main_v4))
 """``main.db``: runs (locked, with a status set by hand, since v4), keys, the journal, agents
 and their work, origins, Ack history, cleaned packet ids."""
-RUN: Final = DbSchema("run", (_run_v1, _run_v2, _run_v3, _run_v4))
+RUN: Final = DbSchema("run", (_run_v1, _run_v2, _run_v3, _run_v4, _run_v5))
 """``<run_id>.db``: one run's tests (with their main log since v3, their batch job since v4),
-steps, test data, history and archives."""
+steps, test data, history and archives (with the state before, since v5)."""
 
 
 def schema_version(conn: apsw.Connection, label: str) -> int:

@@ -298,6 +298,22 @@ class Store:
             rundb = self._dbs.find(target, runname, time.time())
             return None if rundb is None else rundb.archive(key)
 
+    def forget_archives(
+        self, target: str, runname: str, keys: Iterable[tuple[str, str]]
+    ) -> list[tuple[str, str]]:
+        """Delete tests' archive records and clear their ``archived`` flag (``clean
+        --archives`` with ``--keep-records``, once the archive files are gone).
+
+        Returns:
+            The ``(testname, item_path)`` that had an archive record.
+
+        Raises:
+            StoreError: SQLite failed.
+        """
+        with self._lock:
+            rundb = self._dbs.find(target, runname, time.time())
+            return [] if rundb is None else rundb.forget_archives(keys)
+
     # -- reading ------------------------------------------------------------
 
     def runs(self) -> list[RunRow]:

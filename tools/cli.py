@@ -26,6 +26,7 @@ from mtpkt.pkts.text import one_line
 from mtpkt.tools import (
     agent_cmd,
     agents_cmd,
+    archives_cmd,
     completion_cmd,
     demo_cmd,
     home_cmd,
@@ -87,6 +88,7 @@ COMMANDS: tuple[Command, ...] = (
     tests_cmd,
     log_cmd,
     agents_cmd,
+    archives_cmd,
     report_cmd,
     logpro_cmd,
     demo_cmd,

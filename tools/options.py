@@ -22,6 +22,7 @@ __all__ = [
     "add_testpatt",
     "add_timeout",
     "area_option",
+    "clean_options",
     "command_parser",
     "grace_seconds",
     "query_parser",
@@ -210,6 +211,22 @@ def add_timeout(group: "argparse._ActionsContainer") -> None:
         default=DEFAULT_TIMEOUT,
         metavar="S",
         help=f"seconds to wait for the home's answer (default: {DEFAULT_TIMEOUT:g})",
+    )
+
+
+def clean_options(parser: argparse.ArgumentParser) -> None:
+    """``--keep-records`` and ``--archives``: what ``mtpkt send clean`` removes besides the
+    run directories."""
+    parser.add_argument(
+        "--keep-records",
+        action="store_true",
+        help="keep the tests' database records; only their directories go",
+    )
+    parser.add_argument(
+        "--archives",
+        action="store_true",
+        help="also delete the tests' archives (send archive) and their records; without it"
+        " the archive files stay",
     )
 
 

@@ -30,6 +30,7 @@ from mtpkt.tools.interrupts import close_when_idle
 from mtpkt.tools.options import (
     add_testpatt,
     add_timeout,
+    clean_options,
     command_parser,
     grace_seconds,
     run_options,
@@ -119,11 +120,7 @@ def _kind_options(kind: str, parser: argparse.ArgumentParser) -> None:
                 f" (default: {_KILL_GRACE:g})",
             )
         case "clean":
-            parser.add_argument(
-                "--keep-records",
-                action="store_true",
-                help="keep the tests' database records; only their directories go",
-            )
+            clean_options(parser)
         case "archive":
             how = parser.add_mutually_exclusive_group()
             how.add_argument(

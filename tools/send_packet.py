@@ -55,7 +55,7 @@ def control_packet(args: argparse.Namespace) -> pkts.Control:
         case "rerunclean":
             return RerunClean(**selection)
         case "clean":
-            return Clean(keep_records=args.keep_records, **selection)
+            return Clean(keep_records=args.keep_records, archives=args.archives, **selection)
         case "archive":
             return Archive(remove=args.remove, restore=args.restore, **selection)
     raise CliError(f"unknown kind {args.kind!r}", ExitCode.USAGE)

@@ -5,14 +5,20 @@ in turn, so requests are answered at once however many directories there are.
 
 * ``clean``: the dispatcher has already asked for the selected tests to be
   killed; this waits until none of them runs any more, removes their run
-  directories, then (unless ``keep_records``) their records. A test whose
+  directories, then (unless ``keep_records``) their records. With
+  ``archives`` their archive files go too (only inside the archive root), and
+  their archive records; without it the archive files stay. A test whose
   directory is refused keeps its record. The journal entry ends ``done``
   with what was removed.
 * ``archive``: each selected test instance that has ended gets its run
   directory packed into the area's archive and the archive recorded
-  (checksum, ``tests.archived``); with ``remove`` the directory then goes
-  and the test becomes ``ARCHIVED``; with ``restore`` the newest archive is
-  unpacked back and the test is ``COMPLETED`` again.
+  (checksum, size, date, the state it had: the ``archives`` table,
+  ``tests.archived``); with ``remove`` the directory then goes and the test
+  becomes ``ARCHIVED``; with ``restore`` the newest archive is unpacked back
+  and the test has the state it had before again (``COMPLETED`` for an
+  archive recorded without one). Archiving and restoring move files: the
+  status, host and comment are carried over, and the store keeps the
+  record's event time and duration (:mod:`mtpkt.store.rundb`).
 * ``setstate``: each selected record that is not running or waiting, and whose
   state and status fit the packet's filters, gets the packet's state and
   status (Megatest's ``-set-state-status``, runs.scm:2168-2182).
@@ -37,12 +43,13 @@ from mtpkt.agents.area.testpatt import any_of
 from mtpkt.agents.rundirs import (
     archive_root,
     archive_test_dir,
+    remove_archive,
     remove_test_dir,
     restore_test_dir,
 )
 from mtpkt.pkts import State, Status
 from mtpkt.pkts.control import Archive, Clean, SetState
-from mtpkt.pkts.outcome import ACTIVE, read_status
+from mtpkt.pkts.outcome import ACTIVE, FINAL, read_state, read_status
 from mtpkt.pkts.text import display_name
 from mtpkt.store import ArchiveRow, Store, StoreError, TestRow
 
@@ -50,8 +57,8 @@ __all__ = ["Change", "Chores"]
 
 _log = logging.getLogger(__name__)
 
-Change = tuple[TestRef, State, Status, str]
-"""A record change the home commits: instance, state, status, comment."""
+Change = tuple[TestRef, State, Status, str, str]
+"""A record change the home commits: instance, state, status, comment, host."""
 
 SETTLE_WAIT: Final = 60.0
 """Seconds a ``clean`` waits for the tests it killed to end (their grace, then their report);
@@ -167,7 +174,13 @@ class Chores:
         busy = [row for row in rows if row.state in ACTIVE]
         rows = [row for row in rows if row.state not in ACTIVE]
         changes = [
-            (self._ref(packet, row), packet.state, packet.status, packet.comment or row.comment)
+            (
+                self._ref(packet, row),
+                packet.state,
+                packet.status,
+                packet.comment or row.comment,
+                row.host,
+            )
             for row in rows
         ]
         if changes:
@@ -200,16 +213,42 @@ class Chores:
         # the directory is not left behind unrecorded, and the refusal can be seen and redone.
         rows = [row for row in rows if row not in refused]
         names = [_name(row) for row in rows]
+        archives = self._clean_archives(packet, rows, problems)
         if packet.keep_records:
             what = f"removed the run directories of {len(rows)} test(s), kept their records"
         else:
             self._report(
-                [(self._ref(packet, r), State.DELETED, Status.NA, "cleaned") for r in rows]
+                [(self._ref(packet, r), State.DELETED, Status.NA, "cleaned", "") for r in rows]
             )
             keys = [(row.testname, row.item_path) for row in rows]
             self.store.remove_tests(packet.target, packet.runname, keys)
             what = f"removed {len(rows)} test record(s) and {removed_dirs} run directories"
-        return _reason(what, names, running, problems)
+        return _reason(what + archives, names, running, problems)
+
+    def _clean_archives(self, packet: Clean, rows: Sequence[TestRow], problems: list[str]) -> str:
+        """With ``archives``, delete the cleaned tests' archive files (only inside the archive
+        root) and, for records that stay, their archive records. What it did, or what it
+        left, said for the journal: ``, 2 archive(s) removed``."""
+        found = [
+            (row, archive)
+            for row in rows
+            if (archive := self.store.archive(packet.target, packet.runname, _key(row)))
+        ]
+        if not found:
+            return ""
+        root = archive_root(self.area)
+        if not packet.archives:
+            return f", kept {len(found)} archive(s) in {root} (--archives removes them)"
+        gone: list[TestRow] = []
+        for row, archive in found:
+            try:
+                remove_archive(root, Path(archive.path))
+                gone.append(row)
+            except AreaError as exc:
+                problems.append(str(exc))
+        if packet.keep_records:
+            self.store.forget_archives(packet.target, packet.runname, map(_key, gone))
+        return f", {len(gone)} archive(s) removed"
 
     def _settled(self, packet: Clean) -> list[TestRow]:
         """The selected records, once none of them runs (or the wait is over)."""
@@ -258,7 +297,11 @@ class Chores:
             disks=self._disks(),
         )
         archive = ArchiveRow(
-            path=str(info.path), sha256=info.sha256, size=info.size, files=info.files
+            path=str(info.path),
+            sha256=info.sha256,
+            size=info.size,
+            files=info.files,
+            state_before=row.state,
         )
         key = (row.testname, row.item_path)
         self.store.record_archive(packet.target, packet.runname, key, archive)
@@ -271,12 +314,10 @@ class Chores:
                 row.item_path,
                 disks=self._disks(),
             )
-            comment = f"archived to {info.path}, run directory removed"
-            # The record keeps its status; a word another tool wrote, which no packet can
-            # carry, becomes CHECK, as every reader of records counts it.
-            self._report(
-                [(self._ref(packet, row), State.ARCHIVED, read_status(row.status), comment)]
-            )
+            # Megatest's archive-remove: state ARCHIVED, status and comment as they were
+            # (runs.scm:2303). A status word another tool wrote, which no packet can carry,
+            # becomes CHECK, as every reader of records counts it.
+            self._report([self._moved(packet, row, State.ARCHIVED)])
 
     def _restore_one(self, packet: Archive, row: TestRow) -> None:
         key = (row.testname, row.item_path)
@@ -294,10 +335,19 @@ class Chores:
             disks=self._disks(),
         )
         if row.state == State.ARCHIVED:
-            comment = f"restored from {archive.path}"
-            self._report(
-                [(self._ref(packet, row), State.COMPLETED, read_status(row.status), comment)]
-            )
+            before = read_state(archive.state_before) if archive.state_before else None
+            # Megatest's restore sets COMPLETED (archive.scm:288); an archive that recorded
+            # the state before gives that back: a KILLED test is KILLED again.
+            state = before if before in FINAL and before is not State.ARCHIVED else None
+            self._report([self._moved(packet, row, state or State.COMPLETED)])
+
+    def _moved(self, packet: Archive, row: TestRow, state: State) -> Change:
+        """The record change of a test whose files moved: only the state differs."""
+        return (self._ref(packet, row), state, read_status(row.status), row.comment, row.host)
+
+
+def _key(row: TestRow) -> tuple[str, str]:
+    return (row.testname, row.item_path)
 
 
 def _name(row: TestRow) -> str:

@@ -176,8 +176,8 @@ class Dispatcher:
         """Commit record changes the chores made (their books follow through :meth:`observe`)."""
         with self._own.lock:
             packets = [
-                self._own.change(ref, state, status, comment)
-                for ref, state, status, comment in changes
+                self._own.change(ref, state, status, comment, host)
+                for ref, state, status, comment, host in changes
             ]
             self._own.commit(packets)
 

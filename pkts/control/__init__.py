@@ -76,9 +76,14 @@ class Clean(Selection):
     """Kill, then remove the run directories (and records) of the selected tests."""
 
     kind: ClassVar[str] = "clean"
+    VERSION: ClassVar[int] = 2
+    """v2 added ``archives``."""
 
     keep_records: bool = False
     """Keep the tests' database records; only their directories go."""
+    archives: bool = attrs.field(default=False, metadata={"since": 2})
+    """Also delete the tests' archive files (only inside the area's archive root) and their
+    archive records; without it the archives stay. Since v2."""
 
 
 @attrs.frozen(kw_only=True)

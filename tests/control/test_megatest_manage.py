@@ -277,14 +277,17 @@ def test_kill_runs_run_wait_and_archive(farm: Farm) -> None:
                 process.send_signal(signal.SIGTERM)
                 process.wait(timeout=20)
     assert ends(farm, "k")["napper"] == ("KILLED", "KILLED")
+    before = ends(farm, "k")
     saved = megatest(farm, "-archive", "save-remove", "-target", SLOW, "-runname", "k",
-                     "-testpatt", "pass1")  # fmt: skip
+                     "-testpatt", "pass1,napper")  # fmt: skip
     assert saved.returncode == 0, saved
-    assert ends(farm, "k")["pass1"][0] == "ARCHIVED"
+    # runs.scm:2303: ARCHIVED, the status as it was
+    assert ends(farm, "k") == {"pass1": ("ARCHIVED", "PASS"), "napper": ("ARCHIVED", "KILLED")}
     restored = megatest(farm, "-archive", "restore", "-target", SLOW, "-runname", "k",
-                        "-testpatt", "pass1")  # fmt: skip
+                        "-testpatt", "pass1,napper")  # fmt: skip
     assert restored.returncode == 0, restored
     assert (farm.area / "links" / SLOW / "k" / "pass1" / "out.txt").is_file()
+    assert ends(farm, "k") == before  # the killed test is KILLED again, not COMPLETED
 
 
 def test_lock_unlock_and_run_status(farm: Farm) -> None:

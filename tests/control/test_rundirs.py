@@ -517,3 +517,46 @@ def test_archive_and_restore_of_a_test_on_a_disk(linktree: Path, tmp_path: Path)
     assert restored == 6
     assert (linktree / TARGET / RUN / "build").is_symlink()
     assert snapshot(real) == before
+
+
+# -- removing archives (clean --archives) -------------------------------------------------
+
+
+def test_remove_archive_deletes_the_file_and_the_directories_it_empties(
+    linktree: Path, tmp_path: Path
+) -> None:
+    make_test_dir(linktree)
+    root = tmp_path / "ar"
+    build = rundirs.archive_test_dir(linktree, root, TARGET, RUN, "build")
+    item = rundirs.archive_test_dir(linktree, root, TARGET, RUN, "build", "a/b")
+    assert rundirs.remove_archive(root, item.path)
+    assert not (root / TARGET / RUN / "build").exists()  # the item's directories went
+    assert build.path.is_file()
+    assert rundirs.remove_archive(root, build.path)
+    assert not (root / "linux").exists()
+    assert root.is_dir()  # the root itself stays
+    assert not rundirs.remove_archive(root, build.path)  # gone already: nothing to do
+
+
+def test_remove_archive_refuses_anything_but_an_archive_inside_the_root(
+    tmp_path: Path, outside: Path
+) -> None:
+    root = tmp_path / "ar"
+    (root / "x").mkdir(parents=True)
+    stray = outside / "t.tar.gz"
+    stray.write_text("not ours")
+    (root / "x" / "link.tar.gz").symlink_to(stray)
+    (root / "x" / "notes.txt").write_text("not an archive")
+    (root / "x" / "dir.tar.gz").mkdir()
+    for path, why in (
+        (stray, "not inside the archive root"),
+        (root / "x" / ".." / ".." / "outside" / "t.tar.gz", "not inside the archive root"),
+        (root / "x" / "link.tar.gz", "not inside the archive root"),
+        (root / "x" / "notes.txt", r"not an archive file \(\.tar\.gz\)"),
+        (root / "x" / "dir.tar.gz", "not an archive file"),
+    ):
+        with pytest.raises(RunDirError, match=why) as raised:
+            rundirs.remove_archive(root, path)
+        assert "\n" not in str(raised.value)
+    assert stray.read_text() == "not ours"
+    assert (root / "x" / "notes.txt").is_file()

@@ -3,7 +3,6 @@ packets of the first release, and the run database's upgrade to version 3."""
 
 from pathlib import Path
 
-import apsw
 import msgpack
 import pytest
 
@@ -13,7 +12,16 @@ from mtpkt.pkts.status import StatusPacket
 from mtpkt.store import StoreError, StoreQuery, schema
 from mtpkt.store.testdata import stored_number
 from tests.support.dbs import rows
-from tests.support.storekit import END, TARGET, MakeReader, MakeStore, Sender, State, Status
+from tests.support.storekit import (
+    END,
+    TARGET,
+    MakeReader,
+    MakeStore,
+    Sender,
+    State,
+    Status,
+    old_run_db,
+)
 
 KEY = b"k" * 32
 
@@ -215,22 +223,14 @@ def test_v1_packets_of_an_old_agent_are_committed_with_the_new_fields_empty(
 
 
 def test_a_version_2_run_database_is_upgraded_on_open(make_store: MakeStore, dbdir: Path) -> None:
-    store = make_store()
-    store.apply([Sender().change("t", state=State.COMPLETED, status=Status.PASS)])
-    store.close()
     # The run database as the v2 migrations made it (a copy made by them, filled the same way).
-    old = dbdir.parent / "v2.db"
-    conn = apsw.Connection(str(old))
-    with conn:
-        schema.RUN.migrations[0](conn, "v2.db", ())
-        schema.RUN.migrations[1](conn, "v2.db", ())
-        conn.execute("INSERT INTO metadat(var, val) VALUES ('schema_version', '2')")
-        conn.execute("INSERT INTO tests(id, run_id, testname, state, status) VALUES"
-                     " (1, 1, 't', 'COMPLETED', 'PASS')")  # fmt: skip
-    conn.close()
-    for suffix in ("", "-wal", "-shm"):
-        (dbdir / f"1.db{suffix}").unlink(missing_ok=True)
-    old.rename(dbdir / "1.db")
+    old_run_db(
+        make_store,
+        dbdir,
+        2,
+        "INSERT INTO tests(id, run_id, testname, state, status) VALUES"
+        " (1, 1, 't', 'COMPLETED', 'PASS')",
+    )
     assert "final_logf" not in [
         str(row[1]) for row in rows(dbdir / "1.db", "PRAGMA table_info(tests)")
     ]
@@ -241,7 +241,7 @@ def test_a_version_2_run_database_is_upgraded_on_open(make_store: MakeStore, dbd
     assert rows(dbdir / "1.db", "SELECT val FROM metadat WHERE var = 'schema_version'") == [
         (str(schema.RUN.version),)
     ]
-    assert schema.RUN.version == 4
+    assert schema.RUN.version == 5
     store.apply([Sender(origin="node2").change("t", state=State.COMPLETED, status=Status.FAIL,
                                                logfile="t.log", job="slurm:12")])  # fmt: skip
     assert [(t.testname, t.status, t.final_logf, t.job) for t in store.tests(1)] == [

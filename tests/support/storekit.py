@@ -2,12 +2,15 @@
 
 import itertools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+import apsw
 
 from mtpkt import pkts
 from mtpkt.pkts.link import Heartbeat
 from mtpkt.pkts.status import Ack, StatusChange, StatusPacket, Step, TestData
-from mtpkt.store import HistoryReader, Store
+from mtpkt.store import HistoryReader, Store, schema
 
 FIELDS = ("os", "arch")
 TARGET = "ubuntu/x86_64"
@@ -72,6 +75,27 @@ class Sender:
 
     def ack(self, outcome: pkts.AckOutcome = pkts.AckOutcome.ACCEPTED) -> Ack:
         return Ack(origin=self.origin, seq=next(self._seq), ref=pkts.new_id(), outcome=outcome)
+
+
+def old_run_db(make_store: MakeStore, dbdir: Path, version: int, *statements: str) -> None:
+    """Make run 1 of a store (then closed), and replace its database by one as the first
+    ``version`` migrations made it, holding the rows ``statements`` insert."""
+    store = make_store(path=dbdir)
+    store.apply([Sender().change("t", state=State.COMPLETED, status=Status.PASS)])
+    store.close()
+    path = dbdir / "1.db"
+    old = dbdir.parent / f"v{version}.db"
+    conn = apsw.Connection(str(old))
+    with conn:
+        for migration in schema.RUN.migrations[:version]:
+            migration(conn, old.name, ())
+        conn.execute("INSERT INTO metadat(var, val) VALUES ('schema_version', ?)", (str(version),))
+        for statement in statements:
+            conn.execute(statement)
+    conn.close()
+    for suffix in ("", "-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    old.rename(path)
 
 
 def beat(
