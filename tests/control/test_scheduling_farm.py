@@ -67,6 +67,8 @@ def test_send_run_wait_shows_the_launcher_warning_and_deadtime_is_the_grace(farm
     config = farm.area / "megatest.config"
     assert warnings[0].startswith(f"warning: launcher 'remrun night' ({config}:13) for 2 "), lines
     assert "not honoured (neither local nor a batch system)" in warnings[0]
-    assert lines.index(warnings[0]) == 0  # before the progress: as the run starts
+    # Right after what the home will do, before the progress: as the run starts.
+    assert lines[0].startswith(f"run {TARGET}/r1: "), lines
+    assert lines.index(warnings[0]) == 1
     assert farm.tests("r1")[("second", "")][:2] == ("COMPLETED", "SKIP"), farm.tests("r1")
     assert farm.tests("r1")[("first", "")][:2] == ("COMPLETED", "PASS")
