@@ -10,7 +10,10 @@ JSON list of objects with the fields "target", "runname", "test", "item",
 since the epoch), "rundir" and "rundir_exists".
 
 send clean removes the tests' archives with --archives; without it the
-archive files stay where they are (a cleaned record no longer lists them).
+archive files stay where they are. An archive whose test records a clean
+removed is still listed, from the file itself: its run directory shows as
+"cleaned", its state and status are empty, its date is the file's, and
+deleting the file is all that is left to do with it.
 
 examples:
   mtpkt archives
@@ -24,21 +27,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mtpkt.pkts.text import display_name
+from mtpkt.tools.archive_files import unrecorded
 from mtpkt.tools.errors import CliError
 from mtpkt.tools.exitcodes import ExitCode
-from mtpkt.tools.local_area import area_note, open_query
+from mtpkt.tools.local_area import area_note, load_area, open_query
 from mtpkt.tools.options import add_testpatt, query_parser, run_options
 from mtpkt.tools.tables import console, print_json, table, when, writing
 
 if TYPE_CHECKING:  # imported for real inside run(): `mtpkt --help` stays quick
     from rich.table import Table
 
-    from mtpkt.store import ArchiveListRow, RunRow
+    from mtpkt.store import ArchiveListRow
 
 __all__ = ["add_parser", "human_size", "record", "run"]
 
-Listed = tuple["RunRow", "ArchiveListRow"]
-"""One archive as listed: its run and its row."""
+Listed = tuple[tuple[str, str], "ArchiveListRow"]
+"""One archive as listed: its run (target, run name) and its row."""
 
 
 def add_parser(commands: "argparse._SubParsersAction[Any]") -> None:
@@ -72,11 +76,11 @@ def _rundir_exists(row: "ArchiveListRow") -> bool | None:
     return Path(row.rundir).is_dir() if row.rundir else None
 
 
-def record(run_row: "RunRow", row: "ArchiveListRow") -> dict[str, object]:
+def record(run: tuple[str, str], row: "ArchiveListRow") -> dict[str, object]:
     """An archive as a JSON object (the fields listed in ``mtpkt archives --help``)."""
     return {
-        "target": run_row.target,
-        "runname": run_row.runname,
+        "target": run[0],
+        "runname": run[1],
         "test": row.testname,
         "item": row.item_path,
         "state": row.state,
@@ -99,16 +103,17 @@ def _table(listed: list[Listed]) -> "Table":
     grid.add_column("files", justify="right", no_wrap=True)
     grid.add_column("archived", no_wrap=True)
     grid.add_column("run dir", no_wrap=True)
-    for run_row, row in listed:
+    for (target, runname), row in listed:
         exists = _rundir_exists(row)
+        rundir = "unknown" if exists is None else ("there" if exists else "removed")
         grid.add_row(
-            f"{run_row.target}/{run_row.runname}",
+            f"{target}/{runname}",
             display_name(row.testname, row.item_path),
             row.path,
             human_size(row.size),
             str(row.files),
             when(row.archived_at),
-            "unknown" if exists is None else ("there" if exists else "removed"),
+            rundir if row.state or row.status else "cleaned",
         )
     return grid
 
@@ -137,15 +142,18 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(str(exc), ExitCode.USAGE) from None
         try:
             for run_row in runs:
-                listed += [(run_row, row) for row in query.archives(run_row.id)]
+                run = (run_row.target, run_row.runname)
+                listed += [(run, row) for row in query.archives(run_row.id)]
+            recorded = {row.path for run_row in query.runs() for row in query.archives(run_row.id)}
         except StoreError as exc:
             raise CliError(str(exc)) from None
+    listed += unrecorded(load_area(args.area), recorded, args.target, args.runname)
     listed = [pair for pair in listed if patt.matches(pair[1].testname, pair[1].item_path)]
     if note := area_note(args.area):  # on stderr: stdout stays the table or the JSON
         print(note, file=sys.stderr)
     with writing():
         if args.json:
-            print_json([record(run_row, row) for run_row, row in listed])
+            print_json([record(run, row) for run, row in listed])
         elif not listed:
             print(_none_line(args))
         else:

@@ -125,6 +125,22 @@ def test_clean_removes_archives_only_when_asked(farm: Farm) -> None:
     assert [a["test"] for a in json.loads(listed(farm, "--json").stdout)] == ["sleeper"]
     assert listed(farm, "-r", "other").stdout == "no archives (-r other)\n"
 
+    # A clean that removes the records (here the run's last ones) keeps the archive, and the
+    # listing finds it from the file: before, it was on disk and listed nowhere.
+    reason = send_and_finish(farm, "clean", *NIGHTLY, "--testpatt", "%")
+    assert "kept 1 archive(s) in " in reason, reason
+    assert farm.run_db("nightly") is None  # the run went with its last test
+    (kept,) = json.loads(listed(farm, "--json").stdout)
+    assert (kept["target"], kept["runname"], kept["test"], kept["item"]) == (
+        TARGET, "nightly", "sleeper", ""
+    )  # fmt: skip
+    assert (kept["path"], kept["state"], kept["rundir"]) == (str(paths["sleeper"]), "", "")
+    assert kept["size"] == paths["sleeper"].stat().st_size
+    table = listed(farm).stdout.splitlines()
+    assert table[3].split()[-1] == "cleaned", table  # the row's first line (the path folds)
+    assert listed(farm, "-r", "night%", "-t", TARGET).stdout.startswith("1 archive(s), ")
+    assert listed(farm, "-r", "other").stdout == "no archives (-r other)\n"
+
 
 def test_archives_and_clean_archives_explain_themselves(farm: Farm) -> None:
     shown = farm.command("archives", "--testpatt", "a,,b")
