@@ -163,3 +163,19 @@ def test_test_data_is_an_event_line_and_a_steps_comment_is_shown() -> None:
     assert "t  data perf/io = 10 pass (expected >= 8)" in screen
     line = plain_line(data(5, "a", "v", category="c", comment="x\ny"))
     assert line.endswith("big  t/a  data c/v = (none): x y")  # one line
+
+
+def test_a_long_comment_is_cut_not_the_name_of_the_test_that_ended_badly() -> None:
+    """With one long comment, the rows under "ended badly" showed no test name at all at 120
+    columns, and ``nig…`` for the run at 200 (issue 21, the new user's trial)."""
+    model = LiveModel()
+    long = "cannot make the run directory /very/long/path/" + "x" * 300
+    model.add([change(1, "sleeper", "", State.INCOMPLETE, Status.ABORT, comment=long)])
+    model.add([change(2, "fail1", "", State.COMPLETED, Status.FAIL, comment="Failed at step bad")])
+    for width in (80, 120, 200):
+        lines = draw(model, width, 30)
+        start = lines.index("ended badly (2)")
+        rows = lines[start + 1 : start + 3]
+        assert rows[0].startswith("sleeper  INCOMPLETE/ABORT  cannot make"), rows
+        assert rows[1].startswith("fail1    FAIL              Failed at step bad"), rows
+        assert all(len(row) <= width for row in rows), rows

@@ -258,14 +258,23 @@ def _bad_part(
     bad: list[tuple[RunView, tuple[str, str]]], rows: int, width: int, runs: bool
 ) -> list[RenderableType]:
     """The newest tests that ended badly, with their status and comment."""
+    shown = [
+        (_name(run, key, runs), _label(instance.state, instance.status), instance.comment)
+        for run, key in bad[-rows:]
+        for instance in (run.instances[key],)
+    ]
+    # The name and the label keep their width; a long comment is what gets cut (rich would
+    # otherwise squeeze every column alike, the name down to nothing).
+    name_width = min(max(len(name) for name, _, _ in shown), max(16, width // 3))
+    label_width = max(len(label) for _, label, _ in shown)
     grid = Table.grid(padding=(0, 2))
-    grid.add_column(no_wrap=True, overflow="ellipsis", max_width=max(16, width // 3))
-    grid.add_column(no_wrap=True)
-    grid.add_column(no_wrap=True, overflow="ellipsis")
-    for run, key in bad[-rows:]:
-        instance = run.instances[key]
-        shown = _label(instance.state, instance.status)
-        grid.add_row(_name(run, key, runs), styled(shown), instance.comment)
+    grid.add_column(no_wrap=True, overflow="ellipsis", min_width=name_width, max_width=name_width)
+    grid.add_column(no_wrap=True, min_width=label_width)
+    grid.add_column(
+        no_wrap=True, overflow="ellipsis", max_width=max(1, width - name_width - label_width - 4)
+    )
+    for name, label, comment in shown:
+        grid.add_row(name, styled(label), comment)
     parts: list[RenderableType] = [Text(f"ended badly ({len(bad)})", style=BAD_STYLE), grid]
     if (more := _more(rows, len(bad), "ended badly")) is not None:
         parts.append(more)
