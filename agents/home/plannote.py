@@ -12,7 +12,7 @@ with its receipt, so ``mtpkt send run`` prints what the home will do (and
 
 from collections.abc import Collection
 
-from mtpkt.agents.area import TestRef
+from mtpkt.agents.area import TestPatt, TestRef
 from mtpkt.agents.home.books import Launch
 from mtpkt.pkts.control import RerunClean
 
@@ -42,9 +42,15 @@ def plan_note(launch: Launch, kept: Collection[TestRef]) -> str:
     if others:
         parts.append(f"{others} in another launch's hands")
     parts.append(f"{to_run} to run")
+    # Prerequisites the testpatt does not name run too (and settle before what waits on
+    # them); `send --wait` counts only what the testpatt names, so the line says so.
+    patt = TestPatt.parse(control.testpatt)
+    brought = sum(not patt.matches(ref.test, ref.item) for ref in instances)
+    what = "a prerequisite" if brought == 1 else "prerequisites"
+    outside = f" ({brought} of them {what} outside the testpatt)" if brought else ""
     line = (
         f"{control.kind} {control.target}/{control.runname}:"
-        f" {_count(len(progress.tests), 'test')}, {_count(len(instances), 'instance')};"
+        f" {_count(len(progress.tests), 'test')}, {_count(len(instances), 'instance')}{outside};"
         f" {', '.join(parts)}"
     )
     waiting = sum(ref not in skipped for ref in later)

@@ -61,6 +61,17 @@ def test_send_run_prints_the_homes_plan_and_wait_names_each_bad_test_with_its_re
     )
     assert lines[-1] == f"  FAIL  broken: {comment}"
 
+    # A prerequisite the testpatt does not name runs too; the line counts it apart, since
+    # --wait counts what the testpatt names (the new user's trial of issue 21).
+    pulled = farm.send("run", "-t", TARGET, "-r", "p2", "--testpatt", "after_broken", "--wait")
+    assert pulled.returncode == ExitCode.TESTS_FAILED, pulled
+    lines = pulled.stderr.splitlines()
+    assert lines[0] == (
+        f"run {TARGET}/p2: 2 tests, 2 instances (1 of them a prerequisite outside the"
+        " testpatt); 0 already done (kept), 2 to run"
+    )
+    assert lines[-2] == f"run {TARGET} p2: 1 test: 1 NOT_STARTED/PREQ_FAIL", lines
+
 
 @pytest.mark.timeout(120)
 def test_clean_and_archive_wait_for_the_homes_word_and_print_it(farm: Farm) -> None:
