@@ -6,7 +6,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from tests.support.cli import run_mtpkt, start_mtpkt
+from tests.support.cli import clean_env, run_mtpkt, start_mtpkt
 from tests.support.procs import processes_with, read_line
 
 
@@ -138,3 +138,16 @@ def test_a_home_refuses_an_area_without_fields_naming_its_file_and_leaving_nothi
         " a target needs at least one"
     )
     assert not (tmp_path / ".mtpkt").exists()
+
+
+def test_an_area_from_mt_run_area_home_that_is_not_there_names_the_variable(
+    tmp_path: Path,
+) -> None:
+    """``MT_RUN_AREA_HOME=/nonexist mtpkt runs`` named the path but not where it came from
+    (issue 21, the new user's trial)."""
+    gone = tmp_path / "nonexist"
+    for args in (["runs"], ["send", "run", "-t", "a/b", "-r", "x"]):
+        done = run_mtpkt(*args, cwd=tmp_path, env=clean_env(MT_RUN_AREA_HOME=str(gone)))
+        assert done.returncode == 7, done
+        assert done.stderr.startswith(f"mtpkt {args[0]}: error: {gone} does not exist: ")
+        assert done.stderr.endswith(" (from $MT_RUN_AREA_HOME)\n"), done.stderr

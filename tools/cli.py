@@ -62,7 +62,7 @@ exit codes:
   6    the home's answer could not be verified (most often: another area's key)
   7    the area or its .mtpkt/ is missing or wrong (no secret, no home address …)
   8    send --wait / tail --until-done / log --follow with --wait-timeout: not done in time
-  130  interrupted (Ctrl-C)
+  130  interrupted (Ctrl-C); home and agent exit 0 when Ctrl-C or SIGTERM stops them
 
 Run 'mtpkt COMMAND --help' for a command's options."""
 

@@ -20,9 +20,10 @@ if TYPE_CHECKING:  # imported for real inside the functions: `mtpkt --help` stay
     from mtpkt.store.rows import RunRow
 
 __all__ = [
-    "area_note",
     "NO_RUN_YET",
     "area_dir",
+    "area_note",
+    "env_chose",
     "find_run",
     "load_area",
     "names",
@@ -65,7 +66,13 @@ def load_area(given: Path | None) -> "Area":
     try:
         return Area.load(area_dir(given))
     except AreaError as exc:
-        raise CliError(str(exc), ExitCode.BAD_AREA) from None
+        raise CliError(f"{exc}{env_chose(given)}", ExitCode.BAD_AREA) from None
+
+
+def env_chose(given: Path | None) -> str:
+    """`` (from $MT_RUN_AREA_HOME)`` when that variable chose the area, to follow an error
+    about it (a stale value in the shell is a common cause); "" otherwise."""
+    return " (from $MT_RUN_AREA_HOME)" if area_note(given) else ""
 
 
 def open_query(given: Path | None) -> "StoreQuery":

@@ -87,8 +87,8 @@ def _list(instance: Instance) -> None:
     row = instance.row
     print(f"{instance.name}: {row.state}/{row.status} on {row.host or '-'}, in {row.rundir or '-'}")
     lines = step_lines(instance)
-    if not lines:
-        print("no step has started")
+    if not lines:  # the comment says why, when the home or the agent gave up before
+        print(f"no step has started ({row.comment})" if row.comment else "no step has started")
     width = max((len(name) for name, _, _ in lines), default=0)
     for name, how, logfile in lines:
         print(f"  {name:<{width}}  {how:<8}  {logfile}")

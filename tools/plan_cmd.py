@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     found = listing(plan, named, rows, stale)
 
     def draw(out: "Console") -> None:
-        out.print(_summary(plan, found, testpatt))
+        out.print(_summary(plan, found, testpatt, new=not args.runname))
         out.print(_table(found))
         if note:
             out.print(note, style="dim")
@@ -177,13 +177,18 @@ def _records(area: "Area", plan: "Plan") -> "tuple[dict[tuple[str, str], TestRow
     return {(row.testname, row.item_path): row for row in tests}, bool(check(plan).changed)
 
 
-def _summary(plan: "Plan", found: list[PlannedRow], testpatt: str) -> str:
+def _count(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _summary(plan: "Plan", found: list[PlannedRow], testpatt: str, *, new: bool) -> str:
     instances = sum(len(row.items) for row in found)
     later = sum(row.deferred for row in found)
     levels = max((row.level for row in found), default=0)
+    run = f"a new run of {plan.target}" if new else f"run {plan.target} {plan.runname}"
     line = (
-        f"plan of run {plan.target} {plan.runname}, testpatt {testpatt}: {len(found)} tests,"
-        f" {instances} instances in {levels} level{'s' if levels != 1 else ''}"
+        f"plan of {run}, testpatt {testpatt}: {_count(len(found), 'test')},"
+        f" {_count(instances, 'instance')} in {_count(levels, 'level')}"
     )
     return line + (f" (and the items of {later} made when due)" if later else "")
 

@@ -53,8 +53,11 @@ def _not_an_area(home: "HomeDir") -> CliError | None:
 
     if not (why := not_an_area(home.area)):
         return None
+    from mtpkt.tools.local_area import area_dir, env_chose
+
+    source = env_chose(None) if home.area == area_dir(None) else ""
     return CliError(
-        f"{why}: cd into the area, pass --area DIR, or give --home and --key-file",
+        f"{why}: cd into the area, pass --area DIR, or give --home and --key-file{source}",
         ExitCode.BAD_AREA,
     )
 

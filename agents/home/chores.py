@@ -222,7 +222,8 @@ class Chores:
             )
             keys = [(row.testname, row.item_path) for row in rows]
             self.store.remove_tests(packet.target, packet.runname, keys)
-            what = f"removed {len(rows)} test record(s) and {removed_dirs} run directories"
+            dirs = "run directory" if removed_dirs == 1 else "run directories"
+            what = f"removed {len(rows)} test record(s) and {removed_dirs} {dirs}"
         return _reason(what + archives, names, running, problems)
 
     def _clean_archives(self, packet: Clean, rows: Sequence[TestRow], problems: list[str]) -> str:

@@ -141,8 +141,9 @@ class Writer:
                 break
             jobs.append(job)
             size += len(job.columns or ())
-        self.groups += 1
-        self.grouped += size
+        if size:  # a group of heartbeats alone commits no status packet
+            self.groups += 1
+            self.grouped += size
         return jobs
 
     def write(self, jobs: list[Job]) -> None:

@@ -360,6 +360,14 @@ class HostAgent:
         A :meth:`stop` during a drain's wait cuts it to :data:`STOP_SPOOL` from its start.
         """
         began = time.monotonic()
+        if left := len(parts.spool):  # a home that does not answer makes this wait its whole
+            _log.info(
+                "agent %s: sending %d spooled status packet(s) before it stops (up to %gs;"
+                " what is not sent stays spooled for its next start)",
+                self.name,
+                left,
+                STOP_SPOOL if self._stop_now.is_set() else self._drain_spool,
+            )
         while len(parts.spool):
             limit = STOP_SPOOL if self._stop_now.is_set() else self._drain_spool
             if time.monotonic() - began >= limit:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.farm import TARGET, Farm
+from tests.support.procs import wait_for
 
 
 @pytest.mark.timeout(120)
@@ -148,3 +149,30 @@ def test_a_home_whose_mtpkt_dir_is_replaced_stops(farm: Farm) -> None:
     (farm.area / "copy").rename(state)
     assert farm.processes["home"].wait(timeout=10) == 7
     assert "home.lock was replaced under this home; stopping" in farm.log("home")
+
+
+@pytest.mark.timeout(120)
+def test_an_agent_stopping_with_packets_the_home_does_not_take_says_why_it_waits(
+    farm: Farm,
+) -> None:
+    """With the home gone, an agent took seconds after SIGTERM to stop, saying only
+    "draining: finishing 0 running tests" (issue 21, the new user's trial)."""
+    farm.start_home()
+    farm.start_agent("alpha")
+    assert farm.send("run", "-t", TARGET, "-r", "gone", "--testpatt", "sleeper").returncode == 0
+    assert wait_for(lambda: farm.tests("gone").get(("sleeper", ""), ("",))[0] == "RUNNING", 60)
+    home = farm.processes["home"]
+    home.send_signal(signal.SIGSTOP)  # answers nothing from now on
+    try:
+        agent = farm.processes["alpha"]
+        agent.send_signal(signal.SIGINT)  # drains: would wait for the sleeper
+        assert wait_for(lambda: "draining" in farm.log("alpha"), 10)
+        agent.send_signal(signal.SIGINT)  # stops now: the sleeper's end is spooled, not taken
+        assert agent.wait(timeout=30) == 0
+    finally:
+        home.send_signal(signal.SIGCONT)
+    said = [line for line in farm.log("alpha").splitlines() if "spooled status packet" in line]
+    assert len(said) == 1, farm.log("alpha")
+    assert said[0].endswith(
+        "before it stops (up to 1s; what is not sent stays spooled for its next start)"
+    ), said

@@ -89,7 +89,7 @@ def test_clean_and_archive_wait_for_the_homes_word_and_print_it(farm: Farm) -> N
     )
     assert cleaned.returncode == ExitCode.OK, cleaned
     assert cleaned.stderr.splitlines()[-1] == (
-        f"clean {TARGET} p1: removed 1 test record(s) and 1 run directories: build"
+        f"clean {TARGET} p1: removed 1 test record(s) and 1 run directory: build"
     )
     assert ("build", "") not in farm.tests("p1")  # done before send returned
 

@@ -81,7 +81,7 @@ def test_paths_out_of_the_run_tree_are_refused_and_named(farm: Farm, tmp_path: P
 
     reason = done(farm, "clean", "-t", TARGET, "-r", "nightly")
     assert reason == (
-        "removed 4 test record(s) and 1 run directories, kept 1 archive(s) in"
+        "removed 4 test record(s) and 1 run directory, kept 1 archive(s) in"
         f" {farm.area / '.mtpkt' / 'archive'} (--archives removes them):"
         " unit, unit/1, unit/2, unit/3;"
         f" run directory {run_root / 'build'} leads out of the linktree {farm.area / 'links'}"
