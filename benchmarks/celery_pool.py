@@ -151,6 +151,7 @@ class CeleryPool:
         self._wait_log("worker", " ready.", deadline)
         os.environ["BENCH_REDIS"] = url  # the app below reads it, as the workers did
         sys.path.insert(0, str(self.work))
+        sys.modules.pop(JOBS_MODULE, None)  # a new pool each round: a new port, a new app
         try:
             self.app = importlib.import_module(JOBS_MODULE)
         finally:
@@ -168,9 +169,12 @@ class CeleryPool:
         step = self.app.step
         own_before, steps_before = self._cpu()
         began = time.monotonic()
-        results = [step.delay() for _ in range(jobs)]
-        result_set = importlib.import_module("celery.result").ResultSet(results)
-        values = result_set.get(timeout=timeout)
+        try:
+            results = [step.delay() for _ in range(jobs)]
+            result_set = importlib.import_module("celery.result").ResultSet(results)
+            values = result_set.get(timeout=timeout)
+        except Exception as exc:  # kombu's, redis's and celery's own: one line, not a traceback
+            raise BenchError(f"celery: {type(exc).__name__}: {exc}") from None
         took = time.monotonic() - began
         own_after, steps_after = self._cpu()
         wrong = sum(1 for value in values if value != "line\n")
