@@ -15,8 +15,10 @@ database until every instance has settled. Measured:
 * tests/s dispatched and completed, from the run's history (``received``,
   the home's clock when it committed a packet): LAUNCHED from the first to
   the last, and COMPLETED from the first LAUNCHED to the last COMPLETED;
-* send→ack latency of control packets: ``kill`` packets for a run that does
-  not exist (journaled, then nothing to do), sent in this process with
+* send→ack latency of control packets: ``kill`` packets for a small run
+  that has ended (``probe-run``, run first: the home refuses a kill of a run
+  that does not exist; this one it journals and marks done at once, as
+  nothing of the run is running or waiting), sent in this process with
   ``mtpkt send``'s own function (:func:`mtpkt.tools.reach.ask_home`), on a
   new socket each (as ``mtpkt send`` does), first with the home idle, then
   while the run is dispatched;
@@ -92,8 +94,9 @@ def percentile(values: list[float], fraction: float) -> float:
 # -- the area ---------------------------------------------------------------------------------
 
 
-def make_area(root: Path, tests: int, per_test: int) -> list[str]:
-    """Write an area of trivial tests with ``tests`` instances in all; the test names."""
+def make_area(root: Path, tests: int, per_test: int, step: str = "true") -> list[str]:
+    """Write an area of trivial tests with ``tests`` instances in all, each running the one
+    command ``step``; the test names."""
     files = {
         "megatest.config": """
             [fields]
@@ -114,7 +117,7 @@ def make_area(root: Path, tests: int, per_test: int) -> list[str]:
         name = f"t{index:04d}"
         names.append(name)
         items = " ".join(f"{n:05d}" for n in range(count))
-        files[f"tests/{name}/testconfig"] = "\n[ezsteps]\nok true\n" + (
+        files[f"tests/{name}/testconfig"] = f"\n[ezsteps]\nok {step}\n" + (
             f"\n[items]\nITEM {items}\n" if per_test > 1 else ""
         )
     for name, text in files.items():

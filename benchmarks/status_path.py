@@ -23,6 +23,13 @@ Two modes:
 * ``--backlog``: every generator first spools all its packets, then all start
   sending at once, as agents do when the home comes back after being away.
   This measures the status path itself: sending, committing, acknowledging.
+  Once the home has stopped, the same number of rows shaped like the history
+  table's (a random 16-byte blob primary key, the packets' mean size) are
+  inserted into a new database on the same disk with plain batched SQLite
+  (apsw, 1,000 rows a transaction, WAL, ``synchronous=FULL``, or ``NORMAL``
+  with ``--not-durable``), and the
+  share mtpkt reaches of that limit is printed; then again with
+  ``synchronous=OFF``, to show how much of the limit is the disk's.
 
 Target (issue 4): at least 50,000 status packets/s committed on the 2-core
 machine, nothing lost.
@@ -30,13 +37,15 @@ machine, nothing lost.
 
 import argparse
 import contextlib
+import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Final
 
+import apsw
 from dispatch import BenchError, Farm, make_area
 from procstat import cpu_seconds, memory_kib
 
@@ -44,6 +53,8 @@ from mtpkt.agents.homedir import HomeDir
 from mtpkt.store import HistoryReader
 
 LOADGEN = Path(__file__).with_name("loadgen.py")
+PLAIN_BATCH: Final = 1000
+"""Rows in each transaction of the plain SQLite inserts."""
 
 
 def start(args: list[str], logs: IO[bytes]) -> "subprocess.Popen[bytes]":
@@ -94,6 +105,52 @@ def report(dbdir: Path, total: int, elapsed: float, memory: dict[str, int]) -> b
     return lost == 0 and doubled == 0
 
 
+def packet_size(dbdir: Path) -> int:
+    """The mean size in bytes of the packets committed to the history tables of ``dbdir``."""
+    count = total = 0
+    for path in dbdir.glob("*.db"):
+        db = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+        try:
+            for rows, size in db.execute("SELECT count(*), total(length(packet)) FROM history"):
+                count, total = count + int(rows), total + int(size)
+        finally:
+            db.close()
+    return total // count if count else 0
+
+
+def plain_inserts(path: Path, rows: int, size: int, synchronous: str) -> float:
+    """Rows per second committed by plain batched inserts into a new database at ``path``.
+
+    The table is shaped like the history table, but keyed by a random 16-byte blob (a
+    packet id); the rows are made before the clock starts. ``synchronous`` is the home's
+    (FULL, or NORMAL for ``--not-durable``).
+    """
+    db = apsw.Connection(str(path))
+    try:
+        db.pragma("journal_mode", "wal")
+        db.pragma("synchronous", synchronous)
+        db.execute(
+            "CREATE TABLE history (packet_id BLOB PRIMARY KEY, origin TEXT NOT NULL,"
+            " origin_seq INTEGER NOT NULL, kind TEXT NOT NULL, testname TEXT NOT NULL,"
+            " item_path TEXT NOT NULL, received REAL, packet BLOB NOT NULL)"
+        )
+        made = [
+            (os.urandom(16), f"a{n % 20:03d}", n, "status_change", "t0000", f"{n:05d}",
+             time.time(), os.urandom(size))
+            for n in range(rows)
+        ]  # fmt: skip
+        began = time.monotonic()
+        for start in range(0, rows, PLAIN_BATCH):
+            with db:
+                db.executemany(
+                    "INSERT INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    made[start : start + PLAIN_BATCH],
+                )
+        return rows / (time.monotonic() - began)
+    finally:
+        db.close()
+
+
 def run(agents: int, per_agent: int, durable: bool, work: Path, backlog: bool) -> int:
     total = agents * per_agent
     area, logs = work / "area", work / "logs"
@@ -142,9 +199,22 @@ def run(agents: int, per_agent: int, durable: bool, work: Path, backlog: bool) -
         ok = report(dbdir, total, times[1] - times[0], memory)
         busy = home_cpu / (times[1] - times[0])
         print(f"home CPU: {home_cpu:.2f} s ({busy:.0%} of one core while committing)")
-        return 0 if ok else 1
     finally:
         farm.stop_all()
+    if backlog:  # with the home and generators stopped: the machine is as it was for them
+        size = packet_size(dbdir)
+        synchronous = "FULL" if durable else "NORMAL"
+        limit = plain_inserts(work / "plain.db", total, size, synchronous)
+        print(
+            f"plain SQLite: {limit:,.0f} rows/s ({total:,} rows of {size} bytes,"
+            f" {PLAIN_BATCH:,} a transaction, WAL, synchronous={synchronous}, 16-byte blob key)"
+        )
+        rate = total / (times[1] - times[0])
+        print(f"mtpkt's share of plain SQLite: {rate / limit:.0%}")
+        # Without waiting for the disk: how much of the limit above is the disk's.
+        unsynced = plain_inserts(work / "plain-off.db", total, size, "OFF")
+        print(f"plain SQLite, synchronous=OFF (not waiting for the disk): {unsynced:,.0f} rows/s")
+    return 0 if ok else 1
 
 
 def main() -> int:
