@@ -7,7 +7,6 @@ address really listened on; dialers dial with ``block=False``.
 """
 
 import abc
-import atexit
 import logging
 from collections.abc import Callable
 from typing import Any, Final, Self
@@ -19,13 +18,6 @@ from pynng.exceptions import check_err as _check_err
 from mtpkt import pkts
 from mtpkt.bus.errors import BusError
 from mtpkt.bus.tls import Role, Tls, TlsError, is_tls_address, tls_address
-
-# pynng calls nng_fini() at exit. NNG's own threads may still be at work then (a TLS dialer
-# retrying a failed handshake, a reconnect timer), and fini frees the locks under them: the
-# process ends in "panic: pthread_mutex_lock: Invalid argument" and SIGABRT after it did its
-# work (seen with `mtpkt send` refused by a mutual-TLS home, about 1 in 50 under load). A
-# process that exits needs no clean-up of NNG's: the kernel takes its memory and sockets.
-atexit.unregister(pynng.nng._pynng_atexit)
 
 __all__ = [
     "POLL_INTERVAL",
