@@ -30,7 +30,7 @@ from mtpkt.pkts.text import display_name
 from mtpkt.tools.archive_files import unrecorded
 from mtpkt.tools.errors import CliError
 from mtpkt.tools.exitcodes import ExitCode
-from mtpkt.tools.local_area import area_note, load_area, open_query
+from mtpkt.tools.local_area import area_note, load_area, query_of
 from mtpkt.tools.options import add_testpatt, query_parser, run_options
 from mtpkt.tools.tables import console, print_json, table, when, writing
 
@@ -135,19 +135,21 @@ def run(args: argparse.Namespace) -> int:
     except AreaError as exc:
         raise CliError(str(exc), ExitCode.USAGE) from None
     listed: list[Listed] = []
-    with open_query(args.area) as query:
+    area = load_area(args.area)
+    with query_of(area) as query:
         try:
-            runs = query.runs(target=args.target, runname=args.runname)
+            selected = {run.id for run in query.runs(target=args.target, runname=args.runname)}
         except StoreError as exc:  # the target does not fit the area's fields
             raise CliError(str(exc), ExitCode.USAGE) from None
-        try:
-            for run_row in runs:
-                run = (run_row.target, run_row.runname)
-                listed += [(run, row) for row in query.archives(run_row.id)]
-            recorded = {row.path for run_row in query.runs() for row in query.archives(run_row.id)}
+        try:  # every run's, read once: an archive none of them records is a cleaned one's
+            archives = [(run, query.archives(run.id)) for run in query.runs()]
         except StoreError as exc:
             raise CliError(str(exc)) from None
-    listed += unrecorded(load_area(args.area), recorded, args.target, args.runname)
+    for run_row, rows in archives:
+        if run_row.id in selected:
+            listed += [((run_row.target, run_row.runname), row) for row in rows]
+    recorded = {row.path for _, rows in archives for row in rows}
+    listed += unrecorded(area, recorded, args.target, args.runname)
     listed = [pair for pair in listed if patt.matches(pair[1].testname, pair[1].item_path)]
     if note := area_note(args.area):  # on stderr: stdout stays the table or the JSON
         print(note, file=sys.stderr)
