@@ -9,7 +9,7 @@ from typing import Final
 
 from mtpkt.pkts.enums import State, Status
 
-__all__ = ["UNKNOWN_AGENT", "display_name", "end_label", "one_line", "unknown_agent"]
+__all__ = ["UNKNOWN_AGENT", "counted", "display_name", "end_label", "one_line", "unknown_agent"]
 
 UNKNOWN_AGENT: Final = "waiting for agent "
 """How the comment of a test of a run pinned to an agent the home does not know starts
@@ -60,3 +60,8 @@ def end_label(state: str, status: str, *, with_status: bool = True) -> str:
     if not with_status or status == Status.NA:
         return state
     return f"{state}/{status}"
+
+
+def counted(count: int, word: str) -> str:
+    """``1 test``, ``2 tests``: a count and its word, plural by an ``s`` when not one."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"

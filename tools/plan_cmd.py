@@ -31,6 +31,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from mtpkt.pkts.text import counted
 from mtpkt.tools.errors import CliError
 from mtpkt.tools.exitcodes import ExitCode
 from mtpkt.tools.listings import first_of, grid, listed, reading_area
@@ -177,18 +178,14 @@ def _records(area: "Area", plan: "Plan") -> "tuple[dict[tuple[str, str], TestRow
     return {(row.testname, row.item_path): row for row in tests}, bool(check(plan).changed)
 
 
-def _count(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
 def _summary(plan: "Plan", found: list[PlannedRow], testpatt: str, *, new: bool) -> str:
     instances = sum(len(row.items) for row in found)
     later = sum(row.deferred for row in found)
     levels = max((row.level for row in found), default=0)
     run = f"a new run of {plan.target}" if new else f"run {plan.target} {plan.runname}"
     line = (
-        f"plan of {run}, testpatt {testpatt}: {_count(len(found), 'test')},"
-        f" {_count(instances, 'instance')} in {_count(levels, 'level')}"
+        f"plan of {run}, testpatt {testpatt}: {counted(len(found), 'test')},"
+        f" {counted(instances, 'instance')} in {counted(levels, 'level')}"
     )
     return line + (f" (and the items of {later} made when due)" if later else "")
 

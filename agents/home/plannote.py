@@ -15,6 +15,7 @@ from collections.abc import Collection
 from mtpkt.agents.area import TestPatt, TestRef
 from mtpkt.agents.home.books import Launch
 from mtpkt.pkts.control import RerunClean
+from mtpkt.pkts.text import counted
 
 __all__ = ["plan_note"]
 
@@ -50,14 +51,10 @@ def plan_note(launch: Launch, kept: Collection[TestRef]) -> str:
     outside = f" ({brought} of them {what} outside the testpatt)" if brought else ""
     line = (
         f"{control.kind} {control.target}/{control.runname}:"
-        f" {_count(len(progress.tests), 'test')}, {_count(len(instances), 'instance')}{outside};"
+        f" {counted(len(progress.tests), 'test')}, {counted(len(instances), 'instance')}{outside};"
         f" {', '.join(parts)}"
     )
     waiting = sum(ref not in skipped for ref in later)
     if waiting:
-        line += f"; the items of {_count(waiting, 'test')} are made when due"
+        line += f"; the items of {counted(waiting, 'test')} are made when due"
     return line
-
-
-def _count(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
