@@ -316,11 +316,13 @@ def _plan_test(
     rollup = rollup_command(area.config, test.name, run_env.env, area.home) if itemized else ""
     shared = shared_environment(run_env, test)  # its errors now, at planning
     instances = []
+    linktree = area.linktree
     for item in items:
-        if not chosen.selects(test.name, item.path):
+        path = item.path
+        if not chosen.selects(test.name, path):
             continue
-        ref = TestRef(target, runname, test.name, item.path)
-        directory = instance_path(root, area.linktree, test.name, item.path, roots)
+        ref = TestRef(target, runname, test.name, path)
+        directory = instance_path(root, linktree, test.name, path, roots)
         job = TestJob(
             ref=ref,
             rundir=directory,

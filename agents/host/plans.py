@@ -23,10 +23,15 @@ made here is answered with the items that were (the instance is not run).
 
 A plan that fails is not kept: the next task of that test plans again (the
 area may have been fixed in between).
+
+A test is planned by one thread at a time: the tasks of its other items that
+come meanwhile (an agent's slots start together) wait for that plan rather
+than each planning every item again.
 """
 
 import functools
 import logging
+import threading
 from collections.abc import Mapping
 from typing import Final
 
@@ -82,8 +87,8 @@ def _instances(
 class PlanCache:
     """The planned instances of the latest tests a host agent was given.
 
-    Thread-safe: the tests' threads plan at once. Two tasks of a test not yet
-    kept may both plan it; either plan serves.
+    Thread-safe: the tests' threads plan at once, each test once (a second task of a
+    test being planned waits for that plan).
 
     Args:
         area: the test-suite area the tests are planned from.
@@ -96,13 +101,35 @@ class PlanCache:
         self.agent = agent
         # lru_cache keeps what returns, never what raises: a failed plan is tried again.
         self._instances = functools.lru_cache(maxsize=kept)(functools.partial(_instances, area))
+        self._lock = threading.Lock()
+        self._planning: dict[
+            tuple[bytes, str, str, str, str], tuple[threading.Lock, list[int]]
+        ] = {}
+
+    def _planned(self, key: tuple[bytes, str, str, str, str]) -> Mapping[TestRef, Instance]:
+        """The instances of a test, planned by one thread at a time (the others wait for it).
+
+        Raises:
+            whatever planning raises (nothing is kept then).
+        """
+        with self._lock:
+            lock, users = self._planning.setdefault(key, (threading.Lock(), [0]))
+            users[0] += 1
+        try:
+            with lock:
+                return self._instances(*key)
+        finally:
+            with self._lock:
+                users[0] -= 1
+                if not users[0]:
+                    del self._planning[key]
 
     def instance(self, task: Task, ref: TestRef) -> Instance | str:
         """The planned instance ``ref`` of a run task, or a one-line reason why there is none."""
         where = f"{ref.target}/{ref.runname}"
         try:
-            instances = self._instances(
-                task.control, task.target, task.runname, task.test, task.testpatt
+            instances = self._planned(
+                (task.control, task.target, task.runname, task.test, task.testpatt)
             )
         except (AreaError, OSError) as exc:
             return f"cannot plan {ref} of {where}: {one_line(exc)}"

@@ -567,3 +567,23 @@ def test_a_test_is_planned_once_per_launch_and_a_failed_plan_is_planned_again(ar
     (area.home / "tests/later").mkdir()
     (area.home / "tests/later/testconfig").write_text("[ezsteps]\nx true\n")
     assert planned("later", "", launch) == "later/"  # the failure was not kept
+
+
+def test_a_tests_items_taken_at_once_are_planned_once(area: Area) -> None:
+    """An agent's slots start together: the tasks of one test's items wait for one plan."""
+    plans = PlanCache(area, agent="node1")
+    launch = pkts.new_id()
+    found: list[str] = []
+
+    def take(item: str) -> None:
+        given = attrs.evolve(task(Action.RUN, "itemized", item), control=launch)
+        instance = plans.instance(given, TestRef(TARGET, RUN, "itemized", item))
+        found.append(instance if isinstance(instance, str) else instance.ref.item)
+
+    threads = [threading.Thread(target=take, args=(item,)) for item in ("1", "2", "3") * 3]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert sorted(found) == ["1"] * 3 + ["2"] * 3 + ["3"] * 3
+    assert plans._instances.cache_info().misses == 1  # planned by one thread, once
