@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/dispatch.py [--tests 10000] [--agents 8] [--slots 3]
                                      [--items-per-test 100] [--acks 300] [--not-durable]
-                                     [--keep] [--timeout 900]
+                                     [--keep] [--dir DIR] [--timeout 900]
 
 Builds an area in a temporary directory whose tests have one trivial step
 (``true``) and ``[items]``, so that ``--tests`` instances come from
@@ -53,7 +53,7 @@ from typing import Final
 
 import apsw
 import attrs
-from procstat import cpu_seconds, free_port, memory_kib
+from procstat import cpu_seconds, free_port, helpers_of, memory_kib
 
 from mtpkt import pkts
 from mtpkt.agents.homedir import HomeDir
@@ -377,12 +377,25 @@ class Usage:
     home_pid: int
     agent_pids: list[int]
     start: dict[str, float] = attrs.Factory(dict)
+    guards: dict[int, list[int]] = attrs.Factory(dict)
+    """Each agent's guard process (started with its first step): its CPU is the agent's."""
+
+    def _agent(self, pid: int) -> float:
+        if not self.guards.get(pid):
+            self.guards[pid] = helpers_of(pid, "agents/host/guard.py")
+        guards = 0.0
+        for guard in self.guards[pid]:
+            try:
+                guards += cpu_seconds(guard)
+            except OSError:  # it ended: its time is in the agent's children's now
+                pass
+        return cpu_seconds(pid) + guards
 
     def read(self) -> dict[str, float]:
         busy, total = machine_ticks()
         return {
             "home": cpu_seconds(self.home_pid),
-            "agents": sum(cpu_seconds(pid) for pid in self.agent_pids),
+            "agents": sum(self._agent(pid) for pid in self.agent_pids),
             "steps": sum(cpu_seconds(pid, children=True) for pid in self.agent_pids),
             "busy": busy,
             "total": total,
@@ -546,6 +559,7 @@ def main() -> int:
         "--not-durable", action="store_true", help="home with synchronous=NORMAL (not the default)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--dir", type=Path, help=DIR_HELP)
     parser.add_argument("--timeout", type=float, default=900, help="seconds in all (900)")
     args = parser.parse_args()
     if min(args.tests, args.agents, args.slots, args.items_per_test, args.acks) < 1:
@@ -560,14 +574,33 @@ def main() -> int:
         not args.not_durable,
     )
     return in_work_dir(
-        "mtpkt-dispatch-", lambda work: measure(options, work), options.timeout, keep=args.keep
+        "mtpkt-dispatch-",
+        lambda work: measure(options, work),
+        options.timeout,
+        keep=args.keep,
+        parent=args.dir,
     )
 
 
-def in_work_dir(prefix: str, measure: Callable[[Path], bool], timeout: float, *, keep: bool) -> int:
-    """``measure(work)`` in a new temporary directory, bounded by ``timeout`` (plus a minute
-    to stop everything); the exit status. The directory goes unless ``keep``."""
-    work = Path(tempfile.mkdtemp(prefix=prefix))
+DIR_HELP: Final = (
+    "where the temporary area and its run directories go (default: $TMPDIR or /tmp); each"
+    " test makes its run directory and a few files there, so the file system's cost counts"
+)
+
+
+def in_work_dir(
+    prefix: str,
+    measure: Callable[[Path], bool],
+    timeout: float,
+    *,
+    keep: bool,
+    parent: Path | None = None,
+) -> int:
+    """``measure(work)`` in a new temporary directory (in ``parent``, else the system's),
+    bounded by ``timeout`` (plus a minute to stop everything); the exit status. The
+    directory goes unless ``keep``."""
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    print(f"work directory: {work}")
     try:
         with hard_timeout(timeout + 60):
             return 0 if measure(work) else 1

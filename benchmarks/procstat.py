@@ -4,7 +4,7 @@ import os
 import socket
 from pathlib import Path
 
-__all__ = ["cpu_seconds", "free_port", "memory_kib"]
+__all__ = ["cpu_seconds", "free_port", "helpers_of", "memory_kib"]
 
 
 def free_port() -> int:
@@ -19,6 +19,24 @@ def cpu_seconds(pid: int, *, children: bool = False) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     first = 13 if children else 11
     return (int(fields[first]) + int(fields[first + 1])) / os.sysconf("SC_CLK_TCK")
+
+
+def helpers_of(pid: int, mark: str) -> list[int]:
+    """The live children of ``pid`` whose command line holds ``mark`` (e.g. an agent's
+    guard, whose CPU is the agent's work but reaches its ``cutime`` only when it exits)."""
+    found = []
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    for child in children:
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if mark.encode() in command:
+            found.append(int(child))
+    return found
 
 
 def memory_kib(pid: int) -> dict[str, int]:

@@ -1,7 +1,8 @@
 """mtpkt against Celery + Redis on the same trivial work, on this machine, in the same run.
 
 Usage: python benchmarks/vs_celery.py [--tests 2000] [--runs 3] [--agents 8] [--slots 4]
-                                      [--concurrency 8] [--keep] [--timeout 1800]
+                                      [--concurrency 8] [--keep] [--dir DIR]
+                                      [--timeout 1800]
 
 Each round runs the same ``--tests`` jobs twice, one peer after the other, each
 job one ``bash`` process that echoes a line:
@@ -42,6 +43,7 @@ from typing import Final
 import attrs
 from celery_pool import CeleryPool, Figures, missing
 from dispatch import (
+    DIR_HELP,
     RUNNAME,
     BenchError,
     Farm,
@@ -193,6 +195,7 @@ def main() -> int:
     parser.add_argument("--slots", type=int, default=4, help="slots per mtpkt agent (4)")
     parser.add_argument("--concurrency", type=int, default=8, help="celery prefork workers (8)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--dir", type=Path, help=DIR_HELP)
     parser.add_argument("--timeout", type=float, default=1800, help="seconds in all (1800)")
     args = parser.parse_args()
     if min(args.tests, args.runs, args.agents, args.slots, args.concurrency) < 1:
@@ -205,7 +208,11 @@ def main() -> int:
         args.tests, args.runs, args.agents, args.slots, args.concurrency, args.timeout
     )
     return in_work_dir(
-        "mtpkt-vs-celery-", lambda work: measure(options, work), options.timeout, keep=args.keep
+        "mtpkt-vs-celery-",
+        lambda work: measure(options, work),
+        options.timeout,
+        keep=args.keep,
+        parent=args.dir,
     )
 
 

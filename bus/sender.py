@@ -9,6 +9,7 @@ the home dedupes by packet id, so nothing is lost and nothing is doubled.
 
 import abc
 import logging
+import math
 import os
 import threading
 import time
@@ -50,6 +51,17 @@ LINGER: Final = 0.005
 frames for both sides to handle, at the cost of that much latency."""
 LINGER_BELOW: Final = 8
 """A batch of fewer packets than this waits :data:`LINGER` first."""
+BUSY_WITHIN: Final = 0.1
+"""A Sender whose last frame went out less than this many seconds ago is busy: it lingers
+:data:`LINGER_BUSY` instead of :data:`LINGER`."""
+LINGER_BUSY: Final = 0.05
+"""Seconds a busy Sender waits for more packets when it has fewer than
+:data:`LINGER_BUSY_BELOW`. Under a stream of packets (an agent ending many short tests)
+frames of one or two packets cost the agent and the home a round trip each, and that CPU
+is what the tests lack; the live view then sees a change up to this much later. An idle
+Sender (one packet now and then) keeps :data:`LINGER`."""
+LINGER_BUSY_BELOW: Final = 64
+"""A busy Sender's batch of fewer packets than this waits :data:`LINGER_BUSY` first."""
 OFFLINE_TIMEOUT: Final = 1.0
 """Seconds the ``offline`` heartbeat may take at stop; it is best effort."""
 BEAT_TIMEOUT: Final = 5.0
@@ -189,6 +201,7 @@ class Sender(_Talker):
         self._timeout = timeout
         self._stats_lock = threading.Lock()
         self._stats = SenderStats()
+        self._last_frame = -math.inf  # monotonic time the last frame's request ended
 
     @property
     def stats(self) -> SenderStats:
@@ -249,8 +262,9 @@ class Sender(_Talker):
         if not batch:
             self._spool.wait(POLL_INTERVAL)  # wakes at once on put()
             return None
-        if len(batch) < LINGER_BELOW:
-            if self._stop.wait(LINGER):
+        busy = time.monotonic() - self._last_frame < BUSY_WITHIN
+        if len(batch) < (LINGER_BUSY_BELOW if busy else LINGER_BELOW):
+            if self._stop.wait(LINGER_BUSY if busy else LINGER):
                 return None  # stopped meanwhile: the packets stay in the spool
             batch = self._spool.pending(limit=self._batch, max_bytes=FRAME_BUDGET)
         return self._send(requester, batch)
@@ -263,6 +277,7 @@ class Sender(_Talker):
             outcome = _check_receipt(requester.request(frame), self._key, self._address)
         except (BusError, pkts.PacketError) as exc:
             outcome = str(exc)
+        self._last_frame = time.monotonic()
         if isinstance(outcome, Receipt):
             removed = self._spool.remove(outcome.ids)
             if removed:

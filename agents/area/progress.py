@@ -266,6 +266,10 @@ class RunProgress:
         """Not started, and not ended without starting either."""
         return _waits(*self.records[ref])
 
+    def waiting_count(self) -> int:
+        """How many records wait to start (:meth:`waiting`), kept as they change."""
+        return sum(self._waiting_refs.values())
+
     def settled(self) -> bool:
         """Whether every record has settled (:func:`~mtpkt.pkts.outcome.settled`)."""
         return not any(self._open.values())

@@ -112,8 +112,11 @@ class Triggers:
         for packet in packets:
             if not isinstance(packet, StatusChange):
                 continue
+            configs = self._configs(packet)
+            if not configs:  # no [triggers] for this test: nothing to look up
+                continue
             for key in trigger_keys(packet.state.value, packet.status.value):
-                for source, command in self._commands(packet, key):
+                for source, command in self._commands(packet, configs, key):
                     calls.append((packet, key, source, command))
         if not calls:
             return
@@ -126,12 +129,23 @@ class Triggers:
             if row is not None:  # a test with no record has no id to give (mt.scm:170)
                 self._call(packet, row, key, source, command)
 
-    def _commands(self, packet: StatusChange, key: str) -> list[tuple[str, str]]:
+    def _configs(self, packet: StatusChange) -> list[tuple[str, Config]]:
+        """The test's testconfig, then megatest.config, each with its log prefix, those of
+        them that have a ``[triggers]`` section."""
+        testconfig = self._testconfig(packet.target, packet.runname, packet.test)
+        return [
+            (source, config)
+            for source, config in (("tconfig", testconfig), ("mtconfig", self.area.config))
+            if config is not None and config.has("triggers")
+        ]
+
+    def _commands(
+        self, packet: StatusChange, configs: list[tuple[str, Config]], key: str
+    ) -> list[tuple[str, str]]:
         """``(log prefix, command)`` of the test's trigger ``key``, then megatest.config's."""
         found = []
-        testconfig = self._testconfig(packet.target, packet.runname, packet.test)
-        for source, config in (("tconfig", testconfig), ("mtconfig", self.area.config)):
-            if config is None or not config.has("triggers", key):
+        for source, config in configs:
+            if not config.has("triggers", key):
                 continue
             try:
                 command = config.get("triggers", key, env=self.area.env, cwd=self.area.home)
