@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Self
+from typing import Any, Final, Self
 
 import pynng
 
@@ -21,6 +21,15 @@ from mtpkt.bus.tls import Tls
 __all__ = ["Replier", "Requester"]
 
 logger = logging.getLogger(__name__)
+
+
+IDLE_RECV: Final = 2.0
+"""Seconds an idle Replier worker waits in one receive. Closing the socket ends a receive at
+once, so this only bounds how long a worker may miss the stop flag; a short one (it was
+0.1 s) made a home with 32 workers wake 320 times a second for nothing."""
+REPLY_GRACE: Final = 0.3
+"""Seconds :meth:`Replier.close` waits for the handlers still running to send their
+replies before it closes the socket."""
 
 
 class Replier(nng.Closing):
@@ -65,13 +74,13 @@ class Replier(nng.Closing):
         self._workers = workers
         address = nng.endpoint(address, tls, self._name)
         self._tls = nng.tls_options(tls, "listen", address, self._name)
-        self._socket = nng.open_socket(
-            pynng.Rep0, self._name, recv_timeout=nng.POLL_INTERVAL, **self._tls
-        )
+        self._socket = nng.open_socket(pynng.Rep0, self._name, recv_timeout=IDLE_RECV, **self._tls)
         self._address = nng.listen(self._socket, address, self._name)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # a worker left a handler
+        self._busy = 0  # workers in a handler or sending its reply (lock held)
         self._closed = False
 
     @property
@@ -105,20 +114,33 @@ class Replier(nng.Closing):
                 try:
                     request: bytes = context.recv()
                 except pynng.Timeout:
-                    continue  # a short timeout, so the stop flag is seen (pynng #49)
+                    continue  # now and then, so the stop flag is seen (pynng #49)
                 except pynng.Closed:
                     return
-                reply = self._handle(request)
-                if reply is None:
-                    continue
+                with self._lock:
+                    self._busy += 1
                 try:
-                    context.send(reply)
-                except pynng.Closed:
-                    return
-                except pynng.NNGException as exc:
-                    logger.warning("%s: reply not sent: %s", self._name, exc)
+                    if not self._answer(context, request):
+                        return
+                finally:
+                    with self._lock:
+                        self._busy -= 1
+                        self._idle.notify_all()
         finally:
             nng.close_context(context)
+
+    def _answer(self, context: Any, request: bytes) -> bool:
+        """Handle one request and send its reply; False once the socket is closed."""
+        reply = self._handle(request)
+        if reply is None:
+            return True
+        try:
+            context.send(reply)
+        except pynng.Closed:
+            return False
+        except pynng.NNGException as exc:
+            logger.warning("%s: reply not sent: %s", self._name, exc)
+        return True
 
     def _handle(self, request: bytes) -> bytes | None:
         try:
@@ -132,11 +154,12 @@ class Replier(nng.Closing):
     def close(self, *, timeout: float = 5.0) -> None:
         """Stop the workers and close the socket (later calls do nothing).
 
-        Idle workers stop within :data:`~bus.nng.POLL_INTERVAL`. The socket is closed at
-        most three of those later, so the reply of a handler still running is
-        lost (its requester times out and retries: handlers are idempotent).
-        Handlers cannot be interrupted; close waits up to ``timeout`` seconds
-        for them to return and logs the ones that did not.
+        The socket is closed once no worker is in a handler, or
+        :data:`REPLY_GRACE` seconds later: the reply of a handler still running
+        then is lost (its requester times out and retries: handlers are
+        idempotent). Closing ends the receives of the idle workers. Handlers
+        cannot be interrupted; close waits up to ``timeout`` seconds for them to
+        return and logs the ones that did not.
         """
         with self._lock:
             if self._closed:
@@ -144,9 +167,9 @@ class Replier(nng.Closing):
             self._closed = True
             self._stop.set()
             threads = list(self._threads)
-        deadline = time.monotonic() + nng.POLL_INTERVAL * 3
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+            deadline = time.monotonic() + REPLY_GRACE
+            while self._busy and (left := deadline - time.monotonic()) > 0:
+                self._idle.wait(left)
         self._socket.close()  # also ends receives of workers still running
         deadline = time.monotonic() + timeout
         for thread in threads:

@@ -146,6 +146,12 @@ class Launchers:
         self._values[(section, key)] = found
         return found
 
+    def every(self) -> list[Launcher]:
+        """Every launcher an instance may get: each host type ``[launchers]`` names, then
+        ``[jobtools] launcher``."""
+        named = [self._value("host-types", host_type) for _, host_type in self._patterns]
+        return [*named, self._value("jobtools", "launcher")]
+
     def of(self, test: str, item: str) -> Launcher:
         """The launcher of one test instance (common.scm:2322-2353)."""
         for patt, host_type in self._patterns:

@@ -202,9 +202,8 @@ class Assigner:
         groups = JobGroups(self._books)
         now = time.monotonic()
         for launch in self._books.launches:
-            pin = launch.control.host
-            if launch.held or (pin is not None and (batch or pin != agent)):
-                continue  # its pre-hook runs, or it is pinned to another agent
+            if not self._offers(launch, agent, batch):
+                continue
             limit = launch.plan.max_jobs
             delay = launch.plan.schedule.launch_delay
             for instance in launch.progress.take_ready():
@@ -226,12 +225,23 @@ class Assigner:
                     break
         return chosen
 
+    def _offers(self, launch: Launch, agent: str, batch: bool) -> bool:
+        """Whether ``launch`` may hand out instances to ``agent`` (with ``batch``: to a batch
+        system) now: its pre-hook is not running, it is not pinned to another agent, and
+        (``batch``) some of its instances go to a batch system."""
+        pin = launch.control.host
+        if launch.held or (pin is not None and (batch or pin != agent)):
+            return False
+        return not batch or self._batch.any(launch)
+
     def _takes(self, launch: Launch, instance: Instance, groups: JobGroups, batch: bool) -> bool:
         """Whether an instance ready in ``launch`` may be handed out now: not left to
         another launch, within its jobgroup, and the agents' (a batch system's with
         ``batch``)."""
         if instance.ref in launch.skipped or not groups.allows(launch, instance):
             return False
+        if not self._batch.any(launch):
+            return not batch
         return (self._batch.of(launch, instance.ref) is not None) is batch
 
 

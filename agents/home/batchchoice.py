@@ -70,6 +70,23 @@ class BatchChoice:
         self._area = area
         self._launchers: dict[bytes, Launchers | None] = {}
         self._of: dict[bytes, dict[TestRef, BatchLaunch | None]] = {}
+        self._any: dict[bytes, bool] = {}
+
+    def any(self, launch: Launch) -> bool:
+        """Whether any instance of ``launch`` may go to a batch system (books lock held): when
+        none may, the home does not look at its instances one by one."""
+        key = launch.control.id
+        if key not in self._any:
+            launchers = self._launchers_of(launch)
+            self._any[key] = (
+                launch.control.host is None
+                and launchers is not None
+                and any(
+                    not launcher.error and system_of(launcher_words(launcher.command)) is not None
+                    for launcher in launchers.every()
+                )
+            )
+        return self._any[key]
 
     def of(self, launch: Launch, ref: TestRef) -> BatchLaunch | None:
         """How ``ref`` of ``launch`` is submitted, or None when the agents take it (books
@@ -105,6 +122,6 @@ class BatchChoice:
     def keep_only(self, launches: list[Launch]) -> None:
         """Forget the launches no longer in the books (books lock held)."""
         live = {launch.control.id for launch in launches}
-        for cache in (self._launchers, self._of):
+        for cache in (self._launchers, self._of, self._any):
             for key in [key for key in cache if key not in live]:
                 del cache[key]

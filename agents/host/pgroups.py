@@ -56,12 +56,15 @@ def _signal_group(pgid: int, signum: signal.Signals) -> None:
 
 
 @contextlib.contextmanager
-def exit_signal(process: subprocess.Popen[bytes]) -> Iterator[Callable[[float], bool]]:
+def exit_signal(
+    process: subprocess.Popen[bytes], kick: int | None = None
+) -> Iterator[Callable[[float], bool]]:
     """A function that waits up to its argument's seconds for ``process`` to exit (and reaps it).
 
-    Through a pidfd where Linux has them, woken the moment the process exits;
-    else through :meth:`subprocess.Popen.wait`, which polls at growing intervals
-    (a step that ends within 3 ms may be noticed 4 ms later).
+    Through a pidfd where Linux has them, woken the moment the process exits, or
+    (returning False) the moment ``kick`` (an eventfd) is written to; else through
+    :meth:`subprocess.Popen.wait`, which polls at growing intervals (a step that
+    ends within 3 ms may be noticed 4 ms later), and ``kick`` is not looked at.
     """
     try:
         pidfd = os.pidfd_open(process.pid)
@@ -70,7 +73,12 @@ def exit_signal(process: subprocess.Popen[bytes]) -> Iterator[Callable[[float], 
 
     def ended(timeout: float) -> bool:
         if pidfd is not None:
-            if not select.select([pidfd], [], [], timeout)[0]:
+            watched = [pidfd] if kick is None else [pidfd, kick]
+            ready = select.select(watched, [], [], timeout)[0]
+            if kick is not None and kick in ready:
+                with contextlib.suppress(BlockingIOError):
+                    os.eventfd_read(kick)
+            if pidfd not in ready:
                 return False
             process.wait()
             return True
