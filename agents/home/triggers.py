@@ -30,6 +30,7 @@ the arguments after it.
 import contextlib
 import functools
 import logging
+import math
 import os
 import queue
 import shlex
@@ -60,6 +61,11 @@ def trigger_keys(state: str, status: str) -> tuple[str, str, str]:
     return f"{state}/{status}", f"{state}/", f"/{status}"
 
 
+TESTS_LISTED: Final = 5.0
+"""Seconds the trigger thread keeps its list of the area's tests (a test added meanwhile has
+its triggers run from then on)."""
+
+
 class Triggers:
     """Calls the ``[triggers]`` of committed state changes, in a thread of its own.
 
@@ -75,6 +81,8 @@ class Triggers:
         self._thread = threading.Thread(target=self._loop, name="home triggers", daemon=True)
         self._running: list[subprocess.Popen[bytes]] = []
         self._testconfig = functools.lru_cache(maxsize=256)(self._read_testconfig)
+        self._tests: tuple[float, frozenset[str]] = (-math.inf, frozenset())
+        """The area's tests, and when they were listed (the trigger thread's)."""
 
     def start(self) -> None:
         self._thread.start()
@@ -158,7 +166,7 @@ class Triggers:
 
     def _read_testconfig(self, target: str, runname: str, test: str) -> Config | None:
         """The test's testconfig as read for the run (cached); None if it cannot be read."""
-        if test not in self.area.test_dirs():
+        if test not in self._known_tests():
             return None
         try:
             runconfig = self.area.runconfig(target, runname)
@@ -166,6 +174,16 @@ class Triggers:
         except AreaError as exc:
             _log.warning("triggers of %s (%s %s) not read: %s", test, target, runname, exc)
             return None
+
+    def _known_tests(self) -> frozenset[str]:
+        """The area's tests, listed again at most every :data:`TESTS_LISTED` seconds (one
+        listing of the test directories for each packet of a test not cached took most of
+        this thread's time with thousands of tests)."""
+        listed, names = self._tests
+        if time.monotonic() - listed >= TESTS_LISTED:
+            names = frozenset(self.area.test_dirs())
+            self._tests = (time.monotonic(), names)
+        return names
 
     def _rows(self, target: str, runname: str) -> dict[tuple[str, str], TestRow]:
         try:
