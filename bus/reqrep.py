@@ -7,6 +7,7 @@ idempotent (NNG's req documentation).
 """
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +28,8 @@ IDLE_RECV: Final = 2.0
 """Seconds an idle Replier worker waits in one receive. Closing the socket ends a receive at
 once, so this only bounds how long a worker may miss the stop flag; a short one (it was
 0.1 s) made a home with 32 workers wake 320 times a second for nothing."""
+REPLY_FLUSH: Final = 0.05
+"""Seconds :meth:`Replier.close` leaves a reply sent just before to leave the socket."""
 REPLY_GRACE: Final = 0.3
 """Seconds :meth:`Replier.close` waits for the handlers still running to send their
 replies before it closes the socket."""
@@ -81,6 +84,7 @@ class Replier(nng.Closing):
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)  # a worker left a handler
         self._busy = 0  # workers in a handler or sending its reply (lock held)
+        self._replied = -math.inf  # monotonic time the last reply was handed to NNG
         self._closed = False
 
     @property
@@ -140,6 +144,8 @@ class Replier(nng.Closing):
             return False
         except pynng.NNGException as exc:
             logger.warning("%s: reply not sent: %s", self._name, exc)
+        else:
+            self._replied = time.monotonic()
         return True
 
     def _handle(self, request: bytes) -> bytes | None:
@@ -170,6 +176,9 @@ class Replier(nng.Closing):
             deadline = time.monotonic() + REPLY_GRACE
             while self._busy and (left := deadline - time.monotonic()) > 0:
                 self._idle.wait(left)
+        # NNG may drop what is still queued when the socket closes: give a reply just sent
+        # the time to leave.
+        time.sleep(max(0.0, self._replied + REPLY_FLUSH - time.monotonic()))
         self._socket.close()  # also ends receives of workers still running
         deadline = time.monotonic() + timeout
         for thread in threads:

@@ -62,8 +62,10 @@ def trigger_keys(state: str, status: str) -> tuple[str, str, str]:
 
 
 TESTS_LISTED: Final = 5.0
-"""Seconds the trigger thread keeps its list of the area's tests (a test added meanwhile has
-its triggers run from then on)."""
+"""Seconds the trigger thread keeps its list of the area's tests."""
+TESTS_RELISTED: Final = 0.5
+"""Seconds after which a test not in the list has the tests listed again (a test added to
+the area just before its run has its triggers run)."""
 
 
 class Triggers:
@@ -166,7 +168,7 @@ class Triggers:
 
     def _read_testconfig(self, target: str, runname: str, test: str) -> Config | None:
         """The test's testconfig as read for the run (cached); None if it cannot be read."""
-        if test not in self._known_tests():
+        if test not in self._known_tests() and test not in self._known_tests(again=True):
             return None
         try:
             runconfig = self.area.runconfig(target, runname)
@@ -175,12 +177,14 @@ class Triggers:
             _log.warning("triggers of %s (%s %s) not read: %s", test, target, runname, exc)
             return None
 
-    def _known_tests(self) -> frozenset[str]:
-        """The area's tests, listed again at most every :data:`TESTS_LISTED` seconds (one
-        listing of the test directories for each packet of a test not cached took most of
-        this thread's time with thousands of tests)."""
+    def _known_tests(self, *, again: bool = False) -> frozenset[str]:
+        """The area's tests, listed again at most every :data:`TESTS_LISTED` seconds, or every
+        :data:`TESTS_RELISTED` with ``again`` (for a test not found).
+
+        One listing of the test directories for each packet of a test not cached took most
+        of this thread's time with thousands of tests."""
         listed, names = self._tests
-        if time.monotonic() - listed >= TESTS_LISTED:
+        if time.monotonic() - listed >= (TESTS_RELISTED if again else TESTS_LISTED):
             names = frozenset(self.area.test_dirs())
             self._tests = (time.monotonic(), names)
         return names

@@ -58,13 +58,15 @@ def _signal_group(pgid: int, signum: signal.Signals) -> None:
 @contextlib.contextmanager
 def exit_signal(
     process: subprocess.Popen[bytes], kick: int | None = None
-) -> Iterator[Callable[[float], bool]]:
-    """A function that waits up to its argument's seconds for ``process`` to exit (and reaps it).
+) -> Iterator[tuple[Callable[[float], bool], bool]]:
+    """A function that waits up to its argument's seconds for ``process`` to exit (and reaps it),
+    and whether ``kick`` wakes it.
 
     Through a pidfd where Linux has them, woken the moment the process exits, or
     (returning False) the moment ``kick`` (an eventfd) is written to; else through
     :meth:`subprocess.Popen.wait`, which polls at growing intervals (a step that
-    ends within 3 ms may be noticed 4 ms later), and ``kick`` is not looked at.
+    ends within 3 ms may be noticed 4 ms later), and ``kick`` is not looked at
+    (no pidfd: a kernel before 5.3, a seccomp rule, no descriptor left).
     """
     try:
         pidfd = os.pidfd_open(process.pid)
@@ -89,7 +91,7 @@ def exit_signal(
         return True
 
     try:
-        yield ended
+        yield ended, pidfd is not None and kick is not None
     finally:
         if pidfd is not None:
             os.close(pidfd)

@@ -33,7 +33,9 @@ import functools
 import logging
 import threading
 from collections.abc import Mapping
-from typing import Final
+from typing import Final, TypeAlias
+
+import attrs
 
 from mtpkt.agents.area import Area, AreaError, Instance, TestRef, plan_run
 from mtpkt.agents.area.scheme import RunArgs
@@ -84,6 +86,19 @@ def _instances(
     return {i.ref: i for i in planned.instances} if planned is not None else {}
 
 
+_Key: TypeAlias = tuple[bytes, str, str, str, str]
+"""A test's plan: its launch, target, run name, test and testpatt."""
+
+
+@attrs.define(eq=False)
+class _Planning:
+    """A test being planned, and the tasks waiting for its plan."""
+
+    lock: threading.Lock = attrs.Factory(threading.Lock)
+    users: int = 0
+    failed: Exception | None = None
+
+
 class PlanCache:
     """The planned instances of the latest tests a host agent was given.
 
@@ -102,26 +117,31 @@ class PlanCache:
         # lru_cache keeps what returns, never what raises: a failed plan is tried again.
         self._instances = functools.lru_cache(maxsize=kept)(functools.partial(_instances, area))
         self._lock = threading.Lock()
-        self._planning: dict[
-            tuple[bytes, str, str, str, str], tuple[threading.Lock, list[int]]
-        ] = {}
+        self._planning: dict[_Key, _Planning] = {}
 
-    def _planned(self, key: tuple[bytes, str, str, str, str]) -> Mapping[TestRef, Instance]:
-        """The instances of a test, planned by one thread at a time (the others wait for it).
+    def _planned(self, key: _Key) -> Mapping[TestRef, Instance]:
+        """The instances of a test, planned by one thread at a time: the others wait for its
+        plan, or its failure (which is not kept once none of them waits).
 
         Raises:
-            whatever planning raises (nothing is kept then).
+            whatever planning raises.
         """
         with self._lock:
-            lock, users = self._planning.setdefault(key, (threading.Lock(), [0]))
-            users[0] += 1
+            planning = self._planning.setdefault(key, _Planning())
+            planning.users += 1
         try:
-            with lock:
-                return self._instances(*key)
+            with planning.lock:
+                if planning.failed is not None:
+                    raise planning.failed
+                try:
+                    return self._instances(*key)
+                except Exception as exc:
+                    planning.failed = exc
+                    raise
         finally:
             with self._lock:
-                users[0] -= 1
-                if not users[0]:
+                planning.users -= 1
+                if not planning.users:
                     del self._planning[key]
 
     def instance(self, task: Task, ref: TestRef) -> Instance | str:

@@ -417,15 +417,15 @@ class TestProcess:
         try:
             kick: int | None = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
         except (AttributeError, OSError):  # not Linux: look every POLL_INTERVAL
-            kick = None
+            kick = None  # (so also without a pidfd, whose select watches the kick)
         with self._lock:
             self._kick = kick
         try:
-            with exit_signal(process, kick) as ended:
+            with exit_signal(process, kick) as (ended, kicked):
                 while True:
                     if (stop := self._stop_requested(deadline)) is not None:
                         return stop
-                    timeout = POLL_INTERVAL if kick is None else LOOK_INTERVAL
+                    timeout = LOOK_INTERVAL if kicked else POLL_INTERVAL
                     if deadline is not None:
                         timeout = max(0.0, min(timeout, deadline - time.monotonic()))
                     if ended(timeout):

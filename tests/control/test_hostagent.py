@@ -587,3 +587,28 @@ def test_a_tests_items_taken_at_once_are_planned_once(area: Area) -> None:
         thread.join(10)
     assert sorted(found) == ["1"] * 3 + ["2"] * 3 + ["3"] * 3
     assert plans._instances.cache_info().misses == 1  # planned by one thread, once
+
+
+def test_tasks_waiting_for_a_plan_that_fails_get_its_failure_and_the_next_plans_again(
+    area: Area,
+) -> None:
+    plans = PlanCache(area, agent="node1")
+    launch = pkts.new_id()
+    found: list[str] = []
+
+    def take() -> None:
+        given = attrs.evolve(task(Action.RUN, "missing", ""), control=launch)
+        instance = plans.instance(given, TestRef(TARGET, RUN, "missing", ""))
+        found.append(instance if isinstance(instance, str) else "planned")
+
+    threads = [threading.Thread(target=take) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(found) == 6
+    assert all("matches no test of the area" in line for line in found), found
+    tried = plans._instances.cache_info().misses
+    assert 1 <= tried <= 6  # those that came while it was planned took its failure
+    take()  # once none waits, the failure is not kept: planned again
+    assert plans._instances.cache_info().misses == tried + 1

@@ -94,3 +94,21 @@ def test_hooks_triggers_and_the_launcher_warning(farm: Farm) -> None:
     assert again.returncode == 0, again
     assert wait_for(lambda: post_log.read_text() == "post r1\npost r1\n", 30)
     assert pre_log.read_text() == "pre r1 hello\n"  # the run has tests: no pre-hook
+
+
+@pytest.mark.timeout(180)
+def test_a_test_added_just_before_its_run_has_its_triggers_run(farm: Farm) -> None:
+    """The home keeps its list of the area's tests for a few seconds; a test it does not find
+    there has them listed again, so a test written just before its run is not taken for one
+    without ``[triggers]``."""
+    farm.start_home()
+    farm.start_agent("alpha", slots=2)
+    first = farm.send("run", "-t", TARGET, "-r", "r1", "--wait")  # the home lists the tests
+    assert first.returncode == 0, first
+    later = farm.area / "tests" / "later"
+    later.mkdir()
+    (later / "testconfig").write_text("[ezsteps]\nok true\n\n[triggers]\nRUNNING/ echo later\n")
+    second = farm.send("run", "-t", TARGET, "-r", "r2", "--testpatt", "later", "--wait")
+    assert second.returncode == 0, second
+    log = farm.area / "links" / TARGET / "r2" / "later" / "tconfig-last-trigger-RUNNING-.log"
+    assert wait_for(lambda: log.is_file() and log.read_text().startswith("later "), 30)
