@@ -139,7 +139,10 @@ class Follower:
             header, rows = _read_frame(reply, self.key)
             found.extend(rows)
             if len(rows) < self.page:
-                self.position = max(self.position, header.head)
+                # The home reads its head before the rows: rows committed in between come
+                # beyond it, and live frames of them must not be taken again.
+                last = rows[-1][0] if rows else 0
+                self.position = max(self.position, header.head, last)
                 return found
             self.position = rows[-1][0]
 
