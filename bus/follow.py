@@ -137,13 +137,14 @@ class Follower:
             )
             reply = self._requester.request(pkts.encode(query, self.key))
             header, rows = _read_frame(reply, self.key)
-            found.extend(rows)
             if len(rows) < self.page:
                 # The home reads its head before the rows: rows committed in between come
-                # beyond it, and live frames of them must not be taken again.
-                last = rows[-1][0] if rows else 0
-                self.position = max(self.position, header.head, last)
+                # beyond it. They are left for the stream (or the next query), which would
+                # otherwise give them a second time; up to the head, nothing is missing.
+                found.extend(row for row in rows if row[0] <= header.head)
+                self.position = max(self.position, header.head)
                 return found
+            found.extend(rows)
             self.position = rows[-1][0]
 
     def poll(self, timeout: float) -> list[tuple[int, StatusPacket]]:
